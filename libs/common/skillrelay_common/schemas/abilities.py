@@ -1,0 +1,105 @@
+"""How abilities, resources and prompts are defined: shared by the registry (REST, camelCase) and the
+edge (execution). These structs are user-facing, so they use camelCase field names on the wire."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+
+class _Handler(
+    msgspec.Struct,
+    kw_only=True,
+    omit_defaults=True,
+    rename="camel",
+    tag_field="type",
+    forbid_unknown_fields=True,
+):
+    pass
+
+
+class StaticHandler(_Handler, tag="static"):
+    """Fixed content blocks; text may hold ``{{argument}}`` placeholders (plain substitution, no code)."""
+
+    content: list[dict[str, Any]]
+    is_error: bool = False
+    structured_content: dict[str, Any] | None = None
+
+
+class HttpHandler(_Handler, tag="http"):
+    """Sends the arguments as JSON to ``url`` and maps the answer to content."""
+
+    url: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    timeout_ms: int = 10_000
+
+
+class WorkerHandler(_Handler, tag="worker"):
+    """Served by a worker process (worker SDK) listening on NATS subject ``worker.<subject>``."""
+
+    subject: str
+    timeout_ms: int = 30_000
+
+
+Handler = StaticHandler | HttpHandler | WorkerHandler
+# Resources and prompts with dynamic content may only use these two.
+DynamicHandler = HttpHandler | WorkerHandler
+
+
+class AbilityDef(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
+    """An MCP tool."""
+
+    id: str
+    name: str
+    description: str = ""
+    title: str | None = None
+    input_schema: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object"})
+    output_schema: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+    handler: Handler
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ResourceDef(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
+    """An MCP resource: static (``uri`` + ``text`` or base64 ``blob``) or templated
+    (``uriTemplate`` + handler)."""
+
+    id: str
+    name: str
+    uri: str | None = None
+    uri_template: str | None = None
+    title: str | None = None
+    description: str = ""
+    mime_type: str | None = None
+    text: str | None = None
+    blob: str | None = None
+    handler: DynamicHandler | None = None
+    annotations: dict[str, Any] | None = None
+    size: int | None = None
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class PromptArgument(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
+    name: str
+    description: str = ""
+    required: bool = False
+
+
+class PromptMessage(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
+    role: Literal["user", "assistant"]
+    content: dict[str, Any]
+
+
+class PromptDef(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
+    """An MCP prompt: ``messages`` with ``{{argument}}`` substitution, or a worker/http handler."""
+
+    id: str
+    name: str
+    title: str | None = None
+    description: str = ""
+    arguments: list[PromptArgument] = msgspec.field(default_factory=list)
+    messages: list[PromptMessage] = msgspec.field(default_factory=list)
+    handler: DynamicHandler | None = None
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -1,0 +1,76 @@
+"""Messages answered and published by the auth service, and the edge's revocation acknowledgements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from skillrelay_common.schemas.base import Message
+
+
+class IssueToken(Message, kw_only=True):
+    """Mint the first static access token of a new integration."""
+
+    integration_id: str
+
+
+class RotateToken(Message, kw_only=True):
+    """Replace the integration's token; answered only once no live edge replica accepts the old one."""
+
+    integration_id: str
+
+
+class RevokeToken(Message, kw_only=True):
+    """Remove the integration's token for good (the integration is being deleted)."""
+
+    integration_id: str
+
+
+class TokenIssued(Message, kw_only=True):
+    integration_id: str
+    token: str
+    version: int
+
+
+class VerifyToken(Message, kw_only=True):
+    integration_id: str
+    token: str
+
+
+class TokenValid(Message, kw_only=True):
+    integration_id: str
+    version: int
+
+
+class GetJwks(Message, kw_only=True):
+    pass
+
+
+class Jwks(Message, kw_only=True):
+    keys: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+class TokenRevoked(Message, kw_only=True):
+    """Published on ``events.auth.token.{rotated,revoked}``."""
+
+    integration_id: str
+    version: int
+
+
+class InvalidateCredentials(Message, kw_only=True):
+    """Broadcast to every edge replica: forget cached credentials of this integration, then ack."""
+
+    integration_id: str
+    reason: str = ""
+
+
+class InvalidationAck(Message, kw_only=True):
+    instance_id: str
+
+
+class EdgeHeartbeat(Message, kw_only=True):
+    """Published by every edge replica each second so auth knows whose acknowledgement to wait for."""
+
+    instance_id: str
+    sent_at: float

@@ -1,0 +1,104 @@
+"""Messages answered and published by the registry."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceDef
+from skillrelay_common.schemas.base import Message
+
+SessionMode = Literal["strict", "renew"]
+
+
+class IntegrationInfo(Message, kw_only=True):
+    """What the edge and auth need to know about an MCP server integration (never its token)."""
+
+    id: str
+    owner_id: str
+    name: str
+    description: str = ""
+    skillset_id: str
+    blueprint_id: str | None = None
+    o_auth_connection_id: str | None = None
+    # Bumped whenever oAuthConnectionId changes; JWTs carry it, so older JWTs stop verifying.
+    oauth_generation: int = 0
+    session_mode: SessionMode = "strict"
+
+
+class SkillsetSnapshot(Message, kw_only=True):
+    """A skillset with everything it offers, as the edge serves it."""
+
+    id: str
+    name: str
+    description: str = ""
+    # Bumped on every change to the skillset or any of its abilities, resources or prompts.
+    revision: int = 0
+    abilities: list[AbilityDef] = msgspec.field(default_factory=list)
+    resources: list[ResourceDef] = msgspec.field(default_factory=list)
+    prompts: list[PromptDef] = msgspec.field(default_factory=list)
+
+
+class ResolveIntegration(Message, kw_only=True):
+    integration_id: str
+
+
+class IntegrationSnapshot(Message, kw_only=True):
+    integration: IntegrationInfo
+    skillset: SkillsetSnapshot
+
+
+class GetOAuthConnection(Message, kw_only=True):
+    connection_id: str
+
+
+class OAuthConnectionSecret(Message, kw_only=True):
+    """An OAuth connection with its decrypted client secret: for the auth service only, never logged."""
+
+    id: str
+    owner_id: str
+    name: str
+    client_id: str
+    client_secret: str
+    scopes: list[str] = msgspec.field(default_factory=list)
+    issuer: str | None = None
+    authorization_url: str | None = None
+    token_url: str | None = None
+    userinfo_url: str | None = None
+
+
+ChangeKind = Literal["created", "updated", "deleted"]
+
+
+class IntegrationChanged(Message, kw_only=True):
+    """Published on ``events.registry.integration.{created,updated,deleted}``."""
+
+    integration_id: str
+    owner_id: str
+    change: ChangeKind
+    skillset_id: str | None = None
+    # Names of the fields an update changed (camelCase, as in the REST API).
+    fields: list[str] = msgspec.field(default_factory=list)
+
+
+class SkillsetChanged(Message, kw_only=True):
+    """Published on ``events.registry.{skillset,ability,resource,prompt}.{created,updated,deleted}``."""
+
+    skillset_id: str
+    owner_id: str
+    change: ChangeKind
+    entity: Literal["skillset", "ability", "resource", "prompt"]
+    item_id: str | None = None
+    # For resources: the URI, so the edge can send notifications/resources/updated to subscribers.
+    uri: str | None = None
+    revision: int = 0
+
+
+class OwnedRecordChanged(Message, kw_only=True):
+    """Published for users, blueprints and OAuth connections."""
+
+    id: str
+    owner_id: str
+    change: ChangeKind
+    entity: Literal["user", "blueprint", "oauthconnection"]

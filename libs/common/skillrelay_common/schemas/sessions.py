@@ -1,0 +1,82 @@
+"""Messages answered and published by the sessions service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from skillrelay_common.schemas.base import Message
+
+
+class SessionInfo(Message, kw_only=True):
+    session_id: str
+    integration_id: str
+    # "static:v<version>" for the static token, "oauth:<subject>" for an OAuth end user.
+    principal: str
+    created_at: float
+    last_seen_at: float
+    expires_at: float
+    protocol_version: str | None = None
+    # Protocol state every edge replica needs: client capabilities, log level, resource subscriptions.
+    state: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class CreateSession(Message, kw_only=True):
+    integration_id: str
+    principal: str
+    protocol_version: str | None = None
+    state: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class GetSession(Message, kw_only=True):
+    session_id: str
+
+
+class TouchSessions(Message, kw_only=True):
+    """Batched keep-alive: each id was used at or before ``seen_at``."""
+
+    session_ids: list[str]
+    seen_at: float
+
+
+class UpdateSessionState(Message, kw_only=True):
+    """Merge ``state`` into the session's state (top-level keys replace)."""
+
+    session_id: str
+    state: dict[str, Any]
+    protocol_version: str | None = None
+
+
+class CloseSession(Message, kw_only=True):
+    session_id: str
+    reason: str = "deleted"
+
+
+class CloseSessions(Message, kw_only=True):
+    """End every session of an integration, or only those of one principal."""
+
+    integration_id: str
+    principal: str | None = None
+    reason: str = "revoked"
+
+
+class ListSessions(Message, kw_only=True):
+    integration_id: str
+
+
+class SessionList(Message, kw_only=True):
+    sessions: list[SessionInfo] = msgspec.field(default_factory=list)
+
+
+class SessionsClosed(Message, kw_only=True):
+    count: int
+
+
+class SessionEvent(Message, kw_only=True):
+    """Published on ``events.sessions.session.{opened,closed,expired}``."""
+
+    session_id: str
+    integration_id: str
+    principal: str
+    reason: str = ""

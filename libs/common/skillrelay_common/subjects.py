@@ -1,0 +1,239 @@
+"""Every NATS subject of Skillrelay, defined once, with its message types.
+
+Requests are ``<service>.<entity>.<verb>`` answered by the queue group named after the service.
+Events are ``events.<service>.<entity>.<past-tense>`` on the JetStream stream of the producing service.
+Audit records are ``audit.<integrationId>.<kind>`` on the ``AUDIT`` stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from skillrelay_common.schemas import auth, registry, sessions
+from skillrelay_common.schemas.base import (
+    Conflict,
+    Denied,
+    Invalid,
+    Message,
+    NotFound,
+    Ok,
+    Ping,
+    Pong,
+)
+
+ReqT = TypeVar("ReqT", bound=Message)
+RepT = TypeVar("RepT")
+EvtT = TypeVar("EvtT", bound=Message)
+
+
+@dataclass(frozen=True)
+class Endpoint(Generic[ReqT, RepT]):
+    """A request subject: who answers it, what it takes, and the union of what it may answer."""
+
+    subject: str
+    request: type[ReqT]
+    reply: Any
+    service: str
+    # True: every instance answers (no queue group), e.g. cache invalidation on each edge replica.
+    broadcast: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Event(Generic[EvtT]):
+    """An event subject and its payload. ``subject`` may end in wildcards filled by ``publish``."""
+
+    subject: str
+    payload: type[EvtT]
+    stream: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A JetStream stream; the producing service creates or updates it on start."""
+
+    name: str
+    subjects: tuple[str, ...]
+    max_age_seconds: float = 7 * 24 * 3600
+    max_bytes: int = 1024 * 1024 * 1024
+    duplicate_window_seconds: float = 120.0
+
+
+# --- Streams -------------------------------------------------------------------------------------
+
+REGISTRY_EVENTS = Stream("EVENTS_REGISTRY", ("events.registry.>",))
+AUTH_EVENTS = Stream("EVENTS_AUTH", ("events.auth.>",))
+SESSIONS_EVENTS = Stream("EVENTS_SESSIONS", ("events.sessions.>",))
+STREAMS: tuple[Stream, ...] = (REGISTRY_EVENTS, AUTH_EVENTS, SESSIONS_EVENTS)
+
+# --- Liveness (every service) --------------------------------------------------------------------
+
+
+def _ping(service: str) -> Endpoint[Ping, Pong]:
+    return Endpoint(f"{service}.service.ping", Ping, Pong, service, description="liveness over NATS")
+
+
+REGISTRY_PING = _ping("registry")
+AUTH_PING = _ping("auth")
+SESSIONS_PING = _ping("sessions")
+EDGE_PING = _ping("edge")
+
+# --- Registry -------------------------------------------------------------------------------------
+
+REGISTRY_INTEGRATION_RESOLVE: Endpoint[
+    registry.ResolveIntegration, registry.IntegrationSnapshot | NotFound
+] = Endpoint(
+    "registry.integration.resolve",
+    registry.ResolveIntegration,
+    registry.IntegrationSnapshot | NotFound,
+    "registry",
+    description="an integration with the snapshot of its skillset, for the edge and auth",
+)
+REGISTRY_OAUTH_CONNECTION_GET: Endpoint[
+    registry.GetOAuthConnection, registry.OAuthConnectionSecret | NotFound
+] = Endpoint(
+    "registry.oauthconnection.get",
+    registry.GetOAuthConnection,
+    registry.OAuthConnectionSecret | NotFound,
+    "registry",
+    description="an OAuth connection with its decrypted client secret, for auth only",
+)
+
+INTEGRATION_CREATED = Event(
+    "events.registry.integration.created", registry.IntegrationChanged, REGISTRY_EVENTS.name
+)
+INTEGRATION_UPDATED = Event(
+    "events.registry.integration.updated", registry.IntegrationChanged, REGISTRY_EVENTS.name
+)
+INTEGRATION_DELETED = Event(
+    "events.registry.integration.deleted", registry.IntegrationChanged, REGISTRY_EVENTS.name
+)
+# entity is one of skillset, ability, resource, prompt; verb one of created, updated, deleted.
+SKILLSET_CHANGED = Event(
+    "events.registry.*.*",
+    registry.SkillsetChanged,
+    REGISTRY_EVENTS.name,
+    description="events.registry.<skillset|ability|resource|prompt>.<verb>",
+)
+OWNED_RECORD_CHANGED = Event(
+    "events.registry.*.*",
+    registry.OwnedRecordChanged,
+    REGISTRY_EVENTS.name,
+    description="events.registry.<user|blueprint|oauthconnection>.<verb>",
+)
+
+# --- Auth -----------------------------------------------------------------------------------------
+
+AUTH_TOKEN_ISSUE: Endpoint[auth.IssueToken, auth.TokenIssued | Conflict | Invalid] = Endpoint(
+    "auth.token.issue",
+    auth.IssueToken,
+    auth.TokenIssued | Conflict | Invalid,
+    "auth",
+    description="mint the first static token of a new integration",
+)
+AUTH_TOKEN_ROTATE: Endpoint[auth.RotateToken, auth.TokenIssued | NotFound] = Endpoint(
+    "auth.token.rotate",
+    auth.RotateToken,
+    auth.TokenIssued | NotFound,
+    "auth",
+    description="replace a static token; replies after every live edge replica dropped the old one",
+)
+AUTH_TOKEN_REVOKE: Endpoint[auth.RevokeToken, Ok | NotFound] = Endpoint(
+    "auth.token.revoke",
+    auth.RevokeToken,
+    Ok | NotFound,
+    "auth",
+    description="remove a static token for good; replies after every live edge replica dropped it",
+)
+AUTH_TOKEN_VERIFY: Endpoint[auth.VerifyToken, auth.TokenValid | Denied] = Endpoint(
+    "auth.token.verify",
+    auth.VerifyToken,
+    auth.TokenValid | Denied,
+    "auth",
+    description="check a static token (constant-time); the edge caches positive answers",
+)
+AUTH_JWKS_GET: Endpoint[auth.GetJwks, auth.Jwks] = Endpoint(
+    "auth.jwks.get",
+    auth.GetJwks,
+    auth.Jwks,
+    "auth",
+    description="public signing keys for local JWT checks",
+)
+
+TOKEN_ROTATED = Event("events.auth.token.rotated", auth.TokenRevoked, AUTH_EVENTS.name)
+TOKEN_REVOKED = Event("events.auth.token.revoked", auth.TokenRevoked, AUTH_EVENTS.name)
+
+# --- Edge (broadcast to every replica) -----------------------------------------------------------
+
+EDGE_CREDENTIALS_INVALIDATE: Endpoint[auth.InvalidateCredentials, auth.InvalidationAck] = Endpoint(
+    "edge.credentials.invalidate",
+    auth.InvalidateCredentials,
+    auth.InvalidationAck,
+    "edge",
+    broadcast=True,
+    description="every edge replica drops cached credentials of an integration and acknowledges",
+)
+# Core NATS (not JetStream): liveness of edge replicas, so auth knows whose acknowledgement to await.
+EDGE_HEARTBEAT_SUBJECT = "edge.presence.heartbeat"
+
+# --- Sessions -------------------------------------------------------------------------------------
+
+SESSIONS_CREATE: Endpoint[sessions.CreateSession, sessions.SessionInfo | Invalid] = Endpoint(
+    "sessions.session.create",
+    sessions.CreateSession,
+    sessions.SessionInfo | Invalid,
+    "sessions",
+)
+SESSIONS_GET: Endpoint[sessions.GetSession, sessions.SessionInfo | NotFound] = Endpoint(
+    "sessions.session.get",
+    sessions.GetSession,
+    sessions.SessionInfo | NotFound,
+    "sessions",
+    description="a live (not expired, not closed) session",
+)
+SESSIONS_TOUCH: Endpoint[sessions.TouchSessions, Ok] = Endpoint(
+    "sessions.session.touch",
+    sessions.TouchSessions,
+    Ok,
+    "sessions",
+    description="batched sliding-expiry keep-alive from an edge replica",
+)
+SESSIONS_UPDATE_STATE: Endpoint[sessions.UpdateSessionState, sessions.SessionInfo | NotFound] = Endpoint(
+    "sessions.session.update",
+    sessions.UpdateSessionState,
+    sessions.SessionInfo | NotFound,
+    "sessions",
+)
+SESSIONS_CLOSE: Endpoint[sessions.CloseSession, Ok | NotFound] = Endpoint(
+    "sessions.session.close",
+    sessions.CloseSession,
+    Ok | NotFound,
+    "sessions",
+)
+SESSIONS_CLOSE_ALL: Endpoint[sessions.CloseSessions, sessions.SessionsClosed] = Endpoint(
+    "sessions.session.closeall",
+    sessions.CloseSessions,
+    sessions.SessionsClosed,
+    "sessions",
+)
+SESSIONS_LIST: Endpoint[sessions.ListSessions, sessions.SessionList] = Endpoint(
+    "sessions.session.list",
+    sessions.ListSessions,
+    sessions.SessionList,
+    "sessions",
+)
+
+SESSION_OPENED = Event("events.sessions.session.opened", sessions.SessionEvent, SESSIONS_EVENTS.name)
+SESSION_CLOSED = Event("events.sessions.session.closed", sessions.SessionEvent, SESSIONS_EVENTS.name)
+SESSION_EXPIRED = Event("events.sessions.session.expired", sessions.SessionEvent, SESSIONS_EVENTS.name)
+
+
+def all_endpoints() -> list[Endpoint[Any, Any]]:
+    """Every request endpoint defined in this module (the contract test checks each has one handler)."""
+    return [value for value in globals().values() if isinstance(value, Endpoint)]
+
+
+def all_events() -> list[Event[Any]]:
+    return [value for value in globals().values() if isinstance(value, Event)]

@@ -1,0 +1,3 @@
+from skillrelay_auth.app import main
+
+main()

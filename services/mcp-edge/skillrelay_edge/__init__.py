@@ -1,0 +1,1 @@
+"""Skillrelay edge service."""

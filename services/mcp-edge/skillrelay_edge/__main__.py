@@ -1,0 +1,3 @@
+from skillrelay_edge.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Skillrelay registry service."""

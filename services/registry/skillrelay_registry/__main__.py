@@ -1,0 +1,3 @@
+from skillrelay_registry.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Skillrelay sessions service: MCP sessions with sliding expiry, over NATS only."""

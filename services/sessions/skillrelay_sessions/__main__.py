@@ -1,0 +1,3 @@
+from skillrelay_sessions.app import main
+
+main()

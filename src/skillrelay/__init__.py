@@ -1,0 +1,1 @@
+"""Skillrelay: the launcher and command line for the whole stack."""

@@ -1,0 +1,3 @@
+from skillrelay.cli import main
+
+main()
