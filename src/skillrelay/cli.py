@@ -8,9 +8,8 @@ import sys
 import time
 from types import FrameType
 
-from skillrelay_common.settings import Settings
-
 from skillrelay.stack import Stack
+from skillrelay_common.settings import Settings
 
 
 def run(_: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+
 from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from skillrelay_common.settings import Settings
 

@@ -4,6 +4,7 @@ from typing import Any
 
 import msgspec
 import pytest
+
 from skillrelay_auth.handlers import SERVED_ENDPOINTS as AUTH
 from skillrelay_common import subjects
 from skillrelay_common.schemas.base import Message

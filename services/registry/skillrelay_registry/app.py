@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar
+
 from skillrelay_common.http import EXCEPTION_HANDLERS, health_handlers
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import REGISTRY_EVENTS
-
 from skillrelay_registry.handlers import SERVED_ENDPOINTS, register_handlers
 
 SERVICE = "registry"

@@ -9,7 +9,6 @@ from skillrelay_common.logging import configure_logging
 from skillrelay_common.runtime import run_until_signalled
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import SESSIONS_EVENTS
-
 from skillrelay_sessions.handlers import SERVED_ENDPOINTS, register_handlers
 
 SERVICE = "sessions"

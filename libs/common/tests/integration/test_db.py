@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
+from sqlalchemy import text
+
 from skillrelay_common.db import create_engine, database_ready, migrate
 from skillrelay_common.settings import DatabaseSettings
-from sqlalchemy import text
 
 MIGRATION = """
 revision = "0001"

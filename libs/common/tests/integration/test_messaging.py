@@ -4,6 +4,7 @@ import asyncio
 import uuid
 
 from nats.aio.msg import Msg
+
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import InvalidateCredentials, InvalidationAck
 from skillrelay_common.schemas.base import NotFound, Unavailable

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import structlog
+
 from skillrelay_common.logging import configure_logging
 
 

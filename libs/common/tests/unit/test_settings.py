@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from skillrelay_common.settings import Settings, SettingsError
 
 
