@@ -19,16 +19,13 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
 
-.venv/.synced: $(UV) pyproject.toml uv.lock libs/*/pyproject.toml services/*/pyproject.toml
+# uv.lock changes only through `make lock`; a fresh clone installs exactly what it pins.
+.venv/.synced: $(UV) uv.lock
 	$(UV) sync --frozen --all-packages
 	@touch $@
 
 .PHONY: install
 install: .venv/.synced ## create .venv with every package and tool
-
-uv.lock: $(UV) pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
-	$(UV) lock
-	@touch $@
 
 .PHONY: lock
 lock: $(UV) ## re-resolve dependencies into uv.lock
