@@ -59,6 +59,8 @@ class Stream:
     max_age_seconds: float = 7 * 24 * 3600
     max_bytes: int = 1024 * 1024 * 1024
     duplicate_window_seconds: float = 120.0
+    # Copies kept in a NATS cluster (1 on a single server); audit uses up to 3 in docker-compose.
+    replicas: int = 1
 
 
 # --- Streams -------------------------------------------------------------------------------------
@@ -237,3 +239,47 @@ def all_endpoints() -> list[Endpoint[Any, Any]]:
 
 def all_events() -> list[Event[Any]]:
     return [value for value in globals().values() if isinstance(value, Event)]
+
+
+# --- Workers (dynamic subject families; see schemas/worker.py for the protocol) ---------------------
+# Not ``Endpoint``s: workers are user processes, and these subjects carry a per-ability or per-call part.
+#   worker.<subject>                      WorkerCall, queue group "worker.<subject>" (one worker runs it)
+#   workerev.<edgeKey>.<callId>           WorkerEvent / WorkerClientRequest back to the edge holding it
+#   workerctl.cancel                      WorkerCancel, broadcast to every worker
+#   edge.relay.<edgeKey>                  ClientResponseRelayed: a client's answer to the holding edge
+WORKER_SUBJECT_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+WORKER_CANCEL_SUBJECT = "workerctl.cancel"
+
+
+def worker_call_subject(subject: str) -> str:
+    """Where workers for a ``{"type":"worker","subject":…}`` handler listen (also their queue group)."""
+    return f"worker.{subject}"
+
+
+def worker_events_subject(edge_key: str, call_id: str) -> str:
+    return f"workerev.{edge_key}.{call_id}"
+
+
+def worker_events_wildcard(edge_key: str) -> str:
+    return f"workerev.{edge_key}.*"
+
+
+def relay_subject(edge_key: str) -> str:
+    return f"edge.relay.{edge_key}"
+
+
+# --- Audit (published by every service through skillrelay_common.audit.AuditRecorder) -------------
+
+# Limits here are defaults; the recorder applies SKILLRELAY_AUDIT_MAX_AGE / _MAX_BYTES / _REPLICAS.
+AUDIT_STREAM = Stream("AUDIT", ("audit.>",), max_age_seconds=30 * 24 * 3600, max_bytes=1024 * 1024 * 1024)
+AUDIT_SUBJECT_PATTERN = "audit.<integrationId>.<kind>"
+
+
+def audit_subject(integration_id: str, kind: str) -> str:
+    """``audit.<integrationId>.<kind>``; the kind may itself contain dots (``tool.call``)."""
+    return f"audit.{integration_id}.{kind}"
+
+
+def audit_filter(integration_id: str | None) -> str:
+    """The subject filter for every audit record of one integration (or of all of them)."""
+    return f"audit.{integration_id}.>" if integration_id else "audit.>"
