@@ -230,6 +230,8 @@ SESSIONS_LIST: Endpoint[sessions.ListSessions, sessions.SessionList] = Endpoint(
 SESSION_OPENED = Event("events.sessions.session.opened", sessions.SessionEvent, SESSIONS_EVENTS.name)
 SESSION_CLOSED = Event("events.sessions.session.closed", sessions.SessionEvent, SESSIONS_EVENTS.name)
 SESSION_EXPIRED = Event("events.sessions.session.expired", sessions.SessionEvent, SESSIONS_EVENTS.name)
+# State changed (log level, subscriptions, capabilities): edge replicas drop their cached copy.
+SESSION_UPDATED = Event("events.sessions.session.updated", sessions.SessionEvent, SESSIONS_EVENTS.name)
 
 
 def all_endpoints() -> list[Endpoint[Any, Any]]:

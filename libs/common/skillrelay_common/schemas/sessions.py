@@ -51,6 +51,8 @@ class UpdateSessionState(Message, kw_only=True):
 class CloseSession(Message, kw_only=True):
     session_id: str
     reason: str = "deleted"
+    # When set, only a session of this integration is closed (another's answers NotFound).
+    integration_id: str | None = None
 
 
 class CloseSessions(Message, kw_only=True):
