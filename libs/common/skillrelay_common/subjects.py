@@ -202,11 +202,13 @@ SESSIONS_TOUCH: Endpoint[sessions.TouchSessions, Ok] = Endpoint(
     "sessions",
     description="batched sliding-expiry keep-alive from an edge replica",
 )
-SESSIONS_UPDATE_STATE: Endpoint[sessions.UpdateSessionState, sessions.SessionInfo | NotFound] = Endpoint(
-    "sessions.session.update",
-    sessions.UpdateSessionState,
-    sessions.SessionInfo | NotFound,
-    "sessions",
+SESSIONS_UPDATE_STATE: Endpoint[sessions.UpdateSessionState, sessions.SessionInfo | NotFound | Invalid] = (
+    Endpoint(
+        "sessions.session.update",
+        sessions.UpdateSessionState,
+        sessions.SessionInfo | NotFound | Invalid,
+        "sessions",
+    )
 )
 SESSIONS_CLOSE: Endpoint[sessions.CloseSession, Ok | NotFound] = Endpoint(
     "sessions.session.close",
