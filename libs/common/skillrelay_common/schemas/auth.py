@@ -63,6 +63,9 @@ class InvalidateCredentials(Message, kw_only=True):
 
     integration_id: str
     reason: str = ""
+    # Set when one OAuth access token (by its ``jti``) was revoked: replicas refuse it until ``exp``.
+    revoked_jti: str | None = None
+    revoked_jti_expires_at: float | None = None
 
 
 class InvalidationAck(Message, kw_only=True):
