@@ -287,3 +287,17 @@ def audit_subject(integration_id: str, kind: str) -> str:
 def audit_filter(integration_id: str | None) -> str:
     """The subject filter for every audit record of one integration (or of all of them)."""
     return f"audit.{integration_id}.>" if integration_id else "audit.>"
+
+
+# --- MCP events (edge): SSE events kept so a client may resume on any edge replica ---------------
+
+MCP_EVENTS = Stream("MCP_EVENTS", ("mcp.events.>",), max_age_seconds=15 * 60, max_bytes=256 * 1024 * 1024)
+
+
+def mcp_events_subject(session_key: str, stream_id: str) -> str:
+    """``mcp.events.<sessionKey>.<streamId>``: one SSE stream of one MCP session."""
+    return f"mcp.events.{session_key}.{stream_id}"
+
+
+# Core NATS, every edge replica: a client's notifications/cancelled may reach another replica.
+EDGE_CANCEL_SUBJECT = "edge.mcp.cancel"
