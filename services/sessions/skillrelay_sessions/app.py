@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
+from skillrelay_common.messaging import Bus
 from skillrelay_common.runtime import run_until_signalled
 from skillrelay_common.settings import Settings
-from skillrelay_common.subjects import SESSIONS_EVENTS
+from skillrelay_common.subjects import AUTH_EVENTS, REGISTRY_EVENTS, SESSIONS_EVENTS
+from skillrelay_sessions.events import JetStreamSessionEvents
 from skillrelay_sessions.handlers import SERVED_ENDPOINTS, register_handlers
+from skillrelay_sessions.repo import PostgresSessionStore
+from skillrelay_sessions.revocations import RevocationListener
+from skillrelay_sessions.service import SessionPolicy, SessionService
+from skillrelay_sessions.sweeper import ExpirySweeper
 
 SERVICE = "sessions"
 
@@ -20,13 +29,60 @@ def build_resources(settings: Settings) -> ServiceResources:
         settings,
         schema="sessions",
         migrations_dir=Path(__file__).parent / "migrations",
-        streams=(SESSIONS_EVENTS,),
+        # The auth and registry streams are consumed here; creating them (same definition as their
+        # producers) lets this service start first without waiting for them.
+        streams=(SESSIONS_EVENTS, AUTH_EVENTS, REGISTRY_EVENTS),
         serves=SERVED_ENDPOINTS,
     )
+
+
+@dataclass
+class SessionsRuntime:
+    """One sessions service instance: its connections, the use cases, the sweeper and the
+    revocation listener. ``clock`` and the intervals are parameters so tests can control them."""
+
+    settings: Settings
+    clock: Callable[[], float] = time.time
+    sweep_interval_seconds: float = 30.0
+    sweep_grace_seconds: float = 60.0
+    durable_prefix: str = "sessions"
+
+    def __post_init__(self) -> None:
+        self.resources = build_resources(self.settings)
+        self.service: SessionService | None = None
+        self.store: PostgresSessionStore | None = None
+        self.sweeper: ExpirySweeper | None = None
+        self.revocations: RevocationListener | None = None
+
+    async def start(self) -> None:
+        await self.resources.start(self._register)
+        assert self.service is not None
+        self.sweeper = ExpirySweeper(self.service, self.sweep_interval_seconds)
+        self.sweeper.start()
+        self.revocations = RevocationListener(
+            self.resources.bus, self.service, durable_prefix=self.durable_prefix
+        )
+        await self.revocations.start()
+
+    def _register(self, bus: Bus) -> None:
+        assert self.resources.engine is not None
+        self.store = PostgresSessionStore(self.resources.engine)
+        policy = SessionPolicy(
+            ttl_seconds=self.settings.session_ttl_seconds, sweep_grace_seconds=self.sweep_grace_seconds
+        )
+        self.service = SessionService(self.store, JetStreamSessionEvents(bus), policy, self.clock)
+        register_handlers(bus, self.service)
+
+    async def stop(self) -> None:
+        if self.revocations is not None:
+            await self.revocations.stop()
+        if self.sweeper is not None:
+            await self.sweeper.stop()
+        await self.resources.stop()
 
 
 def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json, service=SERVICE)
-    resources = build_resources(settings)
-    run_until_signalled(lambda: resources.start(register_handlers), resources.stop)
+    runtime = SessionsRuntime(settings)
+    run_until_signalled(runtime.start, runtime.stop)

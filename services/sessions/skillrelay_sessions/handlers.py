@@ -5,11 +5,75 @@ from __future__ import annotations
 from typing import Any
 
 from skillrelay_common.messaging import Bus
-from skillrelay_common.subjects import SESSIONS_PING, Endpoint
+from skillrelay_common.schemas.base import Invalid, NotFound, Ok
+from skillrelay_common.schemas.sessions import (
+    CloseSession,
+    CloseSessions,
+    CreateSession,
+    GetSession,
+    ListSessions,
+    SessionInfo,
+    SessionList,
+    SessionsClosed,
+    TouchSessions,
+    UpdateSessionState,
+)
+from skillrelay_common.subjects import (
+    SESSIONS_CLOSE,
+    SESSIONS_CLOSE_ALL,
+    SESSIONS_CREATE,
+    SESSIONS_GET,
+    SESSIONS_LIST,
+    SESSIONS_PING,
+    SESSIONS_TOUCH,
+    SESSIONS_UPDATE_STATE,
+    Endpoint,
+)
+from skillrelay_sessions.service import SessionService
 
 # Every endpoint this service answers (the contract test checks each subject has exactly one owner).
-SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (SESSIONS_PING,)
+SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
+    SESSIONS_PING,
+    SESSIONS_CREATE,
+    SESSIONS_GET,
+    SESSIONS_TOUCH,
+    SESSIONS_UPDATE_STATE,
+    SESSIONS_CLOSE,
+    SESSIONS_CLOSE_ALL,
+    SESSIONS_LIST,
+)
 
 
-def register_handlers(bus: Bus) -> None:
+def register_handlers(bus: Bus, service: SessionService) -> None:
     bus.serve_ping(SESSIONS_PING)
+
+    async def create(request: CreateSession) -> SessionInfo | Invalid:
+        return await service.create(
+            request.integration_id, request.principal, request.protocol_version, request.state
+        )
+
+    async def get(request: GetSession) -> SessionInfo | NotFound:
+        return await service.get(request.session_id)
+
+    async def touch(request: TouchSessions) -> Ok:
+        return await service.touch(request.session_ids, request.seen_at)
+
+    async def update_state(request: UpdateSessionState) -> SessionInfo | NotFound | Invalid:
+        return await service.update_state(request.session_id, request.state, request.protocol_version)
+
+    async def close(request: CloseSession) -> Ok | NotFound:
+        return await service.close(request.session_id, request.reason, request.integration_id)
+
+    async def close_all(request: CloseSessions) -> SessionsClosed:
+        return await service.close_all(request.integration_id, request.principal, request.reason)
+
+    async def list_sessions(request: ListSessions) -> SessionList:
+        return await service.list(request.integration_id)
+
+    bus.serve(SESSIONS_CREATE, create)
+    bus.serve(SESSIONS_GET, get)
+    bus.serve(SESSIONS_TOUCH, touch)
+    bus.serve(SESSIONS_UPDATE_STATE, update_state)
+    bus.serve(SESSIONS_CLOSE, close)
+    bus.serve(SESSIONS_CLOSE_ALL, close_all)
+    bus.serve(SESSIONS_LIST, list_sessions)

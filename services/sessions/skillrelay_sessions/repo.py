@@ -1,0 +1,167 @@
+"""PostgreSQL store of sessions (schema ``sessions``). Each method is one SQL statement.
+
+``SELECT *`` / ``RETURNING *`` read every column of the table, which is exactly a ``SessionInfo``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import Row, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from skillrelay_common.schemas.sessions import SessionInfo
+
+_json = msgspec.json.Encoder()
+
+_INSERT = text(
+    "INSERT INTO sessions.sessions (id, integration_id, principal, created_at, last_seen_at, expires_at, "
+    "protocol_version, state) "
+    "VALUES (:id, :integration_id, :principal, :created_at, :last_seen_at, :expires_at, "
+    ":protocol_version, CAST(:state AS jsonb))"
+)
+_GET_LIVE = text("SELECT * FROM sessions.sessions WHERE id = :id AND expires_at >= :now")
+# The keep-alive path: one statement for a whole batch from one edge replica.
+_TOUCH = text(
+    "UPDATE sessions.sessions "
+    "SET last_seen_at = greatest(last_seen_at, :seen_at), "
+    "    expires_at = greatest(last_seen_at, :seen_at) + :ttl "
+    "WHERE id = ANY(CAST(:ids AS text[])) AND expires_at >= :alive_after AND last_seen_at < :seen_at"
+)
+_MERGE_STATE = text(
+    "UPDATE sessions.sessions "
+    "SET state = state || CAST(:state AS jsonb), "
+    "    protocol_version = coalesce(:protocol_version, protocol_version) "
+    "WHERE id = :id AND expires_at >= :now RETURNING *"
+)
+_DELETE = text(
+    "DELETE FROM sessions.sessions WHERE id = :id "
+    "AND (CAST(:integration_id AS text) IS NULL OR integration_id = :integration_id) "
+    "RETURNING *"
+)
+_DELETE_FOR_INTEGRATION = text(
+    "DELETE FROM sessions.sessions WHERE integration_id = :integration_id "
+    "AND (CAST(:principal AS text) IS NULL OR principal = :principal) "
+    "RETURNING *"
+)
+_LIST_LIVE = text(
+    "SELECT * FROM sessions.sessions "
+    "WHERE integration_id = :integration_id AND expires_at >= :now ORDER BY created_at, id"
+)
+# SKIP LOCKED: concurrent sweepers (several replicas) take disjoint rows; each expiry is announced once.
+_DELETE_EXPIRED = text(
+    "DELETE FROM sessions.sessions WHERE id IN ("
+    "  SELECT id FROM sessions.sessions WHERE expires_at < :cutoff "
+    "  ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+    ") RETURNING *"
+)
+
+
+@dataclass
+class WriteCounters:
+    """Write statements issued and rows they changed, by kind (read by tests and the benchmark)."""
+
+    touch_statements: int = 0
+    touched_rows: int = 0
+    other_writes: int = 0
+
+
+class PostgresSessionStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.counters = WriteCounters()
+
+    async def insert(self, session: SessionInfo) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                _INSERT,
+                {
+                    "id": session.session_id,
+                    "integration_id": session.integration_id,
+                    "principal": session.principal,
+                    "created_at": session.created_at,
+                    "last_seen_at": session.last_seen_at,
+                    "expires_at": session.expires_at,
+                    "protocol_version": session.protocol_version,
+                    "state": _json.encode(session.state).decode(),
+                },
+            )
+        self.counters.other_writes += 1
+
+    async def get_live(self, session_id: str, now: float) -> SessionInfo | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_GET_LIVE, {"id": session_id, "now": now})).first()
+        return _to_info(row) if row is not None else None
+
+    async def touch(self, session_ids: Sequence[str], seen_at: float, ttl: float, alive_after: float) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                _TOUCH, {"ids": list(session_ids), "seen_at": seen_at, "ttl": ttl, "alive_after": alive_after}
+            )
+        changed = int(result.rowcount)
+        self.counters.touch_statements += 1
+        self.counters.touched_rows += changed
+        return changed
+
+    async def merge_state(
+        self, session_id: str, state: dict[str, Any], protocol_version: str | None, now: float
+    ) -> SessionInfo | None:
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    _MERGE_STATE,
+                    {
+                        "id": session_id,
+                        "state": _json.encode(state).decode(),
+                        "protocol_version": protocol_version,
+                        "now": now,
+                    },
+                )
+            ).first()
+        self.counters.other_writes += 1
+        return _to_info(row) if row is not None else None
+
+    async def delete(self, session_id: str, integration_id: str | None) -> SessionInfo | None:
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(_DELETE, {"id": session_id, "integration_id": integration_id})).first()
+        self.counters.other_writes += 1
+        return _to_info(row) if row is not None else None
+
+    async def delete_for_integration(self, integration_id: str, principal: str | None) -> list[SessionInfo]:
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    _DELETE_FOR_INTEGRATION, {"integration_id": integration_id, "principal": principal}
+                )
+            ).all()
+        self.counters.other_writes += 1
+        return [_to_info(row) for row in rows]
+
+    async def list_live(self, integration_id: str, now: float) -> list[SessionInfo]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(_LIST_LIVE, {"integration_id": integration_id, "now": now})).all()
+        return [_to_info(row) for row in rows]
+
+    async def delete_expired(self, cutoff: float, limit: int) -> list[SessionInfo]:
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(_DELETE_EXPIRED, {"cutoff": cutoff, "limit": limit})).all()
+        self.counters.other_writes += 1
+        return [_to_info(row) for row in rows]
+
+
+def _to_info(row: Row[Any]) -> SessionInfo:
+    state = row.state
+    if isinstance(state, str | bytes):
+        state = msgspec.json.decode(state)
+    return SessionInfo(
+        session_id=row.id,
+        integration_id=row.integration_id,
+        principal=row.principal,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        expires_at=row.expires_at,
+        protocol_version=row.protocol_version,
+        state=state if isinstance(state, dict) else {},
+    )

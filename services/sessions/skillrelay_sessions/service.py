@@ -1,0 +1,191 @@
+"""Use cases of the sessions service. No framework imports: the store and the event sink are ports.
+
+A session is bound to one integration and one principal (``static:v<version>`` or ``oauth:<subject>``).
+Expiry slides: ``expires_at = last_seen_at + ttl``. Closing deletes the row; the sweeper deletes rows
+that expired more than ``sweep_grace_seconds`` ago, so a keep-alive batch still in flight from an
+edge replica (flushed every few seconds) can never lose a session that was used within its TTL.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import msgspec
+
+from skillrelay_common.schemas.base import Invalid, NotFound, Ok
+from skillrelay_common.schemas.sessions import SessionInfo, SessionList, SessionsClosed
+
+EventKind = Literal["opened", "closed", "expired", "updated"]
+
+PRINCIPAL_PATTERN = re.compile(r"^(static:v\d{1,18}|oauth:[\x21-\x7e]{1,400})$")
+MAX_ID_LENGTH = 200
+MAX_STATE_BYTES = 64 * 1024
+MAX_TOUCH_BATCH = 10_000
+_state_encoder = msgspec.json.Encoder()
+
+
+def new_session_id() -> str:
+    """192 bits from the OS's secure random source, URL-safe base64: visible ASCII, no padding."""
+    return secrets.token_urlsafe(24)
+
+
+class SessionStore(Protocol):
+    """Persistence of sessions (PostgreSQL in production, a dict in unit tests)."""
+
+    async def insert(self, session: SessionInfo) -> None: ...
+
+    async def get_live(self, session_id: str, now: float) -> SessionInfo | None: ...
+
+    async def touch(self, session_ids: Sequence[str], seen_at: float, ttl: float, alive_after: float) -> int:
+        """One statement: ``last_seen_at = greatest(last_seen_at, seen_at)`` for rows that were alive
+        at ``alive_after``. Returns the number of rows changed."""
+        ...
+
+    async def merge_state(
+        self, session_id: str, state: dict[str, Any], protocol_version: str | None, now: float
+    ) -> SessionInfo | None: ...
+
+    async def delete(self, session_id: str, integration_id: str | None) -> SessionInfo | None: ...
+
+    async def delete_for_integration(
+        self, integration_id: str, principal: str | None
+    ) -> list[SessionInfo]: ...
+
+    async def list_live(self, integration_id: str, now: float) -> list[SessionInfo]: ...
+
+    async def delete_expired(self, cutoff: float, limit: int) -> list[SessionInfo]: ...
+
+
+class SessionEventSink(Protocol):
+    """Where session changes are announced (JetStream events + audit in production)."""
+
+    async def publish(self, kind: EventKind, session: SessionInfo, reason: str = "") -> None: ...
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    ttl_seconds: float = 24 * 60 * 60
+    # Rows are deleted only this long after they expired: covers edge keep-alive batches in flight
+    # (flush interval + request timeout, a few seconds) with a wide margin.
+    sweep_grace_seconds: float = 60.0
+    sweep_batch: int = 500
+
+
+class SessionService:
+    def __init__(
+        self,
+        store: SessionStore,
+        events: SessionEventSink,
+        policy: SessionPolicy,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._events = events
+        self._policy = policy
+        self._clock = clock
+
+    async def create(
+        self, integration_id: str, principal: str, protocol_version: str | None, state: dict[str, Any]
+    ) -> SessionInfo | Invalid:
+        problem = _check_binding(integration_id, principal) or _check_state(state)
+        if problem:
+            return Invalid(message=problem)
+        now = self._clock()
+        session = SessionInfo(
+            session_id=new_session_id(),
+            integration_id=integration_id,
+            principal=principal,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + self._policy.ttl_seconds,
+            protocol_version=protocol_version,
+            state=state,
+        )
+        await self._store.insert(session)
+        await self._events.publish("opened", session)
+        return session
+
+    async def get(self, session_id: str) -> SessionInfo | NotFound:
+        if not _plausible_id(session_id):
+            return NotFound(what="session")
+        session = await self._store.get_live(session_id, self._clock())
+        return session if session is not None else NotFound(what="session")
+
+    async def touch(self, session_ids: Sequence[str], seen_at: float) -> Ok:
+        """Apply one keep-alive batch with a single write. A ``seen_at`` from the future (clock skew)
+        is clamped to now; sessions closed or swept meanwhile are not brought back."""
+        ids = sorted({sid for sid in session_ids[:MAX_TOUCH_BATCH] if _plausible_id(sid)})
+        if ids:
+            seen = min(seen_at, self._clock())
+            await self._store.touch(
+                ids, seen, self._policy.ttl_seconds, alive_after=seen - self._policy.sweep_grace_seconds
+            )
+        return Ok()
+
+    async def update_state(
+        self, session_id: str, state: dict[str, Any], protocol_version: str | None
+    ) -> SessionInfo | NotFound | Invalid:
+        problem = _check_state(state)
+        if problem:
+            return Invalid(message=problem)
+        if not _plausible_id(session_id):
+            return NotFound(what="session")
+        session = await self._store.merge_state(session_id, state, protocol_version, self._clock())
+        if session is None:
+            return NotFound(what="session")
+        await self._events.publish("updated", session)
+        return session
+
+    async def close(self, session_id: str, reason: str, integration_id: str | None = None) -> Ok | NotFound:
+        if not _plausible_id(session_id):
+            return NotFound(what="session")
+        session = await self._store.delete(session_id, integration_id)
+        if session is None:
+            return NotFound(what="session")
+        await self._events.publish("closed", session, reason)
+        return Ok()
+
+    async def close_all(self, integration_id: str, principal: str | None, reason: str) -> SessionsClosed:
+        """End every session of an integration (or of one principal in it). Idempotent."""
+        closed = await self._store.delete_for_integration(integration_id, principal)
+        for session in closed:
+            await self._events.publish("closed", session, reason)
+        return SessionsClosed(count=len(closed))
+
+    async def list(self, integration_id: str) -> SessionList:
+        return SessionList(sessions=await self._store.list_live(integration_id, self._clock()))
+
+    async def sweep_expired(self) -> int:
+        """Delete one batch of sessions expired longer than the grace ago and announce each.
+        Safe with several replicas: each row is deleted (and announced) by exactly one of them."""
+        cutoff = self._clock() - self._policy.sweep_grace_seconds
+        expired = await self._store.delete_expired(cutoff, self._policy.sweep_batch)
+        for session in expired:
+            await self._events.publish("expired", session, "expired")
+        return len(expired)
+
+    @property
+    def sweep_batch(self) -> int:
+        return self._policy.sweep_batch
+
+
+def _plausible_id(session_id: str) -> bool:
+    return 0 < len(session_id) <= MAX_ID_LENGTH and session_id.isascii() and session_id.isprintable()
+
+
+def _check_binding(integration_id: str, principal: str) -> str | None:
+    if not integration_id or len(integration_id) > MAX_ID_LENGTH:
+        return "integration_id is required (at most 200 characters)"
+    if not PRINCIPAL_PATTERN.match(principal):
+        return "principal must be 'static:v<version>' or 'oauth:<subject>'"
+    return None
+
+
+def _check_state(state: dict[str, Any]) -> str | None:
+    if len(_state_encoder.encode(state)) > MAX_STATE_BYTES:
+        return f"session state is larger than {MAX_STATE_BYTES} bytes"
+    return None
