@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import pwd
 import shutil
@@ -92,8 +93,13 @@ class EmbeddedNats:
         self.store_dir = self.store_dir.resolve()
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        # fsync every JetStream write (a server option, not a per-stream one): an acknowledged audit
+        # record or event survives a crash of the server or the machine.
+        config = self.store_dir / "nats-server.conf"
+        store = json.dumps(str(self.store_dir))
+        config.write_text(f"jetstream {{\n  store_dir: {store}\n  sync_interval: always\n}}\n")
         self.process = subprocess.Popen(
-            [nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
+            [nats_server_binary(), "-c", str(config), "-a", self.host, "-p", str(self.port)],
             stdout=log,
             stderr=log,
             start_new_session=True,

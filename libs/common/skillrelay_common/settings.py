@@ -102,6 +102,12 @@ class Settings:
     allow_private_http_targets: bool = False
     max_body_bytes: int = 4 * 1024 * 1024
     instance_id: str | None = None
+    # Audit stream retention (whichever limit is hit first drops the oldest records) and copies.
+    audit_max_age_seconds: int = 30 * 24 * 3600
+    audit_max_bytes: int = 1024 * 1024 * 1024
+    audit_replicas: int = 1
+    # OpenTelemetry tracing (exporter configured by the standard OTEL_* variables).
+    otel_enabled: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +146,10 @@ class Settings:
             allow_private_http_targets=_bool(env, "ALLOW_PRIVATE_HTTP_TARGETS", False),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 4 * 1024 * 1024),
             instance_id=_str(env, "INSTANCE_ID"),
+            audit_max_age_seconds=_int(env, "AUDIT_MAX_AGE", 30 * 24 * 3600),
+            audit_max_bytes=_int(env, "AUDIT_MAX_BYTES", 1024 * 1024 * 1024),
+            audit_replicas=_int(env, "AUDIT_REPLICAS", 1),
+            otel_enabled=_bool(env, "OTEL_ENABLED", False),
         )
 
 

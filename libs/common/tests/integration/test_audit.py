@@ -1,0 +1,162 @@
+"""AuditRecorder against a real nats-server: records land in the AUDIT stream; a NATS restart loses
+nothing that was recorded (buffered, then delivered after the reconnect); a full buffer drops the
+oldest and counts it."""
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from skillrelay_common import metrics
+from skillrelay_common.audit import AuditRecorder, read_records
+from skillrelay_common.embedded import EmbeddedNats
+from skillrelay_common.messaging import Bus
+from skillrelay_common.subjects import AUDIT_STREAM, Stream, audit_filter
+
+
+def _stream() -> Stream:
+    # A stream of its own per test (the session's NATS is shared by every test), for the
+    # integrations "<name>_a" … "<name>_z".
+    name = f"AUDIT_T{uuid.uuid4().hex[:8].upper()}"
+    ids = [f"{name.lower()}_{letter}" for letter in "admor"]
+    return dataclasses.replace(AUDIT_STREAM, name=name, subjects=tuple(f"audit.{i}.>" for i in ids))
+
+
+async def _connect(url: str) -> tuple[Bus, asyncio.Event]:
+    disconnected = asyncio.Event()
+
+    async def on_disconnect() -> None:
+        disconnected.set()
+
+    bus = await Bus.connect(url, "test", reconnect_time_wait=0.1, disconnected_cb=on_disconnect)
+    return bus, disconnected
+
+
+@pytest.fixture
+async def recorder(bus: Bus) -> AsyncIterator[tuple[AuditRecorder, Stream]]:
+    stream = _stream()
+    audit = AuditRecorder(bus, "test", stream=stream)
+    await audit.start()
+    yield audit, stream
+    await audit.stop()
+    await bus.js.delete_stream(stream.name)
+
+
+async def test_records_reach_the_stream_with_envelope_and_without_secrets(
+    bus: Bus, recorder: tuple[AuditRecorder, Stream]
+) -> None:
+    audit, stream = recorder
+    integration = f"{stream.name.lower()}_a"
+    started = time.perf_counter()
+    audit.record(
+        "tool.call",
+        integration,
+        outcome="ok",
+        principal="static:v1",
+        latency_ms=12.3456,
+        data={"tool": "echo", "token": "sr_mcp_should_not_appear", "authorization": "Bearer x"},
+    )
+    assert time.perf_counter() - started < 0.01  # never waits for NATS
+    await asyncio.wait_for(audit.flush(), 10)
+
+    items, more = await read_records(bus, audit_filter(integration), stream_name=stream.name)
+    assert more is None
+    [(sequence, record)] = items
+    assert sequence >= 1
+    assert record.subject == integration
+    assert record.type == "dev.skillrelay.audit.v1.tool.call"
+    assert record.source == f"/skillrelay/test/{bus.instance_id}"
+    assert record.data.outcome == "ok" and record.data.principal == "static:v1"
+    assert record.data.latency_ms == 12.346
+    assert record.data.correlation_id
+    assert record.data.details == {"tool": "echo", "token": "[redacted]", "authorization": "[redacted]"}
+    raw = await bus.js.get_msg(stream.name, seq=sequence)
+    assert raw.subject == f"audit.{integration}.tool.call"
+    assert b"sr_mcp_should_not_appear" not in (raw.data or b"")
+
+
+async def test_paging_by_integration(bus: Bus, recorder: tuple[AuditRecorder, Stream]) -> None:
+    audit, stream = recorder
+    mine, other = f"{stream.name.lower()}_m", f"{stream.name.lower()}_o"
+    for index in range(7):
+        audit.record("mcp.request", mine, outcome="ok", data={"n": index})
+        audit.record("mcp.request", other, outcome="ok")
+    await asyncio.wait_for(audit.flush(), 10)
+    seen: list[int] = []
+    cursor: int | None = 1
+    pages = 0
+    while cursor is not None:
+        items, cursor = await read_records(
+            bus, audit_filter(mine), start=cursor, limit=3, stream_name=stream.name
+        )
+        seen.extend(record.data.details["n"] for _, record in items)
+        pages += 1
+    assert seen == list(range(7))
+    assert pages == 3
+
+
+async def test_bad_input_never_raises(recorder: tuple[AuditRecorder, Stream]) -> None:
+    audit, _ = recorder
+    audit.record("Not A Kind!", "x", outcome="ok")  # logged, not raised
+    audit.record("tool.call", "bad.id.*", outcome="ok")  # lands under _unknown
+    assert audit.pending <= 1
+
+
+async def test_nats_restart_loses_nothing_recorded(tmp_path: Path) -> None:
+    server = EmbeddedNats(store_dir=tmp_path / "nats")
+    server.start()
+    bus, disconnected = await _connect(server.url)
+    stream = _stream()
+    audit = AuditRecorder(bus, "test", stream=stream, retry_wait=0.05)
+    integration = f"{stream.name.lower()}_r"
+    try:
+        await audit.start()
+        for index in range(20):
+            audit.record("mcp.request", integration, outcome="ok", data={"n": index})
+        await asyncio.wait_for(audit.flush(), 10)  # acknowledged before the restart
+
+        server.stop()
+        await asyncio.wait_for(disconnected.wait(), 10)
+        for index in range(20, 50):
+            audit.record("mcp.request", integration, outcome="ok", data={"n": index})
+        assert audit.pending > 0
+        server.start()  # same port, same store folder
+
+        await asyncio.wait_for(audit.flush(), 20)
+        items, _ = await read_records(bus, audit_filter(integration), limit=1000, stream_name=stream.name)
+        assert sorted(record.data.details["n"] for _, record in items) == list(range(50))
+        assert audit.dropped == 0
+    finally:
+        await audit.stop(timeout=1)
+        await bus.close()
+        server.stop()
+
+
+async def test_full_buffer_drops_oldest_and_counts(tmp_path: Path) -> None:
+    server = EmbeddedNats(store_dir=tmp_path / "nats")
+    server.start()
+    bus, disconnected = await _connect(server.url)
+    stream = _stream()
+    audit = AuditRecorder(bus, "test", stream=stream, max_buffer=5, retry_wait=0.05)
+    integration = f"{stream.name.lower()}_d"
+    dropped_before = metrics.AUDIT_DROPPED._value.get()
+    try:
+        await audit.start()
+        server.stop()
+        await asyncio.wait_for(disconnected.wait(), 10)
+        for index in range(8):
+            audit.record("mcp.request", integration, outcome="ok", data={"n": index})
+        assert audit.pending == 5 and audit.dropped == 3
+        assert metrics.AUDIT_DROPPED._value.get() - dropped_before == 3
+        server.start()
+        await asyncio.wait_for(audit.flush(), 20)
+        items, _ = await read_records(bus, audit_filter(integration), stream_name=stream.name)
+        assert [record.data.details["n"] for _, record in items] == [3, 4, 5, 6, 7]
+    finally:
+        await audit.stop(timeout=1)
+        await bus.close()
+        server.stop()
