@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from skillrelay_common.audit import AuditRecorder, audit_stream
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.messaging import Bus
@@ -53,10 +54,12 @@ class SessionsRuntime:
         self.store: PostgresSessionStore | None = None
         self.sweeper: ExpirySweeper | None = None
         self.revocations: RevocationListener | None = None
+        self.audit: AuditRecorder | None = None
 
     async def start(self) -> None:
         await self.resources.start(self._register)
-        assert self.service is not None
+        assert self.service is not None and self.audit is not None
+        await self.audit.start()
         self.sweeper = ExpirySweeper(self.service, self.sweep_interval_seconds)
         self.sweeper.start()
         self.revocations = RevocationListener(
@@ -70,7 +73,8 @@ class SessionsRuntime:
         policy = SessionPolicy(
             ttl_seconds=self.settings.session_ttl_seconds, sweep_grace_seconds=self.sweep_grace_seconds
         )
-        self.service = SessionService(self.store, JetStreamSessionEvents(bus), policy, self.clock)
+        self.audit = AuditRecorder(bus, SERVICE, stream=audit_stream(self.settings))
+        self.service = SessionService(self.store, JetStreamSessionEvents(bus, self.audit), policy, self.clock)
         register_handlers(bus, self.service)
 
     async def stop(self) -> None:
@@ -78,6 +82,8 @@ class SessionsRuntime:
             await self.revocations.stop()
         if self.sweeper is not None:
             await self.sweeper.stop()
+        if self.audit is not None:
+            await self.audit.stop()
         await self.resources.stop()
 
 

@@ -1,9 +1,10 @@
-"""Announces session changes on JetStream (stream ``EVENTS_SESSIONS``)."""
+"""Announces session changes on JetStream (stream ``EVENTS_SESSIONS``) and in the audit trail."""
 
 from __future__ import annotations
 
 import structlog
 
+from skillrelay_common.audit import AuditRecorder
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.sessions import SessionEvent, SessionInfo
 from skillrelay_common.subjects import (
@@ -24,13 +25,16 @@ _EVENTS: dict[EventKind, Event[SessionEvent]] = {
     "updated": SESSION_UPDATED,
 }
 
+_AUDITED: frozenset[EventKind] = frozenset({"opened", "closed", "expired"})
+
 
 class JetStreamSessionEvents:
     """The change is already committed when this runs; a failed publish is logged, not raised (the
     edge replicas' caches are bounded in time, so a lost event delays nothing past their cache TTL)."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, audit: AuditRecorder | None = None) -> None:
         self._bus = bus
+        self._audit = audit
 
     async def publish(self, kind: EventKind, session: SessionInfo, reason: str = "") -> None:
         payload = SessionEvent(
@@ -39,6 +43,15 @@ class JetStreamSessionEvents:
             principal=session.principal,
             reason=reason,
         )
+        if self._audit is not None and kind in _AUDITED:
+            # A session id is not a credential (a request must carry one too), so it may be audited.
+            self._audit.record(
+                f"session.{kind}",
+                session.integration_id,
+                outcome=reason or "ok",
+                principal=session.principal,
+                data={"sessionId": session.session_id},
+            )
         try:
             await self._bus.publish_event(_EVENTS[kind], payload)
         except Exception as exc:

@@ -11,6 +11,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from skillrelay_common.messaging import Bus
+from skillrelay_common.schemas.audit import AuditRecord
 from skillrelay_common.schemas.auth import TokenRevoked
 from skillrelay_common.schemas.base import Invalid, NotFound, Ok, Unavailable
 from skillrelay_common.schemas.registry import IntegrationChanged
@@ -355,3 +356,25 @@ async def test_a_revocation_published_while_the_service_is_down_is_handled_on_st
         assert isinstance(
             await bus.request(SESSIONS_GET, GetSession(session_id=session.session_id)), NotFound
         )
+
+
+async def test_session_changes_are_audited(sessions: SessionsRuntime, bus: Bus) -> None:
+    integration_id = integration()
+    records: asyncio.Queue[AuditRecord] = asyncio.Queue()
+
+    async def collect(msg: Msg) -> None:
+        await records.put(msgspec.json.decode(msg.data, type=AuditRecord))
+
+    await bus.nc.subscribe(f"audit.{integration_id}.>", cb=collect)
+    await bus.nc.flush()
+    session = await open_session(bus, integration_id, "oauth:alice")
+    await bus.request(SESSIONS_CLOSE, CloseSession(session_id=session.session_id))
+    opened = await asyncio.wait_for(records.get(), 5)
+    closed = await asyncio.wait_for(records.get(), 5)
+    assert (opened.data.kind, opened.data.outcome, opened.data.principal) == (
+        "session.opened",
+        "ok",
+        "oauth:alice",
+    )
+    assert (closed.data.kind, closed.data.outcome) == ("session.closed", "deleted")
+    assert opened.data.details == {"sessionId": session.session_id}
