@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar
 
@@ -12,24 +13,41 @@ from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
-from skillrelay_edge.handlers import SERVED_ENDPOINTS, register_handlers
+from skillrelay_edge.handlers import SERVED_ENDPOINTS, make_register_handlers
+from skillrelay_edge.mcp_api import mcp_routes
+from skillrelay_edge.runtime import EdgeRuntime
 
 SERVICE = "edge"
 
 
-def create_app(settings: Settings) -> Litestar:
+def _metadata_routes(settings: Settings, runtime: EdgeRuntime) -> list[Any]:
+    try:
+        from skillrelay_edge.oauth_metadata import protected_resource_routes
+    except ImportError:
+        return []
+    return list(protected_resource_routes(settings, runtime.lookup_integration))
+
+
+def create_app(settings: Settings, *, local_sessions: bool = False) -> Litestar:
     resources = ServiceResources(SERVICE, settings, serves=SERVED_ENDPOINTS)
+    runtime = EdgeRuntime(settings, local_sessions=local_sessions)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await resources.start(register_handlers)
+        await resources.start(make_register_handlers(runtime))
+        await runtime.start()
         try:
             yield
         finally:
+            await runtime.stop()
             await resources.stop()
 
     return Litestar(
-        route_handlers=[*health_handlers(resources.readiness)],
+        route_handlers=[
+            *health_handlers(resources.readiness),
+            *mcp_routes(runtime, settings.max_body_bytes),
+            *_metadata_routes(settings, runtime),
+        ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
     )

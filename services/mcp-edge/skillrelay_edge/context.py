@@ -169,6 +169,10 @@ class ClientResponseRelay(Protocol):
 
     ``expect`` is synchronous so the waiter exists before the request is written to the stream."""
 
+    def new_request_id(self) -> RequestId:
+        """An id for a server-to-client request whose answer can be routed back to this replica."""
+        ...
+
     def expect(self, session_id: str, request_id: RequestId) -> Awaitable[dict[str, Any]]:
         """A waiter resolved with the client's JSON-RPC response message (``result`` or ``error``)."""
         ...

@@ -1,0 +1,394 @@
+"""The MCP endpoint's use cases (POST, GET, DELETE), free of any web framework: the HTTP layer hands
+in header values and a body reader and gets back an ``HttpAnswer``.
+
+Order of checks for every request: transport rules (Host/Origin, Accept, Content-Type, version
+header, size) → integration (404) → credentials (401/503) → body framing → session (404 / renew).
+Credentials come before anything session-related so a session id never acts as a credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from skillrelay_common.schemas.base import NotFound, Unavailable
+from skillrelay_common.schemas.registry import IntegrationInfo
+from skillrelay_common.schemas.sessions import SessionInfo
+from skillrelay_edge import jsonrpc
+from skillrelay_edge.cancellation import InFlightCalls
+from skillrelay_edge.catalog import Catalog
+from skillrelay_edge.context import INVALID_REQUEST, METHOD_NOT_FOUND, ClientResponseRelay, PrincipalLike
+from skillrelay_edge.jsonrpc import FramingError, Incoming
+from skillrelay_edge.notifications import OpenStream, SessionStreams
+from skillrelay_edge.protocol.dispatcher import Dispatcher
+from skillrelay_edge.protocol.lifecycle import session_state_from_initialize
+from skillrelay_edge.protocol.scope import RequestScope, handler_kind
+from skillrelay_edge.sse import GET_STREAM_ID, EventStore, parse_event_id
+from skillrelay_edge.streaming import CallStream
+from skillrelay_edge.transport import DEFAULT_HEADER_VERSION, HttpRules, Rejection, negotiate_version
+
+_log = structlog.get_logger("skillrelay.edge.endpoint")
+SESSION_HEADER = "Mcp-Session-Id"
+JSON = "application/json"
+EVENT_STREAM = "text/event-stream"
+BATCH_VERSION = "2025-03-26"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Failure(Protocol):
+    @property
+    def status(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def www_authenticate(self) -> str | None: ...
+
+
+class Verifier(Protocol):
+    async def authenticate(
+        self, integration: IntegrationInfo, authorization_header: str | None, query_token: str | None
+    ) -> Any: ...
+
+
+class Sessions(Protocol):
+    async def open(
+        self, integration_id: str, principal: str, *, protocol_version: str | None, state: dict[str, Any]
+    ) -> SessionInfo: ...
+    async def resolve(self, session_id: str, integration_id: str, principal: str) -> SessionInfo | None: ...
+    def touch(self, session_id: str) -> None: ...
+    async def update_state(
+        self, session_id: str, state: dict[str, Any], protocol_version: str | None = None
+    ) -> SessionInfo | None: ...
+    async def close(self, session_id: str) -> bool: ...
+
+
+class Catalogs(Protocol):
+    async def get(self, integration_id: str) -> Catalog | NotFound | Unavailable: ...
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    stream: AsyncIterator[bytes] | None = None
+    media_type: str = JSON
+
+
+@dataclass(frozen=True)
+class HttpInput:
+    integration_id: str
+    headers: Mapping[str, str]  # lower-case names
+    query_token: str | None = None
+    read_body: Callable[[], Awaitable[bytes]] | None = None
+
+
+def _reject(rejection: Rejection) -> HttpAnswer:
+    return HttpAnswer(rejection.status, jsonrpc.encode(rejection.body()), dict(rejection.headers))
+
+
+def _rpc_error_answer(status: int, code: int, message: str, request_id: Any = None) -> HttpAnswer:
+    return HttpAnswer(status, jsonrpc.encode(jsonrpc.error(request_id, code, message)))
+
+
+class McpEndpoint:
+    def __init__(
+        self,
+        *,
+        rules: HttpRules,
+        catalogs: Catalogs,
+        verifier: Verifier,
+        sessions: Sessions,
+        dispatcher: Dispatcher,
+        relay: ClientResponseRelay,
+        store: EventStore | None,
+        streams: SessionStreams | None,
+        inflight: InFlightCalls,
+    ) -> None:
+        self.rules = rules
+        self.catalogs = catalogs
+        self.verifier = verifier
+        self.sessions = sessions
+        self.dispatcher = dispatcher
+        self.relay = relay
+        self.store = store
+        self.streams = streams
+        self.inflight = inflight
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- shared steps ----------------------------------------------------------------------------
+
+    async def _admit(self, inp: HttpInput) -> tuple[Catalog, PrincipalLike] | HttpAnswer:
+        catalog = await self.catalogs.get(inp.integration_id)
+        if isinstance(catalog, NotFound):
+            return _rpc_error_answer(404, -32000, "Not Found: no such MCP server integration")
+        if isinstance(catalog, Unavailable):
+            return _rpc_error_answer(503, -32000, "Service Unavailable: try again shortly")
+        outcome = await self.verifier.authenticate(
+            catalog.integration, inp.headers.get("authorization"), inp.query_token
+        )
+        if hasattr(outcome, "www_authenticate") and hasattr(outcome, "status"):
+            headers = {"WWW-Authenticate": outcome.www_authenticate} if outcome.www_authenticate else {}
+            message = "Unauthorized" if outcome.status == 401 else "Service Unavailable: try again shortly"
+            return HttpAnswer(outcome.status, jsonrpc.encode(jsonrpc.error(None, -32000, message)), headers)
+        return catalog, outcome
+
+    async def _open(
+        self, catalog: Catalog, principal: PrincipalLike, version: str, state: dict[str, Any]
+    ) -> SessionInfo:
+        return await self.sessions.open(
+            catalog.integration.id, principal.id, protocol_version=version, state=state
+        )
+
+    async def _existing_session(
+        self, catalog: Catalog, principal: PrincipalLike, session_id: str
+    ) -> SessionInfo | None:
+        session = await self.sessions.resolve(session_id, catalog.integration.id, principal.id)
+        if session is not None:
+            self.sessions.touch(session.session_id)
+        return session
+
+    # -- POST ------------------------------------------------------------------------------------
+
+    async def post(self, inp: HttpInput) -> HttpAnswer:
+        h = inp.headers
+        rejection = (
+            self.rules.check_host_and_origin(h.get("host"), h.get("origin"))
+            or self.rules.check_post_headers(h.get("content-type"), h.get("accept"), h.get("content-length"))
+            or self.rules.check_protocol_version(h.get("mcp-protocol-version"))
+        )
+        if rejection is not None:
+            return _reject(rejection)
+        admitted = await self._admit(inp)
+        if isinstance(admitted, HttpAnswer):
+            return admitted
+        catalog, principal = admitted
+        assert inp.read_body is not None
+        try:
+            body = await inp.read_body()
+        except BodyTooLarge:
+            return _reject(Rejection(413, f"Payload Too Large: at most {self.rules.max_body_bytes} bytes"))
+        try:
+            messages, batch = jsonrpc.decode_body(body)
+        except FramingError as exc:
+            return _rpc_error_answer(400, exc.code, exc.message, exc.request_id)
+        header_version = h.get("mcp-protocol-version")
+        if batch and (header_version or BATCH_VERSION) != BATCH_VERSION:
+            return _rpc_error_answer(
+                400, INVALID_REQUEST, "Invalid Request: batches are only allowed in 2025-03-26"
+            )
+        first = messages[0]
+        if not batch and first.kind == "request" and first.method == "server/discover":
+            # A 2026-era probe: a JSON-RPC error with HTTP 400 makes dual-era clients use initialize.
+            return _rpc_error_answer(
+                400, METHOD_NOT_FOUND, "Method not found: server/discover; use initialize", first.id
+            )
+        initialize = next((m for m in messages if m.kind == "request" and m.method == "initialize"), None)
+        if initialize is not None and batch:
+            return _rpc_error_answer(400, INVALID_REQUEST, "Invalid Request: initialize must not be batched")
+        has_request = any(m.kind == "request" for m in messages)
+
+        try:
+            opened = await self._post_session(catalog, principal, initialize, h, has_request)
+        except Exception as exc:
+            _log.warning("mcp.sessions.unavailable", error=type(exc).__name__)
+            return _rpc_error_answer(503, -32000, "Service Unavailable: sessions cannot be reached")
+        if isinstance(opened, HttpAnswer):
+            return opened
+        session, new_session = opened
+        header_version = h.get("mcp-protocol-version")
+        headers = {SESSION_HEADER: session.session_id} if new_session and session is not None else {}
+        version = header_version or (session.protocol_version if session else None) or DEFAULT_HEADER_VERSION
+
+        for message in messages:
+            if message.kind == "response" and session is not None:
+                await self.relay.deliver_client_response(session.session_id, message.message)
+            elif (
+                message.kind == "notification"
+                and message.method == "notifications/cancelled"
+                and session is not None
+            ):
+                await self.inflight.cancel(session.session_id, message.params.get("requestId"))
+        requests = [m for m in messages if m.kind == "request"]
+        if not requests:
+            return HttpAnswer(202, None, headers)
+        if not batch:
+            answer = await self._answer(catalog, principal, session, version, requests[0])
+            answer.headers.update(headers)
+            return answer
+        answers = [await self._answer_plain(catalog, principal, session, version, r) for r in requests]
+        return HttpAnswer(200, jsonrpc.encode(answers), headers)
+
+    async def _post_session(
+        self,
+        catalog: Catalog,
+        principal: PrincipalLike,
+        initialize: Incoming | None,
+        h: Mapping[str, str],
+        has_request: bool,
+    ) -> tuple[SessionInfo | None, bool] | HttpAnswer:
+        """The session a POST runs in and whether it was opened now (its id goes in the answer)."""
+        header_version = h.get("mcp-protocol-version")
+        session_id = h.get("mcp-session-id")
+        if initialize is not None:
+            params = initialize.params
+            version = negotiate_version(params.get("protocolVersion"))
+            state = session_state_from_initialize(params)
+            return await self._open(catalog, principal, version, state), True
+        if session_id:
+            session = await self._existing_session(catalog, principal, session_id)
+            if session is not None:
+                return session, False
+            if catalog.integration.session_mode != "renew":
+                return _rpc_error_answer(404, -32001, "Session not found")
+            return await self._open(catalog, principal, header_version or DEFAULT_HEADER_VERSION, {}), True
+        if has_request:
+            return await self._open(catalog, principal, header_version or DEFAULT_HEADER_VERSION, {}), True
+        return None, False
+
+    def _scope(
+        self,
+        catalog: Catalog,
+        principal: PrincipalLike,
+        session: SessionInfo | None,
+        version: str,
+        req: Incoming,
+    ) -> RequestScope:
+        return RequestScope(catalog, principal, session, version, request_id=req.id)
+
+    async def _answer_plain(
+        self,
+        catalog: Catalog,
+        principal: PrincipalLike,
+        session: SessionInfo | None,
+        version: str,
+        req: Incoming,
+    ) -> dict[str, Any]:
+        return await self.dispatcher.answer(
+            self._scope(catalog, principal, session, version, req), req.method, req.params
+        )
+
+    async def _answer(
+        self,
+        catalog: Catalog,
+        principal: PrincipalLike,
+        session: SessionInfo | None,
+        version: str,
+        req: Incoming,
+    ) -> HttpAnswer:
+        scope = self._scope(catalog, principal, session, version, req)
+        if not _may_stream(catalog, req):
+            response = await self.dispatcher.answer(scope, req.method, req.params)
+            return HttpAnswer(200, jsonrpc.encode(response))
+        stream = CallStream(
+            session_id=scope.session_id, relay=self.relay, store=self.store, on_bind=self.inflight.add
+        )
+        scope.hooks = stream
+        task = asyncio.create_task(self._run(scope, req, stream))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        first = await stream.first()
+        message, final = first
+        if final:
+            return HttpAnswer(200, jsonrpc.encode(message))
+        return HttpAnswer(200, None, {"Cache-Control": "no-cache"}, stream.sse(first), EVENT_STREAM)
+
+    async def _run(self, scope: RequestScope, req: Incoming, stream: CallStream) -> None:
+        try:
+            response = await self.dispatcher.answer(scope, req.method, req.params)
+        finally:
+            if stream.ctx is not None:
+                self.inflight.remove(stream.ctx)
+        stream.finish(response)
+
+    # -- GET -------------------------------------------------------------------------------------
+
+    async def get(self, inp: HttpInput) -> HttpAnswer:
+        h = inp.headers
+        rejection = (
+            self.rules.check_host_and_origin(h.get("host"), h.get("origin"))
+            or self.rules.check_get_headers(h.get("accept"))
+            or self.rules.check_protocol_version(h.get("mcp-protocol-version"))
+        )
+        if rejection is not None:
+            return _reject(rejection)
+        admitted = await self._admit(inp)
+        if isinstance(admitted, HttpAnswer):
+            return admitted
+        catalog, principal = admitted
+        session_id = h.get("mcp-session-id")
+        if not session_id:
+            return _rpc_error_answer(400, -32000, "Bad Request: Mcp-Session-Id header is required")
+        session = await self._existing_session(catalog, principal, session_id)
+        headers: dict[str, str] = {"Cache-Control": "no-cache"}
+        if session is None:
+            if catalog.integration.session_mode != "renew":
+                return _rpc_error_answer(404, -32001, "Session not found")
+            session = await self._open(
+                catalog, principal, h.get("mcp-protocol-version") or DEFAULT_HEADER_VERSION, {}
+            )
+            headers[SESSION_HEADER] = session.session_id
+        if self.streams is None:
+            return _rpc_error_answer(405, -32000, "Method Not Allowed: no GET stream on this edge")
+        stream_id, after = GET_STREAM_ID, None
+        last_event_id = h.get("last-event-id")
+        if last_event_id and SESSION_HEADER not in headers:
+            parsed = parse_event_id(last_event_id)
+            if parsed is not None:
+                stream_id, after = parsed
+        open_stream = OpenStream(
+            session.session_id, catalog.integration.id, catalog.snapshot.skillset.id, principal.id
+        )
+        return HttpAnswer(
+            200, None, headers, self.streams.follow(open_stream, stream_id, after), EVENT_STREAM
+        )
+
+    # -- DELETE ----------------------------------------------------------------------------------
+
+    async def delete(self, inp: HttpInput) -> HttpAnswer:
+        h = inp.headers
+        rejection = self.rules.check_host_and_origin(
+            h.get("host"), h.get("origin")
+        ) or self.rules.check_protocol_version(h.get("mcp-protocol-version"))
+        if rejection is not None:
+            return _reject(rejection)
+        admitted = await self._admit(inp)
+        if isinstance(admitted, HttpAnswer):
+            return admitted
+        catalog, principal = admitted
+        session_id = h.get("mcp-session-id")
+        if not session_id:
+            return _rpc_error_answer(400, -32000, "Bad Request: Mcp-Session-Id header is required")
+        try:
+            session = await self.sessions.resolve(session_id, catalog.integration.id, principal.id)
+            if session is None:
+                return _rpc_error_answer(404, -32001, "Session not found")
+            await self.sessions.close(session.session_id)
+        except Exception as exc:
+            _log.warning("mcp.sessions.unavailable", error=type(exc).__name__)
+            return _rpc_error_answer(503, -32000, "Service Unavailable: sessions cannot be reached")
+        if self.streams is not None:
+            self.streams.end_session(session.session_id)
+        return HttpAnswer(200, None)
+
+
+def _may_stream(catalog: Catalog, req: Incoming) -> bool:
+    """Whether answering ``req`` may send anything before its result (only non-static handlers can)."""
+    method = req.method
+    if method == "tools/call":
+        tool = catalog.tools.get(str(req.params.get("name")))
+        return tool is not None and handler_kind(tool.handler) != "static"
+    if method == "resources/read":
+        resource = catalog.resources.get(str(req.params.get("uri")))
+        return resource is None or resource.handler is not None
+    if method == "prompts/get":
+        prompt = catalog.prompts.get(str(req.params.get("name")))
+        return prompt is not None and prompt.handler is not None
+    return False

@@ -1,0 +1,1 @@
+"""MCP methods, one module per family; ``dispatcher.py`` routes a request to its handler."""

@@ -1,0 +1,43 @@
+"""Building the ``CallContext`` for a request that runs an ability, and running it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skillrelay_edge.context import INTERNAL_ERROR, CallContext, CallMethod
+from skillrelay_edge.jsonrpc import RpcError
+from skillrelay_edge.protocol.scope import RequestScope, Services, handler_kind
+
+
+def make_context(
+    scope: RequestScope, method: CallMethod, name: str, target: Any, params: dict[str, Any]
+) -> CallContext:
+    meta = params.get("_meta")
+    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    state = scope.state
+    capabilities = state.get("clientCapabilities")
+    ctx = CallContext(
+        method=method,
+        name=name,
+        integration=scope.catalog.integration,
+        principal=scope.principal,
+        session_id=scope.session_id,
+        request_id=scope.request_id,
+        progress_token=token if isinstance(token, str | int) and not isinstance(token, bool) else None,
+        log_level=state.get("logLevel"),
+        protocol_version=scope.protocol_version,
+        client_capabilities=capabilities if isinstance(capabilities, dict) else {},
+        target=target,
+    )
+    if scope.hooks is not None:
+        scope.hooks.bind(ctx)
+    return ctx
+
+
+async def run_handler(
+    services: Services, ctx: CallContext, handler: Any, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    runner = services.runners.get(handler_kind(handler))
+    if runner is None:
+        raise RpcError(INTERNAL_ERROR, f"no runner for {handler_kind(handler) or 'missing'} handlers")
+    return await runner.run(ctx, handler, arguments)

@@ -1,0 +1,91 @@
+"""resources/list, resources/templates/list, resources/read, resources/subscribe, resources/unsubscribe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skillrelay_common.schemas.abilities import ResourceDef
+from skillrelay_edge.context import INVALID_PARAMS, RESOURCE_NOT_FOUND, AbilityError
+from skillrelay_edge.jsonrpc import RpcError
+from skillrelay_edge.protocol.calls import make_context, run_handler
+from skillrelay_edge.protocol.pagination import page
+from skillrelay_edge.protocol.scope import RequestScope, Services
+
+SUBSCRIPTIONS_KEY = "subscriptions"
+
+
+async def list_resources(scope: RequestScope, services: Services, params: dict[str, Any]) -> dict[str, Any]:
+    catalog = scope.catalog
+    return page(catalog.resource_entries, params, "resources", catalog.snapshot.skillset.revision)
+
+
+async def list_templates(scope: RequestScope, services: Services, params: dict[str, Any]) -> dict[str, Any]:
+    catalog = scope.catalog
+    return page(catalog.template_entries, params, "resourceTemplates", catalog.snapshot.skillset.revision)
+
+
+def _uri(params: dict[str, Any]) -> str:
+    uri = params.get("uri")
+    if not isinstance(uri, str) or not uri:
+        raise RpcError(INVALID_PARAMS, "Invalid params: uri is required")
+    return uri
+
+
+def _static_contents(resource: ResourceDef, uri: str) -> dict[str, Any]:
+    item: dict[str, Any] = {"uri": uri}
+    if resource.mime_type:
+        item["mimeType"] = resource.mime_type
+    if resource.blob is not None:
+        item["blob"] = resource.blob
+    else:
+        item["text"] = resource.text or ""
+    return {"contents": [item]}
+
+
+async def read_resource(scope: RequestScope, services: Services, params: dict[str, Any]) -> dict[str, Any]:
+    uri = _uri(params)
+    catalog = scope.catalog
+    resource = catalog.resources.get(uri)
+    variables: dict[str, str] = {}
+    if resource is None:
+        found = catalog.find_template(uri)
+        if found is None:
+            raise RpcError(RESOURCE_NOT_FOUND, "Resource not found", {"uri": uri})
+        resource, variables = found
+    if resource.handler is None:
+        if resource.uri_template:
+            raise RpcError(
+                RESOURCE_NOT_FOUND, "Resource not found: the template has no handler", {"uri": uri}
+            )
+        return _static_contents(resource, uri)
+    ctx = make_context(scope, "resources/read", uri, resource, params)
+    try:
+        return await run_handler(services, ctx, resource.handler, {**variables, "uri": uri})
+    except AbilityError as exc:
+        raise RpcError(exc.code, exc.message) from None
+
+
+async def _set_subscription(scope: RequestScope, services: Services, uri: str, subscribed: bool) -> None:
+    if scope.session is None:
+        return
+    current = scope.state.get(SUBSCRIPTIONS_KEY)
+    uris = [u for u in current if isinstance(u, str)] if isinstance(current, list) else []
+    if subscribed and uri not in uris:
+        uris.append(uri)
+    elif not subscribed and uri in uris:
+        uris.remove(uri)
+    else:
+        return
+    updated = await services.sessions.update_state(scope.session.session_id, {SUBSCRIPTIONS_KEY: uris})
+    if updated is not None:
+        scope.session = updated
+
+
+async def subscribe(scope: RequestScope, services: Services, params: dict[str, Any]) -> dict[str, Any]:
+    await _set_subscription(scope, services, _uri(params), True)
+    return {}
+
+
+async def unsubscribe(scope: RequestScope, services: Services, params: dict[str, Any]) -> dict[str, Any]:
+    await _set_subscription(scope, services, _uri(params), False)
+    return {}

@@ -1,0 +1,56 @@
+"""What a method handler knows about the request it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from skillrelay_common.schemas.sessions import SessionInfo
+from skillrelay_edge.catalog import Catalog
+from skillrelay_edge.context import AbilityRunner, CallContext, PrincipalLike, RequestId
+
+
+class SessionStore(Protocol):
+    async def update_state(
+        self, session_id: str, state: dict[str, Any], protocol_version: str | None = None
+    ) -> SessionInfo | None: ...
+
+
+class CallHooks(Protocol):
+    """How a call's ``CallContext`` reaches the client (the edge's per-request stream)."""
+
+    def bind(self, ctx: CallContext) -> None: ...
+
+
+@dataclass
+class RequestScope:
+    catalog: Catalog
+    principal: PrincipalLike
+    session: SessionInfo | None
+    protocol_version: str
+    request_id: RequestId | None = None
+    hooks: CallHooks | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session_id(self) -> str | None:
+        return self.session.session_id if self.session is not None else None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.session.state if self.session is not None else {}
+
+
+@dataclass(frozen=True)
+class Services:
+    """What method handlers may use beyond the scope."""
+
+    sessions: SessionStore
+    runners: Mapping[str, AbilityRunner]
+    server_name: str = "skillrelay"
+    server_version: str = "0.1.0"
+
+
+def handler_kind(handler: Any) -> str:
+    return str(type(handler).__struct_config__.tag) if handler is not None else ""

@@ -1,0 +1,135 @@
+"""The edge's collaborators, built once NATS is connected and started/stopped together.
+
+Modules of other engineers (``credentials.py``, ``sessions.py``, ``relay.py``, ``abilities/worker.py``)
+are used when present; until they land, in-process stand-ins keep the edge usable on one replica."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import structlog
+
+from skillrelay_common.messaging import Bus
+from skillrelay_common.schemas.registry import IntegrationInfo
+from skillrelay_common.schemas.sessions import SessionInfo
+from skillrelay_common.settings import Settings
+from skillrelay_edge.abilities.http import HttpRunner
+from skillrelay_edge.abilities.static import StaticRunner
+from skillrelay_edge.cancellation import InFlightCalls
+from skillrelay_edge.catalog import Catalog
+from skillrelay_edge.context import AbilityRunner
+from skillrelay_edge.endpoint import McpEndpoint
+from skillrelay_edge.notifications import SessionStreams
+from skillrelay_edge.protocol.dispatcher import Dispatcher
+from skillrelay_edge.protocol.scope import Services
+from skillrelay_edge.snapshots import SnapshotCache
+from skillrelay_edge.sse import EventStore
+from skillrelay_edge.transport import HttpRules
+
+_log = structlog.get_logger("skillrelay.edge")
+
+
+def _optional(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+CredentialVerifier = _optional("skillrelay_edge.credentials", "CredentialVerifier")
+SessionManager = _optional("skillrelay_edge.sessions", "SessionManager")
+NatsClientResponseRelay = _optional("skillrelay_edge.relay", "NatsClientResponseRelay")
+WorkerRunner = _optional("skillrelay_edge.abilities.worker", "WorkerRunner")
+
+
+class EdgeRuntime:
+    def __init__(self, settings: Settings, *, local_sessions: bool = False) -> None:
+        self.settings = settings
+        # Tests and benchmarks without a sessions service may keep sessions in this process.
+        self.local_sessions = local_sessions
+        self.endpoint: McpEndpoint | None = None
+        self._started: list[Any] = []
+        self.snapshots: SnapshotCache | None = None
+
+    def build(self, bus: Bus) -> None:
+        """Called from ``register_handlers``: construct everything and register NATS handlers."""
+        settings = self.settings
+        if CredentialVerifier is not None:
+            self.verifier = CredentialVerifier(bus, settings)
+        else:
+            from skillrelay_edge.local_credentials import LocalCredentialVerifier
+
+            self.verifier = LocalCredentialVerifier(bus, settings)
+        self.verifier.register(bus)
+        if SessionManager is not None and not self.local_sessions:
+            self.sessions = SessionManager(bus, ttl_seconds=settings.session_ttl_seconds)
+        else:
+            from skillrelay_edge.local_sessions import LocalSessionManager
+
+            self.sessions = LocalSessionManager(bus, ttl_seconds=settings.session_ttl_seconds)
+        self.sessions.register(bus)
+        if NatsClientResponseRelay is not None:
+            self.relay = NatsClientResponseRelay(bus)
+        else:
+            from skillrelay_edge.local_relay import LocalClientResponseRelay
+
+            self.relay = LocalClientResponseRelay()
+        self.snapshots = SnapshotCache(bus)
+        self.store = EventStore(bus)
+        self.streams = SessionStreams(bus, self.store, self._lookup_session)
+        self.snapshots.add_listener(self.streams.on_change)
+        self.inflight = InFlightCalls(bus)
+        self.http_runner = HttpRunner(allow_private_targets=settings.allow_private_http_targets)
+        runners: dict[str, AbilityRunner] = {"static": StaticRunner(), "http": self.http_runner}
+        self.worker_runner = WorkerRunner(bus) if WorkerRunner is not None else None
+        if self.worker_runner is not None:
+            runners["worker"] = self.worker_runner
+        dispatcher = Dispatcher(Services(sessions=self.sessions, runners=runners))
+        self.endpoint = McpEndpoint(
+            rules=HttpRules(settings.http.edge_public_url, settings.http.host, settings.max_body_bytes),
+            catalogs=self.snapshots,
+            verifier=self.verifier,
+            sessions=self.sessions,
+            dispatcher=dispatcher,
+            relay=self.relay,
+            store=self.store,
+            streams=self.streams,
+            inflight=self.inflight,
+        )
+
+    async def _lookup_session(
+        self, session_id: str, integration_id: str, principal: str
+    ) -> SessionInfo | None:
+        result: SessionInfo | None = await self.sessions.resolve(session_id, integration_id, principal)
+        return result
+
+    async def lookup_integration(self, integration_id: str) -> IntegrationInfo | None:
+        if self.snapshots is None:
+            return None
+        catalog = await self.snapshots.get(integration_id)
+        return catalog.integration if isinstance(catalog, Catalog) else None
+
+    async def start(self) -> None:
+        await self.store.ensure()
+        for part in (
+            self.snapshots,
+            self.sessions,
+            self.verifier,
+            self.relay,
+            self.inflight,
+            self.streams,
+            self.worker_runner,
+        ):
+            if part is not None:
+                await part.start()
+                self._started.append(part)
+
+    async def stop(self) -> None:
+        for part in reversed(self._started):
+            try:
+                await part.stop()
+            except Exception:
+                _log.exception("edge.stop.failed", part=type(part).__name__)
+        self._started.clear()
+        await self.http_runner.aclose()

@@ -1,0 +1,150 @@
+"""The messages one client request sends before its result, and how they reach the client.
+
+A call starts in JSON mode: if its result is the first thing it produces, the answer is a plain
+``application/json`` response (the cheap path). If it first sends a notification or a server-to-client
+request, the answer becomes an SSE stream carrying those messages in order and then the result. In
+SSE mode a pump task stores each event (for resumption on any replica) independently of the HTTP
+connection, so a client that drops the stream can pick it up again with ``Last-Event-ID``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import secrets
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import structlog
+
+from skillrelay_edge import jsonrpc
+from skillrelay_edge.context import (
+    INVALID_REQUEST,
+    REQUEST_TIMEOUT,
+    CallContext,
+    ClientRequestError,
+    ClientResponseRelay,
+)
+from skillrelay_edge.sse import EventStore, frame
+
+_log = structlog.get_logger("skillrelay.edge.streaming")
+_Item = tuple[dict[str, Any], bool]
+
+
+def new_stream_id() -> str:
+    return secrets.token_hex(8)
+
+
+class CallStream:
+    """Implements ``CallHooks``: binds a ``CallContext`` to this request's outgoing messages."""
+
+    def __init__(
+        self,
+        *,
+        session_id: str | None,
+        relay: ClientResponseRelay,
+        store: EventStore | None,
+        retry_ms: int | None = None,
+        on_bind: Callable[[CallContext], None] | None = None,
+    ) -> None:
+        self._on_bind = on_bind
+        self.session_id = session_id
+        self.stream_id = new_stream_id()
+        self.ctx: CallContext | None = None
+        self._relay = relay
+        self._store = store
+        self._retry_ms = retry_ms
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._counter = itertools.count(1)
+        self.pump_task: asyncio.Task[None] | None = None
+
+    # -- CallHooks -------------------------------------------------------------------------------
+
+    def bind(self, ctx: CallContext) -> None:
+        self.ctx = ctx
+        ctx._notify = self.notify
+        ctx._request_client = self.request_client
+        if self._on_bind is not None:
+            self._on_bind(ctx)
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        self._queue.put_nowait((jsonrpc.notification(method, params), False))
+
+    async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if self.session_id is None:
+            raise ClientRequestError(INVALID_REQUEST, "server-to-client requests need an MCP session")
+        request_id = self._relay.new_request_id()
+        waiter = asyncio.ensure_future(self._relay.expect(self.session_id, request_id))
+        self._queue.put_nowait((jsonrpc.request(request_id, method, params), False))
+        cancelled = asyncio.ensure_future(self.ctx.cancelled.wait()) if self.ctx is not None else None
+        waiting: set[asyncio.Future[Any]] = {waiter} if cancelled is None else {waiter, cancelled}
+        try:
+            await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if cancelled is not None:
+                cancelled.cancel()
+        if not waiter.done():
+            self._relay.forget(self.session_id, request_id)
+            waiter.cancel()
+            if self.ctx is not None and self.ctx.cancelled.is_set():
+                raise ClientRequestError(REQUEST_TIMEOUT, "the request was cancelled")
+            raise ClientRequestError(REQUEST_TIMEOUT, f"the client did not answer {method} in {timeout:g} s")
+        message = waiter.result()
+        error = message.get("error")
+        if isinstance(error, dict):
+            raise ClientRequestError(
+                int(error.get("code", -32603)), str(error.get("message", "")), error.get("data")
+            )
+        result = message.get("result")
+        return result if isinstance(result, dict) else {}
+
+    # -- the edge side ---------------------------------------------------------------------------
+
+    def finish(self, message: dict[str, Any]) -> None:
+        self._queue.put_nowait((message, True))
+
+    async def first(self) -> _Item:
+        return await self._queue.get()
+
+    def sse(self, first: _Item) -> AsyncIterator[bytes]:
+        """Start storing and framing events; the returned iterator feeds the HTTP response."""
+        out: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.pump_task = asyncio.create_task(self._pump(first, out))
+        return _drain(out)
+
+    async def _pump(self, item: _Item, out: asyncio.Queue[bytes | None]) -> None:
+        retry = self._retry_ms
+        while True:
+            message, final = item
+            data = jsonrpc.encode(message)
+            event_id = await self._event_id(data, final)
+            out.put_nowait(frame(data, event_id, retry))
+            retry = None
+            if final:
+                out.put_nowait(None)
+                return
+            item = await self._queue.get()
+
+    async def _event_id(self, data: bytes, final: bool) -> str:
+        if self._store is not None and self.session_id is not None:
+            try:
+                return await self._store.append(self.session_id, self.stream_id, data, final=final)
+            except Exception as exc:  # storage trouble must not break the live stream
+                _log.warning("sse.store.failed", error=type(exc).__name__)
+        return f"{self.stream_id}n{next(self._counter)}-0"
+
+
+async def _drain(out: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+    while True:
+        chunk = await out.get()
+        if chunk is None:
+            return
+        yield chunk
+
+
+async def cancel_quietly(task: asyncio.Task[Any] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
