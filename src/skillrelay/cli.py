@@ -8,6 +8,7 @@ import sys
 import time
 from types import FrameType
 
+from skillrelay import audit_cli
 from skillrelay.stack import Stack
 from skillrelay_common.settings import Settings
 
@@ -77,5 +78,6 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="skillrelay")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the whole stack in the foreground").set_defaults(func=run)
+    audit_cli.register(commands)
     args = parser.parse_args(argv)
     sys.exit(args.func(args))
