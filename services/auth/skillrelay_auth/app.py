@@ -4,16 +4,32 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from litestar import Litestar
-from sqlalchemy.ext.asyncio import AsyncEngine
+from litestar.config.cors import CORSConfig
 
-from skillrelay_auth.edge_link import BusEdgeInvalidator, BusTokenEvents, listen_for_heartbeats
-from skillrelay_auth.handlers import SERVED_ENDPOINTS, register_static_token_handlers
+from skillrelay_auth.client_documents import HttpClientDocuments
+from skillrelay_auth.edge_link import (
+    BusAccessRevoker,
+    BusEdgeInvalidator,
+    BusTokenEvents,
+    listen_for_heartbeats,
+)
+from skillrelay_auth.handlers import SERVED_ENDPOINTS, register_jwks_handler, register_static_token_handlers
+from skillrelay_auth.oauth_api import oauth_routes
+from skillrelay_auth.oauth_repo import OAuthStore
+from skillrelay_auth.oauth_service import AuthorizationServer, OAuthConfig
 from skillrelay_auth.presence import EdgePresence
+from skillrelay_auth.registry_link import BusRegistryLookup
 from skillrelay_auth.repo import SqlStaticTokenStore
+from skillrelay_auth.safe_http import SafeHttp
+from skillrelay_auth.signing import SigningKeys
 from skillrelay_auth.static_tokens import StaticTokens
+from skillrelay_auth.upstream import UpstreamIdP
+from skillrelay_common.crypto import SecretBox
 from skillrelay_common.http import EXCEPTION_HANDLERS, health_handlers
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
@@ -37,38 +53,100 @@ def service_resources(settings: Settings) -> ServiceResources:
     )
 
 
-def nats_wiring(resources: ServiceResources) -> Callable[[Bus], Awaitable[None]]:
+def oauth_config(settings: Settings) -> OAuthConfig:
+    return OAuthConfig(
+        auth_public_url=settings.http.auth_public_url, edge_public_url=settings.http.edge_public_url
+    )
+
+
+@dataclass
+class AuthComponents:
+    """What the running service is made of (built once NATS and the database are up)."""
+
+    settings: Settings
+    # Tests swap in a transport that serves client metadata documents without a real https host.
+    http_transport: httpx.AsyncBaseTransport | None = None
+    server: AuthorizationServer | None = None
+    static_tokens: StaticTokens | None = None
+    http: SafeHttp | None = field(default=None)
+
+    def current_server(self) -> AuthorizationServer:
+        if self.server is None:
+            raise RuntimeError("the auth service has not started")
+        return self.server
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+
+
+def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Callable[[Bus], Awaitable[None]]:
     """The ``register`` step of ``ServiceResources.start``: build the use cases, serve their subjects."""
 
     async def register(bus: Bus) -> None:
-        engine: AsyncEngine | None = resources.engine
+        settings = components.settings
+        engine = resources.engine
         assert engine is not None, "the auth service needs its database"
+        secret_key = settings.secret_key or ""
         presence = EdgePresence()
         await listen_for_heartbeats(bus, presence)
-        tokens = StaticTokens(
-            SqlStaticTokenStore(engine), BusEdgeInvalidator(bus, presence), BusTokenEvents(bus)
+        invalidator = BusEdgeInvalidator(bus, presence)
+        config = oauth_config(settings)
+        store = OAuthStore(engine)
+        keys = SigningKeys(
+            store, SecretBox(secret_key, "signing-key"), access_token_ttl=config.access_token_ttl
         )
+        await keys.ensure_key()
+        components.http = SafeHttp(
+            allow_private=settings.allow_private_http_targets, transport=components.http_transport
+        )
+        server = AuthorizationServer(
+            config,
+            store,
+            keys,
+            BusRegistryLookup(bus),
+            UpstreamIdP(components.http),
+            HttpClientDocuments(components.http),
+            BusAccessRevoker(invalidator),
+            secret_key,
+        )
+        tokens = StaticTokens(
+            SqlStaticTokenStore(engine),
+            invalidator,
+            BusTokenEvents(bus),
+            on_revoked=server.forget_integration,
+        )
+        components.server = server
+        components.static_tokens = tokens
         bus.serve_ping(AUTH_PING)
         register_static_token_handlers(bus, tokens)
+        register_jwks_handler(bus, keys)
 
     return register
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> Litestar:
     resources = service_resources(settings)
+    components = AuthComponents(settings, http_transport=http_transport)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await resources.start(nats_wiring(resources))
+        await resources.start(nats_wiring(resources, components))
         try:
             yield
         finally:
             await resources.stop()
+            await components.close()
 
     return Litestar(
-        route_handlers=[*health_handlers(resources.readiness)],
+        route_handlers=[
+            *health_handlers(resources.readiness),
+            *oauth_routes(oauth_config(settings), components.current_server),
+        ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        # MCP clients in browsers read metadata and call register/token/revoke cross-origin; no cookies.
+        cors_config=CORSConfig(allow_origins=["*"], allow_credentials=False, allow_methods=["GET", "POST"]),
     )
 
 

@@ -9,6 +9,7 @@ import msgspec
 import structlog
 from nats.aio.msg import Msg
 
+from skillrelay_auth.oauth_repo import RevokedAccess
 from skillrelay_auth.presence import EdgePresence
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import EdgeHeartbeat, InvalidateCredentials, TokenRevoked
@@ -38,7 +39,14 @@ class BusEdgeInvalidator:
         self._presence = presence
         self._ack_timeout = ack_timeout
 
-    async def invalidate(self, integration_id: str, reason: str) -> None:
+    async def invalidate(
+        self,
+        integration_id: str,
+        reason: str,
+        *,
+        revoked_jti: str | None = None,
+        revoked_jti_expires_at: float | None = None,
+    ) -> None:
         warmup = self._presence.warming_up()
         if warmup:
             await asyncio.sleep(warmup)  # learn who is alive before deciding whose ack to await
@@ -46,7 +54,12 @@ class BusEdgeInvalidator:
         started = time.monotonic()
         acks = await self._bus.gather(
             EDGE_CREDENTIALS_INVALIDATE,
-            InvalidateCredentials(integration_id=integration_id, reason=reason),
+            InvalidateCredentials(
+                integration_id=integration_id,
+                reason=reason,
+                revoked_jti=revoked_jti,
+                revoked_jti_expires_at=revoked_jti_expires_at,
+            ),
             expect=expected,
             timeout=self._ack_timeout,
         )
@@ -58,6 +71,22 @@ class BusEdgeInvalidator:
             if remaining > 0:
                 await asyncio.sleep(remaining)
             _log.warning("edge.invalidation.unacknowledged", replicas=sorted(missing), reason=reason)
+
+
+class BusAccessRevoker:
+    """Revoked OAuth access tokens: every edge replica adds the jti to its deny list until expiry."""
+
+    def __init__(self, invalidator: BusEdgeInvalidator) -> None:
+        self._invalidator = invalidator
+
+    async def revoke_access(self, revoked: list[RevokedAccess]) -> None:
+        for access in revoked:
+            await self._invalidator.invalidate(
+                access.integration_id,
+                "oauth.access_token.revoked",
+                revoked_jti=access.jti,
+                revoked_jti_expires_at=access.expires_at.timestamp(),
+            )
 
 
 class BusTokenEvents:

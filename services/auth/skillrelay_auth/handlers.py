@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from skillrelay_auth.signing import SigningKeys
 from skillrelay_auth.static_tokens import StaticTokens, TokenExists
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import (
+    GetJwks,
     IssueToken,
+    Jwks,
     RevokeToken,
     RotateToken,
     TokenIssued,
@@ -16,6 +19,7 @@ from skillrelay_common.schemas.auth import (
 )
 from skillrelay_common.schemas.base import Conflict, Denied, Invalid, NotFound, Ok
 from skillrelay_common.subjects import (
+    AUTH_JWKS_GET,
     AUTH_PING,
     AUTH_TOKEN_ISSUE,
     AUTH_TOKEN_REVOKE,
@@ -31,6 +35,7 @@ SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
     AUTH_TOKEN_VERIFY,
     AUTH_TOKEN_ROTATE,
     AUTH_TOKEN_REVOKE,
+    AUTH_JWKS_GET,
 )
 
 _MAX_ID = 80
@@ -65,3 +70,10 @@ def register_static_token_handlers(bus: Bus, tokens: StaticTokens) -> None:
     bus.serve(AUTH_TOKEN_VERIFY, verify)
     bus.serve(AUTH_TOKEN_ROTATE, rotate)
     bus.serve(AUTH_TOKEN_REVOKE, revoke)
+
+
+def register_jwks_handler(bus: Bus, keys: SigningKeys) -> None:
+    async def jwks(_: GetJwks) -> Jwks:
+        return Jwks(keys=await keys.jwks())
+
+    bus.serve(AUTH_JWKS_GET, jwks)

@@ -8,6 +8,7 @@ caller has the answer, no replica accepts the old token.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,10 +63,19 @@ class TokenExists(Exception):
 
 
 class StaticTokens:
-    def __init__(self, store: StaticTokenStore, invalidator: EdgeInvalidator, events: TokenEvents) -> None:
+    def __init__(
+        self,
+        store: StaticTokenStore,
+        invalidator: EdgeInvalidator,
+        events: TokenEvents,
+        *,
+        on_revoked: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self._store = store
         self._invalidator = invalidator
         self._events = events
+        # The integration is gone: whatever else was issued for it (OAuth grants) ends too.
+        self._on_revoked = on_revoked
 
     async def issue(self, integration_id: str) -> IssuedToken:
         token = new_secret(TOKEN_PREFIX, TOKEN_BYTES)
@@ -98,6 +108,8 @@ class StaticTokens:
         stored = await self._store.revoke(integration_id)
         if stored is None:
             return False
+        if self._on_revoked is not None:
+            await self._on_revoked(integration_id)
         await self._invalidator.invalidate(integration_id, "token.revoked")
         await self._events.revoked(integration_id, stored.version)
         return True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from skillrelay_auth.app import nats_wiring, service_resources
+from skillrelay_auth.app import AuthComponents, nats_wiring, service_resources
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import IssueToken, RevokeToken, RotateToken, TokenIssued
@@ -36,7 +36,7 @@ async def auth_service(nats_url: str, database_url: str) -> AsyncIterator[Servic
         nats=NatsSettings(url=nats_url), database=DatabaseSettings(url=database_url), secret_key="k" * 32
     )
     resources = service_resources(settings)
-    await resources.start(nats_wiring(resources))
+    await resources.start(nats_wiring(resources, AuthComponents(settings)))
     yield resources
     await resources.stop()
 
