@@ -88,7 +88,7 @@ async def tail(
                 batch = await subscription.fetch(
                     batch=min(100, count - printed) if count else 100, timeout=0.5
                 )
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats' own TimeoutError is a subclass
                 continue
             for message in batch:
                 try:
