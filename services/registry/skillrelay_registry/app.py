@@ -5,18 +5,47 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from skillrelay_common.http import EXCEPTION_HANDLERS, health_handlers
+from skillrelay_common.http import EXCEPTION_HANDLERS, error_response, health_handlers
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
+from skillrelay_common.messaging import Bus
 from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import REGISTRY_EVENTS
+from skillrelay_registry.api import api_router
+from skillrelay_registry.errors import RegistryError
 from skillrelay_registry.handlers import SERVED_ENDPOINTS, register_handlers
+from skillrelay_registry.service import RegistryService
 
 SERVICE = "registry"
+
+
+def _registry_error_handler(_: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, exc.code, exc.message, headers)
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Skillrelay registry",
+        version="1.0.0",
+        description="Skillsets, abilities, resources, prompts, blueprints, OAuth connections and MCP server "
+        "integrations. Every call needs Authorization: Bearer <API key>.",
+        path="/schema",
+        components=Components(
+            security_schemes={
+                "apiKey": SecurityScheme(type="http", scheme="bearer", description="an owner's API key"),
+                "adminToken": SecurityScheme(type="http", scheme="bearer", description="the admin token"),
+            }
+        ),
+    )
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -30,17 +59,28 @@ def create_app(settings: Settings) -> Litestar:
     )
 
     @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await resources.start(register_handlers)
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        def register(bus: Bus) -> None:
+            assert resources.engine is not None
+            service = RegistryService(
+                async_sessionmaker(resources.engine, expire_on_commit=False), bus, settings
+            )
+            # Controllers (and the dashboard) take the service from the application state.
+            app.state.registry = service
+            register_handlers(bus, service)
+
+        await resources.start(register)
         try:
             yield
         finally:
             await resources.stop()
 
     return Litestar(
-        route_handlers=[*health_handlers(resources.readiness)],
+        route_handlers=[*health_handlers(resources.readiness), api_router()],
         lifespan=[lifespan],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, RegistryError: _registry_error_handler},
+        openapi_config=openapi_config(),
+        request_max_body_size=settings.max_body_bytes,
     )
 
 

@@ -5,11 +5,39 @@ from __future__ import annotations
 from typing import Any
 
 from skillrelay_common.messaging import Bus
-from skillrelay_common.subjects import REGISTRY_PING, Endpoint
+from skillrelay_common.schemas.base import NotFound
+from skillrelay_common.schemas.registry import (
+    GetOAuthConnection,
+    IntegrationSnapshot,
+    OAuthConnectionSecret,
+    ResolveIntegration,
+)
+from skillrelay_common.subjects import (
+    REGISTRY_INTEGRATION_RESOLVE,
+    REGISTRY_OAUTH_CONNECTION_GET,
+    REGISTRY_PING,
+    Endpoint,
+)
+from skillrelay_registry.service import RegistryService
 
 # Every endpoint this service answers (the contract test checks each subject has exactly one owner).
-SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (REGISTRY_PING,)
+SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
+    REGISTRY_PING,
+    REGISTRY_INTEGRATION_RESOLVE,
+    REGISTRY_OAUTH_CONNECTION_GET,
+)
 
 
-def register_handlers(bus: Bus) -> None:
+def register_handlers(bus: Bus, service: RegistryService) -> None:
     bus.serve_ping(REGISTRY_PING)
+
+    async def resolve_integration(request: ResolveIntegration) -> IntegrationSnapshot | NotFound:
+        snapshot = await service.resolve_integration(request.integration_id)
+        return snapshot if snapshot is not None else NotFound(what="integration")
+
+    async def get_oauth_connection(request: GetOAuthConnection) -> OAuthConnectionSecret | NotFound:
+        connection = await service.oauth_connection_secret(request.connection_id)
+        return connection if connection is not None else NotFound(what="oauthconnection")
+
+    bus.serve(REGISTRY_INTEGRATION_RESOLVE, resolve_integration)
+    bus.serve(REGISTRY_OAUTH_CONNECTION_GET, get_oauth_connection)

@@ -1,0 +1,33 @@
+"""The registry's REST API (``/api/v1``): thin controllers that decode, call ``RegistryService``, encode."""
+
+from __future__ import annotations
+
+from litestar import Router
+
+from skillrelay_registry.api.abilities import AbilityController
+from skillrelay_registry.api.blueprints import BlueprintController
+from skillrelay_registry.api.common import owner_dependencies
+from skillrelay_registry.api.integrations import IntegrationController
+from skillrelay_registry.api.oauth_connections import OAuthConnectionController
+from skillrelay_registry.api.prompts import PromptController
+from skillrelay_registry.api.resources import ResourceController
+from skillrelay_registry.api.skillsets import SkillsetController
+from skillrelay_registry.api.users import UserController
+
+
+def api_router() -> Router:
+    owned = Router(
+        "/",
+        route_handlers=[
+            BlueprintController,
+            SkillsetController,
+            AbilityController,
+            ResourceController,
+            PromptController,
+            OAuthConnectionController,
+            IntegrationController,
+        ],
+        dependencies=owner_dependencies(),
+        security=[{"apiKey": []}],
+    )
+    return Router("/api/v1", route_handlers=[UserController, owned])

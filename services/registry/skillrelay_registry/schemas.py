@@ -1,0 +1,388 @@
+"""The registry's records and request bodies as msgspec Structs, camelCase on the wire.
+
+Inputs forbid unknown fields (a typo is a 400, not a silently ignored field). Update bodies use
+``UNSET`` for "not given", so ``null`` can mean "remove" where the API allows it. The service takes
+and returns these; the HTTP layer only decodes and encodes them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from skillrelay_common.schemas.abilities import DynamicHandler, Handler
+
+SessionMode = Literal["strict", "renew"]
+Meta = dict[str, Any]
+
+
+class Body(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    """Base of request bodies."""
+
+
+class Record(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+    """Base of answers."""
+
+
+class Created(Record):
+    id: str
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+class UserCreate(Body):
+    name: str
+
+
+class UserCreated(Record):
+    id: str
+    api_key: str
+
+
+# --- blueprints ----------------------------------------------------------------------------------
+
+
+class BlueprintCreate(Body):
+    name: str
+    description: str = ""
+    meta: Meta = msgspec.field(default_factory=dict)
+
+
+class BlueprintUpdate(Body):
+    name: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    meta: Meta | UnsetType = UNSET
+
+
+class BlueprintOut(Record):
+    id: str
+    name: str
+    description: str
+    meta: Meta
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- skillsets -----------------------------------------------------------------------------------
+
+
+class SkillsetCreate(Body):
+    name: str
+    description: str = ""
+    blueprint_id: str | None = None
+    meta: Meta = msgspec.field(default_factory=dict)
+
+
+class SkillsetUpdate(Body):
+    name: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    blueprint_id: str | UnsetType | None = UNSET
+    meta: Meta | UnsetType = UNSET
+
+
+class SkillsetOut(Record):
+    id: str
+    name: str
+    description: str
+    meta: Meta
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+    blueprint_id: str | None = None
+
+
+# --- abilities (MCP tools) -----------------------------------------------------------------------
+
+
+class AbilityCreate(Body):
+    name: str
+    handler: Handler
+    title: str | None = None
+    description: str = ""
+    input_schema: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object"})
+    output_schema: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+    meta: Meta = msgspec.field(default_factory=dict)
+
+
+class AbilityUpdate(Body):
+    name: str | UnsetType = UNSET
+    title: str | UnsetType | None = UNSET
+    description: str | UnsetType = UNSET
+    input_schema: dict[str, Any] | UnsetType = UNSET
+    output_schema: dict[str, Any] | UnsetType | None = UNSET
+    annotations: dict[str, Any] | UnsetType | None = UNSET
+    handler: Handler | UnsetType = UNSET
+    meta: Meta | UnsetType = UNSET
+
+
+class AbilityOut(Record):
+    id: str
+    skillset_id: str
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    handler: Handler
+    meta: Meta
+    created_at: datetime
+    updated_at: datetime
+    title: str | None = None
+    output_schema: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+
+
+# --- resources -----------------------------------------------------------------------------------
+
+
+class ResourceCreate(Body):
+    name: str
+    title: str | None = None
+    description: str = ""
+    uri: str | None = None
+    uri_template: str | None = None
+    mime_type: str | None = None
+    text: str | None = None
+    blob: str | None = None
+    handler: DynamicHandler | None = None
+    annotations: dict[str, Any] | None = None
+    size: int | None = None
+    meta: Meta = msgspec.field(default_factory=dict)
+
+
+class ResourceUpdate(Body):
+    name: str | UnsetType = UNSET
+    title: str | UnsetType | None = UNSET
+    description: str | UnsetType = UNSET
+    uri: str | UnsetType | None = UNSET
+    uri_template: str | UnsetType | None = UNSET
+    mime_type: str | UnsetType | None = UNSET
+    text: str | UnsetType | None = UNSET
+    blob: str | UnsetType | None = UNSET
+    handler: DynamicHandler | UnsetType | None = UNSET
+    annotations: dict[str, Any] | UnsetType | None = UNSET
+    size: int | UnsetType | None = UNSET
+    meta: Meta | UnsetType = UNSET
+
+
+class ResourceOut(Record):
+    id: str
+    skillset_id: str
+    name: str
+    description: str
+    meta: Meta
+    created_at: datetime
+    updated_at: datetime
+    title: str | None = None
+    uri: str | None = None
+    uri_template: str | None = None
+    mime_type: str | None = None
+    text: str | None = None
+    blob: str | None = None
+    handler: DynamicHandler | None = None
+    annotations: dict[str, Any] | None = None
+    size: int | None = None
+
+
+# --- prompts -------------------------------------------------------------------------------------
+
+
+class PromptArgumentIn(Body):
+    name: str
+    description: str = ""
+    required: bool = False
+
+
+class PromptMessageIn(Body):
+    role: Literal["user", "assistant"]
+    content: dict[str, Any]
+
+
+class PromptCreate(Body):
+    name: str
+    title: str | None = None
+    description: str = ""
+    arguments: list[PromptArgumentIn] = msgspec.field(default_factory=list)
+    messages: list[PromptMessageIn] = msgspec.field(default_factory=list)
+    handler: DynamicHandler | None = None
+    meta: Meta = msgspec.field(default_factory=dict)
+
+
+class PromptUpdate(Body):
+    name: str | UnsetType = UNSET
+    title: str | UnsetType | None = UNSET
+    description: str | UnsetType = UNSET
+    arguments: list[PromptArgumentIn] | UnsetType = UNSET
+    messages: list[PromptMessageIn] | UnsetType = UNSET
+    handler: DynamicHandler | UnsetType | None = UNSET
+    meta: Meta | UnsetType = UNSET
+
+
+class PromptOut(Record):
+    id: str
+    skillset_id: str
+    name: str
+    description: str
+    arguments: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    meta: Meta
+    created_at: datetime
+    updated_at: datetime
+    title: str | None = None
+    handler: DynamicHandler | None = None
+
+
+# --- OAuth connections ---------------------------------------------------------------------------
+
+
+class OAuthConnectionCreate(Body):
+    """Either ``issuer`` (OIDC discovery) or ``authorizationUrl`` + ``tokenUrl`` (+ ``userinfoUrl``)."""
+
+    name: str
+    client_id: str
+    client_secret: str
+    description: str = ""
+    scopes: list[str] = msgspec.field(default_factory=list)
+    issuer: str | None = None
+    authorization_url: str | None = None
+    token_url: str | None = None
+    userinfo_url: str | None = None
+    meta: Meta = msgspec.field(default_factory=dict)
+
+
+class OAuthConnectionUpdate(Body):
+    name: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    client_id: str | UnsetType = UNSET
+    client_secret: str | UnsetType = UNSET
+    scopes: list[str] | UnsetType = UNSET
+    issuer: str | UnsetType | None = UNSET
+    authorization_url: str | UnsetType | None = UNSET
+    token_url: str | UnsetType | None = UNSET
+    userinfo_url: str | UnsetType | None = UNSET
+    meta: Meta | UnsetType = UNSET
+
+
+class OAuthConnectionOut(Record):
+    """Never carries the client secret."""
+
+    id: str
+    name: str
+    description: str
+    client_id: str
+    scopes: list[str]
+    meta: Meta
+    created_at: datetime
+    updated_at: datetime
+    issuer: str | None = None
+    authorization_url: str | None = None
+    token_url: str | None = None
+    userinfo_url: str | None = None
+
+
+# --- MCP server integrations ---------------------------------------------------------------------
+
+
+class IntegrationCreate(Body):
+    name: str
+    skillset_id: str
+    description: str = ""
+    blueprint_id: str | None = None
+    o_auth_connection_id: str | None = None
+    session_mode: SessionMode = "strict"
+    meta: Meta = msgspec.field(default_factory=dict)
+
+
+class IntegrationUpdate(Body):
+    name: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    skillset_id: str | UnsetType = UNSET
+    blueprint_id: str | UnsetType | None = UNSET
+    o_auth_connection_id: str | UnsetType | None = UNSET
+    session_mode: SessionMode | UnsetType = UNSET
+    meta: Meta | UnsetType = UNSET
+
+
+class IntegrationCreated(Record):
+    """The only answer that ever carries the static access token."""
+
+    id: str
+    access_token: str
+    endpoint: str
+
+
+class TokenRotated(Record):
+    id: str
+    access_token: str
+
+
+class IntegrationOut(Record):
+    id: str
+    name: str
+    description: str
+    skillset_id: str
+    session_mode: SessionMode
+    endpoint: str
+    meta: Meta
+    created_at: datetime
+    updated_at: datetime
+    blueprint_id: str | None = None
+    o_auth_connection_id: str | None = None
+
+
+class SessionOut(Record):
+    id: str
+    principal: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    protocol_version: str | None = None
+
+
+class SessionListOut(Record):
+    items: list[SessionOut]
+
+
+class EmptyBody(Body):
+    """``{}`` for calls that take no input."""
+
+
+# --- pages: ``cursor`` is absent on the last page ------------------------------------------------
+
+
+class BlueprintPage(Record):
+    items: list[BlueprintOut]
+    cursor: str | None = None
+
+
+class SkillsetPage(Record):
+    items: list[SkillsetOut]
+    cursor: str | None = None
+
+
+class AbilityPage(Record):
+    items: list[AbilityOut]
+    cursor: str | None = None
+
+
+class ResourcePage(Record):
+    items: list[ResourceOut]
+    cursor: str | None = None
+
+
+class PromptPage(Record):
+    items: list[PromptOut]
+    cursor: str | None = None
+
+
+class OAuthConnectionPage(Record):
+    items: list[OAuthConnectionOut]
+    cursor: str | None = None
+
+
+class IntegrationPage(Record):
+    items: list[IntegrationOut]
+    cursor: str | None = None
