@@ -122,8 +122,8 @@ class RevocationListener:
         while True:
             try:
                 messages = await fetch(batch=32, timeout=self._fetch_timeout)
-            except nats.errors.TimeoutError:
-                continue
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue  # nothing new within the fetch window
             except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
                 return
             except Exception as exc:
