@@ -160,3 +160,16 @@ async def test_full_buffer_drops_oldest_and_counts(tmp_path: Path) -> None:
         await audit.stop(timeout=1)
         await bus.close()
         server.stop()
+
+
+async def test_nats_request_latency_is_observed(bus: Bus) -> None:
+    from prometheus_client import REGISTRY
+
+    from skillrelay_common.schemas.registry import ResolveIntegration
+    from skillrelay_common.subjects import REGISTRY_INTEGRATION_RESOLVE
+
+    metrics.observe_nats_requests()
+    labels = {"subject": REGISTRY_INTEGRATION_RESOLVE.subject}
+    before = REGISTRY.get_sample_value("skillrelay_nats_request_seconds_count", labels) or 0.0
+    await bus.request(REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id="x"), timeout=0.2)
+    assert REGISTRY.get_sample_value("skillrelay_nats_request_seconds_count", labels) == before + 1
