@@ -53,7 +53,7 @@ oauth_clients = Table(
     metadata,
     Column("client_id", String(2048), primary_key=True),
     Column("integration_id", String(80), nullable=True),
-    Column("kind", String(16), nullable=False),
+    Column("kind", String(32), nullable=False),
     Column("client_secret_hash", String(64), nullable=True),
     Column("token_endpoint_auth_method", String(32), nullable=False),
     Column("redirect_uris", JSON, nullable=False),

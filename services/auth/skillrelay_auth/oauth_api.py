@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from skillrelay_auth.consent_page import consent_html, error_html, page_headers
 from skillrelay_auth.oauth_service import (
@@ -87,7 +88,7 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]
     """``current`` gives the server once the service has started (it needs the database and NATS)."""
     secure_cookies = config.auth_public_url.startswith("https://")
 
-    async def metadata_response(integration_id: str) -> Response[Any]:
+    async def metadata_response(integration_id: FromPath[str]) -> Response[Any]:
         server = current()
         try:
             await server.oauth_integration(integration_id)
@@ -96,23 +97,23 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]
         return Response(server.metadata(integration_id), headers={"Cache-Control": "public, max-age=300"})
 
     @get("/.well-known/oauth-authorization-server/oauth/{integration_id:str}", include_in_schema=False)
-    async def authorization_server_metadata(integration_id: str) -> Response[Any]:
+    async def authorization_server_metadata(integration_id: FromPath[str]) -> Response[Any]:
         return await metadata_response(integration_id)
 
     @get("/.well-known/openid-configuration/oauth/{integration_id:str}", include_in_schema=False)
-    async def openid_configuration_inserted(integration_id: str) -> Response[Any]:
+    async def openid_configuration_inserted(integration_id: FromPath[str]) -> Response[Any]:
         return await metadata_response(integration_id)
 
     @get("/oauth/{integration_id:str}/.well-known/openid-configuration", include_in_schema=False)
-    async def openid_configuration_appended(integration_id: str) -> Response[Any]:
+    async def openid_configuration_appended(integration_id: FromPath[str]) -> Response[Any]:
         return await metadata_response(integration_id)
 
     @get("/oauth/{integration_id:str}/jwks", include_in_schema=False)
-    async def jwks(integration_id: str) -> Response[Any]:
+    async def jwks(integration_id: FromPath[str]) -> Response[Any]:
         return Response({"keys": await current().jwks()}, headers={"Cache-Control": "public, max-age=60"})
 
     @post("/oauth/{integration_id:str}/register", include_in_schema=False)
-    async def register(integration_id: str, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def register(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             try:
                 body = await request.json()
@@ -124,7 +125,7 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]
         return Response(answer, status_code=201, headers=_JSON_HEADERS)
 
     @get("/oauth/{integration_id:str}/authorize", include_in_schema=False)
-    async def authorize(integration_id: str, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def authorize(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             params = await _single_valued(request.query_params)
             started = await current().authorize(integration_id, params)
@@ -177,7 +178,7 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]
         return _redirect(outcome.url, status=303, cookies=[expired])
 
     @post("/oauth/{integration_id:str}/token", include_in_schema=False, status_code=200)
-    async def token(integration_id: str, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def token(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             form = await _single_valued(await request.form())
             basic = _basic_credentials(request.headers.get("Authorization"))
@@ -187,7 +188,7 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]
         return Response(answer, headers=_JSON_HEADERS)
 
     @post("/oauth/{integration_id:str}/revoke", include_in_schema=False, status_code=200)
-    async def revoke(integration_id: str, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def revoke(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             form = await _single_valued(await request.form())
             basic = _basic_credentials(request.headers.get("Authorization"))

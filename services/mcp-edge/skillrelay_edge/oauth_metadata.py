@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from skillrelay_common.http import ApiError
 from skillrelay_common.ids import MCP_SERVER, has_prefix
@@ -38,7 +39,7 @@ def protected_resource_routes(
     settings: Settings, lookup: IntegrationLookup | None = None
 ) -> list[HTTPRouteHandler]:
     @get(METADATA_PATH, include_in_schema=False)
-    async def protected_resource(integration_id: str) -> Response[dict[str, Any]]:
+    async def protected_resource(integration_id: FromPath[str]) -> Response[dict[str, Any]]:
         if not has_prefix(integration_id, MCP_SERVER):
             raise ApiError(404, "not_found", "no such MCP server")
         if lookup is not None:

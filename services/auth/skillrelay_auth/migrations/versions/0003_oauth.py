@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("client_id", sa.String(2048), primary_key=True),
         # NULL for client ID metadata documents (their URL is the id, valid at every issuer).
         sa.Column("integration_id", sa.String(80), nullable=True),
-        sa.Column("kind", sa.String(16), nullable=False),  # "registered" | "metadata_document"
+        sa.Column("kind", sa.String(32), nullable=False),  # "registered" | "metadata_document"
         sa.Column("client_secret_hash", sa.String(64), nullable=True),
         sa.Column("token_endpoint_auth_method", sa.String(32), nullable=False),
         sa.Column("redirect_uris", sa.JSON, nullable=False),

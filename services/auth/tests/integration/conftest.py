@@ -1,0 +1,385 @@
+"""A whole OAuth topology for tests, on free ports, in one background thread with its own event loop:
+
+- an upstream OpenID Connect provider (the owner's IdP; logs users in headlessly),
+- a stand-in registry answering ``REGISTRY_INTEGRATION_RESOLVE`` / ``REGISTRY_OAUTH_CONNECTION_GET``,
+- the real auth service (HTTP + NATS + its own database),
+- the real edge (MCP endpoint + protected-resource metadata) with in-process sessions.
+
+``oidc-provider-mock`` needs Python >= 3.12 and this toolchain is 3.11, so the IdP is a small OIDC
+provider written here: discovery, authorize (code + PKCE S256), token (client_secret_basic/post),
+userinfo and JWKS, with RS256 ID tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import asyncpg
+import httpx
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from litestar import Litestar, Request, Response, get, post
+
+from skillrelay_auth.app import create_app as create_auth_app
+from skillrelay_common.embedded import free_port
+from skillrelay_common.messaging import Bus
+from skillrelay_common.schemas.base import NotFound
+from skillrelay_common.schemas.registry import (
+    GetOAuthConnection,
+    IntegrationInfo,
+    IntegrationSnapshot,
+    OAuthConnectionSecret,
+    ResolveIntegration,
+)
+from skillrelay_common.settings import DatabaseSettings, HttpSettings, NatsSettings, Settings
+from skillrelay_common.subjects import REGISTRY_INTEGRATION_RESOLVE, REGISTRY_OAUTH_CONNECTION_GET
+from skillrelay_edge.app import create_app as create_edge_app
+from skillrelay_edge.testing import demo_skillset
+
+IDP_CLIENT_ID = "skillrelay-at-idp"
+IDP_CLIENT_SECRET = "idp-secret-" + "x" * 20
+CLIENT_DOCUMENT_URL = "https://client.example/oauth/client.json"
+
+
+# --- the upstream identity provider -----------------------------------------------------------
+
+
+@dataclass
+class IdentityProvider:
+    url: str
+    user: dict[str, str] = field(default_factory=lambda: {"sub": "alice", "email": "alice@example.com"})
+    redirect_uris: set[str] = field(default_factory=set)
+    _codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+    logins: int = 0
+
+    def __post_init__(self) -> None:
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._kid = "idp-key-1"
+
+    def app(self) -> Litestar:
+        idp = self
+
+        @get("/.well-known/openid-configuration")
+        async def discovery() -> dict[str, Any]:
+            return {
+                "issuer": idp.url,
+                "authorization_endpoint": f"{idp.url}/authorize",
+                "token_endpoint": f"{idp.url}/token",
+                "userinfo_endpoint": f"{idp.url}/userinfo",
+                "jwks_uri": f"{idp.url}/jwks",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                "code_challenge_methods_supported": ["S256"],
+            }
+
+        @get("/jwks")
+        async def jwks() -> dict[str, Any]:
+            public = RSAAlgorithm.to_jwk(idp._key.public_key(), as_dict=True)
+            return {"keys": [{**public, "kid": idp._kid, "alg": "RS256", "use": "sig"}]}
+
+        @get("/authorize")
+        async def authorize(request: Request[Any, Any, Any]) -> Response[Any]:
+            q = dict(request.query_params)
+            if q.get("client_id") != IDP_CLIENT_ID or q.get("redirect_uri") not in idp.redirect_uris:
+                return Response({"error": "invalid_client"}, status_code=400)
+            if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
+                return Response({"error": "invalid_request"}, status_code=400)
+            code = secrets.token_urlsafe(16)
+            idp._codes[code] = {**q, "user": dict(idp.user)}
+            idp.logins += 1
+            target = f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q['state']})}"
+            return Response(b"", status_code=302, headers={"Location": target})
+
+        @post("/token", status_code=200)
+        async def token(request: Request[Any, Any, Any]) -> Response[Any]:
+            form = dict(await request.form())
+            auth = request.headers.get("Authorization", "")
+            if auth.startswith("Basic "):
+                client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            else:
+                client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+            if client_id != IDP_CLIENT_ID or secret != IDP_CLIENT_SECRET:
+                return Response({"error": "invalid_client"}, status_code=401)
+            grant = idp._codes.pop(form.get("code", ""), None)
+            if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):
+                return Response({"error": "invalid_grant"}, status_code=400)
+            digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+            if base64.urlsafe_b64encode(digest).decode().rstrip("=") != grant["code_challenge"]:
+                return Response({"error": "invalid_grant"}, status_code=400)
+            now = int(time.time())
+            user = grant["user"]
+            id_token = jwt.encode(
+                {
+                    "iss": idp.url,
+                    "aud": IDP_CLIENT_ID,
+                    "sub": user["sub"],
+                    "email": user.get("email"),
+                    "nonce": grant.get("nonce"),
+                    "iat": now,
+                    "exp": now + 300,
+                },
+                idp._key,
+                algorithm="RS256",
+                headers={"kid": idp._kid},
+            )
+            access = secrets.token_urlsafe(16)
+            idp._tokens[access] = user
+            return Response({"access_token": access, "token_type": "Bearer", "id_token": id_token})
+
+        @get("/userinfo")
+        async def userinfo(request: Request[Any, Any, Any]) -> Response[Any]:
+            user = idp._tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
+            if user is None:
+                return Response({"error": "invalid_token"}, status_code=401)
+            return Response({**user, "name": user["sub"].title()})
+
+        return Litestar([discovery, jwks, authorize, token, userinfo])
+
+
+# --- the stand-in registry --------------------------------------------------------------------
+
+
+@dataclass
+class Registry:
+    integrations: dict[str, IntegrationInfo] = field(default_factory=dict)
+    connection: OAuthConnectionSecret | None = None
+
+    async def resolve(self, request: ResolveIntegration) -> IntegrationSnapshot | NotFound:
+        info = self.integrations.get(request.integration_id)
+        if info is None:
+            return NotFound(what="integration")
+        return IntegrationSnapshot(integration=info, skillset=demo_skillset(info.skillset_id))
+
+    async def get_connection(self, request: GetOAuthConnection) -> OAuthConnectionSecret | NotFound:
+        if self.connection is None or request.connection_id != self.connection.id:
+            return NotFound(what="oauthconnection")
+        return self.connection
+
+
+class DocumentTransport(httpx.AsyncBaseTransport):
+    """Serves client ID metadata documents for made-up https hosts; everything else goes out for real."""
+
+    def __init__(self, documents: dict[str, dict[str, Any]]) -> None:
+        self.documents = documents
+        self.fetches = 0
+        self._real = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        document = self.documents.get(str(request.url))
+        if document is not None:
+            self.fetches += 1
+            return httpx.Response(200, json=document)
+        return await self._real.handle_async_request(request)
+
+
+# --- the topology -----------------------------------------------------------------------------
+
+
+@dataclass
+class OAuthStack:
+    auth_url: str
+    edge_url: str
+    idp: IdentityProvider
+    registry: Registry
+    documents: DocumentTransport
+    nats_url: str
+
+    def issuer(self, integration_id: str) -> str:
+        return f"{self.auth_url}/oauth/{integration_id}"
+
+    def mcp_url(self, integration_id: str) -> str:
+        return f"{self.edge_url}/api/v1/integration/mcpserver/{integration_id}/mcp"
+
+    def add_integration(self, *, oauth: bool = True) -> IntegrationInfo:
+        info = IntegrationInfo(
+            id=f"mcpserver_{uuid.uuid4().hex[:12]}",
+            owner_id="user_owner",
+            name="Demo server",
+            skillset_id="skillset_demo",
+            o_auth_connection_id="oauthconnection_1" if oauth else None,
+        )
+        self.registry.integrations[info.id] = info
+        return info
+
+
+class _Servers:
+    def __init__(self, apps: list[tuple[Any, int]], registry: Registry, nats_url: str) -> None:
+        self._apps = apps
+        self._registry = registry
+        self._nats_url = nats_url
+        self._servers: list[uvicorn.Server] = []
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self._failed: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while not (len(self._servers) == len(self._apps) and all(s.started for s in self._servers)):
+            if self._failed is not None or not self._thread.is_alive():
+                raise RuntimeError(f"OAuth test topology did not start: {self._failed!r}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("OAuth test topology did not start in time")
+            time.sleep(0.05)
+
+    async def _main(self) -> None:
+        try:
+            bus = await Bus.connect(self._nats_url, "registry", instance_id="registry-standin")
+            bus.serve(REGISTRY_INTEGRATION_RESOLVE, self._registry.resolve)
+            bus.serve(REGISTRY_OAUTH_CONNECTION_GET, self._registry.get_connection)
+            await bus.start()
+            for app, port in self._apps:
+                config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+                self._servers.append(uvicorn.Server(config))
+            # The edge needs auth's JWKS at start, so auth starts first.
+            tasks = []
+            for server in self._servers:
+                tasks.append(asyncio.create_task(server.serve()))
+                while not server.started:
+                    if tasks[-1].done():
+                        tasks[-1].result()
+                    await asyncio.sleep(0.02)
+            await asyncio.gather(*tasks)
+            await bus.close()
+        except BaseException as exc:
+            self._failed = exc
+            raise
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.should_exit = True
+        self._thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def oauth_stack(nats_url: str, postgres_admin_url: str) -> Iterator[OAuthStack]:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+
+    async def create_db() -> None:
+        conn = await asyncpg.connect(postgres_admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    async def drop_db() -> None:
+        conn = await asyncpg.connect(postgres_admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(create_db())
+    database_url = f"{postgres_admin_url.rpartition('/')[0]}/{name}"
+    auth_port, edge_port, idp_port = free_port(), free_port(), free_port()
+    http = HttpSettings(
+        auth_port=auth_port,
+        edge_port=edge_port,
+        auth_public_url=f"http://127.0.0.1:{auth_port}",
+        edge_public_url=f"http://127.0.0.1:{edge_port}",
+    )
+    settings = Settings(
+        nats=NatsSettings(url=nats_url),
+        database=DatabaseSettings(url=database_url, pool_size=4),
+        http=http,
+        secret_key="test-secret-key-" + "k" * 16,
+        allow_private_http_targets=True,  # the IdP runs on 127.0.0.1
+    )
+    idp = IdentityProvider(url=f"http://127.0.0.1:{idp_port}")
+    idp.redirect_uris.add(f"{http.auth_public_url}/oauth/callback")
+    registry = Registry(
+        connection=OAuthConnectionSecret(
+            id="oauthconnection_1",
+            owner_id="user_owner",
+            name="Test IdP",
+            client_id=IDP_CLIENT_ID,
+            client_secret=IDP_CLIENT_SECRET,
+            scopes=["openid", "email"],
+            issuer=idp.url,
+        )
+    )
+    documents = DocumentTransport({})
+    servers = _Servers(
+        [
+            (idp.app(), idp_port),
+            (create_auth_app(settings, http_transport=documents), auth_port),
+            (create_edge_app(settings, local_sessions=True), edge_port),
+        ],
+        registry,
+        nats_url,
+    )
+    servers.start()
+    try:
+        yield OAuthStack(http.auth_public_url, http.edge_public_url, idp, registry, documents, nats_url)
+    finally:
+        servers.stop()
+        asyncio.run(drop_db())
+
+
+# --- a headless browser -----------------------------------------------------------------------
+
+
+@dataclass
+class LoginResult:
+    status: int
+    location: str | None
+    params: dict[str, str]
+    consent_shown: bool
+    consent_headers: dict[str, str] = field(default_factory=dict)
+
+
+async def browse_authorization(
+    browser: httpx.AsyncClient, authorize_url: str, idp_url: str, *, allow: bool = True
+) -> LoginResult:
+    """Follow an authorization URL like a user would: to the IdP (auto-login), back, consent, and stop
+    at the redirect to the client. ``browser`` keeps cookies between steps."""
+    response = await browser.get(authorize_url)
+    if response.status_code != 302:
+        return LoginResult(response.status_code, None, {}, False)
+    location = response.headers["Location"]
+    if not location.startswith(idp_url + "/"):
+        return LoginResult(302, location, _query(location), False)  # an error sent back to the client
+    idp_answer = await browser.get(location)
+    assert idp_answer.status_code == 302, idp_answer.text
+    response = await browser.get(idp_answer.headers["Location"])
+    consent_shown = False
+    headers: dict[str, str] = {}
+    if response.status_code == 200 and "Allow access" in response.text:
+        consent_shown = True
+        headers = dict(response.headers)
+        request_id = re.search(r'name="request_id" value="([^"]+)"', response.text)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', response.text)
+        assert request_id and csrf
+        auth_origin = "{0.scheme}://{0.netloc}".format(urlsplit(str(response.url)))
+        response = await browser.post(
+            f"{auth_origin}/oauth/consent",
+            data={
+                "request_id": request_id.group(1),
+                "csrf": csrf.group(1),
+                "decision": "allow" if allow else "deny",
+            },
+        )
+    if response.status_code not in (302, 303):
+        return LoginResult(response.status_code, None, {}, consent_shown, headers)
+    location = response.headers["Location"]
+    return LoginResult(response.status_code, location, _query(location), consent_shown, headers)
+
+
+def _query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}

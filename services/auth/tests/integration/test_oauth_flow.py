@@ -1,0 +1,208 @@
+"""The whole OAuth flow with the official MCP Python SDK as the client: discovery from the edge's 401,
+dynamic registration, login at the upstream IdP, consent, token, MCP calls, refresh, revocation."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
+
+from skillrelay_common.messaging import Bus
+from skillrelay_common.schemas.auth import IssueToken, TokenIssued
+from skillrelay_common.subjects import AUTH_TOKEN_ISSUE
+
+from .conftest import CLIENT_DOCUMENT_URL, LoginResult, OAuthStack, browse_authorization
+
+REDIRECT_URI = "http://127.0.0.1:1/callback"
+
+
+class MemoryStorage:
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+class HeadlessUser:
+    """The SDK's redirect and callback handlers, played by a cookie-keeping HTTP client."""
+
+    def __init__(self, stack: OAuthStack) -> None:
+        self.stack = stack
+        self.browser = httpx.AsyncClient(timeout=10)
+        self.results: list[LoginResult] = []
+
+    async def redirect(self, url: str) -> None:
+        self.results.append(await browse_authorization(self.browser, url, self.stack.idp.url))
+
+    async def callback(self) -> AuthorizationCodeResult:
+        params = self.results[-1].params
+        return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
+
+
+async def static_token(bus: Bus, integration_id: str) -> str:
+    issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration_id))
+    assert isinstance(issued, TokenIssued)
+    return issued.token
+
+
+async def test_sdk_client_discovers_registers_logs_in_calls_refreshes_and_is_revoked(
+    oauth_stack: OAuthStack, bus: Bus
+) -> None:
+    integration = oauth_stack.add_integration()
+    token = await static_token(bus, integration.id)
+    server_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={token}"
+    storage = MemoryStorage()
+    user = HeadlessUser(oauth_stack)
+    provider = OAuthClientProvider(
+        server_url,
+        OAuthClientMetadata(
+            redirect_uris=[REDIRECT_URI],  # type: ignore[list-item]
+            grant_types=["authorization_code", "refresh_token"],
+            client_name="SDK test client",
+        ),
+        storage,
+        redirect_handler=user.redirect,
+        callback_handler=user.callback,
+    )
+    async with (
+        create_mcp_http_client(auth=provider) as http,
+        Client(streamable_http_client(server_url, http_client=http)) as client,
+    ):
+        tools = await client.list_tools()
+        assert "echo" in {tool.name for tool in tools.tools}
+        called = await client.call_tool("echo", {"message": "hi"})
+        assert called.content[0].text == "echo: hi"  # type: ignore[union-attr]
+
+        # Logged in once, with consent, and the redirect carried iss (RFC 9207) and state.
+        assert len(user.results) == 1 and user.results[0].consent_shown
+        login = user.results[0]
+        assert login.params["iss"] == oauth_stack.issuer(integration.id)
+        assert login.consent_headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in login.consent_headers["content-security-policy"]
+        assert storage.client is not None and storage.client.client_secret  # registered (RFC 7591)
+        first = storage.tokens
+        assert first is not None and first.refresh_token
+        claims = _claims(first.access_token)
+        assert claims["aud"] == oauth_stack.mcp_url(integration.id)
+        assert claims["iss"] == oauth_stack.issuer(integration.id)
+        assert claims["sub"] == "alice" and claims["client_id"] == storage.client.client_id
+        assert claims["exp"] - claims["iat"] <= 600
+
+        # Expire the access token on the client side: the SDK refreshes (rotation) and carries on.
+        provider.context.token_expiry_time = time.time() - 1
+        called = await client.call_tool("echo", {"message": "again"})
+        assert called.content[0].text == "echo: again"  # type: ignore[union-attr]
+        second = storage.tokens
+        assert second is not None and second.access_token != first.access_token
+        assert second.refresh_token and second.refresh_token != first.refresh_token
+        assert len(user.results) == 1  # no second login
+
+    # Revocation (RFC 7009) of the access token: the edge refuses it at once.
+    async with httpx.AsyncClient(timeout=10) as raw:
+        mcp = await raw.post(
+            server_url,
+            headers=_mcp_headers(second.access_token),
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        )
+        assert mcp.status_code != 401
+        revoked = await raw.post(
+            f"{oauth_stack.issuer(integration.id)}/revoke",
+            data={"token": second.access_token, "token_type_hint": "access_token"},
+            auth=(storage.client.client_id, storage.client.client_secret or ""),
+        )
+        assert revoked.status_code == 200
+        refused = await raw.post(
+            server_url,
+            headers=_mcp_headers(second.access_token),
+            json={"jsonrpc": "2.0", "id": 2, "method": "ping"},
+        )
+        assert refused.status_code == 401
+        assert 'resource_metadata="' in refused.headers["www-authenticate"]
+        # Revoking the refresh token ends the grant: no more refreshes.
+        revoked = await raw.post(
+            f"{oauth_stack.issuer(integration.id)}/revoke",
+            data={"token": second.refresh_token},
+            auth=(storage.client.client_id, storage.client.client_secret or ""),
+        )
+        assert revoked.status_code == 200
+        refresh = await raw.post(
+            f"{oauth_stack.issuer(integration.id)}/token",
+            data={"grant_type": "refresh_token", "refresh_token": second.refresh_token},
+            auth=(storage.client.client_id, storage.client.client_secret or ""),
+        )
+        assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+
+
+async def test_sdk_client_with_a_client_id_metadata_document(oauth_stack: OAuthStack, bus: Bus) -> None:
+    oauth_stack.documents.documents[CLIENT_DOCUMENT_URL] = {
+        "client_id": CLIENT_DOCUMENT_URL,
+        "client_name": "Document client",
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none",
+    }
+    integration = oauth_stack.add_integration()
+    token = await static_token(bus, integration.id)
+    server_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={token}"
+    storage = MemoryStorage()
+    user = HeadlessUser(oauth_stack)
+    provider = OAuthClientProvider(
+        server_url,
+        OAuthClientMetadata(
+            redirect_uris=[REDIRECT_URI],  # type: ignore[list-item]
+            grant_types=["authorization_code", "refresh_token"],
+            token_endpoint_auth_method="none",
+        ),
+        storage,
+        redirect_handler=user.redirect,
+        callback_handler=user.callback,
+        client_metadata_url=CLIENT_DOCUMENT_URL,
+    )
+    async with (
+        create_mcp_http_client(auth=provider) as http,
+        Client(streamable_http_client(server_url, http_client=http)) as client,
+    ):
+        called = await client.call_tool("echo", {"message": "doc"})
+        assert called.content[0].text == "echo: doc"  # type: ignore[union-attr]
+    assert storage.client is not None and storage.client.client_id == CLIENT_DOCUMENT_URL
+    assert oauth_stack.documents.fetches >= 1
+    assert (
+        storage.tokens is not None
+        and _claims(storage.tokens.access_token)["client_id"] == CLIENT_DOCUMENT_URL
+    )
+
+
+def _mcp_headers(access_token: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {access_token}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": "2025-11-25",
+    }
+
+
+def _claims(token: str) -> dict[str, object]:
+    import jwt
+
+    return dict(jwt.decode(token, options={"verify_signature": False}))
