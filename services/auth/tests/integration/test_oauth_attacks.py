@@ -1,0 +1,353 @@
+"""Attacks on the authorization server over HTTP: each answers a clear 4xx (or an error redirect to a
+verified redirect URI, as OAuth requires), never a 500."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from skillrelay_common.messaging import Bus, encode
+from skillrelay_common.schemas.auth import IssueToken, TokenIssued
+from skillrelay_common.schemas.registry import IntegrationChanged, IntegrationInfo
+from skillrelay_common.subjects import AUTH_TOKEN_ISSUE, INTEGRATION_UPDATED
+
+from .conftest import OAuthStack, browse_authorization
+
+REDIRECT = "http://127.0.0.1:1/cb"
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return verifier, challenge
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
+
+
+async def register(
+    http: httpx.AsyncClient, stack: OAuthStack, integration: IntegrationInfo, **extra: Any
+) -> dict[str, Any]:
+    body = {"redirect_uris": [REDIRECT], "grant_types": ["authorization_code", "refresh_token"], **extra}
+    answer = await http.post(f"{stack.issuer(integration.id)}/register", json=body)
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def authorize_url(
+    stack: OAuthStack, integration: IntegrationInfo, client: dict[str, Any], **params: str
+) -> str:
+    query = {
+        "response_type": "code",
+        "client_id": client["client_id"],
+        "redirect_uri": REDIRECT,
+        "state": "st-1",
+        "resource": stack.mcp_url(integration.id),
+        **params,
+    }
+    return (
+        f"{stack.issuer(integration.id)}/authorize?{urlencode({k: v for k, v in query.items() if v != ''})}"
+    )
+
+
+async def code_for(
+    stack: OAuthStack, integration: IntegrationInfo, client: dict[str, Any], challenge: str
+) -> str:
+    async with httpx.AsyncClient(timeout=10) as browser:
+        login = await browse_authorization(
+            browser,
+            authorize_url(stack, integration, client, code_challenge=challenge, code_challenge_method="S256"),
+            stack.idp.url,
+        )
+    assert "code" in login.params, login
+    return login.params["code"]
+
+
+async def exchange(
+    http: httpx.AsyncClient,
+    stack: OAuthStack,
+    integration: IntegrationInfo,
+    client: dict[str, Any],
+    **form: str,
+) -> httpx.Response:
+    data = {"grant_type": "authorization_code", "redirect_uri": REDIRECT, **form}
+    return await http.post(
+        f"{stack.issuer(integration.id)}/token",
+        data=data,
+        auth=(client["client_id"], client["client_secret"]),
+    )
+
+
+async def test_metadata_documents(oauth_stack: OAuthStack, http: httpx.AsyncClient) -> None:
+    integration = oauth_stack.add_integration()
+    issuer = oauth_stack.issuer(integration.id)
+    base = oauth_stack.auth_url
+    for url in (
+        f"{base}/.well-known/oauth-authorization-server/oauth/{integration.id}",
+        f"{base}/.well-known/openid-configuration/oauth/{integration.id}",
+        f"{issuer}/.well-known/openid-configuration",
+    ):
+        document = (await http.get(url)).json()
+        assert document["issuer"] == issuer
+        assert document["code_challenge_methods_supported"] == ["S256"]
+        assert document["authorization_response_iss_parameter_supported"] is True
+        assert document["client_id_metadata_document_supported"] is True
+    prm = (
+        await http.get(
+            f"{oauth_stack.edge_url}/.well-known/oauth-protected-resource/api/v1/integration/mcpserver/{integration.id}/mcp"
+        )
+    ).json()
+    assert prm["resource"] == oauth_stack.mcp_url(integration.id)
+    assert prm["authorization_servers"] == [issuer]
+    jwks = (await http.get(f"{issuer}/jwks")).json()
+    assert jwks["keys"] and all(k["kty"] == "EC" and "d" not in k and k["kid"] for k in jwks["keys"])
+    static_only = oauth_stack.add_integration(oauth=False)
+    missing = await http.get(f"{base}/.well-known/oauth-authorization-server/oauth/{static_only.id}")
+    assert missing.status_code == 404
+    unknown = await http.get(f"{base}/.well-known/oauth-authorization-server/oauth/mcpserver_nope")
+    assert unknown.status_code == 404
+
+
+async def test_registration_refuses_unsafe_redirect_uris(
+    oauth_stack: OAuthStack, http: httpx.AsyncClient
+) -> None:
+    integration = oauth_stack.add_integration()
+    for uris in (["http://evil.example/cb"], ["javascript:alert(1)"], ["https://x.example/cb#frag"], [], "x"):
+        answer = await http.post(
+            f"{oauth_stack.issuer(integration.id)}/register", json={"redirect_uris": uris}
+        )
+        assert answer.status_code == 400, uris
+        assert answer.json()["error"] == "invalid_redirect_uri"
+    bad_json = await http.post(f"{oauth_stack.issuer(integration.id)}/register", content=b"{nope")
+    assert bad_json.status_code == 400
+
+
+async def test_redirect_uri_mismatch_is_shown_not_redirected(
+    oauth_stack: OAuthStack, http: httpx.AsyncClient
+) -> None:
+    integration = oauth_stack.add_integration()
+    client = await register(http, oauth_stack, integration)
+    _, challenge = pkce()
+    for redirect in ("http://127.0.0.1:1/cb/", "http://127.0.0.1:2/cb", "http://evil.example/cb"):
+        url = authorize_url(
+            oauth_stack,
+            integration,
+            client,
+            redirect_uri=redirect,
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+        answer = await http.get(url)
+        assert answer.status_code == 400 and "Location" not in answer.headers
+        assert answer.headers["x-frame-options"] == "DENY"
+    unknown_client = await http.get(authorize_url(oauth_stack, integration, {"client_id": "client_nope"}))
+    assert unknown_client.status_code == 400
+
+
+async def test_pkce_is_required_and_s256_only(oauth_stack: OAuthStack, http: httpx.AsyncClient) -> None:
+    integration = oauth_stack.add_integration()
+    client = await register(http, oauth_stack, integration)
+    verifier, challenge = pkce()
+    for params in (
+        {},
+        {"code_challenge": verifier, "code_challenge_method": "plain"},
+        {"code_challenge": "short", "code_challenge_method": "S256"},
+    ):
+        answer = await http.get(authorize_url(oauth_stack, integration, client, **params))
+        assert answer.status_code == 302
+        location = answer.headers["Location"]
+        assert location.startswith(REDIRECT + "?") and "error=invalid_request" in location
+        assert "state=st-1" in location and "iss=" in location
+    wrong_resource = await http.get(
+        authorize_url(
+            oauth_stack,
+            integration,
+            client,
+            code_challenge=challenge,
+            code_challenge_method="S256",
+            resource="https://other.example/mcp",
+        )
+    )
+    assert "error=invalid_target" in wrong_resource.headers["Location"]
+
+    code = await code_for(oauth_stack, integration, client, challenge)
+    missing = await exchange(http, oauth_stack, integration, client, code=code)
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+    code = await code_for(oauth_stack, integration, client, challenge)
+    wrong = await exchange(
+        http, oauth_stack, integration, client, code=code, code_verifier=secrets.token_urlsafe(48)
+    )
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    code = await code_for(oauth_stack, integration, client, challenge)
+    other_redirect = await exchange(
+        http,
+        oauth_stack,
+        integration,
+        client,
+        code=code,
+        code_verifier=verifier,
+        redirect_uri="http://127.0.0.1:1/other",
+    )
+    assert other_redirect.status_code == 400 and other_redirect.json()["error"] == "invalid_grant"
+
+
+async def test_code_reuse_revokes_what_the_code_gave(
+    oauth_stack: OAuthStack, http: httpx.AsyncClient
+) -> None:
+    integration = oauth_stack.add_integration()
+    client = await register(http, oauth_stack, integration)
+    verifier, challenge = pkce()
+    code = await code_for(oauth_stack, integration, client, challenge)
+    first = await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
+    assert first.status_code == 200 and first.headers["cache-control"] == "no-store"
+    again = await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    refresh = await http.post(
+        f"{oauth_stack.issuer(integration.id)}/token",
+        data={"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+
+
+async def test_refresh_reuse_revokes_the_family(
+    oauth_stack: OAuthStack, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    integration = oauth_stack.add_integration()
+    issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration.id))
+    assert isinstance(issued, TokenIssued)
+    client = await register(http, oauth_stack, integration)
+    verifier, challenge = pkce()
+    code = await code_for(oauth_stack, integration, client, challenge)
+    tokens = (
+        await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
+    ).json()
+    token_url = f"{oauth_stack.issuer(integration.id)}/token"
+    auth = (client["client_id"], client["client_secret"])
+    rotated = await http.post(
+        token_url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=auth
+    )
+    assert rotated.status_code == 200
+    newer = rotated.json()
+    mcp_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={issued.token}"
+    assert (await ping(http, mcp_url, newer["access_token"])).status_code == 200
+    stolen = await http.post(
+        token_url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=auth
+    )
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    # The legitimate holder's newer tokens are gone too: refresh token and (at the edge) access token.
+    after = await http.post(
+        token_url, data={"grant_type": "refresh_token", "refresh_token": newer["refresh_token"]}, auth=auth
+    )
+    assert after.status_code == 400
+    assert (await ping(http, mcp_url, newer["access_token"])).status_code == 401
+    wrong_secret = await http.post(
+        token_url,
+        data={"grant_type": "refresh_token", "refresh_token": "x"},
+        auth=(client["client_id"], "nope"),
+    )
+    assert wrong_secret.status_code == 401 and wrong_secret.json()["error"] == "invalid_client"
+    bad_grant = await http.post(token_url, data={"grant_type": "password"}, auth=auth)
+    assert bad_grant.status_code == 400 and bad_grant.json()["error"] == "unsupported_grant_type"
+
+
+async def test_edge_checks_audience_static_token_and_oauth_generation(
+    oauth_stack: OAuthStack, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    first, second = oauth_stack.add_integration(), oauth_stack.add_integration()
+    statics = {}
+    for integration in (first, second):
+        issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration.id))
+        assert isinstance(issued, TokenIssued)
+        statics[integration.id] = issued.token
+    client = await register(http, oauth_stack, first)
+    verifier, challenge = pkce()
+    code = await code_for(oauth_stack, first, client, challenge)
+    access = (await exchange(http, oauth_stack, first, client, code=code, code_verifier=verifier)).json()[
+        "access_token"
+    ]
+    first_url = f"{oauth_stack.mcp_url(first.id)}?authorization={statics[first.id]}"
+    assert (await ping(http, first_url, access)).status_code == 200
+    # Another integration's endpoint (wrong audience), even with that integration's static token.
+    second_url = f"{oauth_stack.mcp_url(second.id)}?authorization={statics[second.id]}"
+    assert (await ping(http, second_url, access)).status_code == 401
+    # The JWT alone, or with a wrong static token, is not enough.
+    assert (await ping(http, oauth_stack.mcp_url(first.id), access)).status_code == 401
+    assert (
+        await ping(http, f"{oauth_stack.mcp_url(first.id)}?authorization=sr_mcp_wrong", access)
+    ).status_code == 401
+    # Changing the OAuth connection bumps the generation: every JWT issued before stops working.
+    oauth_stack.registry.integrations[first.id] = IntegrationInfo(
+        **{**_fields(first), "o_auth_connection_id": "oauthconnection_1", "oauth_generation": 1}
+    )
+    event = IntegrationChanged(
+        integration_id=first.id, owner_id=first.owner_id, change="updated", fields=["oAuthConnectionId"]
+    )
+    await bus.nc.publish(INTEGRATION_UPDATED.subject, encode(event))
+    await bus.nc.flush()
+    for _ in range(50):
+        if (await ping(http, first_url, access)).status_code == 401:
+            break
+    assert (await ping(http, first_url, access)).status_code == 401
+
+
+async def test_consent_form_is_bound_to_the_browser(oauth_stack: OAuthStack, http: httpx.AsyncClient) -> None:
+    integration = oauth_stack.add_integration()
+    client = await register(http, oauth_stack, integration, client_name="<script>alert(1)</script>")
+    _, challenge = pkce()
+    url = authorize_url(
+        oauth_stack,
+        integration,
+        client,
+        code_challenge=challenge,
+        code_challenge_method="S256",
+        prompt="consent",
+    )
+    async with httpx.AsyncClient(timeout=10) as browser:
+        start = await browser.get(url)
+        back = await browser.get((await browser.get(start.headers["Location"])).headers["Location"])
+        assert back.status_code == 200 and "<script>alert" not in back.text and "&lt;script&gt;" in back.text
+        import re
+
+        request_id = re.search(r'name="request_id" value="([^"]+)"', back.text)
+        assert request_id
+        forged = await browser.post(
+            f"{oauth_stack.auth_url}/oauth/consent",
+            data={"request_id": request_id.group(1), "csrf": "0" * 64, "decision": "allow"},
+        )
+        assert forged.status_code == 403
+    # A different browser (no binding cookie) cannot finish someone else's login either.
+    stranger = await http.post(
+        f"{oauth_stack.auth_url}/oauth/consent",
+        data={"request_id": request_id.group(1), "csrf": "0" * 64, "decision": "allow"},
+    )
+    assert stranger.status_code == 403
+    unknown_state = await http.get(f"{oauth_stack.auth_url}/oauth/callback?state=nope&code=x")
+    assert unknown_state.status_code == 400
+
+
+async def ping(http: httpx.AsyncClient, url: str, access_token: str) -> httpx.Response:
+    return await http.post(
+        url,
+        headers={
+            "Authorization": f"Bearer {access_token}",
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            "MCP-Protocol-Version": "2025-11-25",
+        },
+        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+    )
+
+
+def _fields(info: IntegrationInfo) -> dict[str, Any]:
+    return {name: getattr(info, name) for name in info.__struct_fields__}
