@@ -96,7 +96,7 @@ class RevocationListener:
                 deliver_policy=DeliverPolicy.NEW,
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=30,
-                max_deliver=50,
+                # No delivery limit: a revocation must not be dropped because the database was down.
             )
             subscription = await self._bus.js.pull_subscribe(
                 feed.filter_subject, durable=feed.durable, stream=feed.stream, config=config
@@ -148,7 +148,7 @@ class RevocationListener:
             closed = await self._service.close_all(integration_id, None, reason)
         except Exception:
             _log.exception("sessions.revocations.close_failed", integration_id=integration_id)
-            await message.nak(delay=1.0)
+            await message.nak(delay=2.0)
             return
         await message.ack()
         _log.info("sessions.revoked", integration_id=integration_id, reason=reason, count=closed.count)

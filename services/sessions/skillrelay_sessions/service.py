@@ -21,7 +21,8 @@ from skillrelay_common.schemas.sessions import SessionInfo, SessionList, Session
 
 EventKind = Literal["opened", "closed", "expired", "updated"]
 
-PRINCIPAL_PATTERN = re.compile(r"^(static:v\d{1,18}|oauth:[\x21-\x7e]{1,400})$")
+STATIC_PRINCIPAL = re.compile(r"^static:v\d{1,18}$")
+MAX_PRINCIPAL_LENGTH = 512
 MAX_ID_LENGTH = 200
 MAX_STATE_BYTES = 64 * 1024
 MAX_TOUCH_BATCH = 10_000
@@ -180,7 +181,9 @@ def _plausible_id(session_id: str) -> bool:
 def _check_binding(integration_id: str, principal: str) -> str | None:
     if not integration_id or len(integration_id) > MAX_ID_LENGTH:
         return "integration_id is required (at most 200 characters)"
-    if not PRINCIPAL_PATTERN.match(principal):
+    # An OAuth subject is whatever the IdP says (any printable text); a static one is a version.
+    is_oauth = principal.startswith("oauth:") and len(principal) > len("oauth:") and principal.isprintable()
+    if len(principal) > MAX_PRINCIPAL_LENGTH or not (is_oauth or STATIC_PRINCIPAL.match(principal)):
         return "principal must be 'static:v<version>' or 'oauth:<subject>'"
     return None
 

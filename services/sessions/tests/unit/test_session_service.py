@@ -106,6 +106,11 @@ def service(store: MemoryStore, events: RecordedEvents, clock: ManualClock) -> S
     return SessionService(store, events, policy, clock)
 
 
+async def test_oauth_subjects_may_be_any_printable_text(service: SessionService) -> None:
+    for principal in ("oauth:auth0|5f1c", "oauth:Jöns Jakob", "oauth:248289761001"):
+        assert isinstance(await service.create("i", principal, None, {}), SessionInfo), principal
+
+
 def test_session_ids_are_long_random_visible_ascii() -> None:
     ids = {new_session_id() for _ in range(1000)}
     assert len(ids) == 1000
@@ -126,7 +131,16 @@ async def test_create_binds_and_announces(
 
 @pytest.mark.parametrize(
     ("integration_id", "principal"),
-    [("", "static:v1"), ("x" * 201, "static:v1"), ("i", "static:"), ("i", "oauth:"), ("i", "user:1")],
+    [
+        ("", "static:v1"),
+        ("x" * 201, "static:v1"),
+        ("i", "static:"),
+        ("i", "static:v1x"),
+        ("i", "oauth:"),
+        ("i", "oauth:a\nb"),
+        ("i", "oauth:" + "s" * 600),
+        ("i", "user:1"),
+    ],
 )
 async def test_create_rejects_bad_bindings(
     service: SessionService, integration_id: str, principal: str
