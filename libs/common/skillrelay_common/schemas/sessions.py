@@ -41,11 +41,16 @@ class TouchSessions(Message, kw_only=True):
 
 
 class UpdateSessionState(Message, kw_only=True):
-    """Merge ``state`` into the session's state (top-level keys replace)."""
+    """Merge ``state`` into the session's state (top-level keys replace).
+
+    ``add_items`` / ``remove_items`` change list-valued keys (e.g. resource subscriptions) atomically
+    in the sessions service, so two replicas changing the same list at once lose neither change."""
 
     session_id: str
     state: dict[str, Any]
     protocol_version: str | None = None
+    add_items: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    remove_items: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
 
 class CloseSession(Message, kw_only=True):
