@@ -1,0 +1,106 @@
+"""Rendering pages and the dependencies every dashboard handler shares.
+
+Handlers only read the form, call ``RegistryService`` and render; these helpers do the rest: the
+template context (CSRF token, who is signed in), redirects that work for plain forms and htmx alike,
+and turning the service's errors into pages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Request, Response
+from litestar.plugins.jinja import JinjaTemplateEngine
+
+from skillrelay_registry.dashboard.security import CSRF_FIELD, request_session
+from skillrelay_registry.errors import RegistryError
+
+TEMPLATES = Path(__file__).parent / "templates"
+PREFIX = "/dashboard"
+
+_engine = JinjaTemplateEngine(
+    engine_instance=Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+)
+
+
+class SignInRequired(Exception):
+    """Raised by the ``owner_id`` dependency when nobody is signed in."""
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request[Any, Any, Any], template: str, *, status_code: int = 200, **context: Any
+) -> Response[str]:
+    session = request_session(request).session
+    html = _engine.get_template(template).render(
+        csrf_token=session.csrf_token,
+        csrf_field=CSRF_FIELD,
+        signed_in=session.signed_in,
+        owner_id=session.owner_id,
+        path=request.url.path,
+        prefix=PREFIX,
+        **context,
+    )
+    return Response(html, status_code=status_code, media_type="text/html; charset=utf-8")
+
+
+def redirect(request: Request[Any, Any, Any], path: str) -> Response[str]:
+    """After a successful POST: 303 for a plain form, ``HX-Redirect`` for htmx (a full page load)."""
+    if is_htmx(request):
+        return Response("", status_code=200, headers={"HX-Redirect": path})
+    return Response("", status_code=303, headers={"Location": path})
+
+
+def error_page(request: Request[Any, Any, Any], exc: RegistryError) -> Response[str]:
+    return render(
+        request,
+        "error.html",
+        status_code=exc.status,
+        title=_ERROR_TITLES.get(exc.status, "Error"),
+        message=exc.message,
+    )
+
+
+_ERROR_TITLES = {
+    400: "Not accepted",
+    404: "Not found",
+    409: "Not possible right now",
+    503: "A service is unavailable",
+}
+
+
+def as_dict(record: msgspec.Struct) -> dict[str, Any]:
+    """A record as the REST API shows it (camelCase keys)."""
+    result = msgspec.to_builtins(record)
+    assert isinstance(result, dict)
+    return result
+
+
+def owner_of(request: Request[Any, Any, Any]) -> str:
+    owner = request_session(request).session.owner_id
+    if owner is None:
+        raise SignInRequired
+    return owner
+
+
+async def provide_owner_id(request: Request[Any, Any, Any]) -> str:
+    return owner_of(request)
+
+
+def sign_in_redirect(request: Request[Any, Any, Any], _: SignInRequired) -> Response[str]:
+    return redirect(request, f"{PREFIX}/signin")
+
+
+def registry_error_page(request: Request[Any, Any, Any], exc: RegistryError) -> Response[str]:
+    return error_page(request, exc)

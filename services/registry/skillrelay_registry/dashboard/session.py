@@ -1,0 +1,79 @@
+"""The dashboard's sign-in session, carried in one cookie.
+
+Signing in exchanges the API key for a session: the key is checked once by
+``RegistryService.authenticate`` and then kept nowhere (not in the cookie, not in memory, not in a
+log). The cookie holds only the owner id, the session's CSRF secret and its expiry, encrypted and
+authenticated (Fernet: AES-CBC + HMAC-SHA256) with a key derived from ``SKILLRELAY_SECRET_KEY`` for this
+purpose alone. Being self-contained, it is served by any registry replica (no sticky sessions). It is
+``HttpOnly``, ``SameSite=Strict``, scoped to ``/dashboard``, and ``Secure`` behind https.
+
+A visitor who has not signed in still gets a session (owner ``None``) so that the sign-in form itself
+carries a CSRF token.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+
+import msgspec
+
+from skillrelay_common.crypto import SecretBox, SecretBoxError
+
+COOKIE_NAME = "skillrelay_dashboard"
+COOKIE_PATH = "/dashboard"
+SESSION_PURPOSE = "dashboard-session"
+# A signed-in session lasts this long; signing in again starts a new one.
+SESSION_SECONDS = 8 * 3600
+# An anonymous session (sign-in form only) is renewed whenever it is older than this.
+ANONYMOUS_SECONDS = 3600
+
+
+class DashboardSession(msgspec.Struct, frozen=True, array_like=True):
+    owner_id: str | None
+    csrf_token: str
+    expires_at: int
+
+    @property
+    def signed_in(self) -> bool:
+        return self.owner_id is not None
+
+
+_decoder = msgspec.json.Decoder(DashboardSession)
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class SessionCodec:
+    """Turns sessions into cookie values and back; a tampered, foreign or expired value is ``None``."""
+
+    def __init__(self, secret_key: str, *, clock: Callable[[], float] = time.time) -> None:
+        self._box = SecretBox(secret_key, SESSION_PURPOSE)
+        self._clock = clock
+
+    def anonymous(self) -> DashboardSession:
+        return DashboardSession(None, new_csrf_token(), int(self._clock()) + ANONYMOUS_SECONDS)
+
+    def signed_in(self, owner_id: str) -> DashboardSession:
+        """A fresh session (and CSRF token) for ``owner_id``: nothing from before sign-in carries over."""
+        return DashboardSession(owner_id, new_csrf_token(), int(self._clock()) + SESSION_SECONDS)
+
+    def encode(self, session: DashboardSession) -> str:
+        return self._box.encrypt(msgspec.json.encode(session).decode())
+
+    def decode(self, value: str | None) -> DashboardSession | None:
+        if not value or len(value) > 4096:
+            return None
+        try:
+            session = _decoder.decode(self._box.decrypt(value))
+        except (SecretBoxError, msgspec.DecodeError, UnicodeError):
+            return None
+        if session.expires_at <= self._clock():
+            return None
+        return session
+
+    def max_age(self, session: DashboardSession) -> int:
+        return max(0, session.expires_at - int(self._clock()))

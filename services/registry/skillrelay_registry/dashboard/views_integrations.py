@@ -1,0 +1,386 @@
+"""MCP server integrations (create with the token shown once, edit, rotate, delete, live sessions) and
+OAuth connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+
+from skillrelay_registry import schemas
+from skillrelay_registry.dashboard import forms
+from skillrelay_registry.dashboard.client_config import client_configs
+from skillrelay_registry.dashboard.forms import Field, FormErrors
+from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
+from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
+from skillrelay_registry.errors import RegistryError, ServiceUnavailable
+from skillrelay_registry.service import RegistryService
+
+
+async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return dict((await request.form()).items())
+
+
+def _form_errors(exc: FormErrors | RegistryError) -> FormErrors:
+    if isinstance(exc, FormErrors):
+        return exc
+    if exc.status == 503:
+        return FormErrors(general=[f"Nothing was changed: {exc.message}. Try again in a moment."])
+    return forms.registry_errors(exc)
+
+
+async def _integration_fields(service: RegistryService, owner_id: str) -> list[Field]:
+    skillsets = (await service.list_skillsets(owner_id, LIST_ALL)).items
+    connections = (await service.list_oauth_connections(owner_id, LIST_ALL)).items
+    return forms.integration_fields(
+        [(item.id, item.name) for item in skillsets], [(item.id, item.name) for item in connections]
+    )
+
+
+# --- integrations ---------------------------------------------------------------------------------
+
+
+async def _integrations_page(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: FormErrors | None = None,
+) -> Response[str]:
+    page = await service.list_integrations(owner_id, LIST_ALL)
+    fields = await _integration_fields(service, owner_id)
+    names = dict(fields[2].choices)
+    return render(
+        request,
+        "integrations.html",
+        status_code=422 if errors else 200,
+        integrations=[as_dict(item) for item in page.items],
+        skillset_names=names,
+        more=page.cursor is not None,
+        fields=fields,
+        values=values or {"sessionMode": "strict"},
+        errors=errors or FormErrors(),
+    )
+
+
+@get("/integrations")
+async def list_integrations(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+) -> Response[str]:
+    return await _integrations_page(request, service, owner_id)
+
+
+def _token_page(
+    request: Request[Any, Any, Any],
+    integration: dict[str, Any],
+    token: str,
+    *,
+    rotated: bool,
+) -> Response[str]:
+    return render(
+        request,
+        "token.html",
+        integration=integration,
+        token=token,
+        rotated=rotated,
+        configs=client_configs(
+            integration["name"],
+            integration["endpoint"],
+            token,
+            oauth=integration.get("oAuthConnectionId") is not None,
+        ),
+    )
+
+
+@post("/integrations")
+async def create_integration(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+) -> Response[str]:
+    form = await _form(request)
+    fields = await _integration_fields(service, owner_id)
+    try:
+        body, errors = forms.read_form(fields, form)
+        created = await service.create_integration(
+            owner_id, forms.to_body(body, schemas.IntegrationCreate, errors)
+        )
+    except (FormErrors, RegistryError) as exc:
+        return await _integrations_page(
+            request, service, owner_id, values=forms.posted_values(fields, form), errors=_form_errors(exc)
+        )
+    integration = as_dict(await service.get_integration(owner_id, created.id))
+    return _token_page(request, integration, created.access_token, rotated=False)
+
+
+async def _integration_page(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    integration_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: FormErrors | None = None,
+) -> Response[str]:
+    integration = as_dict(await service.get_integration(owner_id, integration_id))
+    fields = await _integration_fields(service, owner_id)
+    sessions: list[dict[str, Any]] | None
+    try:
+        sessions = [
+            as_dict(item)
+            for item in (await service.list_integration_sessions(owner_id, integration_id)).items
+        ]
+        sessions_problem = None
+    except ServiceUnavailable as exc:
+        sessions, sessions_problem = None, exc.message
+    return render(
+        request,
+        "integration.html",
+        status_code=422 if errors else 200,
+        integration=integration,
+        skillset_names=dict(fields[2].choices),
+        connection_names=dict(fields[3].choices),
+        sessions=sessions,
+        sessions_problem=sessions_problem,
+        fields=fields,
+        values=values or forms.form_values(fields, integration),
+        errors=errors or FormErrors(),
+    )
+
+
+@get("/integrations/{integration_id:str}")
+async def show_integration(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+) -> Response[str]:
+    return await _integration_page(request, service, owner_id, integration_id)
+
+
+@post("/integrations/{integration_id:str}")
+async def update_integration(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+) -> Response[str]:
+    form = await _form(request)
+    fields = await _integration_fields(service, owner_id)
+    try:
+        body, errors = forms.read_form(fields, form)
+        await service.update_integration(
+            owner_id, integration_id, forms.to_body(body, schemas.IntegrationUpdate, errors)
+        )
+    except (FormErrors, RegistryError) as exc:
+        return await _integration_page(
+            request,
+            service,
+            owner_id,
+            integration_id,
+            values=forms.posted_values(fields, form),
+            errors=_form_errors(exc),
+        )
+    return redirect(request, f"{PREFIX}/integrations/{integration_id}")
+
+
+@get("/integrations/{integration_id:str}/rotate")
+async def confirm_rotate(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+) -> Response[str]:
+    integration = await service.get_integration(owner_id, integration_id)
+    return render(
+        request,
+        "confirm.html",
+        title=f"Rotate the access token of “{integration.name}”?",
+        message="Every client using the current token is refused from the moment the new one is shown. "
+        "The new token is shown once.",
+        action=f"{PREFIX}/integrations/{integration_id}/rotate",
+        confirm_label="Rotate token",
+        cancel=f"{PREFIX}/integrations/{integration_id}",
+        danger=True,
+    )
+
+
+@post("/integrations/{integration_id:str}/rotate")
+async def rotate_token(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+) -> Response[str]:
+    rotated = await service.rotate_integration_token(owner_id, integration_id)
+    integration = as_dict(await service.get_integration(owner_id, integration_id))
+    return _token_page(request, integration, rotated.access_token, rotated=True)
+
+
+@get("/integrations/{integration_id:str}/delete")
+async def confirm_delete_integration(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+) -> Response[str]:
+    integration = await service.get_integration(owner_id, integration_id)
+    return render(
+        request,
+        "confirm.html",
+        title=f"Delete the integration “{integration.name}”?",
+        message="Its token stops working and its sessions end at once. The skillset is kept.",
+        action=f"{PREFIX}/integrations/{integration_id}/delete",
+        confirm_label="Delete integration",
+        cancel=f"{PREFIX}/integrations/{integration_id}",
+        danger=True,
+    )
+
+
+@post("/integrations/{integration_id:str}/delete")
+async def delete_integration(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+) -> Response[str]:
+    await service.delete_integration(owner_id, integration_id)
+    return redirect(request, f"{PREFIX}/integrations")
+
+
+@post("/integrations/{integration_id:str}/sessions/{session_id:str}/delete")
+async def end_session(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    integration_id: str,
+    session_id: str,
+) -> Response[str]:
+    await service.close_integration_session(owner_id, integration_id, session_id)
+    return redirect(request, f"{PREFIX}/integrations/{integration_id}#sessions")
+
+
+# --- OAuth connections ----------------------------------------------------------------------------
+
+
+async def _connections_page(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: FormErrors | None = None,
+) -> Response[str]:
+    page = await service.list_oauth_connections(owner_id, LIST_ALL)
+    return render(
+        request,
+        "connections.html",
+        status_code=422 if errors else 200,
+        connections=[as_dict(item) for item in page.items],
+        more=page.cursor is not None,
+        fields=forms.oauth_connection_fields(editing=False),
+        values=values or {},
+        errors=errors or FormErrors(),
+    )
+
+
+@get("/connections")
+async def list_connections(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+) -> Response[str]:
+    return await _connections_page(request, service, owner_id)
+
+
+@post("/connections")
+async def create_connection(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+) -> Response[str]:
+    form = await _form(request)
+    fields = forms.oauth_connection_fields(editing=False)
+    try:
+        body, errors = forms.read_form(fields, form)
+        await service.create_oauth_connection(
+            owner_id, forms.to_body(body, schemas.OAuthConnectionCreate, errors)
+        )
+    except (FormErrors, RegistryError) as exc:
+        return await _connections_page(
+            request, service, owner_id, values=forms.posted_values(fields, form), errors=_form_errors(exc)
+        )
+    return redirect(request, f"{PREFIX}/connections")
+
+
+async def _connection_page(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    connection_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: FormErrors | None = None,
+) -> Response[str]:
+    connection = as_dict(await service.get_oauth_connection(owner_id, connection_id))
+    fields = forms.oauth_connection_fields(editing=True)
+    return render(
+        request,
+        "connection.html",
+        status_code=422 if errors else 200,
+        connection=connection,
+        fields=fields,
+        values=values or forms.form_values(fields, connection),
+        errors=errors or FormErrors(),
+    )
+
+
+@get("/connections/{connection_id:str}")
+async def show_connection(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, connection_id: str
+) -> Response[str]:
+    return await _connection_page(request, service, owner_id, connection_id)
+
+
+@post("/connections/{connection_id:str}")
+async def update_connection(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, connection_id: str
+) -> Response[str]:
+    form = await _form(request)
+    fields = forms.oauth_connection_fields(editing=True)
+    try:
+        body, errors = forms.read_form(fields, form)
+        await service.update_oauth_connection(
+            owner_id, connection_id, forms.to_body(body, schemas.OAuthConnectionUpdate, errors)
+        )
+    except (FormErrors, RegistryError) as exc:
+        return await _connection_page(
+            request,
+            service,
+            owner_id,
+            connection_id,
+            values=forms.posted_values(fields, form),
+            errors=_form_errors(exc),
+        )
+    return redirect(request, f"{PREFIX}/connections/{connection_id}")
+
+
+@get("/connections/{connection_id:str}/delete")
+async def confirm_delete_connection(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, connection_id: str
+) -> Response[str]:
+    connection = await service.get_oauth_connection(owner_id, connection_id)
+    return render(
+        request,
+        "confirm.html",
+        title=f"Delete the OAuth connection “{connection.name}”?",
+        message="Refused while an integration is gated by it. This cannot be undone.",
+        action=f"{PREFIX}/connections/{connection_id}/delete",
+        confirm_label="Delete connection",
+        cancel=f"{PREFIX}/connections/{connection_id}",
+        danger=True,
+    )
+
+
+@post("/connections/{connection_id:str}/delete")
+async def delete_connection(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, connection_id: str
+) -> Response[str]:
+    await service.delete_oauth_connection(owner_id, connection_id)
+    return redirect(request, f"{PREFIX}/connections")
+
+
+INTEGRATION_HANDLERS = [
+    list_integrations,
+    create_integration,
+    show_integration,
+    update_integration,
+    confirm_rotate,
+    rotate_token,
+    confirm_delete_integration,
+    delete_integration,
+    end_session,
+    list_connections,
+    create_connection,
+    show_connection,
+    update_connection,
+    confirm_delete_connection,
+    delete_connection,
+]

@@ -1,0 +1,401 @@
+"""Skillsets and their abilities (tools), resources and prompts: list, create, edit, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import msgspec
+from litestar import Request, Response, get, post
+
+from skillrelay_registry import schemas
+from skillrelay_registry.dashboard import forms
+from skillrelay_registry.dashboard.forms import Field, FormErrors
+from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
+from skillrelay_registry.errors import InvalidInput, NotFoundError, RegistryError
+from skillrelay_registry.pagination import MAX_TAKE, ListQuery
+from skillrelay_registry.service import RegistryService
+
+LIST_ALL = ListQuery(take=MAX_TAKE, order="asc")
+
+
+@dataclass(frozen=True)
+class ChildKind:
+    """Abilities, resources or prompts: the same pages, other fields and service calls."""
+
+    slug: str
+    singular: str
+    title: str
+    fields: list[Field]
+    create_body: type[msgspec.Struct]
+    update_body: type[msgspec.Struct]
+    example: dict[str, str]
+
+    def call(self, service: RegistryService, verb: str) -> Callable[..., Awaitable[Any]]:
+        return cast(Callable[..., Awaitable[Any]], getattr(service, f"{verb}_{self.singular}"))
+
+    def list_call(self, service: RegistryService) -> Callable[..., Awaitable[Any]]:
+        return cast(Callable[..., Awaitable[Any]], getattr(service, f"list_{self.slug}"))
+
+
+CHILD_KINDS = {
+    kind.slug: kind
+    for kind in (
+        ChildKind(
+            "abilities",
+            "ability",
+            "Ability",
+            forms.ABILITY_FIELDS,
+            schemas.AbilityCreate,
+            schemas.AbilityUpdate,
+            {"inputSchema": forms.INPUT_SCHEMA_EXAMPLE, "handler": forms.STATIC_HANDLER_EXAMPLE},
+        ),
+        ChildKind(
+            "resources",
+            "resource",
+            "Resource",
+            forms.RESOURCE_FIELDS,
+            schemas.ResourceCreate,
+            schemas.ResourceUpdate,
+            {"mimeType": "text/plain"},
+        ),
+        ChildKind(
+            "prompts",
+            "prompt",
+            "Prompt",
+            forms.PROMPT_FIELDS,
+            schemas.PromptCreate,
+            schemas.PromptUpdate,
+            {"arguments": "[]", "messages": "[]"},
+        ),
+    )
+}
+
+
+def _kind(slug: str) -> ChildKind:
+    kind = CHILD_KINDS.get(slug)
+    if kind is None:
+        raise NotFoundError("page")
+    return kind
+
+
+async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return dict((await request.form()).items())
+
+
+# --- skillsets ------------------------------------------------------------------------------------
+
+
+async def _skillsets_page(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: FormErrors | None = None,
+) -> Response[str]:
+    page = await service.list_skillsets(owner_id, LIST_ALL)
+    return render(
+        request,
+        "skillsets.html",
+        status_code=422 if errors else 200,
+        skillsets=[as_dict(item) for item in page.items],
+        more=page.cursor is not None,
+        fields=forms.SKILLSET_FIELDS,
+        values=values or {},
+        errors=errors or FormErrors(),
+    )
+
+
+@get("/skillsets", name="dashboard:skillsets")
+async def list_skillsets(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+) -> Response[str]:
+    return await _skillsets_page(request, service, owner_id)
+
+
+@post("/skillsets")
+async def create_skillset(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+) -> Response[str]:
+    form = await _form(request)
+    try:
+        body, errors = forms.read_form(forms.SKILLSET_FIELDS, form)
+        created = await service.create_skillset(owner_id, forms.to_body(body, schemas.SkillsetCreate, errors))
+    except FormErrors as exc:
+        return await _skillsets_page(
+            request, service, owner_id, values=forms.posted_values(forms.SKILLSET_FIELDS, form), errors=exc
+        )
+    except InvalidInput as exc:
+        return await _skillsets_page(
+            request,
+            service,
+            owner_id,
+            values=forms.posted_values(forms.SKILLSET_FIELDS, form),
+            errors=forms.registry_errors(exc),
+        )
+    return redirect(request, f"{PREFIX}/skillsets/{created.id}")
+
+
+async def _skillset_page(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    skillset_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: FormErrors | None = None,
+) -> Response[str]:
+    skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
+    children = {
+        slug: [
+            as_dict(item) for item in (await kind.list_call(service)(owner_id, skillset_id, LIST_ALL)).items
+        ]
+        for slug, kind in CHILD_KINDS.items()
+    }
+    return render(
+        request,
+        "skillset.html",
+        status_code=422 if errors else 200,
+        skillset=skillset,
+        children=children,
+        fields=forms.SKILLSET_FIELDS,
+        values=values or forms.form_values(forms.SKILLSET_FIELDS, skillset),
+        errors=errors or FormErrors(),
+    )
+
+
+@get("/skillsets/{skillset_id:str}")
+async def show_skillset(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str
+) -> Response[str]:
+    return await _skillset_page(request, service, owner_id, skillset_id)
+
+
+@post("/skillsets/{skillset_id:str}")
+async def update_skillset(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str
+) -> Response[str]:
+    form = await _form(request)
+    try:
+        body, errors = forms.read_form(forms.SKILLSET_FIELDS, form)
+        await service.update_skillset(
+            owner_id, skillset_id, forms.to_body(body, schemas.SkillsetUpdate, errors)
+        )
+    except (FormErrors, InvalidInput) as exc:
+        errors = exc if isinstance(exc, FormErrors) else forms.registry_errors(exc)
+        return await _skillset_page(
+            request,
+            service,
+            owner_id,
+            skillset_id,
+            values=forms.posted_values(forms.SKILLSET_FIELDS, form),
+            errors=errors,
+        )
+    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}")
+
+
+@get("/skillsets/{skillset_id:str}/delete")
+async def confirm_delete_skillset(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str
+) -> Response[str]:
+    skillset = await service.get_skillset(owner_id, skillset_id)
+    return render(
+        request,
+        "confirm.html",
+        title=f"Delete the skillset “{skillset.name}”?",
+        message="Its abilities, resources and prompts are deleted with it. This cannot be undone.",
+        action=f"{PREFIX}/skillsets/{skillset_id}/delete",
+        confirm_label="Delete skillset",
+        cancel=f"{PREFIX}/skillsets/{skillset_id}",
+        danger=True,
+    )
+
+
+@post("/skillsets/{skillset_id:str}/delete")
+async def delete_skillset(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str
+) -> Response[str]:
+    await service.delete_skillset(owner_id, skillset_id)
+    return redirect(request, f"{PREFIX}/skillsets")
+
+
+# --- abilities, resources, prompts ----------------------------------------------------------------
+
+
+async def _child_form_page(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    skillset_id: str,
+    kind: ChildKind,
+    *,
+    item: dict[str, Any] | None,
+    values: dict[str, str],
+    errors: FormErrors | None = None,
+) -> Response[str]:
+    skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
+    base = f"{PREFIX}/skillsets/{skillset_id}/{kind.slug}"
+    return render(
+        request,
+        "item_form.html",
+        status_code=422 if errors else 200,
+        skillset=skillset,
+        kind=kind,
+        item=item,
+        action=f"{base}/{item['id']}" if item else base,
+        fields=kind.fields,
+        values=values,
+        errors=errors or FormErrors(),
+    )
+
+
+@get("/skillsets/{skillset_id:str}/{kind_slug:str}/new")
+async def new_child(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str, kind_slug: str
+) -> Response[str]:
+    kind = _kind(kind_slug)
+    return await _child_form_page(
+        request, service, owner_id, skillset_id, kind, item=None, values=dict(kind.example)
+    )
+
+
+async def _save_child(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    skillset_id: str,
+    kind: ChildKind,
+    item_id: str | None,
+) -> Response[str]:
+    form = await _form(request)
+    item = (
+        None if item_id is None else as_dict(await kind.call(service, "get")(owner_id, skillset_id, item_id))
+    )
+    try:
+        body, errors = forms.read_form(kind.fields, form)
+        if item_id is None:
+            await kind.call(service, "create")(
+                owner_id, skillset_id, forms.to_body(body, kind.create_body, errors)
+            )
+        else:
+            data = forms.to_body(body, kind.update_body, errors)
+            await kind.call(service, "update")(owner_id, skillset_id, item_id, data)
+    except (FormErrors, RegistryError) as exc:
+        if isinstance(exc, RegistryError) and exc.status not in {400, 409}:
+            raise
+        errors = exc if isinstance(exc, FormErrors) else forms.registry_errors(exc)
+        return await _child_form_page(
+            request,
+            service,
+            owner_id,
+            skillset_id,
+            kind,
+            item=item,
+            values=forms.posted_values(kind.fields, form),
+            errors=errors,
+        )
+    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}")
+
+
+@post("/skillsets/{skillset_id:str}/{kind_slug:str}")
+async def create_child(
+    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str, kind_slug: str
+) -> Response[str]:
+    return await _save_child(request, service, owner_id, skillset_id, _kind(kind_slug), None)
+
+
+@get("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}")
+async def edit_child(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    skillset_id: str,
+    kind_slug: str,
+    item_id: str,
+) -> Response[str]:
+    kind = _kind(kind_slug)
+    item = as_dict(await kind.call(service, "get")(owner_id, skillset_id, item_id))
+    return await _child_form_page(
+        request, service, owner_id, skillset_id, kind, item=item, values=forms.form_values(kind.fields, item)
+    )
+
+
+@post("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}")
+async def update_child(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    skillset_id: str,
+    kind_slug: str,
+    item_id: str,
+) -> Response[str]:
+    return await _save_child(request, service, owner_id, skillset_id, _kind(kind_slug), item_id)
+
+
+@get("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}/delete")
+async def confirm_delete_child(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    skillset_id: str,
+    kind_slug: str,
+    item_id: str,
+) -> Response[str]:
+    kind = _kind(kind_slug)
+    item = as_dict(await kind.call(service, "get")(owner_id, skillset_id, item_id))
+    base = f"{PREFIX}/skillsets/{skillset_id}"
+    return render(
+        request,
+        "confirm.html",
+        title=f"Delete the {kind.singular} “{item['name']}”?",
+        message="Clients with an open session are told at once that the list changed.",
+        action=f"{base}/{kind.slug}/{item_id}/delete",
+        confirm_label=f"Delete {kind.singular}",
+        cancel=f"{base}/{kind.slug}/{item_id}",
+        danger=True,
+    )
+
+
+@post("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}/delete")
+async def delete_child(
+    request: Request[Any, Any, Any],
+    service: RegistryService,
+    owner_id: str,
+    skillset_id: str,
+    kind_slug: str,
+    item_id: str,
+) -> Response[str]:
+    kind = _kind(kind_slug)
+    await kind.call(service, "delete")(owner_id, skillset_id, item_id)
+    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}")
+
+
+@post("/validate/{check:str}/{field_name:str}")
+async def validate_field(
+    request: Request[Any, Any, Any], owner_id: str, check: str, field_name: str
+) -> Response[str]:
+    """Live feedback while typing JSON (htmx): the REST API's own rules for that input."""
+    del owner_id  # signed-in owners only
+    form = await request.form()
+    value = form.get(field_name)
+    problem = forms.check_json_field(check, value if isinstance(value, str) else "")
+    return render(request, "_feedback.html", problem=problem)
+
+
+SKILLSET_HANDLERS = [
+    list_skillsets,
+    create_skillset,
+    show_skillset,
+    update_skillset,
+    confirm_delete_skillset,
+    delete_skillset,
+    new_child,
+    create_child,
+    edit_child,
+    update_child,
+    confirm_delete_child,
+    delete_child,
+    validate_field,
+]
