@@ -13,6 +13,7 @@ from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
+from skillrelay_edge.context import AbilityRunner
 from skillrelay_edge.handlers import SERVED_ENDPOINTS, make_register_handlers
 from skillrelay_edge.mcp_api import mcp_routes
 from skillrelay_edge.runtime import EdgeRuntime
@@ -28,9 +29,13 @@ def _metadata_routes(settings: Settings, runtime: EdgeRuntime) -> list[Any]:
     return list(protected_resource_routes(settings, runtime.lookup_integration))
 
 
-def create_app(settings: Settings, *, local_sessions: bool = False) -> Litestar:
+def create_app(
+    settings: Settings, *, local_sessions: bool = False, runners: dict[str, AbilityRunner] | None = None
+) -> Litestar:
+    """``local_sessions`` and ``runners`` exist for tests and benchmarks (no sessions service; fake
+    ability runners)."""
     resources = ServiceResources(SERVICE, settings, serves=SERVED_ENDPOINTS)
-    runtime = EdgeRuntime(settings, local_sessions=local_sessions)
+    runtime = EdgeRuntime(settings, local_sessions=local_sessions, runners=runners)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:

@@ -33,7 +33,7 @@ def _encode(answer: HttpAnswer) -> Response[Any]:
 
 def mcp_routes(holder: EndpointHolder, max_body_bytes: int) -> list[HTTPRouteHandler]:
     @route(MCP_PATH, http_method=["POST", "GET", "DELETE"], include_in_schema=False)
-    async def mcp(request: Request[Any, Any, Any], integration_id: str) -> Response[Any]:
+    async def mcp(request: Request[Any, Any, Any]) -> Response[Any]:
         async def read_body() -> bytes:
             chunks: list[bytes] = []
             size = 0
@@ -45,7 +45,7 @@ def mcp_routes(holder: EndpointHolder, max_body_bytes: int) -> list[HTTPRouteHan
             return b"".join(chunks)
 
         inp = HttpInput(
-            integration_id=integration_id,
+            integration_id=request.path_params["integration_id"],
             headers=request.headers,
             query_token=request.query_params.get("authorization"),
             read_body=read_body,

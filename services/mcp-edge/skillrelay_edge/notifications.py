@@ -93,6 +93,7 @@ class SessionStreams:
         events = self._store.follow(stream.session_id, stream_id, after_seq, idle_timeout=KEEPALIVE_SECONDS)
         ended = asyncio.ensure_future(stream.ended.wait())
         try:
+            await anext(events)  # subscribed: nothing stored from now on is missed
             yield KEEPALIVE  # flush headers at once so the client sees the stream is open
             while True:
                 next_event = asyncio.ensure_future(anext(events))

@@ -44,8 +44,15 @@ WorkerRunner = _optional("skillrelay_edge.abilities.worker", "WorkerRunner")
 
 
 class EdgeRuntime:
-    def __init__(self, settings: Settings, *, local_sessions: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        local_sessions: bool = False,
+        runners: dict[str, AbilityRunner] | None = None,
+    ) -> None:
         self.settings = settings
+        self.extra_runners = runners or {}
         # Tests and benchmarks without a sessions service may keep sessions in this process.
         self.local_sessions = local_sessions
         self.endpoint: McpEndpoint | None = None
@@ -85,6 +92,7 @@ class EdgeRuntime:
         self.worker_runner = WorkerRunner(bus) if WorkerRunner is not None else None
         if self.worker_runner is not None:
             runners["worker"] = self.worker_runner
+        runners.update(self.extra_runners)
         dispatcher = Dispatcher(Services(sessions=self.sessions, runners=runners))
         self.endpoint = McpEndpoint(
             rules=HttpRules(settings.http.edge_public_url, settings.http.host, settings.max_body_bytes),

@@ -77,7 +77,8 @@ class EventStore:
         self, session_id: str, stream_id: str, after_seq: int | None, *, idle_timeout: float
     ) -> AsyncIterator[StoredEvent | None]:
         """Events of one stream after ``after_seq`` (all new ones when None), then live ones as they
-        are stored. Yields None after ``idle_timeout`` seconds without an event (for keep-alives)."""
+        are stored. Yields None once subscribed, and after ``idle_timeout`` seconds without an event
+        (for keep-alives)."""
         subject = mcp_events_subject(session_key(session_id), stream_id)
         if after_seq is None:
             config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
@@ -89,6 +90,7 @@ class EventStore:
             subject, stream=MCP_EVENTS.name, ordered_consumer=True, config=config
         )
         try:
+            yield None
             while True:
                 try:
                     msg = await subscription.next_msg(timeout=idle_timeout)

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import uvicorn
+from litestar.exceptions import LitestarDeprecationWarning
 
 from skillrelay_common.embedded import free_port
 from skillrelay_common.messaging import Bus
@@ -26,6 +29,7 @@ from skillrelay_common.schemas.registry import (
 from skillrelay_common.settings import HttpSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_VERIFY, REGISTRY_INTEGRATION_RESOLVE
 from skillrelay_edge.app import create_app
+from skillrelay_edge.context import AbilityRunner
 
 TOKEN = "test-token-1"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
@@ -175,9 +179,19 @@ class ControlPlane:
 
 class EdgeHarness:
     def __init__(
-        self, nats_url: str, control: ControlPlane, *, local_sessions: bool = True, **settings: Any
+        self,
+        nats_url: str,
+        control: ControlPlane,
+        *,
+        local_sessions: bool = True,
+        runners: dict[str, AbilityRunner] | None = None,
+        sessions_database_url: str | None = None,
+        **settings: Any,
     ) -> None:
-        self.local_sessions = local_sessions
+        """``sessions_database_url``: also run the real sessions service in this harness."""
+        self.local_sessions = local_sessions and sessions_database_url is None
+        self.runners = runners
+        self.sessions_database_url = sessions_database_url
         self.nats_url = nats_url
         self.control = control
         self.port = free_port()
@@ -214,18 +228,24 @@ class EdgeHarness:
         bus.serve(AUTH_TOKEN_VERIFY, self.control.verify)
         bus.serve(AUTH_JWKS_GET, self.control.jwks)
         await bus.start()
-        config = uvicorn.Config(
-            create_app(self.settings, local_sessions=self.local_sessions),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="on",
-        )
+        async with contextlib.AsyncExitStack() as stack:
+            if self.sessions_database_url is not None:
+                from skillrelay_sessions.testing import ManualClock, running_sessions
+
+                await stack.enter_async_context(
+                    running_sessions(self.nats_url, self.sessions_database_url, ManualClock(time.time()))
+                )
+            await self._serve()
+        await bus.close()
+
+    async def _serve(self) -> None:
+        with warnings.catch_warnings():
+            # oauth_metadata.py (auth engineer) still declares its path parameter the deprecated way.
+            warnings.simplefilter("ignore", LitestarDeprecationWarning)
+            app = create_app(self.settings, local_sessions=self.local_sessions, runners=self.runners)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
-        try:
-            await self._server.serve()
-        finally:
-            await bus.close()
+        await self._server.serve()
 
     def stop(self) -> None:
         if self._server is not None:
