@@ -174,11 +174,26 @@ class SessionManager:
             self._wake.set()
 
     async def update_state(
-        self, session_id: str, state: dict[str, Any], protocol_version: str | None = None
+        self,
+        session_id: str,
+        state: dict[str, Any],
+        protocol_version: str | None = None,
+        *,
+        add_items: dict[str, list[str]] | None = None,
+        remove_items: dict[str, list[str]] | None = None,
     ) -> SessionInfo | None:
+        """Merge ``state`` (top-level keys replace). ``add_items`` / ``remove_items`` edit list-valued
+        keys (e.g. resource subscriptions) atomically in the sessions service: use them rather than
+        read-modify-write, which loses a change when two replicas update the same session at once."""
         reply = await self._bus.request(
             SESSIONS_UPDATE_STATE,
-            UpdateSessionState(session_id=session_id, state=state, protocol_version=protocol_version),
+            UpdateSessionState(
+                session_id=session_id,
+                state=state,
+                protocol_version=protocol_version,
+                add_items=add_items or {},
+                remove_items=remove_items or {},
+            ),
         )
         match reply:
             case SessionInfo():

@@ -59,7 +59,13 @@ def register_handlers(bus: Bus, service: SessionService) -> None:
         return await service.touch(request.session_ids, request.seen_at)
 
     async def update_state(request: UpdateSessionState) -> SessionInfo | NotFound | Invalid:
-        return await service.update_state(request.session_id, request.state, request.protocol_version)
+        return await service.update_state(
+            request.session_id,
+            request.state,
+            request.protocol_version,
+            request.add_items,
+            request.remove_items,
+        )
 
     async def close(request: CloseSession) -> Ok | NotFound:
         return await service.close(request.session_id, request.reason, request.integration_id)

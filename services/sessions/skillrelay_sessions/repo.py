@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +30,11 @@ _TOUCH = text(
     "    expires_at = greatest(last_seen_at, :seen_at) + :ttl "
     "WHERE id = ANY(CAST(:ids AS text[])) AND expires_at >= :alive_after AND last_seen_at < :seen_at"
 )
-_MERGE_STATE = text(
+_LOCK_LIVE = text("SELECT state FROM sessions.sessions WHERE id = :id AND expires_at >= :now FOR UPDATE")
+_SET_STATE = text(
     "UPDATE sessions.sessions "
-    "SET state = state || CAST(:state AS jsonb), "
-    "    protocol_version = coalesce(:protocol_version, protocol_version) "
-    "WHERE id = :id AND expires_at >= :now RETURNING *"
+    "SET state = CAST(:state AS jsonb), protocol_version = coalesce(:protocol_version, protocol_version) "
+    "WHERE id = :id RETURNING *"
 )
 _DELETE = text(
     "DELETE FROM sessions.sessions WHERE id = :id "
@@ -105,23 +105,27 @@ class PostgresSessionStore:
         self.counters.touched_rows += changed
         return changed
 
-    async def merge_state(
-        self, session_id: str, state: dict[str, Any], protocol_version: str | None, now: float
+    async def change_state(
+        self,
+        session_id: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        protocol_version: str | None,
+        now: float,
     ) -> SessionInfo | None:
+        # Read under a row lock, then write: concurrent changes from several replicas serialise.
         async with self._engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    _MERGE_STATE,
-                    {
-                        "id": session_id,
-                        "state": _json.encode(state).decode(),
-                        "protocol_version": protocol_version,
-                        "now": now,
-                    },
-                )
-            ).first()
+            current = (await conn.execute(_LOCK_LIVE, {"id": session_id, "now": now})).first()
+            if current is None:
+                return None
+            state = change(_decode_state(current.state))
+            parameters = {
+                "id": session_id,
+                "state": _json.encode(state).decode(),
+                "protocol_version": protocol_version,
+            }
+            row = (await conn.execute(_SET_STATE, parameters)).one()
         self.counters.other_writes += 1
-        return _to_info(row) if row is not None else None
+        return _to_info(row)
 
     async def delete(self, session_id: str, integration_id: str | None) -> SessionInfo | None:
         async with self._engine.begin() as conn:
@@ -151,10 +155,13 @@ class PostgresSessionStore:
         return [_to_info(row) for row in rows]
 
 
-def _to_info(row: Row[Any]) -> SessionInfo:
-    state = row.state
+def _decode_state(state: Any) -> dict[str, Any]:
     if isinstance(state, str | bytes):
         state = msgspec.json.decode(state)
+    return state if isinstance(state, dict) else {}
+
+
+def _to_info(row: Row[Any]) -> SessionInfo:
     return SessionInfo(
         session_id=row.id,
         integration_id=row.integration_id,
@@ -163,5 +170,5 @@ def _to_info(row: Row[Any]) -> SessionInfo:
         last_seen_at=row.last_seen_at,
         expires_at=row.expires_at,
         protocol_version=row.protocol_version,
-        state=state if isinstance(state, dict) else {},
+        state=_decode_state(row.state),
     )

@@ -46,9 +46,15 @@ class SessionStore(Protocol):
         at ``alive_after``. Returns the number of rows changed."""
         ...
 
-    async def merge_state(
-        self, session_id: str, state: dict[str, Any], protocol_version: str | None, now: float
-    ) -> SessionInfo | None: ...
+    async def change_state(
+        self,
+        session_id: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        protocol_version: str | None,
+        now: float,
+    ) -> SessionInfo | None:
+        """Replace a live session's state by ``change(current state)``, atomically (row lock)."""
+        ...
 
     async def delete(self, session_id: str, integration_id: str | None) -> SessionInfo | None: ...
 
@@ -128,14 +134,29 @@ class SessionService:
         return Ok()
 
     async def update_state(
-        self, session_id: str, state: dict[str, Any], protocol_version: str | None
+        self,
+        session_id: str,
+        state: dict[str, Any],
+        protocol_version: str | None,
+        add_items: dict[str, list[str]] | None = None,
+        remove_items: dict[str, list[str]] | None = None,
     ) -> SessionInfo | NotFound | Invalid:
         problem = _check_state(state)
         if problem:
             return Invalid(message=problem)
         if not _plausible_id(session_id):
             return NotFound(what="session")
-        session = await self._store.merge_state(session_id, state, protocol_version, self._clock())
+        too_large = False
+
+        def change(current: dict[str, Any]) -> dict[str, Any]:
+            nonlocal too_large
+            merged = merge_state(current, state, add_items or {}, remove_items or {})
+            too_large = _check_state(merged) is not None
+            return current if too_large else merged
+
+        session = await self._store.change_state(session_id, change, protocol_version, self._clock())
+        if too_large:
+            return Invalid(message=f"session state would be larger than {MAX_STATE_BYTES} bytes")
         if session is None:
             return NotFound(what="session")
         await self._events.publish("updated", session)
@@ -172,6 +193,26 @@ class SessionService:
     @property
     def sweep_batch(self) -> int:
         return self._policy.sweep_batch
+
+
+def merge_state(
+    current: dict[str, Any],
+    patch: dict[str, Any],
+    add_items: dict[str, list[str]],
+    remove_items: dict[str, list[str]],
+) -> dict[str, Any]:
+    """Top-level keys of ``patch`` replace; then items are added to / removed from list-valued keys
+    (order kept, no duplicates)."""
+    merged = {**current, **patch}
+    for key in add_items.keys() | remove_items.keys():
+        existing = merged.get(key)
+        items = [item for item in existing if isinstance(item, str)] if isinstance(existing, list) else []
+        for item in add_items.get(key, []):
+            if item not in items:
+                items.append(item)
+        removed = set(remove_items.get(key, []))
+        merged[key] = [item for item in items if item not in removed]
+    return merged
 
 
 def _plausible_id(session_id: str) -> bool:

@@ -269,3 +269,20 @@ async def test_sessions_survive_a_restart_of_the_sessions_service(
     finally:
         await manager.stop()
         await bus.close()
+
+
+async def test_subscriptions_changed_on_two_replicas_at_once_keep_both(
+    replicas: tuple[SessionManager, SessionManager],
+) -> None:
+    a, b = replicas
+    integration_id = integration()
+    opened = await a.open(integration_id, "static:v1", protocol_version=None, state={})
+    uris = [f"file:///{n}" for n in range(10)]
+    await asyncio.gather(
+        *(
+            (a if n % 2 else b).update_state(opened.session_id, {}, add_items={"subscriptions": [uri]})
+            for n, uri in enumerate(uris)
+        )
+    )
+    removed = await b.update_state(opened.session_id, {}, remove_items={"subscriptions": uris[:3]})
+    assert removed is not None and sorted(removed.state["subscriptions"]) == sorted(uris[3:])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -13,7 +13,7 @@ from skillrelay_common.schemas.base import Invalid, NotFound, Ok
 from skillrelay_common.schemas.registry import IntegrationChanged
 from skillrelay_common.schemas.sessions import SessionInfo, SessionsClosed
 from skillrelay_sessions.revocations import revocation_reason
-from skillrelay_sessions.service import EventKind, SessionPolicy, SessionService, new_session_id
+from skillrelay_sessions.service import EventKind, SessionPolicy, SessionService, merge_state, new_session_id
 from skillrelay_sessions.testing import ManualClock
 
 
@@ -39,17 +39,21 @@ class MemoryStore:
                 changed += 1
         return changed
 
-    async def merge_state(
-        self, session_id: str, state: dict[str, Any], protocol_version: str | None, now: float
+    async def change_state(
+        self,
+        session_id: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        protocol_version: str | None,
+        now: float,
     ) -> SessionInfo | None:
         row = await self.get_live(session_id, now)
         if row is None:
             return None
-        merged = msgspec.structs.replace(
-            row, state={**row.state, **state}, protocol_version=protocol_version or row.protocol_version
+        changed = msgspec.structs.replace(
+            row, state=change(row.state), protocol_version=protocol_version or row.protocol_version
         )
-        self.rows[session_id] = merged
-        return merged
+        self.rows[session_id] = changed
+        return changed
 
     async def delete(self, session_id: str, integration_id: str | None) -> SessionInfo | None:
         row = self.rows.get(session_id)
@@ -211,3 +215,22 @@ def test_which_events_end_sessions() -> None:
     )
     created = IntegrationChanged(integration_id="i", owner_id="u", change="created")
     assert revocation_reason("events.registry.integration.created", encode(created)) is None
+
+
+def test_merge_state_replaces_keys_and_edits_lists() -> None:
+    current = {"logLevel": "info", "subscriptions": ["a", "b"], "caps": {"x": 1}}
+    merged = merge_state(
+        current, {"logLevel": "debug"}, {"subscriptions": ["c", "a"]}, {"subscriptions": ["b"]}
+    )
+    assert merged == {"logLevel": "debug", "subscriptions": ["a", "c"], "caps": {"x": 1}}
+    assert merge_state({}, {}, {"subscriptions": ["a"]}, {}) == {"subscriptions": ["a"]}
+    assert merge_state({"subscriptions": "junk"}, {}, {}, {"subscriptions": ["a"]}) == {"subscriptions": []}
+
+
+async def test_update_state_refuses_to_grow_past_the_limit(service: SessionService) -> None:
+    session = await service.create("i", "static:v1", None, {"a": "x" * 40_000})
+    assert isinstance(session, SessionInfo)
+    reply = await service.update_state(session.session_id, {"b": "y" * 40_000}, None)
+    assert isinstance(reply, Invalid)
+    unchanged = await service.get(session.session_id)
+    assert isinstance(unchanged, SessionInfo) and set(unchanged.state) == {"a"}
