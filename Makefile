@@ -50,6 +50,10 @@ fmt: install ## format and autofix
 test: lint ## lint, type-check, then every test against real PostgreSQL and NATS
 	$(RUN) pytest $(PYTEST_ARGS)
 
+.PHONY: asyncapi
+asyncapi: install ## write docs/asyncapi.json (AsyncAPI 3.0 of every NATS subject) from the code
+	$(RUN) python -m skillrelay_common.asyncapi docs/asyncapi.json
+
 .PHONY: bench
 bench: install ## speed benchmarks (edge vs MCP Python SDK vs raw Litestar), ratios printed
 	$(RUN) python -m benchmarks
