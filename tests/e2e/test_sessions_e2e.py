@@ -236,3 +236,19 @@ def test_deleting_the_integration_ends_its_sessions(stack: Stack, owner: Owner, 
         == 200
     )
     assert [s["id"] for s in owner.sessions(keep["id"])] == [kept]
+
+
+def test_sessions_survive_a_restart_of_the_sessions_service(
+    stack: Stack, owner: Owner, mcp: httpx.Client
+) -> None:
+    integration = owner.integration()
+    token = integration["accessToken"]
+    session = initialize(mcp, endpoint(stack, 0, integration["id"]), token)
+    sessions_process = next(service for service in stack.services if service.name == "sessions")
+    sessions_process.stop()
+    assert not sessions_process.alive()
+    sessions_process.start()
+    stack.wait_ready(30)
+    answer = mcp.post(endpoint(stack, 1, integration["id"]), headers=headers(token, session), json=PING)
+    assert answer.status_code == 200, answer.text
+    assert [s["id"] for s in owner.sessions(integration["id"])] == [session]
