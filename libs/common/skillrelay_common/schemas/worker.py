@@ -42,7 +42,7 @@ class WorkerCall(Message, kw_only=True):
     URI asked for), or for completions the referenced prompt name / resource template."""
 
     call_id: str
-    kind: WorkerKind
+    ability_kind: WorkerKind
     name: str
     arguments: dict[str, Any] = msgspec.field(default_factory=dict)
     uri: str | None = None

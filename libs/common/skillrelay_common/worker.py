@@ -1,0 +1,565 @@
+"""The worker SDK: write ability code in your own process and serve it to Skillrelay over NATS.
+
+```python
+from skillrelay_common.worker import Worker, WorkerContext, text
+
+worker = Worker("everything")
+
+@worker.tool("add")
+async def add(ctx: WorkerContext, args: dict[str, Any]) -> str:
+    await ctx.report_progress(1, 2, "adding")
+    return str(args["a"] + args["b"])
+
+worker.run("nats://127.0.0.1:4222")       # or: await worker.start(url) ... await worker.stop()
+```
+
+An ability with handler ``{"type": "worker", "subject": "everything"}`` is then served by every process
+running this worker (one NATS queue group per subject, so start more processes to scale). The protocol
+is described in ``skillrelay_common.schemas.worker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import msgspec
+import nats.errors
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from skillrelay_common.messaging import Bus, encode
+from skillrelay_common.schemas.base import Message
+from skillrelay_common.schemas.worker import (
+    LOG_LEVELS,
+    LogLevel,
+    WorkerCall,
+    WorkerCancel,
+    WorkerClientAnswer,
+    WorkerClientRequest,
+    WorkerError,
+    WorkerHeartbeat,
+    WorkerLog,
+    WorkerProgress,
+    WorkerResult,
+)
+from skillrelay_common.subjects import WORKER_CANCEL_SUBJECT, worker_call_subject
+
+_log = structlog.get_logger("skillrelay.worker")
+
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+REQUEST_TIMEOUT = -32001
+RESOURCE_NOT_FOUND = -32002
+_LOG_RANK = {name: rank for rank, name in enumerate(LOG_LEVELS)}
+
+_call_decoder = msgspec.json.Decoder(WorkerCall)
+_cancel_decoder = msgspec.json.Decoder(WorkerCancel)
+_answer_decoder = msgspec.json.Decoder(WorkerClientAnswer)
+
+
+# --- content helpers ------------------------------------------------------------------------------
+
+
+def _b64(data: bytes | str) -> str:
+    return data if isinstance(data, str) else base64.b64encode(data).decode()
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": value}
+
+
+def image(data: bytes | str, mime_type: str = "image/png") -> dict[str, Any]:
+    """An image block; ``data`` is raw bytes or already base64."""
+    return {"type": "image", "data": _b64(data), "mimeType": mime_type}
+
+
+def audio(data: bytes | str, mime_type: str = "audio/wav") -> dict[str, Any]:
+    return {"type": "audio", "data": _b64(data), "mimeType": mime_type}
+
+
+def embedded_resource(
+    uri: str, *, mime_type: str = "text/plain", text: str | None = None, blob: bytes | str | None = None
+) -> dict[str, Any]:
+    """A ``resource`` content block holding ``text`` or a ``blob``."""
+    resource: dict[str, Any] = {"uri": uri, "mimeType": mime_type}
+    if blob is not None:
+        resource["blob"] = _b64(blob)
+    else:
+        resource["text"] = text or ""
+    return {"type": "resource", "resource": resource}
+
+
+@dataclass
+class ToolResult:
+    """A full tool result; return a plain ``str`` or a list of content blocks for the common cases."""
+
+    content: list[dict[str, Any]] = field(default_factory=list)
+    structured_content: dict[str, Any] | None = None
+    is_error: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"content": self.content}
+        if self.structured_content is not None:
+            result["structuredContent"] = self.structured_content
+        if self.is_error:
+            result["isError"] = True
+        return result
+
+
+class ToolError(Exception):
+    """Raise in a tool to answer with an ``isError`` result carrying ``message``."""
+
+
+class HandlerError(Exception):
+    """Raise in a resource, prompt or completion handler to answer with a JSON-RPC error."""
+
+    def __init__(self, message: str, code: int = INTERNAL_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class ClientRequestError(Exception):
+    """The client refused or failed a sampling/elicitation/roots request, or did not answer in time."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- the context a handler sees -------------------------------------------------------------------
+
+
+class WorkerContext:
+    """One call being served: report progress, log, ask the client, notice cancellation."""
+
+    def __init__(self, worker: Worker, call: WorkerCall, events_subject: str) -> None:
+        self._worker = worker
+        self.call = call
+        self._events_subject = events_subject
+        self.cancelled = asyncio.Event()
+
+    @property
+    def session_id(self) -> str | None:
+        return self.call.session_id
+
+    @property
+    def integration_id(self) -> str:
+        return self.call.integration_id
+
+    @property
+    def client_capabilities(self) -> dict[str, Any]:
+        return self.call.client_capabilities
+
+    async def _send(self, message: Message) -> None:
+        await self._worker._publish(self._events_subject, message)
+
+    async def report_progress(
+        self, progress: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """``notifications/progress`` on the client's request; nothing if the client gave no token."""
+        if self.call.progress_token is None:
+            return
+        await self._send(
+            WorkerProgress(call_id=self.call.call_id, progress=progress, total=total, message=message)
+        )
+
+    async def log(self, level: str, data: Any, logger: str | None = None) -> None:
+        """``notifications/message``; dropped here when below the client's logging/setLevel."""
+        if level not in _LOG_RANK:
+            raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LOG_LEVELS)}")
+        minimum = self.call.log_level
+        if minimum is not None and _LOG_RANK[level] < _LOG_RANK.get(minimum, 0):
+            return
+        await self._send(
+            WorkerLog(call_id=self.call.call_id, level=cast("LogLevel", level), data=data, logger=logger)
+        )
+
+    async def request_client(
+        self, method: str, params: dict[str, Any], timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """Send a server-to-client request and return the client's result (raises
+        ``ClientRequestError``)."""
+        request = WorkerClientRequest(
+            call_id=self.call.call_id, method=method, params=params, timeout_ms=int(timeout * 1000)
+        )
+        nc = self._worker._connection()
+        try:
+            # A little longer than the edge's own wait, so the edge's timeout answer wins.
+            reply = await nc.request(self._events_subject, encode(request), timeout=timeout + 2.0)
+        except nats.errors.NoRespondersError:
+            raise ClientRequestError(INTERNAL_ERROR, "the edge holding this call is gone") from None
+        except nats.errors.TimeoutError:
+            raise ClientRequestError(
+                REQUEST_TIMEOUT, f"{method}: the client did not answer in time"
+            ) from None
+        answer = _answer_decoder.decode(reply.data)
+        if answer.result is None:
+            raise ClientRequestError(
+                answer.error_code or INTERNAL_ERROR, answer.error_message or f"{method} failed"
+            )
+        return answer.result
+
+    async def sample(
+        self,
+        messages: str | list[dict[str, Any]],
+        max_tokens: int,
+        *,
+        system_prompt: str | None = None,
+        temperature: float | None = None,
+        model_preferences: dict[str, Any] | None = None,
+        stop_sequences: list[str] | None = None,
+        include_context: str | None = None,
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """``sampling/createMessage``: ask the client's LLM. A ``str`` is one user text message."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": text(messages)}]
+        params: dict[str, Any] = {"messages": messages, "maxTokens": max_tokens}
+        optional = {
+            "systemPrompt": system_prompt,
+            "temperature": temperature,
+            "modelPreferences": model_preferences,
+            "stopSequences": stop_sequences,
+            "includeContext": include_context,
+        }
+        params.update({key: value for key, value in optional.items() if value is not None})
+        return await self.request_client("sampling/createMessage", params, timeout)
+
+    async def elicit(
+        self, message: str, requested_schema: dict[str, Any], *, timeout: float = 300.0
+    ) -> dict[str, Any]:
+        """``elicitation/create`` (form mode): returns ``{"action", "content"?}``."""
+        return await self.request_client(
+            "elicitation/create", {"message": message, "requestedSchema": requested_schema}, timeout
+        )
+
+    async def list_roots(self, *, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """``roots/list``: the client's roots."""
+        result = await self.request_client("roots/list", {}, timeout)
+        roots = result.get("roots", [])
+        return roots if isinstance(roots, list) else []
+
+
+# --- handler types --------------------------------------------------------------------------------
+
+ToolOutput = str | list[dict[str, Any]] | ToolResult | dict[str, Any]
+ToolFn = Callable[[WorkerContext, dict[str, Any]], Awaitable[ToolOutput]]
+# A resource handler gets the URI asked for and the template variables; returns text, bytes (a blob),
+# one contents item (dict) or a list of them.
+ResourceOutput = str | bytes | dict[str, Any] | list[dict[str, Any]]
+ResourceFn = Callable[[WorkerContext, str, dict[str, str]], Awaitable[ResourceOutput]]
+# A prompt handler returns its messages, or a full ``GetPromptResult`` dict (with "messages").
+PromptOutput = list[dict[str, Any]] | dict[str, Any]
+PromptFn = Callable[[WorkerContext, dict[str, str]], Awaitable[PromptOutput]]
+# A completion handler gets the argument name, its partial value and the arguments already chosen.
+CompletionFn = Callable[[WorkerContext, str, str, dict[str, str]], Awaitable[list[str]]]
+F = TypeVar("F")
+
+
+@dataclass(frozen=True)
+class _Template:
+    template: str
+    pattern: re.Pattern[str]
+    mime_type: str | None
+    handler: ResourceFn
+
+
+def compile_uri_template(template: str) -> re.Pattern[str]:
+    """RFC 6570 level 1 (``{var}`` matches one path segment) plus ``{+var}`` (matches anything)."""
+    parts: list[str] = []
+    position = 0
+    for match in re.finditer(r"\{(\+?)([A-Za-z0-9_]+)\}", template):
+        parts.append(re.escape(template[position : match.start()]))
+        reserved, name = match.groups()
+        parts.append(f"(?P<{name}>.+)" if reserved else f"(?P<{name}>[^/?#]+)")
+        position = match.end()
+    parts.append(re.escape(template[position:]))
+    return re.compile("^" + "".join(parts) + "$")
+
+
+class Worker:
+    """A set of handlers served on ``worker.<subject>``."""
+
+    def __init__(self, subject: str, *, shutdown_grace: float = 10.0) -> None:
+        self.subject = subject
+        self.shutdown_grace = shutdown_grace
+        self._tools: dict[str, ToolFn] = {}
+        self._templates: dict[str, _Template] = {}
+        self._prompts: dict[str, tuple[PromptFn, str | None]] = {}
+        self._completions: dict[str, CompletionFn] = {}
+        self._bus: Bus | None = None
+        self._subscriptions: list[Subscription] = []
+        self._inflight: dict[str, tuple[asyncio.Task[None], WorkerContext]] = {}
+
+    # -- registration ----------------------------------------------------------------------------
+
+    def tool(self, name: str) -> Callable[[ToolFn], ToolFn]:
+        def register(fn: ToolFn) -> ToolFn:
+            self._tools[name] = fn
+            return fn
+
+        return register
+
+    def resource_template(
+        self, uri_template: str, *, mime_type: str | None = None
+    ) -> Callable[[ResourceFn], ResourceFn]:
+        """Serve resources whose URI matches ``uri_template`` (also usable with a fixed URI)."""
+
+        def register(fn: ResourceFn) -> ResourceFn:
+            self._templates[uri_template] = _Template(
+                uri_template, compile_uri_template(uri_template), mime_type, fn
+            )
+            return fn
+
+        return register
+
+    resource = resource_template
+
+    def prompt(self, name: str, *, description: str | None = None) -> Callable[[PromptFn], PromptFn]:
+        def register(fn: PromptFn) -> PromptFn:
+            self._prompts[name] = (fn, description)
+            return fn
+
+        return register
+
+    def completion(self, ref: str) -> Callable[[CompletionFn], CompletionFn]:
+        """Complete arguments of the prompt named ``ref`` (or of the resource template ``ref``)."""
+
+        def register(fn: CompletionFn) -> CompletionFn:
+            self._completions[ref] = fn
+            return fn
+
+        return register
+
+    @property
+    def names(self) -> dict[str, list[str]]:
+        return {
+            "tools": sorted(self._tools),
+            "resources": sorted(self._templates),
+            "prompts": sorted(self._prompts),
+            "completions": sorted(self._completions),
+        }
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def _connection(self) -> NATS:
+        if self._bus is None:
+            raise RuntimeError("the worker is not started")
+        return self._bus.nc
+
+    async def start(self, nats_url: str, *, instance_id: str | None = None) -> None:
+        """Connect and take calls (queue group ``worker.<subject>``)."""
+        self._bus = await Bus.connect(nats_url, f"worker-{self.subject}", instance_id=instance_id)
+        nc = self._bus.nc
+        subject = worker_call_subject(self.subject)
+        self._subscriptions = [
+            await nc.subscribe(subject, queue=subject, cb=self._on_call),
+            await nc.subscribe(WORKER_CANCEL_SUBJECT, cb=self._on_cancel),
+        ]
+        await nc.flush()
+        _log.info("worker.started", subject=subject, handlers=self.names)
+
+    async def stop(self) -> None:
+        """Graceful drain: take no new calls, let calls in flight finish (up to ``shutdown_grace``),
+        cancel the rest, then drain the connection."""
+        if self._bus is None:
+            return
+        if self._subscriptions:
+            with contextlib.suppress(Exception):
+                await self._subscriptions[0].unsubscribe()
+        tasks = [task for task, _ in self._inflight.values()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
+        await self._bus.close()
+        self._bus = None
+        _log.info("worker.stopped", subject=self.subject)
+
+    def run(self, nats_url: str) -> None:
+        """Serve until SIGINT/SIGTERM, then drain."""
+        from skillrelay_common.runtime import run_until_signalled
+
+        run_until_signalled(lambda: self.start(nats_url), self.stop)
+
+    async def _publish(self, subject: str, message: Message) -> None:
+        with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
+            await self._connection().publish(subject, encode(message))
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        try:
+            cancel = _cancel_decoder.decode(msg.data)
+        except msgspec.DecodeError:
+            return
+        entry = self._inflight.get(cancel.call_id)
+        if entry is not None:
+            task, ctx = entry
+            ctx.cancelled.set()
+            task.cancel()
+
+    async def _on_call(self, msg: Msg) -> None:
+        if not msg.reply:
+            return
+        try:
+            call = _call_decoder.decode(msg.data)
+        except msgspec.DecodeError as exc:
+            _log.warning("worker.call.unreadable", error=str(exc))
+            return
+        ctx = WorkerContext(self, call, msg.reply)
+        task = asyncio.create_task(self._serve(ctx), name=f"worker-call-{call.call_id}")
+        self._inflight[call.call_id] = (task, ctx)
+        task.add_done_callback(lambda _: self._inflight.pop(call.call_id, None))
+
+    async def _serve(self, ctx: WorkerContext) -> None:
+        call = ctx.call
+        started = time.perf_counter()
+        heartbeat = asyncio.create_task(self._heartbeat(ctx))
+        outcome = "ok"
+        try:
+            # The edge stops waiting at timeout_ms; stop the handler soon after, should its cancel be lost.
+            async with asyncio.timeout(call.timeout_ms / 1000 + 5.0):
+                result = await self._dispatch(ctx)
+            final: Message = WorkerResult(call_id=call.call_id, result=result)
+        except HandlerError as exc:
+            outcome = "error"
+            final = WorkerError(call_id=call.call_id, code=exc.code, message=exc.message)
+        except asyncio.CancelledError:
+            # Cancelled by the edge (nobody waits for an answer) or by shutdown (tell the edge).
+            heartbeat.cancel()
+            if not ctx.cancelled.is_set():
+                await self._publish(
+                    ctx._events_subject,
+                    WorkerError(call_id=call.call_id, code=INTERNAL_ERROR, message="the worker shut down"),
+                )
+            _log.info("worker.call.cancelled", call_id=call.call_id, name=call.name)
+            return
+        except TimeoutError:
+            outcome = "timeout"
+            final = WorkerError(call_id=call.call_id, code=REQUEST_TIMEOUT, message="the handler timed out")
+        except Exception:
+            outcome = "failed"
+            _log.exception("worker.handler.failed", kind=call.ability_kind, name=call.name)
+            if call.ability_kind == "tool":
+                final = WorkerResult(
+                    call_id=call.call_id,
+                    result=ToolResult(
+                        [text(f"Tool {call.name!r} failed inside the worker")], is_error=True
+                    ).to_json(),
+                )
+            else:
+                final = WorkerError(
+                    call_id=call.call_id,
+                    code=INTERNAL_ERROR,
+                    message=f"{call.name!r} failed inside the worker",
+                )
+        finally:
+            heartbeat.cancel()
+        await self._publish(ctx._events_subject, final)
+        _log.info(
+            "worker.call",
+            kind=call.ability_kind,
+            name=call.name,
+            outcome=outcome,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    async def _heartbeat(self, ctx: WorkerContext) -> None:
+        interval = max(ctx.call.heartbeat_ms, 50) / 1000
+        while True:
+            await asyncio.sleep(interval)
+            await ctx._send(WorkerHeartbeat(call_id=ctx.call.call_id))
+
+    async def _dispatch(self, ctx: WorkerContext) -> dict[str, Any]:
+        call = ctx.call
+        if call.ability_kind == "tool":
+            tool = self._tools.get(call.name)
+            if tool is None:
+                raise HandlerError(f"Unknown tool: {call.name}", INVALID_PARAMS)
+            try:
+                return _tool_result(await tool(ctx, call.arguments))
+            except (ToolError, ClientRequestError) as exc:
+                # Also a refused or failed sampling/elicitation: the model should see why.
+                return ToolResult([text(str(exc))], is_error=True).to_json()
+        if call.ability_kind == "resource":
+            return await self._read_resource(ctx)
+        if call.ability_kind == "prompt":
+            entry = self._prompts.get(call.name)
+            if entry is None:
+                raise HandlerError(f"Unknown prompt: {call.name}", INVALID_PARAMS)
+            prompt, description = entry
+            arguments = {key: str(value) for key, value in call.arguments.items()}
+            output = await prompt(ctx, arguments)
+            result: dict[str, Any] = output if isinstance(output, dict) else {"messages": output}
+            if description and "description" not in result:
+                result["description"] = description
+            return result
+        completer = self._completions.get(call.name)
+        argument = call.completion_argument or {}
+        if completer is None:
+            values: list[str] = []
+        else:
+            context = {key: str(value) for key, value in (call.completion_context or {}).items()}
+            values = await completer(
+                ctx, str(argument.get("name", "")), str(argument.get("value", "")), context
+            )
+        return {"completion": {"values": values[:100], "total": len(values), "hasMore": len(values) > 100}}
+
+    async def _read_resource(self, ctx: WorkerContext) -> dict[str, Any]:
+        call = ctx.call
+        uri = call.uri or call.name
+        template = self._templates.get(call.name)
+        match = template.pattern.match(uri) if template else None
+        if template is None or match is None:
+            # The edge may send the URI only: find the first template that matches it.
+            for candidate in self._templates.values():
+                match = candidate.pattern.match(uri)
+                if match:
+                    template = candidate
+                    break
+        if template is None or match is None:
+            raise HandlerError(f"Resource not found: {uri}", RESOURCE_NOT_FOUND)
+        output = await template.handler(ctx, uri, match.groupdict())
+        return {"contents": _resource_contents(uri, template.mime_type, output)}
+
+
+def _tool_result(output: ToolOutput) -> dict[str, Any]:
+    if isinstance(output, ToolResult):
+        return output.to_json()
+    if isinstance(output, str):
+        return {"content": [text(output)]}
+    if isinstance(output, list):
+        return {"content": output}
+    return output
+
+
+def _resource_contents(uri: str, mime_type: str | None, output: ResourceOutput) -> list[dict[str, Any]]:
+    if isinstance(output, list):
+        return output
+    if isinstance(output, dict):
+        return [output]
+    item: dict[str, Any] = {"uri": uri}
+    if mime_type:
+        item["mimeType"] = mime_type
+    if isinstance(output, bytes):
+        item["blob"] = _b64(output)
+    else:
+        item["text"] = output
+    return [item]
+
+
+def new_call_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,277 @@
+"""The ``worker`` handler kind: run the call in a worker process over NATS and relay what it sends.
+
+One wildcard subscription per edge replica (``workerev.<edgeKey>.*``) receives every running call's
+events, so a call costs one publish each way and no subscription churn. See
+``skillrelay_common.schemas.worker`` for the protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from skillrelay_common.messaging import CORRELATION_HEADER, Bus, correlation_id, encode
+from skillrelay_common.schemas.abilities import WorkerHandler
+from skillrelay_common.schemas.worker import (
+    WorkerCall,
+    WorkerCancel,
+    WorkerClientAnswer,
+    WorkerClientRequest,
+    WorkerError,
+    WorkerEvent,
+    WorkerHeartbeat,
+    WorkerKind,
+    WorkerLog,
+    WorkerProgress,
+    WorkerResult,
+)
+from skillrelay_common.subjects import (
+    WORKER_CANCEL_SUBJECT,
+    worker_call_subject,
+    worker_events_subject,
+    worker_events_wildcard,
+)
+from skillrelay_edge.context import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    REQUEST_TIMEOUT,
+    AbilityError,
+    CallContext,
+    ClientRequestError,
+)
+
+_log = structlog.get_logger("skillrelay.edge.worker")
+_event_decoder = msgspec.json.Decoder(WorkerEvent | WorkerClientRequest)
+
+_KINDS: dict[str, WorkerKind] = {
+    "tools/call": "tool",
+    "resources/read": "resource",
+    "prompts/get": "prompt",
+    "completion/complete": "completion",
+}
+# Which client capability each server-to-client request needs.
+_CAPABILITY_OF = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+_CANCELLED = object()
+
+
+@dataclass
+class _CallState:
+    # True once the worker will send nothing more (answered, failed, or was never there).
+    worker_done: bool = False
+    no_responder_retries: int = 0
+
+
+_NO_RESPONDER_BACKOFF = (0.02, 0.05, 0.1)
+
+
+NO_RESPONDERS_STATUS = "503"
+
+
+class WorkerRunner:
+    """``AbilityRunner`` for ``{"type": "worker", "subject": …}`` handlers."""
+
+    def __init__(self, bus: Bus, *, edge_key: str | None = None, heartbeat_ms: int = 1_000) -> None:
+        self._bus = bus
+        self.edge_key = edge_key or uuid.uuid4().hex[:12]
+        self.heartbeat_ms = heartbeat_ms
+        self._calls: dict[str, asyncio.Queue[Msg | object]] = {}
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        self._subscription = await self._bus.nc.subscribe(
+            worker_events_wildcard(self.edge_key), cb=self._on_event
+        )
+        await self._bus.nc.flush()
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+
+    async def _on_event(self, msg: Msg) -> None:
+        queue = self._calls.get(msg.subject.rpartition(".")[2])
+        if queue is not None:
+            queue.put_nowait(msg)
+
+    async def run(
+        self, ctx: CallContext, handler: WorkerHandler, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        call = self._build_call(ctx, handler, arguments)
+        queue: asyncio.Queue[Msg | object] = asyncio.Queue()
+        self._calls[call.call_id] = queue
+        watcher = asyncio.create_task(_signal_cancel(ctx, queue))
+        client_requests: set[asyncio.Task[None]] = set()
+        state = _CallState()
+        try:
+            send_call = functools.partial(
+                self._bus.nc.publish,
+                worker_call_subject(handler.subject),
+                encode(call),
+                reply=worker_events_subject(self.edge_key, call.call_id),
+                headers={CORRELATION_HEADER: correlation_id()},
+            )
+            await send_call()
+            return await self._follow(ctx, handler, call, queue, client_requests, state, send_call)
+        except nats.errors.Error as exc:
+            state.worker_done = True
+            raise AbilityError(f"cannot reach worker {handler.subject!r}: NATS is unavailable") from exc
+        finally:
+            watcher.cancel()
+            for task in client_requests:
+                task.cancel()
+            self._calls.pop(call.call_id, None)
+            if not state.worker_done:
+                # Timed out, cancelled by the client, or the edge gave up: the worker stops its handler.
+                await self._cancel(call.call_id, "cancelled by the edge")
+
+    def _build_call(self, ctx: CallContext, handler: WorkerHandler, arguments: dict[str, Any]) -> WorkerCall:
+        kind = _KINDS[ctx.method]
+        name = ctx.name
+        uri: str | None = None
+        completion_argument: dict[str, Any] | None = None
+        completion_context: dict[str, Any] | None = None
+        call_arguments = arguments
+        if kind == "resource":
+            uri = str(arguments.get("uri", ctx.name))
+            target = ctx.target
+            name = getattr(target, "uri_template", None) or getattr(target, "uri", None) or uri
+            call_arguments = {key: value for key, value in arguments.items() if key != "uri"}
+        elif kind == "completion":
+            ref = arguments.get("ref") or {}
+            name = str(ref.get("name") or ref.get("uri") or ctx.name)
+            completion_argument = arguments.get("argument") or {}
+            completion_context = (arguments.get("context") or {}).get("arguments") or {}
+            call_arguments = {}
+        return WorkerCall(
+            call_id=uuid.uuid4().hex,
+            ability_kind=kind,
+            name=name,
+            arguments=call_arguments,
+            uri=uri,
+            completion_argument=completion_argument,
+            completion_context=completion_context,
+            integration_id=ctx.integration.id,
+            session_id=ctx.session_id,
+            request_id=ctx.request_id,
+            progress_token=ctx.progress_token,
+            log_level=ctx.log_level,
+            client_capabilities=ctx.client_capabilities,
+            timeout_ms=handler.timeout_ms,
+            heartbeat_ms=self.heartbeat_ms,
+        )
+
+    async def _follow(
+        self,
+        ctx: CallContext,
+        handler: WorkerHandler,
+        call: WorkerCall,
+        queue: asyncio.Queue[Msg | object],
+        client_requests: set[asyncio.Task[None]],
+        state: _CallState,
+        send_call: Callable[[], Awaitable[None]],
+    ) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        timeout = handler.timeout_ms / 1000
+        deadline = loop.time() + timeout
+        # A worker sends something at least every heartbeat; three missed ones mean it died or hangs.
+        silence_limit = 3 * self.heartbeat_ms / 1000 + 0.5
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AbilityError(
+                    f"worker {handler.subject!r} did not finish within {timeout:g}s", REQUEST_TIMEOUT
+                )
+            try:
+                async with asyncio.timeout(min(remaining, silence_limit)):
+                    item = await queue.get()
+            except TimeoutError:
+                if loop.time() >= deadline:
+                    continue
+                raise AbilityError(
+                    f"worker {handler.subject!r} stopped responding (crashed or hung)", INTERNAL_ERROR
+                ) from None
+            if item is _CANCELLED:
+                raise AbilityError("the request was cancelled", REQUEST_TIMEOUT)
+            assert isinstance(item, Msg)
+            if item.headers and item.headers.get("Status") == NO_RESPONDERS_STATUS:
+                # nats-server may answer "no responders" for a subscription made a moment ago (seen
+                # with 2.15): a worker just started. Nothing was delivered, so sending again is safe.
+                if state.no_responder_retries < len(_NO_RESPONDER_BACKOFF):
+                    await asyncio.sleep(_NO_RESPONDER_BACKOFF[state.no_responder_retries])
+                    state.no_responder_retries += 1
+                    await send_call()
+                    continue
+                state.worker_done = True
+                raise AbilityError(
+                    f"no worker is serving {handler.subject!r} (none is running)", INTERNAL_ERROR
+                )
+            try:
+                event = _event_decoder.decode(item.data)
+            except msgspec.DecodeError:
+                _log.warning("worker.event.unreadable", subject=handler.subject)
+                continue
+            match event:
+                case WorkerResult(result=result):
+                    state.worker_done = True
+                    return result
+                case WorkerError(code=code, message=message):
+                    state.worker_done = True
+                    raise AbilityError(message, code)
+                case WorkerProgress(progress=progress, total=total, message=message):
+                    await ctx.progress(progress, total, message)
+                case WorkerLog(level=level, data=data, logger=logger):
+                    await ctx.log(level, data, logger)
+                case WorkerHeartbeat():
+                    pass
+                case WorkerClientRequest():
+                    if item.reply:
+                        task = asyncio.create_task(self._ask_client(ctx, event, item.reply))
+                        client_requests.add(task)
+                        task.add_done_callback(client_requests.discard)
+
+    async def _ask_client(self, ctx: CallContext, request: WorkerClientRequest, reply_to: str) -> None:
+        capability = _CAPABILITY_OF.get(request.method)
+        answer: WorkerClientAnswer
+        if capability is not None and capability not in ctx.client_capabilities:
+            answer = WorkerClientAnswer(
+                call_id=request.call_id,
+                error_code=INVALID_REQUEST,
+                error_message=f"the client does not support {capability}",
+            )
+        else:
+            try:
+                result = await ctx.request_client(request.method, request.params, request.timeout_ms / 1000)
+                answer = WorkerClientAnswer(call_id=request.call_id, result=result)
+            except ClientRequestError as exc:
+                answer = WorkerClientAnswer(
+                    call_id=request.call_id, error_code=exc.code, error_message=exc.message
+                )
+        with contextlib.suppress(nats.errors.Error):
+            await self._bus.nc.publish(reply_to, encode(answer))
+
+    async def _cancel(self, call_id: str, reason: str) -> None:
+        with contextlib.suppress(nats.errors.Error):
+            await self._bus.nc.publish(
+                WORKER_CANCEL_SUBJECT, encode(WorkerCancel(call_id=call_id, reason=reason))
+            )
+
+
+async def _signal_cancel(ctx: CallContext, queue: asyncio.Queue[Msg | object]) -> None:
+    await ctx.cancelled.wait()
+    queue.put_nowait(_CANCELLED)
