@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from skillrelay_auth.signing import SigningKeys
 from skillrelay_auth.static_tokens import StaticTokens
 from skillrelay_auth.upstream import UpstreamIdP
 from skillrelay_common.crypto import SecretBox
+from skillrelay_common.db import create_engine, migrate
 from skillrelay_common.http import EXCEPTION_HANDLERS, health_handlers
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
@@ -153,4 +156,23 @@ def create_app(settings: Settings, *, http_transport: httpx.AsyncBaseTransport |
 def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json, service=SERVICE)
+    if sys.argv[1:] == ["rotate-signing-key"]:
+        kid = asyncio.run(rotate_signing_key(settings))
+        print(f"new signing key {kid}; the previous one stays published until its tokens expire")
+        return
     serve_http(create_app(settings), settings.http.host, settings.http.auth_port)
+
+
+async def rotate_signing_key(settings: Settings) -> str:
+    """``python -m skillrelay_auth rotate-signing-key``: a new active key; live tokens keep verifying."""
+    engine = create_engine(settings.database)
+    try:
+        await migrate(engine, "auth", MIGRATIONS)
+        keys = SigningKeys(
+            OAuthStore(engine),
+            SecretBox(settings.secret_key or "", "signing-key"),
+            access_token_ttl=oauth_config(settings).access_token_ttl,
+        )
+        return await keys.rotate()
+    finally:
+        await engine.dispose()

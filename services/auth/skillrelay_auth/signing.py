@@ -18,7 +18,12 @@ from skillrelay_auth.oauth_repo import KeyRecord, OAuthStore, utcnow
 from skillrelay_common.crypto import SecretBox
 
 ALGORITHM = "ES256"
-_CACHE_SECONDS = 5.0
+_CACHE_SECONDS = 1.0
+# The active key is replaced automatically once it is this old.
+KEY_MAX_AGE = timedelta(days=30)
+# A new key is published this long before it signs anything, so no replica's JWKS lacks it when its
+# first token arrives (auth caches keys for a second, an edge refetches at most once a second).
+PUBLISH_AHEAD = timedelta(seconds=2.5)
 
 
 class SigningKeys:
@@ -50,13 +55,21 @@ class SigningKeys:
         active = next((key for key in self._keys if key.retired_at is None), None)
         if active is None:
             await self.ensure_key()
-            active = next(key for key in self._keys if key.retired_at is None)
+        elif utcnow() - active.created_at > KEY_MAX_AGE:
+            await self.rotate()
+        active = self._signing_key()
         private = self._private.get(active.kid)
         if private is None:
             loaded = serialization.load_pem_private_key(self._box.decrypt(active.private_key).encode(), None)
             assert isinstance(loaded, ec.EllipticCurvePrivateKey)
             private = self._private[active.kid] = loaded
         return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": active.kid, "typ": "at+jwt"})
+
+    def _signing_key(self) -> KeyRecord:
+        """The newest key published long enough; the previous one signs until then."""
+        newest = self._keys[0]  # ordered newest first
+        settled = utcnow() - PUBLISH_AHEAD
+        return next((key for key in self._keys if key.created_at <= settled), newest)
 
     async def jwks(self) -> list[dict[str, Any]]:
         await self._load()

@@ -53,7 +53,9 @@ CACHE_MAX_AGE_SECONDS = 300.0
 VERIFY_TIMEOUT_SECONDS = 2.0
 JWT_ALGORITHM = "ES256"
 JWT_LEEWAY_SECONDS = 10
-JWKS_REFETCH_MIN_INTERVAL_SECONDS = 10.0
+JWKS_REFETCH_MIN_INTERVAL_SECONDS = 1.0
+# Keys are also refreshed in the background, so retired ones leave and new ones arrive without a miss.
+JWKS_REFRESH_SECONDS = 60.0
 # Headers that would let a token choose its own verification key.
 _FORBIDDEN_JWT_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
 
@@ -281,7 +283,8 @@ class CredentialVerifier:
                 # A round trip through the server proves we still receive what is sent to us.
                 await self._bus.nc.flush(timeout=ROUND_TRIP_TIMEOUT_SECONDS)  # type: ignore[arg-type]
                 self._last_round_trip = self._clock()
-                if self._jwks_fetched_at is None:
+                fetched = self._jwks_fetched_at
+                if fetched is None or self._clock() - fetched > JWKS_REFRESH_SECONDS:
                     await self._refresh_jwks(force=True)
             except asyncio.CancelledError:
                 raise

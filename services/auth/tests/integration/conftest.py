@@ -200,6 +200,7 @@ class OAuthStack:
     registry: Registry
     documents: DocumentTransport
     nats_url: str
+    settings: Settings
 
     def issuer(self, integration_id: str) -> str:
         return f"{self.auth_url}/oauth/{integration_id}"
@@ -326,7 +327,9 @@ def oauth_stack(nats_url: str, postgres_admin_url: str) -> Iterator[OAuthStack]:
     )
     servers.start()
     try:
-        yield OAuthStack(http.auth_public_url, http.edge_public_url, idp, registry, documents, nats_url)
+        yield OAuthStack(
+            http.auth_public_url, http.edge_public_url, idp, registry, documents, nats_url, settings
+        )
     finally:
         servers.stop()
         asyncio.run(drop_db())

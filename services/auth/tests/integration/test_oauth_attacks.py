@@ -3,6 +3,7 @@ verified redirect URI, as OAuth requires), never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -11,12 +12,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import jwt
 import pytest
 
+from skillrelay_auth.app import rotate_signing_key
 from skillrelay_common.messaging import Bus, encode
-from skillrelay_common.schemas.auth import IssueToken, TokenIssued
+from skillrelay_common.schemas.auth import GetJwks, IssueToken, Jwks, TokenIssued
 from skillrelay_common.schemas.registry import IntegrationChanged, IntegrationInfo
-from skillrelay_common.subjects import AUTH_TOKEN_ISSUE, INTEGRATION_UPDATED
+from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_ISSUE, INTEGRATION_UPDATED
 
 from .conftest import OAuthStack, browse_authorization
 
@@ -334,6 +337,49 @@ async def test_consent_form_is_bound_to_the_browser(oauth_stack: OAuthStack, htt
     assert stranger.status_code == 403
     unknown_state = await http.get(f"{oauth_stack.auth_url}/oauth/callback?state=nope&code=x")
     assert unknown_state.status_code == 400
+
+
+async def test_signing_key_rotation_keeps_live_tokens_valid(
+    oauth_stack: OAuthStack, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    integration = oauth_stack.add_integration()
+    issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration.id))
+    assert isinstance(issued, TokenIssued)
+    client = await register(http, oauth_stack, integration)
+    verifier, challenge = pkce()
+    code = await code_for(oauth_stack, integration, client, challenge)
+    tokens = (
+        await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
+    ).json()
+    old_kid = jwt.get_unverified_header(tokens["access_token"])["kid"]
+    new_kid = await rotate_signing_key(oauth_stack.settings)
+    assert new_kid != old_kid
+    for _ in range(40):  # auth re-reads its keys within a second
+        published = await bus.request(AUTH_JWKS_GET, GetJwks())
+        assert isinstance(published, Jwks)
+        if {old_kid, new_kid} <= {k["kid"] for k in published.keys}:
+            break
+        await asyncio.sleep(0.1)
+    assert {old_kid, new_kid} <= {k["kid"] for k in published.keys}
+    # New tokens are signed with the new key once it has been published for a moment.
+    token_url = f"{oauth_stack.issuer(integration.id)}/token"
+    auth = (client["client_id"], client["client_secret"])
+    newer = tokens
+    for _ in range(40):
+        answer = await http.post(
+            token_url,
+            data={"grant_type": "refresh_token", "refresh_token": newer["refresh_token"]},
+            auth=auth,
+        )
+        assert answer.status_code == 200
+        newer = answer.json()
+        if jwt.get_unverified_header(newer["access_token"])["kid"] == new_kid:
+            break
+        await asyncio.sleep(0.1)
+    assert jwt.get_unverified_header(newer["access_token"])["kid"] == new_kid
+    mcp_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={issued.token}"
+    assert (await ping(http, mcp_url, newer["access_token"])).status_code == 200  # edge learns the new kid
+    assert (await ping(http, mcp_url, tokens["access_token"])).status_code == 200  # old key still published
 
 
 async def ping(http: httpx.AsyncClient, url: str, access_token: str) -> httpx.Response:
