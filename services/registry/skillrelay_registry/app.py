@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, Response
+from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -20,7 +21,9 @@ from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import REGISTRY_EVENTS
 from skillrelay_registry.api import api_router
-from skillrelay_registry.errors import RegistryError
+from skillrelay_registry.api_audit import audit_routes
+from skillrelay_registry.dashboard import dashboard_router
+from skillrelay_registry.errors import RegistryError, describe_problem
 from skillrelay_registry.handlers import SERVED_ENDPOINTS, register_handlers
 from skillrelay_registry.service import RegistryService
 
@@ -30,6 +33,20 @@ SERVICE = "registry"
 def _registry_error_handler(_: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return error_response(exc.status, exc.code, exc.message, headers)
+
+
+def _validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """A body or query that does not decode: say which field and why (``handler.type: unknown handler
+    type 'foo'``), not only that validation failed."""
+    problems = [describe_problem(item) for item in exc.extra] if isinstance(exc.extra, list) else []
+    if not problems:
+        return error_response(400, "bad_request", str(exc.detail))
+    return error_response(400, "bad_request", "; ".join(problems))
+
+
+def _too_deep_handler(_: Request[Any, Any, Any], __: RecursionError) -> Response[Any]:
+    # Only client JSON nests this deep (the decoder recurses once per level).
+    return error_response(400, "bad_request", "JSON is nested too deeply")
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -76,9 +93,19 @@ def create_app(settings: Settings) -> Litestar:
             await resources.stop()
 
     return Litestar(
-        route_handlers=[*health_handlers(resources.readiness), api_router()],
+        route_handlers=[
+            *health_handlers(resources.readiness),
+            api_router(),
+            *audit_routes(lambda: resources.bus),
+            dashboard_router(settings, lambda: resources.bus),
+        ],
         lifespan=[lifespan],
-        exception_handlers={**EXCEPTION_HANDLERS, RegistryError: _registry_error_handler},
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            RegistryError: _registry_error_handler,
+            ValidationException: _validation_error_handler,
+            RecursionError: _too_deep_handler,
+        },
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
     )

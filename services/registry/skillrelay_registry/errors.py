@@ -43,3 +43,18 @@ class ServiceUnavailable(RegistryError):
 
     status = 503
     code = "unavailable"
+
+
+_HANDLER_TYPES = "static, http, worker"
+
+
+def describe_problem(item: object) -> str:
+    """One decoding problem as Litestar reports it (``{"message", "key", "source"}``), for humans."""
+    if not isinstance(item, dict):
+        return str(item)
+    message = str(item.get("message", ""))
+    key = str(item.get("key") or "")
+    if key.endswith("handler.type") and message.startswith("Invalid value"):
+        value = message.removeprefix("Invalid value").strip()
+        message = f"unknown handler type {value} (expected one of {_HANDLER_TYPES})"
+    return f"{key}: {message}" if key else message

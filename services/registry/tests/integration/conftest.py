@@ -11,12 +11,14 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
+from litestar import Litestar
 from nats.aio.msg import Msg
 
 from skillrelay_common.messaging import Bus
@@ -207,10 +209,36 @@ async def client(
     portal thread, which would put the NATS connection and the DB pool on another loop)."""
     app = create_app(registry_settings(nats_url, database_url))
     async with (
-        app.lifespan(),
+        running(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http,
     ):
         yield http
+
+
+@asynccontextmanager
+async def running(app: Litestar) -> AsyncIterator[None]:
+    """Run the app's lifespan in a task of its own (its cancel scope must be left by the task that
+    entered it, and pytest-asyncio sets fixtures up and tears them down in different tasks)."""
+    started = asyncio.Event()
+    stopping = asyncio.Event()
+
+    async def lifespan() -> None:
+        async with app.lifespan():
+            started.set()
+            await stopping.wait()
+
+    task = asyncio.create_task(lifespan())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if task.done():
+        task.result()  # startup failed: raise its error here
+    assert started.is_set(), "the registry app did not start"
+    try:
+        yield
+    finally:
+        stopping.set()
+        await task
 
 
 NewOwner = Callable[[str], Coroutine[Any, Any, dict[str, str]]]
