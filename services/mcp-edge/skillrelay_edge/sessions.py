@@ -249,7 +249,18 @@ class SessionManager:
             self.touch_batches_sent += 1
             if isinstance(reply, Unavailable):
                 failed.extend(chunk)
+            else:
+                self._note_written(chunk, pending)
         return failed
+
+    def _note_written(self, session_ids: list[str], seen: dict[str, float]) -> None:
+        """Cached entries learn their new expiry, so a session near expiry is not flushed again."""
+        for sid in session_ids:
+            entry = self._cache.get(sid)
+            if entry is not None and seen[sid] > entry.info.last_seen_at:
+                entry.info = msgspec.structs.replace(
+                    entry.info, last_seen_at=seen[sid], expires_at=seen[sid] + self._ttl
+                )
 
     async def _flush_periodically(self) -> None:
         while True:

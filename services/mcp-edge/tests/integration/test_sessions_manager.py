@@ -192,6 +192,9 @@ async def test_a_touch_close_to_expiry_is_flushed_at_once(
             return manager.touch_batches_sent == 1
 
         await eventually(written)
+        # The cached copy learnt the new expiry, so the next uses wait for the normal flush again.
+        cached = await manager.resolve(opened.session_id, integration_id, "static:v1")
+        assert cached is not None and cached.expires_at == clock.now + TTL
     finally:
         await manager.stop()
         await bus.close()
