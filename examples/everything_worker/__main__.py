@@ -1,0 +1,21 @@
+"""``python -m everything_worker [--subject everything]``: serve the example worker until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from everything_worker.worker import DEFAULT_SUBJECT, build_worker
+from skillrelay_common.logging import configure_logging
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="everything_worker", description=__doc__)
+    parser.add_argument("--subject", default=os.environ.get("SKILLRELAY_WORKER_SUBJECT", DEFAULT_SUBJECT))
+    parser.add_argument("--nats-url", default=os.environ.get("SKILLRELAY_NATS_URL", "nats://127.0.0.1:4222"))
+    args = parser.parse_args()
+    configure_logging(os.environ.get("SKILLRELAY_LOG_LEVEL", "info"), None, service="everything-worker")
+    build_worker(args.subject).run(args.nats_url)
+
+
+main()
