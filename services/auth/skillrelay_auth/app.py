@@ -31,6 +31,7 @@ from skillrelay_auth.safe_http import SafeHttp
 from skillrelay_auth.signing import SigningKeys
 from skillrelay_auth.static_tokens import StaticTokens
 from skillrelay_auth.upstream import UpstreamIdP
+from skillrelay_common.audit import AuditRecorder, audit_stream
 from skillrelay_common.crypto import SecretBox
 from skillrelay_common.db import create_engine, migrate
 from skillrelay_common.http import EXCEPTION_HANDLERS, health_handlers
@@ -72,6 +73,7 @@ class AuthComponents:
     server: AuthorizationServer | None = None
     static_tokens: StaticTokens | None = None
     http: SafeHttp | None = field(default=None)
+    audit: AuditRecorder | None = None
 
     def current_server(self) -> AuthorizationServer:
         if self.server is None:
@@ -79,6 +81,8 @@ class AuthComponents:
         return self.server
 
     async def close(self) -> None:
+        if self.audit is not None:
+            await self.audit.stop()
         if self.http is not None:
             await self.http.close()
 
@@ -93,6 +97,7 @@ def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Call
         secret_key = settings.secret_key or ""
         presence = EdgePresence()
         await listen_for_heartbeats(bus, presence)
+        components.audit = AuditRecorder(bus, SERVICE, stream=audit_stream(settings))
         invalidator = BusEdgeInvalidator(bus, presence)
         config = oauth_config(settings)
         store = OAuthStore(engine)
@@ -112,6 +117,7 @@ def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Call
             HttpClientDocuments(components.http),
             BusAccessRevoker(invalidator),
             secret_key,
+            components.audit,
         )
         tokens = StaticTokens(
             SqlStaticTokenStore(engine),
@@ -135,6 +141,8 @@ def create_app(settings: Settings, *, http_transport: httpx.AsyncBaseTransport |
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await resources.start(nats_wiring(resources, components))
+        if components.audit is not None:
+            await components.audit.start()
         try:
             yield
         finally:

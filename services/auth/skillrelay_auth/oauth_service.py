@@ -27,6 +27,7 @@ from skillrelay_auth.oauth_repo import (
     utcnow,
 )
 from skillrelay_auth.signing import SigningKeys
+from skillrelay_auth.static_tokens import AuditSink
 from skillrelay_auth.upstream import UpstreamError, UpstreamIdP
 from skillrelay_common.crypto import SecretBox
 from skillrelay_common.ids import hash_secret, new_id, new_secret
@@ -169,7 +170,9 @@ class AuthorizationServer:
         documents: ClientDocuments,
         revoker: AccessRevoker,
         secret_key: str,
+        audit: AuditSink | None = None,
     ) -> None:
+        self._audit = audit
         self.config = config
         self._store = store
         self._keys = keys
@@ -593,15 +596,28 @@ class AuthorizationServer:
         self, integration_id: str, form: dict[str, str], basic: tuple[str, str] | None
     ) -> dict[str, Any]:
         integration = await self.oauth_integration(integration_id)
-        client = await self._authenticate_client(integration_id, form, basic)
         grant = form.get("grant_type")
-        if grant == "authorization_code":
-            return await self._exchange_code(integration, client, form)
-        if grant == "refresh_token":
-            if "refresh_token" not in client.grant_types:
-                raise OAuthError("unauthorized_client", "the client did not register the refresh_token grant")
-            return await self._refresh(integration, client, form)
-        raise OAuthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+        try:
+            client = await self._authenticate_client(integration_id, form, basic)
+            if grant == "authorization_code":
+                answer = await self._exchange_code(integration, client, form)
+            elif grant == "refresh_token":
+                if "refresh_token" not in client.grant_types:
+                    raise OAuthError(
+                        "unauthorized_client", "the client did not register the refresh_token grant"
+                    )
+                answer = await self._refresh(integration, client, form)
+            else:
+                raise OAuthError(
+                    "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"
+                )
+        except OAuthError as exc:
+            self._record(
+                "auth.failure", integration_id, exc.error, None, {"endpoint": "token", "grant": grant}
+            )
+            raise
+        self._record("oauth.grant", integration_id, "granted", answer.pop("_principal"), {"grant": grant})
+        return answer
 
     async def _exchange_code(
         self, integration: IntegrationInfo, client: ClientRecord, form: dict[str, str]
@@ -729,11 +745,19 @@ class AuthorizationServer:
         )
         if "refresh_token" in client.grant_types:
             answer["refresh_token"] = refresh
+        answer["_principal"] = f"oauth:{subject}"  # for the audit record; removed before answering
         return answer
+
+    def _record(
+        self, kind: str, integration_id: str, outcome: str, principal: str | None, data: dict[str, Any]
+    ) -> None:
+        if self._audit is not None:
+            self._audit.record(kind, integration_id, outcome=outcome, principal=principal, data=data)
 
     async def _revoke_family(self, family_id: str) -> None:
         revoked = await self._store.revoke_family(family_id)
         if revoked:
+            self._record("oauth.grant", revoked[0].integration_id, "revoked", None, {"tokens": len(revoked)})
             await self._revoker.revoke_access(revoked)
 
     # -- revocation (RFC 7009) -------------------------------------------------------------------

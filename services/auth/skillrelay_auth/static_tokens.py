@@ -8,9 +8,10 @@ caller has the answer, no replica accepts the old token.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from skillrelay_common.ids import hash_secret, new_secret
 
@@ -45,6 +46,21 @@ class EdgeInvalidator(Protocol):
         """Return once every live edge replica dropped cached credentials of the integration (bounded)."""
 
 
+class AuditSink(Protocol):
+    """``skillrelay_common.audit.AuditRecorder`` satisfies this; never blocks, never raises."""
+
+    def record(
+        self,
+        kind: str,
+        integration_id: str,
+        *,
+        outcome: str,
+        principal: str | None = None,
+        latency_ms: float | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
 class TokenEvents(Protocol):
     async def rotated(self, integration_id: str, old_version: int) -> None: ...
 
@@ -70,7 +86,9 @@ class StaticTokens:
         events: TokenEvents,
         *,
         on_revoked: Callable[[str], Awaitable[None]] | None = None,
+        audit: AuditSink | None = None,
     ) -> None:
+        self._audit = audit
         self._store = store
         self._invalidator = invalidator
         self._events = events
@@ -100,8 +118,10 @@ class StaticTokens:
             return None
         # The new hash is committed before the edges drop their caches, so a replica that asks
         # again after acknowledging can only learn the new token.
+        started = time.perf_counter()
         await self._invalidator.invalidate(integration_id, "token.rotated")
         await self._events.rotated(integration_id, stored.version - 1)
+        self._record(integration_id, "rotated", stored.version, started)
         return IssuedToken(integration_id, token, stored.version)
 
     async def revoke(self, integration_id: str) -> bool:
@@ -110,6 +130,19 @@ class StaticTokens:
             return False
         if self._on_revoked is not None:
             await self._on_revoked(integration_id)
+        started = time.perf_counter()
         await self._invalidator.invalidate(integration_id, "token.revoked")
         await self._events.revoked(integration_id, stored.version)
+        self._record(integration_id, "revoked", stored.version, started)
         return True
+
+    def _record(self, integration_id: str, outcome: str, version: int, started: float) -> None:
+        if self._audit is not None:
+            self._audit.record(
+                "token.rotated",
+                integration_id,
+                outcome=outcome,
+                principal="registry",
+                latency_ms=(time.perf_counter() - started) * 1000,
+                data={"version": version},
+            )
