@@ -1,0 +1,240 @@
+"""docker-compose.yml without a Docker engine: valid against the Compose Specification schema, and
+consistent with the code: the modules the commands run exist, the environment is what
+``Settings.from_env`` reads, ports line up, and the proxy sends every route of each HTTP service to
+that service."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from skillrelay_common.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+CADDYFILE = ROOT / "docker" / "Caddyfile"
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
+NATS_CONF = ROOT / "docker" / "nats" / "nats.conf"
+SCHEMA = ROOT / "tests" / "vendor" / "compose-spec.schema.json"
+
+# What a user exports before `docker compose up` (the file refuses to start without the secrets).
+USER_ENV = {"SKILLRELAY_ADMIN_TOKEN": "admin-token", "SKILLRELAY_SECRET_KEY": "k" * 43}
+HTTP_SERVICES = {  # compose service -> (module, app module, port setting)
+    "registry": ("skillrelay_registry", "skillrelay_registry.app", "registry_port"),
+    "auth": ("skillrelay_auth", "skillrelay_auth.app", "auth_port"),
+    "edge-1": ("skillrelay_edge", "skillrelay_edge.app", "edge_port"),
+    "edge-2": ("skillrelay_edge", "skillrelay_edge.app", "edge_port"),
+}
+NATS_ONLY = {"sessions": "skillrelay_sessions"}
+WORKER = {"worker": "everything_worker"}
+# Per-container routes, not for the public origin.
+INTERNAL = {"/health", "/ready", "/metrics"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE.read_text())  # resolves the YAML anchors and merge keys
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}``."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, op, arg = match.group(1), match.group(2), match.group(3) or ""
+        current = env.get(name, "")
+        if op == ":-" and not current:
+            return arg
+        if op == ":?" and not current:
+            raise KeyError(f"{name}: {arg}")
+        return current
+
+    return re.sub(r"\$\{([A-Z0-9_]+)(?:(:-|:\?)([^}]*))?\}", replace, value)
+
+
+def _environment(service: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, str]:
+    raw = service.get("environment") or {}
+    assert isinstance(raw, dict), "use the mapping form of environment"
+    return {key: _interpolate(str(value), env if env is not None else USER_ENV) for key, value in raw.items()}
+
+
+def _settings_variables() -> set[str]:
+    """Every SKILLRELAY_* variable Settings.from_env reads (from its source: one place reads env)."""
+    source = (ROOT / "libs/common/skillrelay_common/settings.py").read_text()
+    names = set(re.findall(r'_(?:int|str|bool|public)\(env, "([A-Z0-9_]+)"', source))
+    assert {"NATS_URL", "DATABASE_URL", "EDGE_PUBLIC_URL"} <= names
+    return {"SKILLRELAY_" + name for name in names}
+
+
+def test_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(compose), key=lambda error: list(error.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+
+
+def test_topology(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert {"nats-1", "nats-2", "nats-3", "postgres", "proxy", *HTTP_SERVICES, *NATS_ONLY, *WORKER} <= set(
+        services
+    )
+    for name, service in services.items():
+        assert service.get("restart") in {"unless-stopped", "always", "on-failure"}, name
+        if name != "worker":  # the worker has no port and no ping subject: restart policy only
+            assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+    for node in ("nats-1", "nats-2", "nats-3"):
+        volumes = services[node]["volumes"]
+        assert any(v.startswith("./docker/nats/nats.conf:") for v in volumes)
+        assert any(v.endswith(":/data") for v in volumes), "JetStream store on a volume"
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in services["postgres"]["volumes"])
+    conf = NATS_CONF.read_text()
+    assert "sync_interval: always" in conf and "store_dir: /data" in conf
+    assert sorted(re.findall(r"nats-route://(nats-\d):6222", conf)) == ["nats-1", "nats-2", "nats-3"]
+
+
+def test_the_secrets_are_required(compose: dict[str, Any]) -> None:
+    with pytest.raises(KeyError, match="SKILLRELAY_ADMIN_TOKEN"):
+        _environment(compose["services"]["registry"], {})
+
+
+@pytest.mark.parametrize("name", [*HTTP_SERVICES, *NATS_ONLY])
+def test_service_command_and_environment_match_the_code(compose: dict[str, Any], name: str) -> None:
+    service = compose["services"][name]
+    module = HTTP_SERVICES[name][0] if name in HTTP_SERVICES else NATS_ONLY[name]
+    assert service["command"] == ["python", "-m", module]
+    assert importlib.util.find_spec(f"{module}.__main__") is not None
+    env = _environment(service)
+    unknown = {key for key in env if key.startswith("SKILLRELAY_")} - _settings_variables()
+    assert not unknown, f"{name} sets variables nothing reads: {unknown}"
+    settings = Settings.from_env(env)
+    origin = "http://localhost:8000"
+    assert settings.http.host == "0.0.0.0"
+    assert settings.nats.url == "nats://nats-1:4222"
+    assert settings.database.url and "@postgres:5432/" in settings.database.url
+    assert settings.admin_token == USER_ENV["SKILLRELAY_ADMIN_TOKEN"]
+    assert settings.secret_key == USER_ENV["SKILLRELAY_SECRET_KEY"]
+    assert settings.http.registry_public_url == settings.http.auth_public_url == origin
+    assert settings.http.edge_public_url == origin
+    assert settings.audit_replicas == 3
+    depends = service.get("depends_on", {})
+    assert {"nats-1", "postgres"} <= set(depends)
+    if name in HTTP_SERVICES:
+        port = getattr(settings.http, HTTP_SERVICES[name][2])
+        assert service["healthcheck"]["test"][-1] == f"http://127.0.0.1:{port}/ready"
+    else:
+        assert service["healthcheck"]["test"][-2:] == ["nats", name]
+
+
+def test_edge_replicas_have_distinct_instance_ids(compose: dict[str, Any]) -> None:
+    ids = {_environment(compose["services"][name])["SKILLRELAY_INSTANCE_ID"] for name in ("edge-1", "edge-2")}
+    assert len(ids) == 2
+
+
+def test_worker_command(compose: dict[str, Any]) -> None:
+    service = compose["services"]["worker"]
+    assert service["command"] == ["python", "-m", "everything_worker"]
+    assert Settings.from_env(_environment(service)).nats.url == "nats://nats-1:4222"
+    # The image puts examples/ on PYTHONPATH.
+    assert "PYTHONPATH=/app/examples" in DOCKERFILE.read_text()
+    if not (ROOT / "examples").is_dir():
+        pytest.skip("examples/ (the worker engineer's everything_worker) is not in the tree yet")
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        assert importlib.util.find_spec("everything_worker.__main__") is not None
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+
+
+def test_dockerfile_installs_every_workspace_member() -> None:
+    text = DOCKERFILE.read_text()
+    members = sorted(p.parent.relative_to(ROOT) for p in ROOT.glob("services/*/pyproject.toml"))
+    members += sorted(p.parent.relative_to(ROOT) for p in ROOT.glob("libs/*/pyproject.toml"))
+    for member in members:
+        assert f"COPY {member}/pyproject.toml {member}/" in text, member
+    assert "uv sync --frozen --all-packages --no-dev" in text
+    assert (ROOT / "docker" / "healthcheck.py").exists()
+    assert (ROOT / ".dockerignore").exists()
+
+
+# --- the proxy -------------------------------------------------------------------------------------
+
+
+def _caddy_routes() -> list[tuple[str, str | None]]:
+    """(matcher, upstream) in the order Caddy tries them: ``handle`` blocks with a path or a named
+    ``path_regexp`` matcher, ``respond`` meaning blocked. Enough of Caddyfile for this file."""
+    text = CADDYFILE.read_text()
+    named = dict(re.findall(r"@(\w+) path_regexp \w+ (\S+)", text))
+    routes: list[tuple[str, str | None]] = []
+    for block in re.finditer(r"\n\thandle ?([^{\n]*)\{(.*?)\n\t\}", text, re.S):
+        matcher, body = block.group(1).strip(), block.group(2)
+        upstream = re.search(r"reverse_proxy ([^{\n]+)", body)
+        target = upstream.group(1).strip() if upstream else None
+        if matcher.startswith("@"):
+            routes.append(("re:" + named[matcher[1:]], target))
+        else:
+            routes.append((matcher or "*", target))
+    return routes
+
+
+def _route(path: str) -> str | None:
+    for matcher, upstream in _caddy_routes():
+        if matcher == "*":
+            return upstream
+        if matcher.startswith("re:"):
+            if re.search(matcher[3:], path):
+                return upstream
+        elif matcher.endswith("/*"):
+            if path.startswith(matcher[:-1]):
+                return upstream
+        elif path == matcher:
+            return upstream
+    return None
+
+
+def _sample(path_template: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x1", path_template)
+
+
+@pytest.mark.parametrize("name", ["registry", "auth", "edge-1"])
+def test_proxy_sends_every_route_of_a_service_to_it(compose: dict[str, Any], name: str) -> None:
+    _, app_module, port_name = HTTP_SERVICES[name]
+    settings = Settings.from_env(_environment(compose["services"][name]))
+    app = importlib.import_module(app_module).create_app(settings)
+    port = getattr(settings.http, port_name)
+    upstream_host = "edge" if name.startswith("edge") else name
+    paths = {route.path for route in app.routes} - INTERNAL
+    if name != "registry":
+        paths = {path for path in paths if not path.startswith("/schema")}  # served by the registry
+    assert paths
+    for path in sorted(paths):
+        upstream = _route(_sample(path))
+        assert upstream is not None, f"{path} is blocked"
+        hosts = {target.split(":")[0].rstrip("-12") for target in upstream.split()}
+        ports = {int(target.split(":")[1]) for target in upstream.split()}
+        assert hosts == {upstream_host} and ports == {port}, f"{path} -> {upstream}"
+    if name.startswith("edge"):
+        assert _route("/api/v1/integration/mcpserver/x1/mcp") == "edge-1:8080 edge-2:8080"
+        assert set(compose["services"]) >= {"edge-1", "edge-2"}
+
+
+def test_proxy_contract_paths_and_blocked_metrics() -> None:
+    assert _route("/api/v1/integration/mcpserver/mcpserver_a/mcp") == "edge-1:8080 edge-2:8080"
+    assert _route("/.well-known/oauth-protected-resource/api/v1/integration/mcpserver/a/mcp") == (
+        "edge-1:8080 edge-2:8080"
+    )
+    assert _route("/oauth/mcpserver_a/token") == "auth:8090"
+    assert _route("/.well-known/oauth-authorization-server/oauth/mcpserver_a") == "auth:8090"
+    assert _route("/api/v1/integration/mcpserver/mcpserver_a/fetch") == "registry:8000"
+    assert _route("/api/v1/integration/mcpserver/mcpserver_a/mcp/extra") == "registry:8000"
+    assert _route("/") == "registry:8000"
+    assert _route("/metrics") is None
