@@ -232,12 +232,19 @@ class SessionManager:
             self._inflight = pending
             try:
                 failed = await self._send(pending)
+            except BaseException:  # cancelled (stop) mid-write: keep the uses for the final flush
+                self._requeue(list(pending), pending)
+                raise
             finally:
                 self._inflight = {}
         if failed:
             _log.warning("sessions.touch.deferred", count=len(failed))
-            for sid in failed[-self._max_pending :]:  # keep retrying, bounded
-                self._pending[sid] = max(pending[sid], self._pending.get(sid, 0.0))
+            self._requeue(failed, pending)
+
+    def _requeue(self, session_ids: list[str], seen: dict[str, float]) -> None:
+        """Put unwritten uses back (bounded); writing one twice is harmless (``greatest``)."""
+        for sid in session_ids[-self._max_pending :]:
+            self._pending[sid] = max(seen[sid], self._pending.get(sid, 0.0))
 
     async def _send(self, pending: dict[str, float]) -> list[str]:
         ids = list(pending)

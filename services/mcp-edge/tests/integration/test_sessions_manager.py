@@ -289,3 +289,27 @@ async def test_subscriptions_changed_on_two_replicas_at_once_keep_both(
     )
     removed = await b.update_state(opened.session_id, {}, remove_items={"subscriptions": uris[:3]})
     assert removed is not None and sorted(removed.state["subscriptions"]) == sorted(uris[3:])
+
+
+async def test_touches_that_cannot_be_written_are_kept_and_written_later(
+    nats_url: str, database_url: str, clock: ManualClock
+) -> None:
+    bus = await Bus.connect(nats_url, "edge")
+    manager = SessionManager(bus, ttl_seconds=TTL, clock=clock, flush_interval=3600)
+    await manager.start()
+    try:
+        async with running_sessions(nats_url, database_url, clock, ttl_seconds=TTL):
+            opened = await manager.open(integration(), "static:v1", protocol_version=None, state={})
+        clock.advance(30)
+        manager.touch(opened.session_id)
+        await manager.flush()  # no sessions service answers
+        assert manager.pending_touches == 1
+        async with running_sessions(nats_url, database_url, clock, ttl_seconds=TTL) as sessions:
+            await manager.flush()
+            assert manager.pending_touches == 0
+            assert sessions.service is not None
+            stored = await sessions.service.get(opened.session_id)
+            assert isinstance(stored, SessionInfo) and stored.last_seen_at == clock.now
+    finally:
+        await manager.stop()
+        await bus.close()
