@@ -332,3 +332,25 @@ async def test_prompts_and_their_rules(client: httpx.AsyncClient, new_owner: Any
     assert len((await client.get(f"{base}/list", headers=owner)).json()["items"]) == 2
     assert (await client.post(f"{base}/{prompt}/delete", json={}, headers=owner)).status_code == 200
     assert (await client.get(f"{base}/{prompt}/fetch", headers=owner)).status_code == 404
+
+
+async def test_openapi_document_lists_every_call(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/schema/openapi.json")).json()
+    paths = document["paths"]
+    for path in (
+        "/api/v1/user/create",
+        "/api/v1/skillset/{skillset_id}/ability/{ability_id}/update",
+        "/api/v1/skillset/{skillset_id}/resource/list",
+        "/api/v1/skillset/{skillset_id}/prompt/create",
+        "/api/v1/blueprint/list",
+        "/api/v1/oauth/connection/{connection_id}/fetch",
+        "/api/v1/integration/mcpserver/create",
+        "/api/v1/integration/mcpserver/{integration_id}/token/rotate",
+        "/api/v1/integration/mcpserver/{integration_id}/session/{session_id}/delete",
+    ):
+        assert path in paths, path
+    listed = {p["name"] for p in paths["/api/v1/integration/mcpserver/list"]["get"]["parameters"]}
+    assert {"cursor", "take", "order", "blueprintId"} <= listed
+    assert "clientSecret" not in str(document["components"]["schemas"]["OAuthConnectionOut"])
+    ui = await client.get("/schema/swagger")
+    assert ui.status_code == 200
