@@ -1,0 +1,202 @@
+"""The reliability harness: one whole stack for the suite, on its OWN nats-server and PostgreSQL (so
+tests may kill and restart them), two edge replicas, plus helpers for owners and MCP clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from skillrelay.stack import Stack
+
+ACCEPT = "application/json, text/event-stream"
+VERSION = "2025-11-25"
+
+
+@pytest.fixture(scope="session")
+def rstack(test_state_dir: Path) -> Iterator[Stack]:
+    # Under the session's state folder: PostgreSQL (run as another user when we are root) can reach it.
+    folder = test_state_dir / f"reliability-{uuid.uuid4().hex[:6]}"
+    running = Stack.on_free_ports(folder / "state", edge_replicas=2, log_dir=folder / "logs")
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    item.stash.setdefault(_FAILED, False)
+    if report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.fixture(autouse=True)
+def service_logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Print the tail of every service log when a reliability test fails."""
+    yield
+    if not request.node.stash.get(_FAILED, False) or "rstack" not in request.fixturenames:
+        return
+    stack: Stack = request.getfixturevalue("rstack")
+    for log in sorted((stack.log_dir or Path()).glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()[-40:]
+        print(f"\n----- {log.name} -----\n" + "\n".join(lines))
+
+
+def _check(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@dataclass
+class Owner:
+    """A registry user with one skillset (a static tool ``hello``) and one integration."""
+
+    stack: Stack
+    api_key: str = ""
+    skillset_id: str = ""
+    integration_id: str = ""
+    token: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.api_key}"}
+
+    def create(self, abilities: list[dict[str, Any]] | None = None) -> Owner:
+        with httpx.Client(base_url=self.stack.registry_url, timeout=15) as registry:
+            user = _check(
+                registry.post(
+                    "/api/v1/user/create",
+                    json={"name": f"rel-{uuid.uuid4().hex[:6]}"},
+                    headers={"authorization": f"Bearer {self.stack.admin_token}"},
+                )
+            )
+            self.api_key = user["apiKey"]
+            registry.headers.update(self.headers)
+            self.skillset_id = _check(registry.post("/api/v1/skillset/create", json={"name": "rel"}))["id"]
+            for ability in abilities or [HELLO]:
+                _check(registry.post(f"/api/v1/skillset/{self.skillset_id}/ability/create", json=ability))
+            created = _check(
+                registry.post(
+                    "/api/v1/integration/mcpserver/create",
+                    json={"name": "rel", "skillsetId": self.skillset_id},
+                )
+            )
+        self.integration_id, self.token = created["id"], created["accessToken"]
+        return self
+
+    def endpoint(self, replica: int = 0) -> str:
+        return f"{self.stack.edge_urls[replica]}/api/v1/integration/mcpserver/{self.integration_id}/mcp"
+
+
+HELLO = {
+    "name": "hello",
+    "description": "says hi",
+    "inputSchema": {"type": "object", "properties": {}},
+    "handler": {"type": "static", "content": [{"type": "text", "text": "hi"}]},
+}
+
+
+def rpc_body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON-RPC answer, whether it came as JSON or as the last SSE message."""
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
+        answer: dict[str, Any] = json.loads(data[-1])
+        return answer
+    answer = response.json()
+    return answer
+
+
+@dataclass
+class McpClient:
+    """A minimal Streamable HTTP client that re-initializes when its session is gone (404)."""
+
+    http: httpx.AsyncClient
+    url: str
+    token: str
+    session: str | None = None
+    next_id: int = field(default=1)
+
+    def _headers(self) -> dict[str, str]:
+        sent = {"accept": ACCEPT, "content-type": "application/json", "authorization": f"Bearer {self.token}"}
+        if self.session:
+            sent["mcp-session-id"] = self.session
+            sent["mcp-protocol-version"] = VERSION
+        return sent
+
+    async def initialize(self) -> httpx.Response:
+        self.session = None
+        response = await self.http.post(
+            self.url,
+            headers=self._headers(),
+            json={
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": VERSION,
+                    "capabilities": {},
+                    "clientInfo": {"name": "reliability", "version": "1"},
+                },
+            },
+        )
+        if response.status_code == 200:
+            self.session = response.headers.get("mcp-session-id")
+            await self.http.post(
+                self.url,
+                headers=self._headers(),
+                json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+            )
+        return response
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        if self.session is None:
+            opened = await self.initialize()
+            if opened.status_code != 200:
+                return opened
+        self.next_id += 1
+        body = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
+        response = await self.http.post(self.url, headers=self._headers(), json=body)
+        if response.status_code == 404:
+            self.session = None  # the session ended: the next call opens a new one
+        return response
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(20.0)) as client:
+        yield client
+
+
+async def wait_until_ready(stack: Stack, timeout: float = 60.0) -> None:
+    """Every HTTP service answers /ready with 200 again."""
+    urls = [f"{stack.registry_url}/ready", f"{stack.auth_url}/ready"] + [
+        f"{u}/ready" for u in stack.edge_urls
+    ]
+
+    async def poll() -> None:
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                statuses = []
+                for url in urls:
+                    try:
+                        statuses.append((await client.get(url)).status_code)
+                    except httpx.HTTPError:
+                        statuses.append(0)
+                if all(status == 200 for status in statuses):
+                    return
+                await asyncio.sleep(0.2)
+
+    await asyncio.wait_for(poll(), timeout)

@@ -1,0 +1,108 @@
+"""NATS killed (SIGKILL) and restarted under load: every in-flight MCP request ends with a result or a
+clean error within its timeout, traffic recovers, and no audit record stored before the crash is lost
+(JetStream runs with sync_interval: always)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import httpx
+import pytest
+
+from skillrelay.stack import Stack
+from skillrelay_common.audit import read_records
+from skillrelay_common.messaging import Bus
+from skillrelay_common.subjects import audit_filter
+
+from .conftest import McpClient, Owner, rpc_body, wait_until_ready
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 6
+REQUEST_TIMEOUT = 20.0  # the client's patience; every answer must come well within it
+
+
+async def _stored_audit_ids(nats_url: str, integration_id: str) -> set[str]:
+    bus = await Bus.connect(nats_url, "reliability")
+    try:
+        items, _ = await read_records(bus, audit_filter(integration_id), limit=100_000)
+        return {record.id for _, record in items}
+    finally:
+        await bus.close()
+
+
+async def test_nats_crash_under_load(rstack: Stack) -> None:
+    assert rstack.nats is not None and rstack.nats_url
+    owner = Owner(rstack).create()
+    outcomes: Counter[str] = Counter()
+    slowest = 0.0
+    stop = asyncio.Event()
+    crashed_at: list[float] = []
+    ok_after_restart: dict[int, int] = {}
+    all_recovered = asyncio.Event()
+
+    async def client_loop(index: int, http: httpx.AsyncClient) -> None:
+        nonlocal slowest
+        client = McpClient(http, owner.endpoint(index % 2), owner.token)
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                response = await client.call("tools/call", {"name": "hello", "arguments": {}})
+            except httpx.TimeoutException:
+                outcomes["client-timeout"] += 1
+                continue
+            except httpx.TransportError as exc:
+                outcomes[f"transport:{type(exc).__name__}"] += 1
+                await asyncio.sleep(0.1)
+                continue
+            slowest = max(slowest, time.monotonic() - started)
+            status = response.status_code
+            if status == 200:
+                body = rpc_body(response)
+                key = "result" if "result" in body else f"rpc-error:{body['error']['code']}"
+                outcomes[key] += 1
+                if (
+                    key == "result"
+                    and crashed_at
+                    and rstack.nats.process
+                    and rstack.nats.process.poll() is None
+                ):
+                    ok_after_restart[index] = ok_after_restart.get(index, 0) + 1
+                    if len([n for n in ok_after_restart.values() if n >= 3]) == CLIENTS:
+                        all_recovered.set()
+            else:
+                outcomes[f"http:{status}"] += 1
+                await asyncio.sleep(0.05)  # a clean refusal: back off a little, as a client would
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(REQUEST_TIMEOUT)) as http:
+        # Sessions opened before the crash are audited (session.opened) by the sessions service.
+        warm = [McpClient(http, owner.endpoint(i % 2), owner.token) for i in range(3)]
+        for client in warm:
+            assert (await client.initialize()).status_code == 200
+        tasks = [asyncio.create_task(client_loop(i, http)) for i in range(CLIENTS)]
+        await asyncio.sleep(2.0)  # load running
+        assert outcomes["result"] > 0, outcomes
+        before = await _stored_audit_ids(rstack.nats_url, owner.integration_id)
+        assert before, "the sessions opened so far should be audited"
+
+        rstack.nats.kill()  # a crash, not a graceful stop
+        crashed_at.append(time.monotonic())
+        await asyncio.sleep(2.0)  # the stack without NATS, under load
+        rstack.nats.start()  # same port, same store folder
+
+        await asyncio.wait_for(all_recovered.wait(), 45)
+        recovery = time.monotonic() - crashed_at[0]
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), REQUEST_TIMEOUT + 5)
+
+    after = await _stored_audit_ids(rstack.nats_url, owner.integration_id)
+    print(f"outcomes={dict(outcomes)} slowest={slowest:.2f}s recovered_after={recovery:.1f}s")
+    assert before <= after, f"{len(before - after)} stored audit records lost"
+    assert outcomes["client-timeout"] == 0, outcomes
+    assert slowest < REQUEST_TIMEOUT
+    unclean = {k: v for k, v in outcomes.items() if k.startswith("http:5") and k != "http:503"}
+    assert not unclean, outcomes
+    assert not [k for k in outcomes if k.startswith("transport:")], outcomes
+    await wait_until_ready(rstack)
