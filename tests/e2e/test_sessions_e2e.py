@@ -238,6 +238,37 @@ def test_deleting_the_integration_ends_its_sessions(stack: Stack, owner: Owner, 
     assert [s["id"] for s in owner.sessions(keep["id"])] == [kept]
 
 
+def test_changing_the_oauth_connection_ends_the_sessions_it_covered(
+    stack: Stack, owner: Owner, mcp: httpx.Client
+) -> None:
+    integration, untouched = owner.integration(), owner.integration()
+    initialize(mcp, endpoint(stack, 0, integration["id"]), integration["accessToken"])
+    kept = initialize(mcp, endpoint(stack, 1, untouched["id"]), untouched["accessToken"])
+    connection = owner.registry.post(
+        "/api/v1/oauth/connection/create",
+        json={
+            "name": "idp",
+            "clientId": "client",
+            "clientSecret": "secret-value",
+            "scopes": ["openid"],
+            "authorizationUrl": "https://idp.example.com/authorize",
+            "tokenUrl": "https://idp.example.com/token",
+        },
+    )
+    assert connection.status_code in (200, 201), connection.text
+    renamed = owner.registry.post(
+        f"/api/v1/integration/mcpserver/{untouched['id']}/update", json={"name": "n"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    changed = owner.registry.post(
+        f"/api/v1/integration/mcpserver/{integration['id']}/update",
+        json={"oAuthConnectionId": connection.json()["id"]},
+    )
+    assert changed.status_code == 200, changed.text
+    eventually(lambda: owner.sessions(integration["id"]) == [])
+    assert [s["id"] for s in owner.sessions(untouched["id"])] == [kept]
+
+
 def test_sessions_survive_a_restart_of_the_sessions_service(
     stack: Stack, owner: Owner, mcp: httpx.Client
 ) -> None:
