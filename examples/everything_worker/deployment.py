@@ -1,0 +1,123 @@
+"""The whole everything example running: the Skillrelay stack, the worker process, the registered
+integration. Used by the conformance, MCP SDK client and Inspector CLI tests (and handy by hand)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import nats
+import nats.errors
+
+from everything_worker.register import Registration, register
+from skillrelay.stack import ServiceProcess, Stack
+from skillrelay_common.messaging import encode
+from skillrelay_common.schemas.worker import WorkerCall
+from skillrelay_common.subjects import worker_call_subject
+
+
+@dataclass
+class Deployment:
+    stack: Stack
+    worker: ServiceProcess
+    subject: str
+    registration: Registration
+
+    def endpoint(self, replica: int = 0) -> str:
+        """The MCP endpoint as served by edge replica ``replica``."""
+        path = self.registration.endpoint.split("://", 1)[1].split("/", 1)[1]
+        return f"{self.stack.edge_urls[replica]}/{path}"
+
+
+def start_worker(stack: Stack, subject: str, log_dir: Path | None, timeout: float = 30.0) -> ServiceProcess:
+    env = dict(stack.service_env(), SKILLRELAY_WORKER_SUBJECT=subject)
+    log = open(log_dir / f"worker-{subject}.log", "ab") if log_dir else None  # noqa: SIM115 (kept by the process)
+    worker = ServiceProcess(f"worker-{subject}", "everything_worker", env, None, log)
+    worker.start()
+    wait_for_worker(stack.nats_url or "", subject, worker, timeout)
+    return worker
+
+
+def wait_for_worker(nats_url: str, subject: str, worker: ServiceProcess, timeout: float) -> None:
+    """Until a worker of ``subject`` answers a call (an unknown tool: it answers with an error)."""
+
+    async def probe() -> None:
+        nc = await nats.connect(nats_url)
+        deadline = time.monotonic() + timeout
+        call = WorkerCall(call_id=uuid.uuid4().hex, ability_kind="tool", name="__readiness_probe__")
+        try:
+            while True:
+                if not worker.alive():
+                    raise RuntimeError(f"worker {subject} exited during start (see its log)")
+                with contextlib.suppress(nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                    await nc.request(worker_call_subject(subject), encode(call), timeout=1.0)
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"worker {subject} not ready in {timeout}s")
+                await asyncio.sleep(0.1)
+        finally:
+            await nc.close()
+
+    asyncio.run(probe())
+
+
+@contextlib.contextmanager
+def fresh_database(postgres_admin_url: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(postgres_admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    base, _, _ = postgres_admin_url.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def everything_deployment(
+    *,
+    state_dir: Path,
+    nats_url: str,
+    database_url: str,
+    edge_replicas: int = 1,
+    log_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Deployment]:
+    """Start the stack on free ports, the worker, and register the skillset; stop it all afterwards."""
+    stack = Stack.on_free_ports(state_dir, edge_replicas=edge_replicas, log_dir=log_dir, extra_env=extra_env)
+    stack.nats_url = nats_url
+    stack.database_url = database_url
+    stack.start()
+    worker: ServiceProcess | None = None
+    try:
+        subject = f"everything-{uuid.uuid4().hex[:8]}"
+        worker = start_worker(stack, subject, log_dir)
+        registration = register(stack.registry_url, stack.admin_token, subject=subject)
+        yield Deployment(stack=stack, worker=worker, subject=subject, registration=registration)
+    finally:
+        if worker is not None:
+            worker.stop()
+        stack.stop()
+
+
+def log_tail(log_dir: Path, lines: int = 60) -> str:
+    """The end of every service log, for assertion messages."""
+    parts = []
+    for path in sorted(log_dir.glob("*.log")):
+        content = path.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {path.name}\n" + "\n".join(content))
+    return "\n".join(parts) if parts else os.devnull
