@@ -17,9 +17,11 @@ from skillrelay_common.http import EXCEPTION_HANDLERS, error_response, health_ha
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.messaging import Bus
+from skillrelay_common.metrics import metrics_middleware, metrics_routes
 from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import REGISTRY_EVENTS
+from skillrelay_common.tracing import configure_tracing, tracing_middleware
 from skillrelay_registry.api import api_router
 from skillrelay_registry.api_audit import audit_routes
 from skillrelay_registry.dashboard import dashboard_router
@@ -97,6 +99,7 @@ def create_app(settings: Settings) -> Litestar:
             *health_handlers(resources.readiness),
             api_router(),
             *audit_routes(lambda: resources.bus),
+            *metrics_routes(),
             dashboard_router(settings, lambda: resources.bus),
         ],
         lifespan=[lifespan],
@@ -108,10 +111,12 @@ def create_app(settings: Settings) -> Litestar:
         },
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
+        middleware=[metrics_middleware, tracing_middleware],
     )
 
 
 def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json, service=SERVICE)
+    configure_tracing(SERVICE, settings)
     serve_http(create_app(settings), settings.http.host, settings.http.registry_port)

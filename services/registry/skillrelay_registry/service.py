@@ -82,6 +82,7 @@ from skillrelay_registry.pagination import STREAM_BATCH, ListQuery, Page, assemb
 from skillrelay_registry.repo import Repository
 
 API_KEY_PREFIX = "sr_key"
+_FOREIGN_KEY_VIOLATION = "23503"
 OAUTH_SECRET_PURPOSE = "oauth-client-secret"
 
 _log = structlog.get_logger("skillrelay.registry")
@@ -150,8 +151,14 @@ class RegistryService:
     @asynccontextmanager
     async def _unit(self) -> AsyncIterator[Repository]:
         """One transaction: committed when the block ends without an exception."""
-        async with self._sessions() as session, session.begin():
-            yield Repository(session)
+        try:
+            async with self._sessions() as session, session.begin():
+                yield Repository(session)
+        except IntegrityError as exc:
+            # A referenced record vanished, or a record gained a reference, while we worked.
+            if getattr(exc.orig, "sqlstate", None) == _FOREIGN_KEY_VIOLATION:
+                raise ConflictError("a record this change refers to was changed meanwhile; retry") from None
+            raise
 
     async def _publish(self, events: list[PendingEvent]) -> None:
         for pending in events:
