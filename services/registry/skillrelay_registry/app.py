@@ -40,7 +40,12 @@ def _registry_error_handler(_: Request[Any, Any, Any], exc: RegistryError) -> Re
 def _validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     """A body or query that does not decode: say which field and why (``handler.type: unknown handler
     type 'foo'``), not only that validation failed."""
-    problems = [describe_problem(item) for item in exc.extra] if isinstance(exc.extra, list) else []
+    dynamic_only = "/resource/" in request.url.path or "/prompt/" in request.url.path
+    problems = (
+        [describe_problem(item, dynamic_handlers_only=dynamic_only) for item in exc.extra]
+        if isinstance(exc.extra, list)
+        else []
+    )
     if not problems:
         return error_response(400, "bad_request", str(exc.detail))
     return error_response(400, "bad_request", "; ".join(problems))

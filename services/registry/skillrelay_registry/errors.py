@@ -45,16 +45,17 @@ class ServiceUnavailable(RegistryError):
     code = "unavailable"
 
 
-_HANDLER_TYPES = "static, http, worker"
-
-
-def describe_problem(item: object) -> str:
-    """One decoding problem as Litestar reports it (``{"message", "key", "source"}``), for humans."""
+def describe_problem(item: object, *, dynamic_handlers_only: bool = False) -> str:
+    """One decoding problem as Litestar reports it (``{"message", "key", "source"}``), for humans.
+    Resources and prompts take only the dynamic handler kinds (http, worker)."""
     if not isinstance(item, dict):
         return str(item)
     message = str(item.get("message", ""))
     key = str(item.get("key") or "")
     if key.endswith("handler.type") and message.startswith("Invalid value"):
         value = message.removeprefix("Invalid value").strip()
-        message = f"unknown handler type {value} (expected one of {_HANDLER_TYPES})"
+        if dynamic_handlers_only:
+            message = f"handler type {value} is not allowed here (expected one of http, worker)"
+        else:
+            message = f"unknown handler type {value} (expected one of static, http, worker)"
     return f"{key}: {message}" if key else message

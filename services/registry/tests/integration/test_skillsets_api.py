@@ -251,7 +251,10 @@ async def test_resources_static_templated_and_their_rules(
         ({"name": "n", "uri": "file:///a", "blob": "%%%"}, "base64"),
         ({"name": "n", "uriTemplate": "x://{a", "handler": {"type": "worker", "subject": "s"}}, "unclosed"),
         ({"name": "n", "uriTemplate": "x://{a}"}, "needs a handler"),
-        ({"name": "n", "uriTemplate": "x://{a}", "handler": ECHO}, "handler"),
+        (
+            {"name": "n", "uriTemplate": "x://{a}", "handler": ECHO},
+            "handler type 'static' is not allowed here",
+        ),
         ({"name": "n"}, "exactly one of uri or uriTemplate"),
     ]
     for body, expected in bad:
