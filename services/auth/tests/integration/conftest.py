@@ -33,6 +33,7 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from litestar import Litestar, Request, Response, get, post
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthToken
 
 from skillrelay_auth.app import create_app as create_auth_app
 from skillrelay_common.embedded import free_port
@@ -386,3 +387,61 @@ async def browse_authorization(
 
 def _query(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+class AppThread:
+    """One ASGI app served by uvicorn on a free port in a background thread."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> AppThread:
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("app did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+# --- the MCP SDK client's collaborators ---------------------------------------------------------
+
+
+class MemoryStorage:
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+class HeadlessUser:
+    """The SDK's redirect and callback handlers, played by a cookie-keeping HTTP client."""
+
+    def __init__(self, idp_url: str) -> None:
+        self.idp_url = idp_url
+        self.browser = httpx.AsyncClient(timeout=10)
+        self.results: list[LoginResult] = []
+
+    async def redirect(self, url: str) -> None:
+        self.results.append(await browse_authorization(self.browser, url, self.idp_url))
+
+    async def callback(self) -> AuthorizationCodeResult:
+        params = self.results[-1].params
+        return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))

@@ -11,53 +11,16 @@ from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import (
-    AuthorizationCodeResult,
-    OAuthClientInformationFull,
     OAuthClientMetadata,
-    OAuthToken,
 )
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import IssueToken, TokenIssued
 from skillrelay_common.subjects import AUTH_TOKEN_ISSUE
 
-from .conftest import CLIENT_DOCUMENT_URL, LoginResult, OAuthStack, browse_authorization
+from .conftest import CLIENT_DOCUMENT_URL, HeadlessUser, MemoryStorage, OAuthStack
 
 REDIRECT_URI = "http://127.0.0.1:1/callback"
-
-
-class MemoryStorage:
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
-
-
-class HeadlessUser:
-    """The SDK's redirect and callback handlers, played by a cookie-keeping HTTP client."""
-
-    def __init__(self, stack: OAuthStack) -> None:
-        self.stack = stack
-        self.browser = httpx.AsyncClient(timeout=10)
-        self.results: list[LoginResult] = []
-
-    async def redirect(self, url: str) -> None:
-        self.results.append(await browse_authorization(self.browser, url, self.stack.idp.url))
-
-    async def callback(self) -> AuthorizationCodeResult:
-        params = self.results[-1].params
-        return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
 
 
 async def static_token(bus: Bus, integration_id: str) -> str:
@@ -73,7 +36,7 @@ async def test_sdk_client_discovers_registers_logs_in_calls_refreshes_and_is_rev
     token = await static_token(bus, integration.id)
     server_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={token}"
     storage = MemoryStorage()
-    user = HeadlessUser(oauth_stack)
+    user = HeadlessUser(oauth_stack.idp.url)
     provider = OAuthClientProvider(
         server_url,
         OAuthClientMetadata(
@@ -118,6 +81,7 @@ async def test_sdk_client_discovers_registers_logs_in_calls_refreshes_and_is_rev
         assert second.refresh_token and second.refresh_token != first.refresh_token
         assert len(user.results) == 1  # no second login
 
+    await user.browser.aclose()
     # Revocation (RFC 7009) of the access token: the edge refuses it at once.
     async with httpx.AsyncClient(timeout=10) as raw:
         mcp = await raw.post(
@@ -166,7 +130,7 @@ async def test_sdk_client_with_a_client_id_metadata_document(oauth_stack: OAuthS
     token = await static_token(bus, integration.id)
     server_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={token}"
     storage = MemoryStorage()
-    user = HeadlessUser(oauth_stack)
+    user = HeadlessUser(oauth_stack.idp.url)
     provider = OAuthClientProvider(
         server_url,
         OAuthClientMetadata(
@@ -185,6 +149,7 @@ async def test_sdk_client_with_a_client_id_metadata_document(oauth_stack: OAuthS
     ):
         called = await client.call_tool("echo", {"message": "doc"})
         assert called.content[0].text == "echo: doc"  # type: ignore[union-attr]
+    await user.browser.aclose()
     assert storage.client is not None and storage.client.client_id == CLIENT_DOCUMENT_URL
     assert oauth_stack.documents.fetches >= 1
     assert (
