@@ -1,0 +1,100 @@
+"""A worker that hangs: a handler that never returns ends at the ability's timeout, and a frozen worker
+process (SIGSTOP: no heartbeats) is noticed within a few seconds; the client gets an error each time,
+the edge stays healthy, and the worker serves again once it runs (SIGCONT)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from skillrelay.stack import Stack
+
+from .conftest import McpClient, Owner, rpc_body
+
+pytestmark = pytest.mark.slow
+
+WORKER_SCRIPT = Path(__file__).with_name("reliability_worker.py")
+
+
+def _tool(name: str, subject: str, timeout_ms: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": name,
+        "inputSchema": {"type": "object"},
+        "handler": {"type": "worker", "subject": subject, "timeoutMs": timeout_ms},
+    }
+
+
+@pytest.fixture
+def worker_process(rstack: Stack) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    subject = f"rel{uuid.uuid4().hex[:8]}"
+    assert rstack.nats_url
+    process = subprocess.Popen(
+        [sys.executable, str(WORKER_SCRIPT), rstack.nats_url, subject],
+        cwd=WORKER_SCRIPT.parent,
+        env={**os.environ, "PYTHONPATH": str(WORKER_SCRIPT.parent)},
+    )
+    yield process, subject
+    if process.poll() is None:
+        process.send_signal(signal.SIGCONT)
+        process.terminate()
+        process.wait(10)
+
+
+def _outcome(response: httpx.Response) -> tuple[str, Any]:
+    assert response.status_code == 200, response.text
+    body = rpc_body(response)
+    if "error" in body:
+        return "rpc-error", body["error"]
+    result = body["result"]
+    return ("tool-error" if result.get("isError") else "ok"), result
+
+
+async def test_hanging_handler_and_frozen_worker(
+    rstack: Stack, worker_process: tuple[subprocess.Popen[bytes], str], http: httpx.AsyncClient
+) -> None:
+    process, subject = worker_process
+    owner = Owner(rstack).create([_tool("echo", subject, 30_000), _tool("hang", subject, 2_000)])
+    client = McpClient(http, owner.endpoint(0), owner.token)
+
+    # The worker is up once echo answers (it may take a moment to subscribe).
+    deadline = time.monotonic() + 30
+    while True:
+        kind, _ = _outcome(await client.call("tools/call", {"name": "echo", "arguments": {"text": "up"}}))
+        if kind == "ok" or time.monotonic() > deadline:
+            break
+    assert kind == "ok"
+
+    started = time.monotonic()
+    kind, detail = _outcome(await client.call("tools/call", {"name": "hang", "arguments": {}}))
+    hang_seconds = time.monotonic() - started
+    assert kind in ("rpc-error", "tool-error"), detail
+    assert 1.5 < hang_seconds < 6, hang_seconds
+
+    process.send_signal(signal.SIGSTOP)  # frozen: no heartbeat, no answer
+    try:
+        started = time.monotonic()
+        kind, detail = _outcome(await client.call("tools/call", {"name": "echo", "arguments": {"text": "x"}}))
+        frozen_seconds = time.monotonic() - started
+        assert kind in ("rpc-error", "tool-error"), detail
+        assert frozen_seconds < 10, frozen_seconds
+        # The edge itself is fine meanwhile.
+        assert (await http.get(f"{rstack.edge_urls[0]}/ready")).status_code == 200
+    finally:
+        process.send_signal(signal.SIGCONT)
+
+    kind, result = _outcome(await client.call("tools/call", {"name": "echo", "arguments": {"text": "back"}}))
+    assert kind == "ok", result
+    print(
+        f"hanging handler ended after {hang_seconds:.1f}s; frozen worker noticed after {frozen_seconds:.1f}s"
+    )
