@@ -14,6 +14,9 @@ import jsonschema.validators
 
 from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceDef
 from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
+from skillrelay_edge.fast_schema import compile_fast_check
+
+_UNCOMPILED = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,7 @@ class Catalog:
     prompts: dict[str, PromptDef]
     prompt_entries: list[dict[str, Any]]
     _validators: dict[str, Any] = field(default_factory=dict)
+    _fast_checks: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, snapshot: IntegrationSnapshot) -> Catalog:
@@ -122,6 +126,11 @@ class Catalog:
 
     def validate_arguments(self, tool: AbilityDef, arguments: dict[str, Any]) -> str | None:
         """None when ``arguments`` satisfy the tool's inputSchema, else a message for the client."""
+        fast = self._fast_checks.get(tool.name, _UNCOMPILED)
+        if fast is _UNCOMPILED:
+            fast = self._fast_checks[tool.name] = compile_fast_check(tool.input_schema)
+        if fast is not None and fast(arguments):
+            return None
         validator: Any = self._validators.get(tool.name)
         if validator is None:
             try:

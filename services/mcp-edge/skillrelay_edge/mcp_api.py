@@ -1,65 +1,147 @@
-"""HTTP entry point of the MCP endpoint: decode the request, call ``McpEndpoint``, encode the answer."""
+"""HTTP entry point of the MCP endpoint: decode the request, call ``McpEndpoint``, encode the answer.
+
+A Litestar ASGI route: routing stays Litestar's, but the hot path reads the few headers it needs from
+the raw scope and writes the answer bytes itself, without building Request/Response objects."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Protocol, cast
+from urllib.parse import parse_qs
 
-from litestar import Request, Response, route
-from litestar.handlers import HTTPRouteHandler
-from litestar.response import Stream
+import structlog
+from litestar.handlers import ASGIRouteHandler, asgi
+from litestar.types import Receive, Scope, Send
 
+from skillrelay_edge import jsonrpc
 from skillrelay_edge.endpoint import BodyTooLarge, HttpAnswer, HttpInput, McpEndpoint
+
+# Mounted (Litestar ASGI handlers cannot take path parameters): the tail is ``/<integrationId>/mcp``.
+MCP_MOUNT = "/api/v1/integration/mcpserver"
+_log = structlog.get_logger("skillrelay.edge.http")
+_INTERNAL = jsonrpc.encode(jsonrpc.error(None, -32603, "Internal error"))
+_UNAVAILABLE = jsonrpc.encode(jsonrpc.error(None, -32000, "Service Unavailable: starting up"))
+_NOT_FOUND = jsonrpc.encode(jsonrpc.error(None, -32000, "Not Found"))
+_NOT_ALLOWED = jsonrpc.encode(jsonrpc.error(None, -32000, "Method Not Allowed"))
 
 
 class EndpointHolder(Protocol):
     endpoint: McpEndpoint | None
 
 
-MCP_PATH = "/api/v1/integration/mcpserver/{integration_id:str}/mcp"
+def _integration_id(scope: Scope) -> str | None:
+    parts = str(scope.get("path", "")).rstrip("/").split("/")
+    # The mount leaves ``/<id>/mcp``; also accept the full path in case the scope keeps it.
+    if len(parts) >= 3 and parts[-1] == "mcp" and parts[-2] and parts[-3] in ("", "mcpserver"):
+        return parts[-2]
+    return None
 
 
-def _encode(answer: HttpAnswer) -> Response[Any]:
-    if answer.stream is not None:
-        return Stream(
-            answer.stream, status_code=answer.status, headers=answer.headers, media_type=answer.media_type
-        )
-    return Response(
-        answer.body if answer.body is not None else b"",
-        status_code=answer.status,
-        headers=answer.headers,
-        media_type=answer.media_type,
-    )
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
-def mcp_routes(holder: EndpointHolder, max_body_bytes: int) -> list[HTTPRouteHandler]:
-    @route(MCP_PATH, http_method=["POST", "GET", "DELETE"], include_in_schema=False)
-    async def mcp(request: Request[Any, Any, Any]) -> Response[Any]:
+def _query_token(scope: Scope) -> str | None:
+    query: bytes = scope.get("query_string", b"")
+    if b"authorization=" not in query:
+        return None
+    values = parse_qs(query.decode("latin-1")).get("authorization")
+    return values[0] if values else None
+
+
+async def _send_bytes(send: Send, status: int, body: bytes, headers: dict[str, str], media_type: str) -> None:
+    raw = [(b"content-length", str(len(body)).encode())]
+    if body or status != 202:
+        raw.append((b"content-type", media_type.encode()))
+    raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _send_stream(
+    send: Send, receive: Receive, answer: HttpAnswer, stream: AsyncIterator[bytes]
+) -> None:
+    raw = [(b"content-type", answer.media_type.encode()), (b"x-accel-buffering", b"no")]
+    raw += [(name.lower().encode(), value.encode()) for name, value in answer.headers.items()]
+    await send({"type": "http.response.start", "status": answer.status, "headers": raw})
+
+    async def pump() -> None:
+        async for chunk in stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    pumping = asyncio.ensure_future(pump())
+    watching = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pumping, watching):
+            task.cancel()
+        for task in (pumping, watching):
+            with contextlib.suppress(asyncio.CancelledError, OSError, RuntimeError):
+                await task
+        with contextlib.suppress(Exception):
+            await stream.aclose()  # type: ignore[attr-defined]
+
+
+def mcp_routes(holder: EndpointHolder, max_body_bytes: int) -> list[ASGIRouteHandler]:
+    @asgi(MCP_MOUNT, is_mount=True, copy_scope=False)
+    async def mcp(scope: Scope, receive: Receive, send: Send) -> None:
+        integration_id = _integration_id(scope)
+        if integration_id is None:
+            await _send_bytes(send, 404, _NOT_FOUND, {}, "application/json")
+            return
+        endpoint = holder.endpoint
+        if endpoint is None:
+            await _send_bytes(send, 503, _UNAVAILABLE, {}, "application/json")
+            return
+        method = str(scope.get("method", ""))
+
         async def read_body() -> bytes:
             chunks: list[bytes] = []
             size = 0
-            async for chunk in request.stream():
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+                chunk = cast("bytes", message.get("body", b""))
                 size += len(chunk)
                 if size > max_body_bytes:
                     raise BodyTooLarge
                 chunks.append(chunk)
-            return b"".join(chunks)
+                if not message.get("more_body", False):
+                    break
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
         inp = HttpInput(
-            integration_id=request.path_params["integration_id"],
-            headers=request.headers,
-            query_token=request.query_params.get("authorization"),
+            integration_id=integration_id,
+            headers=_headers(scope),
+            query_token=_query_token(scope),
             read_body=read_body,
         )
-        endpoint = holder.endpoint
-        if endpoint is None:
-            return Response(b"", status_code=503)
-        method = request.method
-        if method == "POST":
-            answer = await endpoint.post(inp)
-        elif method == "GET":
-            answer = await endpoint.get(inp)
+        try:
+            if method == "POST":
+                answer = await endpoint.post(inp)
+            elif method == "GET":
+                answer = await endpoint.get(inp)
+            elif method == "DELETE":
+                answer = await endpoint.delete(inp)
+            else:
+                await _send_bytes(send, 405, _NOT_ALLOWED, {"Allow": "GET, POST, DELETE"}, "application/json")
+                return
+        except Exception:
+            _log.exception("mcp.request.failed", method=method)
+            await _send_bytes(send, 500, _INTERNAL, {}, "application/json")
+            return
+        if answer.stream is not None:
+            await _send_stream(send, receive, answer, answer.stream)
         else:
-            answer = await endpoint.delete(inp)
-        return _encode(answer)
+            await _send_bytes(send, answer.status, answer.body or b"", answer.headers, answer.media_type)
 
     return [mcp]

@@ -56,10 +56,21 @@ class HttpRules:
         if listen_host not in {"0.0.0.0", "::", ""}:  # noqa: S104
             self.allowed_hosts.add(listen_host.lower())
         self.max_body_bytes = max_body_bytes
+        self._host_cache: dict[tuple[str | None, str | None], Rejection | None] = {}
 
     def check_host_and_origin(self, host: str | None, origin: str | None) -> Rejection | None:
         """DNS-rebinding protection: the Host must name this edge, and a browser Origin must be the
         edge's public origin or a loopback origin. Requests without Origin (non-browser) pass."""
+        key = (host, origin)
+        if key in self._host_cache:
+            return self._host_cache[key]
+        verdict = self._check_host_and_origin(host, origin)
+        if len(self._host_cache) > 1024:
+            self._host_cache.clear()
+        self._host_cache[key] = verdict
+        return verdict
+
+    def _check_host_and_origin(self, host: str | None, origin: str | None) -> Rejection | None:
         if host is not None and _hostname(host) not in self.allowed_hosts:
             return Rejection(403, f"Invalid Host: {host[:100]}")
         if origin is None:
@@ -108,9 +119,22 @@ class HttpRules:
         )
 
 
+_accept_cache: dict[tuple[str, str], bool] = {}
+
+
 def _accepts(accept: str | None, media_type: str) -> bool:
     if not accept:
         return False
+    key = (accept, media_type)
+    cached = _accept_cache.get(key)
+    if cached is None:
+        if len(_accept_cache) > 1024:
+            _accept_cache.clear()
+        cached = _accept_cache[key] = _parse_accepts(accept, media_type)
+    return cached
+
+
+def _parse_accepts(accept: str, media_type: str) -> bool:
     major = media_type.split("/", 1)[0]
     for part in accept.split(","):
         item = part.split(";", 1)[0].strip().lower()

@@ -1,0 +1,304 @@
+"""``make bench``: one run, same core budget for every server, load from a separate process.
+
+Every server (and NATS, PostgreSQL, the sessions service, the worker) is pinned to one CPU and the
+load generator to another, when the machine has two. All targets are started first; then the load
+runs in interleaved rounds (target A, B, C, … then again), so that load from other processes on a
+shared machine hits every target alike; the median round is reported. Each request is authenticated
+with a static bearer token; the edge requests also carry their MCP session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+
+INTEGRATION_ID = "mcpserver_bench"
+TEXT = "hello benchmark"
+PYTHON = sys.executable
+MCP_ACCEPT = "application/json, text/event-stream"
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    path: str
+    headers: dict[str, str]
+    body: str
+    rounds: list[dict[str, float]] = field(default_factory=list)
+
+    def median(self, key: str) -> float:
+        return statistics.median(r[key] for r in self.rounds) if self.rounds else 0.0
+
+    @property
+    def errors(self) -> int:
+        return int(sum(r["errors"] for r in self.rounds))
+
+
+def _cpus() -> tuple[set[int] | None, set[int] | None]:
+    try:
+        available = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None, None
+    if len(available) < 2:
+        return None, None
+    return {available[0]}, {available[1]}
+
+
+def _pin(pid: int, cpus: set[int] | None) -> None:
+    if cpus is not None:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, cpus)
+
+
+@contextlib.contextmanager
+def _running(
+    args: list[str], env: dict[str, str], cpus: set[int] | None, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as handle:
+        process = subprocess.Popen(
+            args, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    _pin(process.pid, cpus)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # SIGINT: lets a profiler (BENCH_PROFILE_EDGE) write out
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def _body(tool: str) -> str:
+    params = {"name": tool, "arguments": {"text": TEXT}}
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+
+
+def _measure(target: Target, args: argparse.Namespace, cpus: set[int] | None) -> None:
+    spec = {
+        "host": "127.0.0.1",
+        "port": target.port,
+        "path": target.path,
+        "headers": target.headers,
+        "body": target.body,
+        "expect": TEXT,
+        "concurrency": args.concurrency,
+        "duration": args.duration,
+        "warmup": args.warmup,
+    }
+    process = subprocess.Popen([PYTHON, "-m", "benchmarks.load", json.dumps(spec)], stdout=subprocess.PIPE)
+    _pin(process.pid, cpus)
+    out, _ = process.communicate(timeout=args.duration + args.warmup + 120)
+    data = json.loads(out.decode().strip().splitlines()[-1])
+    target.rounds.append(data)
+    print(
+        f"  {target.name:<44} {data['rps']:>7.0f} req/s  p50 {data['p50_ms']:6.2f} ms"
+        f"  p99 {data['p99_ms']:7.2f} ms  ({data['requests']} requests, {data['errors']} errors)",
+        flush=True,
+    )
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKILLRELAY_")}
+    env["SKILLRELAY_LOG_LEVEL"] = "warning"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path.cwd()), env.get("PYTHONPATH", "")]))
+    env.update(extra)
+    return env
+
+
+def _wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+def _initialize(url: str, headers: dict[str, str]) -> str:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"},
+        },
+    }
+    deadline = time.monotonic() + 30
+    while True:
+        response = httpx.post(url, headers=headers, json=body, timeout=10)
+        if response.status_code == 200:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"initialize failed: {response.status_code} {response.text[:200]}")
+        time.sleep(0.2)
+    session = response.headers["mcp-session-id"]
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    httpx.post(url, headers={**headers, "Mcp-Session-Id": session}, json=initialized).raise_for_status()
+    return session
+
+
+def _has_worker_sdk() -> bool:
+    try:
+        import skillrelay_common.worker  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _start_baselines(
+    stack: contextlib.ExitStack, token: str, cpus: set[int] | None, logs: Path
+) -> list[Target]:
+    headers = {"Content-Type": "application/json", "Accept": MCP_ACCEPT, "Authorization": f"Bearer {token}"}
+    targets = []
+    for kind, label in (
+        ("sdk", "MCP Python SDK (MCPServer, stateless JSON)"),
+        ("sdk-lowlevel", "MCP Python SDK (low-level Server, stateless)"),
+        ("litestar", "raw Litestar echo"),
+    ):
+        port = free_port()
+        command = [PYTHON, "-m", "benchmarks.echo_servers", kind, str(port), token]
+        process = stack.enter_context(_running(command, _env(), cpus, logs / f"{kind}.log"))
+        wait_for_port("127.0.0.1", port, 30, process)
+        targets.append(Target(label, port, "/mcp", headers, _body("echo")))
+    return targets
+
+
+def _start_edge(
+    stack: contextlib.ExitStack, token: str, cpus: set[int] | None, state: Path, logs: Path
+) -> list[Target]:
+    nats = EmbeddedNats(store_dir=state / "nats")
+    nats.start()
+    stack.callback(nats.stop)
+    assert nats.process is not None
+    _pin(nats.process.pid, cpus)
+    postgres = EmbeddedPostgres(data_dir=state / "pg")
+    postgres.start()
+    stack.callback(postgres.stop)
+    assert postgres.process is not None
+    _pin(postgres.process.pid, cpus)
+    database_url = postgres.create_database("bench_sessions")
+    env = _env(SKILLRELAY_NATS_URL=nats.url, SKILLRELAY_STATE_DIR=str(state), SKILLRELAY_HOST="127.0.0.1")
+    port = free_port()
+    edge_env = {
+        **env,
+        "SKILLRELAY_EDGE_PORT": str(port),
+        "SKILLRELAY_EDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+    stack.enter_context(
+        _running(
+            [PYTHON, "-m", "skillrelay_sessions"],
+            {**env, "SKILLRELAY_DATABASE_URL": database_url},
+            cpus,
+            logs / "sessions.log",
+        )
+    )
+    control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token]
+    stack.enter_context(_running(control, env, cpus, logs / "control.log"))
+    worker = _has_worker_sdk()
+    if worker:
+        stack.enter_context(
+            _running([PYTHON, "-m", "benchmarks.echo_worker", nats.url], env, cpus, logs / "worker.log")
+        )
+    edge_command = [PYTHON, "-m", "skillrelay_edge"]
+    if os.environ.get("BENCH_PROFILE_EDGE"):  # developer aid: cProfile the edge process
+        edge_command = [
+            PYTHON,
+            "-m",
+            "cProfile",
+            "-o",
+            os.environ["BENCH_PROFILE_EDGE"],
+            "-m",
+            "skillrelay_edge",
+        ]
+    edge = stack.enter_context(_running(edge_command, edge_env, cpus, logs / "edge.log"))
+    wait_for_port("127.0.0.1", port, 30, edge)
+    _wait_http(f"http://127.0.0.1:{port}/ready")
+    path = f"/api/v1/integration/mcpserver/{INTEGRATION_ID}/mcp"
+    headers = {"Content-Type": "application/json", "Accept": MCP_ACCEPT, "Authorization": f"Bearer {token}"}
+    session = _initialize(f"http://127.0.0.1:{port}{path}", headers)
+    call_headers = {**headers, "Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
+    targets = [Target("Skillrelay edge, static ability", port, path, call_headers, _body("echo"))]
+    if worker:
+        targets.append(
+            Target("Skillrelay edge, worker ability", port, path, call_headers, _body("echo_worker"))
+        )
+    else:
+        print("worker SDK not available: the worker ability is not measured")
+    return targets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per target and round")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per target and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
+    parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections")
+    parser.add_argument("--only-edge", action="store_true", help="skip the baselines (developer aid)")
+    args = parser.parse_args()
+    server_cpus, load_cpus = _cpus()
+    token = "bench-" + secrets.token_urlsafe(24)
+    where = (
+        f"servers on CPU {sorted(server_cpus)}, load on CPU {sorted(load_cpus)}"
+        if server_cpus
+        else "no pinning"
+    )
+    print(
+        f"{where}; {args.concurrency} connections; {args.rounds} rounds of "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s per target",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="skillrelay-bench-") as tmp, contextlib.ExitStack() as stack:
+        state = Path(tmp)
+        os.chmod(state, 0o755)  # noqa: S103 (embedded PostgreSQL may run as another user)
+        logs = state / "logs"
+        logs.mkdir()
+        targets = [] if args.only_edge else _start_baselines(stack, token, server_cpus, logs)
+        targets += _start_edge(stack, token, server_cpus, state, logs)
+        for number in range(1, args.rounds + 1):
+            print(f"round {number}", flush=True)
+            for target in targets:
+                _measure(target, args, load_cpus)
+    _report(targets)
+
+
+def _report(targets: list[Target]) -> None:
+    sdk = (targets[0].median("rps") if targets else 0.0) or 1.0
+    print("\nmedian of the rounds:\n")
+    print("| target | req/s | p50 ms | p99 ms | vs SDK |")
+    print("|---|---:|---:|---:|---:|")
+    for target in targets:
+        rps = target.median("rps")
+        print(
+            f"| {target.name} | {rps:.0f} | {target.median('p50_ms'):.2f} | "
+            f"{target.median('p99_ms'):.2f} | {rps / sdk:.1f}x |"
+        )
+    errors = sum(target.errors for target in targets)
+    if errors:
+        print(f"\n{errors} requests failed: the figures above are not trustworthy")
+
+
+if __name__ == "__main__":
+    main()

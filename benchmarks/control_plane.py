@@ -1,0 +1,86 @@
+"""Stand-ins for the registry and auth during the benchmark: ``python -m benchmarks.control_plane
+<nats_url> <integration_id> <token>`` answers ``REGISTRY_INTEGRATION_RESOLVE`` (a skillset with an
+``echo`` tool as a static and as a worker ability) and ``AUTH_TOKEN_VERIFY``. Both are only asked on
+cache misses, so they do not sit on the measured path; sessions use the real sessions service."""
+
+from __future__ import annotations
+
+import sys
+
+import msgspec
+
+from skillrelay_common.messaging import Bus
+from skillrelay_common.runtime import run_until_signalled
+from skillrelay_common.schemas.abilities import AbilityDef
+from skillrelay_common.schemas.auth import GetJwks, Jwks, TokenValid, VerifyToken
+from skillrelay_common.schemas.base import Denied, NotFound
+from skillrelay_common.schemas.registry import (
+    IntegrationInfo,
+    IntegrationSnapshot,
+    ResolveIntegration,
+    SkillsetSnapshot,
+)
+from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_VERIFY, REGISTRY_INTEGRATION_RESOLVE
+
+ECHO_SCHEMA = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+WORKER_SUBJECT = "bench.echo"
+
+
+def snapshot(integration_id: str) -> IntegrationSnapshot:
+    def tool(name: str, handler: dict[str, object]) -> AbilityDef:
+        raw = {
+            "id": f"ability_{name}",
+            "name": name,
+            "description": "Echo the input text.",
+            "inputSchema": ECHO_SCHEMA,
+            "handler": handler,
+        }
+        return msgspec.convert(raw, AbilityDef)
+
+    return IntegrationSnapshot(
+        integration=IntegrationInfo(
+            id=integration_id, owner_id="user_bench", name="bench", skillset_id="skillset_bench"
+        ),
+        skillset=SkillsetSnapshot(
+            id="skillset_bench",
+            name="bench",
+            abilities=[
+                tool("echo", {"type": "static", "content": [{"type": "text", "text": "{{text}}"}]}),
+                tool("echo_worker", {"type": "worker", "subject": WORKER_SUBJECT}),
+            ],
+        ),
+    )
+
+
+def main() -> None:
+    nats_url, integration_id, token = sys.argv[1], sys.argv[2], sys.argv[3]
+    answer = snapshot(integration_id)
+    holder: dict[str, Bus] = {}
+
+    async def resolve(request: ResolveIntegration) -> IntegrationSnapshot | NotFound:
+        return answer if request.integration_id == integration_id else NotFound(what="integration")
+
+    async def verify(request: VerifyToken) -> TokenValid | Denied:
+        if request.integration_id == integration_id and request.token == token:
+            return TokenValid(integration_id=integration_id, version=1)
+        return Denied(reason="invalid token")
+
+    async def jwks(request: GetJwks) -> Jwks:
+        return Jwks(keys=[])
+
+    async def start() -> None:
+        bus = await Bus.connect(nats_url, "bench-control")
+        bus.serve(REGISTRY_INTEGRATION_RESOLVE, resolve)
+        bus.serve(AUTH_TOKEN_VERIFY, verify)
+        bus.serve(AUTH_JWKS_GET, jwks)
+        await bus.start()
+        holder["bus"] = bus
+
+    async def stop() -> None:
+        await holder["bus"].close()
+
+    run_until_signalled(start, stop)
+
+
+if __name__ == "__main__":
+    main()
