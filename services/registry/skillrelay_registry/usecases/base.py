@@ -1,0 +1,260 @@
+"""What every use case shares: the transaction helper, event publishing after commit, paging and
+streaming loops, ownership lookups and event constructors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from skillrelay_common.crypto import SecretBox
+from skillrelay_common.schemas.base import Message, Unavailable
+from skillrelay_common.schemas.registry import (
+    ChangeKind,
+    OwnedRecordChanged,
+    SkillsetChanged,
+)
+from skillrelay_common.schemas.sessions import (
+    SessionInfo,
+)
+from skillrelay_common.settings import Settings
+from skillrelay_common.subjects import (
+    OWNED_RECORD_CHANGED,
+    SKILLSET_CHANGED,
+    Endpoint,
+    Event,
+)
+from skillrelay_registry import convert, schemas
+from skillrelay_registry.errors import (
+    ConflictError,
+    NotFoundError,
+)
+from skillrelay_registry.models import (
+    Base,
+    Resource,
+    Skillset,
+)
+from skillrelay_registry.pagination import STREAM_BATCH, ListQuery, Page, assemble_page, position_of
+from skillrelay_registry.repo import Repository
+
+API_KEY_PREFIX = "sr_key"
+_FOREIGN_KEY_VIOLATION = "23503"
+OAUTH_SECRET_PURPOSE = "oauth-client-secret"
+
+_log = structlog.get_logger("skillrelay.registry")
+
+ReqT = TypeVar("ReqT", bound=Message)
+RepT = TypeVar("RepT")
+EvtT = TypeVar("EvtT", bound=Message)
+RowT = TypeVar("RowT", bound=Base)
+OutT = TypeVar("OutT")
+
+
+class Messenger(Protocol):
+    """What the service needs from NATS (``skillrelay_common.messaging.Bus`` is one)."""
+
+    async def request(
+        self, endpoint: Endpoint[ReqT, RepT], message: ReqT, *, timeout: float | None = None
+    ) -> RepT | Unavailable: ...
+
+    async def publish_event(
+        self, event: Event[EvtT], payload: EvtT, *, subject: str | None = None, msg_id: str | None = None
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    event: Event[Any]
+    payload: Message
+    subject: str
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@contextmanager
+def conflict_on_duplicate(message: str) -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError as exc:
+        if "unique" in str(exc.orig).lower() or "duplicate" in str(exc.orig).lower():
+            raise ConflictError(message) from None
+        raise
+
+
+class UseCaseBase:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        bus: Messenger,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._sessions = session_factory
+        self._bus = bus
+        self._settings = settings
+        self._clock = clock
+        self._secrets = SecretBox(settings.secret_key or "", OAUTH_SECRET_PURPOSE)
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _unit(self) -> AsyncIterator[Repository]:
+        """One transaction: committed when the block ends without an exception."""
+        try:
+            async with self._sessions() as session, session.begin():
+                yield Repository(session)
+        except IntegrityError as exc:
+            # A referenced record vanished, or a record gained a reference, while we worked.
+            if getattr(exc.orig, "sqlstate", None) == _FOREIGN_KEY_VIOLATION:
+                raise ConflictError("a record this change refers to was changed meanwhile; retry") from None
+            raise
+
+    async def _publish(self, events: list[PendingEvent]) -> None:
+        for pending in events:
+            try:
+                await self._bus.publish_event(pending.event, pending.payload, subject=pending.subject)
+            except Exception as exc:  # the change is committed; subscribers resync on their own
+                _log.error("registry.event.not_published", subject=pending.subject, error=str(exc))
+
+    def _endpoint(self, integration_id: str) -> str:
+        return convert.endpoint_url(self._settings.http.edge_public_url, integration_id)
+
+    async def _page(
+        self,
+        fetch: Callable[[Repository, ListQuery, int], Awaitable[list[RowT]]],
+        query: ListQuery,
+        to_out: Callable[[RowT], OutT],
+    ) -> Page[OutT]:
+        async with self._unit() as repo:
+            rows = await fetch(repo, query, query.take + 1)
+            page = assemble_page(rows, query.take)
+            return Page([to_out(row) for row in page.items], page.cursor)
+
+    async def _stream(
+        self,
+        fetch: Callable[[Repository, ListQuery, int], Awaitable[list[RowT]]],
+        query: ListQuery,
+        to_out: Callable[[RowT], OutT],
+    ) -> AsyncIterator[OutT]:
+        """Every matching record, fetched in keyset batches (each its own short transaction), so
+        memory stays constant and no connection is held while the client reads slowly."""
+        batch_query = query
+        while True:
+            async with self._unit() as repo:
+                rows = await fetch(repo, batch_query, STREAM_BATCH)
+                records = [to_out(row) for row in rows]
+            for record in records:
+                yield record
+            if len(rows) < STREAM_BATCH:
+                return
+            batch_query = query.next_batch(position_of(rows[-1]), STREAM_BATCH)
+
+    async def _require_skillset(self, owner_id: str, skillset_id: str) -> None:
+        async with self._unit() as repo:
+            await owned(repo, Skillset, owner_id, skillset_id, "skillset")
+
+    async def _skillset_for_change(self, repo: Repository, owner_id: str, skillset_id: str) -> Skillset:
+        return await owned(repo, Skillset, owner_id, skillset_id, "skillset", lock=True)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+async def owned(
+    repo: Repository, model: type[RowT], owner_id: str, record_id: str, what: str, *, lock: bool = False
+) -> RowT:
+    row = await repo.owned(model, owner_id, record_id, lock=lock)
+    if row is None:
+        raise NotFoundError(what)
+    return row
+
+
+async def child(repo: Repository, model: type[RowT], skillset_id: str, child_id: str, what: str) -> RowT:
+    row = await repo.child(model, skillset_id, child_id)
+    if row is None:
+        raise NotFoundError(what)
+    return row
+
+
+def owned_fetch(
+    model: type[RowT], owner_id: str
+) -> Callable[[Repository, ListQuery, int], Awaitable[list[RowT]]]:
+    async def fetch(repo: Repository, query: ListQuery, take: int) -> list[RowT]:
+        return await repo.page(model, owner_id, query, take)
+
+    return fetch
+
+
+def child_fetch(
+    model: type[RowT], skillset_id: str
+) -> Callable[[Repository, ListQuery, int], Awaitable[list[RowT]]]:
+    async def fetch(repo: Repository, query: ListQuery, take: int) -> list[RowT]:
+        return await repo.child_page(model, skillset_id, query, take)
+
+    return fetch
+
+
+def owned_event(entity: Any, record_id: str, owner_id: str, change: ChangeKind) -> PendingEvent:
+    return PendingEvent(
+        OWNED_RECORD_CHANGED,
+        OwnedRecordChanged(id=record_id, owner_id=owner_id, change=change, entity=entity),
+        f"events.registry.{entity}.{change}",
+    )
+
+
+def skillset_event(
+    skillset_id: str,
+    owner_id: str,
+    change: ChangeKind,
+    entity: Any,
+    item_id: str | None,
+    uri: str | None,
+    revision: int,
+) -> PendingEvent:
+    return PendingEvent(
+        SKILLSET_CHANGED,
+        SkillsetChanged(
+            skillset_id=skillset_id,
+            owner_id=owner_id,
+            change=change,
+            entity=entity,
+            item_id=item_id,
+            uri=uri,
+            revision=revision,
+        ),
+        f"events.registry.{entity}.{change}",
+    )
+
+
+def resource_uri(row: Resource) -> str | None:
+    return row.uri if row.uri is not None else row.uri_template
+
+
+def reply_reason(reply: object) -> str:
+    if isinstance(reply, Unavailable):
+        return reply.message or "unavailable"
+    return type(reply).__name__
+
+
+def session_out(info: SessionInfo) -> schemas.SessionOut:
+    return schemas.SessionOut(
+        id=info.session_id,
+        principal=info.principal,
+        protocol_version=info.protocol_version,
+        created_at=epoch(info.created_at),
+        last_seen_at=epoch(info.last_seen_at),
+        expires_at=epoch(info.expires_at),
+    )
