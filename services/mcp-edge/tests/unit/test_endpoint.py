@@ -1,0 +1,258 @@
+"""The endpoint's use cases with fakes: order of checks, sessions, batches, method families, and the
+choice between a JSON answer and an SSE stream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+import pytest
+
+from skillrelay_common.schemas.base import NotFound, Unavailable
+from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
+from skillrelay_edge.abilities.static import StaticRunner
+from skillrelay_edge.cancellation import InFlightCalls
+from skillrelay_edge.catalog import Catalog
+from skillrelay_edge.context import CallContext
+from skillrelay_edge.endpoint import HttpAnswer, HttpInput, McpEndpoint
+from skillrelay_edge.local_credentials import AuthFailure, Principal
+from skillrelay_edge.local_relay import LocalClientResponseRelay
+from skillrelay_edge.local_sessions import LocalSessionManager
+from skillrelay_edge.protocol import pagination
+from skillrelay_edge.protocol.dispatcher import Dispatcher
+from skillrelay_edge.protocol.scope import Services
+from skillrelay_edge.testing import ability, demo_skillset
+from skillrelay_edge.transport import HttpRules
+
+TOKEN = "good"
+
+
+def _catalog(integration_id: str, session_mode: str = "strict") -> Catalog:
+    skillset = demo_skillset()
+    worker = {"type": "worker", "subject": "w"}
+    skillset = msgspec.structs.replace(
+        skillset,
+        abilities=[*skillset.abilities, ability("talk", worker), ability("silent", worker)],
+        resources=[
+            *skillset.resources,
+            msgspec.convert(
+                {"id": "r_t", "name": "item", "uriTemplate": "test://items/{id}", "handler": worker},
+                type(skillset.resources[0]),
+            ),
+        ],
+    )
+    info = IntegrationInfo(
+        id=integration_id,
+        owner_id="u",
+        name="n",
+        skillset_id=skillset.id,
+        session_mode=session_mode,  # type: ignore[arg-type]
+    )
+    return Catalog.build(IntegrationSnapshot(integration=info, skillset=skillset))
+
+
+class FakeCatalogs:
+    def __init__(self) -> None:
+        self.answers: dict[str, Catalog | NotFound | Unavailable] = {
+            "mcpserver_1": _catalog("mcpserver_1"),
+            "mcpserver_renew": _catalog("mcpserver_renew", "renew"),
+        }
+
+    async def get(self, integration_id: str) -> Catalog | NotFound | Unavailable:
+        return self.answers.get(integration_id, NotFound())
+
+
+class FakeVerifier:
+    async def authenticate(
+        self, integration: Any, header: str | None, query: str | None
+    ) -> Principal | AuthFailure:
+        if header == f"Bearer {TOKEN}" or query == TOKEN:
+            return Principal("static", "static:v1", 1)
+        return AuthFailure(401, "bad", 'Bearer resource_metadata="https://x"')
+
+
+class FakeWorker:
+    def __init__(self) -> None:
+        self.contexts: list[CallContext] = []
+
+    async def run(self, ctx: CallContext, handler: Any, arguments: dict[str, Any]) -> dict[str, Any]:
+        self.contexts.append(ctx)
+        if ctx.method == "resources/read":
+            return {"contents": [{"uri": ctx.name, "text": f"item {arguments['id']}"}]}
+        if ctx.name == "talk":
+            await ctx.log("info", "working")
+        return {"content": [{"type": "text", "text": ctx.name}]}
+
+
+@pytest.fixture
+def worker() -> FakeWorker:
+    return FakeWorker()
+
+
+@pytest.fixture
+def endpoint(worker: FakeWorker) -> McpEndpoint:
+    sessions = LocalSessionManager(None, ttl_seconds=60)
+    return McpEndpoint(
+        rules=HttpRules("http://edge.test", "127.0.0.1", 10_000),
+        catalogs=FakeCatalogs(),
+        verifier=FakeVerifier(),
+        sessions=sessions,
+        dispatcher=Dispatcher(
+            Services(sessions=sessions, runners={"static": StaticRunner(), "worker": worker})
+        ),
+        relay=LocalClientResponseRelay(),
+        store=None,
+        streams=None,
+        inflight=InFlightCalls(None),
+    )
+
+
+def _input(
+    body: Any,
+    *,
+    integration: str = "mcpserver_1",
+    session: str | None = None,
+    token: str = TOKEN,
+    **headers: str,
+) -> HttpInput:
+    raw = body if isinstance(body, bytes) else msgspec.json.encode(body)
+    all_headers = {
+        "host": "edge.test",
+        "content-type": "application/json",
+        "accept": "application/json, text/event-stream",
+        "authorization": f"Bearer {token}",
+        **headers,
+    }
+    if session:
+        all_headers["mcp-session-id"] = session
+
+    async def read() -> bytes:
+        return raw
+
+    return HttpInput(integration, all_headers, None, read)
+
+
+def _request(method: str, params: Any = None, request_id: int = 1) -> dict[str, Any]:
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        body["params"] = params
+    return body
+
+
+def _json(answer: HttpAnswer) -> Any:
+    assert answer.body is not None
+    return msgspec.json.decode(answer.body)
+
+
+async def _session(endpoint: McpEndpoint) -> str:
+    answer = await endpoint.post(
+        _input(_request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}}))
+    )
+    assert _json(answer)["result"]["protocolVersion"] == "2025-06-18"
+    return answer.headers["Mcp-Session-Id"]
+
+
+async def test_credentials_are_checked_before_the_session(endpoint: McpEndpoint) -> None:
+    answer = await endpoint.post(_input(_request("ping"), session="unknown", token="bad"))
+    assert answer.status == 401
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer ")
+    assert (await endpoint.post(_input(_request("ping"), session="unknown"))).status == 404
+
+
+async def test_renew_mode_issues_a_new_session(endpoint: McpEndpoint) -> None:
+    answer = await endpoint.post(_input(_request("ping"), integration="mcpserver_renew", session="gone"))
+    assert answer.status == 200
+    assert answer.headers["Mcp-Session-Id"] != "gone"
+
+
+async def test_a_session_is_bound_to_its_integration(endpoint: McpEndpoint) -> None:
+    session = await _session(endpoint)
+    assert (await endpoint.post(_input(_request("ping"), session=session))).status == 200
+    other = await endpoint.post(_input(_request("ping"), integration="mcpserver_renew", session=session))
+    assert other.headers["Mcp-Session-Id"] != session
+
+
+async def test_integration_missing_or_registry_down(endpoint: McpEndpoint) -> None:
+    assert (await endpoint.post(_input(_request("ping"), integration="mcpserver_x"))).status == 404
+    endpoint.catalogs.answers["mcpserver_1"] = Unavailable()  # type: ignore[attr-defined]
+    assert (await endpoint.post(_input(_request("ping")))).status == 503
+
+
+async def test_batches(endpoint: McpEndpoint) -> None:
+    session = await _session(endpoint)
+    batch = [
+        _request("ping", request_id=1),
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        _request("ping", request_id=2),
+    ]
+    old = await endpoint.post(_input(batch, session=session, **{"mcp-protocol-version": "2025-03-26"}))
+    assert [item["id"] for item in _json(old)] == [1, 2]
+    refused = await endpoint.post(_input(batch, session=session, **{"mcp-protocol-version": "2025-06-18"}))
+    assert (refused.status, _json(refused)["error"]["code"]) == (400, -32600)
+    init_batch = [_request("initialize", {"protocolVersion": "2025-03-26"})]
+    refused = await endpoint.post(_input(init_batch, **{"mcp-protocol-version": "2025-03-26"}))
+    assert _json(refused)["error"]["code"] == -32600
+
+
+async def test_pagination(endpoint: McpEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pagination, "PAGE_SIZE", 3)
+    session = await _session(endpoint)
+    names: list[str] = []
+    cursor = None
+    while True:
+        params = {"cursor": cursor} if cursor else {}
+        result = _json(await endpoint.post(_input(_request("tools/list", params), session=session)))["result"]
+        names += [tool["name"] for tool in result["tools"]]
+        cursor = result.get("nextCursor")
+        if cursor is None:
+            break
+    assert len(names) == len(set(names)) == 8
+    bad = _json(await endpoint.post(_input(_request("tools/list", {"cursor": "nope"}), session=session)))
+    assert bad["error"]["code"] == -32602
+
+
+async def test_templated_resources_go_to_their_handler(endpoint: McpEndpoint, worker: FakeWorker) -> None:
+    session = await _session(endpoint)
+    answer = _json(
+        await endpoint.post(_input(_request("resources/read", {"uri": "test://items/42"}), session=session))
+    )
+    assert answer["result"]["contents"][0]["text"] == "item 42"
+    templates = _json(await endpoint.post(_input(_request("resources/templates/list"), session=session)))
+    assert templates["result"]["resourceTemplates"][0]["uriTemplate"] == "test://items/{id}"
+
+
+async def test_a_call_that_only_answers_is_json_and_one_that_talks_is_sse(
+    endpoint: McpEndpoint, worker: FakeWorker
+) -> None:
+    session = await _session(endpoint)
+    silent = await endpoint.post(_input(_request("tools/call", {"name": "silent"}), session=session))
+    assert silent.media_type == "application/json" and silent.stream is None
+    talk = await endpoint.post(_input(_request("tools/call", {"name": "talk"}), session=session))
+    assert talk.media_type == "text/event-stream" and talk.stream is not None
+    frames = [chunk async for chunk in talk.stream]
+    assert b"notifications/message" in frames[0] and b'"result"' in frames[1]
+    assert worker.contexts[-1].session_id == session
+
+
+async def test_cancellation_sets_the_call_context(endpoint: McpEndpoint) -> None:
+    session = await _session(endpoint)
+    started = asyncio.Event()
+    seen: list[CallContext] = []
+
+    class Waiting:
+        async def run(self, ctx: CallContext, handler: Any, arguments: dict[str, Any]) -> dict[str, Any]:
+            seen.append(ctx)
+            started.set()
+            await asyncio.wait_for(ctx.cancelled.wait(), 5)
+            return {"content": []}
+
+    endpoint.dispatcher.services.runners["worker"] = Waiting()  # type: ignore[index]
+    call = asyncio.ensure_future(
+        endpoint.post(_input(_request("tools/call", {"name": "silent"}, 9), session=session))
+    )
+    await asyncio.wait_for(started.wait(), 5)
+    notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
+    assert (await endpoint.post(_input(notice, session=session))).status == 202
+    await asyncio.wait_for(call, 5)
+    assert seen[0].cancelled.is_set()
