@@ -16,6 +16,7 @@ import msgspec
 import nats.errors
 import structlog
 from litestar import Request, get
+from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -23,7 +24,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from skillrelay_common.audit import decode_record
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import AUDIT_STREAM, audit_filter
-from skillrelay_registry.service import RegistryService
+from skillrelay_registry.api.common import OwnerId, Service
 
 BACKLOG = timedelta(minutes=15)
 KEEPALIVE_SECONDS = 15.0
@@ -50,7 +51,7 @@ def audit_row(data: bytes) -> str | None:
     ).decode()
 
 
-async def _records(bus: Bus, integration_id: str) -> AsyncIterator[ServerSentEventMessage]:
+async def _records(bus: Bus, integration_id: FromPath[str]) -> AsyncIterator[ServerSentEventMessage]:
     yield ServerSentEventMessage(event="status", data="connecting", retry=RETRY_MS)
     try:
         subscription = await bus.js.subscribe(
@@ -87,7 +88,7 @@ async def _records(bus: Bus, integration_id: str) -> AsyncIterator[ServerSentEve
 def audit_stream_handler(get_bus: Callable[[], Bus]) -> Any:
     @get("/integrations/{integration_id:str}/audit/stream")
     async def stream_audit(
-        request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
     ) -> ServerSentEvent:
         await service.get_integration(owner_id, integration_id)  # 404 unless it is the owner's
         del request

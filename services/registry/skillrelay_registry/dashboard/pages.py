@@ -35,10 +35,6 @@ class SignInRequired(Exception):
     """Raised by the ``owner_id`` dependency when nobody is signed in."""
 
 
-def is_htmx(request: Request[Any, Any, Any]) -> bool:
-    return request.headers.get("hx-request") == "true"
-
-
 def render(
     request: Request[Any, Any, Any], template: str, *, status_code: int = 200, **context: Any
 ) -> Response[str]:
@@ -56,9 +52,9 @@ def render(
 
 
 def redirect(request: Request[Any, Any, Any], path: str) -> Response[str]:
-    """After a successful POST: 303 for a plain form, ``HX-Redirect`` for htmx (a full page load)."""
-    if is_htmx(request):
-        return Response("", status_code=200, headers={"HX-Redirect": path})
+    """After a successful POST: 303 See Other. A boosted htmx request follows it like the browser
+    would, swaps in the page and pushes its URL, so plain forms and htmx behave the same."""
+    del request
     return Response("", status_code=303, headers={"Location": path})
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 
+from skillrelay_registry.api.common import Service
 from skillrelay_registry.dashboard.pages import PREFIX, redirect, render
 from skillrelay_registry.dashboard.security import request_session
 from skillrelay_registry.dashboard.session import SessionCodec
 from skillrelay_registry.errors import Unauthorized
-from skillrelay_registry.service import RegistryService
 
 
 @get("/", name="dashboard:home")
@@ -26,7 +26,7 @@ async def sign_in_page(request: Request[Any, Any, Any]) -> Response[str]:
 
 def sign_in_handler(codec: SessionCodec) -> Any:
     @post("/signin")
-    async def sign_in(request: Request[Any, Any, Any], service: RegistryService) -> Response[str]:
+    async def sign_in(request: Request[Any, Any, Any], service: Service) -> Response[str]:
         form = await request.form()
         api_key = form.get("apiKey")
         try:

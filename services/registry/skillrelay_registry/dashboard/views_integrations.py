@@ -6,15 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from skillrelay_registry import schemas
+from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.client_config import client_configs
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
 from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
 from skillrelay_registry.errors import RegistryError, ServiceUnavailable
-from skillrelay_registry.service import RegistryService
 
 
 async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -29,7 +30,7 @@ def _form_errors(exc: FormErrors | RegistryError) -> FormErrors:
     return forms.registry_errors(exc)
 
 
-async def _integration_fields(service: RegistryService, owner_id: str) -> list[Field]:
+async def _integration_fields(service: Service, owner_id: OwnerId) -> list[Field]:
     skillsets = (await service.list_skillsets(owner_id, LIST_ALL)).items
     connections = (await service.list_oauth_connections(owner_id, LIST_ALL)).items
     return forms.integration_fields(
@@ -42,8 +43,8 @@ async def _integration_fields(service: RegistryService, owner_id: str) -> list[F
 
 async def _integrations_page(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
+    service: Service,
+    owner_id: OwnerId,
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
@@ -66,7 +67,7 @@ async def _integrations_page(
 
 @get("/integrations")
 async def list_integrations(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
 ) -> Response[str]:
     return await _integrations_page(request, service, owner_id)
 
@@ -95,7 +96,7 @@ def _token_page(
 
 @post("/integrations")
 async def create_integration(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
 ) -> Response[str]:
     form = await _form(request)
     fields = await _integration_fields(service, owner_id)
@@ -114,9 +115,9 @@ async def create_integration(
 
 async def _integration_page(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
-    integration_id: str,
+    service: Service,
+    owner_id: OwnerId,
+    integration_id: FromPath[str],
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
@@ -149,14 +150,14 @@ async def _integration_page(
 
 @get("/integrations/{integration_id:str}")
 async def show_integration(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
 ) -> Response[str]:
     return await _integration_page(request, service, owner_id, integration_id)
 
 
 @post("/integrations/{integration_id:str}")
 async def update_integration(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
 ) -> Response[str]:
     form = await _form(request)
     fields = await _integration_fields(service, owner_id)
@@ -179,7 +180,7 @@ async def update_integration(
 
 @get("/integrations/{integration_id:str}/rotate")
 async def confirm_rotate(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
 ) -> Response[str]:
     integration = await service.get_integration(owner_id, integration_id)
     return render(
@@ -197,7 +198,7 @@ async def confirm_rotate(
 
 @post("/integrations/{integration_id:str}/rotate")
 async def rotate_token(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
 ) -> Response[str]:
     rotated = await service.rotate_integration_token(owner_id, integration_id)
     integration = as_dict(await service.get_integration(owner_id, integration_id))
@@ -206,7 +207,7 @@ async def rotate_token(
 
 @get("/integrations/{integration_id:str}/delete")
 async def confirm_delete_integration(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
 ) -> Response[str]:
     integration = await service.get_integration(owner_id, integration_id)
     return render(
@@ -223,7 +224,7 @@ async def confirm_delete_integration(
 
 @post("/integrations/{integration_id:str}/delete")
 async def delete_integration(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, integration_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
 ) -> Response[str]:
     await service.delete_integration(owner_id, integration_id)
     return redirect(request, f"{PREFIX}/integrations")
@@ -232,10 +233,10 @@ async def delete_integration(
 @post("/integrations/{integration_id:str}/sessions/{session_id:str}/delete")
 async def end_session(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
-    integration_id: str,
-    session_id: str,
+    service: Service,
+    owner_id: OwnerId,
+    integration_id: FromPath[str],
+    session_id: FromPath[str],
 ) -> Response[str]:
     await service.close_integration_session(owner_id, integration_id, session_id)
     return redirect(request, f"{PREFIX}/integrations/{integration_id}#sessions")
@@ -246,8 +247,8 @@ async def end_session(
 
 async def _connections_page(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
+    service: Service,
+    owner_id: OwnerId,
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
@@ -267,14 +268,14 @@ async def _connections_page(
 
 @get("/connections")
 async def list_connections(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
 ) -> Response[str]:
     return await _connections_page(request, service, owner_id)
 
 
 @post("/connections")
 async def create_connection(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
 ) -> Response[str]:
     form = await _form(request)
     fields = forms.oauth_connection_fields(editing=False)
@@ -292,9 +293,9 @@ async def create_connection(
 
 async def _connection_page(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
-    connection_id: str,
+    service: Service,
+    owner_id: OwnerId,
+    connection_id: FromPath[str],
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
@@ -314,14 +315,14 @@ async def _connection_page(
 
 @get("/connections/{connection_id:str}")
 async def show_connection(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, connection_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
 ) -> Response[str]:
     return await _connection_page(request, service, owner_id, connection_id)
 
 
 @post("/connections/{connection_id:str}")
 async def update_connection(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, connection_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
 ) -> Response[str]:
     form = await _form(request)
     fields = forms.oauth_connection_fields(editing=True)
@@ -344,7 +345,7 @@ async def update_connection(
 
 @get("/connections/{connection_id:str}/delete")
 async def confirm_delete_connection(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, connection_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
 ) -> Response[str]:
     connection = await service.get_oauth_connection(owner_id, connection_id)
     return render(
@@ -361,7 +362,7 @@ async def confirm_delete_connection(
 
 @post("/connections/{connection_id:str}/delete")
 async def delete_connection(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, connection_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
 ) -> Response[str]:
     await service.delete_oauth_connection(owner_id, connection_id)
     return redirect(request, f"{PREFIX}/connections")

@@ -8,14 +8,15 @@ from typing import Any, cast
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from skillrelay_registry import schemas
+from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
 from skillrelay_registry.errors import InvalidInput, NotFoundError, RegistryError
 from skillrelay_registry.pagination import MAX_TAKE, ListQuery
-from skillrelay_registry.service import RegistryService
 
 LIST_ALL = ListQuery(take=MAX_TAKE, order="asc")
 
@@ -32,10 +33,10 @@ class ChildKind:
     update_body: type[msgspec.Struct]
     example: dict[str, str]
 
-    def call(self, service: RegistryService, verb: str) -> Callable[..., Awaitable[Any]]:
+    def call(self, service: Service, verb: str) -> Callable[..., Awaitable[Any]]:
         return cast(Callable[..., Awaitable[Any]], getattr(service, f"{verb}_{self.singular}"))
 
-    def list_call(self, service: RegistryService) -> Callable[..., Awaitable[Any]]:
+    def list_call(self, service: Service) -> Callable[..., Awaitable[Any]]:
         return cast(Callable[..., Awaitable[Any]], getattr(service, f"list_{self.slug}"))
 
 
@@ -89,8 +90,8 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 async def _skillsets_page(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
+    service: Service,
+    owner_id: OwnerId,
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
@@ -110,14 +111,14 @@ async def _skillsets_page(
 
 @get("/skillsets", name="dashboard:skillsets")
 async def list_skillsets(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
 ) -> Response[str]:
     return await _skillsets_page(request, service, owner_id)
 
 
 @post("/skillsets")
 async def create_skillset(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
 ) -> Response[str]:
     form = await _form(request)
     try:
@@ -140,9 +141,9 @@ async def create_skillset(
 
 async def _skillset_page(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
-    skillset_id: str,
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: FromPath[str],
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
@@ -168,14 +169,14 @@ async def _skillset_page(
 
 @get("/skillsets/{skillset_id:str}")
 async def show_skillset(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
 ) -> Response[str]:
     return await _skillset_page(request, service, owner_id, skillset_id)
 
 
 @post("/skillsets/{skillset_id:str}")
 async def update_skillset(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
 ) -> Response[str]:
     form = await _form(request)
     try:
@@ -198,7 +199,7 @@ async def update_skillset(
 
 @get("/skillsets/{skillset_id:str}/delete")
 async def confirm_delete_skillset(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
 ) -> Response[str]:
     skillset = await service.get_skillset(owner_id, skillset_id)
     return render(
@@ -215,7 +216,7 @@ async def confirm_delete_skillset(
 
 @post("/skillsets/{skillset_id:str}/delete")
 async def delete_skillset(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
 ) -> Response[str]:
     await service.delete_skillset(owner_id, skillset_id)
     return redirect(request, f"{PREFIX}/skillsets")
@@ -226,9 +227,9 @@ async def delete_skillset(
 
 async def _child_form_page(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
-    skillset_id: str,
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: FromPath[str],
     kind: ChildKind,
     *,
     item: dict[str, Any] | None,
@@ -253,7 +254,11 @@ async def _child_form_page(
 
 @get("/skillsets/{skillset_id:str}/{kind_slug:str}/new")
 async def new_child(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str, kind_slug: str
+    request: Request[Any, Any, Any],
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: FromPath[str],
+    kind_slug: FromPath[str],
 ) -> Response[str]:
     kind = _kind(kind_slug)
     return await _child_form_page(
@@ -263,11 +268,11 @@ async def new_child(
 
 async def _save_child(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
-    skillset_id: str,
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: FromPath[str],
     kind: ChildKind,
-    item_id: str | None,
+    item_id: FromPath[str] | None,
 ) -> Response[str]:
     form = await _form(request)
     item = (
@@ -301,7 +306,11 @@ async def _save_child(
 
 @post("/skillsets/{skillset_id:str}/{kind_slug:str}")
 async def create_child(
-    request: Request[Any, Any, Any], service: RegistryService, owner_id: str, skillset_id: str, kind_slug: str
+    request: Request[Any, Any, Any],
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: FromPath[str],
+    kind_slug: FromPath[str],
 ) -> Response[str]:
     return await _save_child(request, service, owner_id, skillset_id, _kind(kind_slug), None)
 
@@ -309,11 +318,11 @@ async def create_child(
 @get("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}")
 async def edit_child(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
-    skillset_id: str,
-    kind_slug: str,
-    item_id: str,
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: FromPath[str],
+    kind_slug: FromPath[str],
+    item_id: FromPath[str],
 ) -> Response[str]:
     kind = _kind(kind_slug)
     item = as_dict(await kind.call(service, "get")(owner_id, skillset_id, item_id))
@@ -325,11 +334,11 @@ async def edit_child(
 @post("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}")
 async def update_child(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
-    skillset_id: str,
-    kind_slug: str,
-    item_id: str,
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: FromPath[str],
+    kind_slug: FromPath[str],
+    item_id: FromPath[str],
 ) -> Response[str]:
     return await _save_child(request, service, owner_id, skillset_id, _kind(kind_slug), item_id)
 
@@ -337,11 +346,11 @@ async def update_child(
 @get("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}/delete")
 async def confirm_delete_child(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
-    skillset_id: str,
-    kind_slug: str,
-    item_id: str,
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: FromPath[str],
+    kind_slug: FromPath[str],
+    item_id: FromPath[str],
 ) -> Response[str]:
     kind = _kind(kind_slug)
     item = as_dict(await kind.call(service, "get")(owner_id, skillset_id, item_id))
@@ -361,11 +370,11 @@ async def confirm_delete_child(
 @post("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}/delete")
 async def delete_child(
     request: Request[Any, Any, Any],
-    service: RegistryService,
-    owner_id: str,
-    skillset_id: str,
-    kind_slug: str,
-    item_id: str,
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: FromPath[str],
+    kind_slug: FromPath[str],
+    item_id: FromPath[str],
 ) -> Response[str]:
     kind = _kind(kind_slug)
     await kind.call(service, "delete")(owner_id, skillset_id, item_id)
@@ -374,7 +383,7 @@ async def delete_child(
 
 @post("/validate/{check:str}/{field_name:str}")
 async def validate_field(
-    request: Request[Any, Any, Any], owner_id: str, check: str, field_name: str
+    request: Request[Any, Any, Any], owner_id: OwnerId, check: FromPath[str], field_name: FromPath[str]
 ) -> Response[str]:
     """Live feedback while typing JSON (htmx): the REST API's own rules for that input."""
     del owner_id  # signed-in owners only
