@@ -10,7 +10,7 @@ ECHO = {"type": "static", "content": [{"type": "text", "text": "you said {{text}
 
 
 async def test_user_create_needs_the_admin_token_and_stores_only_a_hash(
-    client: httpx.AsyncClient, new_owner: Any, database_url: str
+    client: httpx.AsyncClient, new_owner: Any, database_url: str, events: Any
 ) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
         denied = await client.post("/api/v1/user/create", json={"name": "x"}, headers=headers)
@@ -25,6 +25,8 @@ async def test_user_create_needs_the_admin_token_and_stores_only_a_hash(
     finally:
         await conn.close()
     assert len(stored) == 1 and api_key not in str(dict(stored[0]))
+    event = await events.wait_for("events.registry.user.created", lambda e: e["id"] == stored[0]["id"])
+    assert event["owner_id"] == stored[0]["id"] and api_key not in str(event)
     # An API key is not the admin token, and vice versa.
     as_owner = await client.post("/api/v1/user/create", json={"name": "x"}, headers=headers)
     assert as_owner.status_code == 401
