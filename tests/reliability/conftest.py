@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -200,3 +204,31 @@ async def wait_until_ready(stack: Stack, timeout: float = 60.0) -> None:
                 await asyncio.sleep(0.2)
 
     await asyncio.wait_for(poll(), timeout)
+
+
+WORKER_SCRIPT = Path(__file__).with_name("reliability_worker.py")
+
+
+def worker_tool(name: str, subject: str, timeout_ms: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": name,
+        "inputSchema": {"type": "object"},
+        "handler": {"type": "worker", "subject": subject, "timeoutMs": timeout_ms},
+    }
+
+
+@pytest.fixture
+def worker_process(rstack: Stack) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    subject = f"rel{uuid.uuid4().hex[:8]}"
+    assert rstack.nats_url
+    process = subprocess.Popen(
+        [sys.executable, str(WORKER_SCRIPT), rstack.nats_url, subject],
+        cwd=WORKER_SCRIPT.parent,
+        env={**os.environ, "PYTHONPATH": str(WORKER_SCRIPT.parent)},
+    )
+    yield process, subject
+    if process.poll() is None:
+        process.send_signal(signal.SIGCONT)
+        process.terminate()
+        process.wait(10)

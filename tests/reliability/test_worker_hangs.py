@@ -4,14 +4,9 @@ the edge stays healthy, and the worker serves again once it runs (SIGCONT)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,36 +14,9 @@ import pytest
 
 from skillrelay.stack import Stack
 
-from .conftest import McpClient, Owner, rpc_body
+from .conftest import McpClient, Owner, rpc_body, worker_tool
 
 pytestmark = pytest.mark.slow
-
-WORKER_SCRIPT = Path(__file__).with_name("reliability_worker.py")
-
-
-def _tool(name: str, subject: str, timeout_ms: int) -> dict[str, Any]:
-    return {
-        "name": name,
-        "description": name,
-        "inputSchema": {"type": "object"},
-        "handler": {"type": "worker", "subject": subject, "timeoutMs": timeout_ms},
-    }
-
-
-@pytest.fixture
-def worker_process(rstack: Stack) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    subject = f"rel{uuid.uuid4().hex[:8]}"
-    assert rstack.nats_url
-    process = subprocess.Popen(
-        [sys.executable, str(WORKER_SCRIPT), rstack.nats_url, subject],
-        cwd=WORKER_SCRIPT.parent,
-        env={**os.environ, "PYTHONPATH": str(WORKER_SCRIPT.parent)},
-    )
-    yield process, subject
-    if process.poll() is None:
-        process.send_signal(signal.SIGCONT)
-        process.terminate()
-        process.wait(10)
 
 
 def _outcome(response: httpx.Response) -> tuple[str, Any]:
@@ -64,7 +32,7 @@ async def test_hanging_handler_and_frozen_worker(
     rstack: Stack, worker_process: tuple[subprocess.Popen[bytes], str], http: httpx.AsyncClient
 ) -> None:
     process, subject = worker_process
-    owner = Owner(rstack).create([_tool("echo", subject, 30_000), _tool("hang", subject, 2_000)])
+    owner = Owner(rstack).create([worker_tool("echo", subject, 30_000), worker_tool("hang", subject, 2_000)])
     client = McpClient(http, owner.endpoint(0), owner.token)
 
     # The worker is up once echo answers (it may take a moment to subscribe).
