@@ -19,14 +19,20 @@ import msgspec
 
 from skillrelay_common.schemas.abilities import DynamicHandler, Handler
 from skillrelay_registry import schemas, validation
-from skillrelay_registry.errors import RegistryError
+from skillrelay_registry.errors import RegistryError, describe_problem
 
 Kind = Literal["text", "textarea", "json", "select", "password", "words"]
 # What an empty input means: leave the field out (default / unchanged), null (remove), or "".
 Empty = Literal["omit", "null", "blank"]
 StructT = TypeVar("StructT", bound=msgspec.Struct)
 
-_AT_FIELD = re.compile(r"at `\$\.([A-Za-z]+)")
+_AT_PATH = re.compile(r"^(?P<text>.*?) - at `\$\.?(?P<path>[^`]*)`$", re.DOTALL)
+_DYNAMIC_HANDLER_BODIES = (
+    schemas.ResourceCreate,
+    schemas.ResourceUpdate,
+    schemas.PromptCreate,
+    schemas.PromptUpdate,
+)
 
 
 @dataclass(frozen=True)
@@ -85,14 +91,25 @@ def to_body(body: dict[str, Any], struct: type[StructT], errors: FormErrors) -> 
     try:
         return msgspec.convert(body, struct)
     except msgspec.ValidationError as exc:
-        raise validation_errors(str(exc)) from None
+        key, message = decode_problem(str(exc), "", dynamic=struct in _DYNAMIC_HANDLER_BODIES)
+        if key:
+            raise FormErrors(fields={key.split(".")[0].split("[")[0]: message}) from None
+        raise validation_errors(message) from None
+
+
+def decode_problem(message: str, prefix: str, *, dynamic: bool) -> tuple[str, str]:
+    """A msgspec decoding error (``Invalid value 'x' - at `$.handler.type```) in the words the REST
+    API uses (``registry.errors.describe_problem``); returns the dotted key it is about and the text."""
+    match = _AT_PATH.match(message)
+    if match is None:
+        return prefix, message
+    path = match.group("path")
+    key = ".".join(part for part in (prefix, path) if part)
+    return key, describe_problem({"message": match.group("text"), "key": key}, dynamic_handlers_only=dynamic)
 
 
 def validation_errors(message: str) -> FormErrors:
-    """A msgspec or ``RegistryError`` message, attached to the field it names where it names one."""
-    match = _AT_FIELD.search(message)
-    if match:
-        return FormErrors(fields={match.group(1): _AT_FIELD.split(message)[0].rstrip(" -")})
+    """A ``RegistryError`` message, attached to the field it starts with where it names one."""
     head = re.match(r"^([A-Za-z]+)\b", message)
     if head and head.group(1) in _KNOWN_FIELDS:
         return FormErrors(fields={head.group(1): message})
@@ -106,7 +123,7 @@ def registry_errors(exc: RegistryError) -> FormErrors:
 # --- live checks (htmx, while typing) -------------------------------------------------------------
 
 
-def check_json_field(check: str, text: str) -> str | None:
+def check_json_field(check: str, text: str, field_name: str | None = None) -> str | None:
     """The problem with one JSON input, judged by the REST API's own rules; None when it is fine."""
     if not text.strip():
         return None
@@ -130,7 +147,7 @@ def check_json_field(check: str, text: str) -> str | None:
         elif not isinstance(value, dict):
             return "must be a JSON object"
     except msgspec.ValidationError as exc:
-        return str(exc).replace("$", check, 1) if "`$" in str(exc) else str(exc)
+        return decode_problem(str(exc), field_name or check, dynamic=check == "dynamicHandler")[1]
     except RegistryError as exc:
         return exc.message
     return None

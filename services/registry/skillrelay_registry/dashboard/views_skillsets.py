@@ -389,7 +389,7 @@ async def validate_field(
     del owner_id  # signed-in owners only
     form = await request.form()
     value = form.get(field_name)
-    problem = forms.check_json_field(check, value if isinstance(value, str) else "")
+    problem = forms.check_json_field(check, value if isinstance(value, str) else "", field_name)
     return render(request, "_feedback.html", problem=problem)
 
 

@@ -1,0 +1,160 @@
+"""The dashboard's pure parts: the session cookie codec, form conversion and validation feedback, the
+client configurations, and the cookie the middleware writes. No I/O."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from skillrelay_registry import schemas
+from skillrelay_registry.dashboard import forms
+from skillrelay_registry.dashboard.client_config import client_configs, server_key
+from skillrelay_registry.dashboard.forms import FormErrors
+from skillrelay_registry.dashboard.security import (
+    CONTENT_SECURITY_POLICY,
+    DashboardMiddleware,
+    RequestSession,
+)
+from skillrelay_registry.dashboard.session import SESSION_SECONDS, SessionCodec
+from skillrelay_registry.errors import InvalidInput
+
+KEY = "unit-test-secret-key-0123456789abcdef"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_session_round_trips_and_is_opaque() -> None:
+    codec = SessionCodec(KEY, clock=Clock())
+    session = codec.signed_in("user_abc")
+    value = codec.encode(session)
+    assert codec.decode(value) == session
+    assert "user_abc" not in value and session.csrf_token not in value
+
+
+def test_tampered_foreign_or_expired_sessions_are_refused() -> None:
+    clock = Clock()
+    codec = SessionCodec(KEY, clock=clock)
+    value = codec.encode(codec.signed_in("user_abc"))
+    assert codec.decode(value[:-4] + "AAAA") is None
+    assert SessionCodec("another-key-0123456789abcdef0123", clock=clock).decode(value) is None
+    assert (
+        codec.decode("not a cookie") is None
+        and codec.decode(None) is None
+        and codec.decode("x" * 5000) is None
+    )
+    clock.now += SESSION_SECONDS + 1
+    assert codec.decode(value) is None
+
+
+def test_every_sign_in_gets_a_new_csrf_token() -> None:
+    codec = SessionCodec(KEY, clock=Clock())
+    assert codec.signed_in("u").csrf_token != codec.signed_in("u").csrf_token
+    assert not codec.anonymous().signed_in
+
+
+def test_cookie_is_http_only_strict_and_scoped() -> None:
+    codec = SessionCodec(KEY, clock=Clock())
+    session = codec.signed_in("user_abc")
+    cookie = DashboardMiddleware(codec, secure_cookie=True)._set_cookie(
+        RequestSession(session, cookie_out=session)
+    )
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" in cookie
+    assert "Path=/dashboard" in cookie and f"Max-Age={SESSION_SECONDS}" in cookie
+    cleared = RequestSession(session, clear_cookie=True)
+    assert "Max-Age=0" in DashboardMiddleware(codec, secure_cookie=False)._set_cookie(cleared)
+    assert DashboardMiddleware(codec, secure_cookie=False)._set_cookie(RequestSession(session)) == ""
+
+
+def test_csp_allows_no_inline_script_or_framing() -> None:
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY and "'unsafe-eval'" not in CONTENT_SECURITY_POLICY
+    assert "script-src 'self'" in CONTENT_SECURITY_POLICY
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+
+
+def test_ability_form_becomes_the_rest_body() -> None:
+    form = {
+        "name": "greet",
+        "title": "",
+        "description": " says hi ",
+        "inputSchema": '{"type": "object"}',
+        "outputSchema": "",
+        "handler": '{"type": "static", "content": [{"type": "text", "text": "hi {{name}}"}]}',
+        "annotations": "",
+    }
+    body, errors = forms.read_form(forms.ABILITY_FIELDS, form)
+    assert not errors
+    assert body["title"] is None and body["outputSchema"] is None and body["description"] == " says hi "
+    created = forms.to_body(body, schemas.AbilityCreate, errors)
+    assert created.name == "greet" and created.input_schema == {"type": "object"}
+
+
+def test_bad_json_and_decode_errors_name_their_field() -> None:
+    body, errors = forms.read_form(forms.ABILITY_FIELDS, {"name": "x", "handler": "{nope"})
+    assert "handler" in errors.fields and "not valid JSON" in errors.fields["handler"]
+    with pytest.raises(FormErrors):
+        forms.to_body(body, schemas.AbilityCreate, errors)
+    body, errors = forms.read_form(forms.ABILITY_FIELDS, {"name": "x", "handler": '{"type": "nope"}'})
+    with pytest.raises(FormErrors) as raised:
+        forms.to_body(body, schemas.AbilityCreate, errors)
+    assert "handler" in raised.value.fields
+
+
+def test_service_errors_are_attached_to_the_field_they_name() -> None:
+    named = forms.registry_errors(InvalidInput("inputSchema is not a valid JSON Schema: 7 is not valid"))
+    assert list(named.fields) == ["inputSchema"]
+    general = forms.registry_errors(InvalidInput("something else went wrong"))
+    assert general.general == ["something else went wrong"] and not general.fields
+
+
+def test_scopes_are_words_and_an_empty_secret_keeps_the_old_one() -> None:
+    fields = forms.oauth_connection_fields(editing=True)
+    body, _ = forms.read_form(
+        fields, {"name": "idp", "clientId": "c", "clientSecret": "", "scopes": "openid, email"}
+    )
+    assert body["scopes"] == ["openid", "email"] and "clientSecret" not in body
+    update = forms.to_body(body, schemas.OAuthConnectionUpdate, FormErrors())
+    assert update.scopes == ["openid", "email"]
+
+
+@pytest.mark.parametrize(
+    ("check", "text", "problem"),
+    [
+        ("inputSchema", '{"type": "object"}', None),
+        ("inputSchema", '{"type": "string"}', '"type": "object"'),
+        ("inputSchema", "[1", "not valid JSON"),
+        ("handler", '{"type": "static", "content": [{"type": "text", "text": "x"}]}', None),
+        ("handler", '{"type": "http", "method": "GET", "url": "ftp://x"}', "http:// or https://"),
+        ("dynamicHandler", '{"type": "static", "content": []}', "expected one of http, worker"),
+        ("messages", '[{"role": "user", "content": {"type": "text", "text": "hi"}}]', None),
+        ("arguments", '[{"nom": "x"}]', "arguments"),
+        ("outputSchema", "", None),
+    ],
+)
+def test_live_checks_use_the_rest_rules(check: str, text: str, problem: str | None) -> None:
+    found = forms.check_json_field(check, text, "handler" if check == "dynamicHandler" else check)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+
+
+def test_client_configs_carry_the_token_in_the_header_or_in_the_query_with_oauth() -> None:
+    endpoint = "https://edge.example/api/v1/integration/mcpserver/mcpserver_x/mcp"
+    configs = {c.id: c.text for c in client_configs("My Server!", endpoint, "sr_mcp_tok", oauth=False)}
+    entry = json.loads(configs["config-mcpservers"])["mcpServers"]["my-server"]
+    assert entry == {"url": endpoint, "headers": {"Authorization": "Bearer sr_mcp_tok"}}
+    assert json.loads(configs["config-vscode"])["servers"]["my-server"]["type"] == "http"
+    assert "--header 'Authorization: Bearer sr_mcp_tok'" in configs["config-claude-code"]
+    compile(configs["config-python"], "config.py", "exec")  # valid Python
+
+    with_oauth = {c.id: c.text for c in client_configs("s", endpoint, "a/b+c", oauth=True)}
+    entry = json.loads(with_oauth["config-mcpservers"])["mcpServers"]["s"]
+    assert entry == {"url": f"{endpoint}?authorization=a%2Fb%2Bc"}
+    assert server_key("!!!") == "skillrelay"
