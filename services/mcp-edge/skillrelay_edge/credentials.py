@@ -44,10 +44,9 @@ from skillrelay_common.subjects import (
 _log = structlog.get_logger("skillrelay.edge.credentials")
 
 HEARTBEAT_INTERVAL_SECONDS = 1.0
-# The cache is trusted only if a NATS round trip succeeded this recently (auth waits at least this long
-# for a replica that did not acknowledge an invalidation).
+# The cache is trusted only if one of our own messages came back through NATS this recently (auth waits
+# at least this long for a replica that did not acknowledge an invalidation).
 TRUST_WINDOW_SECONDS = 2.0
-ROUND_TRIP_TIMEOUT_SECONDS = 0.5
 CACHE_MAX_ENTRIES = 10_000
 CACHE_MAX_AGE_SECONDS = 300.0
 VERIFY_TIMEOUT_SECONDS = 2.0
@@ -122,6 +121,8 @@ class CredentialVerifier:
         self._seen_reconnects: int | None = None
         self._last_round_trip: float | None = None  # None: not started, the cache is never used
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._echo_subscription: Any = None
+        self._echo_subject = ""
         self._jwks: dict[str, Any] = {}
         self._jwks_fetched_at: float | None = None
         self._jwks_lock = asyncio.Lock()
@@ -135,10 +136,18 @@ class CredentialVerifier:
     async def start(self) -> None:
         self._seen_reconnects = self._reconnects()
         self._last_round_trip = self._clock()
+        # The round-trip probe: our own messages coming back through the server on a private inbox.
+        # (Not ``flush(timeout=…)``: in nats-py a PONG arriving after such a timeout kills the read loop.)
+        self._echo_subject = self._bus.nc.new_inbox()
+        self._echo_subscription = await self._bus.nc.subscribe(self._echo_subject, cb=self._on_echo)
         await self._refresh_jwks(force=True)
         self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="edge-heartbeats")
 
     async def stop(self) -> None:
+        if self._echo_subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._echo_subscription.unsubscribe()
+            self._echo_subscription = None
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -206,6 +215,8 @@ class CredentialVerifier:
             cached = self._cache.get(integration_id, {}).get(token_hash)
             if cached is not None and self._clock() - cached.cached_at < CACHE_MAX_AGE_SECONDS:
                 return cached.version
+        if not self._bus.nc.is_connected:
+            return AuthFailure(status=503, reason="NATS connection down", www_authenticate=None)
         for _ in range(3):
             epoch = self._epoch_of(integration_id)
             reply = await self._bus.request(
@@ -274,22 +285,23 @@ class CredentialVerifier:
             self._prune_revoked_jtis()
         return InvalidationAck(instance_id=self._bus.instance_id)
 
+    async def _on_echo(self, _: Any) -> None:
+        # Everything the server sent us before this echo has been received: we still hear revocations.
+        self._last_round_trip = self._clock()
+
     async def _heartbeats(self) -> None:
-        beat_subject = EDGE_HEARTBEAT_SUBJECT
         while True:
             try:
                 beat = EdgeHeartbeat(instance_id=self._bus.instance_id, sent_at=time.time())
-                await self._bus.nc.publish(beat_subject, encode(beat))
-                # A round trip through the server proves we still receive what is sent to us.
-                await self._bus.nc.flush(timeout=ROUND_TRIP_TIMEOUT_SECONDS)  # type: ignore[arg-type]
-                self._last_round_trip = self._clock()
+                await self._bus.nc.publish(EDGE_HEARTBEAT_SUBJECT, encode(beat))
+                await self._bus.nc.publish(self._echo_subject, b"")
                 fetched = self._jwks_fetched_at
                 if fetched is None or self._clock() - fetched > JWKS_REFRESH_SECONDS:
                     await self._refresh_jwks(force=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                _log.warning("edge.nats.round_trip_failed", error=type(exc).__name__)
+                _log.warning("edge.nats.heartbeat_failed", error=type(exc).__name__)
                 self._drop_all()
             await asyncio.sleep(HEARTBEAT_INTERVAL_SECONDS)
 
