@@ -181,11 +181,13 @@ async def test_click_through_create_copy_call_rotate_delete(stack: Stack, browse
     await expect(page.locator("#live-inputSchema")).to_have_text("✓ valid")
     await page.get_by_role("button", name="Create ability").click()
     await expect(page.get_by_role("link", name="greet", exact=True)).to_be_visible()
+    await assert_labelled(page)
     await screenshot(page, "skillset")
 
     # An MCP server for it: the token is shown once, with copy buttons and client configurations.
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="MCP servers").click()
     form = page.get_by_role("form", name="New MCP server")
+    await assert_labelled(page)
     await form.get_by_label("Name").fill("Greeter")
     await form.get_by_label("Skillset").select_option(label="Greetings")
     await form.get_by_role("button", name="Create MCP server").click()
@@ -207,6 +209,7 @@ async def test_click_through_create_copy_call_rotate_delete(stack: Stack, browse
     assert await call_greet(endpoint, token, page, integration_url) == "Hello, Ada!"
     await expect(page.locator("[data-audit-rows] tr").first).to_be_visible(timeout=TIMEOUT_MS)
     await expect(page.locator("[data-audit-rows]")).to_contain_text("session.opened")
+    await assert_labelled(page)
     await screenshot(page, "integration")
 
     # Rotate (confirm first): the new token is shown once and the old one is refused at once.
