@@ -4,29 +4,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from litestar import Litestar
 
 from skillrelay_common.http import EXCEPTION_HANDLERS, health_handlers
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
+from skillrelay_common.metrics import metrics_middleware, metrics_routes
 from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
 from skillrelay_edge.context import AbilityRunner
 from skillrelay_edge.handlers import SERVED_ENDPOINTS, make_register_handlers
 from skillrelay_edge.mcp_api import mcp_routes
+from skillrelay_edge.oauth_metadata import protected_resource_routes
 from skillrelay_edge.runtime import EdgeRuntime
 
 SERVICE = "edge"
-
-
-def _metadata_routes(settings: Settings, runtime: EdgeRuntime) -> list[Any]:
-    try:
-        from skillrelay_edge.oauth_metadata import protected_resource_routes
-    except ImportError:
-        return []
-    return list(protected_resource_routes(settings, runtime.lookup_integration))
 
 
 def create_app(
@@ -51,8 +44,10 @@ def create_app(
         route_handlers=[
             *health_handlers(resources.readiness),
             *mcp_routes(runtime, settings.max_body_bytes),
-            *_metadata_routes(settings, runtime),
+            *protected_resource_routes(settings, runtime.lookup_integration),
+            *metrics_routes(),
         ],
+        middleware=[metrics_middleware],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
     )

@@ -9,6 +9,7 @@ Credentials come before anything session-related so a session id never acts as a
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -69,6 +70,35 @@ class Sessions(Protocol):
     async def close(self, session_id: str) -> bool: ...
 
 
+class Audit(Protocol):
+    def record(
+        self,
+        kind: str,
+        integration_id: str,
+        *,
+        outcome: str,
+        principal: str | None = None,
+        latency_ms: float | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+class _NoAudit:
+    def record(self, kind: str, integration_id: str, **fields: Any) -> None:
+        return None
+
+
+def _outcome(response: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Audit outcome of a JSON-RPC response: ok, is_error (a tool failed) or error (with its code)."""
+    error = response.get("error")
+    if isinstance(error, dict):
+        return "error", {"code": error.get("code")}
+    result = response.get("result")
+    if isinstance(result, dict) and result.get("isError") is True:
+        return "is_error", {}
+    return "ok", {}
+
+
 class Catalogs(Protocol):
     async def get(self, integration_id: str) -> Catalog | NotFound | Unavailable: ...
 
@@ -111,7 +141,9 @@ class McpEndpoint:
         store: EventStore | None,
         streams: SessionStreams | None,
         inflight: InFlightCalls,
+        audit: Audit | None = None,
     ) -> None:
+        self.audit: Audit = audit or _NoAudit()
         self.rules = rules
         self.catalogs = catalogs
         self.verifier = verifier
@@ -135,6 +167,12 @@ class McpEndpoint:
             catalog.integration, inp.headers.get("authorization"), inp.query_token
         )
         if hasattr(outcome, "www_authenticate") and hasattr(outcome, "status"):
+            self.audit.record(
+                "auth.failure",
+                catalog.integration.id,
+                outcome=str(outcome.status),
+                data={"reason": outcome.reason},
+            )
             headers = {"WWW-Authenticate": outcome.www_authenticate} if outcome.www_authenticate else {}
             message = "Unauthorized" if outcome.status == 401 else "Service Unavailable: try again shortly"
             return HttpAnswer(outcome.status, jsonrpc.encode(jsonrpc.error(None, -32000, message)), headers)
@@ -271,9 +309,27 @@ class McpEndpoint:
         version: str,
         req: Incoming,
     ) -> dict[str, Any]:
-        return await self.dispatcher.answer(
-            self._scope(catalog, principal, session, version, req), req.method, req.params
+        return await self._dispatch(self._scope(catalog, principal, session, version, req), req)
+
+    async def _dispatch(self, scope: RequestScope, req: Incoming) -> dict[str, Any]:
+        """Answer one request and audit it (``tool.call`` for tools/call, else ``mcp.request``)."""
+        started = time.perf_counter()
+        response = await self.dispatcher.answer(scope, req.method, req.params)
+        outcome, data = _outcome(response)
+        data["method"] = req.method
+        kind = "mcp.request"
+        if req.method == "tools/call":
+            kind = "tool.call"
+            data["tool"] = str(req.params.get("name", ""))[:200]
+        self.audit.record(
+            kind,
+            scope.catalog.integration.id,
+            outcome=outcome,
+            principal=scope.principal.id,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            data=data,
         )
+        return response
 
     async def _answer(
         self,
@@ -285,7 +341,7 @@ class McpEndpoint:
     ) -> HttpAnswer:
         scope = self._scope(catalog, principal, session, version, req)
         if not _may_stream(catalog, req):
-            response = await self.dispatcher.answer(scope, req.method, req.params)
+            response = await self._dispatch(scope, req)
             return HttpAnswer(200, jsonrpc.encode(response))
         stream = CallStream(
             session_id=scope.session_id, relay=self.relay, store=self.store, on_bind=self.inflight.add
@@ -302,7 +358,7 @@ class McpEndpoint:
 
     async def _run(self, scope: RequestScope, req: Incoming, stream: CallStream) -> None:
         try:
-            response = await self.dispatcher.answer(scope, req.method, req.params)
+            response = await self._dispatch(scope, req)
         finally:
             if stream.ctx is not None:
                 self.inflight.remove(stream.ctx)

@@ -6,12 +6,10 @@ from typing import Any
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import EDGE_CREDENTIALS_INVALIDATE, EDGE_PING, Endpoint
-from skillrelay_edge.runtime import CredentialVerifier, EdgeRuntime
+from skillrelay_edge.runtime import EdgeRuntime
 
 # EDGE_CREDENTIALS_INVALIDATE is served by credentials.CredentialVerifier (registered in runtime).
-SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
-    (EDGE_PING, EDGE_CREDENTIALS_INVALIDATE) if CredentialVerifier is not None else (EDGE_PING,)
-)
+SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (EDGE_PING, EDGE_CREDENTIALS_INVALIDATE)
 
 
 def make_register_handlers(runtime: EdgeRuntime) -> Any:

@@ -1,5 +1,5 @@
-"""In-process stand-in for ``relay.NatsClientResponseRelay`` (used only while that module is absent):
-answers to server-to-client requests are matched only on this replica."""
+"""An in-process ``ClientResponseRelay`` for unit tests: answers are matched only in this process
+(the edge itself uses ``relay.NatsClientResponseRelay``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Temporary in-process stand-in for ``sessions.SessionManager`` (the sessions engineer's module), used
-only while that module is absent. Same interface; state lives in this replica only."""
+"""An in-memory ``SessionManager`` with the same interface as ``sessions.SessionManager``, for tests that
+run one edge without a sessions service (``create_app(..., local_sessions=True)``). Not for production:
+its sessions live in one process only."""
 
 from __future__ import annotations
 

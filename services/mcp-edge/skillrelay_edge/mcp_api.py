@@ -15,6 +15,7 @@ import structlog
 from litestar.handlers import ASGIRouteHandler, asgi
 from litestar.types import Receive, Scope, Send
 
+from skillrelay_common import metrics
 from skillrelay_edge import jsonrpc
 from skillrelay_edge.endpoint import BodyTooLarge, HttpAnswer, HttpInput, McpEndpoint
 
@@ -140,7 +141,8 @@ def mcp_routes(holder: EndpointHolder, max_body_bytes: int) -> list[ASGIRouteHan
             await _send_bytes(send, 500, _INTERNAL, {}, "application/json")
             return
         if answer.stream is not None:
-            await _send_stream(send, receive, answer, answer.stream)
+            with metrics.sse_stream():
+                await _send_stream(send, receive, answer, answer.stream)
         else:
             await _send_bytes(send, answer.status, answer.body or b"", answer.headers, answer.media_type)
 

@@ -1,46 +1,35 @@
-"""The edge's collaborators, built once NATS is connected and started/stopped together.
-
-Modules of other engineers (``credentials.py``, ``sessions.py``, ``relay.py``, ``abilities/worker.py``)
-are used when present; until they land, in-process stand-ins keep the edge usable on one replica."""
+"""The edge's collaborators, built once NATS is connected, and started/stopped together."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import structlog
 
+from skillrelay_common.audit import AuditRecorder, audit_stream
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.schemas.sessions import SessionInfo
 from skillrelay_common.settings import Settings
 from skillrelay_edge.abilities.http import HttpRunner
 from skillrelay_edge.abilities.static import StaticRunner
+from skillrelay_edge.abilities.worker import WorkerRunner
 from skillrelay_edge.cancellation import InFlightCalls
 from skillrelay_edge.catalog import Catalog
 from skillrelay_edge.context import AbilityRunner
+from skillrelay_edge.credentials import CredentialVerifier
 from skillrelay_edge.endpoint import McpEndpoint
+from skillrelay_edge.local_sessions import LocalSessionManager
 from skillrelay_edge.notifications import SessionStreams
 from skillrelay_edge.protocol.dispatcher import Dispatcher
 from skillrelay_edge.protocol.scope import Services
+from skillrelay_edge.relay import NatsClientResponseRelay
+from skillrelay_edge.sessions import SessionManager
 from skillrelay_edge.snapshots import SnapshotCache
 from skillrelay_edge.sse import EventStore
 from skillrelay_edge.transport import HttpRules
 
 _log = structlog.get_logger("skillrelay.edge")
-
-
-def _optional(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
-CredentialVerifier = _optional("skillrelay_edge.credentials", "CredentialVerifier")
-SessionManager = _optional("skillrelay_edge.sessions", "SessionManager")
-NatsClientResponseRelay = _optional("skillrelay_edge.relay", "NatsClientResponseRelay")
-WorkerRunner = _optional("skillrelay_edge.abilities.worker", "WorkerRunner")
 
 
 class EdgeRuntime:
@@ -53,7 +42,7 @@ class EdgeRuntime:
     ) -> None:
         self.settings = settings
         self.extra_runners = runners or {}
-        # Tests and benchmarks without a sessions service may keep sessions in this process.
+        # Tests without a sessions service may keep sessions in this process (one replica only).
         self.local_sessions = local_sessions
         self.endpoint: McpEndpoint | None = None
         self._started: list[Any] = []
@@ -62,26 +51,16 @@ class EdgeRuntime:
     def build(self, bus: Bus) -> None:
         """Called from ``register_handlers``: construct everything and register NATS handlers."""
         settings = self.settings
-        if CredentialVerifier is not None:
-            self.verifier = CredentialVerifier(bus, settings)
-        else:
-            from skillrelay_edge.local_credentials import LocalCredentialVerifier
-
-            self.verifier = LocalCredentialVerifier(bus, settings)
-        self.verifier.register(bus)
-        if SessionManager is not None and not self.local_sessions:
-            self.sessions = SessionManager(bus, ttl_seconds=settings.session_ttl_seconds)
-        else:
-            from skillrelay_edge.local_sessions import LocalSessionManager
-
-            self.sessions = LocalSessionManager(bus, ttl_seconds=settings.session_ttl_seconds)
+        self.verifier = CredentialVerifier(bus, settings)
+        self.verifier.register(bus)  # serves EDGE_CREDENTIALS_INVALIDATE
+        self.sessions: SessionManager | LocalSessionManager = (
+            LocalSessionManager(bus, ttl_seconds=settings.session_ttl_seconds)
+            if self.local_sessions
+            else SessionManager(bus, ttl_seconds=settings.session_ttl_seconds)
+        )
         self.sessions.register(bus)
-        if NatsClientResponseRelay is not None:
-            self.relay = NatsClientResponseRelay(bus)
-        else:
-            from skillrelay_edge.local_relay import LocalClientResponseRelay
-
-            self.relay = LocalClientResponseRelay()
+        self.relay = NatsClientResponseRelay(bus)
+        self.audit = AuditRecorder(bus, "edge", stream=audit_stream(settings))
         self.snapshots = SnapshotCache(bus)
         self.store = EventStore(bus)
         self.streams = SessionStreams(bus, self.store, self._lookup_session)
@@ -89,9 +68,8 @@ class EdgeRuntime:
         self.inflight = InFlightCalls(bus)
         self.http_runner = HttpRunner(allow_private_targets=settings.allow_private_http_targets)
         runners: dict[str, AbilityRunner] = {"static": StaticRunner(), "http": self.http_runner}
-        self.worker_runner = WorkerRunner(bus) if WorkerRunner is not None else None
-        if self.worker_runner is not None:
-            runners["worker"] = self.worker_runner
+        self.worker_runner = WorkerRunner(bus)
+        runners["worker"] = self.worker_runner
         runners.update(self.extra_runners)
         dispatcher = Dispatcher(Services(sessions=self.sessions, runners=runners))
         self.endpoint = McpEndpoint(
@@ -104,6 +82,7 @@ class EdgeRuntime:
             store=self.store,
             streams=self.streams,
             inflight=self.inflight,
+            audit=self.audit,
         )
 
     async def _lookup_session(
@@ -121,6 +100,7 @@ class EdgeRuntime:
     async def start(self) -> None:
         await self.store.ensure()
         for part in (
+            self.audit,
             self.snapshots,
             self.sessions,
             self.verifier,

@@ -7,13 +7,11 @@ import asyncio
 import contextlib
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import uvicorn
-from litestar.exceptions import LitestarDeprecationWarning
 
 from skillrelay_common.embedded import free_port
 from skillrelay_common.messaging import Bus
@@ -239,10 +237,7 @@ class EdgeHarness:
         await bus.close()
 
     async def _serve(self) -> None:
-        with warnings.catch_warnings():
-            # oauth_metadata.py (auth engineer) still declares its path parameter the deprecated way.
-            warnings.simplefilter("ignore", LitestarDeprecationWarning)
-            app = create_app(self.settings, local_sessions=self.local_sessions, runners=self.runners)
+        app = create_app(self.settings, local_sessions=self.local_sessions, runners=self.runners)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         await self._server.serve()

@@ -15,8 +15,8 @@ from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.cancellation import InFlightCalls
 from skillrelay_edge.catalog import Catalog
 from skillrelay_edge.context import CallContext
+from skillrelay_edge.credentials import AuthFailure, Principal
 from skillrelay_edge.endpoint import HttpAnswer, HttpInput, McpEndpoint
-from skillrelay_edge.local_credentials import AuthFailure, Principal
 from skillrelay_edge.local_relay import LocalClientResponseRelay
 from skillrelay_edge.local_sessions import LocalSessionManager
 from skillrelay_edge.protocol import pagination
