@@ -37,7 +37,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from skillrelay_common.messaging import Bus, encode
+from skillrelay_common.messaging import CORRELATION_HEADER, Bus, encode
 from skillrelay_common.schemas.base import Message
 from skillrelay_common.schemas.worker import (
     LOG_LEVELS,
@@ -420,14 +420,19 @@ class Worker:
             _log.warning("worker.call.unreadable", error=str(exc))
             return
         ctx = WorkerContext(self, call, msg.reply)
-        task = asyncio.create_task(self._serve(ctx), name=f"worker-call-{call.call_id}")
+        correlation = (msg.headers or {}).get(CORRELATION_HEADER) or call.call_id
+        task = asyncio.create_task(self._serve(ctx, correlation), name=f"worker-call-{call.call_id}")
         self._inflight[call.call_id] = (task, ctx)
         task.add_done_callback(lambda _: self._inflight.pop(call.call_id, None))
 
-    async def _serve(self, ctx: WorkerContext) -> None:
+    async def _serve(self, ctx: WorkerContext, correlation: str) -> None:
+        with structlog.contextvars.bound_contextvars(correlation_id=correlation):
+            await self._serve_call(ctx)
+
+    async def _serve_call(self, ctx: WorkerContext) -> None:
         call = ctx.call
         started = time.perf_counter()
-        heartbeat = asyncio.create_task(self._heartbeat(ctx))
+        heartbeat = _Heartbeat(self, ctx)
         outcome = "ok"
         try:
             # The edge stops waiting at timeout_ms; stop the handler soon after, should its cancel be lost.
@@ -469,19 +474,13 @@ class Worker:
         finally:
             heartbeat.cancel()
         await self._publish(ctx._events_subject, final)
-        _log.info(
+        _log.debug(
             "worker.call",
             kind=call.ability_kind,
             name=call.name,
             outcome=outcome,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
         )
-
-    async def _heartbeat(self, ctx: WorkerContext) -> None:
-        interval = max(ctx.call.heartbeat_ms, 50) / 1000
-        while True:
-            await asyncio.sleep(interval)
-            await ctx._send(WorkerHeartbeat(call_id=ctx.call.call_id))
 
     async def _dispatch(self, ctx: WorkerContext) -> dict[str, Any]:
         call = ctx.call
@@ -534,6 +533,30 @@ class Worker:
             raise HandlerError(f"Resource not found: {uri}", RESOURCE_NOT_FOUND)
         output = await template.handler(ctx, uri, match.groupdict())
         return {"contents": _resource_contents(uri, template.mime_type, output)}
+
+
+class _Heartbeat:
+    """Tells the edge the handler still runs, every ``heartbeat_ms`` (a timer, not a task per call)."""
+
+    def __init__(self, worker: Worker, ctx: WorkerContext) -> None:
+        self._worker = worker
+        self._ctx = ctx
+        self._interval = max(ctx.call.heartbeat_ms, 50) / 1000
+        self._loop = asyncio.get_running_loop()
+        self._handle: asyncio.TimerHandle | None = self._loop.call_later(self._interval, self._beat)
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def _beat(self) -> None:
+        beat = WorkerHeartbeat(call_id=self._ctx.call.call_id)
+        task = self._loop.create_task(self._worker._publish(self._ctx._events_subject, beat))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        self._handle = self._loop.call_later(self._interval, self._beat)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 def _tool_result(output: ToolOutput) -> dict[str, Any]:

@@ -85,8 +85,11 @@ NO_RESPONDERS_STATUS = "503"
 class WorkerRunner:
     """``AbilityRunner`` for ``{"type": "worker", "subject": …}`` handlers."""
 
-    def __init__(self, bus: Bus, *, edge_key: str | None = None, heartbeat_ms: int = 1_000) -> None:
+    def __init__(
+        self, bus: Bus, *, edge_key: str | None = None, heartbeat_ms: int = 1_000, silence_slack: float = 2.0
+    ) -> None:
         self._bus = bus
+        self.silence_slack = silence_slack
         self.edge_key = edge_key or uuid.uuid4().hex[:12]
         self.heartbeat_ms = heartbeat_ms
         self._calls: dict[str, asyncio.Queue[Msg | object]] = {}
@@ -189,8 +192,9 @@ class WorkerRunner:
         loop = asyncio.get_running_loop()
         timeout = handler.timeout_ms / 1000
         deadline = loop.time() + timeout
-        # A worker sends something at least every heartbeat; three missed ones mean it died or hangs.
-        silence_limit = 3 * self.heartbeat_ms / 1000 + 0.5
+        # A worker sends something at least every heartbeat; three missed ones (plus slack for a busy
+        # machine) mean it died or hangs.
+        silence_limit = 3 * self.heartbeat_ms / 1000 + self.silence_slack
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -126,7 +126,7 @@ def build_worker(subject: str) -> Worker:
 @pytest.fixture
 async def edge(nats_url: str) -> AsyncIterator[WorkerRunner]:
     bus = await Bus.connect(nats_url, "edge")
-    runner = WorkerRunner(bus, heartbeat_ms=200)
+    runner = WorkerRunner(bus, heartbeat_ms=200, silence_slack=0.5)
     await runner.start()
     yield runner
     await runner.stop()
@@ -215,6 +215,14 @@ async def test_a_slow_worker_times_out_and_is_cancelled(edge: WorkerRunner, work
     assert "within 0.4s" in raised.value.message
     assert time.monotonic() - started < 1.5
     await asyncio.wait_for(_until(lambda: len(worker.cancelled_calls) == 1), 2.0)  # type: ignore[attr-defined]
+
+
+async def test_heartbeats_keep_a_call_longer_than_the_silence_limit_alive(
+    edge: WorkerRunner, worker: Worker
+) -> None:
+    # 1.5 s is past the runner's silence limit (3 x 200 ms + 0.5 s): only heartbeats keep it waiting.
+    result = await edge.run(FakeClient().context(name="sleeps"), handler(worker), {"seconds": 1.5})
+    assert result == {"content": [{"type": "text", "text": "slept"}]}
 
 
 async def test_client_cancellation_stops_the_handler(edge: WorkerRunner, worker: Worker) -> None:
