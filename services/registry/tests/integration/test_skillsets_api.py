@@ -54,11 +54,13 @@ async def test_blueprint_and_skillset_lifecycle_with_events(
     client: httpx.AsyncClient, new_owner: Any, events: Any
 ) -> None:
     owner = await new_owner()
-    blueprint = (
-        await client.post(
-            "/api/v1/blueprint/create", json={"name": "B", "meta": {"team": "x"}}, headers=owner
-        )
-    ).json()["id"]
+    traced = await client.post(
+        "/api/v1/blueprint/create",
+        json={"name": "B", "meta": {"team": "x"}},
+        headers={**owner, "Skillrelay-Correlation-Id": "trace-me-123"},
+    )
+    assert traced.headers["skillrelay-correlation-id"] == "trace-me-123"
+    blueprint = traced.json()["id"]
     assert blueprint.startswith("blueprint_")
     await events.wait_for("events.registry.blueprint.created", lambda e: e["id"] == blueprint)
 
