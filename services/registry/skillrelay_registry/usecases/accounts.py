@@ -9,21 +9,10 @@ from msgspec import UNSET
 
 from skillrelay_common import ids
 from skillrelay_registry import convert, schemas, validation
-from skillrelay_registry.errors import (
-    Unauthorized,
-)
-from skillrelay_registry.models import (
-    Blueprint,
-    User,
-)
+from skillrelay_registry.errors import Unauthorized
+from skillrelay_registry.models import Blueprint, User
 from skillrelay_registry.pagination import ListQuery, Page
-from skillrelay_registry.usecases.base import (
-    API_KEY_PREFIX,
-    UseCaseBase,
-    owned,
-    owned_event,
-    owned_fetch,
-)
+from skillrelay_registry.usecases.base import API_KEY_PREFIX, UseCaseBase, owned, owned_event, owned_fetch
 
 
 class AccountUseCases(UseCaseBase):

@@ -15,31 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skillrelay_common.crypto import SecretBox
 from skillrelay_common.schemas.base import Message, Unavailable
-from skillrelay_common.schemas.registry import (
-    ChangeKind,
-    OwnedRecordChanged,
-    SkillsetChanged,
-)
-from skillrelay_common.schemas.sessions import (
-    SessionInfo,
-)
+from skillrelay_common.schemas.registry import ChangeKind, OwnedRecordChanged, SkillsetChanged
+from skillrelay_common.schemas.sessions import SessionInfo
 from skillrelay_common.settings import Settings
-from skillrelay_common.subjects import (
-    OWNED_RECORD_CHANGED,
-    SKILLSET_CHANGED,
-    Endpoint,
-    Event,
-)
+from skillrelay_common.subjects import OWNED_RECORD_CHANGED, SKILLSET_CHANGED, Endpoint, Event
 from skillrelay_registry import convert, schemas
-from skillrelay_registry.errors import (
-    ConflictError,
-    NotFoundError,
-)
-from skillrelay_registry.models import (
-    Base,
-    Resource,
-    Skillset,
-)
+from skillrelay_registry.errors import ConflictError, NotFoundError
+from skillrelay_registry.models import Base, Resource, Skillset
 from skillrelay_registry.pagination import STREAM_BATCH, ListQuery, Page, assemble_page, position_of
 from skillrelay_registry.repo import Repository
 

@@ -9,14 +9,8 @@ from msgspec import UNSET
 
 from skillrelay_common import ids
 from skillrelay_registry import convert, schemas, validation
-from skillrelay_registry.errors import (
-    ConflictError,
-)
-from skillrelay_registry.models import (
-    Prompt,
-    Resource,
-    Skillset,
-)
+from skillrelay_registry.errors import ConflictError
+from skillrelay_registry.models import Prompt, Resource, Skillset
 from skillrelay_registry.pagination import ListQuery, Page
 from skillrelay_registry.usecases.base import (
     UseCaseBase,

@@ -11,10 +11,7 @@ from msgspec import UNSET
 from skillrelay_common import ids
 from skillrelay_common.schemas.auth import IssueToken, RevokeToken, RotateToken, TokenIssued
 from skillrelay_common.schemas.base import NotFound, Ok, Unavailable
-from skillrelay_common.schemas.registry import (
-    IntegrationChanged,
-    IntegrationSnapshot,
-)
+from skillrelay_common.schemas.registry import IntegrationChanged, IntegrationSnapshot
 from skillrelay_common.schemas.sessions import (
     CloseSession,
     CloseSessions,
@@ -36,10 +33,7 @@ from skillrelay_common.subjects import (
     SESSIONS_LIST,
 )
 from skillrelay_registry import convert, schemas, validation
-from skillrelay_registry.errors import (
-    NotFoundError,
-    ServiceUnavailable,
-)
+from skillrelay_registry.errors import NotFoundError, ServiceUnavailable
 from skillrelay_registry.models import (
     Ability,
     Blueprint,

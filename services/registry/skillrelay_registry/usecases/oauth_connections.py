@@ -7,25 +7,12 @@ from collections.abc import AsyncIterator
 from msgspec import UNSET
 
 from skillrelay_common import ids
-from skillrelay_common.schemas.registry import (
-    OAuthConnectionSecret,
-)
+from skillrelay_common.schemas.registry import OAuthConnectionSecret
 from skillrelay_registry import convert, schemas, validation
-from skillrelay_registry.errors import (
-    ConflictError,
-    InvalidInput,
-)
-from skillrelay_registry.models import (
-    Integration,
-    OAuthConnection,
-)
+from skillrelay_registry.errors import ConflictError, InvalidInput
+from skillrelay_registry.models import Integration, OAuthConnection
 from skillrelay_registry.pagination import ListQuery, Page
-from skillrelay_registry.usecases.base import (
-    UseCaseBase,
-    owned,
-    owned_event,
-    owned_fetch,
-)
+from skillrelay_registry.usecases.base import UseCaseBase, owned, owned_event, owned_fetch
 
 
 class OAuthConnectionUseCases(UseCaseBase):
