@@ -106,6 +106,12 @@ class ConsentNeeded:
 
 
 @dataclass(frozen=True)
+class IssuedTokens:
+    body: dict[str, Any]  # the token endpoint's JSON answer
+    subject: str
+
+
+@dataclass(frozen=True)
 class Redirect:
     url: str
 
@@ -616,12 +622,12 @@ class AuthorizationServer:
                 "auth.failure", integration_id, exc.error, None, {"endpoint": "token", "grant": grant}
             )
             raise
-        self._record("oauth.grant", integration_id, "granted", answer.pop("_principal"), {"grant": grant})
-        return answer
+        self._record("oauth.grant", integration_id, "granted", f"oauth:{answer.subject}", {"grant": grant})
+        return answer.body
 
     async def _exchange_code(
         self, integration: IntegrationInfo, client: ClientRecord, form: dict[str, str]
-    ) -> dict[str, Any]:
+    ) -> IssuedTokens:
         code = form.get("code")
         if not code:
             raise OAuthError("invalid_request", "code is missing")
@@ -660,7 +666,7 @@ class AuthorizationServer:
 
     async def _refresh(
         self, integration: IntegrationInfo, client: ClientRecord, form: dict[str, str]
-    ) -> dict[str, Any]:
+    ) -> IssuedTokens:
         token = form.get("refresh_token")
         if not token:
             raise OAuthError("invalid_request", "refresh_token is missing")
@@ -704,7 +710,7 @@ class AuthorizationServer:
         contact_id: str,
         scope: str,
         resource: str,
-    ) -> dict[str, Any]:
+    ) -> IssuedTokens:
         now = int(time.time())
         ttl = self.config.access_token_ttl
         jti = secrets.token_urlsafe(16)
@@ -745,8 +751,7 @@ class AuthorizationServer:
         )
         if "refresh_token" in client.grant_types:
             answer["refresh_token"] = refresh
-        answer["_principal"] = f"oauth:{subject}"  # for the audit record; removed before answering
-        return answer
+        return IssuedTokens(body=answer, subject=subject)
 
     def _record(
         self, kind: str, integration_id: str, outcome: str, principal: str | None, data: dict[str, Any]
