@@ -397,3 +397,53 @@ async def ping(http: httpx.AsyncClient, url: str, access_token: str) -> httpx.Re
 
 def _fields(info: IntegrationInfo) -> dict[str, Any]:
     return {name: getattr(info, name) for name in info.__struct_fields__}
+
+
+async def test_consent_is_remembered_per_user_and_client_and_deny_is_reported(
+    oauth_stack: OAuthStack, http: httpx.AsyncClient
+) -> None:
+    integration = oauth_stack.add_integration()
+    client = await register(http, oauth_stack, integration, token_endpoint_auth_method="client_secret_post")
+    verifier, challenge = pkce()
+    pkce_params = {"code_challenge": challenge, "code_challenge_method": "S256"}
+    async with httpx.AsyncClient(timeout=10) as browser:
+        declined = await browse_authorization(
+            browser,
+            authorize_url(oauth_stack, integration, client, **pkce_params),
+            oauth_stack.idp.url,
+            allow=False,
+        )
+        assert declined.consent_shown and declined.params["error"] == "access_denied"
+        assert declined.params["state"] == "st-1" and declined.params["iss"] == oauth_stack.issuer(
+            integration.id
+        )
+        first = await browse_authorization(
+            browser, authorize_url(oauth_stack, integration, client, **pkce_params), oauth_stack.idp.url
+        )
+        assert first.consent_shown and "code" in first.params
+        again = await browse_authorization(
+            browser, authorize_url(oauth_stack, integration, client, **pkce_params), oauth_stack.idp.url
+        )
+        assert not again.consent_shown and "code" in again.params  # remembered
+        forced = await browse_authorization(
+            browser,
+            authorize_url(oauth_stack, integration, client, prompt="consent", **pkce_params),
+            oauth_stack.idp.url,
+        )
+        assert forced.consent_shown
+    # client_secret_post: the secret travels in the body; the contact is the same person each time.
+    token_url = f"{oauth_stack.issuer(integration.id)}/token"
+    form = {"grant_type": "authorization_code", "redirect_uri": REDIRECT, "code_verifier": verifier}
+    secret = {"client_id": client["client_id"], "client_secret": client["client_secret"]}
+    tokens = [
+        (await http.post(token_url, data={**form, **secret, "code": login.params["code"]})).json()
+        for login in (again, forced)
+    ]
+    contacts = {jwt.decode(t["access_token"], options={"verify_signature": False})["cid"] for t in tokens}
+    assert len(contacts) == 1 and next(iter(contacts)).startswith("contact_")
+    basic_instead = await http.post(
+        token_url,
+        data={**form, "code": first.params["code"]},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert basic_instead.status_code == 401 and basic_instead.json()["error"] == "invalid_client"
