@@ -98,9 +98,15 @@ class DashboardMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         session = self.codec.decode(_cookie_value(scope))
         holder = RequestSession(session) if session is not None else None
-        if holder is None or (
-            not holder.session.signed_in and self.codec.max_age(holder.session) < ANONYMOUS_SECONDS // 2
-        ):
+        # An ageing anonymous session is renewed on page loads only: a POST is judged by the session
+        # its form was rendered with.
+        renew = (
+            holder is not None
+            and cast(dict[str, Any], scope).get("method") in SAFE_METHODS
+            and not holder.session.signed_in
+            and self.codec.max_age(holder.session) < ANONYMOUS_SECONDS // 2
+        )
+        if holder is None or renew:
             fresh = self.codec.anonymous()
             holder = RequestSession(fresh, cookie_out=fresh)
         cast(dict[str, Any], scope)[SCOPE_KEY] = holder
@@ -153,9 +159,14 @@ async def csrf_guard(request: Request[Any, Any, Any]) -> Response[str] | None:
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     if not _same_origin(request) or sent is None or not hmac.compare_digest(sent.encode(), expected.encode()):
-        return Response(
-            "This form has expired or did not come from this dashboard. Reload the page and try again.",
+        from skillrelay_registry.dashboard.pages import render  # pages imports this module
+
+        return render(
+            request,
+            "error.html",
             status_code=403,
-            media_type="text/plain",
+            title="Not accepted",
+            message="This form has expired or did not come from this dashboard. "
+            "Reload the page and try again.",
         )
     return None

@@ -237,3 +237,86 @@ async def test_integration_token_is_shown_once_then_rotated_and_sessions_can_be_
 async def test_unknown_pages_are_404(client: AsyncTestClient[Any], new_owner: NewOwner, path: str) -> None:
     await sign_in(client, api_key_of(await new_owner()))
     assert (await client.get(path)).status_code == 404
+
+
+async def test_resources_prompts_and_oauth_connections_are_managed_through_forms(
+    client: AsyncTestClient[Any], new_owner: NewOwner
+) -> None:
+    csrf = await sign_in(client, api_key_of(await new_owner()))
+    created = await client.post(
+        "/dashboard/skillsets", data={"_csrf": csrf, "name": "docs"}, follow_redirects=False
+    )
+    skillset_path = created.headers["location"]
+
+    resource = await client.post(
+        f"{skillset_path}/resources",
+        data={
+            "_csrf": csrf,
+            "name": "readme",
+            "uri": "docs://readme",
+            "mimeType": "text/plain",
+            "text": "Hi",
+        },
+        follow_redirects=False,
+    )
+    assert resource.status_code == 303, resource.text
+    both = await client.post(
+        f"{skillset_path}/resources",
+        data={"_csrf": csrf, "name": "bad", "uri": "docs://a", "uriTemplate": "docs://{b}", "text": "x"},
+    )
+    assert both.status_code == 422 and "The form has a problem" in both.text
+    prompt = await client.post(
+        f"{skillset_path}/prompts",
+        data={
+            "_csrf": csrf,
+            "name": "review",
+            "arguments": '[{"name": "code", "required": true}]',
+            "messages": '[{"role": "user", "content": {"type": "text", "text": "Review {{code}}"}}]',
+        },
+        follow_redirects=False,
+    )
+    assert prompt.status_code == 303, prompt.text
+    wrong_kind = await client.post(
+        f"{skillset_path}/prompts",
+        data={"_csrf": csrf, "name": "w", "handler": '{"type": "static", "content": []}'},
+    )
+    assert wrong_kind.status_code == 422 and "expected one of http, worker" in wrong_kind.text
+    page = (await client.get(skillset_path)).text
+    assert "docs://readme" in page and "review" in page and ">code<" not in page and "code" in page
+
+    connection = await client.post(
+        "/dashboard/connections",
+        data={
+            "_csrf": csrf,
+            "name": "corp idp",
+            "clientId": "client-1",
+            "clientSecret": "very-secret-value",
+            "scopes": "openid email",
+            "issuer": "https://idp.example.com",
+        },
+        follow_redirects=False,
+    )
+    assert connection.status_code == 303, connection.text
+    listing = (await client.get("/dashboard/connections")).text
+    assert "corp idp" in listing and "openid email" in listing and "very-secret-value" not in listing
+    path = re.search(r'href="(/dashboard/connections/oauthconnection_[^"/]+)"', listing)
+    assert path
+    edit = await client.get(path.group(1))
+    assert "very-secret-value" not in edit.text and "client-1" in edit.text
+    kept = await client.post(
+        path.group(1),
+        data={
+            "_csrf": csrf,
+            "name": "corp idp 2",
+            "clientId": "client-1",
+            "clientSecret": "",  # keeps the stored secret
+            "scopes": "openid",
+            "issuer": "https://idp.example.com",
+        },
+        follow_redirects=False,
+    )
+    assert kept.status_code == 303, kept.text
+    assert "corp idp 2" in (await client.get("/dashboard/connections")).text
+    removed = await client.post(f"{path.group(1)}/delete", data={"_csrf": csrf}, follow_redirects=False)
+    assert removed.status_code == 303
+    assert "No OAuth connections yet" in (await client.get("/dashboard/connections")).text

@@ -13,10 +13,16 @@ from skillrelay_registry.dashboard.client_config import client_configs, server_k
 from skillrelay_registry.dashboard.forms import FormErrors
 from skillrelay_registry.dashboard.security import (
     CONTENT_SECURITY_POLICY,
+    SCOPE_KEY,
     DashboardMiddleware,
     RequestSession,
 )
-from skillrelay_registry.dashboard.session import SESSION_SECONDS, SessionCodec
+from skillrelay_registry.dashboard.session import (
+    ANONYMOUS_SECONDS,
+    COOKIE_NAME,
+    SESSION_SECONDS,
+    SessionCodec,
+)
 from skillrelay_registry.errors import InvalidInput
 
 KEY = "unit-test-secret-key-0123456789abcdef"
@@ -158,3 +164,42 @@ def test_client_configs_carry_the_token_in_the_header_or_in_the_query_with_oauth
     entry = json.loads(with_oauth["config-mcpservers"])["mcpServers"]["s"]
     assert entry == {"url": f"{endpoint}?authorization=a%2Fb%2Bc"}
     assert server_key("!!!") == "skillrelay"
+
+
+async def _run_middleware(
+    middleware: DashboardMiddleware, method: str, cookie: str
+) -> tuple[RequestSession, list[str]]:
+    seen: dict[str, RequestSession] = {}
+    sent: list[dict[str, object]] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        holder = scope[SCOPE_KEY]
+        assert isinstance(holder, RequestSession)
+        seen["holder"] = holder
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": "/dashboard/signin",
+        "headers": [(b"cookie", cookie.encode())],
+    }
+    await middleware.handle(scope, None, send, app)  # type: ignore[arg-type]
+    headers = [(k.decode(), v.decode()) for k, v in sent[0]["headers"]]  # type: ignore[attr-defined]
+    return seen["holder"], [v for k, v in headers if k == "set-cookie"]
+
+
+async def test_an_ageing_anonymous_session_is_renewed_on_page_loads_only() -> None:
+    clock = Clock()
+    codec = SessionCodec(KEY, clock=clock)
+    middleware = DashboardMiddleware(codec, secure_cookie=False)
+    anonymous = codec.anonymous()
+    cookie = f"{COOKIE_NAME}={codec.encode(anonymous)}"
+    clock.now += ANONYMOUS_SECONDS * 0.75
+    posted, posted_cookies = await _run_middleware(middleware, "POST", cookie)
+    assert posted.session == anonymous and posted_cookies == []  # the form's token still counts
+    loaded, loaded_cookies = await _run_middleware(middleware, "GET", cookie)
+    assert loaded.session != anonymous and len(loaded_cookies) == 1
