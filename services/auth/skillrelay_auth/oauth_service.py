@@ -37,6 +37,7 @@ SUPPORTED_SCOPES = ("mcp",)
 DEFAULT_SCOPE = "mcp"
 AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic")
 GRANT_TYPES = ("authorization_code", "refresh_token")
+MAX_PARAMETER_LENGTH = 4096
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 
@@ -278,7 +279,9 @@ class AuthorizationServer:
         client_id = new_id("client")
         secret = None if method == "none" else new_secret("sr_cs", 32)
         kept = {
-            k: body[k] for k in ("client_uri", "logo_uri", "software_id", "software_version") if k in body
+            k: body[k]
+            for k in ("client_uri", "logo_uri", "software_id", "software_version")
+            if isinstance(body.get(k), str) and len(body[k]) <= 2000
         }
         now = utcnow()
         await self._store.save_client(
@@ -375,6 +378,8 @@ class AuthorizationServer:
     # -- authorization endpoint ------------------------------------------------------------------
 
     async def authorize(self, integration_id: str, params: dict[str, str]) -> AuthorizationStarted:
+        if any(len(value) > MAX_PARAMETER_LENGTH for value in params.values()):
+            raise OAuthError("invalid_request", "a parameter is too long")
         integration = await self.oauth_integration(integration_id)
         client_id = params.get("client_id", "")
         client = await self._client(integration_id, client_id) if client_id else None

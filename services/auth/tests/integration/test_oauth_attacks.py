@@ -447,3 +447,48 @@ async def test_consent_is_remembered_per_user_and_client_and_deny_is_reported(
         auth=(client["client_id"], client["client_secret"]),
     )
     assert basic_instead.status_code == 401 and basic_instead.json()["error"] == "invalid_client"
+
+
+async def test_odd_input_never_gets_a_server_error(oauth_stack: OAuthStack, http: httpx.AsyncClient) -> None:
+    integration = oauth_stack.add_integration()
+    issuer = oauth_stack.issuer(integration.id)
+    client = await register(
+        http, oauth_stack, integration, client_uri={"not": "a string"}, logo_uri="x" * 5000
+    )
+    assert "client_uri" not in client and "logo_uri" not in client
+    attempts = [
+        http.get(f"{issuer}/authorize?client_id={client['client_id']}&state={'s' * 5000}"),
+        http.get(f"{issuer}/authorize?client_id=a&client_id=b"),
+        http.get(f"{oauth_stack.auth_url}/oauth/{'x' * 300}/authorize"),
+        http.get(f"{oauth_stack.auth_url}/oauth/callback"),
+        http.post(f"{issuer}/token", json={"grant_type": "authorization_code"}),
+        http.post(
+            f"{issuer}/token", data={"grant_type": "authorization_code", "client_id": client["client_id"]}
+        ),
+        http.post(
+            f"{issuer}/token", data={"grant_type": "refresh_token"}, headers={"Authorization": "Basic !!!"}
+        ),
+        http.post(
+            f"{issuer}/token", data={"code": "x" * 10000}, auth=(client["client_id"], client["client_secret"])
+        ),
+        http.post(f"{issuer}/revoke", data={}, auth=(client["client_id"], client["client_secret"])),
+        http.post(f"{issuer}/register", json=[1, 2]),
+        http.post(f"{issuer}/register", json={"redirect_uris": [REDIRECT], "grant_types": "x"}),
+        http.post(
+            f"{issuer}/register",
+            json={"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"},
+        ),
+        http.post(
+            f"{oauth_stack.auth_url}/oauth/consent",
+            content=b"\x00\xff",
+            headers={"content-type": "text/plain"},
+        ),
+        http.post(f"{oauth_stack.auth_url}/oauth/consent", data={"request_id": "x", "decision": "allow"}),
+    ]
+    for attempt in attempts:
+        answer = await attempt
+        assert 400 <= answer.status_code < 500, (answer.request.url, answer.status_code, answer.text[:200])
+    unknown = await http.post(
+        f"{issuer}/revoke", data={"token": "nope"}, auth=(client["client_id"], client["client_secret"])
+    )
+    assert unknown.status_code == 200  # RFC 7009: unknown tokens are not an error
