@@ -111,6 +111,48 @@ async def ping_status(endpoint: str, token: str) -> int:
         return response.status_code
 
 
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+async def open_session(endpoint: str, token: str) -> str:
+    """A raw MCP session (initialize + initialized); returns its ``Mcp-Session-Id``."""
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(endpoint, json=initialize, headers=headers)
+        assert response.status_code == 200, response.text
+        session_id = response.headers["mcp-session-id"]
+        headers |= {"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
+        initialized = await http.post(
+            endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers
+        )
+        assert initialized.status_code == 202, initialized.text
+        return session_id
+
+
+async def ping_in_session(endpoint: str, token: str, session_id: str) -> int:
+    headers = {
+        **MCP_HEADERS,
+        "Authorization": f"Bearer {token}",
+        "Mcp-Session-Id": session_id,
+        "MCP-Protocol-Version": "2025-11-25",
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(
+            endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers=headers
+        )
+        return response.status_code
+
+
 async def assert_labelled(page: Page) -> None:
     """Every visible form control has a label (accessibility)."""
     unlabelled = await page.evaluate(
@@ -221,6 +263,16 @@ async def test_click_through_create_copy_call_rotate_delete(stack: Stack, browse
     assert new_token and new_token != token
     assert await ping_status(endpoint, token) == 401
     assert await call_greet(endpoint, new_token) == "Hello, Ada!"
+
+    # A live session is listed and can be ended from the page: the client then gets 404 for it.
+    session_id = await open_session(endpoint, new_token)
+    assert await ping_in_session(endpoint, new_token, session_id) == 200
+    await page.goto(integration_url)
+    session_row = page.get_by_role("row").filter(has_text=session_id[:10])
+    await session_row.get_by_role("button", name=f"End session {session_id[:10]}").click()
+    await expect(page).to_have_url(integration_url)
+    await expect(page.get_by_role("row").filter(has_text=session_id[:10])).to_have_count(0)
+    assert await ping_in_session(endpoint, new_token, session_id) == 404
 
     # Delete (confirm first): the integration is gone and its token refused.
     await page.goto(integration_url)
