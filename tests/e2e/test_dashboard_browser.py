@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -288,5 +287,4 @@ async def test_click_through_create_copy_call_rotate_delete(stack: Stack, browse
 def test_chromium_is_the_debian_build() -> None:
     path = ensure_chromium()
     version = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=True, timeout=60)
-    assert re.search(r"Chromium \d+", version.stdout), version.stdout
-    assert shutil.which("chromium") == str(path)
+    assert re.search(r"Chromium \d+.*Debian", version.stdout), version.stdout
