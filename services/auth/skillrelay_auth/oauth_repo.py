@@ -357,6 +357,10 @@ class OAuthStore:
         expires_at: datetime,
     ) -> None:
         async with self._engine.begin() as conn:
+            # Purge what expired a day ago (indexed; a day's grace keeps reuse detection for late replays).
+            await conn.execute(
+                delete(refresh_tokens).where(refresh_tokens.c.expires_at < utcnow() - timedelta(days=1))
+            )
             await conn.execute(
                 insert(refresh_tokens).values(
                     token_hash=token_hash,
