@@ -249,7 +249,9 @@ async def test_click_through_create_copy_call_rotate_delete(stack: Stack, browse
     integration_url = f"{dashboard}/integrations/" + endpoint.split("/mcpserver/")[1].split("/")[0]
     assert await call_greet(endpoint, token, page, integration_url) == "Hello, Ada!"
     await expect(page.locator("[data-audit-rows] tr").first).to_be_visible(timeout=TIMEOUT_MS)
-    await expect(page.locator("[data-audit-rows]")).to_contain_text("session.opened")
+    audit_rows = page.locator("[data-audit-rows]")
+    await expect(audit_rows).to_contain_text("session.opened")  # recorded by the sessions service
+    await expect(audit_rows).to_contain_text("tool.call")  # recorded by the edge
     await assert_labelled(page)
     await screenshot(page, "integration")
 

@@ -7,8 +7,11 @@ import json
 
 import pytest
 
+from skillrelay_common.audit import encode_record
+from skillrelay_common.schemas.audit import AuditData, AuditRecord
 from skillrelay_registry import schemas
 from skillrelay_registry.dashboard import forms
+from skillrelay_registry.dashboard.audit_stream import audit_row
 from skillrelay_registry.dashboard.client_config import client_configs, server_key
 from skillrelay_registry.dashboard.forms import FormErrors
 from skillrelay_registry.dashboard.security import (
@@ -203,3 +206,26 @@ async def test_an_ageing_anonymous_session_is_renewed_on_page_loads_only() -> No
     assert posted.session == anonymous and posted_cookies == []  # the form's token still counts
     loaded, loaded_cookies = await _run_middleware(middleware, "GET", cookie)
     assert loaded.session != anonymous and len(loaded_cookies) == 1
+
+
+def test_audit_rows_carry_the_record_fields_and_skip_unreadable_ones() -> None:
+    record = AuditRecord(
+        id="a1",
+        source="edge",
+        type="dev.skillrelay.audit.v1.tool.call",
+        time="2026-11-21T17:00:00.000Z",
+        subject="mcpserver_x",
+        data=AuditData(
+            kind="tool.call", outcome="ok", principal="static:v1", latency_ms=1.5, details={"tool": "greet"}
+        ),
+    )
+    row = json.loads(audit_row(encode_record(record)) or "")
+    assert row == {
+        "time": "2026-11-21T17:00:00.000Z",
+        "kind": "tool.call",
+        "outcome": "ok",
+        "principal": "static:v1",
+        "latencyMs": 1.5,
+        "details": {"tool": "greet"},
+    }
+    assert audit_row(b"not json") is None
