@@ -204,7 +204,7 @@ async def test_no_worker_running_is_a_clear_error_at_once(edge: WorkerRunner) ->
     started = time.monotonic()
     with pytest.raises(AbilityError, match="no worker is serving 'absent'"):
         await edge.run(FakeClient().context(name="echo"), WorkerHandler(subject="absent"), {})
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0  # at once: no waiting for the ability's timeout
 
 
 async def test_a_slow_worker_times_out_and_is_cancelled(edge: WorkerRunner, worker: Worker) -> None:
@@ -213,7 +213,7 @@ async def test_a_slow_worker_times_out_and_is_cancelled(edge: WorkerRunner, work
         await edge.run(FakeClient().context(name="sleeps"), handler(worker, timeout_ms=400), {})
     assert raised.value.code == REQUEST_TIMEOUT
     assert "within 0.4s" in raised.value.message
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3.0
     await asyncio.wait_for(_until(lambda: len(worker.cancelled_calls) == 1), 2.0)  # type: ignore[attr-defined]
 
 
@@ -248,8 +248,8 @@ async def test_a_crashed_worker_is_noticed_by_its_silence(edge: WorkerRunner, na
     for task, _ in list(crashing._inflight.values()):
         task.cancel()
     with pytest.raises(AbilityError, match="stopped responding"):
-        await asyncio.wait_for(call, 3.0)
-    assert time.monotonic() - started < 2.0
+        await asyncio.wait_for(call, 5.0)
+    assert time.monotonic() - started < 3.0  # well before the ability's 30 s timeout
 
 
 async def test_templated_resource_prompt_and_completion(edge: WorkerRunner, worker: Worker) -> None:
