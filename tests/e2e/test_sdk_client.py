@@ -213,6 +213,28 @@ async def test_tools_list_changed_after_a_rest_change(deployment: Deployment) ->
         assert texts(await session.call_tool("added_later", {})) == ["late"]
 
 
+async def test_a_worker_ability_without_a_running_worker_fails_at_once(deployment: Deployment) -> None:
+    registration = deployment.registration
+    async with httpx.AsyncClient() as rest:
+        created = await rest.post(
+            f"{deployment.stack.registry_url}/api/v1/skillset/{registration.skillset_id}/ability/create",
+            headers={"Authorization": f"Bearer {registration.api_key}"},
+            json={
+                "name": "served_by_nobody",
+                "description": "A worker ability whose worker is not running",
+                "inputSchema": {"type": "object"},
+                "handler": {"type": "worker", "subject": "nobody-home", "timeoutMs": 60_000},
+            },
+        )
+    assert created.status_code in (200, 201), created.text
+    async with connect(deployment, Recorder()) as session:
+        started = asyncio.get_running_loop().time()
+        result = await session.call_tool("served_by_nobody", {})
+        assert result.is_error is True
+        assert "no worker is serving 'nobody-home'" in texts(result)[0]
+        assert asyncio.get_running_loop().time() - started < 5.0  # not the ability's 60 s timeout
+
+
 # --- raw HTTP: sessions across replicas, answers and resumption on the other replica -------------
 
 
