@@ -50,7 +50,7 @@ class CallStream:
     ) -> None:
         self._on_bind = on_bind
         self.session_id = session_id
-        self.stream_id = new_stream_id()
+        self._stream_id: str | None = None
         self.ctx: CallContext | None = None
         self._relay = relay
         self._store = store
@@ -58,6 +58,13 @@ class CallStream:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._counter = itertools.count(1)
         self.pump_task: asyncio.Task[None] | None = None
+
+    @property
+    def stream_id(self) -> str:
+        # Made only when the answer becomes a stream: most calls answer with plain JSON.
+        if self._stream_id is None:
+            self._stream_id = new_stream_id()
+        return self._stream_id
 
     # -- CallHooks -------------------------------------------------------------------------------
 

@@ -1,0 +1,162 @@
+"""The snapshot cache (hits, invalidation by registry events, fail-closed on NATS loss) and which
+notifications a change sends to open GET streams, with fake NATS pieces."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from skillrelay_common.schemas.base import NotFound, Unavailable
+from skillrelay_common.schemas.registry import (
+    IntegrationChanged,
+    IntegrationInfo,
+    IntegrationSnapshot,
+    SkillsetChanged,
+)
+from skillrelay_common.schemas.sessions import SessionInfo
+from skillrelay_edge.catalog import Catalog
+from skillrelay_edge.notifications import OpenStream, SessionStreams
+from skillrelay_edge.snapshots import Change, SnapshotCache
+from skillrelay_edge.testing import demo_skillset
+
+
+@dataclass
+class FakeNc:
+    is_connected: bool = True
+    stats: dict[str, int] = field(default_factory=lambda: {"reconnects": 0})
+
+
+class FakeBus:
+    def __init__(self) -> None:
+        self.nc = FakeNc()
+        self.asked = 0
+        self.release = asyncio.Event()
+        self.release.set()
+        self.asking = asyncio.Event()
+
+    async def request(self, endpoint: Any, message: Any, **_: Any) -> Any:
+        self.asked += 1
+        self.asking.set()
+        await self.release.wait()
+        if message.integration_id == "mcpserver_gone":
+            return NotFound()
+        if not self.nc.is_connected:
+            return Unavailable()
+        skillset = demo_skillset()
+        info = IntegrationInfo(id=message.integration_id, owner_id="u", name="n", skillset_id=skillset.id)
+        return IntegrationSnapshot(integration=info, skillset=skillset)
+
+
+@dataclass
+class Msg:
+    subject: str
+    data: bytes
+
+
+def _cache() -> tuple[SnapshotCache, FakeBus]:
+    bus = FakeBus()
+    return SnapshotCache(bus), bus  # type: ignore[arg-type]
+
+
+async def test_hits_and_concurrent_misses_ask_once() -> None:
+    cache, bus = _cache()
+    bus.release.clear()
+    first = asyncio.ensure_future(cache.get("mcpserver_1"))
+    await asyncio.wait_for(bus.asking.wait(), 5)
+    second = asyncio.ensure_future(cache.get("mcpserver_1"))  # joins the request in flight
+    bus.release.set()
+    one, two = await asyncio.gather(first, second)
+    assert isinstance(one, Catalog) and one is two
+    assert await cache.get("mcpserver_1") is one
+    assert isinstance(await cache.get("mcpserver_gone"), NotFound)
+    assert bus.asked == 2
+
+
+async def test_registry_events_invalidate_and_notify() -> None:
+    cache, bus = _cache()
+    changes: list[Change] = []
+    cache.add_listener(changes.append)
+    await cache.get("mcpserver_1")
+    ability = SkillsetChanged(skillset_id="skillset_demo", owner_id="u", change="updated", entity="ability")
+    await cache._on_event(Msg("events.registry.ability.updated", msgspec.json.encode(ability)))  # type: ignore[arg-type]
+    await cache.get("mcpserver_1")
+    assert bus.asked == 2
+    updated = IntegrationChanged(
+        integration_id="mcpserver_1", owner_id="u", change="updated", fields=["name"]
+    )
+    await cache._on_event(Msg("events.registry.integration.updated", msgspec.json.encode(updated)))  # type: ignore[arg-type]
+    await cache.get("mcpserver_1")
+    assert bus.asked == 3
+    await cache._on_event(Msg("events.registry.user.created", b"{}"))  # type: ignore[arg-type]
+    assert [(c.entity, c.change) for c in changes] == [("ability", "updated"), ("integration", "updated")]
+
+
+async def test_fails_closed_without_nats_and_forgets_across_reconnects() -> None:
+    cache, bus = _cache()
+    await cache.get("mcpserver_1")
+    bus.nc.is_connected = False
+    assert isinstance(await cache.get("mcpserver_1"), Unavailable)
+    bus.nc.is_connected = True
+    bus.nc.stats["reconnects"] = 1
+    await cache.get("mcpserver_1")
+    assert bus.asked == 2
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.appended: list[tuple[str, bytes]] = []
+
+    async def append(self, session_id: str, stream_id: str, data: bytes, *, final: bool = False) -> str:
+        self.appended.append((session_id, data))
+        return f"{stream_id}-{len(self.appended)}"
+
+
+async def _notified(change: Change, subscriptions: list[str]) -> list[Any]:
+    store = FakeStore()
+
+    async def lookup(session_id: str, integration_id: str, principal: str) -> SessionInfo:
+        return SessionInfo(
+            session_id=session_id,
+            integration_id=integration_id,
+            principal=principal,
+            created_at=0,
+            last_seen_at=0,
+            expires_at=1,
+            state={"subscriptions": subscriptions},
+        )
+
+    streams = SessionStreams(None, store, lookup)  # type: ignore[arg-type]
+    stream = OpenStream("sess", "mcpserver_1", "skillset_demo", "static:v1")
+    streams._open["sess"] = [stream]
+    await streams._notify(change)
+    return [msgspec.json.decode(data) for _, data in store.appended] + (
+        ["ended"] if stream.ended.is_set() else []
+    )
+
+
+async def test_changes_map_to_notifications() -> None:
+    resource = Change("resource", "updated", skillset_id="skillset_demo", uri="note://1")
+    sent = await _notified(resource, ["note://1"])
+    assert [m["method"] for m in sent] == [
+        "notifications/resources/list_changed",
+        "notifications/resources/updated",
+    ]
+    assert sent[1]["params"] == {"uri": "note://1"}
+    unsubscribed = await _notified(resource, [])
+    assert [m["method"] for m in unsubscribed] == ["notifications/resources/list_changed"]
+    prompt = await _notified(Change("prompt", "created", skillset_id="skillset_demo"), [])
+    assert [m["method"] for m in prompt] == ["notifications/prompts/list_changed"]
+    other = await _notified(Change("ability", "created", skillset_id="skillset_other"), [])
+    assert other == []
+    moved = Change(
+        "integration",
+        "updated",
+        integration_id="mcpserver_1",
+        skillset_id="skillset_b",
+        fields=("skillsetId",),
+    )
+    assert len(await _notified(moved, [])) == 3
+    assert await _notified(Change("integration", "deleted", integration_id="mcpserver_1"), []) == ["ended"]
