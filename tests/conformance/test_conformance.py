@@ -15,7 +15,8 @@ import pytest
 from everything_worker import node_tools as node_tools_module
 from everything_worker.deployment import Deployment, everything_deployment, fresh_database, log_tail
 
-pytestmark = pytest.mark.slow
+# The first test also pays for starting the whole stack (and, once, `npm ci`).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SUITE_TIMEOUT = 240
 

@@ -12,7 +12,8 @@ import pytest
 from everything_worker import node_tools
 from everything_worker.deployment import Deployment, everything_deployment, fresh_database
 
-pytestmark = pytest.mark.slow
+# The first test also pays for starting the whole stack (and, once, `npm ci`).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")

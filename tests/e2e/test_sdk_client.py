@@ -5,6 +5,7 @@ notifications, server-to-client requests relayed from a worker, and resumption o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -19,7 +20,8 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from everything_worker.deployment import Deployment, everything_deployment, fresh_database
 
-pytestmark = pytest.mark.slow
+# The first test also pays for starting the whole stack (and, once, `npm ci`).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 WAIT = 15.0
 PROTOCOL = "2025-11-25"
 
@@ -190,24 +192,31 @@ async def test_sampling_elicitation_and_roots_callbacks_via_a_worker_tool(deploy
 
 async def test_tools_list_changed_after_a_rest_change(deployment: Deployment) -> None:
     recorder = Recorder()
-    async with connect(deployment, recorder, replica=1) as session:
+    registration = deployment.registration
+    abilities = f"{deployment.stack.registry_url}/api/v1/skillset/{registration.skillset_id}/ability"
+    auth = {"Authorization": f"Bearer {registration.api_key}"}
+    async with connect(deployment, recorder, replica=1) as session, httpx.AsyncClient(headers=auth) as rest:
         await session.list_tools()
-        # The GET stream opens in the background after initialize; a ping round trip gives it time.
-        await session.send_ping()
-        registration = deployment.registration
-        async with httpx.AsyncClient() as rest:
-            created = await rest.post(
-                f"{deployment.stack.registry_url}/api/v1/skillset/{registration.skillset_id}/ability/create",
-                headers={"Authorization": f"Bearer {registration.api_key}"},
-                json={
-                    "name": "added_later",
-                    "description": "Added while a session is open",
-                    "inputSchema": {"type": "object"},
-                    "handler": {"type": "static", "content": [{"type": "text", "text": "late"}]},
-                },
-            )
+        created = await rest.post(
+            f"{abilities}/create",
+            json={
+                "name": "added_later",
+                "description": "Added while a session is open",
+                "inputSchema": {"type": "object"},
+                "handler": {"type": "static", "content": [{"type": "text", "text": "late"}]},
+            },
+        )
         assert created.status_code in (200, 201), created.text
-        await asyncio.wait_for(recorder.changed.wait(), WAIT)
+        ability_id = created.json()["id"]
+        # The SDK opens its GET stream in the background after initialize, and a notification only
+        # reaches a stream that is open: change the ability again until one arrives (bounded).
+        for attempt in range(int(WAIT / 0.5)):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(recorder.changed.wait(), 0.5)
+                break
+            updated = await rest.post(f"{abilities}/{ability_id}/update", json={"description": f"v{attempt}"})
+            assert updated.status_code == 200, updated.text
+        assert recorder.changed.is_set(), "no notifications/tools/list_changed arrived"
         listed = await session.list_tools()
         assert "added_later" in {tool.name for tool in listed.tools}
         assert texts(await session.call_tool("added_later", {})) == ["late"]
