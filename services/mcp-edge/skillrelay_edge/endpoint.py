@@ -37,6 +37,9 @@ SESSION_HEADER = "Mcp-Session-Id"
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
 BATCH_VERSION = "2025-03-26"
+# Priming events (SEP-1699) exist since 2025-11-25; older clients would try to parse the empty data.
+PRIMING_SINCE = "2025-11-25"
+PRIMING_RETRY_MS = 1000
 
 
 class BodyTooLarge(Exception):
@@ -343,8 +346,13 @@ class McpEndpoint:
         if not _may_stream(catalog, req):
             response = await self._dispatch(scope, req)
             return HttpAnswer(200, jsonrpc.encode(response))
+        negotiated = session.protocol_version if session is not None else None
         stream = CallStream(
-            session_id=scope.session_id, relay=self.relay, store=self.store, on_bind=self.inflight.add
+            session_id=scope.session_id,
+            relay=self.relay,
+            store=self.store,
+            priming_retry_ms=PRIMING_RETRY_MS if (negotiated or version) >= PRIMING_SINCE else None,
+            on_bind=self.inflight.add,
         )
         scope.hooks = stream
         task = asyncio.create_task(self._run(scope, req, stream))

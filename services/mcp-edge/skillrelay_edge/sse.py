@@ -38,6 +38,11 @@ def frame(data: bytes, event_id: str | None = None, retry_ms: int | None = None)
 KEEPALIVE = b": keepalive\n\n"
 
 
+def priming_frame(event_id: str, retry_ms: int) -> bytes:
+    """An event with an id, a reconnection delay and empty data (clients skip it as a message)."""
+    return b"id: " + event_id.encode() + b"\nretry: " + str(retry_ms).encode() + b"\ndata: \n\n"
+
+
 def session_key(session_id: str) -> str:
     """A subject-safe key for a session id (which may hold any visible ASCII)."""
     return hashlib.sha256(session_id.encode()).hexdigest()[:32]

@@ -26,7 +26,7 @@ from skillrelay_edge.context import (
     ClientRequestError,
     ClientResponseRelay,
 )
-from skillrelay_edge.sse import EventStore, frame
+from skillrelay_edge.sse import EventStore, frame, priming_frame
 
 _log = structlog.get_logger("skillrelay.edge.streaming")
 _Item = tuple[dict[str, Any], bool]
@@ -45,7 +45,7 @@ class CallStream:
         session_id: str | None,
         relay: ClientResponseRelay,
         store: EventStore | None,
-        retry_ms: int | None = None,
+        priming_retry_ms: int | None = None,
         on_bind: Callable[[CallContext], None] | None = None,
     ) -> None:
         self._on_bind = on_bind
@@ -54,7 +54,9 @@ class CallStream:
         self.ctx: CallContext | None = None
         self._relay = relay
         self._store = store
-        self._retry_ms = retry_ms
+        # SEP-1699 (2025-11-25): an event with an id and no data first, so a client whose stream breaks
+        # before anything else arrived can still resume it (GET + Last-Event-ID) on any replica.
+        self._priming_retry_ms = priming_retry_ms
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._counter = itertools.count(1)
         self.pump_task: asyncio.Task[None] | None = None
@@ -121,13 +123,13 @@ class CallStream:
         return _drain(out)
 
     async def _pump(self, item: _Item, out: asyncio.Queue[bytes | None]) -> None:
-        retry = self._retry_ms
+        if self._priming_retry_ms is not None and self._store is not None and self.session_id is not None:
+            out.put_nowait(priming_frame(f"{self.stream_id}-0", self._priming_retry_ms))
         while True:
             message, final = item
             data = jsonrpc.encode(message)
             event_id = await self._event_id(data, final)
-            out.put_nowait(frame(data, event_id, retry))
-            retry = None
+            out.put_nowait(frame(data, event_id))
             if final:
                 out.put_nowait(None)
                 return

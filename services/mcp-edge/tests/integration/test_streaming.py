@@ -142,7 +142,7 @@ def _events(text: str) -> list[tuple[str | None, Any]]:
         for line in block.splitlines():
             if line.startswith("id: "):
                 event_id = line[4:]
-            elif line.startswith("data: "):
+            elif line.startswith("data: ") and line[6:].strip():
                 data = msgspec.json.decode(line[6:])
         if data is not None:
             events.append((event_id, data))
@@ -178,6 +178,16 @@ async def test_notifications_come_before_the_result_on_the_post_stream(
     assert events[-1][1]["result"]["content"][0]["text"] == "done"
     ids = [event_id for event_id, _ in events]
     assert all(ids) and len(set(ids)) == len(ids)
+    # SEP-1699: the stream opens with a priming event (an id, a retry delay, empty data).
+    first_block = response.text.split("\n\n", 1)[0].splitlines()
+    assert first_block[0].startswith("id: ") and first_block[0].endswith("-0")
+    assert first_block[1:] == ["retry: 1000", "data: "]
+    # Resuming from the priming event on the other replica replays the whole stream.
+    replayed = await client.get(
+        stream_edges[1].mcp_url("mcpserver_stream"),
+        headers={**_headers(session), "accept": "text/event-stream", "last-event-id": first_block[0][4:]},
+    )
+    assert [event_id for event_id, _ in _events(replayed.text)] == ids
 
 
 async def test_a_quiet_worker_call_answers_plain_json(
@@ -199,7 +209,7 @@ async def test_the_client_answer_may_reach_another_replica(
         lines = stream.aiter_lines()
         request = None
         async for line in lines:
-            if line.startswith("data: "):
+            if line.startswith("data: ") and line[6:].strip():
                 request = msgspec.json.decode(line[6:])
                 break
         assert request is not None and request["method"] == "sampling/createMessage"
@@ -224,7 +234,7 @@ async def test_cancellation_reaches_the_call_from_another_replica(
     ) as stream:
         lines = stream.aiter_lines()
         async for line in lines:
-            if line.startswith("data: "):
+            if line.startswith("data: ") and line[6:].strip():
                 break
         notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
         assert (await client.post(second, headers=_headers(session), json=notice)).status_code == 202
@@ -242,7 +252,7 @@ async def test_resumption_on_another_replica(
         "POST", first, headers=_headers(session), json=_call("wait", 11, _meta={"progressToken": "w"})
     ) as stream:
         async for line in stream.aiter_lines():
-            if line.startswith("id: "):
+            if line.startswith("id: ") and not line.endswith("-0"):  # past the priming event
                 last_id = line[4:]
                 break
     assert last_id is not None
