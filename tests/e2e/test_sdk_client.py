@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -395,3 +397,36 @@ def test_a_broken_stream_resumes_on_the_other_replica(deployment: Deployment) ->
         progress = [d["params"]["progress"] for d in seen if d.get("method") == "notifications/progress"]
         assert progress == [50, 100]
         assert seen[-1]["result"]["content"][0]["text"] == "p9"
+
+
+def test_cancelling_on_the_other_replica_stops_the_worker_handler(deployment: Deployment) -> None:
+    worker_log = next(Path(deployment.stack.log_dir or ".").glob(f"worker-{deployment.subject}.log"))
+    cancelled_before = worker_log.read_text().count("worker.call.cancelled")
+    with httpx.Client(timeout=WAIT) as client:
+        session_id = _open_session(client, deployment, 0)
+        call = {
+            "jsonrpc": "2.0",
+            "id": 11,
+            "method": "tools/call",
+            "params": {"name": "test_elicitation", "arguments": {"message": "Never answered"}},
+        }
+        with client.stream(
+            "POST", deployment.endpoint(0), headers=_headers(deployment, session_id), json=call
+        ) as sse:
+            events = _sse_events(sse.iter_lines())
+            next(data for _, data in events if data and data.get("method") == "elicitation/create")
+            cancelled = client.post(
+                deployment.endpoint(1),
+                headers=_headers(deployment, session_id),
+                json={"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 11}},
+            )
+            assert cancelled.status_code == 202
+            # The stream ends without a successful answer. (MCP says a cancelled request SHOULD get no
+            # response at all; the edge currently closes it with an isError result.)
+            rest = [data for _, data in events if data]
+        answers = [data for data in rest if data.get("id") == 11]
+        assert all(answer.get("error") or answer["result"].get("isError") for answer in answers), answers
+    deadline = time.monotonic() + WAIT
+    while worker_log.read_text().count("worker.call.cancelled") == cancelled_before:
+        assert time.monotonic() < deadline, "the worker's handler was not cancelled"
+        time.sleep(0.1)
