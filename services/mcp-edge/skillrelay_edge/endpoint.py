@@ -123,6 +123,20 @@ class HttpInput:
     read_body: Callable[[], Awaitable[bytes]] | None = None
 
 
+CORS_ALLOW_HEADERS = (
+    "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id"
+)
+CORS_EXPOSE_HEADERS = "Mcp-Session-Id, WWW-Authenticate"
+
+
+def cors_headers(origin: str) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": CORS_EXPOSE_HEADERS,
+        "Vary": "Origin",
+    }
+
+
 def _reject(rejection: Rejection) -> HttpAnswer:
     return HttpAnswer(rejection.status, jsonrpc.encode(rejection.body()), dict(rejection.headers))
 
@@ -412,6 +426,23 @@ class McpEndpoint:
         )
         return HttpAnswer(
             200, None, headers, self.streams.follow(open_stream, stream_id, after), EVENT_STREAM
+        )
+
+    # -- OPTIONS (CORS preflight of browser clients) --------------------------------------------
+
+    def preflight(self, inp: HttpInput) -> HttpAnswer:
+        h = inp.headers
+        rejection = self.rules.check_host_and_origin(h.get("host"), h.get("origin"))
+        if rejection is not None:
+            return _reject(rejection)
+        return HttpAnswer(
+            204,
+            None,
+            {
+                "Access-Control-Allow-Methods": "GET, POST, DELETE",
+                "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                "Access-Control-Max-Age": "600",
+            },
         )
 
     # -- DELETE ----------------------------------------------------------------------------------

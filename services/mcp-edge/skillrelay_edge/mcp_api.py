@@ -17,7 +17,7 @@ from litestar.types import Receive, Scope, Send
 
 from skillrelay_common import metrics
 from skillrelay_edge import jsonrpc
-from skillrelay_edge.endpoint import BodyTooLarge, HttpAnswer, HttpInput, McpEndpoint
+from skillrelay_edge.endpoint import BodyTooLarge, HttpAnswer, HttpInput, McpEndpoint, cors_headers
 
 # Mounted (Litestar ASGI handlers cannot take path parameters): the tail is ``/<integrationId>/mcp``.
 MCP_MOUNT = "/api/v1/integration/mcpserver"
@@ -54,7 +54,7 @@ def _query_token(scope: Scope) -> str | None:
 
 async def _send_bytes(send: Send, status: int, body: bytes, headers: dict[str, str], media_type: str) -> None:
     raw = [(b"content-length", str(len(body)).encode())]
-    if body or status != 202:
+    if body:
         raw.append((b"content-type", media_type.encode()))
     raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -133,13 +133,21 @@ def mcp_routes(holder: EndpointHolder, max_body_bytes: int) -> list[ASGIRouteHan
                 answer = await endpoint.get(inp)
             elif method == "DELETE":
                 answer = await endpoint.delete(inp)
+            elif method == "OPTIONS":
+                answer = endpoint.preflight(inp)
             else:
-                await _send_bytes(send, 405, _NOT_ALLOWED, {"Allow": "GET, POST, DELETE"}, "application/json")
+                await _send_bytes(
+                    send, 405, _NOT_ALLOWED, {"Allow": "GET, POST, DELETE, OPTIONS"}, "application/json"
+                )
                 return
         except Exception:
             _log.exception("mcp.request.failed", method=method)
             await _send_bytes(send, 500, _INTERNAL, {}, "application/json")
             return
+        origin = inp.headers.get("origin")
+        if origin is not None and answer.status != 403:
+            # The origin passed the DNS-rebinding check: let browser clients read the answer.
+            answer.headers.update(cors_headers(origin))
         if answer.stream is not None:
             with metrics.sse_stream():
                 await _send_stream(send, receive, answer, answer.stream)

@@ -289,3 +289,18 @@ async def test_resources_prompts_completion_logging(edge: EdgeHarness, client: h
     assert (await _call(client, url, session, "logging/setLevel", {"level": "debug"}))["result"] == {}
     bad_level = await _call(client, url, session, "logging/setLevel", {"level": "loud"})
     assert bad_level["error"]["code"] == -32602
+
+
+async def test_browser_clients_get_cors_headers(edge: EdgeHarness, client: httpx.AsyncClient) -> None:
+    url = edge.mcp_url("mcpserver_demo")
+    origin = "http://localhost:6274"
+    preflight = await client.options(url, headers={"origin": origin, "access-control-request-method": "POST"})
+    assert preflight.status_code == 204
+    assert "mcp-session-id" in preflight.headers["access-control-allow-headers"]
+    assert preflight.headers["access-control-allow-origin"] == origin
+    answered = await client.post(url, headers=_headers(origin=origin), json=INIT)
+    assert answered.headers["access-control-allow-origin"] == origin
+    assert "Mcp-Session-Id" in answered.headers["access-control-expose-headers"]
+    refused = await client.options(url, headers={"origin": "http://evil.example.com"})
+    assert refused.status_code == 403
+    assert "access-control-allow-origin" not in refused.headers
