@@ -95,7 +95,7 @@ async def call_greet(endpoint: str, token: str, page: Page | None = None, dashbo
         text = result.content[0].text  # type: ignore[union-attr]
         if page is not None:
             await page.goto(dashboard_url)
-            sessions = page.get_by_role("table").filter(has_text="Principal").first
+            sessions = page.get_by_role("region", name="Live sessions")
             await expect(sessions).to_contain_text("static:v1", timeout=TIMEOUT_MS)
         return str(text)
 
@@ -244,6 +244,9 @@ async def test_click_through_create_copy_call_rotate_delete(stack: Stack, browse
     assert f'"Authorization": "Bearer {token}"' in config and f'"url": "{endpoint}"' in config
     await redact(page, token)
     await screenshot(page, "token")
+    await page.reload()  # shown once: the page reached by the redirect does not show it again
+    await expect(page.get_by_role("heading", level=1)).to_have_text("The access token was shown once")
+    assert token not in await page.content()
 
     # The copied token works with the official MCP Python SDK; the page shows the live session.
     integration_url = f"{dashboard}/integrations/" + endpoint.split("/mcpserver/")[1].split("/")[0]
@@ -269,10 +272,11 @@ async def test_click_through_create_copy_call_rotate_delete(stack: Stack, browse
     session_id = await open_session(endpoint, new_token)
     assert await ping_in_session(endpoint, new_token, session_id) == 200
     await page.goto(integration_url)
-    session_row = page.get_by_role("row").filter(has_text=session_id[:10])
+    live_sessions = page.get_by_role("region", name="Live sessions")
+    session_row = live_sessions.get_by_role("row").filter(has_text=session_id[:10])
     await session_row.get_by_role("button", name=f"End session {session_id[:10]}").click()
     await expect(page).to_have_url(integration_url)
-    await expect(page.get_by_role("row").filter(has_text=session_id[:10])).to_have_count(0)
+    await expect(live_sessions.get_by_role("row").filter(has_text=session_id[:10])).to_have_count(0)
     assert await ping_in_session(endpoint, new_token, session_id) == 404
 
     # Delete (confirm first): the integration is gone and its token refused.

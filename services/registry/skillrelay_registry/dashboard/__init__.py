@@ -25,8 +25,9 @@ from skillrelay_registry.dashboard.pages import (
     registry_error_page,
     sign_in_redirect,
 )
+from skillrelay_registry.dashboard.reveal import TokenRevealer
 from skillrelay_registry.dashboard.security import DashboardMiddleware, csrf_guard
-from skillrelay_registry.dashboard.session import SessionCodec
+from skillrelay_registry.dashboard.session import RevealCodec, SessionCodec
 from skillrelay_registry.dashboard.views_account import home, sign_in_handler, sign_in_page, sign_out_handler
 from skillrelay_registry.dashboard.views_integrations import INTEGRATION_HANDLERS
 from skillrelay_registry.dashboard.views_skillsets import SKILLSET_HANDLERS
@@ -40,6 +41,7 @@ __all__ = ["dashboard_router"]
 def dashboard_router(settings: Settings, get_bus: Callable[[], Bus]) -> Router:
     codec = SessionCodec(settings.secret_key or "")
     secure = settings.http.registry_public_url.startswith("https://")
+    revealer = TokenRevealer(RevealCodec(settings.secret_key or ""), secure_cookie=secure)
     return Router(
         PREFIX,
         route_handlers=[
@@ -55,6 +57,7 @@ def dashboard_router(settings: Settings, get_bus: Callable[[], Bus]) -> Router:
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
             "owner_id": Provide(provide_owner_id),
+            "revealer": Provide(lambda: revealer, sync_to_thread=False),
         },
         middleware=[DashboardMiddleware(codec, secure_cookie=secure)],
         before_request=csrf_guard,

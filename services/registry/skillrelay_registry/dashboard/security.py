@@ -10,7 +10,7 @@ session's, or whose ``Origin`` is another site, is refused with 403 before any h
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -58,6 +58,8 @@ class RequestSession:
     # Set when the cookie must be (re)written: a new anonymous session, sign-in, or sign-out.
     cookie_out: DashboardSession | None = None
     clear_cookie: bool = False
+    # Further complete Set-Cookie values for the answer (the token shown once after a redirect).
+    extra_cookies: list[str] = field(default_factory=list)
 
     def replace(self, session: DashboardSession) -> None:
         self.session = session
@@ -123,6 +125,8 @@ class DashboardMiddleware(ASGIMiddleware):
                     cookie = self._set_cookie(holder)
                     if cookie:
                         headers.add("set-cookie", cookie)
+                    for extra in holder.extra_cookies:
+                        headers.add("set-cookie", extra)
             await send(message)
 
         await next_app(scope, receive, send_with_headers)
@@ -134,11 +138,15 @@ class DashboardMiddleware(ASGIMiddleware):
             value, max_age = self.codec.encode(holder.cookie_out), self.codec.max_age(holder.cookie_out)
         else:
             return ""
-        parts = [f"{COOKIE_NAME}={value}", f"Path={COOKIE_PATH}", f"Max-Age={max_age}", "HttpOnly"]
-        parts.append("SameSite=Strict")
-        if self.secure_cookie:
-            parts.append("Secure")
-        return "; ".join(parts)
+        return set_cookie(COOKIE_NAME, value, path=COOKIE_PATH, max_age=max_age, secure=self.secure_cookie)
+
+
+def set_cookie(name: str, value: str, *, path: str, max_age: int, secure: bool) -> str:
+    """A ``Set-Cookie`` value: always ``HttpOnly`` and ``SameSite=Strict``; ``Secure`` behind https."""
+    parts = [f"{name}={value}", f"Path={path}", f"Max-Age={max_age}", "HttpOnly", "SameSite=Strict"]
+    if secure:
+        parts.append("Secure")
+    return "; ".join(parts)
 
 
 def _same_origin(request: Request[Any, Any, Any]) -> bool:

@@ -77,3 +77,51 @@ class SessionCodec:
 
     def max_age(self, session: DashboardSession) -> int:
         return max(0, session.expires_at - int(self._clock()))
+
+
+# --- showing a new token once, after a redirect -----------------------------------------------------
+
+REVEAL_COOKIE = "skillrelay_token"
+REVEAL_PURPOSE = "dashboard-token-reveal"
+REVEAL_SECONDS = 120
+
+
+class TokenReveal(msgspec.Struct, frozen=True, array_like=True):
+    owner_id: str
+    integration_id: str
+    token: str
+    rotated: bool
+    expires_at: int
+
+
+_reveal_decoder = msgspec.json.Decoder(TokenReveal)
+
+
+class RevealCodec:
+    """Carries a new access token across the redirect after create/rotate (POST → 303 → GET), so that
+    reloading or going back never re-submits the form, and the token is never in a URL: an encrypted,
+    HttpOnly cookie scoped to that one page, valid for two minutes and cleared when the page is shown.
+    """
+
+    def __init__(self, secret_key: str, *, clock: Callable[[], float] = time.time) -> None:
+        self._box = SecretBox(secret_key, REVEAL_PURPOSE)
+        self._clock = clock
+
+    def encode(self, owner_id: str, integration_id: str, token: str, *, rotated: bool) -> str:
+        reveal = TokenReveal(owner_id, integration_id, token, rotated, int(self._clock()) + REVEAL_SECONDS)
+        return self._box.encrypt(msgspec.json.encode(reveal).decode())
+
+    def decode(self, value: str | None, owner_id: str, integration_id: str) -> TokenReveal | None:
+        if not value or len(value) > 4096:
+            return None
+        try:
+            reveal = _reveal_decoder.decode(self._box.decrypt(value))
+        except (SecretBoxError, msgspec.DecodeError, UnicodeError):
+            return None
+        if (
+            reveal.expires_at <= self._clock()
+            or reveal.owner_id != owner_id
+            or reveal.integration_id != integration_id
+        ):
+            return None
+        return reveal

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from skillrelay_registry import schemas
@@ -14,8 +15,11 @@ from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.client_config import client_configs
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
+from skillrelay_registry.dashboard.reveal import TokenRevealer
 from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
 from skillrelay_registry.errors import RegistryError, ServiceUnavailable
+
+Revealer = NamedDependency[TokenRevealer]
 
 
 async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -96,7 +100,7 @@ def _token_page(
 
 @post("/integrations")
 async def create_integration(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, revealer: Revealer
 ) -> Response[str]:
     form = await _form(request)
     fields = await _integration_fields(service, owner_id)
@@ -109,8 +113,9 @@ async def create_integration(
         return await _integrations_page(
             request, service, owner_id, values=forms.posted_values(fields, form), errors=_form_errors(exc)
         )
-    integration = as_dict(await service.get_integration(owner_id, created.id))
-    return _token_page(request, integration, created.access_token, rotated=False)
+    return redirect(
+        request, revealer.hand_over(request, owner_id, created.id, created.access_token, rotated=False)
+    )
 
 
 async def _integration_page(
@@ -198,11 +203,32 @@ async def confirm_rotate(
 
 @post("/integrations/{integration_id:str}/rotate")
 async def rotate_token(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    service: Service,
+    owner_id: OwnerId,
+    revealer: Revealer,
+    integration_id: FromPath[str],
 ) -> Response[str]:
     rotated = await service.rotate_integration_token(owner_id, integration_id)
+    return redirect(
+        request, revealer.hand_over(request, owner_id, integration_id, rotated.access_token, rotated=True)
+    )
+
+
+@get("/integrations/{integration_id:str}/token")
+async def show_token(
+    request: Request[Any, Any, Any],
+    service: Service,
+    owner_id: OwnerId,
+    revealer: Revealer,
+    integration_id: FromPath[str],
+) -> Response[str]:
+    """The token just created or rotated, once: a reload finds the cookie gone."""
     integration = as_dict(await service.get_integration(owner_id, integration_id))
-    return _token_page(request, integration, rotated.access_token, rotated=True)
+    reveal = revealer.take(request, owner_id, integration_id)
+    if reveal is None:
+        return render(request, "token_gone.html", integration=integration)
+    return _token_page(request, integration, reveal.token, rotated=reveal.rotated)
 
 
 @get("/integrations/{integration_id:str}/delete")
@@ -375,6 +401,7 @@ INTEGRATION_HANDLERS = [
     update_integration,
     confirm_rotate,
     rotate_token,
+    show_token,
     confirm_delete_integration,
     delete_integration,
     end_session,

@@ -197,6 +197,7 @@ async def test_integration_token_is_shown_once_then_rotated_and_sessions_can_be_
     shown = await client.post(
         "/dashboard/integrations",
         data={"_csrf": csrf, "name": "My Server", "skillsetId": skillset_id, "sessionMode": "strict"},
+        follow_redirects=True,
     )
     assert shown.status_code == 200, shown.text
     integration_id = next(iter(token_authority.tokens))
@@ -206,13 +207,21 @@ async def test_integration_token_is_shown_once_then_rotated_and_sessions_can_be_
     assert '"mcpServers"' in shown_text and f'"Authorization": "Bearer {token}"' in shown_text
     assert shown.headers["cache-control"] == "no-store"
 
+    assert shown.url.path == f"/dashboard/integrations/{integration_id}/token"  # reached by a redirect
+    assert token not in str(shown.url) and "skillrelay_token" not in client.cookies
+    again = await client.get(f"/dashboard/integrations/{integration_id}/token")
+    assert again.status_code == 200 and token not in again.text and "was shown once" in again.text
+
     detail = await client.get(f"/dashboard/integrations/{integration_id}")
     assert detail.status_code == 200 and token not in detail.text
     assert "No live sessions" in detail.text
 
-    rotated = await client.post(f"/dashboard/integrations/{integration_id}/rotate", data={"_csrf": csrf})
+    rotated = await client.post(
+        f"/dashboard/integrations/{integration_id}/rotate", data={"_csrf": csrf}, follow_redirects=True
+    )
     new_token = token_authority.tokens[integration_id][0]
     assert new_token != token and new_token in rotated.text and token not in rotated.text
+    assert "was shown once" in (await client.get(f"/dashboard/integrations/{integration_id}/token")).text
 
     session = session_store.add(integration_id)
     detail = await client.get(f"/dashboard/integrations/{integration_id}")
