@@ -23,7 +23,9 @@ from skillrelay_registry.dashboard.security import (
 from skillrelay_registry.dashboard.session import (
     ANONYMOUS_SECONDS,
     COOKIE_NAME,
+    REVEAL_SECONDS,
     SESSION_SECONDS,
+    RevealCodec,
     SessionCodec,
 )
 from skillrelay_registry.errors import InvalidInput
@@ -229,3 +231,17 @@ def test_audit_rows_carry_the_record_fields_and_skip_unreadable_ones() -> None:
         "details": {"tool": "greet"},
     }
     assert audit_row(b"not json") is None
+
+
+def test_a_revealed_token_is_only_for_its_owner_integration_and_two_minutes() -> None:
+    clock = Clock()
+    codec = RevealCodec(KEY, clock=clock)
+    value = codec.encode("user_a", "mcpserver_x", "sr_mcp_tok", rotated=True)
+    assert "sr_mcp_tok" not in value
+    reveal = codec.decode(value, "user_a", "mcpserver_x")
+    assert reveal is not None and reveal.token == "sr_mcp_tok" and reveal.rotated
+    assert codec.decode(value, "user_b", "mcpserver_x") is None
+    assert codec.decode(value, "user_a", "mcpserver_y") is None
+    assert SessionCodec(KEY, clock=clock).decode(value) is None  # another purpose, another key
+    clock.now += REVEAL_SECONDS + 1
+    assert codec.decode(value, "user_a", "mcpserver_x") is None
