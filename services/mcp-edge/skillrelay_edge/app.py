@@ -18,6 +18,7 @@ from skillrelay_edge.handlers import SERVED_ENDPOINTS, make_register_handlers
 from skillrelay_edge.mcp_api import mcp_routes
 from skillrelay_edge.oauth_metadata import protected_resource_routes
 from skillrelay_edge.runtime import EdgeRuntime
+from skillrelay_edge.shutdown import install_exit_hook
 
 SERVICE = "edge"
 
@@ -27,6 +28,7 @@ def create_app(
 ) -> Litestar:
     """``local_sessions`` and ``runners`` exist for tests and benchmarks (no sessions service; fake
     ability runners)."""
+    install_exit_hook()  # before uvicorn binds its signal handlers
     resources = ServiceResources(SERVICE, settings, serves=SERVED_ENDPOINTS)
     runtime = EdgeRuntime(settings, local_sessions=local_sessions, runners=runners)
 

@@ -70,15 +70,19 @@ class SessionStreams:
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
-        for streams in self._open.values():
-            for stream in streams:
-                stream.ended.set()
+        self.end_all()
         for task in list(self._tasks):
             task.cancel()
 
     @property
     def open_count(self) -> int:
         return sum(len(streams) for streams in self._open.values())
+
+    def end_all(self) -> None:
+        """The server is stopping: end every GET stream now (clients resume elsewhere)."""
+        for streams in self._open.values():
+            for stream in streams:
+                stream.ended.set()
 
     def end_session(self, session_id: str) -> None:
         for stream in self._open.get(session_id, []):

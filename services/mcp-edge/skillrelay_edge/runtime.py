@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -25,6 +27,7 @@ from skillrelay_edge.protocol.dispatcher import Dispatcher
 from skillrelay_edge.protocol.scope import Services
 from skillrelay_edge.relay import NatsClientResponseRelay
 from skillrelay_edge.sessions import SessionManager
+from skillrelay_edge.shutdown import on_server_exit
 from skillrelay_edge.snapshots import SnapshotCache
 from skillrelay_edge.sse import EventStore
 from skillrelay_edge.transport import HttpRules
@@ -46,6 +49,7 @@ class EdgeRuntime:
         self.local_sessions = local_sessions
         self.endpoint: McpEndpoint | None = None
         self._started: list[Any] = []
+        self._remove_exit_hook: Callable[[], None] | None = None
         self.snapshots: SnapshotCache | None = None
 
     def build(self, bus: Bus) -> None:
@@ -99,6 +103,7 @@ class EdgeRuntime:
 
     async def start(self) -> None:
         await self.store.ensure()
+        self._remove_exit_hook = on_server_exit(asyncio.get_running_loop(), self.streams.end_all)
         for part in (
             self.audit,
             self.snapshots,
@@ -114,6 +119,8 @@ class EdgeRuntime:
                 self._started.append(part)
 
     async def stop(self) -> None:
+        if self._remove_exit_hook is not None:
+            self._remove_exit_hook()
         for part in reversed(self._started):
             try:
                 await part.stop()

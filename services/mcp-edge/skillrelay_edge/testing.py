@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -238,12 +239,19 @@ class EdgeHarness:
 
     async def _serve(self) -> None:
         app = create_app(self.settings, local_sessions=self.local_sessions, runners=self.runners)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
         self._server = uvicorn.Server(config)
         await self._server.serve()
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.handle_exit(signal.SIGTERM, None)  # as a signal would (ends SSE streams at once)
         if self._thread is not None:
             self._thread.join(20)
