@@ -24,7 +24,8 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from skillrelay.stack import Stack
 
-pytestmark = pytest.mark.slow
+# The whole stack plus a browser on a shared 2-core machine: more than the default 120 s budget.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
