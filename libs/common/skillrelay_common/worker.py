@@ -426,8 +426,9 @@ class Worker:
         task.add_done_callback(lambda _: self._inflight.pop(call.call_id, None))
 
     async def _serve(self, ctx: WorkerContext, correlation: str) -> None:
-        with structlog.contextvars.bound_contextvars(correlation_id=correlation):
-            await self._serve_call(ctx)
+        # This task's own context: the binding ends with it, no unbinding needed.
+        structlog.contextvars.bind_contextvars(correlation_id=correlation)
+        await self._serve_call(ctx)
 
     async def _serve_call(self, ctx: WorkerContext) -> None:
         call = ctx.call
@@ -474,13 +475,14 @@ class Worker:
         finally:
             heartbeat.cancel()
         await self._publish(ctx._events_subject, final)
-        _log.debug(
-            "worker.call",
-            kind=call.ability_kind,
-            name=call.name,
-            outcome=outcome,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        )
+        if outcome != "ok":
+            _log.info(
+                "worker.call",
+                kind=call.ability_kind,
+                name=call.name,
+                outcome=outcome,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
 
     async def _dispatch(self, ctx: WorkerContext) -> dict[str, Any]:
         call = ctx.call

@@ -118,7 +118,7 @@ class WorkerRunner:
         call = self._build_call(ctx, handler, arguments)
         queue: asyncio.Queue[Msg | object] = asyncio.Queue()
         self._calls[call.call_id] = queue
-        watcher = asyncio.create_task(_signal_cancel(ctx, queue))
+        watcher = _CancelWatcher(ctx, queue)
         client_requests: set[asyncio.Task[None]] = set()
         state = _CallState()
         try:
@@ -276,6 +276,28 @@ class WorkerRunner:
             )
 
 
-async def _signal_cancel(ctx: CallContext, queue: asyncio.Queue[Msg | object]) -> None:
-    await ctx.cancelled.wait()
-    queue.put_nowait(_CANCELLED)
+class _CancelWatcher:
+    """Puts ``_CANCELLED`` in the call's queue when the client cancels. Most calls end within
+    milliseconds, so the waiting task is only started for calls still running after ``delay``."""
+
+    def __init__(self, ctx: CallContext, queue: asyncio.Queue[Msg | object], delay: float = 0.02) -> None:
+        self._ctx = ctx
+        self._queue = queue
+        self._task: asyncio.Task[None] | None = None
+        if ctx.cancelled.is_set():
+            queue.put_nowait(_CANCELLED)
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(delay, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        await self._ctx.cancelled.wait()
+        self._queue.put_nowait(_CANCELLED)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
