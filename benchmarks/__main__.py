@@ -219,9 +219,10 @@ def _start_edge(
     stack.enter_context(_running(control, env, cpus, logs / "control.log"))
     worker = _has_worker_sdk()
     if worker:
-        stack.enter_context(
-            _running([PYTHON, "-m", "benchmarks.echo_worker", nats.url], env, cpus, logs / "worker.log")
-        )
+        worker_command = [PYTHON, "-m", "benchmarks.echo_worker", nats.url]
+        if os.environ.get("BENCH_PROFILE_WORKER"):  # developer aid: cProfile the worker process
+            worker_command[1:1] = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE_WORKER"]]
+        stack.enter_context(_running(worker_command, env, cpus, logs / "worker.log"))
     edge_command = [PYTHON, "-m", "skillrelay_edge"]
     if os.environ.get("BENCH_PROFILE_EDGE"):  # developer aid: cProfile the edge process
         edge_command = [
