@@ -15,6 +15,10 @@ from skillrelay_edge.abilities.ssrf import TargetRefused, resolve_target
 from skillrelay_edge.context import INTERNAL_ERROR, AbilityError, CallContext
 
 MAX_RESPONSE_BYTES = 1024 * 1024
+# Set by the edge (pinned target, framing): an owner's handler headers may not override them.
+_RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer", "keep-alive"}
+)
 _decoder = msgspec.json.Decoder()
 
 
@@ -48,7 +52,8 @@ class HttpRunner:
             target = await resolve_target(handler.url, allow_private=self._allow_private)
         except TargetRefused as exc:
             raise AbilityError(f"HTTP ability refused: {exc}") from None
-        headers = {**handler.headers, "Host": target.host_header, "Accept": "application/json, */*"}
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in _RESERVED_HEADERS}
+        headers.update({"Host": target.host_header, "Accept": "application/json, */*"})
         extensions: dict[str, Any] = {"sni_hostname": target.host} if target.scheme == "https" else {}
         send_body = handler.method not in {"GET", "DELETE"}
         if send_body:

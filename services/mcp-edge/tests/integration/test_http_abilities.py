@@ -74,7 +74,7 @@ def http_edge(nats_url: str, upstream: int) -> Iterator[EdgeHarness]:
     extra = [
         ability(
             "add",
-            {"type": "http", "url": f"{base}/json", "headers": {"X-Key": "k"}},
+            {"type": "http", "url": f"{base}/json", "headers": {"X-Key": "k", "host": "evil.example.com"}},
             inputSchema=schema,
             outputSchema={"type": "object", "properties": {"sum": {"type": "integer"}}},
         ),
