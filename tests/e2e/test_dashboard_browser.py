@@ -290,6 +290,19 @@ async def test_click_through_create_copy_call_rotate_delete(stack: Stack, browse
     assert problems == [], "\n".join(problems)
     await context.close()
 
+    # Without JavaScript the same pages work as plain forms (CSRF field, 303 after POST).
+    plain = await browser.new_context(java_script_enabled=False)
+    page = await plain.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.goto(f"{dashboard}/signin")
+    await page.get_by_label("API key").fill(api_key)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(f"{dashboard}/skillsets")
+    await page.get_by_role("form", name="New skillset").get_by_label("Name").fill("Made without JavaScript")
+    await page.get_by_role("button", name="Create skillset").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Made without JavaScript")
+    await plain.close()
+
 
 def test_chromium_is_the_debian_build() -> None:
     path = ensure_chromium()

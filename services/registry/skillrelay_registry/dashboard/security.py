@@ -44,7 +44,9 @@ SECURITY_HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # Not "no-referrer": with it browsers send "Origin: null" on form POSTs, which the origin check
+    # below would (rightly) refuse. Dashboard URLs carry no secrets; other sites get no referrer.
+    "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=(), clipboard-write=(self)",
 }
