@@ -177,10 +177,25 @@ async def test_owners_see_only_their_own_records(client: AsyncTestClient[Any], n
         "/dashboard/skillsets", data={"_csrf": csrf, "name": "alice-only"}, follow_redirects=False
     )
     path = created.headers["location"]
-    await sign_in(client, bob)
+    integration = await client.post(
+        "/dashboard/integrations",
+        data={"_csrf": csrf, "name": "alice-server", "skillsetId": path.rsplit("/", 1)[1]},
+        follow_redirects=False,
+    )
+    integration_path = integration.headers["location"].removesuffix("/token")
+    bob_csrf = await sign_in(client, bob)
     assert "alice-only" not in (await client.get("/dashboard/skillsets")).text
+    assert "alice-server" not in (await client.get("/dashboard/integrations")).text
     foreign = await client.get(path)
     assert foreign.status_code == 404 and "skillset not found" in foreign.text
+    for attempt in (
+        client.get(integration_path),
+        client.get(f"{integration_path}/audit/stream"),
+        client.post(f"{integration_path}/rotate", data={"_csrf": bob_csrf}),
+        client.post(f"{integration_path}/delete", data={"_csrf": bob_csrf}),
+        client.post(f"{path}/delete", data={"_csrf": bob_csrf}),
+    ):
+        assert (await attempt).status_code == 404
 
 
 async def test_integration_token_is_shown_once_then_rotated_and_sessions_can_be_ended(
