@@ -24,9 +24,10 @@ import asyncio
 import base64
 import contextlib
 import re
+import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -391,10 +392,27 @@ class Worker:
         _log.info("worker.stopped", subject=self.subject)
 
     def run(self, nats_url: str) -> None:
-        """Serve until SIGINT/SIGTERM, then drain."""
-        from skillrelay_common.runtime import run_until_signalled
+        """Serve until SIGINT/SIGTERM, then drain. Uses uvloop where it is installed (it comes with
+        ``uvicorn[standard]``): a worker is mostly NATS I/O, and uvloop halves its per-call overhead."""
 
-        run_until_signalled(lambda: self.start(nats_url), self.stop)
+        async def serve() -> None:
+            stopping = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stopping.set)
+            await self.start(nats_url)
+            try:
+                await stopping.wait()
+            finally:
+                await self.stop()
+
+        run_loop: Callable[[Coroutine[Any, Any, None]], None]
+        try:
+            from uvloop import run as run_loop
+        except ImportError:
+            run_loop = asyncio.run
+        with contextlib.suppress(KeyboardInterrupt):
+            run_loop(serve())
 
     async def _publish(self, subject: str, message: Message) -> None:
         with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
