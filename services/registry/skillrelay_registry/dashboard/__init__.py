@@ -41,7 +41,7 @@ __all__ = ["dashboard_router"]
 def dashboard_router(settings: Settings, get_bus: Callable[[], Bus]) -> Router:
     codec = SessionCodec(settings.secret_key or "")
     secure = settings.http.registry_public_url.startswith("https://")
-    revealer = TokenRevealer(RevealCodec(settings.secret_key or ""), secure_cookie=secure)
+    revealer = TokenRevealer(RevealCodec(settings.secret_key or ""))
     return Router(
         PREFIX,
         route_handlers=[

@@ -20,6 +20,15 @@ from skillrelay_registry.errors import RegistryError
 
 TEMPLATES = Path(__file__).parent / "templates"
 PREFIX = "/dashboard"
+NOTICE_COOKIE = "skillrelay_notice"
+# What a page says after the change that led to it; the cookie carries only the key.
+NOTICES = {
+    "created": "Created.",
+    "saved": "Saved.",
+    "deleted": "Deleted.",
+    "session-ended": "The session was ended.",
+    "signed-out": "You are signed out.",
+}
 
 _engine = JinjaTemplateEngine(
     engine_instance=Environment(
@@ -46,16 +55,27 @@ def render(
         owner_id=session.owner_id,
         path=request.url.path,
         prefix=PREFIX,
+        notice=_take_notice(request),
         **context,
     )
     return Response(html, status_code=status_code, media_type="text/html; charset=utf-8")
 
 
-def redirect(request: Request[Any, Any, Any], path: str) -> Response[str]:
+def redirect(request: Request[Any, Any, Any], path: str, notice: str | None = None) -> Response[str]:
     """After a successful POST: 303 See Other. A boosted htmx request follows it like the browser
-    would, swaps in the page and pushes its URL, so plain forms and htmx behave the same."""
-    del request
+    would, swaps in the page and pushes its URL, so plain forms and htmx behave the same. ``notice``
+    (a key of ``NOTICES``) is shown once on the next page, as a status message."""
+    if notice is not None:
+        request_session(request).add_cookie(NOTICE_COOKIE, notice, path=PREFIX, max_age=60)
     return Response("", status_code=303, headers={"Location": path})
+
+
+def _take_notice(request: Request[Any, Any, Any]) -> str | None:
+    key = request.cookies.get(NOTICE_COOKIE)
+    if key is None:
+        return None
+    request_session(request).add_cookie(NOTICE_COOKIE, "", path=PREFIX, max_age=0)
+    return NOTICES.get(key)
 
 
 def error_page(request: Request[Any, Any, Any], exc: RegistryError) -> Response[str]:

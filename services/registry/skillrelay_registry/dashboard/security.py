@@ -60,8 +60,14 @@ class RequestSession:
     # Set when the cookie must be (re)written: a new anonymous session, sign-in, or sign-out.
     cookie_out: DashboardSession | None = None
     clear_cookie: bool = False
-    # Further complete Set-Cookie values for the answer (the token shown once after a redirect).
+    # Further complete Set-Cookie values for the answer (the token shown once, a notice).
     extra_cookies: list[str] = field(default_factory=list)
+    secure_cookies: bool = False
+
+    def add_cookie(self, name: str, value: str, *, path: str, max_age: int) -> None:
+        self.extra_cookies.append(
+            set_cookie(name, value, path=path, max_age=max_age, secure=self.secure_cookies)
+        )
 
     def replace(self, session: DashboardSession) -> None:
         self.session = session
@@ -113,6 +119,7 @@ class DashboardMiddleware(ASGIMiddleware):
         if holder is None or renew:
             fresh = self.codec.anonymous()
             holder = RequestSession(fresh, cookie_out=fresh)
+        holder.secure_cookies = self.secure_cookie
         cast(dict[str, Any], scope)[SCOPE_KEY] = holder
         is_static = scope["path"].startswith(f"{COOKIE_PATH}/static/")
 

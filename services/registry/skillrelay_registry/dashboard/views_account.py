@@ -44,6 +44,6 @@ def sign_out_handler(codec: SessionCodec) -> Any:
     @post("/signout")
     async def sign_out(request: Request[Any, Any, Any]) -> Response[str]:
         request_session(request).replace(codec.anonymous())
-        return redirect(request, f"{PREFIX}/signin")
+        return redirect(request, f"{PREFIX}/signin", "signed-out")
 
     return sign_out

@@ -180,7 +180,7 @@ async def update_integration(
             values=forms.posted_values(fields, form),
             errors=_form_errors(exc),
         )
-    return redirect(request, f"{PREFIX}/integrations/{integration_id}")
+    return redirect(request, f"{PREFIX}/integrations/{integration_id}", "saved")
 
 
 @get("/integrations/{integration_id:str}/rotate")
@@ -253,7 +253,7 @@ async def delete_integration(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
 ) -> Response[str]:
     await service.delete_integration(owner_id, integration_id)
-    return redirect(request, f"{PREFIX}/integrations")
+    return redirect(request, f"{PREFIX}/integrations", "deleted")
 
 
 @post("/integrations/{integration_id:str}/sessions/{session_id:str}/delete")
@@ -265,7 +265,7 @@ async def end_session(
     session_id: FromPath[str],
 ) -> Response[str]:
     await service.close_integration_session(owner_id, integration_id, session_id)
-    return redirect(request, f"{PREFIX}/integrations/{integration_id}#sessions")
+    return redirect(request, f"{PREFIX}/integrations/{integration_id}#sessions", "session-ended")
 
 
 # --- OAuth connections ----------------------------------------------------------------------------
@@ -314,7 +314,7 @@ async def create_connection(
         return await _connections_page(
             request, service, owner_id, values=forms.posted_values(fields, form), errors=_form_errors(exc)
         )
-    return redirect(request, f"{PREFIX}/connections")
+    return redirect(request, f"{PREFIX}/connections", "created")
 
 
 async def _connection_page(
@@ -366,7 +366,7 @@ async def update_connection(
             values=forms.posted_values(fields, form),
             errors=_form_errors(exc),
         )
-    return redirect(request, f"{PREFIX}/connections/{connection_id}")
+    return redirect(request, f"{PREFIX}/connections/{connection_id}", "saved")
 
 
 @get("/connections/{connection_id:str}/delete")
@@ -391,7 +391,7 @@ async def delete_connection(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
 ) -> Response[str]:
     await service.delete_oauth_connection(owner_id, connection_id)
-    return redirect(request, f"{PREFIX}/connections")
+    return redirect(request, f"{PREFIX}/connections", "deleted")
 
 
 INTEGRATION_HANDLERS = [

@@ -136,7 +136,7 @@ async def create_skillset(
             values=forms.posted_values(forms.SKILLSET_FIELDS, form),
             errors=forms.registry_errors(exc),
         )
-    return redirect(request, f"{PREFIX}/skillsets/{created.id}")
+    return redirect(request, f"{PREFIX}/skillsets/{created.id}", "created")
 
 
 async def _skillset_page(
@@ -194,7 +194,7 @@ async def update_skillset(
             values=forms.posted_values(forms.SKILLSET_FIELDS, form),
             errors=errors,
         )
-    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}")
+    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}", "saved")
 
 
 @get("/skillsets/{skillset_id:str}/delete")
@@ -219,7 +219,7 @@ async def delete_skillset(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
 ) -> Response[str]:
     await service.delete_skillset(owner_id, skillset_id)
-    return redirect(request, f"{PREFIX}/skillsets")
+    return redirect(request, f"{PREFIX}/skillsets", "deleted")
 
 
 # --- abilities, resources, prompts ----------------------------------------------------------------
@@ -301,7 +301,9 @@ async def _save_child(
             values=forms.posted_values(kind.fields, form),
             errors=errors,
         )
-    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}")
+    return redirect(
+        request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}", "created" if item_id is None else "saved"
+    )
 
 
 @post("/skillsets/{skillset_id:str}/{kind_slug:str}")
@@ -378,7 +380,7 @@ async def delete_child(
 ) -> Response[str]:
     kind = _kind(kind_slug)
     await kind.call(service, "delete")(owner_id, skillset_id, item_id)
-    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}")
+    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}", "deleted")
 
 
 @post("/validate/{check:str}/{field_name:str}")

@@ -158,6 +158,8 @@ async def test_skillset_and_ability_forms_give_the_rest_apis_validation_feedback
     assert good.status_code == 303, good.text
     page = await client.get(skillset_path)
     assert "greet" in page.text and "Says hello" in page.text
+    assert '<p class="notice-ok" role="status">Created.</p>' in page.text
+    assert "notice-ok" not in (await client.get(skillset_path)).text  # shown once
     ability_path = re.search(r'href="(/dashboard/skillsets/[^"]+/abilities/ability_[^"/]+)"', page.text)
     assert ability_path
     edit = await client.get(ability_path.group(1))
