@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import nats.errors
 import structlog
-from litestar import Request, get
+from litestar import get
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
@@ -88,10 +88,9 @@ async def _records(bus: Bus, integration_id: FromPath[str]) -> AsyncIterator[Ser
 def audit_stream_handler(get_bus: Callable[[], Bus]) -> Any:
     @get("/integrations/{integration_id:str}/audit/stream")
     async def stream_audit(
-        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
+        service: Service, owner_id: OwnerId, integration_id: FromPath[str]
     ) -> ServerSentEvent:
         await service.get_integration(owner_id, integration_id)  # 404 unless it is the owner's
-        del request
         return ServerSentEvent(_records(get_bus(), integration_id))
 
     return stream_audit
