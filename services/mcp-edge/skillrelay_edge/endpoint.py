@@ -22,7 +22,13 @@ from skillrelay_common.schemas.sessions import SessionInfo
 from skillrelay_edge import jsonrpc
 from skillrelay_edge.cancellation import InFlightCalls
 from skillrelay_edge.catalog import Catalog
-from skillrelay_edge.context import INVALID_REQUEST, METHOD_NOT_FOUND, ClientResponseRelay, PrincipalLike
+from skillrelay_edge.context import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    ClientResponseRelay,
+    PrincipalLike,
+)
 from skillrelay_edge.jsonrpc import FramingError, Incoming
 from skillrelay_edge.notifications import OpenStream, SessionStreams
 from skillrelay_edge.protocol.dispatcher import Dispatcher
@@ -379,12 +385,16 @@ class McpEndpoint:
         return HttpAnswer(200, None, {"Cache-Control": "no-cache"}, stream.sse(first), EVENT_STREAM)
 
     async def _run(self, scope: RequestScope, req: Incoming, stream: CallStream) -> None:
+        # Whatever happens, the waiting HTTP answer gets a final message (never a hang).
+        response = jsonrpc.error(req.id, INTERNAL_ERROR, "Internal error")
         try:
             response = await self._dispatch(scope, req)
+        except Exception:
+            _log.exception("mcp.call.failed", method=req.method)
         finally:
             if stream.ctx is not None:
                 self.inflight.remove(stream.ctx)
-        stream.finish(response)
+            stream.finish(response)
 
     # -- GET -------------------------------------------------------------------------------------
 
