@@ -17,6 +17,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 
 from skillrelay_registry.dashboard.security import CSRF_FIELD, request_session
 from skillrelay_registry.errors import RegistryError
+from skillrelay_registry.pagination import MAX_TAKE, ListQuery, parse_list_query
 
 TEMPLATES = Path(__file__).parent / "templates"
 PREFIX = "/dashboard"
@@ -54,6 +55,7 @@ def render(
         signed_in=session.signed_in,
         owner_id=session.owner_id,
         path=request.url.path,
+        request_query=request.url.query,
         prefix=PREFIX,
         notice=_take_notice(request),
         **context,
@@ -94,6 +96,14 @@ _ERROR_TITLES = {
     409: "Not possible right now",
     503: "A service is unavailable",
 }
+
+
+def page_query(request: Request[Any, Any, Any]) -> ListQuery:
+    """A list page: 100 records, oldest first, after the ``cursor`` of the previous page if given."""
+    cursor = request.query_params.get("cursor")
+    return parse_list_query(
+        [("take", str(MAX_TAKE)), ("order", "asc"), *([("cursor", cursor)] if cursor else [])]
+    )
 
 
 def as_dict(record: msgspec.Struct) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.client_config import client_configs
 from skillrelay_registry.dashboard.forms import Field, FormErrors
-from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
+from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
 from skillrelay_registry.dashboard.reveal import TokenRevealer
 from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
 from skillrelay_registry.errors import RegistryError, ServiceUnavailable
@@ -53,7 +53,7 @@ async def _integrations_page(
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
 ) -> Response[str]:
-    page = await service.list_integrations(owner_id, LIST_ALL)
+    page = await service.list_integrations(owner_id, page_query(request))
     fields = await _integration_fields(service, owner_id)
     names = dict(fields[2].choices)
     return render(
@@ -62,7 +62,7 @@ async def _integrations_page(
         status_code=422 if errors else 200,
         integrations=[as_dict(item) for item in page.items],
         skillset_names=names,
-        more=page.cursor is not None,
+        next_cursor=page.cursor,
         fields=fields,
         values=values or {"sessionMode": "strict"},
         errors=errors or FormErrors(),
@@ -279,13 +279,13 @@ async def _connections_page(
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
 ) -> Response[str]:
-    page = await service.list_oauth_connections(owner_id, LIST_ALL)
+    page = await service.list_oauth_connections(owner_id, page_query(request))
     return render(
         request,
         "connections.html",
         status_code=422 if errors else 200,
         connections=[as_dict(item) for item in page.items],
-        more=page.cursor is not None,
+        next_cursor=page.cursor,
         fields=forms.oauth_connection_fields(editing=False),
         values=values or {},
         errors=errors or FormErrors(),

@@ -14,7 +14,7 @@ from skillrelay_registry import schemas
 from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.forms import Field, FormErrors
-from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
+from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
 from skillrelay_registry.errors import InvalidInput, NotFoundError, RegistryError
 from skillrelay_registry.pagination import MAX_TAKE, ListQuery
 
@@ -96,13 +96,13 @@ async def _skillsets_page(
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
 ) -> Response[str]:
-    page = await service.list_skillsets(owner_id, LIST_ALL)
+    page = await service.list_skillsets(owner_id, page_query(request))
     return render(
         request,
         "skillsets.html",
         status_code=422 if errors else 200,
         skillsets=[as_dict(item) for item in page.items],
-        more=page.cursor is not None,
+        next_cursor=page.cursor,
         fields=forms.SKILLSET_FIELDS,
         values=values or {},
         errors=errors or FormErrors(),

@@ -346,3 +346,21 @@ async def test_resources_prompts_and_oauth_connections_are_managed_through_forms
     removed = await client.post(f"{path.group(1)}/delete", data={"_csrf": csrf}, follow_redirects=False)
     assert removed.status_code == 303
     assert "No OAuth connections yet" in (await client.get("/dashboard/connections")).text
+
+
+async def test_lists_page_by_a_hundred(client: AsyncTestClient[Any], new_owner: NewOwner) -> None:
+    headers = await new_owner()
+    for number in range(101):
+        response = await client.post(
+            "/api/v1/skillset/create", json={"name": f"set-{number:03}"}, headers=headers
+        )
+        assert response.status_code == 200
+    await sign_in(client, api_key_of(headers))
+    first = (await client.get("/dashboard/skillsets")).text
+    assert "set-000" in first and "set-099" in first and "set-100" not in first
+    next_link = re.search(r'href="(/dashboard/skillsets\?cursor=[^"]+)">Next page', first)
+    assert next_link
+    second = (await client.get(html.unescape(next_link.group(1)))).text
+    assert "set-100" in second and "set-099" not in second and "First page" in second
+    assert "Next page" not in second
+    assert (await client.get("/dashboard/skillsets?cursor=bogus")).status_code == 400
