@@ -434,9 +434,12 @@ class McpEndpoint:
         open_stream = OpenStream(
             session.session_id, catalog.integration.id, catalog.snapshot.skillset.id, principal.id
         )
-        return HttpAnswer(
-            200, None, headers, self.streams.follow(open_stream, stream_id, after), EVENT_STREAM
-        )
+        try:
+            frames = await self.streams.follow(open_stream, stream_id, after)
+        except Exception as exc:
+            _log.warning("mcp.events.unavailable", error=type(exc).__name__)
+            return _rpc_error_answer(503, -32000, "Service Unavailable: the event store cannot be reached")
+        return HttpAnswer(200, None, headers, frames, EVENT_STREAM)
 
     # -- OPTIONS (CORS preflight of browser clients) --------------------------------------------
 

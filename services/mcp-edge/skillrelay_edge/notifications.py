@@ -20,7 +20,7 @@ from skillrelay_common.subjects import SESSIONS_EVENTS
 from skillrelay_edge import jsonrpc
 from skillrelay_edge.protocol.resources import SUBSCRIPTIONS_KEY
 from skillrelay_edge.snapshots import Change
-from skillrelay_edge.sse import GET_STREAM_ID, KEEPALIVE, EventStore, frame
+from skillrelay_edge.sse import GET_STREAM_ID, KEEPALIVE, EventStore, StoredEvent, frame
 
 _log = structlog.get_logger("skillrelay.edge.notifications")
 _session_event = msgspec.json.Decoder(SessionEvent)
@@ -90,14 +90,25 @@ class SessionStreams:
 
     async def follow(self, stream: OpenStream, stream_id: str, after_seq: int | None) -> AsyncIterator[bytes]:
         """SSE frames of a session stream: the GET stream (registered for notifications while open)
-        or, when resuming, a request stream until its final event."""
+        or, when resuming, a request stream until its final event. Subscribes before returning, so a
+        failure to reach the event store raises here (the caller answers 503), not mid-stream."""
+        events = self._store.follow(stream.session_id, stream_id, after_seq, idle_timeout=KEEPALIVE_SECONDS)
+        try:
+            await anext(events)  # subscribed: nothing stored from now on is missed
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await events.aclose()  # type: ignore[attr-defined]
+            raise
+        return self._frames(stream, stream_id, events)
+
+    async def _frames(
+        self, stream: OpenStream, stream_id: str, events: AsyncIterator[StoredEvent | None]
+    ) -> AsyncIterator[bytes]:
         is_get = stream_id == GET_STREAM_ID
         if is_get:
             self._open.setdefault(stream.session_id, []).append(stream)
-        events = self._store.follow(stream.session_id, stream_id, after_seq, idle_timeout=KEEPALIVE_SECONDS)
         ended = asyncio.ensure_future(stream.ended.wait())
         try:
-            await anext(events)  # subscribed: nothing stored from now on is missed
             yield KEEPALIVE  # flush headers at once so the client sees the stream is open
             while True:
                 next_event = asyncio.ensure_future(anext(events))
@@ -114,6 +125,8 @@ class SessionStreams:
                 yield frame(event.data, event.event_id)
                 if event.final and not is_get:
                     return
+        except Exception as exc:  # the event store failed mid-stream: end it, the client resumes
+            _log.warning("sse.follow.failed", error=type(exc).__name__)
         finally:
             ended.cancel()
             with contextlib.suppress(Exception):
