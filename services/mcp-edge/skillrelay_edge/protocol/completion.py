@@ -1,7 +1,8 @@
 """completion/complete: suggestions for prompt arguments and resource-template variables.
 
 Static suggestions come from the definition's ``meta.completions.<argument>`` (a list of strings,
-filtered by prefix); a definition served by a worker or http handler is asked instead."""
+filtered by prefix); a definition served by a worker or http handler is asked instead (an http
+handler gets the request's params as JSON and answers ``{"completion": {...}}``)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ async def complete(scope: RequestScope, services: Services, params: dict[str, An
         label = uri
     else:
         raise RpcError(INVALID_PARAMS, "Invalid params: ref.type must be ref/prompt or ref/resource")
-    if target.handler is not None and type(target.handler).__name__ == "WorkerHandler":
+    if target.handler is not None:
         ctx = make_context(scope, "completion/complete", label, target, params)
         try:
             return await run_handler(services, ctx, target.handler, params)
