@@ -34,6 +34,15 @@ def rstack(test_state_dir: Path) -> Iterator[Stack]:
     running.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A hard limit per test: a stuck async test would not notice the default (signal) timeout, so
+    the thread method (stack dump, then exit) guards against a hang."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.timeout(300, method="thread"))
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield

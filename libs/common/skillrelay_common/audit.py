@@ -273,8 +273,10 @@ async def read_records(
     start: int = 1,
     limit: int = 50,
     stream_name: str = AUDIT_STREAM.name,
+    end: int | None = None,
 ) -> tuple[list[tuple[int, AuditRecord]], int | None]:
-    """Stored records matching ``subject_filter`` from stream sequence ``start`` on, oldest first.
+    """Stored records matching ``subject_filter`` from stream sequence ``start`` on (up to ``end``,
+    inclusive, when given), oldest first.
 
     Returns ``(sequence, record)`` pairs and the sequence to continue from (None when none are left).
     """
@@ -285,7 +287,7 @@ async def read_records(
             message = await bus.js.get_msg(stream_name, seq=sequence, subject=subject_filter, next=True)
         except nats.js.errors.NotFoundError:
             return found, None
-        if message.seq is None or message.data is None:
+        if message.seq is None or message.data is None or (end is not None and message.seq > end):
             return found, None
         if len(found) == limit:
             return found, message.seq
