@@ -98,6 +98,11 @@ async def call_greet(endpoint: str, token: str, page: Page | None = None, dashbo
             await page.goto(dashboard_url)
             sessions = page.get_by_role("region", name="Live sessions")
             await expect(sessions).to_contain_text("static:v1", timeout=TIMEOUT_MS)
+            audit_rows = page.locator("[data-audit-rows]")
+            await expect(audit_rows).to_contain_text("session.opened")  # recorded by the sessions service
+            await expect(audit_rows).to_contain_text("tool.call")  # recorded by the edge
+            await assert_labelled(page)
+            await screenshot(page, "integration")
         return str(text)
 
 
@@ -252,12 +257,9 @@ async def test_click_through_create_copy_call_rotate_delete(stack: Stack, browse
     # The copied token works with the official MCP Python SDK; the page shows the live session.
     integration_url = f"{dashboard}/integrations/" + endpoint.split("/mcpserver/")[1].split("/")[0]
     assert await call_greet(endpoint, token, page, integration_url) == "Hello, Ada!"
-    await expect(page.locator("[data-audit-rows] tr").first).to_be_visible(timeout=TIMEOUT_MS)
-    audit_rows = page.locator("[data-audit-rows]")
-    await expect(audit_rows).to_contain_text("session.opened")  # recorded by the sessions service
-    await expect(audit_rows).to_contain_text("tool.call")  # recorded by the edge
-    await assert_labelled(page)
-    await screenshot(page, "integration")
+    # The SDK client ended its session on exit: the audit stream says so and the table follows.
+    await expect(page.locator("[data-audit-rows]")).to_contain_text("session.closed")
+    await expect(page.get_by_role("region", name="Live sessions")).to_contain_text("No live sessions.")
 
     # Rotate (confirm first): the new token is shown once and the old one is refused at once.
     await page.get_by_role("link", name="Rotate access token…").click()

@@ -59,6 +59,22 @@
     row.appendChild(td);
   }
 
+  // The sessions table follows the audit stream: a session opened or closed after the page loaded
+  // reloads just that section (unless keyboard focus is inside it, so nobody loses their place).
+  var loadedAt = Date.now();
+  var refreshTimer = null;
+  function refreshSessions(record) {
+    if (!/^session\./.test(record.kind) || Date.parse(record.time) < loadedAt - 2000) { return; }
+    window.clearTimeout(refreshTimer);
+    refreshTimer = window.setTimeout(function () {
+      var section = document.getElementById("sessions-section");
+      if (!section || !window.htmx || section.contains(document.activeElement)) { return; }
+      window.htmx.ajax("GET", section.dataset.sessionsSrc, {
+        target: "#sessions-section", select: "#sessions-section", swap: "outerHTML"
+      });
+    }, 300);
+  }
+
   function startAuditStreams(root) {
     streams = streams.filter(function (entry) {
       if (!document.body.contains(entry.table)) { entry.source.close(); return false; }
@@ -86,6 +102,7 @@
         cell(row, record.latencyMs == null ? "" : Number(record.latencyMs).toFixed(1) + " ms");
         cell(row, JSON.stringify(record.details || {}), "details");
         rows.insertBefore(row, rows.firstChild);
+        refreshSessions(record);
         while (rows.children.length > MAX_ROWS) { rows.removeChild(rows.lastChild); }
       });
       source.onerror = function () {
@@ -95,5 +112,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { startAuditStreams(document); });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    if (e.target === document.body || (e.target.classList && e.target.classList.contains("page"))) { loadedAt = Date.now(); }
+  });
   document.addEventListener("htmx:load", function (e) { startAuditStreams(e.target); });
 })();
