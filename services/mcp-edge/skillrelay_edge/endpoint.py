@@ -414,15 +414,18 @@ class McpEndpoint:
         session_id = h.get("mcp-session-id")
         if not session_id:
             return _rpc_error_answer(400, -32000, "Bad Request: Mcp-Session-Id header is required")
-        session = await self._existing_session(catalog, principal, session_id)
         headers: dict[str, str] = {"Cache-Control": "no-cache"}
-        if session is None:
-            if catalog.integration.session_mode != "renew":
-                return _rpc_error_answer(404, -32001, "Session not found")
-            session = await self._open(
-                catalog, principal, h.get("mcp-protocol-version") or DEFAULT_HEADER_VERSION, {}
-            )
-            headers[SESSION_HEADER] = session.session_id
+        try:
+            session = await self._existing_session(catalog, principal, session_id)
+            if session is None:
+                if catalog.integration.session_mode != "renew":
+                    return _rpc_error_answer(404, -32001, "Session not found")
+                version = h.get("mcp-protocol-version") or DEFAULT_HEADER_VERSION
+                session = await self._open(catalog, principal, version, {})
+                headers[SESSION_HEADER] = session.session_id
+        except Exception as exc:
+            _log.warning("mcp.sessions.unavailable", error=type(exc).__name__)
+            return _rpc_error_answer(503, -32000, "Service Unavailable: sessions cannot be reached")
         if self.streams is None:
             return _rpc_error_answer(405, -32000, "Method Not Allowed: no GET stream on this edge")
         stream_id, after = GET_STREAM_ID, None

@@ -304,3 +304,9 @@ async def test_browser_clients_get_cors_headers(edge: EdgeHarness, client: httpx
     refused = await client.options(url, headers={"origin": "http://evil.example.com"})
     assert refused.status_code == 403
     assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_other_methods_are_405(edge: EdgeHarness, client: httpx.AsyncClient) -> None:
+    response = await client.put(edge.mcp_url("mcpserver_demo"), headers=_headers(), json=INIT)
+    assert response.status_code == 405
+    assert "POST" in response.headers["allow"]

@@ -256,3 +256,33 @@ async def test_cancellation_sets_the_call_context(endpoint: McpEndpoint) -> None
     assert (await endpoint.post(_input(notice, session=session))).status == 202
     await asyncio.wait_for(call, 5)
     assert seen[0].cancelled.is_set()
+
+
+async def test_a_failing_runner_is_an_internal_error_not_a_crash(endpoint: McpEndpoint) -> None:
+    class Broken:
+        async def run(self, ctx: CallContext, handler: Any, arguments: dict[str, Any]) -> dict[str, Any]:
+            raise RuntimeError("boom with a secret inside")
+
+    endpoint.dispatcher.services.runners["worker"] = Broken()  # type: ignore[index]
+    session = await _session(endpoint)
+    answer = _json(await endpoint.post(_input(_request("tools/call", {"name": "silent"}), session=session)))
+    assert answer["error"] == {"code": -32603, "message": "Internal error"}
+
+
+async def test_sessions_service_down_is_503(endpoint: McpEndpoint) -> None:
+    class Down(LocalSessionManager):
+        async def resolve(self, session_id: str, integration_id: str, principal: str) -> Any:
+            raise ConnectionError("sessions unreachable")
+
+        async def open(self, *args: Any, **kwargs: Any) -> Any:
+            raise ConnectionError("sessions unreachable")
+
+    endpoint.sessions = Down(None, ttl_seconds=60)
+    assert (await endpoint.post(_input(_request("ping"), session="any"))).status == 503
+    assert (await endpoint.post(_input(_request("ping")))).status == 503
+    get = HttpInput(
+        "mcpserver_1", {**_input({}).headers, "accept": "text/event-stream", "mcp-session-id": "x"}
+    )
+    assert (await endpoint.get(get)).status == 503
+    delete = HttpInput("mcpserver_1", {**_input({}).headers, "mcp-session-id": "x"})
+    assert (await endpoint.delete(delete)).status == 503
