@@ -61,3 +61,22 @@ def test_envelope_is_cloudevents_shaped_json() -> None:
     assert decoded["datacontenttype"] == "application/json"
     assert decoded["subject"] == "mcpserver_x"
     assert decoded["data"] == {"kind": "tool.call", "outcome": "ok", "latency_ms": 1.5}
+
+
+def test_audit_stream_limits_come_from_settings() -> None:
+    from skillrelay_common.audit import audit_stream, stream_config
+    from skillrelay_common.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "SKILLRELAY_AUDIT_MAX_AGE": "3600",
+            "SKILLRELAY_AUDIT_MAX_BYTES": "1048576",
+            "SKILLRELAY_AUDIT_REPLICAS": "3",
+        }
+    )
+    config = stream_config(audit_stream(settings))
+    assert (config.name, config.subjects) == ("AUDIT", ["audit.>"])
+    assert (config.max_age, config.max_bytes, config.num_replicas) == (3600.0, 1048576, 3)
+    assert config.storage is not None and config.storage.value == "file"
+    defaults = stream_config(audit_stream(Settings.from_env({})))
+    assert (defaults.max_age, defaults.num_replicas) == (30 * 24 * 3600.0, 1)
