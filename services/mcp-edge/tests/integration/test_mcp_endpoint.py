@@ -3,12 +3,17 @@ family, against an edge replica with a fake registry and auth."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
+from skillrelay_common.audit import read_records
+from skillrelay_common.messaging import Bus
+from skillrelay_common.schemas.audit import AuditRecord
 from skillrelay_edge.testing import TOKEN, EdgeHarness
 
 ACCEPT = "application/json, text/event-stream"
@@ -310,3 +315,28 @@ async def test_other_methods_are_405(edge: EdgeHarness, client: httpx.AsyncClien
     response = await client.put(edge.mcp_url("mcpserver_demo"), headers=_headers(), json=INIT)
     assert response.status_code == 405
     assert "POST" in response.headers["allow"]
+
+
+async def test_requests_and_auth_failures_are_audited(
+    edge: EdgeHarness, client: httpx.AsyncClient, bus: Bus
+) -> None:
+    url = edge.mcp_url("mcpserver_demo")
+    session = await _initialize(client, url)
+    await _call(client, url, session, "tools/call", {"name": "echo", "arguments": {"message": "secret-arg"}})
+    denied = await client.post(url, headers={**_headers(), "authorization": "Bearer wrong-token"}, json=INIT)
+    assert denied.status_code == 401
+
+    async def audited() -> list[AuditRecord]:
+        while True:
+            records, _ = await read_records(bus, "audit.mcpserver_demo.>", limit=500)
+            found = [record for _, record in records]
+            kinds = {record.data.kind for record in found}
+            if {"tool.call", "mcp.request", "auth.failure"} <= kinds:
+                return found
+            await asyncio.sleep(0.05)  # polling the stream until the recorder has flushed
+
+    found = await asyncio.wait_for(audited(), 10)
+    call = next(r for r in found if r.data.kind == "tool.call" and r.data.details.get("tool") == "echo")
+    assert call.data.outcome == "ok" and call.data.principal == "static:v1"
+    raw = msgspec.json.encode(found).decode()
+    assert "secret-arg" not in raw and "wrong-token" not in raw and TOKEN not in raw
