@@ -40,8 +40,10 @@ async def _events(response: httpx.Response) -> AsyncIterator[tuple[str | None, d
             event_id = line[3:].strip()
         elif line.startswith("data:"):
             data.append(line[5:].strip())
-        elif line == "" and data:
-            yield event_id, json.loads("\n".join(data))
+        elif line == "" and (data or event_id):
+            # An event with an id and empty data primes resumption (MCP 2025-11-25): keep its id.
+            text = "\n".join(data).strip()
+            yield event_id, (json.loads(text) if text else {})
             event_id, data = None, []
 
 
