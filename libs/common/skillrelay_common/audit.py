@@ -112,6 +112,7 @@ class AuditRecorder:
         self._task: asyncio.Task[None] | None = None
         self._stream_ready = False
         self._stopping = False
+        self._failing = False
 
     # -- recording (any task, never awaits) -------------------------------------------------------
 
@@ -227,8 +228,19 @@ class AuditRecorder:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                _log.debug("audit.publish.retry", error=type(exc).__name__)
+                # Warn once per streak of failures (NATS down is expected; a stream that cannot be
+                # created, e.g. more replicas than servers, is a configuration error).
+                if not self._failing:
+                    _log.warning(
+                        "audit.publish.failing",
+                        error=str(exc) or type(exc).__name__,
+                        stream_ready=self._stream_ready,
+                        pending=len(self._queue),
+                    )
+                self._failing = True
                 await asyncio.sleep(self.retry_wait)
+            else:
+                self._failing = False
 
     async def _publish_batch(self) -> None:
         batch = [self._queue[index] for index in range(min(BATCH, len(self._queue)))]
