@@ -246,3 +246,15 @@ def test_proxy_contract_paths_and_blocked_metrics() -> None:
     assert _route("/api/v1/integration/mcpserver/mcpserver_a/mcp/extra") == "registry:8000"
     assert _route("/") == "registry:8000"
     assert _route("/metrics") is None
+
+
+def test_edge_accepts_requests_forwarded_by_the_proxy(compose: dict[str, Any]) -> None:
+    """Caddy keeps the client's Host (the public origin); the edge's DNS-rebinding check must pass it,
+    and a browser on the public origin too."""
+    from skillrelay_edge.transport import HttpRules
+
+    settings = Settings.from_env(_environment(compose["services"]["edge-1"]))
+    rules = HttpRules(settings.http.edge_public_url, settings.http.host, settings.max_body_bytes)
+    assert rules.check_host_and_origin("localhost:8000", None) is None
+    assert rules.check_host_and_origin("localhost:8000", "http://localhost:8000") is None
+    assert rules.check_host_and_origin("evil.example", None) is not None
