@@ -153,6 +153,10 @@ def test_worker_command(compose: dict[str, Any]) -> None:
         assert importlib.util.find_spec("everything_worker.__main__") is not None
     finally:
         sys.path.remove(str(ROOT / "examples"))
+    # Every variable given to the worker is one its code reads.
+    source = "\n".join(p.read_text() for p in (ROOT / "examples" / "everything_worker").glob("*.py"))
+    for name in _environment(service):
+        assert f'"{name}"' in source, f"the worker does not read {name}"
 
 
 def test_dockerfile_installs_every_workspace_member() -> None:
