@@ -11,6 +11,7 @@ from litestar import Litestar, Request, Response
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from skillrelay_common.http import EXCEPTION_HANDLERS, error_response, health_handlers
@@ -55,6 +56,25 @@ def _validation_error_handler(request: Request[Any, Any, Any], exc: ValidationEx
 def _too_deep_handler(_: Request[Any, Any, Any], __: RecursionError) -> Response[Any]:
     # Only client JSON nests this deep (the decoder recurses once per level).
     return error_response(400, "bad_request", "JSON is nested too deeply")
+
+
+def _database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    """PostgreSQL refusing a value (SQLSTATE class 22, e.g. a NUL character in text, a number out of
+    range) means the client sent it: a 400, not a 500."""
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if sqlstate.startswith("22"):
+        reason = _DATA_ERRORS.get(sqlstate, "a value cannot be stored as given")
+        return error_response(400, "bad_request", reason)
+    unexpected: Any = EXCEPTION_HANDLERS[Exception]
+    response: Response[Any] = unexpected(request, exc)
+    return response
+
+
+_DATA_ERRORS = {
+    "22021": "text may not contain NUL characters",
+    "22P05": "text may not contain NUL characters",
+    "22003": "a number is out of range",
+}
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -114,6 +134,7 @@ def create_app(settings: Settings) -> Litestar:
             RegistryError: _registry_error_handler,
             ValidationException: _validation_error_handler,
             RecursionError: _too_deep_handler,
+            DBAPIError: _database_error_handler,
         },
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,

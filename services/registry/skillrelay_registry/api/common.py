@@ -94,12 +94,20 @@ async def listing(
     one ``{"type":"item","data":{...}}`` per line, read from the database in batches as it is sent."""
     if wants_jsonl(request):
         items = await stream()
-        return Stream(_jsonl(items), media_type=JSONL)  # type: ignore[return-value]
+        # The first batch is read before the 200 goes out, so a bad filter is still a 4xx.
+        first = await anext(items, _END)
+        return Stream(_jsonl(first, items), media_type=JSONL)  # type: ignore[return-value]
     result = await page()
     return Response(page_type(items=result.items, cursor=result.cursor))
 
 
-async def _jsonl(items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+_END = object()
+
+
+async def _jsonl(first: Any, items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    if first is _END:
+        return
+    yield _encoder.encode({"type": "item", "data": first}) + b"\n"
     try:
         async for item in items:
             yield _encoder.encode({"type": "item", "data": item}) + b"\n"

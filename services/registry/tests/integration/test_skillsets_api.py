@@ -361,3 +361,25 @@ async def test_openapi_document_lists_every_call(client: httpx.AsyncClient) -> N
     assert "clientSecret" not in str(document["components"]["schemas"]["OAuthConnectionOut"])
     ui = await client.get("/schema/swagger")
     assert ui.status_code == 200
+
+
+async def test_values_postgresql_cannot_store_are_400s(client: httpx.AsyncClient, new_owner: Any) -> None:
+    owner = await new_owner()
+    skillset = (await client.post("/api/v1/skillset/create", json={"name": "S"}, headers=owner)).json()["id"]
+    jsonl = {**owner, "Accept": "application/jsonl"}
+    attempts = [
+        client.get("/api/v1/skillset/a%00b/fetch", headers=owner),
+        client.post("/api/v1/skillset/create", json={"name": "a\u0000b"}, headers=owner),
+        client.post("/api/v1/blueprint/create", json={"name": "b", "meta": {"k": "\u0000"}}, headers=owner),
+        client.get("/api/v1/integration/mcpserver/list?meta[a%00]=x", headers=owner),
+        client.get("/api/v1/integration/mcpserver/list?blueprintId=%00", headers=jsonl),
+        client.post(
+            f"/api/v1/skillset/{skillset}/resource/create",
+            json={"name": "r", "uri": "file:///r", "text": "x", "size": 2**40},
+            headers=owner,
+        ),
+    ]
+    for attempt in attempts:
+        response = await attempt
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "bad_request"
