@@ -2,7 +2,6 @@
 the registry's own lookup is tested by the registry; the whole route runs in e2e)."""
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,11 +31,9 @@ class FakeRegistry:
 @pytest.fixture
 async def setup(bus: Bus) -> AsyncIterator[tuple[httpx.AsyncClient, AuditRecorder, str, str]]:
     mine, theirs = f"mcpserver_m{uuid.uuid4().hex[:8]}", f"mcpserver_t{uuid.uuid4().hex[:8]}"
-    stream = dataclasses.replace(
-        AUDIT_STREAM,
-        name=f"AUDIT_API{uuid.uuid4().hex[:6].upper()}",
-        subjects=(f"audit.{mine}.>", f"audit.{theirs}.>"),
-    )
+    # The real AUDIT stream (audit.>): a private stream for these subjects would overlap it once any
+    # earlier test created it on the session's NATS. Fresh integration ids keep the records apart.
+    stream = AUDIT_STREAM
     audit = AuditRecorder(bus, "test", stream=stream)
     await audit.start()
     registry = FakeRegistry({mine: "user_me", theirs: "user_other"})
@@ -62,7 +59,6 @@ async def setup(bus: Bus) -> AsyncIterator[tuple[httpx.AsyncClient, AuditRecorde
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
         yield client, audit, mine, theirs
     await audit.stop()
-    await bus.js.delete_stream(stream.name)
 
 
 async def test_pages_through_own_records_only(

@@ -1,7 +1,6 @@
 """``skillrelay audit tail``: prints records live and, restarted, resumes where it stopped."""
 
 import asyncio
-import dataclasses
 import io
 import uuid
 
@@ -34,9 +33,8 @@ class Output(io.StringIO):
 
 async def test_tail_prints_live_records_and_resumes_after_restart(nats_url: str, bus: Bus) -> None:
     integration = f"mcpserver_t{uuid.uuid4().hex[:10]}"
-    stream = dataclasses.replace(
-        AUDIT_STREAM, name=f"AUDIT_CLI{uuid.uuid4().hex[:6].upper()}", subjects=(f"audit.{integration}.>",)
-    )
+    # The real AUDIT stream: a private one for audit.<id>.> would overlap it on the session's NATS.
+    stream = AUDIT_STREAM
     audit = AuditRecorder(bus, "test", stream=stream)
     await audit.start()
     try:
@@ -66,7 +64,7 @@ async def test_tail_prints_live_records_and_resumes_after_restart(nats_url: str,
         assert '"kind":"auth.failure"' in kinds[0] and '"kind":"session.opened"' in kinds[1]
     finally:
         await audit.stop()
-        await bus.js.delete_stream(stream.name)
+        await bus.js.delete_consumer(stream.name, consumer_name(integration))
 
 
 async def _wait_for_consumer(bus: Bus, stream: str, name: str) -> None:
