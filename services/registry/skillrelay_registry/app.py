@@ -28,6 +28,7 @@ from skillrelay_registry.api_audit import audit_routes
 from skillrelay_registry.dashboard import dashboard_router
 from skillrelay_registry.errors import RegistryError, describe_problem
 from skillrelay_registry.handlers import SERVED_ENDPOINTS, register_handlers
+from skillrelay_registry.json_depth import refuse_deep_json
 from skillrelay_registry.request_log import request_log_middleware
 from skillrelay_registry.service import RegistryService
 
@@ -138,6 +139,7 @@ def create_app(settings: Settings) -> Litestar:
         },
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
+        before_request=refuse_deep_json,
         middleware=[request_log_middleware, metrics_middleware, tracing_middleware],
     )
 

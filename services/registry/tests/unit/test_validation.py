@@ -138,3 +138,13 @@ def test_oauth_endpoint_choices() -> None:
         validation.oauth_endpoints(
             issuer=None, authorization_url="https://idp/a", token_url=None, userinfo_url=None
         )
+
+
+def test_json_depth_counts_nesting_outside_strings() -> None:
+    from skillrelay_registry.json_depth import MAX_JSON_DEPTH, json_depth
+
+    assert json_depth(b'{"a": [1, {"b": 2}]}') == 0  # too few brackets to bother scanning
+    deep = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)
+    assert json_depth(deep) == MAX_JSON_DEPTH + 1
+    in_strings = b'{"x": "' + b"[" * 500 + b'", "y": ["\\"["]}'
+    assert json_depth(in_strings) == 2
