@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-from litestar import Litestar, Request, Response
-from litestar.exceptions import ValidationException
+from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from skillrelay_common.http import EXCEPTION_HANDLERS, error_response, health_handlers
+from skillrelay_common.http import health_handlers
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.messaging import Bus
@@ -26,56 +23,13 @@ from skillrelay_common.tracing import configure_tracing, tracing_middleware
 from skillrelay_registry.api import api_router
 from skillrelay_registry.api_audit import audit_routes
 from skillrelay_registry.dashboard import dashboard_router
-from skillrelay_registry.errors import RegistryError, describe_problem
 from skillrelay_registry.handlers import SERVED_ENDPOINTS, register_handlers
+from skillrelay_registry.http_errors import EXCEPTION_HANDLERS_OF_REGISTRY
 from skillrelay_registry.json_depth import refuse_deep_json
 from skillrelay_registry.request_log import request_log_middleware
 from skillrelay_registry.service import RegistryService
 
 SERVICE = "registry"
-
-
-def _registry_error_handler(_: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return error_response(exc.status, exc.code, exc.message, headers)
-
-
-def _validation_error_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
-    """A body or query that does not decode: say which field and why (``handler.type: unknown handler
-    type 'foo'``), not only that validation failed."""
-    dynamic_only = "/resource/" in request.url.path or "/prompt/" in request.url.path
-    problems = (
-        [describe_problem(item, dynamic_handlers_only=dynamic_only) for item in exc.extra]
-        if isinstance(exc.extra, list)
-        else []
-    )
-    if not problems:
-        return error_response(400, "bad_request", str(exc.detail))
-    return error_response(400, "bad_request", "; ".join(problems))
-
-
-def _too_deep_handler(_: Request[Any, Any, Any], __: RecursionError) -> Response[Any]:
-    # Only client JSON nests this deep (the decoder recurses once per level).
-    return error_response(400, "bad_request", "JSON is nested too deeply")
-
-
-def _database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
-    """PostgreSQL refusing a value (SQLSTATE class 22, e.g. a NUL character in text, a number out of
-    range) means the client sent it: a 400, not a 500."""
-    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-    if sqlstate.startswith("22"):
-        reason = _DATA_ERRORS.get(sqlstate, "a value cannot be stored as given")
-        return error_response(400, "bad_request", reason)
-    unexpected: Any = EXCEPTION_HANDLERS[Exception]
-    response: Response[Any] = unexpected(request, exc)
-    return response
-
-
-_DATA_ERRORS = {
-    "22021": "text may not contain NUL characters",
-    "22P05": "text may not contain NUL characters",
-    "22003": "a number is out of range",
-}
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -130,13 +84,7 @@ def create_app(settings: Settings) -> Litestar:
             dashboard_router(settings, lambda: resources.bus),
         ],
         lifespan=[lifespan],
-        exception_handlers={
-            **EXCEPTION_HANDLERS,
-            RegistryError: _registry_error_handler,
-            ValidationException: _validation_error_handler,
-            RecursionError: _too_deep_handler,
-            DBAPIError: _database_error_handler,
-        },
+        exception_handlers=EXCEPTION_HANDLERS_OF_REGISTRY,
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         before_request=refuse_deep_json,

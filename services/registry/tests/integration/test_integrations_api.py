@@ -338,3 +338,31 @@ async def test_resolve_returns_the_whole_skillset_snapshot(
         REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id="mcpserver_nope")
     )
     assert isinstance(missing, NotFound)
+
+
+async def test_database_unreachable_is_503_then_recovers(
+    client: httpx.AsyncClient, new_owner: Any, database_url: str, postgres_admin_url: str
+) -> None:
+    owner = await new_owner()
+    name = database_url.rpartition("/")[2]
+    admin = await asyncpg.connect(postgres_admin_url)
+    try:
+        # New connections are refused and the pooled ones are cut: PostgreSQL is "down" for us.
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        for request in (
+            client.post("/api/v1/skillset/create", json={"name": "S"}, headers=owner),
+            client.get("/api/v1/skillset/list", headers=owner),
+        ):
+            response = await request
+            assert response.status_code == 503, response.text
+            assert response.json()["code"] == "unavailable"
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    recovered = await client.post("/api/v1/skillset/create", json={"name": "S"}, headers=owner)
+    assert recovered.status_code == 200, recovered.text
