@@ -38,9 +38,11 @@ from skillrelay_common.http import EXCEPTION_HANDLERS, health_handlers
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.messaging import Bus
+from skillrelay_common.metrics import metrics_middleware, metrics_routes
 from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import AUTH_EVENTS, AUTH_PING
+from skillrelay_common.tracing import configure_tracing, tracing_middleware
 
 SERVICE = "auth"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -153,7 +155,9 @@ def create_app(settings: Settings, *, http_transport: httpx.AsyncBaseTransport |
         route_handlers=[
             *health_handlers(resources.readiness),
             *oauth_routes(oauth_config(settings), components.current_server),
+            *metrics_routes(),
         ],
+        middleware=[metrics_middleware, tracing_middleware],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         # MCP clients in browsers read metadata and call register/token/revoke cross-origin; no cookies.
@@ -164,6 +168,7 @@ def create_app(settings: Settings, *, http_transport: httpx.AsyncBaseTransport |
 def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json, service=SERVICE)
+    configure_tracing(SERVICE, settings)
     if sys.argv[1:] == ["rotate-signing-key"]:
         kid = asyncio.run(rotate_signing_key(settings))
         print(f"new signing key {kid}; the previous one stays published until its tokens expire")

@@ -13,6 +13,7 @@ from skillrelay_common.logging import configure_logging
 from skillrelay_common.metrics import metrics_middleware, metrics_routes
 from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
+from skillrelay_common.tracing import configure_tracing, tracing_middleware
 from skillrelay_edge.context import AbilityRunner
 from skillrelay_edge.handlers import SERVED_ENDPOINTS, make_register_handlers
 from skillrelay_edge.mcp_api import mcp_routes
@@ -49,7 +50,7 @@ def create_app(
             *protected_resource_routes(settings, runtime.lookup_integration),
             *metrics_routes(),
         ],
-        middleware=[metrics_middleware],
+        middleware=[metrics_middleware, tracing_middleware],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
     )
@@ -58,4 +59,5 @@ def create_app(
 def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json, service=SERVICE)
+    configure_tracing(SERVICE, settings)
     serve_http(create_app(settings), settings.http.host, settings.http.edge_port)

@@ -14,6 +14,7 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.runtime import run_until_signalled
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import AUTH_EVENTS, REGISTRY_EVENTS, SESSIONS_EVENTS
+from skillrelay_common.tracing import configure_tracing
 from skillrelay_sessions.events import JetStreamSessionEvents
 from skillrelay_sessions.handlers import SERVED_ENDPOINTS, register_handlers
 from skillrelay_sessions.repo import PostgresSessionStore
@@ -90,5 +91,6 @@ class SessionsRuntime:
 def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json, service=SERVICE)
+    configure_tracing(SERVICE, settings)
     runtime = SessionsRuntime(settings)
     run_until_signalled(runtime.start, runtime.stop)
