@@ -160,8 +160,13 @@ def test_wrong_token_is_401_with_resource_metadata(deployment: Deployment) -> No
 async def test_logging_and_progress_reach_the_client(deployment: Deployment) -> None:
     recorder = Recorder()
     async with connect(deployment, recorder) as session:
+        # Filtered first: at "error" the tool's info messages must not be sent at all.
+        await session.set_logging_level("error")
+        await session.call_tool("test_tool_with_logging", {})
         await session.set_logging_level("info")
         await session.call_tool("test_tool_with_logging", {})
+        # The SDK may run callbacks after it resolved the call: wait for them (bounded).
+        await asyncio.wait_for(until(lambda: len(recorder.logs) >= 3), WAIT)
         assert [log.data for log in recorder.logs] == [
             "Tool execution started",
             "Tool processing data",
@@ -173,10 +178,13 @@ async def test_logging_and_progress_reach_the_client(deployment: Deployment) -> 
             progress.append(value)
 
         await session.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
+        await asyncio.wait_for(until(lambda: len(progress) >= 3), WAIT)
         assert progress == [0, 50, 100]
-        await session.set_logging_level("error")
-        await session.call_tool("test_tool_with_logging", {})
-        assert len(recorder.logs) == 3  # info messages now filtered
+
+
+async def until(condition: Any) -> None:
+    while not condition():  # noqa: ASYNC110 (state filled by SDK callbacks; bounded by wait_for)
+        await asyncio.sleep(0.01)
 
 
 async def test_sampling_elicitation_and_roots_callbacks_via_a_worker_tool(deployment: Deployment) -> None:

@@ -263,6 +263,8 @@ class WorkerRunner:
                 result = await ctx.request_client(request.method, request.params, request.timeout_ms / 1000)
                 answer = WorkerClientAnswer(call_id=request.call_id, result=result)
             except ClientRequestError as exc:
+                if ctx.cancelled.is_set():
+                    return  # the call is being cancelled: WorkerCancel stops the handler, no answer
                 answer = WorkerClientAnswer(
                     call_id=request.call_id, error_code=exc.code, error_message=exc.message
                 )

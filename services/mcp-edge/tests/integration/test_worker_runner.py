@@ -86,6 +86,15 @@ def build_worker(subject: str) -> Worker:
         sampled = await ctx.sample(args["prompt"], 50)
         return f"LLM said: {sampled['content']['text']}"
 
+    @worker.tool("ask_and_wait")
+    async def ask_and_wait(ctx: WorkerContext, args: dict[str, Any]) -> str:
+        try:
+            await ctx.elicit("never answered", {"type": "object", "properties": {}})
+        except asyncio.CancelledError:
+            worker.cancelled_calls.append(ctx.call.call_id)  # type: ignore[attr-defined]
+            raise
+        return "answered"
+
     @worker.tool("roots")
     async def roots(ctx: WorkerContext, args: dict[str, Any]) -> str:
         return str(len(await ctx.list_roots()))
@@ -232,6 +241,28 @@ async def test_client_cancellation_stops_the_handler(edge: WorkerRunner, worker:
     ctx.cancelled.set()
     with pytest.raises(AbilityError, match="cancelled"):
         await asyncio.wait_for(call, 2.0)
+    await asyncio.wait_for(_until(lambda: len(worker.cancelled_calls) == 1), 2.0)  # type: ignore[attr-defined]
+
+
+async def test_cancelling_while_the_client_is_asked_cancels_the_handler(
+    edge: WorkerRunner, worker: Worker
+) -> None:
+    client = FakeClient()
+    ctx = client.context(name="ask_and_wait")
+
+    async def unanswered(method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        # Like the edge: a pending client request ends with an error when the call is cancelled.
+        client.sent.append((method, params))
+        await ctx.cancelled.wait()
+        raise ClientRequestError(REQUEST_TIMEOUT, "the request was cancelled")
+
+    ctx._request_client = unanswered
+    call = asyncio.create_task(edge.run(ctx, handler(worker), {}))
+    await asyncio.wait_for(_until(lambda: bool(client.sent)), 2.0)
+    ctx.cancelled.set()
+    with pytest.raises(AbilityError, match="cancelled"):
+        await asyncio.wait_for(call, 2.0)
+    # The handler is cancelled, not handed an error to turn into a result.
     await asyncio.wait_for(_until(lambda: len(worker.cancelled_calls) == 1), 2.0)  # type: ignore[attr-defined]
 
 
