@@ -85,9 +85,6 @@ async def test_postgres_crash_under_writes(rstack: Stack) -> None:
     assert not missing, f"acknowledged writes missing after the restart: {missing[:5]}"
     assert outcomes["client-timeout"] == 0, outcomes
     assert not [k for k in outcomes if k.startswith("transport:")], outcomes
-    await wait_until_ready(rstack)
     unclean = {k: v for k, v in outcomes.items() if k.startswith("http:5") and k != "http:503"}
-    if unclean:
-        # Known gap (reported): the registry lets the driver's connection error through as a 500
-        # instead of answering 503 {"code":"unavailable"}. Nothing acknowledged was lost (asserted above).
-        pytest.xfail(f"registry answers 5xx other than 503 while PostgreSQL is down: {outcomes}")
+    assert not unclean, outcomes
+    await wait_until_ready(rstack)
