@@ -58,10 +58,15 @@ def _reply_decoder(endpoint: Endpoint[Any, Any]) -> msgspec.json.Decoder[Any]:
     return decoder
 
 
+def bound_correlation_id() -> str | None:
+    """The correlation id bound to this task's log context, if any."""
+    bound = structlog.contextvars.get_contextvars().get("correlation_id")
+    return str(bound) if bound else None
+
+
 def correlation_id() -> str:
     """The correlation id bound to this task's log context, or a new one."""
-    bound = structlog.contextvars.get_contextvars().get("correlation_id")
-    return str(bound) if bound else uuid.uuid4().hex
+    return bound_correlation_id() or uuid.uuid4().hex
 
 
 class Bus:
