@@ -87,8 +87,17 @@ def encode_record(record: AuditRecord) -> bytes:
     return _encoder.encode(record)
 
 
+_second_text: tuple[int, str] = (-1, "")
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """RFC 3339 UTC time with milliseconds; the formatted second is reused (called per record)."""
+    global _second_text
+    now = time.time()
+    second = int(now)
+    if second != _second_text[0]:
+        _second_text = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second_text[1]}.{int((now - second) * 1000):03d}Z"
 
 
 class AuditRecorder:

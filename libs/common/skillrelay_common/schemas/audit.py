@@ -87,12 +87,13 @@ _SECRET_KEY_PARTS = (
     "code_verifier",
 )
 _SECRET_KEYS_EXACT = frozenset({"code", "key", "jwt", "bearer", "auth"})
-# Values that look like credentials even under an innocent key.
-_SECRET_VALUE_PATTERNS = (
-    re.compile(r"(?i)\bbearer\s+\S+"),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),  # JWT
-    re.compile(r"\bsr_[a-z]+_[A-Za-z0-9_-]{16,}"),  # Skillrelay bearer secrets (ids.new_secret)
-    re.compile(r"(?i)([?&](?:access_)?token=)[^&\s]+"),
+# Values that look like credentials even under an innocent key, in one alternation so each string
+# is scanned once (this runs for every audited MCP request).
+_SECRET_VALUE = re.compile(
+    r"(?i:\bbearer\s+\S+)"
+    r"|\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"  # JWT
+    r"|\bsr_[a-z]+_[A-Za-z0-9_-]{16,}"  # Skillrelay bearer secrets (ids.new_secret)
+    r"|(?i:[?&](?:access_)?token=)[^&\s]+"
 )
 MAX_STRING = 512
 MAX_ITEMS = 50
@@ -110,8 +111,7 @@ def _secret_key(key: str) -> bool:
 
 
 def scrub_text(value: str) -> str:
-    for pattern in _SECRET_VALUE_PATTERNS:
-        value = pattern.sub(REDACTED, value)
+    value = _SECRET_VALUE.sub(REDACTED, value)
     if len(value) > MAX_STRING:
         value = value[:MAX_STRING] + "…"
     return value
