@@ -35,6 +35,7 @@ EvtT = TypeVar("EvtT", bound=Message)
 Handler = Callable[[Any], Awaitable[Any]]
 
 _log = structlog.get_logger("skillrelay.messaging")
+_NO_RESPONDER_RETRY_PAUSES = (0.02, 0.08)
 _encoder = msgspec.json.Encoder()
 _request_decoders: dict[str, msgspec.json.Decoder[Any]] = {}
 _reply_decoders: dict[str, msgspec.json.Decoder[Any]] = {}
@@ -155,13 +156,9 @@ class Bus:
         self, endpoint: Endpoint[ReqT, RepT], message: ReqT, *, timeout: float | None = None
     ) -> RepT | Unavailable:
         started = time.perf_counter()
+        budget = timeout or self.request_timeout
         try:
-            msg = await self.nc.request(
-                endpoint.subject,
-                encode(message),
-                timeout=timeout or self.request_timeout,
-                headers={CORRELATION_HEADER: correlation_id()},
-            )
+            msg = await self._request_with_retry(endpoint, encode(message), budget, started)
         except nats.errors.NoRespondersError:
             return Unavailable(message=f"no {endpoint.service} service is answering")
         except nats.errors.TimeoutError:
@@ -179,6 +176,23 @@ class Bus:
             return cast("RepT | Unavailable", _reply_decoder(endpoint).decode(msg.data))
         except msgspec.DecodeError:
             return Unavailable(message=f"{endpoint.service} sent an unreadable reply")
+
+    async def _request_with_retry(
+        self, endpoint: Endpoint[Any, Any], payload: bytes, budget: float, started: float
+    ) -> Msg:
+        """nats-server sometimes answers "no responders" for a subscription made a moment earlier
+        (seen with 2.15.1 right after a replica starts); ask again twice, briefly, within the budget."""
+        headers = {CORRELATION_HEADER: correlation_id()}
+        for pause in _NO_RESPONDER_RETRY_PAUSES:
+            remaining = budget - (time.perf_counter() - started)
+            try:
+                return await self.nc.request(endpoint.subject, payload, timeout=remaining, headers=headers)
+            except nats.errors.NoRespondersError:
+                if remaining <= pause:
+                    raise
+                await asyncio.sleep(pause)
+        remaining = max(budget - (time.perf_counter() - started), 0.001)
+        return await self.nc.request(endpoint.subject, payload, timeout=remaining, headers=headers)
 
     async def gather(
         self,
