@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +21,7 @@ from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import OWNED_RECORD_CHANGED, SKILLSET_CHANGED, Endpoint, Event
 from skillrelay_registry import convert, schemas
 from skillrelay_registry.errors import ConflictError, NotFoundError
-from skillrelay_registry.models import Base, Resource, Skillset
+from skillrelay_registry.models import Ability, Base, Prompt, Resource, Skillset
 from skillrelay_registry.pagination import STREAM_BATCH, ListQuery, Page, assemble_page, position_of
 from skillrelay_registry.repo import Repository
 
@@ -150,6 +150,27 @@ class UseCaseBase:
 
     async def _skillset_for_change(self, repo: Repository, owner_id: str, skillset_id: str) -> Skillset:
         return await owned(repo, Skillset, owner_id, skillset_id, "skillset", lock=True)
+
+    async def _insert_named_child(
+        self, owner_id: str, row: Ability | Prompt, entity: Literal["ability", "prompt"], duplicate: str
+    ) -> schemas.Created:
+        """Add an ability or prompt whose name must be unique in its skillset: under the skillset's
+        lock, refuse a duplicate (409), insert, bump the skillset revision, then publish the event."""
+        model = type(row)
+        with conflict_on_duplicate(duplicate):
+            async with self._unit() as repo:
+                await self._skillset_for_change(repo, owner_id, row.skillset_id)
+                if await repo.exists(
+                    (model.skillset_id == row.skillset_id) & (model.name == row.name), model
+                ):
+                    raise ConflictError(duplicate)
+                repo.add(row)
+                await repo.flush()
+                revision = await repo.bump_revision(row.skillset_id, row.updated_at)
+        await self._publish(
+            [skillset_event(row.skillset_id, owner_id, "created", entity, row.id, None, revision)]
+        )
+        return schemas.Created(id=row.id)
 
 
 # --- helpers ---------------------------------------------------------------------------------------

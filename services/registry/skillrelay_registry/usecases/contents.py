@@ -174,20 +174,9 @@ class ContentUseCases(UseCaseBase):
             created_at=now,
             updated_at=now,
         )
-        with conflict_on_duplicate(f"a prompt named {data.name!r} already exists in this skillset"):
-            async with self._unit() as repo:
-                await self._skillset_for_change(repo, owner_id, skillset_id)
-                if await repo.exists(
-                    (Prompt.skillset_id == skillset_id) & (Prompt.name == data.name), Prompt
-                ):
-                    raise ConflictError(f"a prompt named {data.name!r} already exists in this skillset")
-                repo.add(row)
-                await repo.flush()
-                revision = await repo.bump_revision(skillset_id, now)
-        await self._publish(
-            [skillset_event(skillset_id, owner_id, "created", "prompt", row.id, None, revision)]
+        return await self._insert_named_child(
+            owner_id, row, "prompt", f"a prompt named {data.name!r} already exists in this skillset"
         )
-        return schemas.Created(id=row.id)
 
     async def list_prompts(
         self, owner_id: str, skillset_id: str, query: ListQuery

@@ -124,20 +124,9 @@ class SkillsetUseCases(UseCaseBase):
             created_at=now,
             updated_at=now,
         )
-        with conflict_on_duplicate(f"an ability named {data.name!r} already exists in this skillset"):
-            async with self._unit() as repo:
-                await self._skillset_for_change(repo, owner_id, skillset_id)
-                if await repo.exists(
-                    (Ability.skillset_id == skillset_id) & (Ability.name == data.name), Ability
-                ):
-                    raise ConflictError(f"an ability named {data.name!r} already exists in this skillset")
-                repo.add(row)
-                await repo.flush()
-                revision = await repo.bump_revision(skillset_id, now)
-        await self._publish(
-            [skillset_event(skillset_id, owner_id, "created", "ability", row.id, None, revision)]
+        return await self._insert_named_child(
+            owner_id, row, "ability", f"an ability named {data.name!r} already exists in this skillset"
         )
-        return schemas.Created(id=row.id)
 
     async def list_abilities(
         self, owner_id: str, skillset_id: str, query: ListQuery
