@@ -30,7 +30,7 @@ AUDIT_DROPPED = Counter(
 AUDIT_BUFFERED = Gauge("skillrelay_audit_buffered", "Audit records waiting to be published")
 AUDIT_PUBLISH_SECONDS = Histogram(
     "skillrelay_audit_publish_seconds",
-    "Time from publishing an audit record to its JetStream acknowledgement",
+    "Time from publishing a batch of audit records (up to 64) to the last JetStream acknowledgement",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
