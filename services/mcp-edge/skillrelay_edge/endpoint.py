@@ -334,11 +334,13 @@ class McpEndpoint:
     ) -> dict[str, Any]:
         return await self._dispatch(self._scope(catalog, principal, session, version, req), req)
 
-    async def _dispatch(self, scope: RequestScope, req: Incoming) -> dict[str, Any]:
+    async def _dispatch(
+        self, scope: RequestScope, req: Incoming, stream: CallStream | None = None
+    ) -> dict[str, Any]:
         """Answer one request and audit it (``tool.call`` for tools/call, else ``mcp.request``)."""
         started = time.perf_counter()
         response = await self.dispatcher.answer(scope, req.method, req.params)
-        outcome, data = _outcome(response)
+        outcome, data = ("cancelled", {}) if stream is not None and stream.cancelled else _outcome(response)
         data["method"] = req.method
         kind = "mcp.request"
         if req.method == "tools/call":
@@ -380,21 +382,28 @@ class McpEndpoint:
         task.add_done_callback(self._tasks.discard)
         first = await stream.first()
         message, final = first
+        if final and message is None:
+            # Cancelled before it sent anything: an event stream that ends at once, with no response.
+            return HttpAnswer(200, b"", {"Cache-Control": "no-cache"}, media_type=EVENT_STREAM)
         if final:
             return HttpAnswer(200, jsonrpc.encode(message))
         return HttpAnswer(200, None, {"Cache-Control": "no-cache"}, stream.sse(first), EVENT_STREAM)
 
     async def _run(self, scope: RequestScope, req: Incoming, stream: CallStream) -> None:
-        # Whatever happens, the waiting HTTP answer gets a final message (never a hang).
+        # Whatever happens, the waiting HTTP answer ends (never a hang): with the response, or, when
+        # the client cancelled the request, without one (MCP: a cancelled request gets no response).
         response = jsonrpc.error(req.id, INTERNAL_ERROR, "Internal error")
         try:
-            response = await self._dispatch(scope, req)
+            response = await self._dispatch(scope, req, stream)
         except Exception:
             _log.exception("mcp.call.failed", method=req.method)
         finally:
             if stream.ctx is not None:
                 self.inflight.remove(stream.ctx)
-            stream.finish(response)
+            if stream.cancelled:
+                stream.end_without_response()
+            else:
+                stream.finish(response)
 
     # -- GET -------------------------------------------------------------------------------------
 

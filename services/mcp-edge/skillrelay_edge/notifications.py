@@ -122,7 +122,8 @@ class SessionStreams:
                 if event is None:
                     yield KEEPALIVE
                     continue
-                yield frame(event.data, event.event_id)
+                if event.data:  # a final event without data: the call was cancelled, no response
+                    yield frame(event.data, event.event_id)
                 if event.final and not is_get:
                     return
         except Exception as exc:  # the event store failed mid-stream: end it, the client resumes

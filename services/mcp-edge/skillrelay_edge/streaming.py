@@ -29,7 +29,8 @@ from skillrelay_edge.context import (
 from skillrelay_edge.sse import EventStore, frame, priming_frame
 
 _log = structlog.get_logger("skillrelay.edge.streaming")
-_Item = tuple[dict[str, Any], bool]
+# (message, final); a final None: the call was cancelled, so it ends without a response.
+_Item = tuple[dict[str, Any] | None, bool]
 
 
 def new_stream_id() -> str:
@@ -113,6 +114,14 @@ class CallStream:
     def finish(self, message: dict[str, Any]) -> None:
         self._queue.put_nowait((message, True))
 
+    @property
+    def cancelled(self) -> bool:
+        return self.ctx is not None and self.ctx.cancelled.is_set()
+
+    def end_without_response(self) -> None:
+        """The client cancelled the request: MCP says it gets no response, so the stream just ends."""
+        self._queue.put_nowait((None, True))
+
     async def first(self) -> _Item:
         return await self._queue.get()
 
@@ -127,6 +136,11 @@ class CallStream:
             out.put_nowait(priming_frame(f"{self.stream_id}-0", self._priming_retry_ms))
         while True:
             message, final = item
+            if message is None:
+                # Stored as an empty final event, so a client resuming this stream sees it end too.
+                await self._event_id(b"", final=True)
+                out.put_nowait(None)
+                return
             data = jsonrpc.encode(message)
             event_id = await self._event_id(data, final)
             out.put_nowait(frame(data, event_id))

@@ -229,17 +229,27 @@ async def test_cancellation_reaches_the_call_from_another_replica(
 ) -> None:
     first, second = (edge.mcp_url("mcpserver_stream") for edge in stream_edges)
     session = await _initialize(client, first)
+    last_id = ""
     async with client.stream(
         "POST", first, headers=_headers(session), json=_call("cancellable", 9, _meta={"progressToken": "c"})
     ) as stream:
         lines = stream.aiter_lines()
         async for line in lines:
+            if line.startswith("id: "):
+                last_id = line[4:]
             if line.startswith("data: ") and line[6:].strip():
                 break
         notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
         assert (await client.post(second, headers=_headers(session), json=notice)).status_code == 202
         await asyncio.wait_for(asyncio.to_thread(runner.cancelled.wait, 10), 10)
+        # MCP: a cancelled request gets no response; its stream just ends.
+        rest = [line async for line in lines]
     assert runner.cancelled.is_set()
+    assert not [line for line in rest if line.startswith("data: ") and line[6:].strip()], rest
+    # Resumed on the other replica, the stream ends the same way: no response, no hang.
+    resumed = await client.get(second, headers={**_headers(session), "last-event-id": last_id})
+    assert resumed.status_code == 200
+    assert '"result"' not in resumed.text and '"error"' not in resumed.text, resumed.text
 
 
 async def test_resumption_on_another_replica(

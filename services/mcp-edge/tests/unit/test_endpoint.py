@@ -235,27 +235,54 @@ async def test_a_call_that_only_answers_is_json_and_one_that_talks_is_sse(
     assert worker.contexts[-1].session_id == session
 
 
-async def test_cancellation_sets_the_call_context(endpoint: McpEndpoint) -> None:
+class WaitsForCancellation:
+    """A runner that optionally logs first, then waits to be cancelled and answers anyway."""
+
+    def __init__(self, talk_first: bool) -> None:
+        self.talk_first = talk_first
+        self.started = asyncio.Event()
+        self.seen: list[CallContext] = []
+
+    async def run(self, ctx: CallContext, handler: Any, arguments: dict[str, Any]) -> dict[str, Any]:
+        self.seen.append(ctx)
+        if self.talk_first:
+            await ctx.log("info", "working")
+        self.started.set()
+        await asyncio.wait_for(ctx.cancelled.wait(), 5)
+        return {"content": [{"type": "text", "text": "too late"}], "isError": True}
+
+
+async def _cancel_call(endpoint: McpEndpoint, talk_first: bool) -> tuple[HttpAnswer, CallContext]:
     session = await _session(endpoint)
-    started = asyncio.Event()
-    seen: list[CallContext] = []
-
-    class Waiting:
-        async def run(self, ctx: CallContext, handler: Any, arguments: dict[str, Any]) -> dict[str, Any]:
-            seen.append(ctx)
-            started.set()
-            await asyncio.wait_for(ctx.cancelled.wait(), 5)
-            return {"content": []}
-
-    endpoint.dispatcher.services.runners["worker"] = Waiting()  # type: ignore[index]
+    runner = WaitsForCancellation(talk_first)
+    endpoint.dispatcher.services.runners["worker"] = runner  # type: ignore[index]
     call = asyncio.ensure_future(
         endpoint.post(_input(_request("tools/call", {"name": "silent"}, 9), session=session))
     )
-    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(runner.started.wait(), 5)
+    if talk_first:
+        answer = await asyncio.wait_for(call, 5)  # the stream is open once the call has talked
     notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
     assert (await endpoint.post(_input(notice, session=session))).status == 202
-    await asyncio.wait_for(call, 5)
-    assert seen[0].cancelled.is_set()
+    if not talk_first:
+        answer = await asyncio.wait_for(call, 5)
+    assert runner.seen[0].cancelled.is_set()
+    return answer, runner.seen[0]
+
+
+async def test_a_call_cancelled_before_it_talked_ends_without_a_response(endpoint: McpEndpoint) -> None:
+    answer, _ = await _cancel_call(endpoint, talk_first=False)
+    assert answer.status == 200 and answer.media_type == "text/event-stream"
+    assert answer.body == b"" and answer.stream is None
+
+
+async def test_a_cancelled_sse_call_ends_its_stream_without_a_response(endpoint: McpEndpoint) -> None:
+    answer, _ = await _cancel_call(endpoint, talk_first=True)
+    assert answer.stream is not None
+    frames = [chunk async for chunk in answer.stream]
+    body = b"".join(frames)
+    assert b"notifications/message" in body
+    assert b'"result"' not in body and b'"error"' not in body, body
 
 
 async def test_a_failing_runner_is_an_internal_error_not_a_crash(endpoint: McpEndpoint) -> None:
