@@ -22,7 +22,7 @@ import nats.errors
 import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from skillrelay_common.audit import audit_stream, decode_record, encode_record, stream_config
+from skillrelay_common.audit import audit_stream, decode_records, encode_record, stream_config
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.audit import AuditRecord
 from skillrelay_common.settings import Settings
@@ -92,15 +92,16 @@ async def tail(
                 continue
             for message in batch:
                 try:
-                    record = decode_record(message.data)
+                    records = decode_records(message.data)
                 except msgspec.DecodeError:
                     await message.term()
                     continue
-                line = encode_record(record).decode() if json_lines else format_record(record)
-                out.write(line + "\n")
+                for record in records:  # a message may hold a parcel of records
+                    line = encode_record(record).decode() if json_lines else format_record(record)
+                    out.write(line + "\n")
                 out.flush()
                 await message.ack()
-                printed += 1
+                printed += len(records)
     finally:
         # Flush our acks, then close without draining: a pending pull request would hold a drain
         # until its timeout.
@@ -155,5 +156,7 @@ def register(commands: Any) -> None:
     tail_parser.add_argument(
         "--from-start", action="store_true", help="first run only: start at the oldest stored record"
     )
-    tail_parser.add_argument("--count", type=int, help="exit after printing this many records")
+    tail_parser.add_argument(
+        "--count", type=int, help="exit after printing at least this many records (a parcel is printed whole)"
+    )
     tail_parser.set_defaults(func=_run)

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from skillrelay_common import subjects
+from skillrelay_common.audit import RECORDS_PER_MESSAGE
 from skillrelay_common.schemas import worker
 from skillrelay_common.schemas.audit import AUDIT_KINDS, AuditRecord
 from skillrelay_common.schemas.base import Unavailable
@@ -167,6 +168,20 @@ class _Builder:
             }
         return _ref("components/messages", name)
 
+    def audit_parcel(self) -> dict[str, str]:
+        self.message(AuditRecord)
+        self.messages["AuditParcel"] = {
+            "name": "AuditParcel",
+            "contentType": "application/cloudevents-batch+json",
+            "payload": {
+                "type": "array",
+                "items": {"$ref": REF.format(name="AuditRecord")},
+                "maxItems": RECORDS_PER_MESSAGE,
+            },
+            "summary": "Audit records of one subject stored as one message (CloudEvents JSON batch).",
+        }
+        return _ref("components/messages", "AuditParcel")
+
     def free_message(self, channel_id: str) -> dict[str, str]:
         name = f"{channel_id}_payload"
         self.messages[name] = {
@@ -259,10 +274,11 @@ class _Builder:
         channel = self.channel(
             "audit",
             "audit.{integrationId}.{kind}",
-            [self.message(AuditRecord)],
+            [self.message(AuditRecord), self.audit_parcel()],
             "Audit records (CloudEvents-style envelope) of every MCP request, tool call, auth failure, "
             "token rotation, OAuth grant and session change; never a token or secret. The kind may "
-            "itself contain dots (tool.call).",
+            "itself contain dots (tool.call). A message holds one record, or a parcel of records of "
+            "its subject (group commit: one disk sync per message).",
             {
                 "integrationId": {"description": "the integration (mcpserver_…)"},
                 "kind": {"enum": list(AUDIT_KINDS), "description": "what happened"},

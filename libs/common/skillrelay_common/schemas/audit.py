@@ -61,8 +61,8 @@ class AuditRecord(msgspec.Struct, kw_only=True):
 
 
 class AuditPage(msgspec.Struct, kw_only=True):
-    """A page of stored records (REST ``audit/list``); ``next_cursor`` is the stream sequence to pass
-    as ``cursor`` for the next page, absent on the last page."""
+    """A page of stored records (REST ``audit/list``); ``next_cursor`` is the position (see
+    ``audit.read_records``) to pass as ``cursor`` for the next page, absent on the last page."""
 
     items: list[AuditRecord]
     next_cursor: int | None = None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from skillrelay_common import metrics
-from skillrelay_common.audit import AuditRecorder, read_records
+from skillrelay_common.audit import POSITION_BASE, AuditRecorder, decode_records, read_records
 from skillrelay_common.embedded import EmbeddedNats
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import AUDIT_STREAM, audit_filter
@@ -58,7 +58,8 @@ async def test_records_reach_the_stream_with_envelope_and_without_secrets(
 
     items, more = await read_records(bus, audit_filter(integration), stream_name=AUDIT_STREAM.name)
     assert more is None
-    [(sequence, record)] = items
+    [(position, record)] = items
+    sequence = position // POSITION_BASE
     assert sequence >= 1
     assert record.subject == integration
     assert record.type == "dev.skillrelay.audit.v1.tool.call"
@@ -90,6 +91,35 @@ async def test_paging_by_integration(bus: Bus, recorder: tuple[AuditRecorder, st
         pages += 1
     assert seen == list(range(7))
     assert pages == 3
+
+
+async def test_records_queued_together_share_one_message_and_page_across_it(
+    bus: Bus, recorder: tuple[AuditRecorder, str]
+) -> None:
+    audit, prefix = recorder
+    integration = f"{prefix}_p"
+    for index in range(150):  # more than one parcel holds
+        audit.record("tool.call", integration, outcome="ok", data={"n": index})
+    audit.record("mcp.request", integration, outcome="ok", data={"n": 150})
+    before = (await bus.js.stream_info(AUDIT_STREAM.name)).state.messages
+    await asyncio.wait_for(audit.flush(), 10)
+    stored = (await bus.js.stream_info(AUDIT_STREAM.name)).state.messages - before
+    assert stored <= 4, f"{stored} messages for 151 records: they were not parcelled"
+    seen: list[int] = []
+    cursor: int | None = 1
+    while cursor is not None:  # pages of 7 end in the middle of parcels
+        items, cursor = await read_records(
+            bus, audit_filter(integration), start=cursor, limit=7, stream_name=AUDIT_STREAM.name
+        )
+        seen.extend(record.data.details["n"] for _, record in items)
+    assert sorted(seen) == list(range(151)) and len(seen) == 151
+    assert [n for n in seen if n < 150] == list(range(150))  # in order within a subject
+    tool_calls, _ = await read_records(
+        bus, f"audit.{integration}.tool.call", limit=1000, stream_name=AUDIT_STREAM.name
+    )
+    assert len(tool_calls) == 150
+    first = await bus.js.get_msg(AUDIT_STREAM.name, seq=tool_calls[0][0] // POSITION_BASE)
+    assert len(decode_records(first.data or b"")) == 64
 
 
 async def test_bad_input_never_raises(recorder: tuple[AuditRecorder, str]) -> None:

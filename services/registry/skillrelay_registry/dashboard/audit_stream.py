@@ -21,7 +21,7 @@ from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from skillrelay_common.audit import decode_record
+from skillrelay_common.audit import decode_records
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import AUDIT_STREAM, audit_filter
 from skillrelay_registry.api.common import OwnerId, Service
@@ -33,22 +33,26 @@ RETRY_MS = 3000
 _log = structlog.get_logger("skillrelay.registry.dashboard")
 
 
-def audit_row(data: bytes) -> str | None:
-    """One record as the JSON the page shows, or None for a record it cannot read."""
+def audit_rows(data: bytes) -> list[str]:
+    """The records of one stored message (one, or a parcel) as the JSON the page shows; none for a
+    message it cannot read."""
     try:
-        record = decode_record(data)
+        records = decode_records(data)
     except msgspec.DecodeError:
-        return None
-    return msgspec.json.encode(
-        {
-            "time": record.time,
-            "kind": record.data.kind,
-            "outcome": record.data.outcome,
-            "principal": record.data.principal or "",
-            "latencyMs": record.data.latency_ms,
-            "details": record.data.details,
-        }
-    ).decode()
+        return []
+    return [
+        msgspec.json.encode(
+            {
+                "time": record.time,
+                "kind": record.data.kind,
+                "outcome": record.data.outcome,
+                "principal": record.data.principal or "",
+                "latencyMs": record.data.latency_ms,
+                "details": record.data.details,
+            }
+        ).decode()
+        for record in records
+    ]
 
 
 async def _records(bus: Bus, integration_id: FromPath[str]) -> AsyncIterator[ServerSentEventMessage]:
@@ -75,8 +79,7 @@ async def _records(bus: Bus, integration_id: FromPath[str]) -> AsyncIterator[Ser
             except (TimeoutError, nats.errors.TimeoutError):
                 yield ServerSentEventMessage(comment="keepalive")
                 continue
-            row = audit_row(message.data)
-            if row is not None:
+            for row in audit_rows(message.data):
                 yield ServerSentEventMessage(event="audit", data=row)
     finally:
         try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 
 from skillrelay_common.audit import encode_record
 from skillrelay_common.schemas.audit import AuditData, AuditRecord
 from skillrelay_registry import schemas
 from skillrelay_registry.dashboard import forms
-from skillrelay_registry.dashboard.audit_stream import audit_row
+from skillrelay_registry.dashboard.audit_stream import audit_rows
 from skillrelay_registry.dashboard.client_config import client_configs, server_key
 from skillrelay_registry.dashboard.forms import FormErrors
 from skillrelay_registry.dashboard.security import (
@@ -221,7 +222,7 @@ def test_audit_rows_carry_the_record_fields_and_skip_unreadable_ones() -> None:
             kind="tool.call", outcome="ok", principal="static:v1", latency_ms=1.5, details={"tool": "greet"}
         ),
     )
-    row = json.loads(audit_row(encode_record(record)) or "")
+    [row] = map(json.loads, audit_rows(encode_record(record)))
     assert row == {
         "time": "2026-11-21T17:00:00.000Z",
         "kind": "tool.call",
@@ -230,7 +231,10 @@ def test_audit_rows_carry_the_record_fields_and_skip_unreadable_ones() -> None:
         "latencyMs": 1.5,
         "details": {"tool": "greet"},
     }
-    assert audit_row(b"not json") is None
+    assert audit_rows(b"not json") == []
+    # A parcel (one stored message holding several records) shows every record.
+    parcel = msgspec.json.encode([record, msgspec.structs.replace(record, id="a2")])
+    assert len(audit_rows(parcel)) == 2
 
 
 def test_a_revealed_token_is_only_for_its_owner_integration_and_two_minutes() -> None:
