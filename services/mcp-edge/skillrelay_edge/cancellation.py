@@ -55,7 +55,7 @@ class InFlightCalls:
         ctx = self._calls.get(_key(session_id, request_id))
         if ctx is None:
             return False
-        ctx.cancelled.set()
+        ctx.cancel()
         return True
 
     async def cancel(self, session_id: str, request_id: Any) -> None:

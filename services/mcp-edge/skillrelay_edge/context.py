@@ -116,8 +116,25 @@ class CallContext:
     # The AbilityDef / ResourceDef / PromptDef being served (None for completion without a target).
     target: Any = None
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    # Run by ``cancel()``: lets a runner react at once without a task waiting on ``cancelled``.
+    _on_cancel: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _notify: NotifyFn = field(default=_no_notify, repr=False)
     _request_client: RequestClientFn = field(default=_no_client_requests, repr=False)
+
+    def cancel(self) -> None:
+        """The client cancelled the request (``notifications/cancelled``)."""
+        if self.cancelled.is_set():
+            return
+        self.cancelled.set()
+        for callback in self._on_cancel:
+            callback()
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the request is cancelled (at once if it already is)."""
+        if self.cancelled.is_set():
+            callback()
+        else:
+            self._on_cancel.append(callback)
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         """Send a notification on this request's stream (before its result)."""

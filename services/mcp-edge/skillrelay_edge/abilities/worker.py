@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -93,6 +94,9 @@ class WorkerRunner:
         self.edge_key = edge_key or uuid.uuid4().hex[:12]
         self.heartbeat_ms = heartbeat_ms
         self._calls: dict[str, asyncio.Queue[Msg | object]] = {}
+        # Call ids: a random prefix and a counter (unique like a uuid4, without a system call each).
+        self._call_prefix = uuid.uuid4().hex[:16]
+        self._call_counter = itertools.count()
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:
@@ -118,7 +122,7 @@ class WorkerRunner:
         call = self._build_call(ctx, handler, arguments)
         queue: asyncio.Queue[Msg | object] = asyncio.Queue()
         self._calls[call.call_id] = queue
-        watcher = _CancelWatcher(ctx, queue)
+        ctx.on_cancel(functools.partial(queue.put_nowait, _CANCELLED))
         client_requests: set[asyncio.Task[None]] = set()
         state = _CallState()
         try:
@@ -135,7 +139,6 @@ class WorkerRunner:
             state.worker_done = True
             raise AbilityError(f"cannot reach worker {handler.subject!r}: NATS is unavailable") from exc
         finally:
-            watcher.cancel()
             for task in client_requests:
                 task.cancel()
             self._calls.pop(call.call_id, None)
@@ -162,7 +165,7 @@ class WorkerRunner:
             completion_context = (arguments.get("context") or {}).get("arguments") or {}
             call_arguments = {}
         return WorkerCall(
-            call_id=uuid.uuid4().hex,
+            call_id=f"{self._call_prefix}{next(self._call_counter):x}",
             ability_kind=kind,
             name=name,
             arguments=call_arguments,
@@ -276,30 +279,3 @@ class WorkerRunner:
             await self._bus.nc.publish(
                 WORKER_CANCEL_SUBJECT, encode(WorkerCancel(call_id=call_id, reason=reason))
             )
-
-
-class _CancelWatcher:
-    """Puts ``_CANCELLED`` in the call's queue when the client cancels. Most calls end within
-    milliseconds, so the waiting task is only started for calls still running after ``delay``."""
-
-    def __init__(self, ctx: CallContext, queue: asyncio.Queue[Msg | object], delay: float = 0.02) -> None:
-        self._ctx = ctx
-        self._queue = queue
-        self._task: asyncio.Task[None] | None = None
-        if ctx.cancelled.is_set():
-            queue.put_nowait(_CANCELLED)
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(delay, self._start)
-
-    def _start(self) -> None:
-        self._timer = None
-        self._task = asyncio.get_running_loop().create_task(self._watch())
-
-    async def _watch(self) -> None:
-        await self._ctx.cancelled.wait()
-        self._queue.put_nowait(_CANCELLED)
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._task is not None:
-            self._task.cancel()

@@ -238,7 +238,7 @@ async def test_client_cancellation_stops_the_handler(edge: WorkerRunner, worker:
     ctx = FakeClient().context(name="sleeps")
     call = asyncio.create_task(edge.run(ctx, handler(worker), {}))
     await asyncio.wait_for(_until(lambda: bool(worker._inflight)), 2.0)
-    ctx.cancelled.set()
+    ctx.cancel()
     with pytest.raises(AbilityError, match="cancelled"):
         await asyncio.wait_for(call, 2.0)
     await asyncio.wait_for(_until(lambda: len(worker.cancelled_calls) == 1), 2.0)  # type: ignore[attr-defined]
@@ -259,7 +259,7 @@ async def test_cancelling_while_the_client_is_asked_cancels_the_handler(
     ctx._request_client = unanswered
     call = asyncio.create_task(edge.run(ctx, handler(worker), {}))
     await asyncio.wait_for(_until(lambda: bool(client.sent)), 2.0)
-    ctx.cancelled.set()
+    ctx.cancel()
     with pytest.raises(AbilityError, match="cancelled"):
         await asyncio.wait_for(call, 2.0)
     # The handler is cancelled, not handed an error to turn into a result.
