@@ -81,6 +81,28 @@ DYNAMIC: tuple[DynamicChannel, ...] = (
         {},
     ),
     DynamicChannel(
+        "worker_adopt",
+        subjects.WORKER_ADOPT_SUBJECT,
+        (worker.WorkerAdopt,),
+        "receive",
+        "worker",
+        "A NATS request broadcast to every worker when the edge replica holding a call died: the worker "
+        "holding the call replies WorkerAdopted and sends the call's events with seq > after_seq, then "
+        "every later one, to the adopting replica's events subject. No reply: nobody holds the call.",
+        {},
+        replies=(worker.WorkerAdopted,),
+    ),
+    DynamicChannel(
+        "edge_replica_alive",
+        "edge.replica.{edgeKey}.alive",
+        (),
+        "receive",
+        "edge",
+        "Liveness of one edge replica, asked before another replica adopts its streamed calls; "
+        "'no responders' means the replica is gone.",
+        {"edgeKey": "the edge replica asked about"},
+    ),
+    DynamicChannel(
         "edge_relay",
         "edge.relay.{edgeKey}",
         (worker.ClientResponseRelayed,),

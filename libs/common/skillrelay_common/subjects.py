@@ -250,9 +250,12 @@ def all_events() -> list[Event[Any]]:
 #   worker.<subject>                      WorkerCall, queue group "worker.<subject>" (one worker runs it)
 #   workerev.<edgeKey>.<callId>           WorkerEvent / WorkerClientRequest back to the edge holding it
 #   workerctl.cancel                      WorkerCancel, broadcast to every worker
+#   workerctl.adopt                       WorkerAdopt (a request), broadcast; the holder replies
 #   edge.relay.<edgeKey>                  ClientResponseRelayed: a client's answer to the holding edge
+#   edge.replica.<edgeKey>.alive          any payload, answered by that edge replica while it runs
 WORKER_SUBJECT_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 WORKER_CANCEL_SUBJECT = "workerctl.cancel"
+WORKER_ADOPT_SUBJECT = "workerctl.adopt"
 
 
 def worker_call_subject(subject: str) -> str:
@@ -270,6 +273,11 @@ def worker_events_wildcard(edge_key: str) -> str:
 
 def relay_subject(edge_key: str) -> str:
     return f"edge.relay.{edge_key}"
+
+
+def edge_liveness_subject(edge_key: str) -> str:
+    """Answered by the edge replica whose key this is; "no responders" means it is gone."""
+    return f"edge.replica.{edge_key}.alive"
 
 
 # --- Audit (published by every service through skillrelay_common.audit.AuditRecorder) -------------
@@ -297,6 +305,12 @@ MCP_EVENTS = Stream("MCP_EVENTS", ("mcp.events.>",), max_age_seconds=15 * 60, ma
 def mcp_events_subject(session_key: str, stream_id: str) -> str:
     """``mcp.events.<sessionKey>.<streamId>``: one SSE stream of one MCP session."""
     return f"mcp.events.{session_key}.{stream_id}"
+
+
+# KV bucket (same retention as MCP_EVENTS): which replica holds a streamed call and what it asked, so
+# another replica can adopt the call when the holder dies. Key ``<sessionKey>.<streamId>``.
+MCP_CALLS_BUCKET = "MCP_CALLS"
+MCP_CALLS_TTL_SECONDS = MCP_EVENTS.max_age_seconds
 
 
 # Core NATS, every edge replica: a client's notifications/cancelled may reach another replica.

@@ -16,6 +16,10 @@ worker.run("nats://127.0.0.1:4222")       # or: await worker.start(url) ... awai
 An ability with handler ``{"type": "worker", "subject": "everything"}`` is then served by every process
 running this worker (one NATS queue group per subject, so start more processes to scale). The protocol
 is described in ``skillrelay_common.schemas.worker``.
+
+A call whose edge replica dies is not lost: the worker keeps the call's events (progress, logs, client
+requests, the answer) and, should its answer find nobody listening, keeps the call for
+``adopt_grace`` seconds, so another replica can adopt it (``WorkerAdopt``) and get every event it missed.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from skillrelay_common.schemas.base import Message
 from skillrelay_common.schemas.worker import (
     LOG_LEVELS,
     LogLevel,
+    WorkerAdopt,
+    WorkerAdopted,
     WorkerCall,
     WorkerCancel,
     WorkerClientAnswer,
@@ -53,7 +59,7 @@ from skillrelay_common.schemas.worker import (
     WorkerProgress,
     WorkerResult,
 )
-from skillrelay_common.subjects import WORKER_CANCEL_SUBJECT, worker_call_subject
+from skillrelay_common.subjects import WORKER_ADOPT_SUBJECT, WORKER_CANCEL_SUBJECT, worker_call_subject
 
 _log = structlog.get_logger("skillrelay.worker")
 
@@ -66,6 +72,14 @@ _LOG_RANK = {name: rank for rank, name in enumerate(LOG_LEVELS)}
 _call_decoder = msgspec.json.Decoder(WorkerCall)
 _cancel_decoder = msgspec.json.Decoder(WorkerCancel)
 _answer_decoder = msgspec.json.Decoder(WorkerClientAnswer)
+_adopt_decoder = msgspec.json.Decoder(WorkerAdopt)
+NO_RESPONDERS_STATUS = "503"
+# Reply subjects under the worker's inbox: ``<inbox>.f.<callId>`` for a call's final answer (only a
+# "no responders" status ever comes back there), ``<inbox>.q.<callId>.<seq>`` for a client's answer.
+_FINAL_REPLY = "f"
+_ANSWER_REPLY = "q"
+# A sequenced event as sent: its seq, the message, and its reply subject (finals, client requests).
+_SentEvent = tuple[int, Message, str | None]
 
 
 # --- content helpers ------------------------------------------------------------------------------
@@ -150,6 +164,11 @@ class WorkerContext:
         self.call = call
         self._events_subject = events_subject
         self.cancelled = asyncio.Event()
+        self._seq = 0
+        # Every sequenced event sent, kept while the call may still be adopted by another edge replica.
+        self._sent: list[_SentEvent] = []
+        self._replaying = False
+        self.finished = False
 
     @property
     def session_id(self) -> str | None:
@@ -163,8 +182,29 @@ class WorkerContext:
     def client_capabilities(self) -> dict[str, Any]:
         return self.call.client_capabilities
 
-    async def _send(self, message: Message) -> None:
-        await self._worker._publish(self._events_subject, message)
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    async def _send(self, seq: int, message: Message, reply: str | None = None) -> None:
+        """Send a sequenced event and keep it. While an adoption replays the kept events, the replay
+        sends this one too, after the older ones (the order the edge needs)."""
+        self._sent.append((seq, message, reply))
+        if not self._replaying:
+            await self._worker._publish(self._events_subject, message, reply)
+
+    async def _adopt(self, events_subject: str, after_seq: int) -> None:
+        """Send every later event to ``events_subject``, first those kept with ``seq > after_seq``."""
+        self._events_subject = events_subject
+        self._replaying = True
+        try:
+            index = next((i for i, (seq, _, _) in enumerate(self._sent) if seq > after_seq), len(self._sent))
+            while index < len(self._sent):  # events sent meanwhile are appended: sent here, in order
+                _, message, reply = self._sent[index]
+                await self._worker._publish(events_subject, message, reply)
+                index += 1
+        finally:
+            self._replaying = False
 
     async def report_progress(
         self, progress: float, total: float | None = None, message: str | None = None
@@ -172,8 +212,12 @@ class WorkerContext:
         """``notifications/progress`` on the client's request; nothing if the client gave no token."""
         if self.call.progress_token is None:
             return
+        seq = self._next_seq()
         await self._send(
-            WorkerProgress(call_id=self.call.call_id, progress=progress, total=total, message=message)
+            seq,
+            WorkerProgress(
+                call_id=self.call.call_id, seq=seq, progress=progress, total=total, message=message
+            ),
         )
 
     async def log(self, level: str, data: Any, logger: str | None = None) -> None:
@@ -183,8 +227,16 @@ class WorkerContext:
         minimum = self.call.log_level
         if minimum is not None and _LOG_RANK[level] < _LOG_RANK.get(minimum, 0):
             return
+        seq = self._next_seq()
         await self._send(
-            WorkerLog(call_id=self.call.call_id, level=cast("LogLevel", level), data=data, logger=logger)
+            seq,
+            WorkerLog(
+                call_id=self.call.call_id,
+                seq=seq,
+                level=cast("LogLevel", level),
+                data=data,
+                logger=logger,
+            ),
         )
 
     async def request_client(
@@ -192,20 +244,27 @@ class WorkerContext:
     ) -> dict[str, Any]:
         """Send a server-to-client request and return the client's result (raises
         ``ClientRequestError``)."""
+        seq = self._next_seq()
         request = WorkerClientRequest(
-            call_id=self.call.call_id, method=method, params=params, timeout_ms=int(timeout * 1000)
+            call_id=self.call.call_id, seq=seq, method=method, params=params, timeout_ms=int(timeout * 1000)
         )
-        nc = self._worker._connection()
+        # Answered on the worker's inbox, so an edge replica adopting the call can answer it too (the
+        # request is republished to it with the same reply subject).
+        reply_to, waiter = self._worker._expect_answer(self.call.call_id, seq)
         try:
+            await self._send(seq, request, reply_to)
             # A little longer than the edge's own wait, so the edge's timeout answer wins.
-            reply = await nc.request(self._events_subject, encode(request), timeout=timeout + 2.0)
-        except nats.errors.NoRespondersError:
-            raise ClientRequestError(INTERNAL_ERROR, "the edge holding this call is gone") from None
-        except nats.errors.TimeoutError:
+            reply = await asyncio.wait_for(waiter, timeout + 2.0)
+        except TimeoutError:
             raise ClientRequestError(
                 REQUEST_TIMEOUT, f"{method}: the client did not answer in time"
             ) from None
-        answer = _answer_decoder.decode(reply.data)
+        finally:
+            self._worker._forget_answer(reply_to)
+        try:
+            answer = _answer_decoder.decode(reply.data)
+        except msgspec.DecodeError:
+            raise ClientRequestError(INTERNAL_ERROR, f"{method}: unreadable answer from the edge") from None
         if answer.result is None:
             raise ClientRequestError(
                 answer.error_code or INTERNAL_ERROR, answer.error_message or f"{method} failed"
@@ -293,9 +352,20 @@ def compile_uri_template(template: str) -> re.Pattern[str]:
 class Worker:
     """A set of handlers served on ``worker.<subject>``."""
 
-    def __init__(self, subject: str, *, shutdown_grace: float = 10.0) -> None:
+    def __init__(
+        self,
+        subject: str,
+        *,
+        shutdown_grace: float = 10.0,
+        adopt_grace: float = 120.0,
+        adopt_max_calls: int = 10_000,
+    ) -> None:
+        """``adopt_grace``: how long a finished call whose answer reached no edge replica is kept for
+        another replica to adopt; at most ``adopt_max_calls`` such calls are kept (oldest dropped)."""
         self.subject = subject
         self.shutdown_grace = shutdown_grace
+        self.adopt_grace = adopt_grace
+        self.adopt_max_calls = adopt_max_calls
         self._tools: dict[str, ToolFn] = {}
         self._templates: dict[str, _Template] = {}
         self._prompts: dict[str, tuple[PromptFn, str | None]] = {}
@@ -303,6 +373,15 @@ class Worker:
         self._bus: Bus | None = None
         self._subscriptions: list[Subscription] = []
         self._inflight: dict[str, tuple[asyncio.Task[None], WorkerContext]] = {}
+        # Calls finished in this second and the one before (two generations, swept once a second):
+        # a "no responders" status for their answer moves them to ``_undelivered``.
+        self._finished: dict[str, WorkerContext] = {}
+        self._finished_before: dict[str, WorkerContext] = {}
+        # Finished calls whose answer reached nobody, with the loop time they are dropped at.
+        self._undelivered: dict[str, tuple[WorkerContext, float]] = {}
+        self._answers: dict[str, asyncio.Future[Msg]] = {}
+        self._inbox = ""
+        self._sweeper: asyncio.TimerHandle | None = None
 
     # -- registration ----------------------------------------------------------------------------
 
@@ -365,11 +444,15 @@ class Worker:
         self._bus = await Bus.connect(nats_url, f"worker-{self.subject}", instance_id=instance_id)
         nc = self._bus.nc
         subject = worker_call_subject(self.subject)
+        self._inbox = nc.new_inbox()
         self._subscriptions = [
             await nc.subscribe(subject, queue=subject, cb=self._on_call),
             await nc.subscribe(WORKER_CANCEL_SUBJECT, cb=self._on_cancel),
+            await nc.subscribe(WORKER_ADOPT_SUBJECT, cb=self._on_adopt),
+            await nc.subscribe(f"{self._inbox}.>", cb=self._on_inbox),
         ]
         await nc.flush()
+        self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
         _log.info("worker.started", subject=subject, handlers=self.names)
 
     async def stop(self) -> None:
@@ -389,6 +472,9 @@ class Worker:
                 await asyncio.wait(pending, timeout=2.0)
         await self._bus.close()
         self._bus = None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         _log.info("worker.stopped", subject=self.subject)
 
     def run(self, nats_url: str) -> None:
@@ -414,9 +500,81 @@ class Worker:
         with contextlib.suppress(KeyboardInterrupt):
             run_loop(serve())
 
-    async def _publish(self, subject: str, message: Message) -> None:
+    async def _publish(self, subject: str, message: Message, reply: str | None = None) -> None:
         with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
-            await self._connection().publish(subject, encode(message))
+            await self._connection().publish(subject, encode(message), reply=reply or "")
+
+    # -- adoption: answers that reached nobody, and edge replicas taking over a call -----------------
+
+    def _final_reply(self, call_id: str) -> str:
+        return f"{self._inbox}.{_FINAL_REPLY}.{call_id}"
+
+    def _expect_answer(self, call_id: str, seq: int) -> tuple[str, asyncio.Future[Msg]]:
+        reply_to = f"{self._inbox}.{_ANSWER_REPLY}.{call_id}.{seq}"
+        waiter: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+        self._answers[reply_to] = waiter
+        return reply_to, waiter
+
+    def _forget_answer(self, reply_to: str) -> None:
+        self._answers.pop(reply_to, None)
+
+    async def _on_inbox(self, msg: Msg) -> None:
+        undelivered = (msg.headers or {}).get("Status") == NO_RESPONDERS_STATUS
+        kind, _, rest = msg.subject[len(self._inbox) + 1 :].partition(".")
+        if kind == _FINAL_REPLY:
+            if undelivered:
+                self._keep_undelivered(rest)
+        elif kind == _ANSWER_REPLY and not undelivered:
+            # "No responders" for a client request: its edge is gone; keep waiting, an adopting
+            # replica republishes the request and answers here.
+            waiter = self._answers.pop(msg.subject, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(msg)
+
+    def _keep_undelivered(self, call_id: str) -> None:
+        ctx = self._finished.pop(call_id, None) or self._finished_before.pop(call_id, None)
+        if ctx is None:
+            return
+        self._undelivered[call_id] = (ctx, asyncio.get_running_loop().time() + self.adopt_grace)
+        while len(self._undelivered) > self.adopt_max_calls:
+            del self._undelivered[next(iter(self._undelivered))]
+        _log.info("worker.call.undelivered", call_id=call_id, name=ctx.call.name)
+
+    def _sweep(self) -> None:
+        self._finished_before, self._finished = self._finished, {}
+        now = asyncio.get_running_loop().time()
+        # Kept with the same grace, so the oldest come first: stop at the first one still kept.
+        while self._undelivered:
+            call_id, (_, drop_at) = next(iter(self._undelivered.items()))
+            if drop_at > now:
+                break
+            del self._undelivered[call_id]
+        self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
+
+    def _held(self, call_id: str) -> WorkerContext | None:
+        """The call if this worker still holds it: running, just finished, or finished undelivered."""
+        running = self._inflight.get(call_id)
+        if running is not None:
+            return running[1]
+        kept = self._undelivered.pop(call_id, None)
+        return (
+            (kept[0] if kept else None) or self._finished.get(call_id) or self._finished_before.get(call_id)
+        )
+
+    async def _on_adopt(self, msg: Msg) -> None:
+        try:
+            adopt = _adopt_decoder.decode(msg.data)
+        except msgspec.DecodeError:
+            return
+        ctx = self._held(adopt.call_id)
+        if ctx is None or not msg.reply:
+            return  # not ours: another worker may hold it; silence means nobody does
+        if ctx.finished:
+            # Its answer goes out again: should that reach nobody too, it is kept again.
+            self._finished[adopt.call_id] = ctx
+        await self._publish(msg.reply, WorkerAdopted(call_id=adopt.call_id, last_seq=ctx._seq))
+        _log.info("worker.call.adopted", call_id=adopt.call_id, after_seq=adopt.after_seq)
+        await ctx._adopt(adopt.events_subject, adopt.after_seq)
 
     async def _on_cancel(self, msg: Msg) -> None:
         try:
@@ -457,7 +615,7 @@ class Worker:
             # The edge stops waiting at timeout_ms; stop the handler soon after, should its cancel be lost.
             async with asyncio.timeout(call.timeout_ms / 1000 + 5.0):
                 result = await self._dispatch(ctx)
-            final: Message = WorkerResult(call_id=call.call_id, result=result)
+            final: WorkerResult | WorkerError = WorkerResult(call_id=call.call_id, result=result)
         except HandlerError as exc:
             outcome = "error"
             final = WorkerError(call_id=call.call_id, code=exc.code, message=exc.message)
@@ -465,9 +623,12 @@ class Worker:
             # Cancelled by the edge (nobody waits for an answer) or by shutdown (tell the edge).
             heartbeat.cancel()
             if not ctx.cancelled.is_set():
-                await self._publish(
-                    ctx._events_subject,
-                    WorkerError(call_id=call.call_id, code=INTERNAL_ERROR, message="the worker shut down"),
+                seq = ctx._next_seq()
+                await ctx._send(
+                    seq,
+                    WorkerError(
+                        call_id=call.call_id, seq=seq, code=INTERNAL_ERROR, message="the worker shut down"
+                    ),
                 )
             _log.info("worker.call.cancelled", call_id=call.call_id, name=call.name)
             return
@@ -492,7 +653,11 @@ class Worker:
                 )
         finally:
             heartbeat.cancel()
-        await self._publish(ctx._events_subject, final)
+        final.seq = ctx._next_seq()
+        # Published with a reply subject: "no responders" there means its edge is gone (_on_inbox).
+        ctx.finished = True
+        self._finished[call.call_id] = ctx
+        await ctx._send(final.seq, final, self._final_reply(call.call_id))
         if outcome != "ok":
             _log.info(
                 "worker.call",

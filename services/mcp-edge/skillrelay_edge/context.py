@@ -85,6 +85,19 @@ class AbilityError(Exception):
         self.code = code
 
 
+# The final answer of a streamed call that no replica can finish any more (its holder died).
+CALL_LOST_MESSAGE = "the edge replica running this call stopped and the call was lost; please call again"
+
+
+@dataclass(frozen=True)
+class AdoptCall:
+    """Marks a call re-run by a replica adopting it: the worker runner takes over worker call
+    ``call_id`` (events after ``after_seq``) instead of starting a new one."""
+
+    call_id: str
+    after_seq: int
+
+
 NotifyFn = Callable[[str, dict[str, Any]], Awaitable[None]]
 RequestClientFn = Callable[[str, dict[str, Any], float], Awaitable[dict[str, Any]]]
 
@@ -118,6 +131,12 @@ class CallContext:
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     # Run by ``cancel()``: lets a runner react at once without a task waiting on ``cancelled``.
     _on_cancel: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    # Set when another replica's call is being adopted (see ``AdoptCall``).
+    adopt: AdoptCall | None = None
+    # The worker call serving this request, and the ``seq`` of the worker event being relayed: stored
+    # with the call's SSE events so a replica adopting it knows where to resume.
+    worker_call_id: str | None = None
+    worker_seq: int = 0
     _notify: NotifyFn = field(default=_no_notify, repr=False)
     _request_client: RequestClientFn = field(default=_no_client_requests, repr=False)
 

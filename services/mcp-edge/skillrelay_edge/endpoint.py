@@ -9,6 +9,7 @@ Credentials come before anything session-related so a session id never acts as a
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from skillrelay_common.schemas.base import NotFound, Unavailable
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.schemas.sessions import SessionInfo
 from skillrelay_edge import jsonrpc
+from skillrelay_edge.adoption import CallAdoption
+from skillrelay_edge.call_records import CallRecord
 from skillrelay_edge.cancellation import InFlightCalls
 from skillrelay_edge.catalog import Catalog
 from skillrelay_edge.context import (
@@ -35,6 +38,7 @@ from skillrelay_edge.protocol.dispatcher import Dispatcher
 from skillrelay_edge.protocol.lifecycle import session_state_from_initialize
 from skillrelay_edge.protocol.scope import RequestScope, handler_kind
 from skillrelay_edge.sse import GET_STREAM_ID, EventStore, parse_event_id
+from skillrelay_edge.stored_call import StoredCall
 from skillrelay_edge.streaming import CallStream
 from skillrelay_edge.transport import DEFAULT_HEADER_VERSION, HttpRules, Rejection, negotiate_version
 
@@ -165,7 +169,9 @@ class McpEndpoint:
         streams: SessionStreams | None,
         inflight: InFlightCalls,
         audit: Audit | None = None,
+        adoption: CallAdoption | None = None,
     ) -> None:
+        self.adoption = adoption
         self.audit: Audit = audit or _NoAudit()
         self.rules = rules
         self.catalogs = catalogs
@@ -376,18 +382,55 @@ class McpEndpoint:
             priming_retry_ms=PRIMING_RETRY_MS if (negotiated or version) >= PRIMING_SINCE else None,
             on_bind=self.inflight.add,
         )
+        stream.on_stream = self._recorder(stream, scope, req)
         scope.hooks = stream
         task = asyncio.create_task(self._run(scope, req, stream))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         first = await stream.first()
-        message, final = first
+        message, final, _ = first
         if final and message is None:
             # Cancelled before it sent anything: an event stream that ends at once, with no response.
             return HttpAnswer(200, b"", {"Cache-Control": "no-cache"}, media_type=EVENT_STREAM)
         if final:
             return HttpAnswer(200, jsonrpc.encode(message))
         return HttpAnswer(200, None, {"Cache-Control": "no-cache"}, stream.sse(first), EVENT_STREAM)
+
+    def _recorder(
+        self, stream: CallStream, scope: RequestScope, req: Incoming
+    ) -> Callable[[str], Awaitable[None]] | None:
+        """Records a call whose answer became a stream, so another replica can adopt it."""
+        adoption, session_id = self.adoption, scope.session_id
+        if adoption is None or session_id is None:
+            return None
+
+        async def record(stream_id: str) -> None:
+            await adoption.record(
+                session_id,
+                stream_id,
+                call_id=stream.ctx.worker_call_id if stream.ctx is not None else None,
+                method=req.method,
+                params=req.params,
+                request_id=req.id,
+                protocol_version=scope.protocol_version,
+            )
+
+        return record
+
+    async def _rerun(
+        self,
+        catalog: Catalog,
+        principal: PrincipalLike,
+        session: SessionInfo,
+        record: CallRecord,
+        call: StoredCall,
+    ) -> dict[str, Any]:
+        """A recorded request dispatched again, adopting the call another replica held."""
+        version, request_id = record.protocol_version, record.request_id
+        scope = RequestScope(catalog, principal, session, version, request_id=request_id)
+        scope.hooks = call
+        message = {"jsonrpc": "2.0", "id": request_id, "method": record.method, "params": record.params}
+        return await self._dispatch(scope, Incoming("request", message))
 
     async def _run(self, scope: RequestScope, req: Incoming, stream: CallStream) -> None:
         # Whatever happens, the waiting HTTP answer ends (never a hang): with the response, or, when
@@ -451,6 +494,10 @@ class McpEndpoint:
         except Exception as exc:
             _log.warning("mcp.events.unavailable", error=type(exc).__name__)
             return _rpc_error_answer(503, -32000, "Service Unavailable: the event store cannot be reached")
+        if stream_id != GET_STREAM_ID and self.adoption is not None:
+            # A request stream: should the replica holding its call be dead, adopt the call.
+            rerun = functools.partial(self._rerun, catalog, principal, session)
+            frames = self.adoption.watch(frames, session.session_id, stream_id, rerun)
         return HttpAnswer(200, None, headers, frames, EVENT_STREAM)
 
     # -- OPTIONS (CORS preflight of browser clients) --------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -16,11 +17,14 @@ from skillrelay_common.settings import Settings
 from skillrelay_edge.abilities.http import HttpRunner
 from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.abilities.worker import WorkerRunner
+from skillrelay_edge.adoption import CallAdoption
+from skillrelay_edge.call_records import CallRecords
 from skillrelay_edge.cancellation import InFlightCalls
 from skillrelay_edge.catalog import Catalog
 from skillrelay_edge.context import AbilityRunner
 from skillrelay_edge.credentials import CredentialVerifier
 from skillrelay_edge.endpoint import McpEndpoint
+from skillrelay_edge.liveness import ReplicaLiveness
 from skillrelay_edge.local_sessions import LocalSessionManager
 from skillrelay_edge.notifications import SessionStreams
 from skillrelay_edge.protocol.dispatcher import Dispatcher
@@ -72,9 +76,19 @@ class EdgeRuntime:
         self.inflight = InFlightCalls(bus)
         self.http_runner = HttpRunner(allow_private_targets=settings.allow_private_http_targets)
         runners: dict[str, AbilityRunner] = {"static": StaticRunner(), "http": self.http_runner}
-        self.worker_runner = WorkerRunner(bus)
+        # One key per replica: worker events come to workerev.<key>.*, other replicas ask whether it lives.
+        self.edge_key = uuid.uuid4().hex[:12]
+        self.worker_runner = WorkerRunner(bus, edge_key=self.edge_key)
         runners["worker"] = self.worker_runner
         runners.update(self.extra_runners)
+        self.adoption = CallAdoption(
+            records=CallRecords(bus),
+            liveness=ReplicaLiveness(bus, self.edge_key),
+            store=self.store,
+            relay=self.relay,
+            on_bind=self.inflight.add,
+            on_done=self.inflight.remove,
+        )
         dispatcher = Dispatcher(Services(sessions=self.sessions, runners=runners))
         self.endpoint = McpEndpoint(
             rules=HttpRules(settings.http.edge_public_url, settings.http.host, settings.max_body_bytes),
@@ -87,6 +101,7 @@ class EdgeRuntime:
             streams=self.streams,
             inflight=self.inflight,
             audit=self.audit,
+            adoption=self.adoption,
         )
 
     async def _lookup_session(
@@ -113,6 +128,7 @@ class EdgeRuntime:
             self.inflight,
             self.streams,
             self.worker_runner,
+            self.adoption,
         ):
             if part is not None:
                 await part.start()

@@ -3,7 +3,9 @@
 Every event written on a resumable stream is first stored in the JetStream stream ``MCP_EVENTS``
 (subject ``mcp.events.<sessionKey>.<streamId>``) so a client may resume with ``Last-Event-ID`` on
 **any** edge replica. An event id is ``<streamId>-<stream sequence>``: the JetStream sequence makes
-it unique within the session (indeed globally) and tells a replaying replica where to start.
+it unique within the session (indeed globally) and tells a replaying replica where to start. An event
+relayed from a worker also carries the worker event's ``seq`` (header ``Mcp-Worker-Seq``), so a replica
+adopting the call after its holder died knows which worker events the client can already get.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import MCP_EVENTS, mcp_events_subject
 
 FINAL_HEADER = "Mcp-Final"
+WORKER_SEQ_HEADER = "Mcp-Worker-Seq"
 _EVENT_ID = re.compile(r"^([A-Za-z0-9]{1,32})-(\d{1,19})$")
 GET_STREAM_ID = "get"
 
@@ -60,6 +63,15 @@ class StoredEvent:
     final: bool
 
 
+@dataclass(frozen=True, slots=True)
+class LastEvent:
+    """What the last stored event of a stream says: whether it ended the stream, and the worker seq
+    it carried (0 when none)."""
+
+    final: bool
+    worker_seq: int
+
+
 class EventStore:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
@@ -67,9 +79,15 @@ class EventStore:
     async def ensure(self) -> None:
         await self._bus.ensure_stream(MCP_EVENTS)
 
-    async def append(self, session_id: str, stream_id: str, data: bytes, *, final: bool = False) -> str:
+    async def append(
+        self, session_id: str, stream_id: str, data: bytes, *, final: bool = False, worker_seq: int = 0
+    ) -> str:
         """Store one event and return its id."""
-        headers = {FINAL_HEADER: "1"} if final else None
+        headers: dict[str, str] | None = None
+        if final or worker_seq:
+            headers = {FINAL_HEADER: "1"} if final else {}
+            if worker_seq:
+                headers[WORKER_SEQ_HEADER] = str(worker_seq)
         ack = await self._bus.js.publish(
             mcp_events_subject(session_key(session_id), stream_id),
             data,
@@ -77,6 +95,17 @@ class EventStore:
             headers=headers,
         )
         return f"{stream_id}-{ack.seq}"
+
+    async def last(self, session_id: str, stream_id: str) -> LastEvent | None:
+        """The last stored event of one stream; None when nothing is stored."""
+        subject = mcp_events_subject(session_key(session_id), stream_id)
+        try:
+            msg = await self._bus.js.get_last_msg(MCP_EVENTS.name, subject)
+        except nats.js.errors.NotFoundError:
+            return None
+        headers = msg.headers or {}
+        seq = headers.get(WORKER_SEQ_HEADER, "0")
+        return LastEvent(headers.get(FINAL_HEADER) == "1", int(seq) if seq.isdigit() else 0)
 
     async def follow(
         self, session_id: str, stream_id: str, after_seq: int | None, *, idle_timeout: float

@@ -4,7 +4,9 @@ A call starts in JSON mode: if its result is the first thing it produces, the an
 ``application/json`` response (the cheap path). If it first sends a notification or a server-to-client
 request, the answer becomes an SSE stream carrying those messages in order and then the result. In
 SSE mode a pump task stores each event (for resumption on any replica) independently of the HTTP
-connection, so a client that drops the stream can pick it up again with ``Last-Event-ID``.
+connection, so a client that drops the stream can pick it up again with ``Last-Event-ID``. Before the
+first event the pump calls ``on_stream`` (the endpoint records the call there, so another replica can
+adopt it should this one die), and every stored event keeps the worker ``seq`` that produced it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -29,8 +31,9 @@ from skillrelay_edge.context import (
 from skillrelay_edge.sse import EventStore, frame, priming_frame
 
 _log = structlog.get_logger("skillrelay.edge.streaming")
-# (message, final); a final None: the call was cancelled, so it ends without a response.
-_Item = tuple[dict[str, Any] | None, bool]
+# (message, final, worker seq): the worker event seq behind the message, or 0; a final None: the call
+# was cancelled, so it ends without a response.
+_Item = tuple[dict[str, Any] | None, bool, int]
 
 
 def new_stream_id() -> str:
@@ -48,8 +51,10 @@ class CallStream:
         store: EventStore | None,
         priming_retry_ms: int | None = None,
         on_bind: Callable[[CallContext], None] | None = None,
+        on_stream: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._on_bind = on_bind
+        self.on_stream = on_stream
         self.session_id = session_id
         self._stream_id: str | None = None
         self.ctx: CallContext | None = None
@@ -78,15 +83,18 @@ class CallStream:
         if self._on_bind is not None:
             self._on_bind(ctx)
 
+    def _worker_seq(self) -> int:
+        return self.ctx.worker_seq if self.ctx is not None else 0
+
     async def notify(self, method: str, params: dict[str, Any]) -> None:
-        self._queue.put_nowait((jsonrpc.notification(method, params), False))
+        self._queue.put_nowait((jsonrpc.notification(method, params), False, self._worker_seq()))
 
     async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         if self.session_id is None:
             raise ClientRequestError(INVALID_REQUEST, "server-to-client requests need an MCP session")
         request_id = self._relay.new_request_id()
         waiter = asyncio.ensure_future(self._relay.expect(self.session_id, request_id))
-        self._queue.put_nowait((jsonrpc.request(request_id, method, params), False))
+        self._queue.put_nowait((jsonrpc.request(request_id, method, params), False, self._worker_seq()))
         cancelled = asyncio.ensure_future(self.ctx.cancelled.wait()) if self.ctx is not None else None
         waiting: set[asyncio.Future[Any]] = {waiter} if cancelled is None else {waiter, cancelled}
         try:
@@ -112,7 +120,7 @@ class CallStream:
     # -- the edge side ---------------------------------------------------------------------------
 
     def finish(self, message: dict[str, Any]) -> None:
-        self._queue.put_nowait((message, True))
+        self._queue.put_nowait((message, True, 0))
 
     @property
     def cancelled(self) -> bool:
@@ -120,7 +128,7 @@ class CallStream:
 
     def end_without_response(self) -> None:
         """The client cancelled the request: MCP says it gets no response, so the stream just ends."""
-        self._queue.put_nowait((None, True))
+        self._queue.put_nowait((None, True, 0))
 
     async def first(self) -> _Item:
         return await self._queue.get()
@@ -134,25 +142,29 @@ class CallStream:
     async def _pump(self, item: _Item, out: asyncio.Queue[bytes | None]) -> None:
         if self._priming_retry_ms is not None and self._store is not None and self.session_id is not None:
             out.put_nowait(priming_frame(f"{self.stream_id}-0", self._priming_retry_ms))
+        if self.on_stream is not None and self._store is not None and self.session_id is not None:
+            await self.on_stream(self.stream_id)
         while True:
-            message, final = item
+            message, final, worker_seq = item
             if message is None:
                 # Stored as an empty final event, so a client resuming this stream sees it end too.
-                await self._event_id(b"", final=True)
+                await self._event_id(b"", final=True, worker_seq=0)
                 out.put_nowait(None)
                 return
             data = jsonrpc.encode(message)
-            event_id = await self._event_id(data, final)
+            event_id = await self._event_id(data, final, worker_seq)
             out.put_nowait(frame(data, event_id))
             if final:
                 out.put_nowait(None)
                 return
             item = await self._queue.get()
 
-    async def _event_id(self, data: bytes, final: bool) -> str:
+    async def _event_id(self, data: bytes, final: bool, worker_seq: int) -> str:
         if self._store is not None and self.session_id is not None:
             try:
-                return await self._store.append(self.session_id, self.stream_id, data, final=final)
+                return await self._store.append(
+                    self.session_id, self.stream_id, data, final=final, worker_seq=worker_seq
+                )
             except Exception as exc:  # storage trouble must not break the live stream
                 _log.warning("sse.store.failed", error=type(exc).__name__)
         return f"{self.stream_id}n{next(self._counter)}-0"

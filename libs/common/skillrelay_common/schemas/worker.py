@@ -13,6 +13,16 @@ One call, on core NATS (subjects in ``skillrelay_common.subjects``):
    over NATS to the one holding the call (``ClientResponseRelayed`` on the relay subject).
 4. Cancellation (``notifications/cancelled``, the edge's timeout, a client gone) is a ``WorkerCancel``
    broadcast on ``workerctl.cancel``; the worker that holds the call cancels its handler.
+5. Adoption, when the edge replica holding a call dies. Every event of a call but heartbeats carries
+   ``seq`` (1, 2, 3 … per call), and the worker keeps a running call's sequenced events in memory. It
+   publishes the final result or error with a reply subject on its own inbox: a NATS "no responders"
+   status there (nobody subscribed to the events subject: the edge died) means the answer was not
+   delivered, and the worker keeps the call for adoption for a grace period (120 s by default). Another
+   edge replica broadcasts ``WorkerAdopt`` on ``workerctl.adopt`` (a NATS request); the worker holding
+   the call (running, or finished and not delivered) replies ``WorkerAdopted``, sends every later event
+   to the new events subject and first republishes, in order, its retained events with ``seq`` above
+   ``after_seq``. The edge drops an event whose ``seq`` it has already seen, so duplicates are harmless.
+   No worker holds the call: no reply, and the adopting edge answers the client with a final error.
 """
 
 from __future__ import annotations
@@ -65,6 +75,8 @@ class WorkerCall(Message, kw_only=True):
 
 class WorkerProgress(Message, kw_only=True):
     call_id: str
+    # Position among the call\'s events (1, 2, 3 …); 0 from a worker older than adoption.
+    seq: int = 0
     progress: float
     total: float | None = None
     message: str | None = None
@@ -72,6 +84,8 @@ class WorkerProgress(Message, kw_only=True):
 
 class WorkerLog(Message, kw_only=True):
     call_id: str
+    # Position among the call\'s events (1, 2, 3 …); 0 from a worker older than adoption.
+    seq: int = 0
     level: LogLevel
     data: Any = None
     logger: str | None = None
@@ -88,6 +102,8 @@ class WorkerResult(Message, kw_only=True):
     ``CompleteResult`` body."""
 
     call_id: str
+    # Position among the call\'s events (1, 2, 3 …); 0 from a worker older than adoption.
+    seq: int = 0
     result: dict[str, Any]
 
 
@@ -96,6 +112,8 @@ class WorkerError(Message, kw_only=True):
     -32002 resource not found, -32603 handler failure, -32800 cancelled); ``message`` is safe to show."""
 
     call_id: str
+    # Position among the call\'s events (1, 2, 3 …); 0 from a worker older than adoption.
+    seq: int = 0
     code: int
     message: str
 
@@ -108,6 +126,8 @@ class WorkerClientRequest(Message, kw_only=True):
     roots/list). Sent as a NATS request to the events subject; the answer is ``WorkerClientAnswer``."""
 
     call_id: str
+    # Position among the call\'s events (1, 2, 3 …); 0 from a worker older than adoption.
+    seq: int = 0
     method: str
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     timeout_ms: int = 60_000
@@ -128,6 +148,23 @@ class WorkerCancel(Message, kw_only=True):
 
     call_id: str
     reason: str = ""
+
+
+class WorkerAdopt(Message, kw_only=True):
+    """Broadcast to every worker as a NATS request: the worker holding ``call_id`` (running, or finished
+    but undelivered) replies ``WorkerAdopted``, then sends the call's events with ``seq > after_seq`` and
+    every later one to ``events_subject``."""
+
+    call_id: str
+    events_subject: str
+    after_seq: int = 0
+
+
+class WorkerAdopted(Message, kw_only=True):
+    """The worker took the adoption; ``last_seq`` is the highest ``seq`` it has sent so far."""
+
+    call_id: str
+    last_seq: int = 0
 
 
 class ClientResponseRelayed(Message, kw_only=True):

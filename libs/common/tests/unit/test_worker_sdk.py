@@ -27,7 +27,7 @@ class RecordingWorker(Worker):
         super().__init__("unit")
         self.published: list[Message] = []
 
-    async def _publish(self, subject: str, message: Message) -> None:
+    async def _publish(self, subject: str, message: Message, reply: str | None = None) -> None:
         self.published.append(message)
 
 
@@ -86,7 +86,7 @@ async def test_logs_below_the_clients_level_are_not_sent() -> None:
     ctx = context(worker, log_level="warning")
     await ctx.log("info", "dropped")
     await ctx.log("error", {"detail": 1}, logger="db")
-    assert worker.published == [WorkerLog(call_id="c1", level="error", data={"detail": 1}, logger="db")]
+    assert worker.published == [WorkerLog(call_id="c1", seq=1, level="error", data={"detail": 1}, logger="db")]
     with pytest.raises(ValueError, match="unknown log level"):
         await ctx.log("loud", "x")
 
@@ -96,7 +96,7 @@ async def test_progress_needs_a_progress_token() -> None:
     await context(worker).report_progress(1, 2)
     assert worker.published == []
     await context(worker, progress_token="tok").report_progress(1, 2, "half")
-    assert worker.published == [WorkerProgress(call_id="c1", progress=1, total=2, message="half")]
+    assert worker.published == [WorkerProgress(call_id="c1", seq=1, progress=1, total=2, message="half")]
 
 
 def test_registered_handlers_are_listed() -> None:

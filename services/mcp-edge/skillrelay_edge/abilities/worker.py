@@ -3,6 +3,10 @@
 One wildcard subscription per edge replica (``workerev.<edgeKey>.*``) receives every running call's
 events, so a call costs one publish each way and no subscription churn. See
 ``skillrelay_common.schemas.worker`` for the protocol.
+
+A call re-run by a replica adopting it (``CallContext.adopt``) sends ``WorkerAdopt`` instead of a new
+``WorkerCall`` and follows the same call on this replica's events subject. Events carry ``seq``; one
+already seen is dropped, so the worker's replay may overlap what was relayed before.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from nats.aio.subscription import Subscription
 from skillrelay_common.messaging import CORRELATION_HEADER, Bus, correlation_id, encode
 from skillrelay_common.schemas.abilities import WorkerHandler
 from skillrelay_common.schemas.worker import (
+    WorkerAdopt,
     WorkerCall,
     WorkerCancel,
     WorkerClientAnswer,
@@ -38,16 +43,19 @@ from skillrelay_common.schemas.worker import (
     WorkerResult,
 )
 from skillrelay_common.subjects import (
+    WORKER_ADOPT_SUBJECT,
     WORKER_CANCEL_SUBJECT,
     worker_call_subject,
     worker_events_subject,
     worker_events_wildcard,
 )
 from skillrelay_edge.context import (
+    CALL_LOST_MESSAGE,
     INTERNAL_ERROR,
     INVALID_REQUEST,
     REQUEST_TIMEOUT,
     AbilityError,
+    AdoptCall,
     CallContext,
     ClientRequestError,
 )
@@ -75,6 +83,8 @@ class _CallState:
     # True once the worker will send nothing more (answered, failed, or was never there).
     worker_done: bool = False
     no_responder_retries: int = 0
+    # The highest event seq relayed; an event at or below it is a duplicate (an adoption's replay).
+    last_seq: int = 0
 
 
 _NO_RESPONDER_BACKOFF = (0.02, 0.05, 0.1)
@@ -87,9 +97,17 @@ class WorkerRunner:
     """``AbilityRunner`` for ``{"type": "worker", "subject": …}`` handlers."""
 
     def __init__(
-        self, bus: Bus, *, edge_key: str | None = None, heartbeat_ms: int = 1_000, silence_slack: float = 2.0
+        self,
+        bus: Bus,
+        *,
+        edge_key: str | None = None,
+        heartbeat_ms: int = 1_000,
+        silence_slack: float = 2.0,
+        adopt_timeout: float = 2.0,
     ) -> None:
         self._bus = bus
+        # How long to wait for the worker holding a call to acknowledge a WorkerAdopt.
+        self.adopt_timeout = adopt_timeout
         self.silence_slack = silence_slack
         self.edge_key = edge_key or uuid.uuid4().hex[:12]
         self.heartbeat_ms = heartbeat_ms
@@ -119,32 +137,62 @@ class WorkerRunner:
     async def run(
         self, ctx: CallContext, handler: WorkerHandler, arguments: dict[str, Any]
     ) -> dict[str, Any]:
+        if ctx.adopt is not None:
+            adopt = ctx.adopt
+            state = _CallState(last_seq=adopt.after_seq)
+            return await self._run(ctx, handler, adopt.call_id, state, functools.partial(self._adopt, adopt))
         call = self._build_call(ctx, handler, arguments)
+        send_call = functools.partial(
+            self._bus.nc.publish,
+            worker_call_subject(handler.subject),
+            encode(call),
+            reply=worker_events_subject(self.edge_key, call.call_id),
+            headers={CORRELATION_HEADER: correlation_id()},
+        )
+        return await self._run(ctx, handler, call.call_id, _CallState(), send_call)
+
+    async def _run(
+        self,
+        ctx: CallContext,
+        handler: WorkerHandler,
+        call_id: str,
+        state: _CallState,
+        start: Callable[[], Awaitable[None]],
+    ) -> dict[str, Any]:
+        ctx.worker_call_id = call_id
         queue: asyncio.Queue[Msg | object] = asyncio.Queue()
-        self._calls[call.call_id] = queue
+        self._calls[call_id] = queue
         ctx.on_cancel(functools.partial(queue.put_nowait, _CANCELLED))
         client_requests: set[asyncio.Task[None]] = set()
-        state = _CallState()
         try:
-            send_call = functools.partial(
-                self._bus.nc.publish,
-                worker_call_subject(handler.subject),
-                encode(call),
-                reply=worker_events_subject(self.edge_key, call.call_id),
-                headers={CORRELATION_HEADER: correlation_id()},
-            )
-            await send_call()
-            return await self._follow(ctx, handler, call, queue, client_requests, state, send_call)
+            await start()
+            return await self._follow(ctx, handler, queue, client_requests, state, start)
         except nats.errors.Error as exc:
             state.worker_done = True
             raise AbilityError(f"cannot reach worker {handler.subject!r}: NATS is unavailable") from exc
+        except AbilityError:
+            if ctx.adopt is not None and not state.last_seq > ctx.adopt.after_seq:
+                state.worker_done = True  # the adoption failed: there is nothing to cancel
+            raise
         finally:
             for task in client_requests:
                 task.cancel()
-            self._calls.pop(call.call_id, None)
+            self._calls.pop(call_id, None)
             if not state.worker_done:
                 # Timed out, cancelled by the client, or the edge gave up: the worker stops its handler.
-                await self._cancel(call.call_id, "cancelled by the edge")
+                await self._cancel(call_id, "cancelled by the edge")
+
+    async def _adopt(self, adopt: AdoptCall) -> None:
+        """Ask the worker holding the call to send its events here; none answers: the call is lost."""
+        request = WorkerAdopt(
+            call_id=adopt.call_id,
+            events_subject=worker_events_subject(self.edge_key, adopt.call_id),
+            after_seq=adopt.after_seq,
+        )
+        try:
+            await self._bus.nc.request(WORKER_ADOPT_SUBJECT, encode(request), timeout=self.adopt_timeout)
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            raise AbilityError(CALL_LOST_MESSAGE, INTERNAL_ERROR) from None
 
     def _build_call(self, ctx: CallContext, handler: WorkerHandler, arguments: dict[str, Any]) -> WorkerCall:
         kind = _KINDS[ctx.method]
@@ -186,7 +234,6 @@ class WorkerRunner:
         self,
         ctx: CallContext,
         handler: WorkerHandler,
-        call: WorkerCall,
         queue: asyncio.Queue[Msg | object],
         client_requests: set[asyncio.Task[None]],
         state: _CallState,
@@ -233,6 +280,10 @@ class WorkerRunner:
             except msgspec.DecodeError:
                 _log.warning("worker.event.unreadable", subject=handler.subject)
                 continue
+            if not isinstance(event, WorkerHeartbeat) and event.seq:
+                if event.seq <= state.last_seq:
+                    continue  # already relayed (an adoption replays from what was stored)
+                state.last_seq = ctx.worker_seq = event.seq
             match event:
                 case WorkerResult(result=result):
                     state.worker_done = True
@@ -253,6 +304,7 @@ class WorkerRunner:
                         task.add_done_callback(client_requests.discard)
 
     async def _ask_client(self, ctx: CallContext, request: WorkerClientRequest, reply_to: str) -> None:
+        ctx.worker_seq = request.seq  # the request is written to the stream before the first await
         capability = _CAPABILITY_OF.get(request.method)
         answer: WorkerClientAnswer
         if capability is not None and capability not in ctx.client_capabilities:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from skillrelay_edge.context import INTERNAL_ERROR, CallContext, CallMethod
+from skillrelay_edge.context import CALL_LOST_MESSAGE, INTERNAL_ERROR, AbilityError, CallContext, CallMethod
 from skillrelay_edge.jsonrpc import RpcError
 from skillrelay_edge.protocol.scope import RequestScope, Services, handler_kind
 
@@ -37,7 +37,11 @@ def make_context(
 async def run_handler(
     services: Services, ctx: CallContext, handler: Any, arguments: dict[str, Any]
 ) -> dict[str, Any]:
-    runner = services.runners.get(handler_kind(handler))
+    kind = handler_kind(handler)
+    if ctx.adopt is not None and kind != "worker":
+        # Only a worker call can be taken over; anything else would run a second time.
+        raise AbilityError(CALL_LOST_MESSAGE, INTERNAL_ERROR)
+    runner = services.runners.get(kind)
     if runner is None:
         raise RpcError(INTERNAL_ERROR, f"no runner for {handler_kind(handler) or 'missing'} handlers")
     return await runner.run(ctx, handler, arguments)

@@ -1,0 +1,93 @@
+"""The ``CallHooks`` of a call adopted from a replica that died: no HTTP answer of its own, everything
+it sends (notifications, server-to-client requests, the final answer) is appended to the call's stored
+SSE stream, which the client's ``GET`` + ``Last-Event-ID`` follows on whichever replica it reached."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from skillrelay_edge import jsonrpc
+from skillrelay_edge.context import (
+    REQUEST_TIMEOUT,
+    AdoptCall,
+    CallContext,
+    ClientRequestError,
+    ClientResponseRelay,
+)
+from skillrelay_edge.sse import EventStore
+
+_log = structlog.get_logger("skillrelay.edge.stored_call")
+
+
+class StoredCall:
+    def __init__(
+        self,
+        *,
+        store: EventStore,
+        relay: ClientResponseRelay,
+        session_id: str,
+        stream_id: str,
+        adopt: AdoptCall,
+        on_bind: Callable[[CallContext], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._relay = relay
+        self.session_id = session_id
+        self.stream_id = stream_id
+        self._adopt = adopt
+        self._on_bind = on_bind
+        self.ctx: CallContext | None = None
+
+    def bind(self, ctx: CallContext) -> None:
+        self.ctx = ctx
+        ctx.adopt = self._adopt
+        ctx._notify = self.notify
+        ctx._request_client = self.request_client
+        if self._on_bind is not None:
+            self._on_bind(ctx)
+
+    async def _append(self, message: dict[str, Any], *, final: bool = False) -> None:
+        seq = self.ctx.worker_seq if self.ctx is not None and not final else 0
+        try:
+            await self._store.append(
+                self.session_id, self.stream_id, jsonrpc.encode(message), final=final, worker_seq=seq
+            )
+        except Exception as exc:
+            _log.warning("sse.store.failed", error=type(exc).__name__, final=final)
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        await self._append(jsonrpc.notification(method, params))
+
+    async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        request_id = self._relay.new_request_id()
+        waiter = asyncio.ensure_future(self._relay.expect(self.session_id, request_id))
+        await self._append(jsonrpc.request(request_id, method, params))
+        cancelled = asyncio.ensure_future(self.ctx.cancelled.wait()) if self.ctx is not None else None
+        try:
+            await asyncio.wait(
+                {waiter} if cancelled is None else {waiter, cancelled},
+                timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            if cancelled is not None:
+                cancelled.cancel()
+        if not waiter.done():
+            self._relay.forget(self.session_id, request_id)
+            waiter.cancel()
+            raise ClientRequestError(REQUEST_TIMEOUT, f"the client did not answer {method} in {timeout:g} s")
+        message = waiter.result()
+        error = message.get("error")
+        if isinstance(error, dict):
+            raise ClientRequestError(
+                int(error.get("code", -32603)), str(error.get("message", "")), error.get("data")
+            )
+        result = message.get("result")
+        return result if isinstance(result, dict) else {}
+
+    async def finish(self, response: dict[str, Any]) -> None:
+        await self._append(response, final=True)
