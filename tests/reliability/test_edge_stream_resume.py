@@ -3,9 +3,10 @@ resumes on the other one with ``Last-Event-ID``.
 
 - Connection dropped (the replica lives on): the other replica replays every event after the last
   one seen and then the final result: no event missing, none duplicated.
-- Replica killed (SIGKILL): the other replica replays every event the dead one had stored, without a
-  gap or a duplicate. The rest of that call is lost with the replica that held it (the worker answers
-  to the holding replica): the client must call again, and a new call on the survivor succeeds.
+- Replica killed (SIGKILL): the other replica replays every event the dead one had stored, finds that
+  the replica holding the call is gone, adopts the call from the worker (which kept the events the
+  dead replica never stored, and its answer, which reached nobody) and delivers the rest: every
+  remaining progress event, no gap, no duplicate, and the final result with the right content.
 """
 
 from __future__ import annotations
@@ -156,19 +157,17 @@ async def test_stream_resumes_on_the_other_replica(
         edge_1 = next(s for s in rstack.services if s.name == "edge-1")
         edge_1.kill()
         try:
-            replayed = await _resume(http, client, owner.endpoint(1), seen[-1][0], until_final=False)
+            replayed = await _resume(http, client, owner.endpoint(1), seen[-1][0], until_final=True)
             _check_continuation(seen, replayed)
-            assert replayed, "the events stored by the killed replica are served by the other one"
-            got_final = any("result" in m for _, m in replayed)
-            # The call itself is lost with its replica; a new call on the survivor works.
-            survivor = McpClient(http, owner.endpoint(1), owner.token, session=client.session)
-            again = await survivor.call(
-                "tools/call", {"name": "count", "arguments": {"steps": 2, "interval": 0}}
-            )
-            assert again.status_code == 200
+            steps = [p for _, m in seen + replayed if (p := _progress(m)) is not None]
+            assert steps == [float(n) for n in range(1, STEPS + 1)], f"progress missing: {steps}"
+            final = replayed[-1][1]
+            assert final.get("id") == 7 and final["result"]["content"][0]["text"] == str(STEPS), final
+            assert not final["result"].get("isError"), final
             print(
                 f"dropped connection: {first_case}; "
-                f"killed replica: replayed {len(replayed)} stored events, final result delivered: {got_final}"
+                f"killed replica: {len(seen)} seen + {len(replayed)} after resuming on the survivor, "
+                "final result delivered"
             )
         finally:
             edge_1.start()

@@ -86,7 +86,9 @@ async def test_logs_below_the_clients_level_are_not_sent() -> None:
     ctx = context(worker, log_level="warning")
     await ctx.log("info", "dropped")
     await ctx.log("error", {"detail": 1}, logger="db")
-    assert worker.published == [WorkerLog(call_id="c1", seq=1, level="error", data={"detail": 1}, logger="db")]
+    assert worker.published == [
+        WorkerLog(call_id="c1", seq=1, level="error", data={"detail": 1}, logger="db")
+    ]
     with pytest.raises(ValueError, match="unknown log level"):
         await ctx.log("loud", "x")
 

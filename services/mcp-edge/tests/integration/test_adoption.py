@@ -1,0 +1,267 @@
+"""Adoption over real NATS, PostgreSQL (sessions) and two edge replicas: a client resuming a request
+stream whose holding replica is dead gets the rest of the call from a worker that still holds it.
+
+The dead replica is played by the test: it stored some events of a stream and the call record naming
+itself (a key nobody answers for), and its worker call's events went nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import msgspec
+import pytest
+from nats.aio.msg import Msg
+
+from skillrelay_common.messaging import Bus, encode
+from skillrelay_common.schemas.worker import WorkerCall
+from skillrelay_common.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_subject
+from skillrelay_common.worker import Worker, WorkerContext
+from skillrelay_edge import jsonrpc
+from skillrelay_edge.call_records import CallRecord, CallRecords
+from skillrelay_edge.context import CALL_LOST_MESSAGE
+from skillrelay_edge.sse import EventStore
+from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+
+SUBJECT = f"adopt{uuid.uuid4().hex[:8]}"
+INTEGRATION = "mcpserver_adopt"
+DEAD = "dead00000000"  # the key of a replica nobody answers for
+VERSION = "2025-11-25"
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    async def poll() -> None:
+        while not condition():  # noqa: ASYNC110 (state owned by the worker; bounded by wait_for)
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+@pytest.fixture(scope="module")
+def edges(nats_url: str, postgres_admin_url: str) -> Iterator[list[EdgeHarness]]:
+    skillset = demo_skillset("skillset_adopt")
+    count = ability("count", {"type": "worker", "subject": SUBJECT, "timeoutMs": 10_000})
+    control = ControlPlane()
+    control.add(INTEGRATION, msgspec.structs.replace(skillset, abilities=[*skillset.abilities, count]))
+    name = f"t_{uuid.uuid4().hex[:16]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(postgres_admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    base = postgres_admin_url.rsplit("/", 1)[0]
+    first = EdgeHarness(nats_url, control, sessions_database_url=f"{base}/{name}")
+    second = EdgeHarness(nats_url, control, local_sessions=False)
+    first.start()
+    second.start()
+    yield [first, second]
+    second.stop()
+    first.stop()
+
+
+@pytest.fixture
+async def worker(nats_url: str) -> AsyncIterator[tuple[Worker, asyncio.Event]]:
+    gate = asyncio.Event()
+    running = Worker(SUBJECT, shutdown_grace=1.0)
+
+    @running.tool("count")
+    async def count(ctx: WorkerContext, args: dict[str, Any]) -> str:
+        for step in (1, 2):
+            await ctx.report_progress(step, 3)
+        await gate.wait()
+        await ctx.report_progress(3, 3)
+        return "counted"
+
+    await running.start(nats_url)
+    yield running, gate
+    await running.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=20) as client:
+        yield client
+
+
+def _headers(session: str | None = None, **extra: str) -> dict[str, str]:
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "authorization": f"Bearer {TOKEN}",
+    }
+    if session:
+        headers["mcp-session-id"] = session
+        headers["mcp-protocol-version"] = VERSION
+    headers.update(extra)
+    return headers
+
+
+async def _session(http: httpx.AsyncClient, url: str) -> str:
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    response = await http.post(url, headers=_headers(), json=init)
+    assert response.status_code == 200, response.text
+    return response.headers["mcp-session-id"]
+
+
+def _events(text: str) -> list[tuple[str | None, Any]]:
+    events: list[tuple[str | None, Any]] = []
+    for block in text.split("\n\n"):
+        event_id, data = None, None
+        for line in block.splitlines():
+            if line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("data: ") and line[6:].strip():
+                data = msgspec.json.decode(line[6:])
+        if data is not None:
+            events.append((event_id, data))
+    return events
+
+
+async def _resume(http: httpx.AsyncClient, url: str, session: str, last_event_id: str) -> list[Any]:
+    headers = _headers(session, accept="text/event-stream", **{"last-event-id": last_event_id})
+    response = await asyncio.wait_for(http.get(url, headers=headers), 20)
+    assert response.status_code == 200, response.text
+    return [data for _, data in _events(response.text)]
+
+
+class DeadReplica:
+    """What a replica left behind when it was killed: a call record and the events it stored."""
+
+    def __init__(self, bus: Bus, session: str) -> None:
+        self.bus = bus
+        self.session = session
+        self.stream_id = secrets.token_hex(8)
+        self.store = EventStore(bus)
+        self.records = CallRecords(bus)
+
+    async def record(self, call_id: str | None, method: str = "tools/call", **params: Any) -> None:
+        record = CallRecord(
+            holder=DEAD,
+            call_id=call_id,
+            method=method,
+            params=params,
+            request_id=5,
+            protocol_version=VERSION,
+        )
+        await self.records.put(self.session, self.stream_id, record)
+
+    async def stored_progress(self, step: int) -> str:
+        note = jsonrpc.notification(
+            "notifications/progress", {"progressToken": "p", "progress": step, "total": 3}
+        )
+        return await self.store.append(self.session, self.stream_id, jsonrpc.encode(note), worker_seq=step)
+
+    async def start_worker_call(self, call_id: str) -> None:
+        """The call as the dead replica sent it: its events now reach nobody."""
+        call = WorkerCall(
+            call_id=call_id, ability_kind="tool", name="count", progress_token="p", timeout_ms=10_000
+        )
+        await self.bus.nc.publish(
+            worker_call_subject(SUBJECT), encode(call), reply=worker_events_subject(DEAD, call_id)
+        )
+
+
+def _progress(messages: list[Any]) -> list[float]:
+    return [m["params"]["progress"] for m in messages if m.get("method") == "notifications/progress"]
+
+
+async def test_a_finished_undelivered_call_reaches_the_client_on_another_replica(
+    edges: list[EdgeHarness], http: httpx.AsyncClient, bus: Bus, worker: tuple[Worker, asyncio.Event]
+) -> None:
+    running, gate = worker
+    url = edges[1].mcp_url(INTEGRATION)
+    dead = DeadReplica(bus, await _session(http, url))
+    await dead.record("call-finished", name="count", arguments={}, _meta={"progressToken": "p"})
+    await dead.start_worker_call("call-finished")
+    seen = await dead.stored_progress(1)
+    await dead.stored_progress(2)  # stored, not yet read by the client
+    gate.set()
+    await _until(lambda: "call-finished" in running._undelivered)  # its answer found nobody: kept
+
+    messages = await _resume(http, url, dead.session, seen)
+    assert _progress(messages) == [2, 3]  # the stored one, then the rest from the worker: no duplicate
+    assert messages[-1] == {
+        "jsonrpc": "2.0",
+        "id": 5,
+        "result": {"content": [{"type": "text", "text": "counted"}]},
+    }
+
+
+async def test_a_call_nobody_holds_ends_with_an_error_result(
+    edges: list[EdgeHarness], http: httpx.AsyncClient, bus: Bus, worker: tuple[Worker, asyncio.Event]
+) -> None:
+    url = edges[0].mcp_url(INTEGRATION)
+    dead = DeadReplica(bus, await _session(http, url))
+    await dead.record("call-nobody-holds", name="count", arguments={})
+    seen = await dead.stored_progress(1)
+    messages = await _resume(http, url, dead.session, seen)
+    assert messages[-1]["id"] == 5
+    assert messages[-1]["result"] == {
+        "content": [{"type": "text", "text": CALL_LOST_MESSAGE}],
+        "isError": True,
+    }
+
+
+async def test_a_call_that_is_not_a_worker_call_ends_with_a_json_rpc_error(
+    edges: list[EdgeHarness], http: httpx.AsyncClient, bus: Bus
+) -> None:
+    url = edges[0].mcp_url(INTEGRATION)
+    dead = DeadReplica(bus, await _session(http, url))
+    await dead.record(None, method="prompts/get", name="test_prompt_with_arguments")
+    seen = await dead.stored_progress(1)
+    messages = await _resume(http, url, dead.session, seen)
+    assert messages[-1] == {
+        "jsonrpc": "2.0",
+        "id": 5,
+        "error": {"code": -32603, "message": CALL_LOST_MESSAGE},
+    }
+
+
+async def test_two_replicas_resuming_at_once_adopt_the_call_once(
+    edges: list[EdgeHarness], http: httpx.AsyncClient, bus: Bus, worker: tuple[Worker, asyncio.Event]
+) -> None:
+    _, gate = worker
+    urls = [edge.mcp_url(INTEGRATION) for edge in edges]
+    dead = DeadReplica(bus, await _session(http, urls[0]))
+    await dead.record("call-raced", name="count", arguments={}, _meta={"progressToken": "p"})
+    await dead.start_worker_call("call-raced")
+    seen = await dead.stored_progress(1)
+    adopts: list[Msg] = []
+
+    async def on_adopt(msg: Msg) -> None:
+        adopts.append(msg)
+
+    watching = await bus.nc.subscribe(WORKER_ADOPT_SUBJECT, cb=on_adopt)
+    try:
+        resumed = [asyncio.create_task(_resume(http, url, dead.session, seen)) for url in urls]
+        await asyncio.sleep(1.0)  # both followers are watching; the call still runs
+        gate.set()
+        both = await asyncio.gather(*resumed)
+    finally:
+        await watching.unsubscribe()
+    assert len(adopts) == 1
+    for messages in both:
+        # The holder stored progress 1 only: the worker replays 2 and sends 3, each stored once.
+        assert _progress(messages) == [2, 3]
+        assert messages[-1]["result"]["content"][0]["text"] == "counted"
+    found = await CallRecords(bus).get(dead.session, dead.stream_id)
+    assert found is not None and found[0].holder != DEAD
