@@ -566,8 +566,8 @@ class Worker:
             adopt = _adopt_decoder.decode(msg.data)
         except msgspec.DecodeError:
             return
-        ctx = self._held(adopt.call_id)
-        if ctx is None or not msg.reply:
+        ctx = self._held(adopt.call_id) if msg.reply else None
+        if ctx is None:
             return  # not ours: another worker may hold it; silence means nobody does
         if ctx.finished:
             # Its answer goes out again: should that reach nobody too, it is kept again.

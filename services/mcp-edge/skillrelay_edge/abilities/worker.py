@@ -116,6 +116,7 @@ class WorkerRunner:
         self._call_prefix = uuid.uuid4().hex[:16]
         self._call_counter = itertools.count()
         self._subscription: Subscription | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         self._subscription = await self._bus.nc.subscribe(
@@ -124,6 +125,7 @@ class WorkerRunner:
         await self._bus.nc.flush()
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
@@ -140,7 +142,8 @@ class WorkerRunner:
         if ctx.adopt is not None:
             adopt = ctx.adopt
             state = _CallState(last_seq=adopt.after_seq)
-            return await self._run(ctx, handler, adopt.call_id, state, functools.partial(self._adopt, adopt))
+            start = functools.partial(self._adopt, adopt, state)
+            return await self._run(ctx, handler, adopt.call_id, state, start)
         call = self._build_call(ctx, handler, arguments)
         send_call = functools.partial(
             self._bus.nc.publish,
@@ -170,19 +173,16 @@ class WorkerRunner:
         except nats.errors.Error as exc:
             state.worker_done = True
             raise AbilityError(f"cannot reach worker {handler.subject!r}: NATS is unavailable") from exc
-        except AbilityError:
-            if ctx.adopt is not None and not state.last_seq > ctx.adopt.after_seq:
-                state.worker_done = True  # the adoption failed: there is nothing to cancel
-            raise
         finally:
             for task in client_requests:
                 task.cancel()
             self._calls.pop(call_id, None)
-            if not state.worker_done:
+            if not state.worker_done and not self._stopping:
                 # Timed out, cancelled by the client, or the edge gave up: the worker stops its handler.
+                # Not when this replica shuts down: the call lives on for another replica to adopt.
                 await self._cancel(call_id, "cancelled by the edge")
 
-    async def _adopt(self, adopt: AdoptCall) -> None:
+    async def _adopt(self, adopt: AdoptCall, state: _CallState) -> None:
         """Ask the worker holding the call to send its events here; none answers: the call is lost."""
         request = WorkerAdopt(
             call_id=adopt.call_id,
@@ -192,6 +192,7 @@ class WorkerRunner:
         try:
             await self._bus.nc.request(WORKER_ADOPT_SUBJECT, encode(request), timeout=self.adopt_timeout)
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            state.worker_done = True  # no worker holds it: nothing to cancel
             raise AbilityError(CALL_LOST_MESSAGE, INTERNAL_ERROR) from None
 
     def _build_call(self, ctx: CallContext, handler: WorkerHandler, arguments: dict[str, Any]) -> WorkerCall:
