@@ -341,7 +341,7 @@ class McpEndpoint:
         return await self._dispatch(self._scope(catalog, principal, session, version, req), req)
 
     async def _dispatch(
-        self, scope: RequestScope, req: Incoming, stream: CallStream | None = None
+        self, scope: RequestScope, req: Incoming, stream: CallStream | StoredCall | None = None
     ) -> dict[str, Any]:
         """Answer one request and audit it (``tool.call`` for tools/call, else ``mcp.request``)."""
         started = time.perf_counter()
@@ -430,7 +430,7 @@ class McpEndpoint:
         scope = RequestScope(catalog, principal, session, version, request_id=request_id)
         scope.hooks = call
         message = {"jsonrpc": "2.0", "id": request_id, "method": record.method, "params": record.params}
-        return await self._dispatch(scope, Incoming("request", message))
+        return await self._dispatch(scope, Incoming("request", message), call)
 
     async def _run(self, scope: RequestScope, req: Incoming, stream: CallStream) -> None:
         # Whatever happens, the waiting HTTP answer ends (never a hang): with the response, or, when

@@ -50,12 +50,11 @@ class StoredCall:
         if self._on_bind is not None:
             self._on_bind(ctx)
 
-    async def _append(self, message: dict[str, Any], *, final: bool = False) -> None:
+    async def _append(self, message: dict[str, Any] | None, *, final: bool = False) -> None:
         seq = self.ctx.worker_seq if self.ctx is not None and not final else 0
+        data = jsonrpc.encode(message) if message is not None else b""
         try:
-            await self._store.append(
-                self.session_id, self.stream_id, jsonrpc.encode(message), final=final, worker_seq=seq
-            )
+            await self._store.append(self.session_id, self.stream_id, data, final=final, worker_seq=seq)
         except Exception as exc:
             _log.warning("sse.store.failed", error=type(exc).__name__, final=final)
 
@@ -89,5 +88,13 @@ class StoredCall:
         result = message.get("result")
         return result if isinstance(result, dict) else {}
 
+    @property
+    def cancelled(self) -> bool:
+        return self.ctx is not None and self.ctx.cancelled.is_set()
+
     async def finish(self, response: dict[str, Any]) -> None:
-        await self._append(response, final=True)
+        """Store the final answer; a cancelled call gets none (an empty final event ends the stream)."""
+        if self.cancelled:
+            await self._append(None, final=True)
+        else:
+            await self._append(response, final=True)
