@@ -44,11 +44,16 @@ async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def edges(nats_url: str, postgres_admin_url: str) -> Iterator[list[EdgeHarness]]:
+def control() -> ControlPlane:
     skillset = demo_skillset("skillset_adopt")
     count = ability("count", {"type": "worker", "subject": SUBJECT, "timeoutMs": 10_000})
-    control = ControlPlane()
-    control.add(INTEGRATION, msgspec.structs.replace(skillset, abilities=[*skillset.abilities, count]))
+    plane = ControlPlane()
+    plane.add(INTEGRATION, msgspec.structs.replace(skillset, abilities=[*skillset.abilities, count]))
+    return plane
+
+
+@pytest.fixture(scope="module")
+def edges(nats_url: str, postgres_admin_url: str, control: ControlPlane) -> Iterator[list[EdgeHarness]]:
     name = f"t_{uuid.uuid4().hex[:16]}"
 
     async def create() -> None:
@@ -265,3 +270,35 @@ async def test_two_replicas_resuming_at_once_adopt_the_call_once(
         assert messages[-1]["result"]["content"][0]["text"] == "counted"
     found = await CallRecords(bus).get(dead.session, dead.stream_id)
     assert found is not None and found[0].holder != DEAD
+
+
+async def test_a_replica_shutting_down_leaves_its_worker_call_to_another(
+    nats_url: str,
+    control: ControlPlane,
+    edges: list[EdgeHarness],
+    http: httpx.AsyncClient,
+    worker: tuple[Worker, asyncio.Event],
+) -> None:
+    _, gate = worker
+    leaving = EdgeHarness(nats_url, control, local_sessions=False)  # sessions served by edges[0]
+    leaving.start()
+    url = leaving.mcp_url(INTEGRATION)
+    session = await _session(http, url)
+    call = {
+        "jsonrpc": "2.0",
+        "id": 5,
+        "method": "tools/call",
+        "params": {"name": "count", "arguments": {}, "_meta": {"progressToken": "p"}},
+    }
+    seen = None
+    async with http.stream("POST", url, headers=_headers(session), json=call) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("id: ") and not line.endswith("-0"):  # progress 1, past the priming event
+                seen = line[4:]
+                break
+    assert seen is not None
+    await asyncio.to_thread(leaving.stop)  # graceful: no WorkerCancel for the calls it held
+    gate.set()
+    messages = await _resume(http, edges[0].mcp_url(INTEGRATION), session, seen)
+    assert _progress(messages) == [2, 3]
+    assert messages[-1]["result"]["content"][0]["text"] == "counted"
