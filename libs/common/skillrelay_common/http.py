@@ -6,7 +6,6 @@ with a generic message (logged with its correlation id), never a stack trace or 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +14,8 @@ from litestar import Request, Response, get
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+
+from skillrelay_common.messaging import fresh_correlation_id
 
 _log = structlog.get_logger("skillrelay.http")
 
@@ -118,4 +119,4 @@ def new_correlation_id(request_header: str | None) -> str:
     """Keep a caller's correlation id if it looks sane, otherwise make one."""
     if request_header and len(request_header) <= 64 and request_header.replace("-", "").isalnum():
         return request_header
-    return uuid.uuid4().hex
+    return fresh_correlation_id()

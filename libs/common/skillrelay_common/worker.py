@@ -42,7 +42,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from skillrelay_common.messaging import CORRELATION_HEADER, Bus, encode
+from skillrelay_common.messaging import CORRELATION_HEADER, Bus, bind_correlation_id, encode
 from skillrelay_common.schemas.base import Message
 from skillrelay_common.schemas.worker import (
     LOG_LEVELS,
@@ -603,7 +603,7 @@ class Worker:
 
     async def _serve(self, ctx: WorkerContext, correlation: str) -> None:
         # This task's own context: the binding ends with it, no unbinding needed.
-        structlog.contextvars.bind_contextvars(correlation_id=correlation)
+        bind_correlation_id(correlation)
         await self._serve_call(ctx)
 
     async def _serve_call(self, ctx: WorkerContext) -> None:

@@ -136,7 +136,7 @@ class HttpInput:
 CORS_ALLOW_HEADERS = (
     "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id"
 )
-CORS_EXPOSE_HEADERS = "Mcp-Session-Id, WWW-Authenticate"
+CORS_EXPOSE_HEADERS = "Mcp-Session-Id, WWW-Authenticate, Skillrelay-Correlation-Id"
 
 
 def cors_headers(origin: str) -> dict[str, str]:

@@ -16,6 +16,8 @@ from litestar.handlers import ASGIRouteHandler, asgi
 from litestar.types import Receive, Scope, Send
 
 from skillrelay_common import metrics
+from skillrelay_common.http import new_correlation_id
+from skillrelay_common.messaging import CORRELATION_HEADER, bind_correlation_id
 from skillrelay_edge import jsonrpc
 from skillrelay_edge.endpoint import BodyTooLarge, HttpAnswer, HttpInput, McpEndpoint, cors_headers
 
@@ -26,6 +28,7 @@ _INTERNAL = jsonrpc.encode(jsonrpc.error(None, -32603, "Internal error"))
 _UNAVAILABLE = jsonrpc.encode(jsonrpc.error(None, -32000, "Service Unavailable: starting up"))
 _NOT_FOUND = jsonrpc.encode(jsonrpc.error(None, -32000, "Not Found"))
 _NOT_ALLOWED = jsonrpc.encode(jsonrpc.error(None, -32000, "Method Not Allowed"))
+_CORRELATION = CORRELATION_HEADER.lower()
 
 
 class EndpointHolder(Protocol):
@@ -120,9 +123,14 @@ def mcp_routes(holder: EndpointHolder, max_body_bytes: int) -> list[ASGIRouteHan
                     break
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+        headers = _headers(scope)
+        # One id ties this request's log lines, audit records and worker call together; a caller's
+        # sane id is kept. Bound in this request's own task (uvicorn runs one per request).
+        correlation = new_correlation_id(headers.get(_CORRELATION) or headers.get("x-request-id"))
+        bind_correlation_id(correlation)
         inp = HttpInput(
             integration_id=integration_id,
-            headers=_headers(scope),
+            headers=headers,
             query_token=_query_token(scope),
             read_body=read_body,
         )
@@ -144,6 +152,7 @@ def mcp_routes(holder: EndpointHolder, max_body_bytes: int) -> list[ASGIRouteHan
             _log.exception("mcp.request.failed", method=method)
             await _send_bytes(send, 500, _INTERNAL, {}, "application/json")
             return
+        answer.headers[CORRELATION_HEADER] = correlation
         origin = inp.headers.get("origin")
         if origin is not None and answer.status != 403:
             # The origin passed the DNS-rebinding check: let browser clients read the answer.

@@ -10,7 +10,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from skillrelay_common.http import new_correlation_id
-from skillrelay_common.messaging import CORRELATION_HEADER
+from skillrelay_common.messaging import CORRELATION_HEADER, correlation_scope
 
 _log = structlog.get_logger("skillrelay.registry.http")
 _HEADER = CORRELATION_HEADER.lower().encode()
@@ -34,7 +34,7 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
                 message["headers"] = [*message.get("headers", []), (_HEADER, cid.encode())]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(correlation_id=cid):
+        with correlation_scope(cid):
             try:
                 await app(scope, receive, send_with_id)
             finally:

@@ -322,7 +322,17 @@ async def test_requests_and_auth_failures_are_audited(
 ) -> None:
     url = edge.mcp_url("mcpserver_demo")
     session = await _initialize(client, url)
-    await _call(client, url, session, "tools/call", {"name": "echo", "arguments": {"message": "secret-arg"}})
+    called = await client.post(
+        url,
+        headers={**_headers(session), "x-request-id": "req-42-audit"},
+        json={
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": "secret-arg"}},
+        },
+    )
+    assert called.status_code == 200 and called.headers["skillrelay-correlation-id"] == "req-42-audit"
     denied = await client.post(url, headers={**_headers(), "authorization": "Bearer wrong-token"}, json=INIT)
     assert denied.status_code == 401
 
@@ -331,12 +341,18 @@ async def test_requests_and_auth_failures_are_audited(
             records, _ = await read_records(bus, "audit.mcpserver_demo.>", limit=500)
             found = [record for _, record in records]
             kinds = {record.data.kind for record in found}
-            if {"tool.call", "mcp.request", "auth.failure"} <= kinds:
+            ours = any(record.data.correlation_id == "req-42-audit" for record in found)
+            if {"tool.call", "mcp.request", "auth.failure"} <= kinds and ours:
                 return found
             await asyncio.sleep(0.05)  # polling the stream until the recorder has flushed
 
     found = await asyncio.wait_for(audited(), 10)
-    call = next(r for r in found if r.data.kind == "tool.call" and r.data.details.get("tool") == "echo")
+    # The request's correlation id (the caller's X-Request-Id here) is the audit record's.
+    call = next(r for r in found if r.data.correlation_id == "req-42-audit")
+    assert call.data.kind == "tool.call" and call.data.details.get("tool") == "echo"
     assert call.data.outcome == "ok" and call.data.principal == "static:v1"
+    assert denied.headers["skillrelay-correlation-id"] in {
+        r.data.correlation_id for r in found if r.data.kind == "auth.failure"
+    }
     raw = msgspec.json.encode(found).decode()
     assert "secret-arg" not in raw and "wrong-token" not in raw and TOKEN not in raw
