@@ -4,18 +4,16 @@ SSE stream, which the client's ``GET`` + ``Last-Event-ID`` follows on whichever 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from skillrelay_edge import jsonrpc
+from skillrelay_edge.client_requests import ask_client
 from skillrelay_edge.context import (
-    REQUEST_TIMEOUT,
     AdoptCall,
     CallContext,
-    ClientRequestError,
     ClientResponseRelay,
 )
 from skillrelay_edge.sse import EventStore
@@ -62,31 +60,7 @@ class StoredCall:
         await self._append(jsonrpc.notification(method, params))
 
     async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
-        request_id = self._relay.new_request_id()
-        waiter = asyncio.ensure_future(self._relay.expect(self.session_id, request_id))
-        await self._append(jsonrpc.request(request_id, method, params))
-        cancelled = asyncio.ensure_future(self.ctx.cancelled.wait()) if self.ctx is not None else None
-        try:
-            await asyncio.wait(
-                {waiter} if cancelled is None else {waiter, cancelled},
-                timeout=timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            if cancelled is not None:
-                cancelled.cancel()
-        if not waiter.done():
-            self._relay.forget(self.session_id, request_id)
-            waiter.cancel()
-            raise ClientRequestError(REQUEST_TIMEOUT, f"the client did not answer {method} in {timeout:g} s")
-        message = waiter.result()
-        error = message.get("error")
-        if isinstance(error, dict):
-            raise ClientRequestError(
-                int(error.get("code", -32603)), str(error.get("message", "")), error.get("data")
-            )
-        result = message.get("result")
-        return result if isinstance(result, dict) else {}
+        return await ask_client(self._relay, self.session_id, self.ctx, method, params, timeout, self._append)
 
     @property
     def cancelled(self) -> bool:

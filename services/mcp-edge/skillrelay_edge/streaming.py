@@ -21,9 +21,9 @@ from typing import Any
 import structlog
 
 from skillrelay_edge import jsonrpc
+from skillrelay_edge.client_requests import ask_client
 from skillrelay_edge.context import (
     INVALID_REQUEST,
-    REQUEST_TIMEOUT,
     CallContext,
     ClientRequestError,
     ClientResponseRelay,
@@ -92,30 +92,12 @@ class CallStream:
     async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         if self.session_id is None:
             raise ClientRequestError(INVALID_REQUEST, "server-to-client requests need an MCP session")
-        request_id = self._relay.new_request_id()
-        waiter = asyncio.ensure_future(self._relay.expect(self.session_id, request_id))
-        self._queue.put_nowait((jsonrpc.request(request_id, method, params), False, self._worker_seq()))
-        cancelled = asyncio.ensure_future(self.ctx.cancelled.wait()) if self.ctx is not None else None
-        waiting: set[asyncio.Future[Any]] = {waiter} if cancelled is None else {waiter, cancelled}
-        try:
-            await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if cancelled is not None:
-                cancelled.cancel()
-        if not waiter.done():
-            self._relay.forget(self.session_id, request_id)
-            waiter.cancel()
-            if self.ctx is not None and self.ctx.cancelled.is_set():
-                raise ClientRequestError(REQUEST_TIMEOUT, "the request was cancelled")
-            raise ClientRequestError(REQUEST_TIMEOUT, f"the client did not answer {method} in {timeout:g} s")
-        message = waiter.result()
-        error = message.get("error")
-        if isinstance(error, dict):
-            raise ClientRequestError(
-                int(error.get("code", -32603)), str(error.get("message", "")), error.get("data")
-            )
-        result = message.get("result")
-        return result if isinstance(result, dict) else {}
+        return await ask_client(
+            self._relay, self.session_id, self.ctx, method, params, timeout, self._send_request
+        )
+
+    async def _send_request(self, message: dict[str, Any]) -> None:
+        self._queue.put_nowait((message, False, self._worker_seq()))
 
     # -- the edge side ---------------------------------------------------------------------------
 

@@ -31,6 +31,23 @@ from skillrelay_edge.app import create_app
 from skillrelay_edge.context import AbilityRunner
 
 TOKEN = "test-token-1"
+
+
+def sse_events(text: str) -> list[tuple[str | None, Any]]:
+    """(event id, decoded data) of each SSE event with data in a response body."""
+    events: list[tuple[str | None, Any]] = []
+    for block in text.split("\n\n"):
+        event_id, data = None, None
+        for line in block.splitlines():
+            if line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("data: ") and line[6:].strip():
+                data = msgspec.json.decode(line[6:])
+        if data is not None:
+            events.append((event_id, data))
+    return events
+
+
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 WAV = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA="
 

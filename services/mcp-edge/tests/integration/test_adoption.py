@@ -27,7 +27,7 @@ from skillrelay_edge import jsonrpc
 from skillrelay_edge.call_records import CallRecord, CallRecords
 from skillrelay_edge.context import CALL_LOST_MESSAGE
 from skillrelay_edge.sse import EventStore
-from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset, sse_events
 
 SUBJECT = f"adopt{uuid.uuid4().hex[:8]}"
 INTEGRATION = "mcpserver_adopt"
@@ -127,25 +127,11 @@ async def _session(http: httpx.AsyncClient, url: str) -> str:
     return response.headers["mcp-session-id"]
 
 
-def _events(text: str) -> list[tuple[str | None, Any]]:
-    events: list[tuple[str | None, Any]] = []
-    for block in text.split("\n\n"):
-        event_id, data = None, None
-        for line in block.splitlines():
-            if line.startswith("id: "):
-                event_id = line[4:]
-            elif line.startswith("data: ") and line[6:].strip():
-                data = msgspec.json.decode(line[6:])
-        if data is not None:
-            events.append((event_id, data))
-    return events
-
-
 async def _resume(http: httpx.AsyncClient, url: str, session: str, last_event_id: str) -> list[Any]:
     headers = _headers(session, accept="text/event-stream", **{"last-event-id": last_event_id})
     response = await asyncio.wait_for(http.get(url, headers=headers), 20)
     assert response.status_code == 200, response.text
-    return [data for _, data in _events(response.text)]
+    return [data for _, data in sse_events(response.text)]
 
 
 class DeadReplica:

@@ -16,7 +16,7 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import AbilityDef
 from skillrelay_common.schemas.registry import SkillsetChanged
 from skillrelay_edge.context import CallContext, ClientRequestError
-from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset, sse_events
 
 ACCEPT = "application/json, text/event-stream"
 INIT = {
@@ -135,20 +135,6 @@ async def _initialize(client: httpx.AsyncClient, url: str) -> str:
     return response.headers["mcp-session-id"]
 
 
-def _events(text: str) -> list[tuple[str | None, Any]]:
-    events: list[tuple[str | None, Any]] = []
-    for block in text.split("\n\n"):
-        event_id, data = None, None
-        for line in block.splitlines():
-            if line.startswith("id: "):
-                event_id = line[4:]
-            elif line.startswith("data: ") and line[6:].strip():
-                data = msgspec.json.decode(line[6:])
-        if data is not None:
-            events.append((event_id, data))
-    return events
-
-
 def _call(name: str, request_id: int = 5, **params: Any) -> dict[str, Any]:
     return {
         "jsonrpc": "2.0",
@@ -169,7 +155,7 @@ async def test_notifications_come_before_the_result_on_the_post_stream(
         url, headers=_headers(session), json=_call("progress", _meta={"progressToken": 1})
     )
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = _events(response.text)
+    events = sse_events(response.text)
     methods = [data.get("method", "result") for _, data in events]
     assert methods == ["notifications/progress", "notifications/message"] * 3 + ["result"]
     assert [
@@ -187,7 +173,7 @@ async def test_notifications_come_before_the_result_on_the_post_stream(
         stream_edges[1].mcp_url("mcpserver_stream"),
         headers={**_headers(session), "accept": "text/event-stream", "last-event-id": first_block[0][4:]},
     )
-    assert [event_id for event_id, _ in _events(replayed.text)] == ids
+    assert [event_id for event_id, _ in sse_events(replayed.text)] == ids
 
 
 async def test_a_quiet_worker_call_answers_plain_json(
@@ -270,7 +256,7 @@ async def test_resumption_on_another_replica(
     resumed = await client.get(
         second, headers={**_headers(session), "accept": "text/event-stream", "last-event-id": last_id}
     )
-    events = _events(resumed.text)
+    events = sse_events(resumed.text)
     assert events[0][1]["params"]["progress"] == 2
     assert events[-1][1]["result"]["content"][0]["text"] == "released"
     assert all(event_id != last_id for event_id, _ in events)
