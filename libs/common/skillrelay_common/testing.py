@@ -7,6 +7,7 @@ a server where the user may create databases).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -58,22 +59,38 @@ def postgres_admin_url(test_state_dir: Path) -> Iterator[str]:
     server.stop()
 
 
+async def _admin(postgres_admin_url: str, statement: str) -> None:
+    conn = await asyncpg.connect(postgres_admin_url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def create_database(postgres_admin_url: str) -> str:
+    """A new, empty database on the test server; returns its URL."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    await _admin(postgres_admin_url, f'CREATE DATABASE "{name}"')
+    base, _, _ = postgres_admin_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+async def drop_database(postgres_admin_url: str, database_url: str) -> None:
+    name = database_url.rpartition("/")[2]
+    await _admin(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def create_database_now(postgres_admin_url: str) -> str:
+    """``create_database`` for synchronous (e.g. module-scoped) fixtures."""
+    return asyncio.run(create_database(postgres_admin_url))
+
+
 @pytest.fixture
 async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     """A new, empty database for one test, dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    conn = await asyncpg.connect(postgres_admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base, _, _ = postgres_admin_url.rpartition("/")
-    yield f"{base}/{name}"
-    conn = await asyncpg.connect(postgres_admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    url = await create_database(postgres_admin_url)
+    yield url
+    await drop_database(postgres_admin_url, url)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 import msgspec
 import pytest
@@ -22,6 +21,7 @@ from nats.aio.msg import Msg
 from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.worker import WorkerCall
 from skillrelay_common.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_subject
+from skillrelay_common.testing import create_database_now
 from skillrelay_common.worker import Worker, WorkerContext
 from skillrelay_edge import jsonrpc
 from skillrelay_edge.call_records import CallRecord, CallRecords
@@ -54,18 +54,8 @@ def control() -> ControlPlane:
 
 @pytest.fixture(scope="module")
 def edges(nats_url: str, postgres_admin_url: str, control: ControlPlane) -> Iterator[list[EdgeHarness]]:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(postgres_admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    base = postgres_admin_url.rsplit("/", 1)[0]
-    first = EdgeHarness(nats_url, control, sessions_database_url=f"{base}/{name}")
+    database_url = create_database_now(postgres_admin_url)
+    first = EdgeHarness(nats_url, control, sessions_database_url=database_url)
     second = EdgeHarness(nats_url, control, local_sessions=False)
     first.start()
     second.start()

@@ -15,6 +15,7 @@ import pytest
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import AbilityDef
 from skillrelay_common.schemas.registry import SkillsetChanged
+from skillrelay_common.testing import create_database_now
 from skillrelay_edge.context import CallContext, ClientRequestError
 from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset, sse_events
 
@@ -87,25 +88,10 @@ def runner() -> FakeWorkerRunner:
 def stream_edges(
     nats_url: str, runner: FakeWorkerRunner, postgres_admin_url: str
 ) -> Iterator[list[EdgeHarness]]:
-    import asyncio as aio
-    import uuid
-
-    import asyncpg
-
     control = ControlPlane()
     control.add("mcpserver_stream", _skillset())
-    name = f"t_{uuid.uuid4().hex[:16]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(postgres_admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    aio.run(create())
-    base = postgres_admin_url.rsplit("/", 1)[0]
-    first = EdgeHarness(nats_url, control, runners={"worker": runner}, sessions_database_url=f"{base}/{name}")
+    database_url = create_database_now(postgres_admin_url)
+    first = EdgeHarness(nats_url, control, runners={"worker": runner}, sessions_database_url=database_url)
     second = EdgeHarness(nats_url, control, runners={"worker": runner}, local_sessions=False)
     first.start()
     second.start()
