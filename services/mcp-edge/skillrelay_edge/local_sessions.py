@@ -61,12 +61,27 @@ class LocalSessionManager:
             info.expires_at = now + self._ttl
 
     async def update_state(
-        self, session_id: str, state: dict[str, Any], protocol_version: str | None = None
+        self,
+        session_id: str,
+        state: dict[str, Any],
+        protocol_version: str | None = None,
+        *,
+        add_items: dict[str, list[str]] | None = None,
+        remove_items: dict[str, list[str]] | None = None,
     ) -> SessionInfo | None:
         info = self._sessions.get(session_id)
         if info is None:
             return None
-        info.state = {**info.state, **state}
+        merged = {**info.state, **state}
+        for key, items in (add_items or {}).items():
+            current = merged.get(key)
+            listed = [item for item in current if isinstance(item, str)] if isinstance(current, list) else []
+            merged[key] = listed + [item for item in items if item not in listed]
+        for key, items in (remove_items or {}).items():
+            current = merged.get(key)
+            if isinstance(current, list):
+                merged[key] = [item for item in current if item not in items]
+        info.state = merged
         if protocol_version is not None:
             info.protocol_version = protocol_version
         return info

@@ -68,15 +68,15 @@ async def read_resource(scope: RequestScope, services: Services, params: dict[st
 async def _set_subscription(scope: RequestScope, services: Services, uri: str, subscribed: bool) -> None:
     if scope.session is None:
         return
-    current = scope.state.get(SUBSCRIPTIONS_KEY)
-    uris = [u for u in current if isinstance(u, str)] if isinstance(current, list) else []
-    if subscribed and uri not in uris:
-        uris.append(uri)
-    elif not subscribed and uri in uris:
-        uris.remove(uri)
-    else:
-        return
-    updated = await services.sessions.update_state(scope.session.session_id, {SUBSCRIPTIONS_KEY: uris})
+    # An atomic list edit in the sessions service: a read-modify-write here would lose one of two
+    # subscriptions made at once (e.g. on two replicas).
+    change = {SUBSCRIPTIONS_KEY: [uri]}
+    updated = await services.sessions.update_state(
+        scope.session.session_id,
+        {},
+        add_items=change if subscribed else None,
+        remove_items=None if subscribed else change,
+    )
     if updated is not None:
         scope.session = updated
 

@@ -13,7 +13,13 @@ from skillrelay_edge.context import AbilityRunner, CallContext, PrincipalLike, R
 
 class SessionStore(Protocol):
     async def update_state(
-        self, session_id: str, state: dict[str, Any], protocol_version: str | None = None
+        self,
+        session_id: str,
+        state: dict[str, Any],
+        protocol_version: str | None = None,
+        *,
+        add_items: dict[str, list[str]] | None = None,
+        remove_items: dict[str, list[str]] | None = None,
     ) -> SessionInfo | None: ...
 
 

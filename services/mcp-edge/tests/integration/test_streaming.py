@@ -15,6 +15,8 @@ import pytest
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import AbilityDef
 from skillrelay_common.schemas.registry import SkillsetChanged
+from skillrelay_common.schemas.sessions import GetSession, SessionInfo
+from skillrelay_common.subjects import SESSIONS_GET
 from skillrelay_common.testing import create_database_now
 from skillrelay_edge.context import CallContext, ClientRequestError
 from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset, sse_events
@@ -295,6 +297,28 @@ async def test_list_changed_and_resource_updates_reach_the_get_stream(
         "notifications/resources/updated",
     ]
     assert found[1]["params"] == {"uri": "test://static-text"}
+
+
+async def test_subscriptions_made_at_once_on_two_replicas_are_all_kept(
+    stream_edges: list[EdgeHarness], client: httpx.AsyncClient, bus: Bus
+) -> None:
+    urls = [edge.mcp_url("mcpserver_stream") for edge in stream_edges]
+    session = await _initialize(client, urls[0])
+    uris = [f"test://items/{n}" for n in range(12)]
+
+    async def subscribe(n: int, uri: str) -> None:
+        body = {"jsonrpc": "2.0", "id": n, "method": "resources/subscribe", "params": {"uri": uri}}
+        answer = await client.post(urls[n % 2], headers=_headers(session), json=body)
+        assert answer.json()["result"] == {}
+
+    await asyncio.gather(*(subscribe(n, uri) for n, uri in enumerate(uris)))
+    stored = await bus.request(SESSIONS_GET, GetSession(session_id=session))
+    assert isinstance(stored, SessionInfo)
+    assert sorted(stored.state["subscriptions"]) == sorted(uris)
+    unsubscribe = {"jsonrpc": "2.0", "id": 99, "method": "resources/unsubscribe", "params": {"uri": uris[0]}}
+    assert (await client.post(urls[1], headers=_headers(session), json=unsubscribe)).json()["result"] == {}
+    stored = await bus.request(SESSIONS_GET, GetSession(session_id=session))
+    assert isinstance(stored, SessionInfo) and sorted(stored.state["subscriptions"]) == sorted(uris[1:])
 
 
 async def test_get_needs_a_session(stream_edges: list[EdgeHarness], client: httpx.AsyncClient) -> None:
