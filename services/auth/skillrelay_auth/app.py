@@ -39,6 +39,7 @@ from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.messaging import Bus
 from skillrelay_common.metrics import metrics_middleware, metrics_routes
+from skillrelay_common.request_log import request_log_middleware
 from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import AUTH_EVENTS, AUTH_PING
@@ -157,7 +158,7 @@ def create_app(settings: Settings, *, http_transport: httpx.AsyncBaseTransport |
             *oauth_routes(oauth_config(settings), components.current_server),
             *metrics_routes(),
         ],
-        middleware=[metrics_middleware, tracing_middleware],
+        middleware=[request_log_middleware, metrics_middleware, tracing_middleware],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         # MCP clients in browsers read metadata and call register/token/revoke cross-origin; no cookies.

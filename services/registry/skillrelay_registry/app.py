@@ -16,6 +16,7 @@ from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.messaging import Bus
 from skillrelay_common.metrics import metrics_middleware, metrics_routes
+from skillrelay_common.request_log import request_log_middleware
 from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import REGISTRY_EVENTS
@@ -26,7 +27,6 @@ from skillrelay_registry.dashboard import dashboard_router
 from skillrelay_registry.handlers import SERVED_ENDPOINTS, register_handlers
 from skillrelay_registry.http_errors import EXCEPTION_HANDLERS_OF_REGISTRY
 from skillrelay_registry.json_depth import refuse_deep_json
-from skillrelay_registry.request_log import request_log_middleware
 from skillrelay_registry.service import RegistryService
 
 SERVICE = "registry"

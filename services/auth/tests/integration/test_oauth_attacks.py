@@ -100,7 +100,9 @@ async def test_metadata_documents(oauth_stack: OAuthStack, http: httpx.AsyncClie
         f"{base}/.well-known/openid-configuration/oauth/{integration.id}",
         f"{issuer}/.well-known/openid-configuration",
     ):
-        document = (await http.get(url)).json()
+        answer = await http.get(url, headers={"x-request-id": "metadata-req-1"})
+        assert answer.headers["skillrelay-correlation-id"] == "metadata-req-1"  # request_log middleware
+        document = answer.json()
         assert document["issuer"] == issuer
         assert document["code_challenge_methods_supported"] == ["S256"]
         assert document["authorization_response_iss_parameter_supported"] is True
