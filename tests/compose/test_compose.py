@@ -19,6 +19,8 @@ import yaml
 
 from skillrelay_common.settings import Settings
 
+# Every service may connect through any node of the cluster.
+CLUSTER_URLS = "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222"
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 CADDYFILE = ROOT / "docker" / "Caddyfile"
@@ -119,7 +121,7 @@ def test_service_command_and_environment_match_the_code(compose: dict[str, Any],
     settings = Settings.from_env(env)
     origin = "http://localhost:8000"
     assert settings.http.host == "0.0.0.0"
-    assert settings.nats.url == "nats://nats-1:4222"
+    assert settings.nats.url == CLUSTER_URLS
     assert settings.database.url and "@postgres:5432/" in settings.database.url
     assert settings.admin_token == USER_ENV["SKILLRELAY_ADMIN_TOKEN"]
     assert settings.secret_key == USER_ENV["SKILLRELAY_SECRET_KEY"]
@@ -143,7 +145,7 @@ def test_edge_replicas_have_distinct_instance_ids(compose: dict[str, Any]) -> No
 def test_worker_command(compose: dict[str, Any]) -> None:
     service = compose["services"]["worker"]
     assert service["command"] == ["python", "-m", "everything_worker"]
-    assert Settings.from_env(_environment(service)).nats.url == "nats://nats-1:4222"
+    assert Settings.from_env(_environment(service)).nats.url == CLUSTER_URLS
     # The image puts examples/ on PYTHONPATH.
     assert "PYTHONPATH=/app/examples" in DOCKERFILE.read_text()
     if not (ROOT / "examples").is_dir():

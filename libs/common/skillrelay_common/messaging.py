@@ -127,7 +127,10 @@ class Bus:
         options.setdefault("reconnect_time_wait", 0.5)
         options.setdefault("connect_timeout", 5)
         options.setdefault("error_cb", _log_nats_error)
-        nc = await nats.connect(url, name=instance, **options)
+        # A comma-separated list names several servers of a cluster: connecting (and reconnecting)
+        # works while any one of them is up.
+        servers = [part.strip() for part in url.split(",") if part.strip()]
+        nc = await nats.connect(servers=servers, name=instance, **options)
         return cls(nc, service, instance, request_timeout)
 
     # -- serving ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import uuid
 
 from nats.aio.msg import Msg
 
+from skillrelay_common.embedded import free_port
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import InvalidateCredentials, InvalidationAck
 from skillrelay_common.schemas.base import NotFound, Unavailable
@@ -99,3 +100,14 @@ async def test_events_are_stored_on_the_producers_stream(bus: Bus) -> None:
     info = await bus.js.stream_info(REGISTRY_EVENTS.name)
     assert info.state.messages >= 1
     await sub.unsubscribe()
+
+
+async def test_a_list_of_servers_connects_through_one_that_answers(nats_url: str) -> None:
+    dead = f"nats://127.0.0.1:{free_port()}"  # nothing listens there
+    connected = await Bus.connect(f"{dead}, {nats_url}", "test", connect_timeout=1)
+    try:
+        assert connected.nc.is_connected
+        assert connected.nc.connected_url is not None
+        assert f"{connected.nc.connected_url.hostname}:{connected.nc.connected_url.port}" in nats_url
+    finally:
+        await connected.close()
