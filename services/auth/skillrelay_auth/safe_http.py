@@ -4,14 +4,13 @@ and time."""
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
-import socket
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+from skillrelay_common.ssrf import PinnedTarget, TargetRefused, resolve_target
 
 MAX_RESPONSE_BYTES = 64 * 1024
 TIMEOUT_SECONDS = 5.0
@@ -25,14 +24,9 @@ class FetchFailed(ValueError):
     """The target answered with an error, too much, or not JSON."""
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-async def check_target(url: str, *, allow_private: bool, require_https: bool = False) -> None:
+async def check_target(url: str, *, allow_private: bool, require_https: bool = False) -> PinnedTarget | None:
+    """Refuse a URL we may not call; unless private targets are allowed, resolve it once and return
+    the address to connect to (pinned: a second DNS answer cannot point the request elsewhere)."""
     parts = urlsplit(url)
     allowed_schemes = {"https"} if require_https or not allow_private else {"https", "http"}
     if parts.scheme not in allowed_schemes:
@@ -40,15 +34,11 @@ async def check_target(url: str, *, allow_private: bool, require_https: bool = F
     if not parts.hostname or parts.username or parts.password:
         raise UnsafeTarget("the URL has no host or carries credentials")
     if allow_private:
-        return
+        return None  # the operator allows any address: nothing to pin against
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or 443, type=socket.SOCK_STREAM
-        )
-    except OSError:
-        raise UnsafeTarget("the host does not resolve") from None
-    if not infos or not all(_is_public(str(info[4][0])) for info in infos):
-        raise UnsafeTarget("the host resolves to a private, loopback or link-local address")
+        return await resolve_target(url, allow_private=False)
+    except TargetRefused as exc:
+        raise UnsafeTarget(str(exc)) from None
 
 
 class SafeHttp:
@@ -64,19 +54,32 @@ class SafeHttp:
     async def get_json(
         self, url: str, *, require_https: bool = False, headers: dict[str, str] | None = None
     ) -> Any:
-        await check_target(url, allow_private=self.allow_private, require_https=require_https)
-        return await self._send(
-            self._client.build_request("GET", url, headers={"Accept": "application/json", **(headers or {})})
-        )
+        target = await check_target(url, allow_private=self.allow_private, require_https=require_https)
+        return await self._send(self._request("GET", url, target, headers))
 
     async def post_form(
         self, url: str, form: dict[str, str], *, headers: dict[str, str] | None = None
     ) -> Any:
-        await check_target(url, allow_private=self.allow_private)
-        request = self._client.build_request(
-            "POST", url, data=form, headers={"Accept": "application/json", **(headers or {})}
+        target = await check_target(url, allow_private=self.allow_private)
+        return await self._send(self._request("POST", url, target, headers, form))
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        target: PinnedTarget | None,
+        headers: dict[str, str] | None,
+        form: dict[str, str] | None = None,
+    ) -> httpx.Request:
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if target is None:
+            return self._client.build_request(method, url, data=form, headers=all_headers)
+        # Connect to the address we checked; the name still goes in Host, TLS SNI and the certificate check.
+        all_headers["Host"] = target.host_header
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        return self._client.build_request(
+            method, target.connect_url, data=form, headers=all_headers, extensions=extensions
         )
-        return await self._send(request)
 
     async def _send(self, request: httpx.Request) -> Any:
         try:

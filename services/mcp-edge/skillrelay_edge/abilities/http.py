@@ -11,7 +11,7 @@ import httpx
 import msgspec
 
 from skillrelay_common.schemas.abilities import HttpHandler
-from skillrelay_edge.abilities.ssrf import TargetRefused, resolve_target
+from skillrelay_common.ssrf import TargetRefused, resolve_target
 from skillrelay_edge.context import INTERNAL_ERROR, AbilityError, CallContext
 
 MAX_RESPONSE_BYTES = 1024 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from skillrelay_edge.abilities.ssrf import TargetRefused, is_public, resolve_target
+from skillrelay_common.ssrf import TargetRefused, is_public, resolve_target
 
 
 @pytest.mark.parametrize(

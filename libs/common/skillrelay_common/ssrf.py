@@ -1,4 +1,5 @@
-"""SSRF guard for ``http`` abilities: resolve the target once, refuse non-public addresses, and hand
+"""SSRF guard for requests to user-chosen URLs (``http`` abilities, client metadata documents, upstream
+IdPs): resolve the target once, refuse non-public addresses, and hand
 back the address to connect to (pinned, so a second DNS answer cannot redirect the request)."""
 
 from __future__ import annotations
