@@ -11,9 +11,12 @@ from typing import Any
 import uvicorn
 
 
-def serve_http(app: Any, host: str, port: int, *, log_level: str = "warning") -> None:
+def serve_http(
+    app: Any, host: str, port: int, *, log_level: str = "warning", forwarded_allow_ips: str = "127.0.0.1"
+) -> None:
     """Serve an ASGI app until SIGINT/SIGTERM; uvicorn finishes in-flight requests, then runs the
-    app's shutdown (where the service drains NATS)."""
+    app's shutdown (where the service drains NATS). Behind a reverse proxy, ``forwarded_allow_ips``
+    names it, so the client address (rate limits, logs) is the caller's, not the proxy's."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -23,6 +26,8 @@ def serve_http(app: Any, host: str, port: int, *, log_level: str = "warning") ->
         lifespan="on",
         timeout_graceful_shutdown=10,
         server_header=False,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
         loop="auto",
         http="auto",
     )

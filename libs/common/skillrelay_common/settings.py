@@ -108,6 +108,10 @@ class Settings:
     audit_replicas: int = 1
     # OpenTelemetry tracing (exporter configured by the standard OTEL_* variables).
     otel_enabled: bool = False
+    # Peers whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips): a reverse proxy.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Open OAuth dynamic client registration: per client address, per minute, per auth replica.
+    oauth_registrations_per_minute: int = 20
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -150,6 +154,8 @@ class Settings:
             audit_max_bytes=_int(env, "AUDIT_MAX_BYTES", 1024 * 1024 * 1024),
             audit_replicas=_int(env, "AUDIT_REPLICAS", 1),
             otel_enabled=_bool(env, "OTEL_ENABLED", False),
+            forwarded_allow_ips=_str(env, "FORWARDED_ALLOW_IPS", "127.0.0.1") or "127.0.0.1",
+            oauth_registrations_per_minute=_int(env, "OAUTH_REGISTRATIONS_PER_MINUTE", 20),
         )
 
 

@@ -62,7 +62,9 @@ def service_resources(settings: Settings) -> ServiceResources:
 
 def oauth_config(settings: Settings) -> OAuthConfig:
     return OAuthConfig(
-        auth_public_url=settings.http.auth_public_url, edge_public_url=settings.http.edge_public_url
+        auth_public_url=settings.http.auth_public_url,
+        edge_public_url=settings.http.edge_public_url,
+        registrations_per_minute=settings.oauth_registrations_per_minute,
     )
 
 
@@ -174,7 +176,12 @@ def main() -> None:
         kid = asyncio.run(rotate_signing_key(settings))
         print(f"new signing key {kid}; the previous one stays published until its tokens expire")
         return
-    serve_http(create_app(settings), settings.http.host, settings.http.auth_port)
+    serve_http(
+        create_app(settings),
+        settings.http.host,
+        settings.http.auth_port,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
 
 
 async def rotate_signing_key(settings: Settings) -> str:

@@ -26,6 +26,7 @@ from skillrelay_auth.oauth_service import (
     RedirectWithError,
     binding_cookie_name,
 )
+from skillrelay_auth.rate_limit import RateLimiter
 
 _JSON_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -87,6 +88,7 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
 def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]) -> list[HTTPRouteHandler]:
     """``current`` gives the server once the service has started (it needs the database and NATS)."""
     secure_cookies = config.auth_public_url.startswith("https://")
+    registrations = RateLimiter(config.registrations_per_minute)
 
     async def metadata_response(integration_id: FromPath[str]) -> Response[Any]:
         server = current()
@@ -114,6 +116,16 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]
 
     @post("/oauth/{integration_id:str}/register", include_in_schema=False)
     async def register(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
+        wait = registrations.acquire(request.client.host if request.client else "unknown")
+        if wait is not None:
+            return Response(
+                {
+                    "error": "too_many_requests",
+                    "error_description": "too many client registrations; retry later",
+                },
+                status_code=429,
+                headers={**_JSON_HEADERS, "Retry-After": str(max(1, round(wait)))},
+            )
         try:
             try:
                 body = await request.json()

@@ -50,6 +50,8 @@ class OAuthConfig:
     code_ttl: int = 60
     request_ttl: int = 600
     metadata_document_refresh: int = 3600
+    # Dynamic client registrations per minute per client address (and per auth replica).
+    registrations_per_minute: int = 20
 
 
 class OAuthError(Exception):

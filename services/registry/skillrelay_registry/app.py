@@ -96,4 +96,9 @@ def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json, service=SERVICE)
     configure_tracing(SERVICE, settings)
-    serve_http(create_app(settings), settings.http.host, settings.http.registry_port)
+    serve_http(
+        create_app(settings),
+        settings.http.host,
+        settings.http.registry_port,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
