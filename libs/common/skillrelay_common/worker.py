@@ -182,6 +182,11 @@ class WorkerContext:
     def client_capabilities(self) -> dict[str, Any]:
         return self.call.client_capabilities
 
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The MCP request's ``_meta`` (without its progress token)."""
+        return self.call.meta
+
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq

@@ -126,6 +126,8 @@ class CallContext:
     log_level: str | None = None
     protocol_version: str = "2025-11-25"
     client_capabilities: dict[str, Any] = field(default_factory=dict)
+    # The request's ``_meta`` without the progress token (which is ``progress_token``).
+    meta: dict[str, Any] = field(default_factory=dict)
     # The AbilityDef / ResourceDef / PromptDef being served (None for completion without a target).
     target: Any = None
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)

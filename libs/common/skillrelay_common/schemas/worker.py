@@ -66,7 +66,7 @@ class WorkerCall(Message, kw_only=True):
     # The session's logging/setLevel; the SDK drops log messages below it before sending them.
     log_level: str | None = None
     client_capabilities: dict[str, Any] = msgspec.field(default_factory=dict)
-    # Reserved for the request's ``_meta`` (without the progress token); the edge does not fill it yet.
+    # The request's ``_meta`` without the progress token (e.g. trace context, client-defined keys).
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
     timeout_ms: int = 30_000
     # How often the worker sends a heartbeat while the handler runs; the edge gives up after 3 misses.

@@ -227,6 +227,7 @@ class WorkerRunner:
             progress_token=ctx.progress_token,
             log_level=ctx.log_level,
             client_capabilities=ctx.client_capabilities,
+            meta=ctx.meta,
             timeout_ms=handler.timeout_ms,
             heartbeat_ms=self.heartbeat_ms,
         )

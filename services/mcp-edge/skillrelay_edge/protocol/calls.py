@@ -12,8 +12,9 @@ from skillrelay_edge.protocol.scope import RequestScope, Services, handler_kind
 def make_context(
     scope: RequestScope, method: CallMethod, name: str, target: Any, params: dict[str, Any]
 ) -> CallContext:
-    meta = params.get("_meta")
-    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    raw_meta = params.get("_meta")
+    meta = raw_meta if isinstance(raw_meta, dict) else {}
+    token = meta.get("progressToken")
     state = scope.state
     capabilities = state.get("clientCapabilities")
     ctx = CallContext(
@@ -27,6 +28,7 @@ def make_context(
         log_level=state.get("logLevel"),
         protocol_version=scope.protocol_version,
         client_capabilities=capabilities if isinstance(capabilities, dict) else {},
+        meta={key: value for key, value in meta.items() if key != "progressToken"} if meta else {},
         target=target,
     )
     if scope.hooks is not None:

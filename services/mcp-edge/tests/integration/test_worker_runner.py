@@ -73,6 +73,10 @@ def build_worker(subject: str) -> Worker:
     async def echo(ctx: WorkerContext, args: dict[str, Any]) -> str:
         return f"echo: {args.get('text', '')}"
 
+    @worker.tool("meta")
+    async def meta(ctx: WorkerContext, args: dict[str, Any]) -> dict[str, Any]:
+        return {"content": [], "structuredContent": ctx.meta}
+
     @worker.tool("steps")
     async def steps(ctx: WorkerContext, args: dict[str, Any]) -> list[dict[str, Any]]:
         await ctx.log("debug", "hidden below info")
@@ -158,6 +162,13 @@ async def test_tool_result_comes_back(edge: WorkerRunner, worker: Worker) -> Non
     client = FakeClient()
     result = await edge.run(client.context(name="echo"), handler(worker), {"text": "hi"})
     assert result == {"content": [{"type": "text", "text": "echo: hi"}]}
+
+
+async def test_the_requests_meta_reaches_the_handler(edge: WorkerRunner, worker: Worker) -> None:
+    ctx = FakeClient().context(name="meta")
+    ctx.meta = {"traceparent": "00-abc-def-01", "app.example/tenant": "t1"}
+    result = await edge.run(ctx, handler(worker), {})
+    assert result["structuredContent"] == {"traceparent": "00-abc-def-01", "app.example/tenant": "t1"}
 
 
 async def test_progress_and_logs_arrive_in_order_before_the_result(
