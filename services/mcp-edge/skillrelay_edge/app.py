@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.types import ASGIApp
 
 from skillrelay_common.http import EXCEPTION_HANDLERS, health_handlers
 from skillrelay_common.lifecycle import ServiceResources
@@ -16,7 +17,7 @@ from skillrelay_common.settings import Settings
 from skillrelay_common.tracing import configure_tracing, tracing_middleware
 from skillrelay_edge.context import AbilityRunner
 from skillrelay_edge.handlers import SERVED_ENDPOINTS, make_register_handlers
-from skillrelay_edge.mcp_api import mcp_routes
+from skillrelay_edge.mcp_api import mcp_asgi, mcp_routes, with_mcp_fast_path
 from skillrelay_edge.oauth_metadata import protected_resource_routes
 from skillrelay_edge.runtime import EdgeRuntime
 from skillrelay_edge.shutdown import install_exit_hook
@@ -24,11 +25,9 @@ from skillrelay_edge.shutdown import install_exit_hook
 SERVICE = "edge"
 
 
-def create_app(
-    settings: Settings, *, local_sessions: bool = False, runners: dict[str, AbilityRunner] | None = None
-) -> Litestar:
-    """``local_sessions`` and ``runners`` exist for tests and benchmarks (no sessions service; fake
-    ability runners)."""
+def _build(
+    settings: Settings, local_sessions: bool, runners: dict[str, AbilityRunner] | None
+) -> tuple[Litestar, EdgeRuntime]:
     install_exit_hook()  # before uvicorn binds its signal handlers
     resources = ServiceResources(SERVICE, settings, serves=SERVED_ENDPOINTS)
     runtime = EdgeRuntime(settings, local_sessions=local_sessions, runners=runners)
@@ -43,7 +42,7 @@ def create_app(
             await runtime.stop()
             await resources.stop()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *health_handlers(resources.readiness),
             *mcp_routes(runtime, settings.max_body_bytes),
@@ -54,6 +53,24 @@ def create_app(
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
     )
+    return app, runtime
+
+
+def create_app(
+    settings: Settings, *, local_sessions: bool = False, runners: dict[str, AbilityRunner] | None = None
+) -> Litestar:
+    """The edge's Litestar app (every route). ``local_sessions`` and ``runners`` exist for tests and
+    benchmarks (no sessions service; fake ability runners)."""
+    return _build(settings, local_sessions, runners)[0]
+
+
+def create_asgi(
+    settings: Settings, *, local_sessions: bool = False, runners: dict[str, AbilityRunner] | None = None
+) -> ASGIApp:
+    """What the edge serves: the app, with MCP requests taking the fast path past Litestar."""
+    app, runtime = _build(settings, local_sessions, runners)
+    mcp = metrics_middleware(tracing_middleware(mcp_asgi(runtime, settings.max_body_bytes)))
+    return with_mcp_fast_path(app, mcp)
 
 
 def main() -> None:
@@ -61,7 +78,7 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_json, service=SERVICE)
     configure_tracing(SERVICE, settings)
     serve_http(
-        create_app(settings),
+        create_asgi(settings),
         settings.http.host,
         settings.http.edge_port,
         forwarded_allow_ips=settings.forwarded_allow_ips,

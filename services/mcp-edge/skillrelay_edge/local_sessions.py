@@ -1,5 +1,5 @@
 """An in-memory ``SessionManager`` with the same interface as ``sessions.SessionManager``, for tests that
-run one edge without a sessions service (``create_app(..., local_sessions=True)``). Not for production:
+run one edge without a sessions service (``create_asgi(..., local_sessions=True)``). Not for production:
 its sessions live in one process only."""
 
 from __future__ import annotations

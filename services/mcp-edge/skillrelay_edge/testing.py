@@ -27,7 +27,7 @@ from skillrelay_common.schemas.registry import (
 )
 from skillrelay_common.settings import HttpSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_VERIFY, REGISTRY_INTEGRATION_RESOLVE
-from skillrelay_edge.app import create_app
+from skillrelay_edge.app import create_asgi
 from skillrelay_edge.context import AbilityRunner
 
 TOKEN = "test-token-1"
@@ -255,7 +255,7 @@ class EdgeHarness:
         await bus.close()
 
     async def _serve(self) -> None:
-        app = create_app(self.settings, local_sessions=self.local_sessions, runners=self.runners)
+        app = create_asgi(self.settings, local_sessions=self.local_sessions, runners=self.runners)
         config = uvicorn.Config(
             app,
             host="127.0.0.1",

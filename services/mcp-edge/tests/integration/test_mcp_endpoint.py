@@ -356,3 +356,20 @@ async def test_requests_and_auth_failures_are_audited(
     }
     raw = msgspec.json.encode(found).decode()
     assert "secret-arg" not in raw and "wrong-token" not in raw and TOKEN not in raw
+
+
+async def test_mcp_requests_take_the_fast_path_with_a_route_label(
+    edge: EdgeHarness, client: httpx.AsyncClient
+) -> None:
+    url = edge.mcp_url("mcpserver_demo")
+    session = await _initialize(client, url)
+    await _call(client, url, session, "ping")
+    other = await client.post(f"{edge.url}/api/v1/integration/mcpserver/mcpserver_demo/other", json=INIT)
+    assert other.status_code == 404  # not an MCP endpoint path: answered, not crashed
+    assert (await client.get(f"{edge.url}/health")).status_code == 200  # the rest is still Litestar's
+    metrics = (await client.get(f"{edge.url}/metrics")).text
+    template = "/api/v1/integration/mcpserver/{integration_id}/mcp"
+    assert f'route="{template}"' in metrics
+    assert (
+        'route="/api/v1/integration/mcpserver/mcpserver_demo/mcp"' not in metrics
+    )  # one label, not one per id
