@@ -14,12 +14,14 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_common.messaging import Bus
+from skillrelay_common.worker import Worker, WorkerContext
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +101,20 @@ async def bus(nats_url: str) -> AsyncIterator[Bus]:
     connection = await Bus.connect(nats_url, "test")
     yield connection
     await connection.close()
+
+
+def gated_counter_worker(subject: str) -> tuple[Worker, asyncio.Event]:
+    """A worker whose ``count`` tool reports progress 1 and 2 of 3, waits for the returned event, then
+    reports 3 and answers "counted" (a call that is surely running while a test acts on it)."""
+    gate = asyncio.Event()
+    worker = Worker(subject, shutdown_grace=1.0)
+
+    @worker.tool("count")
+    async def count(ctx: WorkerContext, args: dict[str, Any]) -> str:
+        for step in (1, 2):
+            await ctx.report_progress(step, 3)
+        await gate.wait()
+        await ctx.report_progress(3, 3)
+        return "counted"
+
+    return worker, gate

@@ -28,6 +28,7 @@ from skillrelay_common.schemas.worker import (
     WorkerResult,
 )
 from skillrelay_common.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_wildcard
+from skillrelay_common.testing import gated_counter_worker
 from skillrelay_common.worker import Worker, WorkerContext
 
 _events = msgspec.json.Decoder(WorkerEvent | WorkerClientRequest)
@@ -92,16 +93,7 @@ async def edges(nats_url: str) -> AsyncIterator[tuple[FakeEdge, FakeEdge]]:
 
 @pytest.fixture
 async def worker(nats_url: str) -> AsyncIterator[tuple[Worker, asyncio.Event]]:
-    gate = asyncio.Event()
-    running = Worker(f"adopt{uuid.uuid4().hex[:8]}", shutdown_grace=1.0)
-
-    @running.tool("count")
-    async def count(ctx: WorkerContext, args: dict[str, Any]) -> str:
-        for step in (1, 2):
-            await ctx.report_progress(step, 3)
-        await gate.wait()
-        await ctx.report_progress(3, 3)
-        return "counted"
+    running, gate = gated_counter_worker(f"adopt{uuid.uuid4().hex[:8]}")
 
     @running.tool("ask")
     async def ask(ctx: WorkerContext, args: dict[str, Any]) -> str:

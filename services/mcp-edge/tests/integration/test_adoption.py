@@ -21,8 +21,8 @@ from nats.aio.msg import Msg
 from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.worker import WorkerCall
 from skillrelay_common.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_subject
-from skillrelay_common.testing import create_database_now
-from skillrelay_common.worker import Worker, WorkerContext
+from skillrelay_common.testing import create_database_now, gated_counter_worker
+from skillrelay_common.worker import Worker
 from skillrelay_edge import jsonrpc
 from skillrelay_edge.call_records import CallRecord, CallRecords
 from skillrelay_edge.context import CALL_LOST_MESSAGE
@@ -66,16 +66,7 @@ def edges(nats_url: str, postgres_admin_url: str, control: ControlPlane) -> Iter
 
 @pytest.fixture
 async def worker(nats_url: str) -> AsyncIterator[tuple[Worker, asyncio.Event]]:
-    gate = asyncio.Event()
-    running = Worker(SUBJECT, shutdown_grace=1.0)
-
-    @running.tool("count")
-    async def count(ctx: WorkerContext, args: dict[str, Any]) -> str:
-        for step in (1, 2):
-            await ctx.report_progress(step, 3)
-        await gate.wait()
-        await ctx.report_progress(3, 3)
-        return "counted"
+    running, gate = gated_counter_worker(SUBJECT)
 
     await running.start(nats_url)
     yield running, gate
