@@ -47,6 +47,7 @@ SESSION_HEADER = "Mcp-Session-Id"
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
 BATCH_VERSION = "2025-03-26"
+BATCH_CONCURRENCY = 8
 # Priming events (SEP-1699) exist since 2025-11-25; older clients would try to parse the empty data.
 PRIMING_SINCE = "2025-11-25"
 PRIMING_RETRY_MS = 1000
@@ -290,7 +291,15 @@ class McpEndpoint:
             answer = await self._answer(catalog, principal, session, version, requests[0])
             answer.headers.update(headers)
             return answer
-        answers = [await self._answer_plain(catalog, principal, session, version, r) for r in requests]
+        # JSON-RPC lets a server answer a batch's requests concurrently; a few at a time, so one POST
+        # cannot start an unbounded number of calls. Answers keep the requests' order.
+        limit = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+        async def answer_one(request: Incoming) -> dict[str, Any]:
+            async with limit:
+                return await self._answer_plain(catalog, principal, session, version, request)
+
+        answers = await asyncio.gather(*(answer_one(request) for request in requests))
         return HttpAnswer(200, jsonrpc.encode(answers), headers)
 
     async def _post_session(

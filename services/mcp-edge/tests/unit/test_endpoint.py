@@ -195,6 +195,29 @@ async def test_batches(endpoint: McpEndpoint) -> None:
     assert _json(refused)["error"]["code"] == -32600
 
 
+async def test_a_batchs_calls_run_concurrently_and_answer_in_order(endpoint: McpEndpoint) -> None:
+    session = await _session(endpoint)
+    running: list[int] = []
+    most = 0
+
+    class Slow:
+        async def run(self, ctx: CallContext, handler: Any, arguments: dict[str, Any]) -> dict[str, Any]:
+            nonlocal most
+            running.append(1)
+            most = max(most, len(running))
+            await asyncio.sleep(0.05)
+            running.pop()
+            return {"content": [{"type": "text", "text": str(ctx.request_id)}]}
+
+    endpoint.dispatcher.services.runners["worker"] = Slow()  # type: ignore[index]
+    batch = [_request("tools/call", {"name": "silent"}, request_id=n) for n in range(1, 13)]
+    answered = await endpoint.post(_input(batch, session=session, **{"mcp-protocol-version": "2025-03-26"}))
+    items = _json(answered)
+    assert [item["id"] for item in items] == list(range(1, 13))
+    assert [item["result"]["content"][0]["text"] for item in items] == [str(n) for n in range(1, 13)]
+    assert 1 < most <= 8  # concurrent, but bounded
+
+
 async def test_pagination(endpoint: McpEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pagination, "PAGE_SIZE", 3)
     session = await _session(endpoint)
