@@ -18,6 +18,7 @@ from typing import IO
 import httpx
 
 from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from skillrelay_common.runtime import PARENT_PID_VARIABLE
 from skillrelay_common.settings import Settings
 
 
@@ -166,6 +167,8 @@ class Stack:
                 ),
                 "SKILLRELAY_AUTH_PUBLIC_URL": os.environ.get("SKILLRELAY_AUTH_PUBLIC_URL", self.auth_url),
                 "SKILLRELAY_EDGE_PUBLIC_URL": os.environ.get("SKILLRELAY_EDGE_PUBLIC_URL", self.edge_urls[0]),
+                # The services stop when this process is gone, even if it could not stop them (killed).
+                PARENT_PID_VARIABLE: str(os.getpid()),
             }
         )
         for name in (
@@ -173,6 +176,14 @@ class Stack:
             "SKILLRELAY_LOG_JSON",
             "SKILLRELAY_SESSION_TTL",
             "SKILLRELAY_ALLOW_PRIVATE_HTTP_TARGETS",
+            "SKILLRELAY_FORWARDED_ALLOW_IPS",
+            "SKILLRELAY_OAUTH_REGISTRATIONS_PER_MINUTE",
+            "SKILLRELAY_MAX_BODY_BYTES",
+            "SKILLRELAY_NATS_REQUEST_TIMEOUT",
+            "SKILLRELAY_DATABASE_POOL_SIZE",
+            "SKILLRELAY_AUDIT_MAX_AGE",
+            "SKILLRELAY_AUDIT_MAX_BYTES",
+            "SKILLRELAY_OTEL_ENABLED",
         ):
             if name in os.environ:
                 env[name] = os.environ[name]

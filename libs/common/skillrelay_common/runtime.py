@@ -4,11 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
+
+PARENT_PID_VARIABLE = "SKILLRELAY_PARENT_PID"
+
+
+def stop_with_parent(interval: float = 1.0) -> None:
+    """When a launcher (``skillrelay run``, a test's stack) set ``SKILLRELAY_PARENT_PID``: stop this
+    process gracefully (SIGTERM to itself) once that parent is gone, e.g. killed before it could stop
+    its children. Polls ``getppid`` from a daemon thread, so it works under any event loop."""
+    expected = os.environ.get(PARENT_PID_VARIABLE, "")
+    if not expected.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(expected):
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
 
 
 def serve_http(
@@ -31,6 +52,7 @@ def serve_http(
         loop="auto",
         http="auto",
     )
+    stop_with_parent()
     uvicorn.Server(config).run()
 
 
@@ -48,5 +70,6 @@ def run_until_signalled(start: Callable[[], Awaitable[Any]], stop: Callable[[], 
         finally:
             await stop()
 
+    stop_with_parent()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())

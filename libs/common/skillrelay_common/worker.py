@@ -43,6 +43,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from skillrelay_common.messaging import CORRELATION_HEADER, Bus, bind_correlation_id, encode
+from skillrelay_common.runtime import stop_with_parent
 from skillrelay_common.schemas.base import Message
 from skillrelay_common.schemas.worker import (
     LOG_LEVELS,
@@ -502,6 +503,7 @@ class Worker:
             from uvloop import run as run_loop
         except ImportError:
             run_loop = asyncio.run
+        stop_with_parent()
         with contextlib.suppress(KeyboardInterrupt):
             run_loop(serve())
 
