@@ -172,6 +172,28 @@ class UseCaseBase:
         )
         return schemas.Created(id=row.id)
 
+    async def _delete_child(
+        self,
+        owner_id: str,
+        skillset_id: str,
+        model: type[Ability | Prompt | Resource],
+        child_id: str,
+        entity: Literal["ability", "prompt", "resource"],
+    ) -> schemas.Created:
+        """Remove an ability, resource or prompt under the skillset's lock, bump the skillset revision,
+        then publish the event (a resource's carries its URI, so subscribers can be told)."""
+        now = self._clock()
+        async with self._unit() as repo:
+            await self._skillset_for_change(repo, owner_id, skillset_id)
+            row = await child(repo, model, skillset_id, child_id, entity)
+            uri = resource_uri(row) if isinstance(row, Resource) else None
+            await repo.delete(row)
+            revision = await repo.bump_revision(skillset_id, now)
+        await self._publish(
+            [skillset_event(skillset_id, owner_id, "deleted", entity, child_id, uri, revision)]
+        )
+        return schemas.Created(id=child_id)
+
 
 # --- helpers ---------------------------------------------------------------------------------------
 

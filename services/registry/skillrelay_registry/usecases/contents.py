@@ -138,17 +138,7 @@ class ContentUseCases(UseCaseBase):
         return schemas.Created(id=resource_id)
 
     async def delete_resource(self, owner_id: str, skillset_id: str, resource_id: str) -> schemas.Created:
-        now = self._clock()
-        async with self._unit() as repo:
-            await self._skillset_for_change(repo, owner_id, skillset_id)
-            row = await child(repo, Resource, skillset_id, resource_id, "resource")
-            uri = resource_uri(row)
-            await repo.delete(row)
-            revision = await repo.bump_revision(skillset_id, now)
-        await self._publish(
-            [skillset_event(skillset_id, owner_id, "deleted", "resource", resource_id, uri, revision)]
-        )
-        return schemas.Created(id=resource_id)
+        return await self._delete_child(owner_id, skillset_id, Resource, resource_id, "resource")
 
     # -- prompts ---------------------------------------------------------------------------------
 
@@ -242,13 +232,4 @@ class ContentUseCases(UseCaseBase):
         return schemas.Created(id=prompt_id)
 
     async def delete_prompt(self, owner_id: str, skillset_id: str, prompt_id: str) -> schemas.Created:
-        now = self._clock()
-        async with self._unit() as repo:
-            await self._skillset_for_change(repo, owner_id, skillset_id)
-            row = await child(repo, Prompt, skillset_id, prompt_id, "prompt")
-            await repo.delete(row)
-            revision = await repo.bump_revision(skillset_id, now)
-        await self._publish(
-            [skillset_event(skillset_id, owner_id, "deleted", "prompt", prompt_id, None, revision)]
-        )
-        return schemas.Created(id=prompt_id)
+        return await self._delete_child(owner_id, skillset_id, Prompt, prompt_id, "prompt")

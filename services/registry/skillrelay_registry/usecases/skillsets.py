@@ -189,13 +189,4 @@ class SkillsetUseCases(UseCaseBase):
         return schemas.Created(id=ability_id)
 
     async def delete_ability(self, owner_id: str, skillset_id: str, ability_id: str) -> schemas.Created:
-        now = self._clock()
-        async with self._unit() as repo:
-            await self._skillset_for_change(repo, owner_id, skillset_id)
-            row = await child(repo, Ability, skillset_id, ability_id, "ability")
-            await repo.delete(row)
-            revision = await repo.bump_revision(skillset_id, now)
-        await self._publish(
-            [skillset_event(skillset_id, owner_id, "deleted", "ability", ability_id, None, revision)]
-        )
-        return schemas.Created(id=ability_id)
+        return await self._delete_child(owner_id, skillset_id, Ability, ability_id, "ability")
