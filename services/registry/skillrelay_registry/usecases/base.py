@@ -172,6 +172,16 @@ class UseCaseBase:
         )
         return schemas.Created(id=row.id)
 
+    async def _rename_child(self, repo: Repository, row: Ability | Prompt, name: str, duplicate: str) -> None:
+        """Give an ability or prompt a new name, refusing (409) one already used in its skillset (the
+        caller holds the skillset's lock)."""
+        if name == row.name:
+            return
+        model = type(row)
+        if await repo.exists((model.skillset_id == row.skillset_id) & (model.name == name), model):
+            raise ConflictError(duplicate)
+        row.name = name
+
     async def _delete_child(
         self,
         owner_id: str,

@@ -9,7 +9,6 @@ from msgspec import UNSET
 
 from skillrelay_common import ids
 from skillrelay_registry import convert, schemas, validation
-from skillrelay_registry.errors import ConflictError
 from skillrelay_registry.models import Prompt, Resource, Skillset
 from skillrelay_registry.pagination import ListQuery, Page
 from skillrelay_registry.usecases.base import (
@@ -193,15 +192,13 @@ class ContentUseCases(UseCaseBase):
         if data.handler is not UNSET and data.handler is not None:
             validation.handler(data.handler)
         now = self._clock()
-        with conflict_on_duplicate(f"a prompt named {data.name!r} already exists in this skillset"):
+        duplicate = f"a prompt named {data.name!r} already exists in this skillset"
+        with conflict_on_duplicate(duplicate):
             async with self._unit() as repo:
                 await self._skillset_for_change(repo, owner_id, skillset_id)
                 row = await child(repo, Prompt, skillset_id, prompt_id, "prompt")
-                if data.name is not UNSET and data.name != row.name:
-                    taken = (Prompt.skillset_id == skillset_id) & (Prompt.name == data.name)
-                    if await repo.exists(taken, Prompt):
-                        raise ConflictError(f"a prompt named {data.name!r} already exists in this skillset")
-                    row.name = data.name
+                if data.name is not UNSET:
+                    await self._rename_child(repo, row, data.name, duplicate)
                 if data.title is not UNSET:
                     row.title = data.title
                 if data.description is not UNSET:

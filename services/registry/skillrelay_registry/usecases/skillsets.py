@@ -157,15 +157,13 @@ class SkillsetUseCases(UseCaseBase):
         if data.handler is not UNSET:
             validation.handler(data.handler)
         now = self._clock()
-        with conflict_on_duplicate(f"an ability named {data.name!r} already exists in this skillset"):
+        duplicate = f"an ability named {data.name!r} already exists in this skillset"
+        with conflict_on_duplicate(duplicate):
             async with self._unit() as repo:
                 await self._skillset_for_change(repo, owner_id, skillset_id)
                 row = await child(repo, Ability, skillset_id, ability_id, "ability")
-                if data.name is not UNSET and data.name != row.name:
-                    taken = (Ability.skillset_id == skillset_id) & (Ability.name == data.name)
-                    if await repo.exists(taken, Ability):
-                        raise ConflictError(f"an ability named {data.name!r} already exists in this skillset")
-                    row.name = data.name
+                if data.name is not UNSET:
+                    await self._rename_child(repo, row, data.name, duplicate)
                 if data.title is not UNSET:
                     row.title = data.title
                 if data.description is not UNSET:
