@@ -353,12 +353,10 @@ class AuditRecorder:
         delivered = [replies[reply] for reply in acks.acknowledged]
         if delivered:
             done = set(map(id, delivered))
-            # Remove by identity: a full buffer may have dropped the oldest parcels meanwhile.
-            remaining = [parcel for parcel in self._parcels if id(parcel) not in done]
-            count = sum(len(parcel.records) for parcel in self._parcels) - sum(
-                len(parcel.records) for parcel in remaining
-            )
-            self._parcels = deque(remaining)
+            # By identity, among the parcels still held: a full buffer may have dropped (and counted)
+            # the oldest ones meanwhile.
+            count = sum(len(parcel.records) for parcel in self._parcels if id(parcel) in done)
+            self._parcels = deque(parcel for parcel in self._parcels if id(parcel) not in done)
             self._parcelled -= count
             self.published += count
             metrics.AUDIT_PUBLISHED.inc(count)
