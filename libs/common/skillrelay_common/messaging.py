@@ -191,7 +191,7 @@ class Bus:
         started = time.perf_counter()
         budget = timeout or self.request_timeout
         try:
-            msg = await self._request_with_retry(endpoint, encode(message), budget, started)
+            msg = await self.request_bytes(endpoint.subject, encode(message), budget)
         except nats.errors.NoRespondersError:
             return Unavailable(message=f"no {endpoint.service} service is answering")
         except nats.errors.TimeoutError:
@@ -210,22 +210,23 @@ class Bus:
         except msgspec.DecodeError:
             return Unavailable(message=f"{endpoint.service} sent an unreadable reply")
 
-    async def _request_with_retry(
-        self, endpoint: Endpoint[Any, Any], payload: bytes, budget: float, started: float
-    ) -> Msg:
-        """nats-server sometimes answers "no responders" for a subscription made a moment earlier
-        (seen with 2.15.1 right after a replica starts); ask again twice, briefly, within the budget."""
+    async def request_bytes(self, subject: str, payload: bytes, budget: float) -> Msg:
+        """A raw request (for subject families that are not ``Endpoint``s, e.g. the workers'); raises
+        nats-py's ``NoRespondersError`` / ``TimeoutError``. nats-server sometimes answers "no
+        responders" for a subscription made a moment earlier (seen with 2.15.1 right after a replica
+        starts), so that answer is asked again twice, briefly, within the budget."""
+        started = time.perf_counter()
         headers = {CORRELATION_HEADER: correlation_id()}
         for pause in _NO_RESPONDER_RETRY_PAUSES:
             remaining = budget - (time.perf_counter() - started)
             try:
-                return await self.nc.request(endpoint.subject, payload, timeout=remaining, headers=headers)
+                return await self.nc.request(subject, payload, timeout=remaining, headers=headers)
             except nats.errors.NoRespondersError:
                 if remaining <= pause:
                     raise
                 await asyncio.sleep(pause)
         remaining = max(budget - (time.perf_counter() - started), 0.001)
-        return await self.nc.request(endpoint.subject, payload, timeout=remaining, headers=headers)
+        return await self.nc.request(subject, payload, timeout=remaining, headers=headers)
 
     async def gather(
         self,

@@ -189,18 +189,11 @@ class WorkerRunner:
             events_subject=worker_events_subject(self.edge_key, adopt.call_id),
             after_seq=adopt.after_seq,
         )
-        for pause in (*_NO_RESPONDER_BACKOFF, None):
-            try:
-                await self._bus.nc.request(WORKER_ADOPT_SUBJECT, encode(request), timeout=self.adopt_timeout)
-                return
-            except nats.errors.NoRespondersError:
-                # No worker at all, or nats-server not yet aware of one that just subscribed: ask again.
-                if pause is not None:
-                    await asyncio.sleep(pause)
-            except nats.errors.TimeoutError:
-                break
-        state.worker_done = True  # no worker holds it: nothing to cancel
-        raise AbilityError(CALL_LOST_MESSAGE, INTERNAL_ERROR)
+        try:
+            await self._bus.request_bytes(WORKER_ADOPT_SUBJECT, encode(request), self.adopt_timeout)
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            state.worker_done = True  # no worker holds it: nothing to cancel
+            raise AbilityError(CALL_LOST_MESSAGE, INTERNAL_ERROR) from None
 
     def _build_call(self, ctx: CallContext, handler: WorkerHandler, arguments: dict[str, Any]) -> WorkerCall:
         kind = _KINDS[ctx.method]
