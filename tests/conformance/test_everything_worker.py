@@ -65,7 +65,7 @@ async def served(nats_url: str) -> AsyncIterator[tuple[WorkerRunner, Worker]]:
     worker = build_worker(f"everything-{uuid.uuid4().hex[:8]}")
     await worker.start(nats_url)
     bus = await Bus.connect(nats_url, "edge")
-    runner = WorkerRunner(bus)
+    runner = WorkerRunner(bus, nats_url=nats_url)
     await runner.start()
     yield runner, worker
     await runner.stop()

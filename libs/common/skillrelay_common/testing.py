@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,17 @@ async def bus(nats_url: str) -> AsyncIterator[Bus]:
     connection = await Bus.connect(nats_url, "test")
     yield connection
     await connection.close()
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until ``condition()`` holds (polled: it reads state other objects own); ``TimeoutError``
+    after ``timeout`` seconds."""
+
+    async def poll() -> None:
+        while not condition():  # noqa: ASYNC110 (state owned by others; bounded by wait_for)
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout)
 
 
 def gated_counter_worker(subject: str) -> tuple[Worker, asyncio.Event]:

@@ -38,11 +38,9 @@ from typing import Any, TypeVar, cast
 import msgspec
 import nats.errors
 import structlog
-from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
-from skillrelay_common.messaging import CORRELATION_HEADER, Bus, bind_correlation_id, encode
+from skillrelay_common.messaging import CORRELATION_HEADER, bind_correlation_id, encode
+from skillrelay_common.nats_lane import LaneMessage, NatsLane
 from skillrelay_common.runtime import stop_with_parent
 from skillrelay_common.schemas.base import Message
 from skillrelay_common.schemas.worker import (
@@ -168,7 +166,6 @@ class WorkerContext:
         self._seq = 0
         # Every sequenced event sent, kept while the call may still be adopted by another edge replica.
         self._sent: list[_SentEvent] = []
-        self._replaying = False
         self.finished = False
 
     @property
@@ -193,24 +190,17 @@ class WorkerContext:
         return self._seq
 
     async def _send(self, seq: int, message: Message, reply: str | None = None) -> None:
-        """Send a sequenced event and keep it. While an adoption replays the kept events, the replay
-        sends this one too, after the older ones (the order the edge needs)."""
+        """Send a sequenced event and keep it (for an adoption's replay)."""
         self._sent.append((seq, message, reply))
-        if not self._replaying:
-            await self._worker._publish(self._events_subject, message, reply)
+        self._worker._publish(self._events_subject, message, reply)
 
-    async def _adopt(self, events_subject: str, after_seq: int) -> None:
-        """Send every later event to ``events_subject``, first those kept with ``seq > after_seq``."""
+    def _adopt(self, events_subject: str, after_seq: int) -> None:
+        """Send every later event to ``events_subject``, first those kept with ``seq > after_seq``
+        (in order: publishing does not wait, so no new event can come in between)."""
         self._events_subject = events_subject
-        self._replaying = True
-        try:
-            index = next((i for i, (seq, _, _) in enumerate(self._sent) if seq > after_seq), len(self._sent))
-            while index < len(self._sent):  # events sent meanwhile are appended: sent here, in order
-                _, message, reply = self._sent[index]
-                await self._worker._publish(events_subject, message, reply)
-                index += 1
-        finally:
-            self._replaying = False
+        for seq, message, reply in self._sent:
+            if seq > after_seq:
+                self._worker._publish(events_subject, message, reply)
 
     async def report_progress(
         self, progress: float, total: float | None = None, message: str | None = None
@@ -376,8 +366,8 @@ class Worker:
         self._templates: dict[str, _Template] = {}
         self._prompts: dict[str, tuple[PromptFn, str | None]] = {}
         self._completions: dict[str, CompletionFn] = {}
-        self._bus: Bus | None = None
-        self._subscriptions: list[Subscription] = []
+        self._lane: NatsLane | None = None
+        self._call_subscription: int | None = None
         self._inflight: dict[str, tuple[asyncio.Task[None], WorkerContext]] = {}
         # Calls finished in this second and the one before (two generations, swept once a second):
         # a "no responders" status for their answer moves them to ``_undelivered``.
@@ -385,7 +375,7 @@ class Worker:
         self._finished_before: dict[str, WorkerContext] = {}
         # Finished calls whose answer reached nobody, with the loop time they are dropped at.
         self._undelivered: dict[str, tuple[WorkerContext, float]] = {}
-        self._answers: dict[str, asyncio.Future[Msg]] = {}
+        self._answers: dict[str, asyncio.Future[LaneMessage]] = {}
         self._inbox = ""
         self._sweeper: asyncio.TimerHandle | None = None
 
@@ -440,35 +430,29 @@ class Worker:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _connection(self) -> NATS:
-        if self._bus is None:
-            raise RuntimeError("the worker is not started")
-        return self._bus.nc
-
     async def start(self, nats_url: str, *, instance_id: str | None = None) -> None:
-        """Connect and take calls (queue group ``worker.<subject>``)."""
-        self._bus = await Bus.connect(nats_url, f"worker-{self.subject}", instance_id=instance_id)
-        nc = self._bus.nc
+        """Connect and take calls (queue group ``worker.<subject>``). The worker speaks over a lean
+        NATS connection (``skillrelay_common.nats_lane``): no task switch per message."""
+        instance = instance_id or f"worker-{self.subject}-{uuid.uuid4().hex[:8]}"
+        lane = self._lane = await NatsLane.connect(nats_url, instance)
         subject = worker_call_subject(self.subject)
-        self._inbox = nc.new_inbox()
-        self._subscriptions = [
-            await nc.subscribe(subject, queue=subject, cb=self._on_call),
-            await nc.subscribe(WORKER_CANCEL_SUBJECT, cb=self._on_cancel),
-            await nc.subscribe(WORKER_ADOPT_SUBJECT, cb=self._on_adopt),
-            await nc.subscribe(f"{self._inbox}.>", cb=self._on_inbox),
-        ]
-        await nc.flush()
+        self._inbox = f"_INBOX.{uuid.uuid4().hex}"
+        self._call_subscription = lane.subscribe(subject, self._on_call, queue=subject)
+        lane.subscribe(WORKER_CANCEL_SUBJECT, self._on_cancel)
+        lane.subscribe(WORKER_ADOPT_SUBJECT, self._on_adopt)
+        lane.subscribe(f"{self._inbox}.>", self._on_inbox)
+        await lane.flush()
         self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
         _log.info("worker.started", subject=subject, handlers=self.names)
 
     async def stop(self) -> None:
         """Graceful drain: take no new calls, let calls in flight finish (up to ``shutdown_grace``),
         cancel the rest, then drain the connection."""
-        if self._bus is None:
+        if self._lane is None:
             return
-        if self._subscriptions:
-            with contextlib.suppress(Exception):
-                await self._subscriptions[0].unsubscribe()
+        if self._call_subscription is not None:
+            self._lane.unsubscribe(self._call_subscription)
+            self._call_subscription = None
         tasks = [task for task, _ in self._inflight.values()]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=self.shutdown_grace)
@@ -476,8 +460,8 @@ class Worker:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
-        await self._bus.close()
-        self._bus = None
+        await self._lane.close()
+        self._lane = None
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -507,26 +491,32 @@ class Worker:
         with contextlib.suppress(KeyboardInterrupt):
             run_loop(serve())
 
-    async def _publish(self, subject: str, message: Message, reply: str | None = None) -> None:
-        with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
-            await self._connection().publish(subject, encode(message), reply=reply or "")
+    def _publish(self, subject: str, message: Message, reply: str | None = None) -> None:
+        if self._lane is None:
+            raise RuntimeError("the worker is not started")
+        try:
+            self._lane.publish(subject, encode(message), reply=reply or "")
+        except nats.errors.Error as exc:
+            # NATS is away for longer than its buffer lasts, or the worker is closing: the edge's
+            # heartbeat watch turns the silence into a clear error; the event stays kept for adoption.
+            _log.warning("worker.publish.failed", subject=subject, error=str(exc))
 
     # -- adoption: answers that reached nobody, and edge replicas taking over a call -----------------
 
     def _final_reply(self, call_id: str) -> str:
         return f"{self._inbox}.{_FINAL_REPLY}.{call_id}"
 
-    def _expect_answer(self, call_id: str, seq: int) -> tuple[str, asyncio.Future[Msg]]:
+    def _expect_answer(self, call_id: str, seq: int) -> tuple[str, asyncio.Future[LaneMessage]]:
         reply_to = f"{self._inbox}.{_ANSWER_REPLY}.{call_id}.{seq}"
-        waiter: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[LaneMessage] = asyncio.get_running_loop().create_future()
         self._answers[reply_to] = waiter
         return reply_to, waiter
 
     def _forget_answer(self, reply_to: str) -> None:
         self._answers.pop(reply_to, None)
 
-    async def _on_inbox(self, msg: Msg) -> None:
-        undelivered = (msg.headers or {}).get("Status") == NO_RESPONDERS_STATUS
+    def _on_inbox(self, msg: LaneMessage) -> None:
+        undelivered = msg.status == NO_RESPONDERS_STATUS
         kind, _, rest = msg.subject[len(self._inbox) + 1 :].partition(".")
         if kind == _FINAL_REPLY:
             if undelivered:
@@ -568,7 +558,7 @@ class Worker:
             (kept[0] if kept else None) or self._finished.get(call_id) or self._finished_before.get(call_id)
         )
 
-    async def _on_adopt(self, msg: Msg) -> None:
+    def _on_adopt(self, msg: LaneMessage) -> None:
         try:
             adopt = _adopt_decoder.decode(msg.data)
         except msgspec.DecodeError:
@@ -579,11 +569,11 @@ class Worker:
         if ctx.finished:
             # Its answer goes out again: should that reach nobody too, it is kept again.
             self._finished[adopt.call_id] = ctx
-        await self._publish(msg.reply, WorkerAdopted(call_id=adopt.call_id, last_seq=ctx._seq))
+        self._publish(msg.reply, WorkerAdopted(call_id=adopt.call_id, last_seq=ctx._seq))
         _log.info("worker.call.adopted", call_id=adopt.call_id, after_seq=adopt.after_seq)
-        await ctx._adopt(adopt.events_subject, adopt.after_seq)
+        ctx._adopt(adopt.events_subject, adopt.after_seq)
 
-    async def _on_cancel(self, msg: Msg) -> None:
+    def _on_cancel(self, msg: LaneMessage) -> None:
         try:
             cancel = _cancel_decoder.decode(msg.data)
         except msgspec.DecodeError:
@@ -594,7 +584,7 @@ class Worker:
             ctx.cancelled.set()
             task.cancel()
 
-    async def _on_call(self, msg: Msg) -> None:
+    def _on_call(self, msg: LaneMessage) -> None:
         if not msg.reply:
             return
         try:
@@ -736,13 +726,9 @@ class _Heartbeat:
         self._interval = max(ctx.call.heartbeat_ms, 50) / 1000
         self._loop = asyncio.get_running_loop()
         self._handle: asyncio.TimerHandle | None = self._loop.call_later(self._interval, self._beat)
-        self._sending: set[asyncio.Task[None]] = set()
 
     def _beat(self) -> None:
-        beat = WorkerHeartbeat(call_id=self._ctx.call.call_id)
-        task = self._loop.create_task(self._worker._publish(self._ctx._events_subject, beat))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        self._worker._publish(self._ctx._events_subject, WorkerHeartbeat(call_id=self._ctx.call.call_id))
         self._handle = self._loop.call_later(self._interval, self._beat)
 
     def cancel(self) -> None:

@@ -78,7 +78,7 @@ class EdgeRuntime:
         runners: dict[str, AbilityRunner] = {"static": StaticRunner(), "http": self.http_runner}
         # One key per replica: worker events come to workerev.<key>.*, other replicas ask whether it lives.
         self.edge_key = uuid.uuid4().hex[:12]
-        self.worker_runner = WorkerRunner(bus, edge_key=self.edge_key)
+        self.worker_runner = WorkerRunner(bus, nats_url=settings.nats.require_url(), edge_key=self.edge_key)
         runners["worker"] = self.worker_runner
         runners.update(self.extra_runners)
         self.adoption = CallAdoption(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -28,18 +28,10 @@ from skillrelay_common.schemas.worker import (
     WorkerResult,
 )
 from skillrelay_common.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_wildcard
-from skillrelay_common.testing import gated_counter_worker
+from skillrelay_common.testing import gated_counter_worker, until
 from skillrelay_common.worker import Worker, WorkerContext
 
 _events = msgspec.json.Decoder(WorkerEvent | WorkerClientRequest)
-
-
-async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not condition():  # noqa: ASYNC110 (state owned by the worker; bounded by wait_for)
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 class FakeEdge:
@@ -120,7 +112,7 @@ async def test_an_answer_nobody_received_is_kept_and_replayed_to_the_adopting_ed
     await holder.die()
     gate.set()
     # Progress 3 and the result reach nobody: "no responders" for the result keeps the call.
-    await _until(lambda: "c1" in running._undelivered)
+    await until(lambda: "c1" in running._undelivered)
 
     adopted = await adopter.adopt("c1", after_seq=1)
     assert adopted == WorkerAdopted(call_id="c1", last_seq=4)
@@ -192,11 +184,11 @@ async def test_a_delivered_answer_is_not_kept_and_undelivered_ones_expire(
         await holder.die()
         for call_id in ("u1", "u2", "u3"):
             await holder.call(running.subject, call_id, "echo")
-        await _until(lambda: len(running._undelivered) == 2)
+        await until(lambda: len(running._undelivered) == 2)
         await asyncio.sleep(0.1)
         assert list(running._undelivered) == ["u2", "u3"]  # bounded: the oldest was dropped
         assert "d1" not in running._undelivered
         # Past the grace, the once-a-second sweep forgets them.
-        await _until(lambda: not (running._undelivered or running._finished or running._finished_before))
+        await until(lambda: not (running._undelivered or running._finished or running._finished_before))
     finally:
         await running.stop()

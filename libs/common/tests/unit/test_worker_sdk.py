@@ -27,7 +27,7 @@ class RecordingWorker(Worker):
         super().__init__("unit")
         self.published: list[Message] = []
 
-    async def _publish(self, subject: str, message: Message, reply: str | None = None) -> None:
+    def _publish(self, subject: str, message: Message, reply: str | None = None) -> None:
         self.published.append(message)
 
 

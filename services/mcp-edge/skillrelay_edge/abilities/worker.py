@@ -1,7 +1,9 @@
 """The ``worker`` handler kind: run the call in a worker process over NATS and relay what it sends.
 
 One wildcard subscription per edge replica (``workerev.<edgeKey>.*``) receives every running call's
-events, so a call costs one publish each way and no subscription churn. See
+events, so a call costs one publish each way and no subscription churn. Calls and their events travel
+on the runner's own lean connection (``skillrelay_common.nats_lane``: no task switch per message);
+only adoption's request/reply uses the service's nats-py connection. See
 ``skillrelay_common.schemas.worker`` for the protocol.
 
 A call re-run by a replica adopting it (``CallContext.adopt``) sends ``WorkerAdopt`` instead of a new
@@ -16,6 +18,7 @@ import contextlib
 import functools
 import itertools
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +26,9 @@ from typing import Any
 import msgspec
 import nats.errors
 import structlog
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
 from skillrelay_common.messaging import CORRELATION_HEADER, Bus, correlation_id, encode
+from skillrelay_common.nats_lane import LaneMessage, NatsLane
 from skillrelay_common.schemas.abilities import WorkerHandler
 from skillrelay_common.schemas.worker import (
     WorkerAdopt,
@@ -78,6 +80,41 @@ _CAPABILITY_OF = {
 _CANCELLED = object()
 
 
+class _CallInbox:
+    """One call's events as they arrive (and the cancel marker), read by one task. Lighter than an
+    ``asyncio.Queue`` with ``asyncio.timeout`` around each get: this runs once per worker call."""
+
+    __slots__ = ("_items", "_loop", "_waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: deque[LaneMessage | object] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: LaneMessage | object) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self, timeout: float) -> LaneMessage | object:
+        """The next item; ``TimeoutError`` when none came within ``timeout`` seconds."""
+        if not self._items:
+            waiter = self._waiter = self._loop.create_future()
+            expiry = self._loop.call_later(timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                expiry.cancel()
+                self._waiter = None
+        return self._items.popleft()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 @dataclass
 class _CallState:
     # True once the worker will send nothing more (answered, failed, or was never there).
@@ -100,41 +137,47 @@ class WorkerRunner:
         self,
         bus: Bus,
         *,
+        nats_url: str,
         edge_key: str | None = None,
         heartbeat_ms: int = 1_000,
         silence_slack: float = 2.0,
         adopt_timeout: float = 2.0,
     ) -> None:
         self._bus = bus
+        self._nats_url = nats_url
+        self._lane: NatsLane | None = None
         # How long to wait for the worker holding a call to acknowledge a WorkerAdopt.
         self.adopt_timeout = adopt_timeout
         self.silence_slack = silence_slack
         self.edge_key = edge_key or uuid.uuid4().hex[:12]
         self.heartbeat_ms = heartbeat_ms
-        self._calls: dict[str, asyncio.Queue[Msg | object]] = {}
+        self._calls: dict[str, _CallInbox] = {}
         # Call ids: a random prefix and a counter (unique like a uuid4, without a system call each).
         self._call_prefix = uuid.uuid4().hex[:16]
         self._call_counter = itertools.count()
-        self._subscription: Subscription | None = None
         self._stopping = False
 
+    @property
+    def lane(self) -> NatsLane:
+        if self._lane is None:
+            raise nats.errors.ConnectionClosedError
+        return self._lane
+
     async def start(self) -> None:
-        self._subscription = await self._bus.nc.subscribe(
-            worker_events_wildcard(self.edge_key), cb=self._on_event
-        )
-        await self._bus.nc.flush()
+        self._lane = await NatsLane.connect(self._nats_url, f"edge-{self.edge_key}-worker-lane")
+        self._lane.subscribe(worker_events_wildcard(self.edge_key), self._on_event)
+        await self._lane.flush()
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
-            self._subscription = None
+        if self._lane is not None:
+            await self._lane.close()
+            self._lane = None
 
-    async def _on_event(self, msg: Msg) -> None:
-        queue = self._calls.get(msg.subject.rpartition(".")[2])
-        if queue is not None:
-            queue.put_nowait(msg)
+    def _on_event(self, msg: LaneMessage) -> None:
+        inbox = self._calls.get(msg.subject.rpartition(".")[2])
+        if inbox is not None:
+            inbox.put(msg)
 
     async def run(
         self, ctx: CallContext, handler: WorkerHandler, arguments: dict[str, Any]
@@ -145,14 +188,16 @@ class WorkerRunner:
             start = functools.partial(self._adopt, adopt, state)
             return await self._run(ctx, handler, adopt.call_id, state, start)
         call = self._build_call(ctx, handler, arguments)
-        send_call = functools.partial(
-            self._bus.nc.publish,
-            worker_call_subject(handler.subject),
+        send_call = functools.partial(self._send_call, handler.subject, call)
+        return await self._run(ctx, handler, call.call_id, _CallState(), send_call)
+
+    async def _send_call(self, subject: str, call: WorkerCall) -> None:
+        self.lane.publish(
+            worker_call_subject(subject),
             encode(call),
             reply=worker_events_subject(self.edge_key, call.call_id),
             headers={CORRELATION_HEADER: correlation_id()},
         )
-        return await self._run(ctx, handler, call.call_id, _CallState(), send_call)
 
     async def _run(
         self,
@@ -163,13 +208,13 @@ class WorkerRunner:
         start: Callable[[], Awaitable[None]],
     ) -> dict[str, Any]:
         ctx.worker_call_id = call_id
-        queue: asyncio.Queue[Msg | object] = asyncio.Queue()
-        self._calls[call_id] = queue
-        ctx.on_cancel(functools.partial(queue.put_nowait, _CANCELLED))
+        inbox = _CallInbox(asyncio.get_running_loop())
+        self._calls[call_id] = inbox
+        ctx.on_cancel(functools.partial(inbox.put, _CANCELLED))
         client_requests: set[asyncio.Task[None]] = set()
         try:
             await start()
-            return await self._follow(ctx, handler, queue, client_requests, state, start)
+            return await self._follow(ctx, handler, inbox, client_requests, state, start)
         except nats.errors.Error as exc:
             state.worker_done = True
             raise AbilityError(f"cannot reach worker {handler.subject!r}: NATS is unavailable") from exc
@@ -180,7 +225,7 @@ class WorkerRunner:
             if not state.worker_done and not self._stopping:
                 # Timed out, cancelled by the client, or the edge gave up: the worker stops its handler.
                 # Not when this replica shuts down: the call lives on for another replica to adopt.
-                await self._cancel(call_id, "cancelled by the edge")
+                self._cancel(call_id, "cancelled by the edge")
 
     async def _adopt(self, adopt: AdoptCall, state: _CallState) -> None:
         """Ask the worker holding the call to send its events here; none answers: the call is lost."""
@@ -236,7 +281,7 @@ class WorkerRunner:
         self,
         ctx: CallContext,
         handler: WorkerHandler,
-        queue: asyncio.Queue[Msg | object],
+        inbox: _CallInbox,
         client_requests: set[asyncio.Task[None]],
         state: _CallState,
         send_call: Callable[[], Awaitable[None]],
@@ -254,8 +299,7 @@ class WorkerRunner:
                     f"worker {handler.subject!r} did not finish within {timeout:g}s", REQUEST_TIMEOUT
                 )
             try:
-                async with asyncio.timeout(min(remaining, silence_limit)):
-                    item = await queue.get()
+                item = await inbox.get(min(remaining, silence_limit))
             except TimeoutError:
                 if loop.time() >= deadline:
                     continue
@@ -264,8 +308,8 @@ class WorkerRunner:
                 ) from None
             if item is _CANCELLED:
                 raise AbilityError("the request was cancelled", REQUEST_TIMEOUT)
-            assert isinstance(item, Msg)
-            if item.headers and item.headers.get("Status") == NO_RESPONDERS_STATUS:
+            assert isinstance(item, LaneMessage)
+            if item.status == NO_RESPONDERS_STATUS:
                 # nats-server may answer "no responders" for a subscription made a moment ago (seen
                 # with 2.15): a worker just started. Nothing was delivered, so sending again is safe.
                 if state.no_responder_retries < len(_NO_RESPONDER_BACKOFF):
@@ -326,10 +370,8 @@ class WorkerRunner:
                     call_id=request.call_id, error_code=exc.code, error_message=exc.message
                 )
         with contextlib.suppress(nats.errors.Error):
-            await self._bus.nc.publish(reply_to, encode(answer))
+            self.lane.publish(reply_to, encode(answer))
 
-    async def _cancel(self, call_id: str, reason: str) -> None:
+    def _cancel(self, call_id: str, reason: str) -> None:
         with contextlib.suppress(nats.errors.Error):
-            await self._bus.nc.publish(
-                WORKER_CANCEL_SUBJECT, encode(WorkerCancel(call_id=call_id, reason=reason))
-            )
+            self.lane.publish(WORKER_CANCEL_SUBJECT, encode(WorkerCancel(call_id=call_id, reason=reason)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -21,7 +21,7 @@ from nats.aio.msg import Msg
 from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.worker import WorkerCall
 from skillrelay_common.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_subject
-from skillrelay_common.testing import create_database_now, gated_counter_worker
+from skillrelay_common.testing import create_database_now, gated_counter_worker, until
 from skillrelay_common.worker import Worker
 from skillrelay_edge import jsonrpc
 from skillrelay_edge.call_records import CallRecord, CallRecords
@@ -33,14 +33,6 @@ SUBJECT = f"adopt{uuid.uuid4().hex[:8]}"
 INTEGRATION = "mcpserver_adopt"
 DEAD = "dead00000000"  # the key of a replica nobody answers for
 VERSION = "2025-11-25"
-
-
-async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not condition():  # noqa: ASYNC110 (state owned by the worker; bounded by wait_for)
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +159,7 @@ async def test_a_finished_undelivered_call_reaches_the_client_on_another_replica
     seen = await dead.stored_progress(1)
     await dead.stored_progress(2)  # stored, not yet read by the client
     gate.set()
-    await _until(lambda: "call-finished" in running._undelivered)  # its answer found nobody: kept
+    await until(lambda: "call-finished" in running._undelivered)  # its answer found nobody: kept
 
     messages = await _resume(http, url, dead.session, seen)
     assert _progress(messages) == [2, 3]  # the stored one, then the rest from the worker: no duplicate

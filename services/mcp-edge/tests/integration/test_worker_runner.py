@@ -139,7 +139,7 @@ def build_worker(subject: str) -> Worker:
 @pytest.fixture
 async def edge(nats_url: str) -> AsyncIterator[WorkerRunner]:
     bus = await Bus.connect(nats_url, "edge")
-    runner = WorkerRunner(bus, heartbeat_ms=200, silence_slack=0.5)
+    runner = WorkerRunner(bus, nats_url=nats_url, heartbeat_ms=200, silence_slack=0.5)
     await runner.start()
     yield runner
     await runner.stop()
@@ -285,8 +285,8 @@ async def test_a_crashed_worker_is_noticed_by_its_silence(edge: WorkerRunner, na
     await asyncio.wait_for(_until(lambda: bool(crashing._inflight)), 2.0)
     started = time.monotonic()
     # Like a killed process: the connection goes away, nothing is drained or answered.
-    assert crashing._bus is not None
-    await crashing._bus.nc.close()
+    assert crashing._lane is not None
+    await crashing._lane.close(flush=False)
     for task, _ in list(crashing._inflight.values()):
         task.cancel()
     with pytest.raises(AbilityError, match="stopped responding"):
