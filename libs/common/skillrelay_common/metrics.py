@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from litestar import Response, get
 from litestar.enums import ScopeType
@@ -147,8 +148,15 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_wrapper)
         finally:
             HTTP_IN_FLIGHT.dec()
-            outcome = _outcome(status)
-            HTTP_REQUESTS.labels(method, route, outcome).inc()
-            HTTP_LATENCY.labels(method, route, outcome).observe(time.perf_counter() - started)
+            key = (method, route, status // 100)
+            series = children.get(key)
+            if series is None:
+                labels = (method, route, _outcome(status))
+                series = children[key] = (HTTP_REQUESTS.labels(*labels), HTTP_LATENCY.labels(*labels))
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
 
+    # The labelled series, looked up once each (prometheus_client's labels() costs microseconds, on
+    # every request). Bounded: methods, route templates and status classes.
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
     return middleware

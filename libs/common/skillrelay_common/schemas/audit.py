@@ -8,6 +8,7 @@ carries a token or a secret: ``details`` goes through ``scrub`` before it is pub
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -100,6 +101,7 @@ MAX_ITEMS = 50
 MAX_DEPTH = 4
 
 
+@functools.lru_cache(maxsize=4096)  # the same few keys come again in every record
 def _secret_key(key: str) -> bool:
     lowered = key.lower().replace("-", "_")
     if lowered in _SECRET_KEYS_EXACT:
