@@ -63,7 +63,10 @@ class CallStream:
         # SEP-1699 (2025-11-25): an event with an id and no data first, so a client whose stream breaks
         # before anything else arrived can still resume it (GET + Last-Event-ID) on any replica.
         self._priming_retry_ms = priming_retry_ms
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        # The first item (most often the only one: the result) goes to a future the HTTP request
+        # awaits; later ones to a queue, made only for a call that streams.
+        self._first: asyncio.Future[_Item] = asyncio.get_running_loop().create_future()
+        self._queue: asyncio.Queue[_Item] | None = None
         self._counter = itertools.count(1)
         self.pump_task: asyncio.Task[None] | None = None
 
@@ -87,7 +90,7 @@ class CallStream:
         return self.ctx.worker_seq if self.ctx is not None else 0
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
-        self._queue.put_nowait((jsonrpc.notification(method, params), False, self._worker_seq()))
+        self._put((jsonrpc.notification(method, params), False, self._worker_seq()))
 
     async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         if self.session_id is None:
@@ -97,12 +100,12 @@ class CallStream:
         )
 
     async def _send_request(self, message: dict[str, Any]) -> None:
-        self._queue.put_nowait((message, False, self._worker_seq()))
+        self._put((message, False, self._worker_seq()))
 
     # -- the edge side ---------------------------------------------------------------------------
 
     def finish(self, message: dict[str, Any]) -> None:
-        self._queue.put_nowait((message, True, 0))
+        self._put((message, True, 0))
 
     @property
     def cancelled(self) -> bool:
@@ -110,10 +113,18 @@ class CallStream:
 
     def end_without_response(self) -> None:
         """The client cancelled the request: MCP says it gets no response, so the stream just ends."""
-        self._queue.put_nowait((None, True, 0))
+        self._put((None, True, 0))
 
     async def first(self) -> _Item:
-        return await self._queue.get()
+        return await self._first
+
+    def _put(self, item: _Item) -> None:
+        if not self._first.done():
+            self._first.set_result(item)
+            return
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        self._queue.put_nowait(item)
 
     def sse(self, first: _Item) -> AsyncIterator[bytes]:
         """Start storing and framing events; the returned iterator feeds the HTTP response."""
@@ -139,6 +150,8 @@ class CallStream:
             if final:
                 out.put_nowait(None)
                 return
+            if self._queue is None:
+                self._queue = asyncio.Queue()
             item = await self._queue.get()
 
     async def _event_id(self, data: bytes, final: bool, worker_seq: int) -> str:
