@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import re
 import ssl
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -306,7 +307,9 @@ class NatsLane:
 
     async def _connect_any(self, attempts: int) -> None:
         """Try each configured server in turn, ``attempts`` rounds (0: until one answers)."""
-        errors: list[str] = []
+        errors: deque[str] = deque(
+            maxlen=3
+        )  # the last few, for the message (reconnecting may go on for hours)
         for attempt in itertools.count():
             if attempts and attempt >= attempts * len(self._servers):
                 break
@@ -321,7 +324,7 @@ class NatsLane:
                     break
                 if not attempts or attempt + 1 < attempts * len(self._servers):
                     await asyncio.sleep(self.reconnect_wait if attempt + 1 >= len(self._servers) else 0)
-        raise LaneUnavailable("cannot connect to NATS (" + "; ".join(errors[-3:]) + ")")
+        raise LaneUnavailable("cannot connect to NATS (" + "; ".join(errors) + ")")
 
     async def _connect_to(self, server: _Server) -> None:
         """INFO from the server, TLS if wanted, then CONNECT + PING: a PONG means we are in."""
