@@ -307,9 +307,8 @@ class NatsLane:
 
     async def _connect_any(self, attempts: int) -> None:
         """Try each configured server in turn, ``attempts`` rounds (0: until one answers)."""
-        errors: deque[str] = deque(
-            maxlen=3
-        )  # the last few, for the message (reconnecting may go on for hours)
+        # The last few failures, for the message: reconnecting may go on for hours.
+        errors: deque[str] = deque(maxlen=3)
         for attempt in itertools.count():
             if attempts and attempt >= attempts * len(self._servers):
                 break
