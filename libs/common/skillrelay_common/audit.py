@@ -39,6 +39,7 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
 from skillrelay_common import metrics
 from skillrelay_common.messaging import CORRELATION_HEADER, Bus, bound_correlation_id
+from skillrelay_common.nats_lane import NO_RESPONDERS
 from skillrelay_common.schemas.audit import TYPE_PREFIX, AuditData, AuditRecord, scrub, scrub_text
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import AUDIT_STREAM, Stream, audit_subject
@@ -381,7 +382,7 @@ class AuditRecorder:
         if acks is None:
             return  # a late acknowledgement of a batch given up on; its retry dedupes by Nats-Msg-Id
         status = (msg.headers or {}).get("Status")
-        if status == "503":
+        if status == NO_RESPONDERS:  # no stream takes the subject
             acks.no_stream = True
         elif status is None and b'"error"' not in msg.data:
             acks.acknowledged.add(msg.subject)

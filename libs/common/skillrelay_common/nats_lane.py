@@ -39,6 +39,8 @@ _MAX_BUFFERED = 16 * 1024 * 1024
 # While reconnecting, messages wait for the new connection up to this much (nats-py's default too).
 _MAX_BUFFERED_WHILE_AWAY = 2 * 1024 * 1024
 _info_decoder = msgspec.json.Decoder(dict[str, Any])
+# The inline status nats-server sends to a message's reply subject when nobody was subscribed.
+NO_RESPONDERS = "503"
 # Whitespace would end a subject early and break the protocol line (a subject's tokens never hold any).
 _UNSAFE = re.compile(r"\s")
 
@@ -56,7 +58,7 @@ class LaneUnavailable(nats.errors.Error):
 
 
 class LaneMessage:
-    """A delivered message. ``status`` is a NATS inline status (``"503"``: no responders)."""
+    """A delivered message. ``status`` is a NATS inline status (``NO_RESPONDERS``, …)."""
 
     __slots__ = ("data", "headers", "reply", "status", "subject")
 

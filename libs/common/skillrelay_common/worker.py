@@ -40,7 +40,7 @@ import nats.errors
 import structlog
 
 from skillrelay_common.messaging import CORRELATION_HEADER, bind_correlation_id, encode
-from skillrelay_common.nats_lane import LaneMessage, NatsLane
+from skillrelay_common.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
 from skillrelay_common.runtime import stop_with_parent
 from skillrelay_common.schemas.base import Message
 from skillrelay_common.schemas.worker import (
@@ -72,7 +72,6 @@ _call_decoder = msgspec.json.Decoder(WorkerCall)
 _cancel_decoder = msgspec.json.Decoder(WorkerCancel)
 _answer_decoder = msgspec.json.Decoder(WorkerClientAnswer)
 _adopt_decoder = msgspec.json.Decoder(WorkerAdopt)
-NO_RESPONDERS_STATUS = "503"
 # Reply subjects under the worker's inbox: ``<inbox>.f.<callId>`` for a call's final answer (only a
 # "no responders" status ever comes back there), ``<inbox>.q.<callId>.<seq>`` for a client's answer.
 _FINAL_REPLY = "f"
@@ -516,7 +515,7 @@ class Worker:
         self._answers.pop(reply_to, None)
 
     def _on_inbox(self, msg: LaneMessage) -> None:
-        undelivered = msg.status == NO_RESPONDERS_STATUS
+        undelivered = msg.status == NO_RESPONDERS
         kind, _, rest = msg.subject[len(self._inbox) + 1 :].partition(".")
         if kind == _FINAL_REPLY:
             if undelivered:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from skillrelay_common.embedded import free_port, nats_server_binary, wait_for_port
-from skillrelay_common.nats_lane import LaneMessage, LaneUnavailable, NatsLane, parse_servers
+from skillrelay_common.nats_lane import NO_RESPONDERS, LaneMessage, LaneUnavailable, NatsLane, parse_servers
 from skillrelay_common.testing import until
 
 
@@ -111,7 +111,7 @@ async def test_no_responders_status_reaches_the_reply_subject(lane: NatsLane) ->
     await lane.flush()
     lane.publish("lane.t2.nobody.listens", b"call", reply="lane.t2.reply")
     (status,) = await inbox.wait(1)
-    assert status.status == "503"
+    assert status.status == NO_RESPONDERS == "503"
     assert status.data == b""
 
 

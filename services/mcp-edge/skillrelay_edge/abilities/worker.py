@@ -28,7 +28,7 @@ import nats.errors
 import structlog
 
 from skillrelay_common.messaging import CORRELATION_HEADER, Bus, correlation_id, encode
-from skillrelay_common.nats_lane import LaneMessage, NatsLane
+from skillrelay_common.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
 from skillrelay_common.schemas.abilities import WorkerHandler
 from skillrelay_common.schemas.worker import (
     WorkerAdopt,
@@ -125,9 +125,6 @@ class _CallState:
 
 
 _NO_RESPONDER_BACKOFF = (0.02, 0.05, 0.1)
-
-
-NO_RESPONDERS_STATUS = "503"
 
 
 class WorkerRunner:
@@ -309,7 +306,7 @@ class WorkerRunner:
             if item is _CANCELLED:
                 raise AbilityError("the request was cancelled", REQUEST_TIMEOUT)
             assert isinstance(item, LaneMessage)
-            if item.status == NO_RESPONDERS_STATUS:
+            if item.status == NO_RESPONDERS:
                 # nats-server may answer "no responders" for a subscription made a moment ago (seen
                 # with 2.15): a worker just started. Nothing was delivered, so sending again is safe.
                 if state.no_responder_retries < len(_NO_RESPONDER_BACKOFF):
