@@ -21,6 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from everything_worker.deployment import Deployment, everything_deployment, fresh_database
+from skillrelay_common.testing import until
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -166,7 +167,7 @@ async def test_logging_and_progress_reach_the_client(deployment: Deployment) -> 
         await session.set_logging_level("info")
         await session.call_tool("test_tool_with_logging", {})
         # The SDK may run callbacks after it resolved the call: wait for them (bounded).
-        await asyncio.wait_for(until(lambda: len(recorder.logs) >= 3), WAIT)
+        await until(lambda: len(recorder.logs) >= 3, WAIT)
         assert [log.data for log in recorder.logs] == [
             "Tool execution started",
             "Tool processing data",
@@ -178,13 +179,8 @@ async def test_logging_and_progress_reach_the_client(deployment: Deployment) -> 
             progress.append(value)
 
         await session.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
-        await asyncio.wait_for(until(lambda: len(progress) >= 3), WAIT)
+        await until(lambda: len(progress) >= 3, WAIT)
         assert progress == [0, 50, 100]
-
-
-async def until(condition: Any) -> None:
-    while not condition():  # noqa: ASYNC110 (state filled by SDK callbacks; bounded by wait_for)
-        await asyncio.sleep(0.01)
 
 
 async def test_sampling_elicitation_and_roots_callbacks_via_a_worker_tool(deployment: Deployment) -> None:

@@ -13,6 +13,7 @@ import pytest
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import ResourceDef, WorkerHandler
 from skillrelay_common.schemas.registry import IntegrationInfo
+from skillrelay_common.testing import until
 from skillrelay_common.worker import ToolError, Worker, WorkerContext, embedded_resource, text
 from skillrelay_edge.abilities.worker import WorkerRunner
 from skillrelay_edge.context import REQUEST_TIMEOUT, AbilityError, CallContext, CallMethod, ClientRequestError
@@ -234,7 +235,7 @@ async def test_a_slow_worker_times_out_and_is_cancelled(edge: WorkerRunner, work
     assert raised.value.code == REQUEST_TIMEOUT
     assert "within 0.4s" in raised.value.message
     assert time.monotonic() - started < 3.0
-    await asyncio.wait_for(_until(lambda: len(worker.cancelled_calls) == 1), 2.0)  # type: ignore[attr-defined]
+    await until(lambda: len(worker.cancelled_calls) == 1, 2.0)  # type: ignore[attr-defined]
 
 
 async def test_heartbeats_keep_a_call_longer_than_the_silence_limit_alive(
@@ -248,11 +249,11 @@ async def test_heartbeats_keep_a_call_longer_than_the_silence_limit_alive(
 async def test_client_cancellation_stops_the_handler(edge: WorkerRunner, worker: Worker) -> None:
     ctx = FakeClient().context(name="sleeps")
     call = asyncio.create_task(edge.run(ctx, handler(worker), {}))
-    await asyncio.wait_for(_until(lambda: bool(worker._inflight)), 2.0)
+    await until(lambda: bool(worker._inflight), 2.0)
     ctx.cancel()
     with pytest.raises(AbilityError, match="cancelled"):
         await asyncio.wait_for(call, 2.0)
-    await asyncio.wait_for(_until(lambda: len(worker.cancelled_calls) == 1), 2.0)  # type: ignore[attr-defined]
+    await until(lambda: len(worker.cancelled_calls) == 1, 2.0)  # type: ignore[attr-defined]
 
 
 async def test_cancelling_while_the_client_is_asked_cancels_the_handler(
@@ -269,12 +270,12 @@ async def test_cancelling_while_the_client_is_asked_cancels_the_handler(
 
     ctx._request_client = unanswered
     call = asyncio.create_task(edge.run(ctx, handler(worker), {}))
-    await asyncio.wait_for(_until(lambda: bool(client.sent)), 2.0)
+    await until(lambda: bool(client.sent), 2.0)
     ctx.cancel()
     with pytest.raises(AbilityError, match="cancelled"):
         await asyncio.wait_for(call, 2.0)
     # The handler is cancelled, not handed an error to turn into a result.
-    await asyncio.wait_for(_until(lambda: len(worker.cancelled_calls) == 1), 2.0)  # type: ignore[attr-defined]
+    await until(lambda: len(worker.cancelled_calls) == 1, 2.0)  # type: ignore[attr-defined]
 
 
 async def test_a_crashed_worker_is_noticed_by_its_silence(edge: WorkerRunner, nats_url: str) -> None:
@@ -282,7 +283,7 @@ async def test_a_crashed_worker_is_noticed_by_its_silence(edge: WorkerRunner, na
     await crashing.start(nats_url)
     ctx = FakeClient().context(name="sleeps")
     call = asyncio.create_task(edge.run(ctx, handler(crashing, timeout_ms=30_000), {}))
-    await asyncio.wait_for(_until(lambda: bool(crashing._inflight)), 2.0)
+    await until(lambda: bool(crashing._inflight), 2.0)
     started = time.monotonic()
     # Like a killed process: the connection goes away, nothing is drained or answered.
     assert crashing._lane is not None
@@ -359,13 +360,8 @@ async def test_stopping_a_worker_lets_calls_in_flight_finish(edge: WorkerRunner,
     call = asyncio.create_task(
         edge.run(FakeClient().context(name="sleeps"), handler(draining), {"seconds": 0.3})
     )
-    await asyncio.wait_for(_until(lambda: bool(draining._inflight)), 2.0)
+    await until(lambda: bool(draining._inflight), 2.0)
     await draining.stop()
     assert await asyncio.wait_for(call, 2.0) == {"content": [{"type": "text", "text": "slept"}]}
     with pytest.raises(AbilityError, match="no worker"):
         await edge.run(FakeClient().context(name="echo"), handler(draining), {})
-
-
-async def _until(condition: Any) -> None:
-    while not condition():  # noqa: ASYNC110 (polls state owned by another object; bounded by wait_for)
-        await asyncio.sleep(0.01)
