@@ -8,6 +8,7 @@ import contextlib
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,3 +273,22 @@ class EdgeHarness:
             self._server.handle_exit(signal.SIGTERM, None)  # as a signal would (ends SSE streams at once)
         if self._thread is not None:
             self._thread.join(20)
+
+
+@contextlib.contextmanager
+def two_replicas(
+    nats_url: str, control: ControlPlane, sessions_database_url: str, **options: Any
+) -> Iterator[list[EdgeHarness]]:
+    """Two edge replicas of one deployment: the first also runs the real sessions service (on
+    ``sessions_database_url``), which both use. ``options`` go to both harnesses."""
+    first = EdgeHarness(nats_url, control, sessions_database_url=sessions_database_url, **options)
+    second = EdgeHarness(nats_url, control, local_sessions=False, **options)
+    first.start()
+    try:
+        second.start()
+        try:
+            yield [first, second]
+        finally:
+            second.stop()
+    finally:
+        first.stop()

@@ -27,7 +27,15 @@ from skillrelay_edge import jsonrpc
 from skillrelay_edge.call_records import CallRecord, CallRecords
 from skillrelay_edge.context import CALL_LOST_MESSAGE
 from skillrelay_edge.sse import EventStore
-from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset, sse_events
+from skillrelay_edge.testing import (
+    TOKEN,
+    ControlPlane,
+    EdgeHarness,
+    ability,
+    demo_skillset,
+    sse_events,
+    two_replicas,
+)
 
 SUBJECT = f"adopt{uuid.uuid4().hex[:8]}"
 INTEGRATION = "mcpserver_adopt"
@@ -46,14 +54,8 @@ def control() -> ControlPlane:
 
 @pytest.fixture(scope="module")
 def edges(nats_url: str, postgres_admin_url: str, control: ControlPlane) -> Iterator[list[EdgeHarness]]:
-    database_url = create_database_now(postgres_admin_url)
-    first = EdgeHarness(nats_url, control, sessions_database_url=database_url)
-    second = EdgeHarness(nats_url, control, local_sessions=False)
-    first.start()
-    second.start()
-    yield [first, second]
-    second.stop()
-    first.stop()
+    with two_replicas(nats_url, control, create_database_now(postgres_admin_url)) as replicas:
+        yield replicas
 
 
 @pytest.fixture

@@ -19,7 +19,15 @@ from skillrelay_common.schemas.sessions import GetSession, SessionInfo
 from skillrelay_common.subjects import SESSIONS_GET
 from skillrelay_common.testing import create_database_now
 from skillrelay_edge.context import CallContext, ClientRequestError
-from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset, sse_events
+from skillrelay_edge.testing import (
+    TOKEN,
+    ControlPlane,
+    EdgeHarness,
+    ability,
+    demo_skillset,
+    sse_events,
+    two_replicas,
+)
 
 ACCEPT = "application/json, text/event-stream"
 INIT = {
@@ -93,13 +101,8 @@ def stream_edges(
     control = ControlPlane()
     control.add("mcpserver_stream", _skillset())
     database_url = create_database_now(postgres_admin_url)
-    first = EdgeHarness(nats_url, control, runners={"worker": runner}, sessions_database_url=database_url)
-    second = EdgeHarness(nats_url, control, runners={"worker": runner}, local_sessions=False)
-    first.start()
-    second.start()
-    yield [first, second]
-    second.stop()
-    first.stop()
+    with two_replicas(nats_url, control, database_url, runners={"worker": runner}) as edges:
+        yield edges
 
 
 @pytest.fixture
