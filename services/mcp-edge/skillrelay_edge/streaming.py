@@ -121,10 +121,13 @@ class CallStream:
     def _put(self, item: _Item) -> None:
         if not self._first.done():
             self._first.set_result(item)
-            return
+        else:
+            self._later_items().put_nowait(item)
+
+    def _later_items(self) -> asyncio.Queue[_Item]:
         if self._queue is None:
             self._queue = asyncio.Queue()
-        self._queue.put_nowait(item)
+        return self._queue
 
     def sse(self, first: _Item) -> AsyncIterator[bytes]:
         """Start storing and framing events; the returned iterator feeds the HTTP response."""
@@ -150,9 +153,7 @@ class CallStream:
             if final:
                 out.put_nowait(None)
                 return
-            if self._queue is None:
-                self._queue = asyncio.Queue()
-            item = await self._queue.get()
+            item = await self._later_items().get()
 
     async def _event_id(self, data: bytes, final: bool, worker_seq: int) -> str:
         if self._store is not None and self.session_id is not None:
