@@ -188,7 +188,7 @@ class WorkerContext:
         self._seq += 1
         return self._seq
 
-    async def _send(self, seq: int, message: Message, reply: str | None = None) -> None:
+    def _send(self, seq: int, message: Message, reply: str | None = None) -> None:
         """Send a sequenced event and keep it (for an adoption's replay)."""
         self._sent.append((seq, message, reply))
         self._worker._publish(self._events_subject, message, reply)
@@ -208,7 +208,7 @@ class WorkerContext:
         if self.call.progress_token is None:
             return
         seq = self._next_seq()
-        await self._send(
+        self._send(
             seq,
             WorkerProgress(
                 call_id=self.call.call_id, seq=seq, progress=progress, total=total, message=message
@@ -223,7 +223,7 @@ class WorkerContext:
         if minimum is not None and _LOG_RANK[level] < _LOG_RANK.get(minimum, 0):
             return
         seq = self._next_seq()
-        await self._send(
+        self._send(
             seq,
             WorkerLog(
                 call_id=self.call.call_id,
@@ -247,7 +247,7 @@ class WorkerContext:
         # request is republished to it with the same reply subject).
         reply_to, waiter = self._worker._expect_answer(self.call.call_id, seq)
         try:
-            await self._send(seq, request, reply_to)
+            self._send(seq, request, reply_to)
             # A little longer than the edge's own wait, so the edge's timeout answer wins.
             reply = await asyncio.wait_for(waiter, timeout + 2.0)
         except TimeoutError:
@@ -620,7 +620,7 @@ class Worker:
             heartbeat.cancel()
             if not ctx.cancelled.is_set():
                 seq = ctx._next_seq()
-                await ctx._send(
+                ctx._send(
                     seq,
                     WorkerError(
                         call_id=call.call_id, seq=seq, code=INTERNAL_ERROR, message="the worker shut down"
@@ -653,7 +653,7 @@ class Worker:
         # Published with a reply subject: "no responders" there means its edge is gone (_on_inbox).
         ctx.finished = True
         self._finished[call.call_id] = ctx
-        await ctx._send(final.seq, final, self._final_reply(call.call_id))
+        ctx._send(final.seq, final, self._final_reply(call.call_id))
         if outcome != "ok":
             _log.info(
                 "worker.call",
