@@ -111,6 +111,21 @@ def parse_servers(url: str) -> list[_Server]:
     return servers
 
 
+def _publish_command(subject: str, reply: str, payload: bytes, headers: dict[str, str] | None) -> bytes:
+    """``PUB`` (or ``HPUB`` with headers) as written to the server; refuses what would break the line."""
+    if _UNSAFE.search(subject) or (reply and _UNSAFE.search(reply)):
+        raise ValueError(f"not a NATS subject: {subject!r} / {reply!r}")
+    target = f"{subject} {reply}" if reply else subject
+    if not headers:
+        return f"PUB {target} {len(payload)}\r\n".encode() + payload + _CRLF
+    lines = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
+    if lines.count("\n") != len(headers) or lines.count("\r") != len(headers):
+        raise ValueError("a NATS header may not contain a line break")
+    block = _HEADER_LINE + _CRLF + lines.encode() + _CRLF
+    size = len(block)
+    return f"HPUB {target} {size} {size + len(payload)}\r\n".encode() + block + payload + _CRLF
+
+
 def _parse_headers(block: bytes) -> tuple[dict[str, str] | None, str | None]:
     """``NATS/1.0[ <status>[ <description>]]\\r\\nKey: Value\\r\\n…\\r\\n`` → (headers, status)."""
     first, _, rest = block.partition(_CRLF)
@@ -124,7 +139,7 @@ def _parse_headers(block: bytes) -> tuple[dict[str, str] | None, str | None]:
 
 
 class _Stage(Enum):
-    INFO = "waiting for the server's INFO"
+    INFO = "not connected; a new connection waits for the server's INFO"
     PONG = "waiting for the answer to CONNECT"
     READY = "connected"
 
@@ -168,7 +183,6 @@ class NatsLane:
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._protocol: _LaneProtocol | None = None
-        self._connected = False
         self._closing = False
         self._parser = _Parser()
         self._outbox: list[bytes] = []
@@ -196,7 +210,7 @@ class NatsLane:
 
     @property
     def is_connected(self) -> bool:
-        return self._connected
+        return self._stage is _Stage.READY
 
     # -- publishing and subscribing ----------------------------------------------------------------
 
@@ -205,7 +219,10 @@ class NatsLane:
     ) -> None:
         """Queue a message; it is written with everything else queued in this loop iteration. While
         reconnecting, it waits for the new connection (up to a limit, like nats-py)."""
-        if not self._connected:
+        if len(payload) > self._max_payload:
+            raise LaneUnavailable(f"message of {len(payload)} bytes exceeds the server's maximum")
+        data = _publish_command(subject, reply, payload, headers)
+        if not self.is_connected:
             if self._closing or self._reconnecting is None:
                 raise LaneUnavailable("closed" if self._closing else "not connected to NATS")
             if self._buffered_while_away + len(payload) > _MAX_BUFFERED_WHILE_AWAY:
@@ -213,38 +230,24 @@ class NatsLane:
             self._buffered_while_away += len(payload)
         elif self._transport is not None and self._transport.get_write_buffer_size() > _MAX_BUFFERED:
             raise LaneUnavailable("the NATS server is not keeping up")
-        if len(payload) > self._max_payload:
-            raise LaneUnavailable(f"message of {len(payload)} bytes exceeds the server's maximum")
-        if _UNSAFE.search(subject) or (reply and _UNSAFE.search(reply)):
-            raise ValueError(f"not a NATS subject: {subject!r} / {reply!r}")
-        target = f"{subject} {reply}" if reply else subject
-        if headers:
-            lines = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
-            if lines.count("\n") != len(headers) or lines.count("\r") != len(headers):
-                raise ValueError("a NATS header may not contain a line break")
-            block = _HEADER_LINE + _CRLF + lines.encode() + _CRLF
-            size = len(block)
-            line = f"HPUB {target} {size} {size + len(payload)}\r\n".encode()
-            self._queue(line + block + payload + _CRLF)
-        else:
-            self._queue(f"PUB {target} {len(payload)}\r\n".encode() + payload + _CRLF)
+        self._queue(data)
 
     def subscribe(self, subject: str, callback: OnMessage, queue: str = "") -> int:
         """Subscribe (again after every reconnect); returns the id ``unsubscribe`` takes. ``callback``
         runs in the protocol's data callback: it must not block, it may schedule work."""
         sid = next(self._sids)
         self._subs[sid] = _Subscription(subject, queue, callback)
-        if self._connected:
+        if self.is_connected:
             self._queue(self._sub_command(sid))
         return sid
 
     def unsubscribe(self, sid: int) -> None:
-        if self._subs.pop(sid, None) is not None and self._connected:
+        if self._subs.pop(sid, None) is not None and self.is_connected:
             self._queue(f"UNSUB {sid}\r\n".encode())
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until the server has read everything sent so far (a PING answered)."""
-        if not self._connected:
+        if not self.is_connected:
             raise LaneUnavailable("not connected to NATS")
         pong = self._ping()
         try:
@@ -258,11 +261,11 @@ class NatsLane:
         ``flush=False`` drops what is queued and cuts the connection (as a killed process would)."""
         if self._closing:
             return
-        if flush and self._connected:
+        if flush and self.is_connected:
             with contextlib.suppress(nats.errors.Error):
                 await self.flush(timeout=2.0)
         self._closing = True
-        self._connected = False
+        self._stage = _Stage.INFO
         self._outbox.clear()
         for task in (self._keepalive, self._reconnecting):
             if task is not None:
@@ -359,7 +362,6 @@ class NatsLane:
         self._stage = _Stage.READY
         self._max_payload = int(info.get("max_payload", self._max_payload))
         self._outstanding_pings = 0
-        self._connected = True
         # Subscriptions first (made before, or while away), then what was published while away.
         waiting, self._outbox = self._outbox, [self._sub_command(sid) for sid in self._subs]
         self._outbox += waiting
@@ -392,7 +394,7 @@ class NatsLane:
             if self._handshake is not None and not self._handshake.done():
                 self._handshake.set_exception(LaneUnavailable("connection closed during the handshake"))
             return
-        self._connected = False
+        self._stage = _Stage.INFO
         self._transport = None
         self._protocol = None
         self._fail_pongs()
@@ -419,7 +421,7 @@ class NatsLane:
         """Ping the server; ``max_outstanding_pings`` unanswered: the connection is dead, drop it."""
         while not self._closing:
             await asyncio.sleep(self.ping_interval)
-            if not self._connected or self._transport is None:
+            if not self.is_connected or self._transport is None:
                 continue
             if self._outstanding_pings >= self.max_outstanding_pings:
                 _log.warning("nats_lane.stale", name=self.name)
