@@ -219,17 +219,19 @@ class NatsLane:
     ) -> None:
         """Queue a message; it is written with everything else queued in this loop iteration. While
         reconnecting, it waits for the new connection (up to a limit, like nats-py)."""
-        if len(payload) > self._max_payload:
-            raise LaneUnavailable(f"message of {len(payload)} bytes exceeds the server's maximum")
-        data = _publish_command(subject, reply, payload, headers)
-        if not self.is_connected:
+        away = not self.is_connected
+        if away:
             if self._closing or self._reconnecting is None:
                 raise LaneUnavailable("closed" if self._closing else "not connected to NATS")
             if self._buffered_while_away + len(payload) > _MAX_BUFFERED_WHILE_AWAY:
                 raise LaneUnavailable("not connected to NATS (reconnecting, buffer full)")
-            self._buffered_while_away += len(payload)
         elif self._transport is not None and self._transport.get_write_buffer_size() > _MAX_BUFFERED:
             raise LaneUnavailable("the NATS server is not keeping up")
+        if len(payload) > self._max_payload:
+            raise LaneUnavailable(f"message of {len(payload)} bytes exceeds the server's maximum")
+        data = _publish_command(subject, reply, payload, headers)
+        if away:  # counted only once it is sure to be queued
+            self._buffered_while_away += len(payload)
         self._queue(data)
 
     def subscribe(self, subject: str, callback: OnMessage, queue: str = "") -> int:
