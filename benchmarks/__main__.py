@@ -62,9 +62,41 @@ def _cpus() -> tuple[set[int] | None, set[int] | None]:
 
 
 def _pin(pid: int, cpus: set[int] | None) -> None:
+    """Pin every thread of ``pid`` and of its descendants. Affinity set on a process id covers only
+    its main thread: threads and child processes made before (a Go runtime's, PostgreSQL's helpers)
+    would keep running on any CPU and give a server more than the budget."""
     if cpus is not None:
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(pid, cpus)
+        _pin_all(_process_tree(pid), cpus)
+
+
+def _pin_all(pids: list[int], cpus: set[int]) -> None:
+    for pid in pids:
+        for thread in _threads(pid):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(thread, cpus)
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(name) for name in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return [pid]
+
+
+def _process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                parent = int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(name))
+    tree: list[int] = []
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, []))
+    return tree
 
 
 @contextlib.contextmanager
@@ -262,7 +294,7 @@ def main() -> None:
     server_cpus, load_cpus = _cpus()
     token = "bench-" + secrets.token_urlsafe(24)
     where = (
-        f"servers on CPU {sorted(server_cpus)}, load on CPU {sorted(load_cpus)}"
+        f"servers on CPU {sorted(server_cpus)}, load on CPU {sorted(load_cpus or ())}"
         if server_cpus
         else "no pinning"
     )
@@ -278,6 +310,9 @@ def main() -> None:
         logs.mkdir()
         targets = [] if args.only_edge else _start_baselines(stack, token, server_cpus, logs)
         targets += _start_edge(stack, token, server_cpus, state, logs)
+        # Once everything runs: whatever the servers started since (threads, backends) on their CPU too.
+        if server_cpus is not None:
+            _pin_all(_process_tree(os.getpid())[1:], server_cpus)
         for number in range(1, args.rounds + 1):
             print(f"round {number}", flush=True)
             for target in targets:
