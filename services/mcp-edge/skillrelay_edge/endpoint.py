@@ -51,6 +51,7 @@ BATCH_CONCURRENCY = 8
 # Priming events (SEP-1699) exist since 2025-11-25; older clients would try to parse the empty data.
 PRIMING_SINCE = "2025-11-25"
 PRIMING_RETRY_MS = 1000
+_NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 class BodyTooLarge(Exception):
@@ -124,6 +125,11 @@ class HttpAnswer:
     headers: dict[str, str] = field(default_factory=dict)
     stream: AsyncIterator[bytes] | None = None
     media_type: str = JSON
+    # Went out already through ``HttpInput.send_stream`` (a call's SSE answer): nothing left to send.
+    sent: bool = False
+
+
+SENT = HttpAnswer(200, sent=True)
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,9 @@ class HttpInput:
     headers: Mapping[str, str]  # lower-case names
     query_token: str | None = None
     read_body: Callable[[], Awaitable[bytes]] | None = None
+    # Sends an SSE answer (status, headers, then its stream) while the request's task goes on running
+    # the call; returns when the stream has ended or the client has gone. POST needs it.
+    send_stream: Callable[[HttpAnswer], Awaitable[None]] | None = None
 
 
 CORS_ALLOW_HEADERS = (
@@ -183,7 +192,9 @@ class McpEndpoint:
         self.store = store
         self.streams = streams
         self.inflight = inflight
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # The tasks running calls whose answers may stream (see ``leave``).
+        self._streamed_calls: dict[asyncio.Task[Any], CallStream] = {}
+        self._leaving = False
 
     # -- shared steps ----------------------------------------------------------------------------
 
@@ -288,9 +299,10 @@ class McpEndpoint:
         if not requests:
             return HttpAnswer(202, None, headers)
         if not batch:
-            answer = await self._answer(catalog, principal, session, version, requests[0])
-            answer.headers.update(headers)
-            return answer
+            assert inp.send_stream is not None
+            return await self._answer(
+                catalog, principal, session, version, requests[0], inp.send_stream, headers
+            )
         # JSON-RPC lets a server answer a batch's requests concurrently; a few at a time, so one POST
         # cannot start an unbounded number of calls. Answers keep the requests' order.
         limit = asyncio.Semaphore(BATCH_CONCURRENCY)
@@ -378,32 +390,74 @@ class McpEndpoint:
         session: SessionInfo | None,
         version: str,
         req: Incoming,
+        send_stream: Callable[[HttpAnswer], Awaitable[None]],
+        headers: dict[str, str],
     ) -> HttpAnswer:
+        """Run the call in this task. Should it send anything before its result, its answer becomes an
+        SSE stream sent from another task meanwhile (``CallStream``); else the result is plain JSON."""
         scope = self._scope(catalog, principal, session, version, req)
         if not _may_stream(catalog, req):
-            response = await self._dispatch(scope, req)
-            return HttpAnswer(200, jsonrpc.encode(response))
+            return HttpAnswer(200, jsonrpc.encode(await self._dispatch(scope, req)), headers)
         negotiated = session.protocol_version if session is not None else None
+
+        call_task = asyncio.current_task()
+        assert call_task is not None
+
+        async def send_answer(frames: AsyncIterator[bytes]) -> None:
+            try:
+                await send_stream(HttpAnswer(200, None, {**headers, **_NO_CACHE}, frames, EVENT_STREAM))
+            finally:
+                if self._leaving and call_task in self._streamed_calls:
+                    call_task.cancel()  # its client went away while the server is stopping
+
         stream = CallStream(
             session_id=scope.session_id,
             relay=self.relay,
             store=self.store,
             priming_retry_ms=PRIMING_RETRY_MS if (negotiated or version) >= PRIMING_SINCE else None,
             on_bind=self.inflight.add,
+            send_answer=send_answer,
         )
         stream.on_stream = self._recorder(stream, scope, req)
         scope.hooks = stream
-        task = asyncio.create_task(self._run(scope, req, stream))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        first = await stream.first()
-        message, final, _ = first
-        if final and message is None:
+        self._streamed_calls[call_task] = stream
+        response = jsonrpc.error(req.id, INTERNAL_ERROR, "Internal error")
+        try:
+            response = await self._dispatch(scope, req, stream)
+        except asyncio.CancelledError:
+            # The server is stopping (see ``leave``; uvicorn also cancels what is left when its grace
+            # period ends): no last event, the call is left to another replica.
+            stream.abandon()
+            raise
+        except Exception:
+            _log.exception("mcp.call.failed", method=req.method)
+        finally:
+            self._streamed_calls.pop(call_task, None)
+            if stream.ctx is not None:
+                self.inflight.remove(stream.ctx)
+        # The answer always ends (never a hang): with the response, or, when the client cancelled the
+        # request, without one (MCP: a cancelled request gets no response).
+        if stream.streaming:
+            if stream.cancelled:
+                stream.end_without_response()
+            else:
+                stream.finish(response)
+        if stream.streaming:
+            await stream.sent()
+            return SENT
+        if stream.cancelled:
             # Cancelled before it sent anything: an event stream that ends at once, with no response.
-            return HttpAnswer(200, b"", {"Cache-Control": "no-cache"}, media_type=EVENT_STREAM)
-        if final:
-            return HttpAnswer(200, jsonrpc.encode(message))
-        return HttpAnswer(200, None, {"Cache-Control": "no-cache"}, stream.sse(first), EVENT_STREAM)
+            return HttpAnswer(200, b"", {**headers, **_NO_CACHE}, media_type=EVENT_STREAM)
+        return HttpAnswer(200, jsonrpc.encode(response), headers)
+
+    def leave(self) -> None:
+        """The server is stopping. A call whose answer streamed to a client that has gone (now or
+        later) no longer holds up the shutdown: it is left running in its worker, for the replica where
+        its client resumes to adopt. Calls answering a connected client go on to their end."""
+        self._leaving = True
+        for task, stream in list(self._streamed_calls.items()):
+            if stream.answer_ended:
+                task.cancel()
 
     def _recorder(
         self, stream: CallStream, scope: RequestScope, req: Incoming
@@ -441,22 +495,6 @@ class McpEndpoint:
         message = {"jsonrpc": "2.0", "id": request_id, "method": record.method, "params": record.params}
         return await self._dispatch(scope, Incoming("request", message), call)
 
-    async def _run(self, scope: RequestScope, req: Incoming, stream: CallStream) -> None:
-        # Whatever happens, the waiting HTTP answer ends (never a hang): with the response, or, when
-        # the client cancelled the request, without one (MCP: a cancelled request gets no response).
-        response = jsonrpc.error(req.id, INTERNAL_ERROR, "Internal error")
-        try:
-            response = await self._dispatch(scope, req, stream)
-        except Exception:
-            _log.exception("mcp.call.failed", method=req.method)
-        finally:
-            if stream.ctx is not None:
-                self.inflight.remove(stream.ctx)
-            if stream.cancelled:
-                stream.end_without_response()
-            else:
-                stream.finish(response)
-
     # -- GET -------------------------------------------------------------------------------------
 
     async def get(self, inp: HttpInput) -> HttpAnswer:
@@ -475,7 +513,7 @@ class McpEndpoint:
         session_id = h.get("mcp-session-id")
         if not session_id:
             return _rpc_error_answer(400, -32000, "Bad Request: Mcp-Session-Id header is required")
-        headers: dict[str, str] = {"Cache-Control": "no-cache"}
+        headers: dict[str, str] = dict(_NO_CACHE)
         try:
             session = await self._existing_session(catalog, principal, session_id)
             if session is None:

@@ -136,11 +136,26 @@ def mcp_asgi(holder: EndpointHolder, max_body_bytes: int) -> ASGIApp:
         # sane id is kept. Bound in this request's own task (uvicorn runs one per request).
         correlation = new_correlation_id(headers.get(_CORRELATION) or headers.get("x-request-id"))
         bind_correlation_id(correlation)
+        origin = headers.get("origin")
+
+        def finish_headers(answer: HttpAnswer) -> None:
+            answer.headers[CORRELATION_HEADER] = correlation
+            if origin is not None and answer.status != 403:
+                # The origin passed the DNS-rebinding check: let browser clients read the answer.
+                answer.headers.update(cors_headers(origin))
+
+        async def send_stream(answer: HttpAnswer) -> None:
+            assert answer.stream is not None
+            finish_headers(answer)
+            with metrics.sse_stream():
+                await _send_stream(send, receive, answer, answer.stream)
+
         inp = HttpInput(
             integration_id=integration_id,
             headers=headers,
             query_token=_query_token(scope),
             read_body=read_body,
+            send_stream=send_stream,
         )
         try:
             if method == "POST":
@@ -160,15 +175,12 @@ def mcp_asgi(holder: EndpointHolder, max_body_bytes: int) -> ASGIApp:
             _log.exception("mcp.request.failed", method=method)
             await _send_bytes(send, 500, _INTERNAL, {}, "application/json")
             return
-        answer.headers[CORRELATION_HEADER] = correlation
-        origin = inp.headers.get("origin")
-        if origin is not None and answer.status != 403:
-            # The origin passed the DNS-rebinding check: let browser clients read the answer.
-            answer.headers.update(cors_headers(origin))
+        if answer.sent:
+            return
         if answer.stream is not None:
-            with metrics.sse_stream():
-                await _send_stream(send, receive, answer, answer.stream)
+            await send_stream(answer)
         else:
+            finish_headers(answer)
             await _send_bytes(send, answer.status, answer.body or b"", answer.headers, answer.media_type)
 
     return mcp

@@ -118,7 +118,7 @@ class EdgeRuntime:
 
     async def start(self) -> None:
         await self.store.ensure()
-        self._remove_exit_hook = on_server_exit(asyncio.get_running_loop(), self.streams.end_all)
+        self._remove_exit_hook = on_server_exit(asyncio.get_running_loop(), self._server_exit)
         for part in (
             self.audit,
             self.snapshots,
@@ -133,6 +133,12 @@ class EdgeRuntime:
             if part is not None:
                 await part.start()
                 self._started.append(part)
+
+    def _server_exit(self) -> None:
+        """uvicorn starts shutting down: streams end now and their clients resume on another replica."""
+        self.streams.end_all()
+        if self.endpoint is not None:
+            self.endpoint.leave()
 
     async def stop(self) -> None:
         if self._remove_exit_hook is not None:

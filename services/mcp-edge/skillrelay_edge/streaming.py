@@ -1,12 +1,14 @@
 """The messages one client request sends before its result, and how they reach the client.
 
-A call starts in JSON mode: if its result is the first thing it produces, the answer is a plain
-``application/json`` response (the cheap path). If it first sends a notification or a server-to-client
-request, the answer becomes an SSE stream carrying those messages in order and then the result. In
-SSE mode a pump task stores each event (for resumption on any replica) independently of the HTTP
-connection, so a client that drops the stream can pick it up again with ``Last-Event-ID``. Before the
-first event the pump calls ``on_stream`` (the endpoint records the call there, so another replica can
-adopt it should this one die), and every stored event keeps the worker ``seq`` that produced it.
+A call runs in its HTTP request's own task and starts in JSON mode: if its result is the first thing
+it produces, the answer is a plain ``application/json`` response (the cheap path: no other task is
+involved). If it first sends a notification or a server-to-client request, the answer becomes an SSE
+stream, sent by a task of its own (``send_answer``) while the call goes on, carrying those messages in
+order and then the result. In SSE mode a pump task stores each event (for resumption on any replica)
+independently of the HTTP connection, so a client that drops the stream can pick it up again with
+``Last-Event-ID``. Before the first event the pump calls ``on_stream`` (the endpoint records the call
+there, so another replica can adopt it should this one die), and every stored event keeps the worker
+``seq`` that produced it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -52,9 +54,11 @@ class CallStream:
         priming_retry_ms: int | None = None,
         on_bind: Callable[[CallContext], None] | None = None,
         on_stream: Callable[[str], Awaitable[None]] | None = None,
+        send_answer: Callable[[AsyncIterator[bytes]], Coroutine[Any, Any, None]],
     ) -> None:
         self._on_bind = on_bind
         self.on_stream = on_stream
+        self._send_answer = send_answer
         self.session_id = session_id
         self._stream_id: str | None = None
         self.ctx: CallContext | None = None
@@ -63,12 +67,11 @@ class CallStream:
         # SEP-1699 (2025-11-25): an event with an id and no data first, so a client whose stream breaks
         # before anything else arrived can still resume it (GET + Last-Event-ID) on any replica.
         self._priming_retry_ms = priming_retry_ms
-        # The first item (most often the only one: the result) goes to a future the HTTP request
-        # awaits; later ones to a queue, made only for a call that streams.
-        self._first: asyncio.Future[_Item] = asyncio.get_running_loop().create_future()
+        # Made by the first message sent before the result: from then on the answer is a stream.
         self._queue: asyncio.Queue[_Item] | None = None
         self._counter = itertools.count(1)
-        self.pump_task: asyncio.Task[None] | None = None
+        self._pumping: asyncio.Task[None] | None = None  # kept: the loop holds tasks weakly
+        self._sending: asyncio.Task[None] | None = None
 
     @property
     def stream_id(self) -> str:
@@ -104,7 +107,13 @@ class CallStream:
 
     # -- the edge side ---------------------------------------------------------------------------
 
+    @property
+    def streaming(self) -> bool:
+        """Whether the call sent something before its result (its answer is an SSE stream)."""
+        return self._queue is not None
+
     def finish(self, message: dict[str, Any]) -> None:
+        """The result of a streaming call: the stream's last event."""
         self._put((message, True, 0))
 
     @property
@@ -115,33 +124,41 @@ class CallStream:
         """The client cancelled the request: MCP says it gets no response, so the stream just ends."""
         self._put((None, True, 0))
 
-    async def first(self) -> _Item:
-        return await self._first
+    @property
+    def answer_ended(self) -> bool:
+        """Whether the SSE answer is over: the stream ended or its client went away."""
+        return self._sending is not None and self._sending.done()
+
+    def abandon(self) -> None:
+        """The edge is stopping while the call runs: end the answer without a last event (nothing
+        is stored as final), so the client resumes on another replica, which adopts the call."""
+        for task in (self._pumping, self._sending):
+            if task is not None:
+                task.cancel()
+
+    async def sent(self) -> None:
+        """Wait until the SSE answer has gone out (or its client went away)."""
+        if self._sending is not None:
+            with contextlib.suppress(Exception):
+                await self._sending
 
     def _put(self, item: _Item) -> None:
-        if not self._first.done():
-            self._first.set_result(item)
-        else:
-            self._later_items().put_nowait(item)
-
-    def _later_items(self) -> asyncio.Queue[_Item]:
         if self._queue is None:
+            # The first message before the result: start the SSE answer in a task of its own.
             self._queue = asyncio.Queue()
-        return self._queue
+            out: asyncio.Queue[bytes | None] = asyncio.Queue()
+            self._pumping = asyncio.create_task(self._pump(out))
+            self._sending = asyncio.create_task(self._send_answer(_drain(out)))
+        self._queue.put_nowait(item)
 
-    def sse(self, first: _Item) -> AsyncIterator[bytes]:
-        """Start storing and framing events; the returned iterator feeds the HTTP response."""
-        out: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.pump_task = asyncio.create_task(self._pump(first, out))
-        return _drain(out)
-
-    async def _pump(self, item: _Item, out: asyncio.Queue[bytes | None]) -> None:
+    async def _pump(self, out: asyncio.Queue[bytes | None]) -> None:
+        assert self._queue is not None
         if self._priming_retry_ms is not None and self._store is not None and self.session_id is not None:
             out.put_nowait(priming_frame(f"{self.stream_id}-0", self._priming_retry_ms))
         if self.on_stream is not None and self._store is not None and self.session_id is not None:
             await self.on_stream(self.stream_id)
         while True:
-            message, final, worker_seq = item
+            message, final, worker_seq = await self._queue.get()
             if message is None:
                 # Stored as an empty final event, so a client resuming this stream sees it end too.
                 await self._event_id(b"", final=True, worker_seq=0)
@@ -153,7 +170,6 @@ class CallStream:
             if final:
                 out.put_nowait(None)
                 return
-            item = await self._later_items().get()
 
     async def _event_id(self, data: bytes, final: bool, worker_seq: int) -> str:
         if self._store is not None and self.session_id is not None:
@@ -172,10 +188,3 @@ async def _drain(out: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
         if chunk is None:
             return
         yield chunk
-
-
-async def cancel_quietly(task: asyncio.Task[Any] | None) -> None:
-    if task is not None and not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

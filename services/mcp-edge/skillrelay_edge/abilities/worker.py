@@ -209,19 +209,24 @@ class WorkerRunner:
         self._calls[call_id] = inbox
         ctx.on_cancel(functools.partial(inbox.put, _CANCELLED))
         client_requests: set[asyncio.Task[None]] = set()
+        leaving = False
         try:
             await start()
             return await self._follow(ctx, handler, inbox, client_requests, state, start)
         except nats.errors.Error as exc:
             state.worker_done = True
             raise AbilityError(f"cannot reach worker {handler.subject!r}: NATS is unavailable") from exc
+        except asyncio.CancelledError:
+            # Only a stopping edge cancels the task running a call (a client's cancellation arrives
+            # through ``ctx``): the call lives on in the worker for another replica to adopt.
+            leaving = True
+            raise
         finally:
             for task in client_requests:
                 task.cancel()
             self._calls.pop(call_id, None)
-            if not state.worker_done and not self._stopping:
+            if not state.worker_done and not leaving and not self._stopping:
                 # Timed out, cancelled by the client, or the edge gave up: the worker stops its handler.
-                # Not when this replica shuts down: the call lives on for another replica to adopt.
                 self._cancel(call_id, "cancelled by the edge")
 
     async def _adopt(self, adopt: AdoptCall, state: _CallState) -> None:

@@ -108,12 +108,28 @@ def endpoint(worker: FakeWorker) -> McpEndpoint:
     )
 
 
+class StreamSink:
+    """Stands in for the HTTP layer's ``send_stream``: keeps the SSE answers sent and their frames."""
+
+    def __init__(self) -> None:
+        self.answers: list[HttpAnswer] = []
+        self.frames: list[bytes] = []
+        self.opened = asyncio.Event()
+
+    async def send(self, answer: HttpAnswer) -> None:
+        assert answer.stream is not None
+        self.answers.append(answer)
+        self.opened.set()
+        self.frames += [chunk async for chunk in answer.stream]
+
+
 def _input(
     body: Any,
     *,
     integration: str = "mcpserver_1",
     session: str | None = None,
     token: str = TOKEN,
+    sink: StreamSink | None = None,
     **headers: str,
 ) -> HttpInput:
     raw = body if isinstance(body, bytes) else msgspec.json.encode(body)
@@ -130,7 +146,7 @@ def _input(
     async def read() -> bytes:
         return raw
 
-    return HttpInput(integration, all_headers, None, read)
+    return HttpInput(integration, all_headers, None, read, (sink or StreamSink()).send)
 
 
 def _request(method: str, params: Any = None, request_id: int = 1) -> dict[str, Any]:
@@ -249,13 +265,28 @@ async def test_a_call_that_only_answers_is_json_and_one_that_talks_is_sse(
     endpoint: McpEndpoint, worker: FakeWorker
 ) -> None:
     session = await _session(endpoint)
-    silent = await endpoint.post(_input(_request("tools/call", {"name": "silent"}), session=session))
-    assert silent.media_type == "application/json" and silent.stream is None
-    talk = await endpoint.post(_input(_request("tools/call", {"name": "talk"}), session=session))
-    assert talk.media_type == "text/event-stream" and talk.stream is not None
-    frames = [chunk async for chunk in talk.stream]
-    assert b"notifications/message" in frames[0] and b'"result"' in frames[1]
+    sink = StreamSink()
+    call = _request("tools/call", {"name": "silent"})
+    silent = await endpoint.post(_input(call, session=session, sink=sink))
+    assert silent.media_type == "application/json" and silent.stream is None and not silent.sent
+    assert _json(silent)["result"]["content"][0]["text"] == "silent" and sink.answers == []
+    talk = await endpoint.post(_input(_request("tools/call", {"name": "talk"}), session=session, sink=sink))
+    # The call's task returns once the SSE answer, sent meanwhile from another task, has ended.
+    assert talk.sent and len(sink.answers) == 1
+    assert sink.answers[0].media_type == "text/event-stream"
+    assert sink.answers[0].headers["Cache-Control"] == "no-cache"
+    assert b"notifications/message" in sink.frames[0] and b'"result"' in sink.frames[1]
+    assert len(sink.frames) == 2
     assert worker.contexts[-1].session_id == session
+
+
+async def test_a_streamed_answer_carries_a_renewed_session_id(endpoint: McpEndpoint) -> None:
+    sink = StreamSink()
+    call = _request("tools/call", {"name": "talk"})
+    answer = await endpoint.post(_input(call, integration="mcpserver_renew", session="gone", sink=sink))
+    assert answer.sent
+    renewed = sink.answers[0].headers["Mcp-Session-Id"]
+    assert renewed and renewed != "gone"
 
 
 class WaitsForCancellation:
@@ -275,37 +306,72 @@ class WaitsForCancellation:
         return {"content": [{"type": "text", "text": "too late"}], "isError": True}
 
 
-async def _cancel_call(endpoint: McpEndpoint, talk_first: bool) -> tuple[HttpAnswer, CallContext]:
+async def _cancel_call(endpoint: McpEndpoint, talk_first: bool) -> tuple[HttpAnswer, StreamSink]:
     session = await _session(endpoint)
     runner = WaitsForCancellation(talk_first)
     endpoint.dispatcher.services.runners["worker"] = runner  # type: ignore[index]
+    sink = StreamSink()
     call = asyncio.ensure_future(
-        endpoint.post(_input(_request("tools/call", {"name": "silent"}, 9), session=session))
+        endpoint.post(_input(_request("tools/call", {"name": "silent"}, 9), session=session, sink=sink))
     )
     await asyncio.wait_for(runner.started.wait(), 5)
     if talk_first:
-        answer = await asyncio.wait_for(call, 5)  # the stream is open once the call has talked
+        await asyncio.wait_for(sink.opened.wait(), 5)  # the stream is open once the call has talked
+    assert not call.done()
     notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
     assert (await endpoint.post(_input(notice, session=session))).status == 202
-    if not talk_first:
-        answer = await asyncio.wait_for(call, 5)
+    answer = await asyncio.wait_for(call, 5)
     assert runner.seen[0].cancelled.is_set()
-    return answer, runner.seen[0]
+    return answer, sink
 
 
 async def test_a_call_cancelled_before_it_talked_ends_without_a_response(endpoint: McpEndpoint) -> None:
-    answer, _ = await _cancel_call(endpoint, talk_first=False)
+    answer, sink = await _cancel_call(endpoint, talk_first=False)
     assert answer.status == 200 and answer.media_type == "text/event-stream"
-    assert answer.body == b"" and answer.stream is None
+    assert answer.body == b"" and answer.stream is None and not answer.sent
+    assert sink.answers == []
 
 
 async def test_a_cancelled_sse_call_ends_its_stream_without_a_response(endpoint: McpEndpoint) -> None:
-    answer, _ = await _cancel_call(endpoint, talk_first=True)
-    assert answer.stream is not None
-    frames = [chunk async for chunk in answer.stream]
-    body = b"".join(frames)
+    answer, sink = await _cancel_call(endpoint, talk_first=True)
+    assert answer.sent
+    body = b"".join(sink.frames)
     assert b"notifications/message" in body
     assert b'"result"' not in body and b'"error"' not in body, body
+
+
+class GoneAfterFirstFrame(StreamSink):
+    """A client that reads one frame of its SSE answer and goes away."""
+
+    async def send(self, answer: HttpAnswer) -> None:
+        assert answer.stream is not None
+        self.answers.append(answer)
+        self.frames.append(await anext(aiter(answer.stream)))
+        self.opened.set()
+
+
+async def test_a_stopping_edge_leaves_streamed_calls_whose_clients_have_gone(endpoint: McpEndpoint) -> None:
+    session = await _session(endpoint)
+    runner = WaitsForCancellation(talk_first=True)
+    endpoint.dispatcher.services.runners["worker"] = runner  # type: ignore[index]
+    gone, connected = GoneAfterFirstFrame(), StreamSink()
+    left = asyncio.ensure_future(
+        endpoint.post(_input(_request("tools/call", {"name": "silent"}, 1), session=session, sink=gone))
+    )
+    kept = asyncio.ensure_future(
+        endpoint.post(_input(_request("tools/call", {"name": "silent"}, 2), session=session, sink=connected))
+    )
+    await asyncio.wait_for(asyncio.gather(gone.opened.wait(), connected.opened.wait()), 5)
+    await asyncio.sleep(0)  # the gone client's answer task ends
+    endpoint.leave()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(left, 5)
+    # Left to the worker and another replica, not cancelled as the client would cancel it.
+    assert not runner.seen[0].cancelled.is_set()
+    assert not kept.done()  # a connected client's call goes on to its end
+    notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}}
+    assert (await endpoint.post(_input(notice, session=session))).status == 202
+    assert (await asyncio.wait_for(kept, 5)).sent
 
 
 async def test_a_failing_runner_is_an_internal_error_not_a_crash(endpoint: McpEndpoint) -> None:
