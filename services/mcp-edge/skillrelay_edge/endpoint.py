@@ -129,9 +129,6 @@ class HttpAnswer:
     sent: bool = False
 
 
-SENT = HttpAnswer(200, sent=True)
-
-
 @dataclass(frozen=True)
 class HttpInput:
     integration_id: str
@@ -442,9 +439,8 @@ class McpEndpoint:
                 stream.end_without_response()
             else:
                 stream.finish(response)
-        if stream.streaming:
             await stream.sent()
-            return SENT
+            return HttpAnswer(200, sent=True)
         if stream.cancelled:
             # Cancelled before it sent anything: an event stream that ends at once, with no response.
             return HttpAnswer(200, b"", {**headers, **_NO_CACHE}, media_type=EVENT_STREAM)
