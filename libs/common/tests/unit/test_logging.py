@@ -4,6 +4,7 @@ import pytest
 import structlog
 
 from skillrelay_common.logging import configure_logging
+from skillrelay_common.messaging import bind_correlation_id, correlation_scope
 
 
 def test_secret_fields_are_redacted_and_output_is_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -15,5 +16,22 @@ def test_secret_fields_are_redacted_and_output_is_json(capsys: pytest.CaptureFix
     assert record["token"] == "[redacted]"
     assert record["integration_id"] == "mcpserver_1"
     assert "sr_mcp_secret" not in line
+    structlog.contextvars.clear_contextvars()
+    structlog.reset_defaults()
+
+
+async def test_log_lines_carry_the_bound_correlation_id(capsys: pytest.CaptureFixture[str]) -> None:
+    # async: each test task has its own context, so the binding ends with the test.
+    configure_logging("info", json=True, service="unit")
+    log = structlog.get_logger()
+    log.info("before")
+    bind_correlation_id("req-1")
+    log.info("bound")
+    with correlation_scope("req-2", subject="a.b"):
+        log.info("scoped")
+    log.info("after")
+    records = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()[-4:]]
+    assert [record.get("correlation_id") for record in records] == [None, "req-1", "req-2", "req-1"]
+    assert records[2]["subject"] == "a.b" and "subject" not in records[3]
     structlog.contextvars.clear_contextvars()
     structlog.reset_defaults()
