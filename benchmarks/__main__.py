@@ -76,6 +76,20 @@ def _pin_all(pids: list[int], cpus: set[int]) -> None:
                 os.sched_setaffinity(thread, cpus)
 
 
+@contextlib.contextmanager
+def _affinity(cpus: set[int] | None) -> Iterator[None]:
+    """Run this process (and so what it starts) on ``cpus`` for the duration of the block."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def _threads(pid: int) -> list[int]:
     try:
         return [int(name) for name in os.listdir(f"/proc/{pid}/task")]
@@ -308,8 +322,11 @@ def main() -> None:
         os.chmod(state, 0o755)  # noqa: S103 (embedded PostgreSQL may run as another user)
         logs = state / "logs"
         logs.mkdir()
-        targets = [] if args.only_edge else _start_baselines(stack, token, server_cpus, logs)
-        targets += _start_edge(stack, token, server_cpus, state, logs)
+        with _affinity(server_cpus):
+            # Servers inherit the server CPU from their first instruction: a Go runtime (nats-server)
+            # sizes its scheduler by the CPUs it sees at start; pinned later, it would keep two.
+            targets = [] if args.only_edge else _start_baselines(stack, token, server_cpus, logs)
+            targets += _start_edge(stack, token, server_cpus, state, logs)
         # Once everything runs: whatever the servers started since (threads, backends) on their CPU too.
         if server_cpus is not None:
             _pin_all(_process_tree(os.getpid())[1:], server_cpus)
