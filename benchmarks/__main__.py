@@ -1,7 +1,7 @@
 """``make bench``: one run, same core budget for every server, load from a separate process.
 
-Every server (and NATS, PostgreSQL, the sessions service, the worker) is pinned to one CPU and the
-load generator to another, when the machine has two. All targets are started first; then the load
+Every server (and NATS, PostgreSQL, the sessions service, the worker), every thread of it, runs on one
+CPU and the load generator on another, when the machine has two. All targets are started first; then the load
 runs in interleaved rounds (target A, B, C, … then again), so that load from other processes on a
 shared machine hits every target alike; the median round is reported. Each request is authenticated
 with a static bearer token; the edge requests also carry their MCP session.
@@ -62,14 +62,13 @@ def _cpus() -> tuple[set[int] | None, set[int] | None]:
 
 
 def _pin(pid: int, cpus: set[int] | None) -> None:
-    """Pin every thread of ``pid`` and of its descendants. Affinity set on a process id covers only
-    its main thread: threads and child processes made before (a Go runtime's, PostgreSQL's helpers)
-    would keep running on any CPU and give a server more than the budget."""
     if cpus is not None:
-        _pin_all(_process_tree(pid), cpus)
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, cpus)
 
 
 def _pin_all(pids: list[int], cpus: set[int]) -> None:
+    """Every thread of ``pids``: affinity set on a process id covers only its main thread."""
     for pid in pids:
         for thread in _threads(pid):
             with contextlib.suppress(OSError):
@@ -114,14 +113,11 @@ def _process_tree(root: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def _running(
-    args: list[str], env: dict[str, str], cpus: set[int] | None, log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
+def _running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as handle:
         process = subprocess.Popen(
             args, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )
-    _pin(process.pid, cpus)
     try:
         yield process
     finally:
@@ -214,9 +210,7 @@ def _has_worker_sdk() -> bool:
     return True
 
 
-def _start_baselines(
-    stack: contextlib.ExitStack, token: str, cpus: set[int] | None, logs: Path
-) -> list[Target]:
+def _start_baselines(stack: contextlib.ExitStack, token: str, logs: Path) -> list[Target]:
     headers = {"Content-Type": "application/json", "Accept": MCP_ACCEPT, "Authorization": f"Bearer {token}"}
     targets = []
     for kind, label in (
@@ -226,25 +220,19 @@ def _start_baselines(
     ):
         port = free_port()
         command = [PYTHON, "-m", "benchmarks.echo_servers", kind, str(port), token]
-        process = stack.enter_context(_running(command, _env(), cpus, logs / f"{kind}.log"))
+        process = stack.enter_context(_running(command, _env(), logs / f"{kind}.log"))
         wait_for_port("127.0.0.1", port, 30, process)
         targets.append(Target(label, port, "/mcp", headers, _body("echo")))
     return targets
 
 
-def _start_edge(
-    stack: contextlib.ExitStack, token: str, cpus: set[int] | None, state: Path, logs: Path
-) -> list[Target]:
+def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path) -> list[Target]:
     nats = EmbeddedNats(store_dir=state / "nats")
     nats.start()
     stack.callback(nats.stop)
-    assert nats.process is not None
-    _pin(nats.process.pid, cpus)
     postgres = EmbeddedPostgres(data_dir=state / "pg")
     postgres.start()
     stack.callback(postgres.stop)
-    assert postgres.process is not None
-    _pin(postgres.process.pid, cpus)
     database_url = postgres.create_database("bench_sessions")
     env = _env(SKILLRELAY_NATS_URL=nats.url, SKILLRELAY_STATE_DIR=str(state), SKILLRELAY_HOST="127.0.0.1")
     port = free_port()
@@ -257,18 +245,17 @@ def _start_edge(
         _running(
             [PYTHON, "-m", "skillrelay_sessions"],
             {**env, "SKILLRELAY_DATABASE_URL": database_url},
-            cpus,
             logs / "sessions.log",
         )
     )
     control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token]
-    stack.enter_context(_running(control, env, cpus, logs / "control.log"))
+    stack.enter_context(_running(control, env, logs / "control.log"))
     worker = _has_worker_sdk()
     if worker:
         worker_command = [PYTHON, "-m", "benchmarks.echo_worker", nats.url]
         if os.environ.get("BENCH_PROFILE_WORKER"):  # developer aid: cProfile the worker process
             worker_command[1:1] = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE_WORKER"]]
-        stack.enter_context(_running(worker_command, env, cpus, logs / "worker.log"))
+        stack.enter_context(_running(worker_command, env, logs / "worker.log"))
     edge_command = [PYTHON, "-m", "skillrelay_edge"]
     if os.environ.get("BENCH_PROFILE_EDGE"):  # developer aid: cProfile the edge process
         edge_command = [
@@ -280,7 +267,7 @@ def _start_edge(
             "-m",
             "skillrelay_edge",
         ]
-    edge = stack.enter_context(_running(edge_command, edge_env, cpus, logs / "edge.log"))
+    edge = stack.enter_context(_running(edge_command, edge_env, logs / "edge.log"))
     wait_for_port("127.0.0.1", port, 30, edge)
     _wait_http(f"http://127.0.0.1:{port}/ready")
     path = f"/api/v1/integration/mcpserver/{INTEGRATION_ID}/mcp"
@@ -325,8 +312,8 @@ def main() -> None:
         with _affinity(server_cpus):
             # Servers inherit the server CPU from their first instruction: a Go runtime (nats-server)
             # sizes its scheduler by the CPUs it sees at start; pinned later, it would keep two.
-            targets = [] if args.only_edge else _start_baselines(stack, token, server_cpus, logs)
-            targets += _start_edge(stack, token, server_cpus, state, logs)
+            targets = [] if args.only_edge else _start_baselines(stack, token, logs)
+            targets += _start_edge(stack, token, state, logs)
         # Once everything runs: whatever the servers started since (threads, backends) on their CPU too.
         if server_cpus is not None:
             _pin_all(_process_tree(os.getpid())[1:], server_cpus)
