@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -74,3 +76,29 @@ def configure_logging(level: str = "info", json: bool | None = None, service: st
 
 def get_logger(name: str | None = None) -> Any:
     return structlog.get_logger(name)
+
+
+class RepeatedWarning:
+    """A warning that can fire many times a second (each publish during a long NATS outage): logged at
+    once, then at most every ``every`` seconds, with how many were left out in between."""
+
+    def __init__(
+        self, logger: Any, event: str, every: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._logger = logger
+        self._event = event
+        self._every = every
+        self._clock = clock
+        self._next_at = float("-inf")
+        self._left_out = 0
+
+    def __call__(self, **fields: Any) -> None:
+        now = self._clock()
+        if now < self._next_at:
+            self._left_out += 1
+            return
+        if self._left_out:
+            fields["left_out"] = self._left_out
+        self._logger.warning(self._event, **fields)
+        self._left_out = 0
+        self._next_at = now + self._every

@@ -39,6 +39,7 @@ import msgspec
 import nats.errors
 import structlog
 
+from skillrelay_common.logging import RepeatedWarning
 from skillrelay_common.messaging import CORRELATION_HEADER, bind_correlation_id, encode
 from skillrelay_common.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
 from skillrelay_common.runtime import stop_with_parent
@@ -366,6 +367,7 @@ class Worker:
         self._prompts: dict[str, tuple[PromptFn, str | None]] = {}
         self._completions: dict[str, CompletionFn] = {}
         self._lane: NatsLane | None = None
+        self._publish_failed = RepeatedWarning(_log, "worker.publish.failed")
         self._call_subscription: int | None = None
         self._inflight: dict[str, tuple[asyncio.Task[None], WorkerContext]] = {}
         # Calls finished in this second and the one before (two generations, swept once a second):
@@ -498,7 +500,7 @@ class Worker:
         except nats.errors.Error as exc:
             # NATS is away for longer than its buffer lasts, or the worker is closing: the edge's
             # heartbeat watch turns the silence into a clear error; the event stays kept for adoption.
-            _log.warning("worker.publish.failed", subject=subject, error=str(exc))
+            self._publish_failed(subject=subject, error=str(exc))
 
     # -- adoption: answers that reached nobody, and edge replicas taking over a call -----------------
 

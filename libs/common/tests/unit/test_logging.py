@@ -3,7 +3,7 @@ import json
 import pytest
 import structlog
 
-from skillrelay_common.logging import configure_logging
+from skillrelay_common.logging import RepeatedWarning, configure_logging
 from skillrelay_common.messaging import bind_correlation_id, correlation_scope
 
 
@@ -35,3 +35,19 @@ async def test_log_lines_carry_the_bound_correlation_id(capsys: pytest.CaptureFi
     assert records[2]["subject"] == "a.b" and "subject" not in records[3]
     structlog.contextvars.clear_contextvars()
     structlog.reset_defaults()
+
+
+def test_a_repeated_warning_is_logged_at_most_every_interval_with_a_count_of_the_rest() -> None:
+    now = [100.0]
+    with structlog.testing.capture_logs() as logs:
+        warn = RepeatedWarning(structlog.get_logger(), "x.failed", every=5.0, clock=lambda: now[0])
+        warn(error="first")
+        for _ in range(3):
+            now[0] += 1.0
+            warn(error="again")
+        now[0] += 2.0  # 5 s after the first
+        warn(error="later")
+        now[0] += 1.0
+        warn(error="quiet")
+    assert [(entry["error"], entry.get("left_out")) for entry in logs] == [("first", None), ("later", 3)]
+    assert all(entry["log_level"] == "warning" and entry["event"] == "x.failed" for entry in logs)
