@@ -227,6 +227,7 @@ class WorkerRunner:
             self._calls.pop(call_id, None)
             if not state.worker_done and not leaving and not self._stopping:
                 # Timed out, cancelled by the client, or the edge gave up: the worker stops its handler.
+                # Not when the edge stops: the call lives on for another replica to adopt.
                 self._cancel(call_id, "cancelled by the edge")
 
     async def _adopt(self, adopt: AdoptCall, state: _CallState) -> None:
