@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +34,22 @@ def stop_with_parent(interval: float = 1.0) -> None:
     threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
 
 
+def freeze_startup_heap() -> None:
+    """Take what is alive once a service has started (modules, classes, the app, its caches: ~140k
+    objects in the edge) out of the cyclic GC's sight. They live as long as the process, yet every full
+    collection walked them all again: ~100 ms of stalled requests each on a busy edge. What is made
+    later is collected as before. Called by the process entry points, never by an app a test builds."""
+    gc.collect()
+    gc.freeze()
+
+
+class _Server(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)  # the app's lifespan start-up has run, the sockets listen
+        if not self.should_exit:
+            freeze_startup_heap()
+
+
 def serve_http(
     app: Any, host: str, port: int, *, log_level: str = "warning", forwarded_allow_ips: str = "127.0.0.1"
 ) -> None:
@@ -53,7 +71,7 @@ def serve_http(
         http="auto",
     )
     stop_with_parent()
-    uvicorn.Server(config).run()
+    _Server(config).run()
 
 
 def run_until_signalled(start: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[None]]) -> None:
@@ -65,6 +83,7 @@ def run_until_signalled(start: Callable[[], Awaitable[Any]], stop: Callable[[], 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
         await start()
+        freeze_startup_heap()
         try:
             await stopping.wait()
         finally:

@@ -8,6 +8,8 @@ a server where the user may create databases).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import os
 import shutil
 import tempfile
@@ -112,6 +114,29 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(poll(), timeout)
+
+
+@contextlib.contextmanager
+def cyclic_garbage(prefix: str = "skillrelay_") -> Iterator[list[str]]:
+    """Names the types of ``prefix`` modules whose objects the block left to the cyclic GC: freed only
+    when a reference cycle is collected, not as soon as their last reference goes. A request that
+    leaves a cycle behind keeps everything it references (its task, buffers, closures) alive until a
+    collection, whose cost grows with it. Automatic collections are off during the block."""
+    gc.collect()
+    gc.disable()
+    names: list[str] = []
+    try:
+        yield names
+    finally:
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            gc.collect()
+            found = {f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.garbage}
+            names.extend(sorted(name for name in found if name.startswith(prefix)))
+            gc.garbage.clear()
+        finally:
+            gc.set_debug(0)
+            gc.enable()
 
 
 def gated_counter_worker(subject: str) -> tuple[Worker, asyncio.Event]:

@@ -42,7 +42,7 @@ import structlog
 from skillrelay_common.logging import RepeatedWarning
 from skillrelay_common.messaging import CORRELATION_HEADER, bind_correlation_id, encode
 from skillrelay_common.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
-from skillrelay_common.runtime import stop_with_parent
+from skillrelay_common.runtime import freeze_startup_heap, stop_with_parent
 from skillrelay_common.schemas.base import Message
 from skillrelay_common.schemas.worker import (
     LOG_LEVELS,
@@ -478,6 +478,7 @@ class Worker:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stopping.set)
             await self.start(nats_url)
+            freeze_startup_heap()
             try:
                 await stopping.wait()
             finally:

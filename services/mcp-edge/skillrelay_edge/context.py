@@ -142,6 +142,13 @@ class CallContext:
     _notify: NotifyFn = field(default=_no_notify, repr=False)
     _request_client: RequestClientFn = field(default=_no_client_requests, repr=False)
 
+    def detach(self) -> None:
+        """The request is over: forget its stream's hooks. They are bound methods of an object that
+        holds this context, a reference cycle that would keep the whole request (its HTTP task,
+        buffers, closures) alive until the cyclic GC runs, which then costs more than the call."""
+        self._notify = _no_notify
+        self._request_client = _no_client_requests
+
     def cancel(self) -> None:
         """The client cancelled the request (``notifications/cancelled``)."""
         if self.cancelled.is_set():

@@ -39,7 +39,7 @@ from skillrelay_edge.protocol.lifecycle import session_state_from_initialize
 from skillrelay_edge.protocol.scope import RequestScope, handler_kind
 from skillrelay_edge.sse import GET_STREAM_ID, EventStore, parse_event_id
 from skillrelay_edge.stored_call import StoredCall
-from skillrelay_edge.streaming import CallStream
+from skillrelay_edge.streaming import CallStream, OnStream
 from skillrelay_edge.transport import DEFAULT_HEADER_VERSION, HttpRules, Rejection, negotiate_version
 
 _log = structlog.get_logger("skillrelay.edge.endpoint")
@@ -413,9 +413,9 @@ class McpEndpoint:
             store=self.store,
             priming_retry_ms=PRIMING_RETRY_MS if (negotiated or version) >= PRIMING_SINCE else None,
             on_bind=self.inflight.add,
+            on_stream=self._recorder(scope, req),
             send_answer=send_answer,
         )
-        stream.on_stream = self._recorder(stream, scope, req)
         scope.hooks = stream
         self._streamed_calls[call_task] = stream
         response = jsonrpc.error(req.id, INTERNAL_ERROR, "Internal error")
@@ -432,6 +432,7 @@ class McpEndpoint:
             self._streamed_calls.pop(call_task, None)
             if stream.ctx is not None:
                 self.inflight.remove(stream.ctx)
+                stream.ctx.detach()
         # The answer always ends (never a hang): with the response, or, when the client cancelled the
         # request, without one (MCP: a cancelled request gets no response).
         if stream.streaming:
@@ -455,23 +456,22 @@ class McpEndpoint:
             if stream.answer_ended:
                 task.cancel()
 
-    def _recorder(
-        self, stream: CallStream, scope: RequestScope, req: Incoming
-    ) -> Callable[[str], Awaitable[None]] | None:
+    def _recorder(self, scope: RequestScope, req: Incoming) -> OnStream | None:
         """Records a call whose answer became a stream, so another replica can adopt it."""
-        adoption, session_id = self.adoption, scope.session_id
+        adoption, session_id, version = self.adoption, scope.session_id, scope.protocol_version
         if adoption is None or session_id is None:
             return None
 
-        async def record(stream_id: str) -> None:
+        # Takes values, not the scope or the stream: they refer to this closure (no reference cycle).
+        async def record(stream_id: str, call_id: str | None) -> None:
             await adoption.record(
                 session_id,
                 stream_id,
-                call_id=stream.ctx.worker_call_id if stream.ctx is not None else None,
+                call_id=call_id,
                 method=req.method,
                 params=req.params,
                 request_id=req.id,
-                protocol_version=scope.protocol_version,
+                protocol_version=version,
             )
 
         return record

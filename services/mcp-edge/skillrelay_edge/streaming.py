@@ -36,6 +36,8 @@ _log = structlog.get_logger("skillrelay.edge.streaming")
 # (message, final, worker seq): the worker event seq behind the message, or 0; a final None: the call
 # was cancelled, so it ends without a response.
 _Item = tuple[dict[str, Any] | None, bool, int]
+# Called when the answer becomes a stream, with its stream id and the worker call id (if any).
+OnStream = Callable[[str, str | None], Awaitable[None]]
 
 
 def new_stream_id() -> str:
@@ -53,7 +55,7 @@ class CallStream:
         store: EventStore | None,
         priming_retry_ms: int | None = None,
         on_bind: Callable[[CallContext], None] | None = None,
-        on_stream: Callable[[str], Awaitable[None]] | None = None,
+        on_stream: OnStream | None = None,
         send_answer: Callable[[AsyncIterator[bytes]], Coroutine[Any, Any, None]],
     ) -> None:
         self._on_bind = on_bind
@@ -156,7 +158,7 @@ class CallStream:
         if self._priming_retry_ms is not None and self._store is not None and self.session_id is not None:
             out.put_nowait(priming_frame(f"{self.stream_id}-0", self._priming_retry_ms))
         if self.on_stream is not None and self._store is not None and self.session_id is not None:
-            await self.on_stream(self.stream_id)
+            await self.on_stream(self.stream_id, self.ctx.worker_call_id if self.ctx is not None else None)
         while True:
             message, final, worker_seq = await self._queue.get()
             if message is None:

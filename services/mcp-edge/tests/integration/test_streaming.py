@@ -17,7 +17,7 @@ from skillrelay_common.schemas.abilities import AbilityDef
 from skillrelay_common.schemas.registry import SkillsetChanged
 from skillrelay_common.schemas.sessions import GetSession, SessionInfo
 from skillrelay_common.subjects import SESSIONS_GET
-from skillrelay_common.testing import create_database_now
+from skillrelay_common.testing import create_database_now, cyclic_garbage
 from skillrelay_edge.context import CallContext, ClientRequestError
 from skillrelay_edge.testing import (
     TOKEN,
@@ -175,6 +175,21 @@ async def test_a_quiet_worker_call_answers_plain_json(
     response = await client.post(url, headers=_headers(session), json=_call("quiet"))
     assert response.headers["content-type"] == "application/json"
     assert response.json()["result"]["content"][0]["text"] == "quiet"
+
+
+async def test_finished_calls_leave_no_reference_cycles(
+    stream_edges: list[EdgeHarness], client: httpx.AsyncClient
+) -> None:
+    """The edge's objects of a finished request, streamed or not, are freed at once, not left to
+    the cyclic GC (which then walks them, and all they hold, again and again)."""
+    url = stream_edges[0].mcp_url("mcpserver_stream")
+    session = await _initialize(client, url)
+    with cyclic_garbage() as left:
+        for name in ("quiet", "progress"):
+            response = await client.post(url, headers=_headers(session), json=_call(name))
+            assert response.status_code == 200 and '"result"' in response.text
+        await asyncio.sleep(0.2)  # the edge's request task ends just after the answer went out
+    assert left == []
 
 
 async def test_the_client_answer_may_reach_another_replica(

@@ -13,7 +13,7 @@ import pytest
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import ResourceDef, WorkerHandler
 from skillrelay_common.schemas.registry import IntegrationInfo
-from skillrelay_common.testing import until
+from skillrelay_common.testing import cyclic_garbage, until
 from skillrelay_common.worker import ToolError, Worker, WorkerContext, embedded_resource, text
 from skillrelay_edge.abilities.worker import WorkerRunner
 from skillrelay_edge.context import REQUEST_TIMEOUT, AbilityError, CallContext, CallMethod, ClientRequestError
@@ -163,6 +163,18 @@ async def test_tool_result_comes_back(edge: WorkerRunner, worker: Worker) -> Non
     client = FakeClient()
     result = await edge.run(client.context(name="echo"), handler(worker), {"text": "hi"})
     assert result == {"content": [{"type": "text", "text": "echo: hi"}]}
+
+
+async def test_finished_calls_leave_no_reference_cycles(edge: WorkerRunner, worker: Worker) -> None:
+    """Nothing of a finished call waits for the cyclic GC, on the runner's side or the worker's."""
+    answer = {"role": "assistant", "content": {"type": "text", "text": "42"}, "model": "m"}
+    with cyclic_garbage() as left:
+        for name in ("echo", "steps", "ask", "fails"):
+            ctx = FakeClient({"sampling/createMessage": answer}).context(name=name, progress_token=1)
+            result = await edge.run(ctx, handler(worker), {"text": "hi", "prompt": "p"})
+            assert result["content"]
+        await asyncio.sleep(0.1)  # the worker's side of a call ends just after its answer is sent
+    assert left == []
 
 
 async def test_the_requests_meta_reaches_the_handler(edge: WorkerRunner, worker: Worker) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from skillrelay_common.schemas.base import NotFound, Unavailable
 from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
+from skillrelay_common.testing import cyclic_garbage
 from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.cancellation import InFlightCalls
 from skillrelay_edge.catalog import Catalog
@@ -278,6 +279,18 @@ async def test_a_call_that_only_answers_is_json_and_one_that_talks_is_sse(
     assert b"notifications/message" in sink.frames[0] and b'"result"' in sink.frames[1]
     assert len(sink.frames) == 2
     assert worker.contexts[-1].session_id == session
+
+
+async def test_a_finished_call_leaves_no_reference_cycle(endpoint: McpEndpoint, worker: FakeWorker) -> None:
+    """A cycle would keep each request's objects alive until the cyclic GC ran: on the worker path it
+    once cost a fifth of the edge's CPU time."""
+    session = await _session(endpoint)
+    with cyclic_garbage() as left:
+        silent = await endpoint.post(_input(_request("tools/call", {"name": "silent"}), session=session))
+        talk = await endpoint.post(_input(_request("tools/call", {"name": "talk"}), session=session))
+        assert silent.body is not None and talk.sent
+        worker.contexts.clear()
+    assert left == []
 
 
 async def test_a_streamed_answer_carries_a_renewed_session_id(endpoint: McpEndpoint) -> None:
