@@ -285,10 +285,27 @@ async def test_a_finished_call_leaves_no_reference_cycle(endpoint: McpEndpoint, 
     """A cycle would keep each request's objects alive until the cyclic GC ran: on the worker path it
     once cost a fifth of the edge's CPU time."""
     session = await _session(endpoint)
+    requests = [
+        _request("tools/call", {"name": "silent"}),
+        _request("tools/call", {"name": "talk"}),
+        _request("tools/call", {"name": "echo", "arguments": {"message": "hi"}}),
+        _request("tools/call", {"name": "echo", "arguments": {}}),  # invalid arguments: isError
+        _request("tools/call", {"name": "missing"}),  # -32602
+        _request("tools/list"),
+        _request("resources/list"),
+        _request("resources/read", {"uri": "test://static-text"}),
+        _request("resources/read", {"uri": "test://items/7"}),
+        _request("prompts/get", {"name": "test_prompt_with_arguments", "arguments": {"arg1": "a"}}),
+        _request("ping"),
+        _request("no/such/method"),  # -32601
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        [_request("ping", request_id=1), _request("tools/list", request_id=2)],  # batch
+        b"{not json",  # -32700
+    ]
     with cyclic_garbage() as left:
-        silent = await endpoint.post(_input(_request("tools/call", {"name": "silent"}), session=session))
-        talk = await endpoint.post(_input(_request("tools/call", {"name": "talk"}), session=session))
-        assert silent.body is not None and talk.sent
+        for body in requests:
+            answer = await endpoint.post(_input(body, session=session))
+            assert answer.status < 500
         worker.contexts.clear()
     assert left == []
 
