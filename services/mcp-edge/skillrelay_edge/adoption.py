@@ -181,6 +181,8 @@ class CallAdoption:
         except Exception:
             _log.exception("mcp.call.adopt.failed", method=record.method)
         finally:
-            if call.ctx is not None and self._on_done is not None:
-                self._on_done(call.ctx)
+            if call.ctx is not None:
+                if self._on_done is not None:
+                    self._on_done(call.ctx)
+                call.ctx.detach()  # no reference cycle left with the stored call
         await call.finish(response)
