@@ -8,15 +8,19 @@ Used by ``make run`` (data in the state folder, kept between starts) and by the 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +67,31 @@ def postgres_bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _ends_with_its_starter(stop_signal: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` making the server get ``stop_signal`` when whoever started it dies, even by
+    SIGKILL (Linux ``PR_SET_PDEATHSIG``): a killed ``make run`` or test session leaves no server
+    behind holding its port and data folder. The kernel sends it when the starting *thread* ends, so
+    only a start from the main thread gets it (a server restarted from a worker thread does not).
+    The child only calls a function resolved here, before the fork: nothing to import or look up."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    starter = os.getpid()
+
+    def set_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, stop_signal)  # after Popen's setuid, which would clear it
+        if os.getppid() != starter:  # the starter died before the line above
+            os.kill(os.getpid(), stop_signal)
+
+    return set_signal
+
+
 def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
     if process is None or process.poll() is not None:
         return
@@ -103,6 +132,7 @@ class EmbeddedNats:
             stdout=log,
             stderr=log,
             start_new_session=True,
+            preexec_fn=_ends_with_its_starter(signal.SIGTERM),
         )
         wait_for_port(self.host, self.port, timeout, self.process)
         return self.url
@@ -171,6 +201,10 @@ class EmbeddedPostgres:
         self.data_dir = self.data_dir.resolve()
         user = self._run_as()
         self._prepare_dirs(user)
+        # The server user's own group too: left as root's, the "group" permission bits of root-owned
+        # folders (often none) would apply to it instead of the "other" bits _prepare_dirs opens.
+        group = pwd.getpwnam(user).pw_gid if user else None
+        extra_groups: list[int] | None = [] if user else None
         bin_dir = postgres_bin_dir()
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(
@@ -188,6 +222,8 @@ class EmbeddedPostgres:
                 check=True,
                 capture_output=True,
                 user=user,
+                group=group,
+                extra_groups=extra_groups,
             )
         stale_pid = self.data_dir / "postmaster.pid"
         if stale_pid.exists():
@@ -212,8 +248,12 @@ class EmbeddedPostgres:
             ],
             stdout=subprocess.DEVNULL,
             stderr=open(log_path, "ab"),  # noqa: SIM115
-            user=user,
             start_new_session=True,
+            user=user,
+            group=group,
+            extra_groups=extra_groups,
+            # SIGINT: PostgreSQL's fast shutdown (as ``stop``); SIGTERM would wait for every client.
+            preexec_fn=_ends_with_its_starter(signal.SIGINT),
         )
         self._wait_ready(bin_dir, timeout)
         return self.url()
@@ -278,7 +318,7 @@ class EmbeddedPostgres:
         # SIGTERM is PostgreSQL's "smart" shutdown; SIGINT is "fast" (ends sessions, then checkpoints).
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(2)
+        self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(20)
         except subprocess.TimeoutExpired:
