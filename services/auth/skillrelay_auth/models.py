@@ -62,6 +62,8 @@ oauth_clients = Table(
     Column("metadata", JSON, nullable=False),
     _ts("created_at"),
     _ts("refreshed_at"),
+    # When an authorization code was first issued to it: registrations never used are purged.
+    _ts("used_at", True),
 )
 
 authorization_requests = Table(

@@ -192,6 +192,20 @@ class OAuthStore:
         async with self._engine.begin() as conn:
             await conn.execute(statement)
 
+    async def forget_unused_clients(self, registered_before: datetime) -> int:
+        """Delete dynamically registered clients never used (no code ever issued to them) that were
+        registered before ``registered_before``; returns how many. Open registration would otherwise
+        keep every abandoned one forever."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(oauth_clients).where(
+                    oauth_clients.c.kind == "registered",
+                    oauth_clients.c.used_at.is_(None),
+                    oauth_clients.c.created_at < registered_before,
+                )
+            )
+        return int(result.rowcount)
+
     # -- authorization requests ------------------------------------------------------------------
 
     async def save_request(self, request: AuthorizationRequest) -> None:
@@ -316,6 +330,11 @@ class OAuthStore:
                 )
             )
             await conn.execute(insert(authorization_codes).values(code_hash=code_hash, **record.__dict__))
+            await conn.execute(
+                update(oauth_clients)
+                .where(oauth_clients.c.client_id == record.client_id, oauth_clients.c.used_at.is_(None))
+                .values(used_at=utcnow())
+            )
 
     async def use_code(self, code_hash: str) -> CodeRecord | None:
         """Mark the code used and return it as it was (``used_at`` set when it had been used before)."""

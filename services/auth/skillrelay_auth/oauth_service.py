@@ -52,6 +52,8 @@ class OAuthConfig:
     metadata_document_refresh: int = 3600
     # Dynamic client registrations per minute per client address (and per auth replica).
     registrations_per_minute: int = 20
+    # A registered client to which no authorization code was issued within this time is deleted.
+    unused_client_ttl: int = 7 * 24 * 3600
 
 
 class OAuthError(Exception):
@@ -300,6 +302,8 @@ class AuthorizationServer:
                 refreshed_at=now,
             )
         )
+        # Registration is where abandoned registrations pile up, so it is also where they go (indexed).
+        await self._store.forget_unused_clients(now - timedelta(seconds=self.config.unused_client_ttl))
         answer: dict[str, Any] = {
             "client_id": client_id,
             "client_id_issued_at": int(now.timestamp()),
