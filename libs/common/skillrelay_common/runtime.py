@@ -10,7 +10,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import uvicorn
@@ -74,8 +74,11 @@ def serve_http(
     _Server(config).run()
 
 
-def run_until_signalled(start: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[None]]) -> None:
-    """For NATS-only services: ``start``, wait for SIGINT/SIGTERM, then ``stop`` (drain)."""
+def run_until_signalled(
+    start: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[None]], *, uvloop: bool = False
+) -> None:
+    """For NATS-only processes: ``start``, wait for SIGINT/SIGTERM, then ``stop`` (drain). With
+    ``uvloop``, on uvloop where it is installed (it comes with ``uvicorn[standard]``)."""
 
     async def main() -> None:
         stopping = asyncio.Event()
@@ -89,6 +92,10 @@ def run_until_signalled(start: Callable[[], Awaitable[Any]], stop: Callable[[], 
         finally:
             await stop()
 
+    run_loop: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
+    if uvloop:
+        with contextlib.suppress(ImportError):
+            from uvloop import run as run_loop
     stop_with_parent()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        run_loop(main())

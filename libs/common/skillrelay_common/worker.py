@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import re
-import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -42,7 +40,7 @@ import structlog
 from skillrelay_common.logging import RepeatedWarning
 from skillrelay_common.messaging import CORRELATION_HEADER, bind_correlation_id, encode
 from skillrelay_common.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
-from skillrelay_common.runtime import freeze_startup_heap, stop_with_parent
+from skillrelay_common.runtime import run_until_signalled
 from skillrelay_common.schemas.base import Message
 from skillrelay_common.schemas.worker import (
     LOG_LEVELS,
@@ -469,29 +467,9 @@ class Worker:
         _log.info("worker.stopped", subject=self.subject)
 
     def run(self, nats_url: str) -> None:
-        """Serve until SIGINT/SIGTERM, then drain. Uses uvloop where it is installed (it comes with
-        ``uvicorn[standard]``): a worker is mostly NATS I/O, and uvloop halves its per-call overhead."""
-
-        async def serve() -> None:
-            stopping = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stopping.set)
-            await self.start(nats_url)
-            freeze_startup_heap()
-            try:
-                await stopping.wait()
-            finally:
-                await self.stop()
-
-        run_loop: Callable[[Coroutine[Any, Any, None]], None]
-        try:
-            from uvloop import run as run_loop
-        except ImportError:
-            run_loop = asyncio.run
-        stop_with_parent()
-        with contextlib.suppress(KeyboardInterrupt):
-            run_loop(serve())
+        """Serve until SIGINT/SIGTERM, then drain. On uvloop where it is installed: a worker is mostly
+        NATS I/O, and uvloop halves its per-call overhead."""
+        run_until_signalled(lambda: self.start(nats_url), self.stop, uvloop=True)
 
     def _publish(self, subject: str, message: Message, reply: str | None = None) -> None:
         if self._lane is None:
