@@ -52,6 +52,10 @@ fmt: install ## format and autofix
 test: lint ## lint, type-check, then every test against real PostgreSQL and NATS
 	$(RUN) pytest $(PYTEST_ARGS)
 
+.PHONY: test-compose
+test-compose: install ## docker-compose.yml really run: own dockerd, Debian-built images, faults (root, ~15 min)
+	bash tests/compose/run.sh
+
 .PHONY: asyncapi
 asyncapi: install ## write docs/asyncapi.json (AsyncAPI 3.0 of every NATS subject) from the code
 	$(RUN) python -m skillrelay_common.asyncapi docs/asyncapi.json

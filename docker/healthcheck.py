@@ -19,12 +19,17 @@ def check_http(url: str) -> bool:
         return False
 
 
+def nats_servers(urls: str) -> list[str]:
+    """SKILLRELAY_NATS_URL may name several servers, comma-separated; nats.connect wants a list."""
+    return [url.strip() for url in urls.split(",") if url.strip()]
+
+
 async def check_nats(service: str) -> bool:
     import nats
 
     try:
         nc = await nats.connect(
-            os.environ["SKILLRELAY_NATS_URL"], connect_timeout=3, max_reconnect_attempts=0
+            nats_servers(os.environ["SKILLRELAY_NATS_URL"]), connect_timeout=3, max_reconnect_attempts=0
         )
     except Exception:
         return False

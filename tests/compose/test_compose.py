@@ -1,7 +1,8 @@
 """docker-compose.yml without a Docker engine: valid against the Compose Specification schema, and
 consistent with the code: the modules the commands run exist, the environment is what
-``Settings.from_env`` reads, ports line up, and the proxy sends every route of each HTTP service to
-that service."""
+``Settings.from_env`` reads, ports line up, the proxy sends every route of each HTTP service to that
+service, and the images ``make test-compose`` builds from Debian keep the public images' contract.
+``tests/compose/running`` runs the file for real (``make test-compose``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ CADDYFILE = ROOT / "docker" / "Caddyfile"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 NATS_CONF = ROOT / "docker" / "nats" / "nats.conf"
 SCHEMA = ROOT / "tests" / "vendor" / "compose-spec.schema.json"
+STAND_INS = ROOT / "tests" / "compose" / "images"
 
 # What a user exports before `docker compose up` (the file refuses to start without the secrets).
 USER_ENV = {"SKILLRELAY_ADMIN_TOKEN": "admin-token", "SKILLRELAY_SECRET_KEY": "k" * 43}
@@ -264,3 +266,78 @@ def test_edge_accepts_requests_forwarded_by_the_proxy(compose: dict[str, Any]) -
     assert rules.check_host_and_origin("localhost:8000", None) is None
     assert rules.check_host_and_origin("localhost:8000", "http://localhost:8000") is None
     assert rules.check_host_and_origin("evil.example", None) is not None
+
+
+# --- images: public defaults, Debian-built stand-ins ------------------------------------------------
+
+PUBLIC_IMAGES = {  # service -> (variable, public default)
+    "nats-1": ("SKILLRELAY_NATS_IMAGE", "nats:2.11-alpine"),
+    "postgres": ("SKILLRELAY_POSTGRES_IMAGE", "postgres:17-alpine"),
+    "proxy": ("SKILLRELAY_PROXY_IMAGE", "caddy:2-alpine"),
+    "registry": ("SKILLRELAY_IMAGE", "skillrelay:local"),
+}
+
+
+def test_images_are_public_by_default_and_replaceable(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, (variable, default) in PUBLIC_IMAGES.items():
+        assert services[name]["image"] == f"${{{variable}:-{default}}}", name
+        assert _interpolate(services[name]["image"], {}) == default
+        assert _interpolate(services[name]["image"], {variable: "local/x"}) == "local/x"
+    images = {name: service["image"] for name, service in services.items()}
+    assert images["nats-2"] == images["nats-3"] == images["nats-1"]
+    for name in (*HTTP_SERVICES, *NATS_ONLY, *WORKER):
+        assert images[name] == images["registry"], name
+
+
+def test_the_proxy_publishes_one_port_on_loopback_by_default(compose: dict[str, Any]) -> None:
+    published = {name: service.get("ports", []) for name, service in compose["services"].items()}
+    assert {name for name, ports in published.items() if ports} == {"proxy"}
+    (port,) = published["proxy"]
+    assert _interpolate(port, {}) == "127.0.0.1:8000:80"
+    assert (
+        _interpolate(port, {"SKILLRELAY_PUBLIC_ADDRESS": "0.0.0.0", "SKILLRELAY_PUBLIC_PORT": "9"})
+        == "0.0.0.0:9:80"
+    )
+
+
+def test_the_skillrelay_image_builds_from_a_python_or_a_plain_debian_base() -> None:
+    text = DOCKERFILE.read_text()
+    assert "ARG BASE_IMAGE=python:3.12-slim" in text
+    assert text.count("FROM ${BASE_IMAGE}") == 2
+    # Debian's python3 where the base has none; the build stage's CA bundle stays in that stage.
+    assert text.count("command -v python3 >/dev/null || { apt-get update") == 2
+    assert "--mount=type=secret,id=ca-certificates" in text
+
+
+def test_stand_ins_keep_the_public_images_contract(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    nats = (STAND_INS / "nats" / "Dockerfile").read_text()
+    # nats:*-alpine passes arguments starting with "-" to nats-server; the compose command is flags.
+    assert services["nats-1"]["command"][0].startswith("-")
+    assert 'ENTRYPOINT ["nats-server"]' in nats
+    assert services["nats-1"]["healthcheck"]["test"][1] == "wget" and "wget" in nats
+    assert "EXPOSE 4222 6222 8222" in nats
+    postgres = (STAND_INS / "postgres" / "Dockerfile").read_text()
+    entrypoint = (STAND_INS / "postgres" / "entrypoint.sh").read_text()
+    for variable in _environment(services["postgres"]):
+        assert variable in entrypoint, variable
+    data = next(v.split(":")[1] for v in services["postgres"]["volumes"] if v.startswith("postgres-data:"))
+    assert f"PGDATA={data}" in postgres and f"VOLUME {data}" in postgres
+    assert services["postgres"]["healthcheck"]["test"][1] == "pg_isready"
+    assert "/usr/lib/postgresql/15/bin:$PATH" in postgres  # where pg_isready is
+    caddy = (STAND_INS / "caddy" / "Dockerfile").read_text()
+    mounted = next(
+        v.split(":")[1] for v in services["proxy"]["volumes"] if v.startswith("./docker/Caddyfile:")
+    )
+    assert f'"--config", "{mounted}"' in caddy
+    assert "VOLUME /config /data" in caddy and "wget" in caddy
+
+
+def test_the_health_check_connects_to_every_listed_nats_server() -> None:
+    spec = importlib.util.spec_from_file_location("healthcheck", ROOT / "docker" / "healthcheck.py")
+    assert spec is not None and spec.loader is not None
+    healthcheck = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(healthcheck)
+    assert healthcheck.nats_servers(CLUSTER_URLS) == CLUSTER_URLS.split(",")
+    assert healthcheck.nats_servers(" nats://a:4222 ,") == ["nats://a:4222"]
