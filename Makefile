@@ -42,6 +42,7 @@ lint: install ## ruff and strict mypy
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy $(foreach p,$(PACKAGES),-p $(p))
+	$(RUN) mypy scripts/docs_reference.py
 
 .PHONY: fmt
 fmt: install ## format and autofix

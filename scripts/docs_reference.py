@@ -1,7 +1,8 @@
 """mkdocs hook: the REST and NATS reference pages, generated at build time from the code's own documents.
 
-`reference/rest-endpoints.md` comes from the registry's OpenAPI document (built from its Litestar app,
-no server or database needed) and `reference/nats.md` from `docs/asyncapi.json` (`make asyncapi`).
+`reference/rest-endpoints.md` (and `openapi.json` beside it) comes from the registry's OpenAPI document,
+built from its Litestar app with no server or database, and `reference/nats.md` from
+`docs/asyncapi.json` (`make asyncapi`).
 Neither page is stored in `docs/`, so they cannot go stale.
 """
 
@@ -17,13 +18,16 @@ from mkdocs.structure.files import File, Files
 
 REST_PAGE = "reference/rest-endpoints.md"
 NATS_PAGE = "reference/nats.md"
+OPENAPI_FILE = "openapi.json"
 
 Schema = Mapping[str, Any]
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     asyncapi = json.loads((Path(config.docs_dir) / "asyncapi.json").read_text())
-    files.append(File.generated(config, REST_PAGE, content=rest_page(registry_openapi())))
+    openapi = registry_openapi()
+    files.append(File.generated(config, REST_PAGE, content=rest_page(openapi)))
+    files.append(File.generated(config, OPENAPI_FILE, content=json.dumps(openapi, indent=2)))
     files.append(File.generated(config, NATS_PAGE, content=nats_page(asyncapi)))
     return files
 
@@ -47,8 +51,9 @@ def rest_page(document: Schema) -> str:
     lines = [
         "# REST endpoints",
         "",
-        "Generated at build time from the registry's OpenAPI document "
-        "(`/schema/openapi.json`; Swagger UI at `/schema/swagger`). How the calls behave — "
+        "Generated at build time from the registry's OpenAPI document ([`openapi.json`](../openapi.json); "
+        "a running registry serves it at `/schema/openapi.json`, with Swagger UI at `/schema/swagger`). "
+        "How the calls behave — "
         "authentication, validation, errors, paging, events — is in the [REST API](rest.md) guide.",
         "",
         'Every error answer is `{"code": "…", "message": "…"}` with the status listed there; '
