@@ -257,3 +257,65 @@ async def test_usage_and_connecting_a_client(stack: Stack, browser: Browser) -> 
     assert json.loads(unquote(vscode.partition("?")[2]))["url"] == endpoint
     await screenshot(page, "connect", "#connect")
     assert problems == [], "\n".join(problems)
+
+
+async def test_try_it_through_the_real_edge(stack: Stack, browser: Browser) -> None:
+    owner = Owner(stack)
+    integration, _, token = owner.server()
+    page, problems = await signed_in(browser, stack, owner.api_key)
+    await page.goto(f"{stack.registry_url}/dashboard/integrations/{integration}")
+    panel = page.get_by_role("region", name="Try it")
+    result = panel.locator("#try-result")
+    send = panel.get_by_role("button", name="Send")
+
+    # A form made from greet's input schema: text, checkbox, number, choice.
+    await expect(panel.get_by_label("Tool, resource or prompt")).to_have_value("tool:greet")
+    await expect(panel.get_by_label("excited")).to_have_attribute("type", "checkbox")
+    await expect(panel.get_by_label("times")).to_have_attribute("type", "number")
+    await expect(panel.get_by_label("mood")).to_contain_text("cheerful")
+    await panel.get_by_label("name").fill("Ada")
+
+    # A wrong token: the edge's own 401 and its reason.
+    await panel.get_by_label("Access token").fill("sr_mcp_wrong")
+    await send.click()
+    await expect(result).to_contain_text("Refused (HTTP 401): Unauthorized: invalid static access token")
+
+    # The right one: the tool answers through the real edge.
+    await panel.get_by_label("Access token").fill(token)
+    await panel.get_by_label("times").fill("2")
+    await panel.get_by_label("mood").select_option("cheerful")
+    await send.click()
+    await expect(result).to_contain_text("Hello, Ada!")
+    await expect(result).to_contain_text("Answered in")
+    # The token is never written back into the page (only the field the owner typed into holds it).
+    html = await page.evaluate("document.documentElement.outerHTML")
+    assert token not in html
+    await screenshot(page, "try", "#try-section")
+
+    async def choose(value: str) -> None:
+        await panel.get_by_label("Tool, resource or prompt").select_option(value)
+        await expect(panel.locator("input[name=target]")).to_have_value(value)  # its form swapped in
+
+    # Another tool: only the arguments are swapped, the pasted token stays.
+    await choose("tool:fail")
+    await expect(panel.get_by_text("No arguments.")).to_be_visible()
+    assert await panel.get_by_label("Access token").input_value() == token
+    await send.click()
+    await expect(result).to_contain_text("The tool reported an error (isError)")
+
+    # A resource, and a prompt whose embedded resource URI is an argument.
+    await choose("resource:docs://readme")
+    await send.click()
+    await expect(result).to_contain_text("Read me first.")
+    await choose("prompt:cite")
+    await panel.get_by_label("resourceUri").fill("not a uri")
+    await send.click()
+    await expect(result).to_contain_text("JSON-RPC error -32602")
+    await panel.get_by_label("resourceUri").fill("docs://readme")
+    await send.click()
+    await expect(result).to_contain_text("user docs://readme")
+
+    # Each try was a real MCP session of a client that says who it is, and ended at once.
+    figures = await usage_with(owner, integration, {"greet": 1, "fail": 1})
+    assert figures["totals"]["calls"] >= 2
+    assert problems == [], "\n".join(problems)
