@@ -256,6 +256,32 @@ async def test_usage_and_connecting_a_client(stack: Stack, browser: Browser) -> 
     vscode = await connect.get_by_role("link", name="Add to VS Code").get_attribute("href") or ""
     assert json.loads(unquote(vscode.partition("?")[2]))["url"] == endpoint
     await screenshot(page, "connect", "#connect")
+
+    # The audit stream, filtered by kind, outcome and tool, with readable details.
+    audit = page.get_by_role("region", name="Live audit stream")
+    rows = audit.locator("[data-audit-rows] tr")
+    await expect(rows.filter(has_text="tool: fail")).to_have_count(1)
+    await expect(rows.filter(has_text="method: tools/call · tool: greet")).to_have_count(3)
+    await audit.get_by_label("Kind").select_option("tool.call")
+    await expect(audit.locator("[data-audit-rows] tr:visible")).to_have_count(4)
+    await audit.get_by_label("Outcome").select_option("failed")
+    await expect(audit.locator("[data-audit-rows] tr:visible")).to_have_count(1)
+    await expect(audit.locator("[data-audit-rows] tr:visible")).to_contain_text("is_error")
+    await audit.get_by_label("Outcome").select_option("")
+    await audit.get_by_label("Tool").fill("gre")
+    await expect(audit.locator("[data-audit-rows] tr:visible")).to_have_count(3)
+    await screenshot(page, "audit", "#audit-section")
+
+    # Search across skillsets, abilities and servers from the top bar.
+    await page.get_by_role("search", name="Search").get_by_role("searchbox").fill("greet")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Search")
+    found = page.get_by_role("region", name="Abilities (1)")
+    await expect(found.get_by_role("link", name="greet")).to_be_visible()
+    await expect(page.get_by_role("region", name="MCP servers (1)")).to_contain_text("Greeter")
+    await screenshot(page, "search")
+    await found.get_by_role("link", name="greet").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("greet")
     assert problems == [], "\n".join(problems)
 
 
