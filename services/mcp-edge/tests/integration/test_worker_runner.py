@@ -14,9 +14,15 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import ResourceDef, WorkerHandler
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.testing import cyclic_garbage, until
-from skillrelay_common.worker import ToolError, Worker, WorkerContext, embedded_resource, text
 from skillrelay_edge.abilities.worker import WorkerRunner
-from skillrelay_edge.context import REQUEST_TIMEOUT, AbilityError, CallContext, CallMethod, ClientRequestError
+from skillrelay_edge.calls.context import (
+    REQUEST_TIMEOUT,
+    AbilityError,
+    CallContext,
+    CallMethod,
+    ClientRequestError,
+)
+from skillrelay_worker import ToolError, Worker, WorkerContext, embedded_resource, text
 
 INTEGRATION = IntegrationInfo(id="mcpserver_x", owner_id="user_x", name="x", skillset_id="skillset_x")
 

@@ -78,7 +78,8 @@ async def test_sign_in_needs_the_csrf_token_and_a_valid_key(
     assert cookie_value and api_key not in cookie_value
     assert csrf != csrf_of(page.text)  # a fresh session on sign-in
     listing = await client.get("/dashboard/skillsets")
-    assert listing.status_code == 200 and "Signed in as" in listing.text
+    assert listing.status_code == 200 and "Signed in as <strong" in listing.text
+    assert ">alice</strong>" in listing.text  # the user's name, not its id
 
     out = await client.post("/dashboard/signout", data={"_csrf": csrf}, follow_redirects=False)
     assert out.status_code == 303
@@ -185,7 +186,13 @@ async def test_owners_see_only_their_own_records(client: AsyncTestClient[Any], n
         follow_redirects=False,
     )
     integration_path = integration.headers["location"].removesuffix("/token")
+    found = await client.get("/dashboard/search", params={"q": "ALICE-"})
+    assert "alice-only" in found.text and "alice-server" in found.text  # case-insensitive
+    assert (
+        "0 found" in (await client.get("/dashboard/search", params={"q": "alice%only"})).text
+    )  # % is literal
     bob_csrf = await sign_in(client, bob)
+    assert "0 found" in (await client.get("/dashboard/search", params={"q": "alice"})).text
     assert "alice-only" not in (await client.get("/dashboard/skillsets")).text
     assert "alice-server" not in (await client.get("/dashboard/integrations")).text
     foreign = await client.get(path)
