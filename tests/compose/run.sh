@@ -37,7 +37,8 @@ if [ ! -e "$TOOLS/.complete" ]; then
 	log "installing $(grep -v '^#' tests/compose/requirements.txt | xargs) into $TOOLS"
 	rm -rf "$TOOLS"
 	python3 -m venv "$TOOLS"
-	"$TOOLS/bin/pip" install --quiet --disable-pip-version-check -r tests/compose/requirements.txt
+	"$TOOLS/bin/pip" install --disable-pip-version-check -r tests/compose/requirements.txt >"$STATE/pip.log" 2>&1 ||
+		{ tail -20 "$STATE/pip.log" >&2; exit 1; }
 	touch "$TOOLS/.complete"
 fi
 COMPOSE=$TOOLS/bin/docker-compose
@@ -83,21 +84,24 @@ log "dockerd $dockerd_pid up on $DOCKER_HOST"
 
 # --- images -----------------------------------------------------------------------------------------
 # Debian base: debootstrap's minimal system, cached as a tarball for a week.
-BASE_TAR=$STATE/debian-$SUITE-minbase.tar
+BASE_TAR=$STATE/debian-$SUITE-minbase-2.tar # -N: how it is made below
 if [ ! -s "$BASE_TAR" ] || [ -n "$(find "$BASE_TAR" -mtime +7)" ]; then
 	log "debootstrap $SUITE from $MIRROR"
 	debootstrap --variant=minbase "$SUITE" "$RUN/rootfs" "$MIRROR" >"$RUN/debootstrap.log" 2>&1 ||
 		{ tail -20 "$RUN/debootstrap.log" >&2; exit 1; }
-	# As Debian's own images: no services started by package scripts, no recommends, no stale lists.
+	# As Debian's own images: no services started by package scripts, no recommends, no translations.
+	# The package lists stay: each build's `apt-get update` then fetches only what changed.
 	printf '#!/bin/sh\nexit 101\n' >"$RUN/rootfs/usr/sbin/policy-rc.d"
 	chmod 755 "$RUN/rootfs/usr/sbin/policy-rc.d"
-	echo 'APT::Install-Recommends "false";' >"$RUN/rootfs/etc/apt/apt.conf.d/90no-recommends"
-	rm -rf "$RUN"/rootfs/var/lib/apt/lists/* "$RUN"/rootfs/var/cache/apt/archives/*.deb
+	printf 'APT::Install-Recommends "false";\nAcquire::Languages "none";\n' \
+		>"$RUN/rootfs/etc/apt/apt.conf.d/90skillrelay-test"
+	chroot "$RUN/rootfs" apt-get update -qq || log "no package lists in the base: each build fetches them"
+	rm -rf "$RUN"/rootfs/var/cache/apt/archives/*.deb
 	tar -C "$RUN/rootfs" -cf "$BASE_TAR.tmp" . && mv "$BASE_TAR.tmp" "$BASE_TAR"
 	rm -rf "$RUN/rootfs"
 fi
 BASE=skillrelay-test/debian:$SUITE
-"$DOCKER" import --quiet "$BASE_TAR" "$BASE" >/dev/null
+"$DOCKER" import "$BASE_TAR" "$BASE" >/dev/null
 log "base image $BASE imported"
 
 export SKILLRELAY_IMAGE=skillrelay-test/skillrelay SKILLRELAY_NATS_IMAGE=skillrelay-test/nats \
