@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from skillrelay_common.embedded import free_port, wait_for_port
 
@@ -87,9 +86,7 @@ async def _lean(url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
     from skillrelay_common.outbound import OutboundClient, RequestShape, TargetCache
 
     client = OutboundClient(TargetCache(allow_private=True))
-    shape = RequestShape(
-        "POST", url, {"Content-Type": "application/json", "Accept": "application/json, */*"}
-    )
+    shape = RequestShape("POST", url, {"Content-Type": "application/json", "Accept": "application/json, */*"})
 
     async def call() -> bytes:
         response = await client.send(shape, body=BODY, timeout=10, max_body=LIMIT)
@@ -190,8 +187,6 @@ def _importable(module: str) -> bool:
     except ImportError:
         return False
     return True
-
-
 
 
 if __name__ == "__main__":

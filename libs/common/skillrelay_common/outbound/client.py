@@ -11,6 +11,7 @@ import asyncio
 import ssl
 from collections import deque
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 from skillrelay_common.outbound.http1 import ConnectionLost, Http1Connection, OutboundError, Response
@@ -254,7 +255,7 @@ class OutboundClient:
             self._schedule_sweep(asyncio.get_running_loop())
 
 
-def _expire(waiter: asyncio.Future[object]) -> None:
+def _expire(waiter: asyncio.Future[Any]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
 
