@@ -210,7 +210,7 @@ class AbilityRunner(Protocol):
 
 class ClientResponseRelay(Protocol):
     """How server-to-client requests get their answers, whichever edge replica receives the client's
-    POST (built by the worker engineer in ``relay.py``; the edge has an in-process fallback).
+    POST (built by the worker engineer in ``calls/relay.py``; the edge has an in-process fallback).
 
     ``expect`` is synchronous so the waiter exists before the request is written to the stream."""
 

@@ -20,27 +20,27 @@ import structlog
 from skillrelay_common.schemas.base import NotFound, Unavailable
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.schemas.sessions import SessionInfo
-from skillrelay_edge import jsonrpc
-from skillrelay_edge.adoption import CallAdoption
-from skillrelay_edge.call_records import CallRecord
-from skillrelay_edge.cancellation import InFlightCalls
-from skillrelay_edge.catalog import Catalog
-from skillrelay_edge.context import (
+from skillrelay_edge.calls.adoption import CallAdoption
+from skillrelay_edge.calls.call_records import CallRecord
+from skillrelay_edge.calls.cancellation import InFlightCalls
+from skillrelay_edge.calls.context import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     ClientResponseRelay,
     PrincipalLike,
 )
-from skillrelay_edge.jsonrpc import FramingError, Incoming
-from skillrelay_edge.notifications import OpenStream, SessionStreams
+from skillrelay_edge.calls.sse import GET_STREAM_ID, EventStore, parse_event_id
+from skillrelay_edge.calls.stored_call import StoredCall
+from skillrelay_edge.calls.streaming import CallStream, OnStream
+from skillrelay_edge.integrations.catalog import Catalog
 from skillrelay_edge.protocol.dispatcher import Dispatcher
 from skillrelay_edge.protocol.lifecycle import session_state_from_initialize
 from skillrelay_edge.protocol.scope import RequestScope, handler_kind
-from skillrelay_edge.sse import GET_STREAM_ID, EventStore, parse_event_id
-from skillrelay_edge.stored_call import StoredCall
-from skillrelay_edge.streaming import CallStream, OnStream
-from skillrelay_edge.transport import DEFAULT_HEADER_VERSION, HttpRules, Rejection, negotiate_version
+from skillrelay_edge.sessions.notifications import OpenStream, SessionStreams
+from skillrelay_edge.transport import jsonrpc
+from skillrelay_edge.transport.jsonrpc import FramingError, Incoming
+from skillrelay_edge.transport.rules import DEFAULT_HEADER_VERSION, HttpRules, Rejection, negotiate_version
 
 _log = structlog.get_logger("skillrelay.edge.endpoint")
 SESSION_HEADER = "Mcp-Session-Id"

@@ -9,14 +9,14 @@ from typing import Any
 
 import structlog
 
-from skillrelay_edge import jsonrpc
-from skillrelay_edge.client_requests import ask_client
-from skillrelay_edge.context import (
+from skillrelay_edge.calls.client_requests import ask_client
+from skillrelay_edge.calls.context import (
     AdoptCall,
     CallContext,
     ClientResponseRelay,
 )
-from skillrelay_edge.sse import EventStore
+from skillrelay_edge.calls.sse import EventStore
+from skillrelay_edge.transport import jsonrpc
 
 _log = structlog.get_logger("skillrelay.edge.stored_call")
 

@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Awaitable
 from typing import Any
 
-from skillrelay_edge.context import RequestId
+from skillrelay_edge.calls.context import RequestId
 
 
 class LocalClientResponseRelay:

@@ -23,7 +23,7 @@ from skillrelay_common.schemas.registry import (
     SkillsetChanged,
 )
 from skillrelay_common.subjects import REGISTRY_EVENTS, REGISTRY_INTEGRATION_RESOLVE
-from skillrelay_edge.catalog import Catalog
+from skillrelay_edge.integrations.catalog import Catalog
 
 _log = structlog.get_logger("skillrelay.edge.snapshots")
 _integration_changed = msgspec.json.Decoder(IntegrationChanged)

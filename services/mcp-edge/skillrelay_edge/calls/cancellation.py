@@ -12,7 +12,7 @@ from nats.aio.msg import Msg
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import EDGE_CANCEL_SUBJECT
-from skillrelay_edge.context import CallContext, RequestId
+from skillrelay_edge.calls.context import CallContext, RequestId
 
 
 class CancelCall(msgspec.Struct, kw_only=True):

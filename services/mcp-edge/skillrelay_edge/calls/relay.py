@@ -27,7 +27,7 @@ from nats.aio.subscription import Subscription
 from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.worker import ClientResponseRelayed
 from skillrelay_common.subjects import relay_subject
-from skillrelay_edge.context import RequestId
+from skillrelay_edge.calls.context import RequestId
 
 _log = structlog.get_logger("skillrelay.edge.relay")
 _decoder = msgspec.json.Decoder(ClientResponseRelayed)

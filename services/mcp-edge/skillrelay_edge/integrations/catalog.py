@@ -14,7 +14,7 @@ import jsonschema.validators
 
 from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceDef
 from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
-from skillrelay_edge.fast_schema import compile_fast_check
+from skillrelay_edge.integrations.fast_schema import compile_fast_check
 
 _UNCOMPILED = object()
 

@@ -22,15 +22,15 @@ from typing import Any
 
 import structlog
 
-from skillrelay_edge import jsonrpc
-from skillrelay_edge.client_requests import ask_client
-from skillrelay_edge.context import (
+from skillrelay_edge.calls.client_requests import ask_client
+from skillrelay_edge.calls.context import (
     INVALID_REQUEST,
     CallContext,
     ClientRequestError,
     ClientResponseRelay,
 )
-from skillrelay_edge.sse import EventStore, frame, priming_frame
+from skillrelay_edge.calls.sse import EventStore, frame, priming_frame
+from skillrelay_edge.transport import jsonrpc
 
 _log = structlog.get_logger("skillrelay.edge.streaming")
 # (message, final, worker seq): the worker event seq behind the message, or 0; a final None: the call

@@ -18,7 +18,7 @@ from nats.js.kv import KeyValue
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import MCP_CALLS_BUCKET, MCP_CALLS_TTL_SECONDS
-from skillrelay_edge.sse import session_key
+from skillrelay_edge.calls.sse import session_key
 
 
 class CallRecord(msgspec.Struct, kw_only=True):

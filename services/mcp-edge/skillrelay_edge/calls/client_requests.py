@@ -7,8 +7,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from skillrelay_edge import jsonrpc
-from skillrelay_edge.context import REQUEST_TIMEOUT, CallContext, ClientRequestError, ClientResponseRelay
+from skillrelay_edge.calls.context import (
+    REQUEST_TIMEOUT,
+    CallContext,
+    ClientRequestError,
+    ClientResponseRelay,
+)
+from skillrelay_edge.transport import jsonrpc
 
 # Writes the JSON-RPC request where the client reads the call's messages (live stream or stored one).
 SendRequest = Callable[[dict[str, Any]], Awaitable[None]]

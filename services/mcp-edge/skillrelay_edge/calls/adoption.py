@@ -19,9 +19,8 @@ from typing import Any
 
 import structlog
 
-from skillrelay_edge import jsonrpc
-from skillrelay_edge.call_records import CallRecord, CallRecords
-from skillrelay_edge.context import (
+from skillrelay_edge.calls.call_records import CallRecord, CallRecords
+from skillrelay_edge.calls.context import (
     CALL_LOST_MESSAGE,
     INTERNAL_ERROR,
     AdoptCall,
@@ -29,9 +28,10 @@ from skillrelay_edge.context import (
     ClientResponseRelay,
     RequestId,
 )
-from skillrelay_edge.liveness import ReplicaLiveness
-from skillrelay_edge.sse import EventStore
-from skillrelay_edge.stored_call import StoredCall
+from skillrelay_edge.calls.liveness import ReplicaLiveness
+from skillrelay_edge.calls.sse import EventStore
+from skillrelay_edge.calls.stored_call import StoredCall
+from skillrelay_edge.transport import jsonrpc
 
 _log = structlog.get_logger("skillrelay.edge.adoption")
 

@@ -1,4 +1,4 @@
-"""An in-memory ``SessionManager`` with the same interface as ``sessions.SessionManager``, for tests that
+"""An in-memory ``SessionManager`` with the same interface as ``manager.SessionManager``, for tests that
 run one edge without a sessions service (``create_asgi(..., local_sessions=True)``). Not for production:
 its sessions live in one process only."""
 

@@ -17,10 +17,10 @@ from nats.aio.msg import Msg
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.sessions import SessionEvent, SessionInfo
 from skillrelay_common.subjects import SESSIONS_EVENTS
-from skillrelay_edge import jsonrpc
+from skillrelay_edge.calls.sse import GET_STREAM_ID, KEEPALIVE, EventStore, StoredEvent, frame
+from skillrelay_edge.integrations.snapshots import Change
 from skillrelay_edge.protocol.resources import SUBSCRIPTIONS_KEY
-from skillrelay_edge.snapshots import Change
-from skillrelay_edge.sse import GET_STREAM_ID, KEEPALIVE, EventStore, StoredEvent, frame
+from skillrelay_edge.transport import jsonrpc
 
 _log = structlog.get_logger("skillrelay.edge.notifications")
 _session_event = msgspec.json.Decoder(SessionEvent)

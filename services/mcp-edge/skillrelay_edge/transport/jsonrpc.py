@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from skillrelay_edge.context import INVALID_REQUEST, PARSE_ERROR, RequestId
+from skillrelay_edge.calls.context import INVALID_REQUEST, PARSE_ERROR, RequestId
 
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()

@@ -17,7 +17,7 @@ from skillrelay_common.http import ApiError
 from skillrelay_common.ids import MCP_SERVER, has_prefix
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import Settings
-from skillrelay_edge.credentials import mcp_endpoint_url, oauth_issuer
+from skillrelay_edge.access.credentials import mcp_endpoint_url, oauth_issuer
 
 METADATA_PATH = "/.well-known/oauth-protected-resource/api/v1/integration/mcpserver/{integration_id:str}/mcp"
 
