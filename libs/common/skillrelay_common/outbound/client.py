@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+import structlog
+
 from skillrelay_common.outbound.http1 import ConnectionLost, Http1Connection, OutboundError, Response
 from skillrelay_common.outbound.targets import TargetCache
 from skillrelay_common.ssrf import PinnedTarget, TargetRefused, parse_target
@@ -22,6 +24,7 @@ from skillrelay_common.ssrf import PinnedTarget, TargetRefused, parse_target
 RESERVED_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer", "keep-alive"}
 )
+_log = structlog.get_logger("skillrelay.outbound")
 _FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -130,6 +133,7 @@ class OutboundClient:
             finally:
                 timer.cancel()
             self._release(key, connection)
+            _log.debug("outbound.answer", method=shape.method, host=target.host, status=response.status)
             return response
         raise OutboundError("the server closed the connection")  # pragma: no cover - loop returns
 
