@@ -32,6 +32,8 @@ INTEGRATION_ID = "mcpserver_bench"
 TEXT = "hello benchmark"
 PYTHON = sys.executable
 MCP_ACCEPT = "application/json, text/event-stream"
+STATIC = "Skillrelay edge, static ability"
+HTTP = "Skillrelay edge, http ability (upstream echo)"
 
 
 @dataclass
@@ -238,6 +240,7 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
     port = free_port()
     edge_env = {
         **env,
+        "SKILLRELAY_ALLOW_PRIVATE_HTTP_TARGETS": "true",  # the upstream is on loopback
         "SKILLRELAY_EDGE_PORT": str(port),
         "SKILLRELAY_EDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
@@ -248,7 +251,14 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
             logs / "sessions.log",
         )
     )
-    control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token]
+    # The http ability's upstream runs on the server CPU too: the edge and what it calls share one core.
+    upstream_port = free_port()
+    upstream = stack.enter_context(
+        _running([PYTHON, "-m", "benchmarks.upstream_echo", str(upstream_port)], env, logs / "upstream.log")
+    )
+    wait_for_port("127.0.0.1", upstream_port, 30, upstream)
+    upstream_url = f"http://127.0.0.1:{upstream_port}/echo"
+    control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token, upstream_url]
     stack.enter_context(_running(control, env, logs / "control.log"))
     worker = _has_worker_sdk()
     if worker:
@@ -274,7 +284,10 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
     headers = {"Content-Type": "application/json", "Accept": MCP_ACCEPT, "Authorization": f"Bearer {token}"}
     session = _initialize(f"http://127.0.0.1:{port}{path}", headers)
     call_headers = {**headers, "Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
-    targets = [Target("Skillrelay edge, static ability", port, path, call_headers, _body("echo"))]
+    targets = [
+        Target(STATIC, port, path, call_headers, _body("echo")),
+        Target(HTTP, port, path, call_headers, _body("echo_http")),
+    ]
     if worker:
         targets.append(
             Target("Skillrelay edge, worker ability", port, path, call_headers, _body("echo_worker"))
@@ -334,6 +347,14 @@ def _report(targets: list[Target]) -> None:
         print(
             f"| {target.name} | {rps:.0f} | {target.median('p50_ms'):.2f} | "
             f"{target.median('p99_ms'):.2f} | {rps / sdk:.1f}x |"
+        )
+    by_name = {target.name: target for target in targets}
+    if STATIC in by_name and HTTP in by_name:
+        static, http = by_name[STATIC], by_name[HTTP]
+        rate = http.median("rps") / (static.median("rps") or 1.0)
+        p99 = http.median("p99_ms") / (static.median("p99_ms") or 1.0)
+        print(
+            f"\nhttp ability vs static: {rate:.0%} of its req/s, p99 {p99:.2f}x its p99 (aim: >= 50 %, <= 2x)"
         )
     errors = sum(target.errors for target in targets)
     if errors:
