@@ -228,7 +228,19 @@ def _start_baselines(stack: contextlib.ExitStack, token: str, logs: Path) -> lis
     return targets
 
 
-def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path) -> list[Target]:
+def start_upstream(stack: contextlib.ExitStack, logs: Path) -> str:
+    """The upstream echo that http abilities call; started inside ``_affinity(server_cpus)``, so it
+    runs on the server CPU too: a gateway and what it calls share one core."""
+    port = free_port()
+    command = [PYTHON, "-m", "benchmarks.upstream_echo", str(port)]
+    upstream = stack.enter_context(_running(command, _env(), logs / "upstream.log"))
+    wait_for_port("127.0.0.1", port, 30, upstream)
+    return f"http://127.0.0.1:{port}/echo"
+
+
+def start_edge(
+    stack: contextlib.ExitStack, token: str, state: Path, logs: Path, upstream_url: str
+) -> list[Target]:
     nats = EmbeddedNats(store_dir=state / "nats")
     nats.start()
     stack.callback(nats.stop)
@@ -251,13 +263,6 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
             logs / "sessions.log",
         )
     )
-    # The http ability's upstream runs on the server CPU too: the edge and what it calls share one core.
-    upstream_port = free_port()
-    upstream = stack.enter_context(
-        _running([PYTHON, "-m", "benchmarks.upstream_echo", str(upstream_port)], env, logs / "upstream.log")
-    )
-    wait_for_port("127.0.0.1", upstream_port, 30, upstream)
-    upstream_url = f"http://127.0.0.1:{upstream_port}/echo"
     control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token, upstream_url]
     stack.enter_context(_running(control, env, logs / "control.log"))
     worker = _has_worker_sdk()
@@ -326,7 +331,7 @@ def main() -> None:
             # Servers inherit the server CPU from their first instruction: a Go runtime (nats-server)
             # sizes its scheduler by the CPUs it sees at start; pinned later, it would keep two.
             targets = [] if args.only_edge else _start_baselines(stack, token, logs)
-            targets += _start_edge(stack, token, state, logs)
+            targets += start_edge(stack, token, state, logs, start_upstream(stack, logs))
         # Once everything runs: whatever the servers started since (threads, backends) on their CPU too.
         if server_cpus is not None:
             _pin_all(_process_tree(os.getpid())[1:], server_cpus)
