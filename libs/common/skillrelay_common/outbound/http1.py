@@ -71,6 +71,9 @@ class Http1Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        if self._waiter is None:
+            self.close()  # bytes nobody asked for: the connection's framing can no longer be trusted
+            return
         self._received = True
         try:
             self._parser.feed_data(data)
@@ -156,6 +159,10 @@ class Http1Connection(asyncio.Protocol):
     def _complete(self) -> None:
         waiter = self._waiter
         if waiter is None:
+            return
+        if 100 <= self._parser.get_status_code() < 200:
+            self._headers = []  # an interim answer (103 Early Hints, …): the real one follows
+            self._headers_done = False
             return
         self._waiter = None
         self.reusable = self._parser.should_keep_alive() and self.is_open

@@ -279,3 +279,18 @@ async def test_private_targets_are_refused_before_connecting(
     finally:
         await guarded.aclose()
     assert up.connections == 0
+
+
+async def test_interim_answers_are_skipped(
+    serve: Callable[[Handler], Awaitable[Upstream]], client: OutboundClient
+) -> None:
+    async def early_hints(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: Upstream) -> None:
+        while await up.read_request(reader):
+            writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+            writer.write(ok(b'{"done":true}'))
+
+    up = await serve(early_hints)
+    for _ in range(2):
+        answer = await client.send(post(up.url), body=b"{}", timeout=5, max_body=99)
+        assert (answer.status, answer.body, answer.header(b"link")) == (200, b'{"done":true}', None)
+    assert up.connections == 1
