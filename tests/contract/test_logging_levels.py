@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from litestar import Litestar
 
 from skillrelay_auth.app import create_app as create_auth
 from skillrelay_common.logging import configure_logging
@@ -36,6 +37,7 @@ def restored_logging() -> Iterator[None]:
 def test_warning_holds_after_the_app_is_built(
     build: Callable[[Settings], Any], restored_logging: None
 ) -> None:
+    Litestar(route_handlers=[])  # someone configured logging first (root at INFO, a queue handler)
     configure_logging("warning", json=True, service="test")
     ours = list(logging.getLogger().handlers)
     build(Settings(secret_key="k" * 32))

@@ -68,7 +68,17 @@ def configure_logging(level: str = "info", json: bool | None = None, service: st
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s %(message)s")
+    # Logging is ours even if something configured it first (a library at import, an app built with
+    # Litestar's default logging config, which sets its own loggers to INFO with their own handlers):
+    # every logger defers to the root again, whose level then holds for every library.
+    for existing in list(logging.root.manager.loggerDict.values()):
+        if isinstance(existing, logging.Logger):
+            existing.setLevel(logging.NOTSET)
+            existing.handlers.clear()
+            existing.propagate = True
+    logging.basicConfig(
+        level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s %(message)s", force=True
+    )
     # Libraries that log routine progress at INFO (each migration step) stay quiet unless debugging.
     for noisy in ("alembic", "uvicorn.error", "nats"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
