@@ -345,3 +345,45 @@ async def test_try_it_through_the_real_edge(stack: Stack, browser: Browser) -> N
     figures = await usage_with(owner, integration, {"greet": 1, "fail": 1})
     assert figures["totals"]["calls"] >= 2
     assert problems == [], "\n".join(problems)
+
+
+async def open_session(endpoint: str, token: str, name: str, version: str) -> str:
+    """A raw 2025-era session of a client that names itself and never sends DELETE (as many do)."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": name, "version": version},
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        opened = await http.post(endpoint, json=initialize, headers=headers)
+        assert opened.status_code == 200, opened.text
+        return str(opened.headers["mcp-session-id"])
+
+
+async def test_sessions_name_their_clients(stack: Stack, browser: Browser) -> None:
+    owner = Owner(stack)
+    integration, endpoint, token = owner.server()
+    await open_session(endpoint, token, "mcp-inspector", "2.12.0")
+    await open_session(endpoint, token, "claude-code", "2.1.0")
+    page, problems = await signed_in(browser, stack, owner.api_key)
+    await page.goto(f"{stack.registry_url}/dashboard/integrations/{integration}")
+    sessions = page.get_by_role("region", name="Live sessions")
+    await expect(sessions.get_by_role("row").filter(has_text="mcp-inspector")).to_contain_text("2.12.0")
+    await expect(sessions.get_by_role("row").filter(has_text="claude-code")).to_contain_text("2.1.0")
+    listed = owner.get(f"/integration/mcpserver/{integration}/session/list")["items"]
+    assert {(s["clientName"], s["clientVersion"]) for s in listed} == {
+        ("mcp-inspector", "2.12.0"),
+        ("claude-code", "2.1.0"),
+    }
+    await screenshot(page, "sessions", "#sessions-section")
+    assert problems == [], "\n".join(problems)
