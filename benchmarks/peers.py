@@ -35,7 +35,7 @@ from benchmarks.__main__ import (
     start_edge,
     start_upstream,
 )
-from skillrelay_common.embedded import free_port, wait_for_port
+from skillrelay_devstack.embedded import free_port, wait_for_port
 
 CONTEXTFORGE = "IBM ContextForge 1.1.0, REST tool"
 ADMIN_EMAIL = "admin@bench.example.com"
