@@ -35,7 +35,7 @@ def run(_: argparse.Namespace) -> int:
             settings.http.registry_public_url,
             settings.http.edge_public_url,
             settings.http.auth_public_url,
-            stack.nats_url,
+            stack.nats_public_url,
             _hide_password(stack.database_url or ""),
             stack.admin_token,
             settings.http.registry_public_url,

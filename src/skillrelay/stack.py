@@ -17,6 +17,7 @@ from typing import IO
 
 import httpx
 
+from skillrelay_common import bus_auth
 from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from skillrelay_common.runtime import PARENT_PID_VARIABLE
 from skillrelay_common.settings import Settings
@@ -78,6 +79,8 @@ class Stack:
     postgres: EmbeddedPostgres | None = field(default=None, init=False)
     services: list[ServiceProcess] = field(default_factory=list, init=False)
     admin_token: str = field(default="", init=False)
+    # The embedded nats-server's credentials (None with an external server: its URL carries them).
+    bus_secrets: bus_auth.BusSecrets | None = field(default=None, init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Stack:
@@ -142,8 +145,14 @@ class Stack:
     def start_infrastructure(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if not self.nats_url:
-            self.nats = EmbeddedNats(store_dir=self.state_dir / "nats", log_file=self.state_dir / "nats.log")
-            self.nats_url = self.nats.start()
+            # Kept in the state folder: a restart keeps the credentials workers were given.
+            self.bus_secrets = bus_auth.BusSecrets.load_or_create(self.state_dir / "nats-auth.json")
+            self.nats = EmbeddedNats(
+                store_dir=self.state_dir / "nats",
+                log_file=self.state_dir / "nats.log",
+                authorization=bus_auth.embedded_server_config(self.bus_secrets),
+            )
+            self.nats_url = bus_auth.service_url(self.nats.start(), self.bus_secrets)
         if not self.database_url:
             self.postgres = EmbeddedPostgres(data_dir=self.state_dir / "postgres")
             self.postgres.start()
@@ -190,6 +199,24 @@ class Stack:
         env.update(self.extra_env)
         return env
 
+    def auth_env(self, base: dict[str, str]) -> dict[str, str]:
+        """The auth service alone also gets the bus's system account and the key that signs worker
+        identities (it answers the nats-server's auth callout)."""
+        env = dict(base)
+        if self.bus_secrets is not None and self.nats is not None:
+            env["SKILLRELAY_NATS_SYSTEM_URL"] = bus_auth.system_url(self.nats.url, self.bus_secrets)
+            env["SKILLRELAY_NATS_CALLOUT_SEED"] = self.bus_secrets.callout_seed
+        else:
+            for name in ("SKILLRELAY_NATS_SYSTEM_URL", "SKILLRELAY_NATS_CALLOUT_SEED"):
+                if name in os.environ:
+                    env[name] = os.environ[name]
+        return env
+
+    @property
+    def nats_public_url(self) -> str:
+        """Where workers dial NATS (no credentials: each worker brings its own)."""
+        return bus_auth.without_user(self.nats_url or "")
+
     def _log_file(self, name: str) -> IO[bytes] | None:
         if self.log_dir is None:
             return None
@@ -207,7 +234,13 @@ class Stack:
         base = self.service_env()
         self.services = [
             ServiceProcess("sessions", "skillrelay_sessions", base, None, self._log_file("sessions")),
-            ServiceProcess("auth", "skillrelay_auth", base, f"{self.auth_url}/ready", self._log_file("auth")),
+            ServiceProcess(
+                "auth",
+                "skillrelay_auth",
+                self.auth_env(base),
+                f"{self.auth_url}/ready",
+                self._log_file("auth"),
+            ),
             ServiceProcess(
                 "registry",
                 "skillrelay_registry",
