@@ -72,6 +72,9 @@ class Stack:
     auth_port: int = 8090
     edge_ports: tuple[int, ...] = (8080,)
     nats_url: str | None = None
+    # For the auth service alone (auth callout); set for the embedded server, else from the environment.
+    nats_system_url: str | None = None
+    nats_callout_seed: str | None = None
     database_url: str | None = None
     log_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -153,6 +156,8 @@ class Stack:
                 authorization=bus_auth.embedded_server_config(self.bus_secrets),
             )
             self.nats_url = bus_auth.service_url(self.nats.start(), self.bus_secrets)
+            self.nats_system_url = bus_auth.system_url(self.nats.url, self.bus_secrets)
+            self.nats_callout_seed = self.bus_secrets.callout_seed
         if not self.database_url:
             self.postgres = EmbeddedPostgres(data_dir=self.state_dir / "postgres")
             self.postgres.start()
@@ -203,13 +208,12 @@ class Stack:
         """The auth service alone also gets the bus's system account and the key that signs worker
         identities (it answers the nats-server's auth callout)."""
         env = dict(base)
-        if self.bus_secrets is not None and self.nats is not None:
-            env["SKILLRELAY_NATS_SYSTEM_URL"] = bus_auth.system_url(self.nats.url, self.bus_secrets)
-            env["SKILLRELAY_NATS_CALLOUT_SEED"] = self.bus_secrets.callout_seed
-        else:
-            for name in ("SKILLRELAY_NATS_SYSTEM_URL", "SKILLRELAY_NATS_CALLOUT_SEED"):
-                if name in os.environ:
-                    env[name] = os.environ[name]
+        system_url = self.nats_system_url or os.environ.get("SKILLRELAY_NATS_SYSTEM_URL")
+        callout_seed = self.nats_callout_seed or os.environ.get("SKILLRELAY_NATS_CALLOUT_SEED")
+        if system_url:
+            env["SKILLRELAY_NATS_SYSTEM_URL"] = system_url
+        if callout_seed:
+            env["SKILLRELAY_NATS_CALLOUT_SEED"] = callout_seed
         return env
 
     @property

@@ -21,6 +21,7 @@ from skillrelay_registry.usecases.contents import ContentUseCases
 from skillrelay_registry.usecases.integrations import IntegrationUseCases
 from skillrelay_registry.usecases.oauth_connections import OAuthConnectionUseCases
 from skillrelay_registry.usecases.skillsets import SkillsetUseCases
+from skillrelay_registry.usecases.worker_credentials import WorkerCredentialUseCases
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -38,5 +39,6 @@ class RegistryService(
     ContentUseCases,
     OAuthConnectionUseCases,
     IntegrationUseCases,
+    WorkerCredentialUseCases,
 ):
     """``RegistryService(session_factory, bus, settings)``: every use case, each method per call."""

@@ -13,6 +13,7 @@ from skillrelay_registry.api.prompts import PromptController
 from skillrelay_registry.api.resources import ResourceController
 from skillrelay_registry.api.skillsets import SkillsetController
 from skillrelay_registry.api.users import UserController
+from skillrelay_registry.api.worker_credentials import WorkerCredentialController
 
 
 def api_router() -> Router:
@@ -26,6 +27,7 @@ def api_router() -> Router:
             PromptController,
             OAuthConnectionController,
             IntegrationController,
+            WorkerCredentialController,
         ],
         dependencies=owner_dependencies(),
         security=[{"apiKey": []}],
