@@ -39,9 +39,11 @@ class BusSecrets:
 
     @classmethod
     def generate(cls) -> BusSecrets:
+        # Letters and digits only, starting with a letter: read verbatim by nats-server's configuration
+        # parser also from an environment variable (docker/nats/nats.conf), where "-1…" could be a number.
         return cls(
-            service_password=secrets.token_urlsafe(32),
-            system_password=secrets.token_urlsafe(32),
+            service_password="pw" + secrets.token_hex(32),
+            system_password="pw" + secrets.token_hex(32),
             callout_seed=nkey.KeyPair.create(nkey.ACCOUNT).seed,
         )
 
