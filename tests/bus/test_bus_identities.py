@@ -158,12 +158,14 @@ async def test_a_worker_cannot_subscribe_outside_its_owners_namespace(
         await worker.nc.subscribe(f"worker.{OWNER}.probe", cb=on_probe)
         await worker.nc.flush()
         # The server refuses the subscription (nats-py reports the -ERR through its error callback).
-        await until(lambda: any("permissions violation for subscription" in e.lower() for e in worker.errors))
+        await until(
+            lambda: any("permissions violation for subscription" in e.lower() for e in worker.errors), 30
+        )
         # And nothing flows to it: a message published before the probe would arrive before it.
         target = subject.replace(">", "x").replace("*", "x")
         await bus.nc.publish(target, b"secret")
         await bus.nc.publish(f"worker.{OWNER}.probe", b"probe")
-        await asyncio.wait_for(probe, 5)
+        await asyncio.wait_for(probe, 30)
         assert seen == []
     finally:
         await worker.nc.close()
@@ -205,9 +207,9 @@ async def test_a_worker_cannot_publish_outside_its_owners_events(
         await worker.nc.publish(subject, b"forged")
         await worker.nc.publish(f"workerev.edge1.{OWNER}.call1", b"allowed")
         await worker.nc.flush()
-        assert await asyncio.wait_for(probe, 5) == b"allowed"
+        assert await asyncio.wait_for(probe, 30) == b"allowed"
         assert seen == []
-        await until(lambda: any("permissions violation for publish" in e.lower() for e in worker.errors))
+        await until(lambda: any("permissions violation for publish" in e.lower() for e in worker.errors), 30)
     finally:
         await worker.nc.close()
 
