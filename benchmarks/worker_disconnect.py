@@ -37,7 +37,7 @@ from skillrelay_common.subjects import (
     AUTH_WORKER_CREDENTIAL_DELETE,
     AUTH_WORKER_CREDENTIAL_ROTATE,
 )
-from skillrelay_common.worker_credential import WorkerCredential
+from skillrelay_worker.credential import WorkerCredential
 
 
 async def _expected(_: Exception) -> None:

@@ -8,7 +8,7 @@ import asyncio
 import json
 from typing import Any
 
-from skillrelay_common.worker import ToolResult, Worker, WorkerContext, embedded_resource, text
+from skillrelay_worker import ToolResult, Worker, WorkerContext, embedded_resource, text
 
 DEFAULT_SUBJECT = "everything"
 STEP_DELAY = 0.05
@@ -94,8 +94,8 @@ COMPLETIONS: dict[str, list[str]] = {
 }
 
 
-def build_worker(subject: str = DEFAULT_SUBJECT) -> Worker:
-    worker = Worker(subject)
+def build_worker(subject: str = DEFAULT_SUBJECT, *, credential: str | None = None) -> Worker:
+    worker = Worker(subject, credential=credential)
 
     @worker.tool("test_tool_with_logging")
     async def tool_with_logging(ctx: WorkerContext, args: dict[str, Any]) -> str:

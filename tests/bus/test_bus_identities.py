@@ -31,7 +31,7 @@ from skillrelay_common.subjects import (
     AUTH_WORKER_CREDENTIAL_ROTATE,
 )
 from skillrelay_common.testing import until
-from skillrelay_common.worker_credential import WorkerCredential
+from skillrelay_worker.credential import WorkerCredential
 
 OWNER = "user_alice"
 OTHER_OWNER = "user_bob"

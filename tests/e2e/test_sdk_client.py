@@ -21,6 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from everything_worker.deployment import Deployment, everything_deployment, fresh_database
+from skillrelay_common.bus_auth import BusSecrets
 from skillrelay_common.testing import until
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
@@ -31,7 +32,11 @@ PROTOCOL = "2025-11-25"
 
 @pytest.fixture(scope="module")
 def deployment(
-    nats_url: str, postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+    nats_url: str,
+    nats_system_url: str,
+    nats_secrets: BusSecrets,
+    postgres_admin_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("sdk-client")
     with (
@@ -39,6 +44,8 @@ def deployment(
         everything_deployment(
             state_dir=root / "state",
             nats_url=nats_url,
+            nats_system_url=nats_system_url,
+            nats_callout_seed=nats_secrets.callout_seed,
             database_url=database_url,
             edge_replicas=2,
             log_dir=root / "logs",
@@ -146,14 +153,19 @@ async def test_token_in_query_reads_resources_and_prompts(deployment: Deployment
         assert "testValue1" in completion.completion.values
 
 
-def test_wrong_token_is_401_with_resource_metadata(deployment: Deployment) -> None:
+def test_wrong_token_is_401_naming_the_problem_without_oauth_discovery(deployment: Deployment) -> None:
+    """A static-token integration has no authorization server: its challenge carries no
+    resource_metadata, so a client reports the token problem instead of trying OAuth registration."""
     answer = httpx.post(
         deployment.endpoint(0),
         headers={"Authorization": "Bearer sr_mcp_wrong", "Accept": "application/json, text/event-stream"},
         json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
     )
     assert answer.status_code == 401
-    assert "resource_metadata=" in answer.headers["www-authenticate"]
+    challenge = answer.headers["www-authenticate"]
+    assert challenge.startswith("Bearer realm=") and 'error="invalid_token"' in challenge
+    assert "resource_metadata=" not in challenge
+    assert answer.json()["error"]["message"] == "Unauthorized: invalid static access token"
 
 
 # logging/setLevel is part of every revision we serve; the SDK warns only because 2026-07-28 drops it.

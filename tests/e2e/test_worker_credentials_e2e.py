@@ -14,7 +14,7 @@ import pytest
 
 from skillrelay.stack import Stack
 from skillrelay_common import bus_auth
-from skillrelay_common.worker_credential import WorkerCredential
+from skillrelay_worker.credential import WorkerCredential
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,12 @@ import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from skillrelay_common import nkey
+from skillrelay_worker.credential import with_user
+
+__all__ = ["with_user"]
 
 APP_ACCOUNT = "SKILLRELAY"
 SYSTEM_ACCOUNT = "SYS"
@@ -100,19 +103,6 @@ def embedded_server_config(bus: BusSecrets) -> str:
     return server_config(
         json.dumps(bus.callout_issuer), json.dumps(bus.service_password), json.dumps(bus.system_password)
     )
-
-
-def with_user(url: str, user: str, password: str) -> str:
-    """``url`` (one server or a comma-separated list) with every server's user and password set."""
-    parts = []
-    for server in (part.strip() for part in url.split(",")):
-        if not server:
-            continue
-        split = urlsplit(server)
-        host = split.netloc.rpartition("@")[2]
-        netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
-        parts.append(urlunsplit((split.scheme, netloc, split.path, split.query, split.fragment)))
-    return ",".join(parts)
 
 
 def without_user(url: str) -> str:

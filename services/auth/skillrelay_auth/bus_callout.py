@@ -19,8 +19,8 @@ from skillrelay_auth.worker_credentials import WorkerCredentials
 from skillrelay_common import nats_jwt, nkey
 from skillrelay_common.bus_auth import APP_ACCOUNT
 from skillrelay_common.messaging import Bus
-from skillrelay_common.subjects import worker_permissions
-from skillrelay_common.worker_credential import is_subject_token
+from skillrelay_worker.credential import is_subject_token
+from skillrelay_worker.subjects import worker_permissions
 
 CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH"
 _log = structlog.get_logger("skillrelay.auth.bus_callout")

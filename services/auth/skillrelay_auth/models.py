@@ -150,7 +150,7 @@ consents = Table(
     _ts("granted_at"),
 )
 
-# Worker credentials (see skillrelay_common.worker_credential): only the SHA-256 of the secret.
+# Worker credentials (see skillrelay_worker.credential): only the SHA-256 of the secret.
 worker_credentials = Table(
     "worker_credentials",
     metadata,

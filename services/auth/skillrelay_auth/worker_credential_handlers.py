@@ -33,7 +33,7 @@ from skillrelay_common.subjects import (
     WORKER_CREDENTIAL_DELETED,
     WORKER_CREDENTIAL_ROTATED,
 )
-from skillrelay_common.worker_credential import is_subject_token
+from skillrelay_worker.credential import is_subject_token
 
 _log = structlog.get_logger("skillrelay.auth.worker_credentials")
 _EVENTS = {

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from skillrelay_common.ids import WORKER_CREDENTIAL, hash_secret, new_id
-from skillrelay_common.worker_credential import WorkerCredential
+from skillrelay_worker.credential import WorkerCredential
 
 # Bounded, so a list always fits in one NATS reply.
 MAX_PER_OWNER = 100

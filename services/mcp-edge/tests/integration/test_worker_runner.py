@@ -14,7 +14,6 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import ResourceDef, WorkerHandler
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.testing import cyclic_garbage, until
-from skillrelay_common.worker import ToolError, Worker, WorkerContext, embedded_resource, text
 from skillrelay_edge.abilities.worker import WorkerRunner
 from skillrelay_edge.calls.context import (
     REQUEST_TIMEOUT,
@@ -23,6 +22,7 @@ from skillrelay_edge.calls.context import (
     CallMethod,
     ClientRequestError,
 )
+from skillrelay_worker import ToolError, Worker, WorkerContext, embedded_resource, text
 
 INTEGRATION = IntegrationInfo(id="mcpserver_x", owner_id="user_x", name="x", skillset_id="skillset_x")
 
@@ -156,7 +156,7 @@ async def edge(nats_url: str) -> AsyncIterator[WorkerRunner]:
 @pytest.fixture
 async def worker(nats_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Worker]:
     running = build_worker(f"test-{request.node.name[-40:].replace('[', '').replace(']', '')}")
-    await running.start(nats_url)
+    await running.start(nats_url, owner_id=INTEGRATION.owner_id)
     yield running
     await running.stop()
 
@@ -298,7 +298,7 @@ async def test_cancelling_while_the_client_is_asked_cancels_the_handler(
 
 async def test_a_crashed_worker_is_noticed_by_its_silence(edge: WorkerRunner, nats_url: str) -> None:
     crashing = build_worker("test-crashing")
-    await crashing.start(nats_url)
+    await crashing.start(nats_url, owner_id=INTEGRATION.owner_id)
     ctx = FakeClient().context(name="sleeps")
     call = asyncio.create_task(edge.run(ctx, handler(crashing, timeout_ms=30_000), {}))
     await until(lambda: bool(crashing._inflight), 2.0)
@@ -359,7 +359,7 @@ async def test_workers_of_one_subject_share_the_calls(edge: WorkerRunner, nats_u
             served.append(str(index))
             return str(index)
 
-        await each.start(nats_url)
+        await each.start(nats_url, owner_id=INTEGRATION.owner_id)
     try:
         client = FakeClient()
         answers = await asyncio.gather(
@@ -374,7 +374,7 @@ async def test_workers_of_one_subject_share_the_calls(edge: WorkerRunner, nats_u
 
 async def test_stopping_a_worker_lets_calls_in_flight_finish(edge: WorkerRunner, nats_url: str) -> None:
     draining = build_worker("test-draining")
-    await draining.start(nats_url)
+    await draining.start(nats_url, owner_id=INTEGRATION.owner_id)
     call = asyncio.create_task(
         edge.run(FakeClient().context(name="sleeps"), handler(draining), {"seconds": 0.3})
     )

@@ -21,10 +21,10 @@ from skillrelay_common.subjects import (
     AUTH_WORKER_CREDENTIAL_LIST,
     AUTH_WORKER_CREDENTIAL_ROTATE,
 )
-from skillrelay_common.worker_credential import is_subject_token
 from skillrelay_registry import schemas
 from skillrelay_registry.errors import ConflictError, InvalidInput, NotFoundError, ServiceUnavailable
 from skillrelay_registry.usecases.base import UseCaseBase, reply_reason
+from skillrelay_worker.credential import is_subject_token
 
 # Rotation and deletion answer once the credential's workers are disconnected (a few NATS round trips).
 _CHANGE_TIMEOUT = 15.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
 
 PREFIX = "sr_worker_"
 # The worker SDK reads the credential from here when none is passed to it.
@@ -49,6 +50,11 @@ class WorkerCredential:
             raise MalformedCredential("the worker credential's secret is malformed")
         return cls(parts[0], parts[1], parts[2])
 
+    def connect_url(self, nats_url: str) -> str:
+        """``nats_url`` (one server or a comma-separated list) with this credential as every server's
+        user and password (whatever the URL carried before is replaced)."""
+        return with_user(nats_url, self.credential_id, self.secret)
+
     @classmethod
     def generate(cls, owner_id: str, credential_id: str) -> WorkerCredential:
         if not (_TOKEN.match(owner_id) and _TOKEN.match(credential_id)):
@@ -59,3 +65,15 @@ class WorkerCredential:
 def is_subject_token(value: str) -> bool:
     """True when ``value`` may stand as one token of a NATS subject (an owner or credential id)."""
     return bool(_TOKEN.match(value))
+
+
+def with_user(url: str, user: str, password: str) -> str:
+    """``url`` (one server or a comma-separated list) with every server's user and password set."""
+    servers = []
+    for server in (part.strip() for part in url.split(",")):
+        if server:
+            split = urlsplit(server)
+            host = split.netloc.rpartition("@")[2]
+            netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+            servers.append(urlunsplit((split.scheme, netloc, split.path, split.query, split.fragment)))
+    return ",".join(servers)
