@@ -9,6 +9,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from skillrelay_common.schemas.audit import AUDIT_KINDS
 from skillrelay_registry import schemas
 from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.api.usage import provide_usage, usage_of
@@ -166,6 +167,7 @@ async def _integration_page(
         "integration.html",
         status_code=status_code or (422 if errors else 200),
         integration=integration,
+        audit_kinds=AUDIT_KINDS,
         tp=try_panel,
         token_field=TOKEN_FIELD,
         shown_blocks=shown_blocks,
