@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from skillrelay_common.messaging import Bus
+from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.abilities import ResourceDef, WorkerHandler
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.testing import cyclic_garbage, until
@@ -23,6 +23,8 @@ from skillrelay_edge.calls.context import (
     ClientRequestError,
 )
 from skillrelay_worker import ToolError, Worker, WorkerContext, embedded_resource, text
+from skillrelay_worker.protocol import WorkerResult
+from skillrelay_worker.subjects import worker_events_subject
 
 INTEGRATION = IntegrationInfo(id="mcpserver_x", owner_id="user_x", name="x", skillset_id="skillset_x")
 
@@ -383,3 +385,19 @@ async def test_stopping_a_worker_lets_calls_in_flight_finish(edge: WorkerRunner,
     assert await asyncio.wait_for(call, 2.0) == {"content": [{"type": "text", "text": "slept"}]}
     with pytest.raises(AbilityError, match="no worker"):
         await edge.run(FakeClient().context(name="echo"), handler(draining), {})
+
+
+async def test_an_event_under_another_owner_never_reaches_the_call(
+    edge: WorkerRunner, worker: Worker, bus: Bus
+) -> None:
+    """A worker may publish events of its own owner's calls only; the edge also drops an event whose
+    subject names another owner than the call's, so no owner can answer another's call."""
+    call = asyncio.create_task(
+        edge.run(FakeClient().context(name="sleeps"), handler(worker), {"seconds": 0.5})
+    )
+    await until(lambda: bool(worker._inflight), 5.0)
+    call_id = next(iter(worker._inflight))
+    forged = WorkerResult(call_id=call_id, seq=1, result={"content": [{"type": "text", "text": "forged"}]})
+    await bus.nc.publish(worker_events_subject(edge.edge_key, "user_other", call_id), encode(forged))
+    await bus.nc.flush()
+    assert await call == {"content": [{"type": "text", "text": "slept"}]}
