@@ -8,14 +8,16 @@ and returns these; the HTTP layer only decodes and encodes them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from skillrelay_common.schemas.abilities import DynamicHandler, Handler
+from skillrelay_common.schemas.registry import DEFAULT_MAX_SESSIONS, MAX_SESSIONS_LIMIT
 
 SessionMode = Literal["strict", "renew"]
+MaxSessions = Annotated[int, msgspec.Meta(ge=1, le=MAX_SESSIONS_LIMIT)]
 Meta = dict[str, Any]
 
 
@@ -293,6 +295,7 @@ class IntegrationCreate(Body):
     blueprint_id: str | None = None
     o_auth_connection_id: str | None = None
     session_mode: SessionMode = "strict"
+    max_sessions: MaxSessions = DEFAULT_MAX_SESSIONS
     meta: Meta = msgspec.field(default_factory=dict)
 
 
@@ -303,6 +306,7 @@ class IntegrationUpdate(Body):
     blueprint_id: str | UnsetType | None = UNSET
     o_auth_connection_id: str | UnsetType | None = UNSET
     session_mode: SessionMode | UnsetType = UNSET
+    max_sessions: MaxSessions | UnsetType = UNSET
     meta: Meta | UnsetType = UNSET
 
 
@@ -325,6 +329,7 @@ class IntegrationOut(Record):
     description: str
     skillset_id: str
     session_mode: SessionMode
+    max_sessions: int
     endpoint: str
     meta: Meta
     created_at: datetime
@@ -344,6 +349,7 @@ class SessionOut(Record):
 
 class SessionListOut(Record):
     items: list[SessionOut]
+    cursor: str | None = None
 
 
 class EmptyBody(Body):
