@@ -18,6 +18,8 @@ from skillrelay_common.schemas.registry import DEFAULT_MAX_SESSIONS, MAX_SESSION
 
 SessionMode = Literal["strict", "renew"]
 MaxSessions = Annotated[int, msgspec.Meta(ge=1, le=MAX_SESSIONS_LIMIT)]
+# An integration travels to the edge with its skillset in one NATS message: its own text stays small.
+IntegrationDescription = Annotated[str, msgspec.Meta(max_length=64 * 1024)]
 Meta = dict[str, Any]
 
 
@@ -291,7 +293,7 @@ class OAuthConnectionOut(Record):
 class IntegrationCreate(Body):
     name: str
     skillset_id: str
-    description: str = ""
+    description: IntegrationDescription = ""
     blueprint_id: str | None = None
     o_auth_connection_id: str | None = None
     session_mode: SessionMode = "strict"
@@ -301,7 +303,7 @@ class IntegrationCreate(Body):
 
 class IntegrationUpdate(Body):
     name: str | UnsetType = UNSET
-    description: str | UnsetType = UNSET
+    description: IntegrationDescription | UnsetType = UNSET
     skillset_id: str | UnsetType = UNSET
     blueprint_id: str | UnsetType | None = UNSET
     o_auth_connection_id: str | UnsetType | None = UNSET
