@@ -51,7 +51,7 @@ from skillrelay_common.subjects import (
     worker_events_subject,
     worker_events_wildcard,
 )
-from skillrelay_edge.context import (
+from skillrelay_edge.calls.context import (
     CALL_LOST_MESSAGE,
     INTERNAL_ERROR,
     INVALID_REQUEST,

@@ -19,7 +19,7 @@ from skillrelay_common.schemas.base import Ok
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import DatabaseSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_TOKEN_ISSUE, AUTH_TOKEN_REVOKE, AUTH_TOKEN_ROTATE
-from skillrelay_edge.credentials import AuthFailure, CredentialVerifier, Principal
+from skillrelay_edge.access.credentials import AuthFailure, CredentialVerifier, Principal
 
 INTEGRATION = IntegrationInfo(id="mcpserver_revoke1", owner_id="user_1", name="r", skillset_id="skillset_1")
 
@@ -123,7 +123,8 @@ async def test_revoke_ends_the_token_on_every_replica(bus: Bus, replicas: list[R
         refused = await replica.verifier.authenticate(integration, f"Bearer {issued.token}", None)
         assert isinstance(refused, AuthFailure) and refused.status == 401
         assert refused.www_authenticate is not None
-        assert "resource_metadata=" in refused.www_authenticate
+        assert 'error="invalid_token"' in refused.www_authenticate
+        assert "resource_metadata=" not in refused.www_authenticate  # no OAuth connection
 
 
 async def test_a_replica_without_nats_fails_closed(bus: Bus, replicas: list[Replica]) -> None:

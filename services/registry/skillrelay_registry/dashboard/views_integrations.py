@@ -3,7 +3,7 @@ OAuth connections."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
@@ -11,8 +11,10 @@ from litestar.params import FromPath
 
 from skillrelay_registry import schemas
 from skillrelay_registry.api.common import OwnerId, Service
+from skillrelay_registry.api.usage import provide_usage, usage_of
 from skillrelay_registry.dashboard import forms
-from skillrelay_registry.dashboard.client_config import client_configs
+from skillrelay_registry.dashboard.charts import format_ms, usage_chart
+from skillrelay_registry.dashboard.client_config import client_configs, install_links
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
 from skillrelay_registry.dashboard.reveal import TokenRevealer
@@ -56,11 +58,15 @@ async def _integrations_page(
     page = await service.list_integrations(owner_id, page_query(request))
     fields = await _integration_fields(service, owner_id)
     names = dict(fields[2].choices)
+    usage = provide_usage(request.app.state)
+    hour = {item.id: usage.book.report(item.id, "1h", usage.now()).totals for item in page.items}
     return render(
         request,
         "integrations.html",
         status_code=422 if errors else 200,
         integrations=[as_dict(item) for item in page.items],
+        usage_hour=hour,
+        format_ms=format_ms,
         skillset_names=names,
         next_cursor=page.cursor,
         fields=fields,
@@ -89,13 +95,20 @@ def _token_page(
         integration=integration,
         token=token,
         rotated=rotated,
-        configs=client_configs(
-            integration["name"],
-            integration["endpoint"],
-            token,
-            oauth=integration.get("oAuthConnectionId") is not None,
-        ),
+        **_connect_context(integration, token),
     )
+
+
+def _connect_context(integration: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """What ``_connect.html`` shows: configurations (with the token only when it is being shown once)
+    and install links (never with it)."""
+    oauth = integration.get("oAuthConnectionId") is not None
+    name, endpoint = integration["name"], integration["endpoint"]
+    return {
+        "configs": client_configs(name, endpoint, token, oauth=oauth),
+        "links": install_links(name, endpoint, oauth=oauth),
+        "token_known": token is not None,
+    }
 
 
 @post("/integrations")
@@ -138,6 +151,8 @@ async def _integration_page(
         sessions_problem = None
     except ServiceUnavailable as exc:
         sessions, sessions_problem = None, exc.message
+    window: Literal["1h", "1d"] = "1d" if request.query_params.get("usage") == "1d" else "1h"
+    usage = await usage_of(service, owner_id, provide_usage(request.app.state), integration_id, window)
     return render(
         request,
         "integration.html",
@@ -147,6 +162,11 @@ async def _integration_page(
         connection_names=dict(fields[3].choices),
         sessions=sessions,
         sessions_problem=sessions_problem,
+        **_connect_context(integration, None),
+        usage=as_dict(usage),
+        usage_window=window,
+        chart=usage_chart(usage),
+        format_ms=format_ms,
         fields=fields,
         values=values or forms.form_values(fields, integration),
         errors=errors or FormErrors(),
