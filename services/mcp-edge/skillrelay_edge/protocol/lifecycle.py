@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from skillrelay_edge.calls.context import INVALID_PARAMS, LOG_LEVELS
 from skillrelay_edge.protocol.scope import RequestScope, Services
 from skillrelay_edge.transport.jsonrpc import RpcError
@@ -34,6 +36,23 @@ def initialize_result(scope: RequestScope, services: Services, params: dict[str,
     if instructions:
         result["instructions"] = instructions
     return result
+
+
+# What a session keeps of the client's initialize (capabilities + clientInfo), as JSON. Real clients send
+# well under 2 KB; the session's whole state (with subscriptions) is capped at 64 KB by the sessions
+# service, and anything near NATS's 1 MB could not even reach it.
+MAX_CLIENT_STATE_BYTES = 16 * 1024
+_encoder = msgspec.json.Encoder()
+
+
+def client_state_problem(state: dict[str, Any]) -> str | None:
+    size = len(_encoder.encode(state))
+    if size > MAX_CLIENT_STATE_BYTES:
+        return (
+            f"capabilities and clientInfo take {size} bytes; a session keeps at most "
+            f"{MAX_CLIENT_STATE_BYTES} bytes of them"
+        )
+    return None
 
 
 def session_state_from_initialize(params: dict[str, Any]) -> dict[str, Any]:
