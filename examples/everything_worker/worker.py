@@ -8,7 +8,7 @@ import asyncio
 import json
 from typing import Any
 
-from skillrelay_common.worker import ToolResult, Worker, WorkerContext, embedded_resource, text
+from skillrelay_worker import ToolResult, Worker, WorkerContext, embedded_resource, text
 
 DEFAULT_SUBJECT = "everything"
 STEP_DELAY = 0.05

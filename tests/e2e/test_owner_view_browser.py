@@ -256,4 +256,134 @@ async def test_usage_and_connecting_a_client(stack: Stack, browser: Browser) -> 
     vscode = await connect.get_by_role("link", name="Add to VS Code").get_attribute("href") or ""
     assert json.loads(unquote(vscode.partition("?")[2]))["url"] == endpoint
     await screenshot(page, "connect", "#connect")
+
+    # The audit stream, filtered by kind, outcome and tool, with readable details.
+    audit = page.get_by_role("region", name="Live audit stream")
+    rows = audit.locator("[data-audit-rows] tr")
+    await expect(rows.filter(has_text="tool: fail")).to_have_count(1)
+    await expect(rows.filter(has_text="method: tools/call · tool: greet")).to_have_count(3)
+    await audit.get_by_label("Kind").select_option("tool.call")
+    await expect(audit.locator("[data-audit-rows] tr:visible")).to_have_count(4)
+    await audit.get_by_label("Outcome").select_option("failed")
+    await expect(audit.locator("[data-audit-rows] tr:visible")).to_have_count(1)
+    await expect(audit.locator("[data-audit-rows] tr:visible")).to_contain_text("is_error")
+    await audit.get_by_label("Outcome").select_option("")
+    await audit.get_by_label("Tool").fill("gre")
+    await expect(audit.locator("[data-audit-rows] tr:visible")).to_have_count(3)
+    await screenshot(page, "audit", "#audit-section")
+
+    # Search across skillsets, abilities and servers from the top bar.
+    await page.get_by_role("search", name="Search").get_by_role("searchbox").fill("greet")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Search")
+    found = page.get_by_role("region", name="Abilities (1)")
+    await expect(found.get_by_role("link", name="greet")).to_be_visible()
+    await expect(page.get_by_role("region", name="MCP servers (1)")).to_contain_text("Greeter")
+    await screenshot(page, "search")
+    await found.get_by_role("link", name="greet").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("greet")
+    assert problems == [], "\n".join(problems)
+
+
+async def test_try_it_through_the_real_edge(stack: Stack, browser: Browser) -> None:
+    owner = Owner(stack)
+    integration, _, token = owner.server()
+    page, problems = await signed_in(browser, stack, owner.api_key)
+    await page.goto(f"{stack.registry_url}/dashboard/integrations/{integration}")
+    panel = page.get_by_role("region", name="Try it")
+    result = panel.locator("#try-result")
+    send = panel.get_by_role("button", name="Send")
+
+    # A form made from greet's input schema: text, checkbox, number, choice.
+    await expect(panel.get_by_label("Tool, resource or prompt")).to_have_value("tool:greet")
+    await expect(panel.get_by_label("excited")).to_have_attribute("type", "checkbox")
+    await expect(panel.get_by_label("times")).to_have_attribute("type", "number")
+    await expect(panel.get_by_label("mood")).to_contain_text("cheerful")
+    await panel.get_by_label("name").fill("Ada")
+
+    # A wrong token: the edge's own 401 and its reason.
+    await panel.get_by_label("Access token").fill("sr_mcp_wrong")
+    await send.click()
+    await expect(result).to_contain_text("Refused (HTTP 401): Unauthorized: invalid static access token")
+
+    # The right one: the tool answers through the real edge.
+    await panel.get_by_label("Access token").fill(token)
+    await panel.get_by_label("times").fill("2")
+    await panel.get_by_label("mood").select_option("cheerful")
+    await send.click()
+    await expect(result).to_contain_text("Hello, Ada!")
+    await expect(result).to_contain_text("Answered in")
+    # The token is never written back into the page (only the field the owner typed into holds it).
+    html = await page.evaluate("document.documentElement.outerHTML")
+    assert token not in html
+    await screenshot(page, "try", "#try-section")
+
+    async def choose(value: str) -> None:
+        await panel.get_by_label("Tool, resource or prompt").select_option(value)
+        await expect(panel.locator("input[name=target]")).to_have_value(value)  # its form swapped in
+
+    # Another tool: only the arguments are swapped, the pasted token stays.
+    await choose("tool:fail")
+    await expect(panel.get_by_text("No arguments.")).to_be_visible()
+    assert await panel.get_by_label("Access token").input_value() == token
+    await send.click()
+    await expect(result).to_contain_text("The tool reported an error (isError)")
+
+    # A resource, and a prompt whose embedded resource URI is an argument.
+    await choose("resource:docs://readme")
+    await send.click()
+    await expect(result).to_contain_text("Read me first.")
+    await choose("prompt:cite")
+    await panel.get_by_label("resourceUri").fill("not a uri")
+    await send.click()
+    await expect(result).to_contain_text("JSON-RPC error -32602")
+    await panel.get_by_label("resourceUri").fill("docs://readme")
+    await send.click()
+    await expect(result).to_contain_text("user docs://readme")
+
+    # Each try was a real MCP session of a client that says who it is, and ended at once.
+    figures = await usage_with(owner, integration, {"greet": 1, "fail": 1})
+    assert figures["totals"]["calls"] >= 2
+    assert problems == [], "\n".join(problems)
+
+
+async def open_session(endpoint: str, token: str, name: str, version: str) -> str:
+    """A raw 2025-era session of a client that names itself and never sends DELETE (as many do)."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": name, "version": version},
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        opened = await http.post(endpoint, json=initialize, headers=headers)
+        assert opened.status_code == 200, opened.text
+        return str(opened.headers["mcp-session-id"])
+
+
+async def test_sessions_name_their_clients(stack: Stack, browser: Browser) -> None:
+    owner = Owner(stack)
+    integration, endpoint, token = owner.server()
+    await open_session(endpoint, token, "mcp-inspector", "2.12.0")
+    await open_session(endpoint, token, "claude-code", "2.1.0")
+    page, problems = await signed_in(browser, stack, owner.api_key)
+    await page.goto(f"{stack.registry_url}/dashboard/integrations/{integration}")
+    sessions = page.get_by_role("region", name="Live sessions")
+    await expect(sessions.get_by_role("row").filter(has_text="mcp-inspector")).to_contain_text("2.12.0")
+    await expect(sessions.get_by_role("row").filter(has_text="claude-code")).to_contain_text("2.1.0")
+    listed = owner.get(f"/integration/mcpserver/{integration}/session/list")["items"]
+    assert {(s["clientName"], s["clientVersion"]) for s in listed} == {
+        ("mcp-inspector", "2.12.0"),
+        ("claude-code", "2.1.0"),
+    }
+    await screenshot(page, "sessions", "#sessions-section")
     assert problems == [], "\n".join(problems)

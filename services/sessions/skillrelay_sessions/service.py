@@ -216,7 +216,7 @@ class SessionService:
         """One page of live sessions, without their state; ``next`` is set when more follow."""
         take = min(max(take, 1), MAX_LIST_TAKE)
         rows = await self._store.list_live(integration_id, self._clock(), take + 1, descending, after)
-        page = [msgspec.structs.replace(row, state={}) for row in rows[:take]]
+        page = [msgspec.structs.replace(row, state=_listed_state(row.state)) for row in rows[:take]]
         more = len(rows) > take
         last = page[-1] if page else None
         position = SessionPosition(created_at=last.created_at, session_id=last.session_id) if last else None
@@ -254,6 +254,25 @@ def merge_state(
         removed = set(remove_items.get(key, []))
         merged[key] = [item for item in items if item not in removed]
     return merged
+
+
+# What a listed session shows of its state: who the client says it is, a few short strings.
+_LISTED_CLIENT_KEYS = ("name", "title", "version")
+_LISTED_TEXT = 128
+
+
+def _listed_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Only a bounded ``clientInfo``: a page of 100 sessions stays a few tens of KB whatever the
+    clients sent (the rest of a state can be 64 KB per session)."""
+    client = state.get("clientInfo")
+    if not isinstance(client, dict):
+        return {}
+    kept = {
+        key: value[:_LISTED_TEXT]
+        for key in _LISTED_CLIENT_KEYS
+        if isinstance(value := client.get(key), str) and value
+    }
+    return {"clientInfo": kept} if kept else {}
 
 
 def _plausible_id(session_id: str) -> bool:

@@ -80,7 +80,8 @@ class SessionPosition(Message, kw_only=True):
 class ListSessions(Message, kw_only=True):
     """One page of an integration's live sessions, ordered by ``(created_at, session_id)``.
 
-    Listed sessions carry no ``state`` (it can be 64 KB each): a page always fits in one NATS reply."""
+    Listed sessions carry only a bounded ``clientInfo`` of their state (the whole can be 64 KB each):
+    a page always fits in one NATS reply."""
 
     integration_id: str
     take: int = 100

@@ -2,9 +2,9 @@
 
 One wildcard subscription per edge replica (``workerev.<edgeKey>.*``) receives every running call's
 events, so a call costs one publish each way and no subscription churn. Calls and their events travel
-on the runner's own lean connection (``skillrelay_common.nats_lane``: no task switch per message);
+on the runner's own lean connection (``skillrelay_worker.nats_lane``: no task switch per message);
 only adoption's request/reply uses the service's nats-py connection. See
-``skillrelay_common.schemas.worker`` for the protocol.
+``skillrelay_worker.protocol`` for the protocol.
 
 A call re-run by a replica adopting it (``CallContext.adopt``) sends ``WorkerAdopt`` instead of a new
 ``WorkerCall`` and follows the same call on this replica's events subject. Events carry ``seq``; one
@@ -27,10 +27,21 @@ import msgspec
 import nats.errors
 import structlog
 
-from skillrelay_common.messaging import CORRELATION_HEADER, Bus, correlation_id, encode
-from skillrelay_common.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
+from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.abilities import WorkerHandler
-from skillrelay_common.schemas.worker import (
+from skillrelay_edge.calls.context import (
+    CALL_LOST_MESSAGE,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    REQUEST_TIMEOUT,
+    AbilityError,
+    AdoptCall,
+    CallContext,
+    ClientRequestError,
+)
+from skillrelay_worker.correlation import CORRELATION_HEADER, correlation_id
+from skillrelay_worker.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
+from skillrelay_worker.protocol import (
     WorkerAdopt,
     WorkerCall,
     WorkerCancel,
@@ -44,22 +55,12 @@ from skillrelay_common.schemas.worker import (
     WorkerProgress,
     WorkerResult,
 )
-from skillrelay_common.subjects import (
+from skillrelay_worker.subjects import (
     WORKER_ADOPT_SUBJECT,
     WORKER_CANCEL_SUBJECT,
     worker_call_subject,
     worker_events_subject,
     worker_events_wildcard,
-)
-from skillrelay_edge.calls.context import (
-    CALL_LOST_MESSAGE,
-    INTERNAL_ERROR,
-    INVALID_REQUEST,
-    REQUEST_TIMEOUT,
-    AbilityError,
-    AdoptCall,
-    CallContext,
-    ClientRequestError,
 )
 
 _log = structlog.get_logger("skillrelay.edge.worker")

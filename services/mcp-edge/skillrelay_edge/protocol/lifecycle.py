@@ -6,10 +6,11 @@ from typing import Any
 
 import msgspec
 
-from skillrelay_edge.calls.context import INVALID_PARAMS, LOG_LEVELS
+from skillrelay_edge.calls.context import INVALID_PARAMS
 from skillrelay_edge.protocol.scope import RequestScope, Services
 from skillrelay_edge.transport.jsonrpc import RpcError
 from skillrelay_edge.transport.rules import negotiate_version
+from skillrelay_worker.protocol import LOG_LEVELS
 
 # Skillsets change while sessions are open, so every family is declared with listChanged.
 CAPABILITIES: dict[str, Any] = {
@@ -38,9 +39,25 @@ def initialize_result(scope: RequestScope, services: Services, params: dict[str,
     return result
 
 
-# What a session keeps of the client's initialize (capabilities + clientInfo), as JSON. Real clients send
-# well under 2 KB; the session's whole state (with subscriptions) is capped at 64 KB by the sessions
-# service, and anything near NATS's 1 MB could not even reach it.
+# What is kept of the client's ``clientInfo`` (shown to the owner beside each session): a few short
+# strings, whatever the client sent.
+CLIENT_INFO_KEYS = ("name", "title", "version")
+MAX_CLIENT_INFO_CHARS = 128
+
+
+def bounded_client_info(client_info: Any) -> dict[str, str]:
+    if not isinstance(client_info, dict):
+        return {}
+    return {
+        key: value[:MAX_CLIENT_INFO_CHARS]
+        for key in CLIENT_INFO_KEYS
+        if isinstance(value := client_info.get(key), str) and value
+    }
+
+
+# What a session keeps of the client's initialize (capabilities + bounded clientInfo), as JSON. Real
+# clients send well under 2 KB; the session's whole state (with subscriptions) is capped at 64 KB by
+# the sessions service, and anything near NATS's 1 MB could not even reach it.
 MAX_CLIENT_STATE_BYTES = 16 * 1024
 _encoder = msgspec.json.Encoder()
 
@@ -49,18 +66,16 @@ def client_state_problem(state: dict[str, Any]) -> str | None:
     size = len(_encoder.encode(state))
     if size > MAX_CLIENT_STATE_BYTES:
         return (
-            f"capabilities and clientInfo take {size} bytes; a session keeps at most "
-            f"{MAX_CLIENT_STATE_BYTES} bytes of them"
+            f"capabilities take {size} bytes; a session keeps at most {MAX_CLIENT_STATE_BYTES} bytes of them"
         )
     return None
 
 
 def session_state_from_initialize(params: dict[str, Any]) -> dict[str, Any]:
     capabilities = params.get("capabilities")
-    client_info = params.get("clientInfo")
     return {
         "clientCapabilities": capabilities if isinstance(capabilities, dict) else {},
-        "clientInfo": client_info if isinstance(client_info, dict) else {},
+        "clientInfo": bounded_client_info(params.get("clientInfo")),
     }
 
 

@@ -9,6 +9,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from skillrelay_common.schemas.audit import AUDIT_KINDS
 from skillrelay_registry import schemas
 from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.api.usage import provide_usage, usage_of
@@ -19,6 +20,8 @@ from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
 from skillrelay_registry.dashboard.reveal import TokenRevealer
 from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
+from skillrelay_registry.dashboard.views_try import TOKEN_FIELD, TryPanel, shown_blocks, try_handler
+from skillrelay_registry.dashboard.views_try import try_panel as make_try_panel
 from skillrelay_registry.errors import RegistryError, ServiceUnavailable
 
 Revealer = NamedDependency[TokenRevealer]
@@ -139,8 +142,14 @@ async def _integration_page(
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
+    try_panel: TryPanel | None = None,
+    status_code: int | None = None,
 ) -> Response[str]:
     integration = as_dict(await service.get_integration(owner_id, integration_id))
+    if try_panel is None:
+        try_panel = await make_try_panel(
+            service, owner_id, integration["skillsetId"], request.query_params.get("try")
+        )
     fields = await _integration_fields(service, owner_id)
     sessions: list[dict[str, Any]] | None
     try:
@@ -156,8 +165,12 @@ async def _integration_page(
     return render(
         request,
         "integration.html",
-        status_code=422 if errors else 200,
+        status_code=status_code or (422 if errors else 200),
         integration=integration,
+        audit_kinds=AUDIT_KINDS,
+        tp=try_panel,
+        token_field=TOKEN_FIELD,
+        shown_blocks=shown_blocks,
         skillset_names=dict(fields[2].choices),
         connection_names=dict(fields[3].choices),
         sessions=sessions,
@@ -415,6 +428,7 @@ async def delete_connection(
 
 
 INTEGRATION_HANDLERS = [
+    try_handler(_integration_page),
     list_integrations,
     create_integration,
     show_integration,

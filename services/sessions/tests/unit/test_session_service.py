@@ -299,13 +299,14 @@ async def test_a_cap_out_of_range_is_invalid(service: SessionService) -> None:
 async def test_lists_come_in_pages_without_state(service: SessionService, clock: ManualClock) -> None:
     created = []
     for _ in range(5):
-        session = await service.create("i", "static:v1", None, {"capabilities": {"x": 1}})
+        state = {"capabilities": {"x": 1}, "clientInfo": {"name": "n" * 500, "version": "1", "extra": "e"}}
+        session = await service.create("i", "static:v1", None, state)
         assert isinstance(session, SessionInfo)
         created.append(session.session_id)
         clock.advance(1)
     first = await service.list("i", take=2)
     assert [s.session_id for s in first.sessions] == created[:2]
-    assert all(s.state == {} for s in first.sessions)
+    assert all(s.state == {"clientInfo": {"name": "n" * 128, "version": "1"}} for s in first.sessions)
     assert first.next is not None
     second = await service.list("i", take=2, after=first.next)
     third = await service.list("i", take=2, after=second.next)
