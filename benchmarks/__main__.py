@@ -26,12 +26,14 @@ from pathlib import Path
 
 import httpx
 
-from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 
 INTEGRATION_ID = "mcpserver_bench"
 TEXT = "hello benchmark"
 PYTHON = sys.executable
 MCP_ACCEPT = "application/json, text/event-stream"
+STATIC = "Skillrelay edge, static ability"
+HTTP = "Skillrelay edge, http ability (upstream echo)"
 
 
 @dataclass
@@ -226,7 +228,19 @@ def _start_baselines(stack: contextlib.ExitStack, token: str, logs: Path) -> lis
     return targets
 
 
-def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path) -> list[Target]:
+def start_upstream(stack: contextlib.ExitStack, logs: Path) -> str:
+    """The upstream echo that http abilities call; started inside ``_affinity(server_cpus)``, so it
+    runs on the server CPU too: a gateway and what it calls share one core."""
+    port = free_port()
+    command = [PYTHON, "-m", "benchmarks.upstream_echo", str(port)]
+    upstream = stack.enter_context(_running(command, _env(), logs / "upstream.log"))
+    wait_for_port("127.0.0.1", port, 30, upstream)
+    return f"http://127.0.0.1:{port}/echo"
+
+
+def start_edge(
+    stack: contextlib.ExitStack, token: str, state: Path, logs: Path, upstream_url: str
+) -> list[Target]:
     nats = EmbeddedNats(store_dir=state / "nats")
     nats.start()
     stack.callback(nats.stop)
@@ -238,6 +252,7 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
     port = free_port()
     edge_env = {
         **env,
+        "SKILLRELAY_ALLOW_PRIVATE_HTTP_TARGETS": "true",  # the upstream is on loopback
         "SKILLRELAY_EDGE_PORT": str(port),
         "SKILLRELAY_EDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
@@ -248,7 +263,7 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
             logs / "sessions.log",
         )
     )
-    control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token]
+    control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token, upstream_url]
     stack.enter_context(_running(control, env, logs / "control.log"))
     worker = _has_worker_sdk()
     if worker:
@@ -274,7 +289,10 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
     headers = {"Content-Type": "application/json", "Accept": MCP_ACCEPT, "Authorization": f"Bearer {token}"}
     session = _initialize(f"http://127.0.0.1:{port}{path}", headers)
     call_headers = {**headers, "Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
-    targets = [Target("Skillrelay edge, static ability", port, path, call_headers, _body("echo"))]
+    targets = [
+        Target(STATIC, port, path, call_headers, _body("echo")),
+        Target(HTTP, port, path, call_headers, _body("echo_http")),
+    ]
     if worker:
         targets.append(
             Target("Skillrelay edge, worker ability", port, path, call_headers, _body("echo_worker"))
@@ -313,7 +331,7 @@ def main() -> None:
             # Servers inherit the server CPU from their first instruction: a Go runtime (nats-server)
             # sizes its scheduler by the CPUs it sees at start; pinned later, it would keep two.
             targets = [] if args.only_edge else _start_baselines(stack, token, logs)
-            targets += _start_edge(stack, token, state, logs)
+            targets += start_edge(stack, token, state, logs, start_upstream(stack, logs))
         # Once everything runs: whatever the servers started since (threads, backends) on their CPU too.
         if server_cpus is not None:
             _pin_all(_process_tree(os.getpid())[1:], server_cpus)
@@ -334,6 +352,14 @@ def _report(targets: list[Target]) -> None:
         print(
             f"| {target.name} | {rps:.0f} | {target.median('p50_ms'):.2f} | "
             f"{target.median('p99_ms'):.2f} | {rps / sdk:.1f}x |"
+        )
+    by_name = {target.name: target for target in targets}
+    if STATIC in by_name and HTTP in by_name:
+        static, http = by_name[STATIC], by_name[HTTP]
+        rate = http.median("rps") / (static.median("rps") or 1.0)
+        p99 = http.median("p99_ms") / (static.median("p99_ms") or 1.0)
+        print(
+            f"\nhttp ability vs static: {rate:.0%} of its req/s, p99 {p99:.2f}x its p99 (aim: >= 50 %, <= 2x)"
         )
     errors = sum(target.errors for target in targets)
     if errors:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 pytestmark = pytest.mark.slow
 

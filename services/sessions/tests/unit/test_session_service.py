@@ -12,6 +12,7 @@ from skillrelay_common.schemas.auth import TokenRevoked
 from skillrelay_common.schemas.base import Invalid, NotFound, Ok
 from skillrelay_common.schemas.registry import IntegrationChanged
 from skillrelay_common.schemas.sessions import SessionInfo, SessionPosition, SessionsClosed
+from skillrelay_devstack.sessions import ManualClock
 from skillrelay_sessions.revocations import revocation_reason
 from skillrelay_sessions.service import (
     EVICTED_REASON,
@@ -21,7 +22,6 @@ from skillrelay_sessions.service import (
     merge_state,
     new_session_id,
 )
-from skillrelay_sessions.testing import ManualClock
 
 
 class MemoryStore:
