@@ -23,9 +23,12 @@ from skillrelay_edge.cancellation import InFlightCalls
 from skillrelay_edge.catalog import Catalog
 from skillrelay_edge.context import AbilityRunner
 from skillrelay_edge.credentials import CredentialVerifier
-from skillrelay_edge.endpoint import McpEndpoint
+from skillrelay_edge.endpoint import ALL_VERSIONS, McpEndpoint
 from skillrelay_edge.liveness import ReplicaLiveness
 from skillrelay_edge.local_sessions import LocalSessionManager
+from skillrelay_edge.modern.dispatch import ModernDispatcher
+from skillrelay_edge.modern.listen import ListenStreams
+from skillrelay_edge.modern.request_state import RequestStateCodec
 from skillrelay_edge.notifications import SessionStreams
 from skillrelay_edge.protocol.dispatcher import Dispatcher
 from skillrelay_edge.protocol.scope import Services
@@ -73,6 +76,9 @@ class EdgeRuntime:
         self.store = EventStore(bus)
         self.streams = SessionStreams(bus, self.store, self._lookup_session)
         self.snapshots.add_listener(self.streams.on_change)
+        # 2026-07-28 subscriptions/listen: in-process listeners fed by the same registry events.
+        self.listens = ListenStreams()
+        self.snapshots.add_listener(self.listens.on_change)
         self.inflight = InFlightCalls(bus)
         self.http_runner = HttpRunner(allow_private_targets=settings.allow_private_http_targets)
         runners: dict[str, AbilityRunner] = {"static": StaticRunner(), "http": self.http_runner}
@@ -89,7 +95,9 @@ class EdgeRuntime:
             on_bind=self.inflight.add,
             on_done=self.inflight.remove,
         )
-        dispatcher = Dispatcher(Services(sessions=self.sessions, runners=runners))
+        services = Services(sessions=self.sessions, runners=runners)
+        dispatcher = Dispatcher(services)
+        modern = ModernDispatcher(services, RequestStateCodec(settings.secret_key), ALL_VERSIONS)
         self.endpoint = McpEndpoint(
             rules=HttpRules(settings.http.edge_public_url, settings.http.host, settings.max_body_bytes),
             catalogs=self.snapshots,
@@ -102,6 +110,8 @@ class EdgeRuntime:
             inflight=self.inflight,
             audit=self.audit,
             adoption=self.adoption,
+            modern=modern,
+            listens=self.listens,
         )
 
     async def _lookup_session(
@@ -137,6 +147,7 @@ class EdgeRuntime:
     def _server_exit(self) -> None:
         """uvicorn starts shutting down: streams end now and their clients resume on another replica."""
         self.streams.end_all()
+        self.listens.end_all()
         if self.endpoint is not None:
             self.endpoint.leave()
 
