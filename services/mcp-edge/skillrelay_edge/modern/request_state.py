@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -25,6 +26,9 @@ from skillrelay_edge.modern.inputs import ResumePoint
 
 _log = structlog.get_logger("skillrelay.edge.request_state")
 PURPOSE = "mcp-request-state"
+# Unpadded URL-safe base64 only: a lenient base64 decoder ignores whatever follows the padding, so a
+# padded token with text appended would still open. The state travels without padding instead.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,8192}")
 
 
 class _State(msgspec.Struct, array_like=True):
@@ -62,17 +66,17 @@ class RequestStateCodec:
         state = _State(
             integration_id, principal, method, name, digest, resume.call_id, resume.after_seq, resume.deadline
         )
-        return self._box.encrypt(msgspec.json.encode(state).decode())
+        return self._box.encrypt(msgspec.json.encode(state).decode()).rstrip("=")
 
     def open(
         self, token: Any, *, integration_id: str, principal: str, method: str, name: str, digest: str
     ) -> ResumePoint:
         """The resume point sealed in ``token``; Invalid params when it is not genuine, belongs to
         another integration, principal or request, or has expired."""
-        if not isinstance(token, str) or not token or len(token) > 8192:
-            raise RpcError(INVALID_PARAMS, "Invalid params: requestState is not valid")
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            raise RpcError(INVALID_PARAMS, "Invalid params: requestState failed verification")
         try:
-            state = _decoder.decode(self._box.decrypt(token))
+            state = _decoder.decode(self._box.decrypt(token + "=" * (-len(token) % 4)))
         except (SecretBoxError, msgspec.DecodeError, UnicodeError):
             raise RpcError(INVALID_PARAMS, "Invalid params: requestState failed verification") from None
         if state.integration_id != integration_id or state.principal != principal:
