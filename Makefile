@@ -42,6 +42,7 @@ lint: install ## ruff and strict mypy
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy $(foreach p,$(PACKAGES),-p $(p))
+	$(RUN) mypy scripts/docs_reference.py
 
 .PHONY: fmt
 fmt: install ## format and autofix
@@ -56,10 +57,14 @@ test: lint ## lint, type-check, then every test against real PostgreSQL and NATS
 asyncapi: install ## write docs/asyncapi.json (AsyncAPI 3.0 of every NATS subject) from the code
 	$(RUN) python -m skillrelay_common.asyncapi docs/asyncapi.json
 
+.PHONY: docs
+docs: install ## build the documentation site strictly into site/ (a broken link fails it)
+	NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs build --strict
+
 .PHONY: bench
 bench: install ## speed benchmarks (edge vs MCP Python SDK vs raw Litestar), ratios printed
 	$(RUN) python -m benchmarks
 
 .PHONY: clean
 clean: ## remove the environment and tool caches (keeps .skillrelay/ state)
-	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache site

@@ -28,7 +28,7 @@ from skillrelay_common.schemas.auth import EdgeHeartbeat, IssueToken, RotateToke
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import DatabaseSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_TOKEN_ISSUE, AUTH_TOKEN_ROTATE, EDGE_HEARTBEAT_SUBJECT
-from skillrelay_edge.credentials import CredentialVerifier, Principal
+from skillrelay_edge.access.credentials import CredentialVerifier, Principal
 
 INTEGRATION = IntegrationInfo(
     id="mcpserver_rotatebench", owner_id="user_b", name="b", skillset_id="skillset_b"

@@ -36,7 +36,7 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.sessions import TouchSessions
 from skillrelay_common.settings import DatabaseSettings, NatsSettings, Settings
 from skillrelay_common.subjects import SESSIONS_TOUCH
-from skillrelay_edge.sessions import SessionManager
+from skillrelay_edge.sessions.manager import SessionManager
 from skillrelay_sessions.app import SessionsRuntime
 
 TTL = 24 * 60 * 60

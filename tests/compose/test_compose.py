@@ -257,7 +257,7 @@ def test_proxy_contract_paths_and_blocked_metrics() -> None:
 def test_edge_accepts_requests_forwarded_by_the_proxy(compose: dict[str, Any]) -> None:
     """Caddy keeps the client's Host (the public origin); the edge's DNS-rebinding check must pass it,
     and a browser on the public origin too."""
-    from skillrelay_edge.transport import HttpRules
+    from skillrelay_edge.transport.rules import HttpRules
 
     settings = Settings.from_env(_environment(compose["services"]["edge-1"]))
     rules = HttpRules(settings.http.edge_public_url, settings.http.host, settings.max_body_bytes)

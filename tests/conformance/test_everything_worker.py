@@ -16,7 +16,7 @@ from skillrelay_common.schemas.abilities import ResourceDef, WorkerHandler
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.worker import Worker
 from skillrelay_edge.abilities.worker import WorkerRunner
-from skillrelay_edge.context import CallContext, CallMethod
+from skillrelay_edge.calls.context import CallContext, CallMethod
 
 INTEGRATION = IntegrationInfo(id="mcpserver_x", owner_id="user_x", name="x", skillset_id="skillset_x")
 SAMPLED = {

@@ -15,12 +15,12 @@ from skillrelay_common.metrics import metrics_middleware, metrics_routes
 from skillrelay_common.runtime import serve_http
 from skillrelay_common.settings import Settings
 from skillrelay_common.tracing import configure_tracing, tracing_middleware
-from skillrelay_edge.context import AbilityRunner
+from skillrelay_edge.access.oauth_metadata import protected_resource_routes
+from skillrelay_edge.calls.context import AbilityRunner
 from skillrelay_edge.handlers import SERVED_ENDPOINTS, make_register_handlers
-from skillrelay_edge.mcp_api import mcp_asgi, mcp_routes, with_mcp_fast_path
-from skillrelay_edge.oauth_metadata import protected_resource_routes
 from skillrelay_edge.runtime import EdgeRuntime
-from skillrelay_edge.shutdown import install_exit_hook
+from skillrelay_edge.transport.mcp_api import mcp_asgi, mcp_routes, with_mcp_fast_path
+from skillrelay_edge.transport.shutdown import install_exit_hook
 
 SERVICE = "edge"
 

@@ -17,27 +17,27 @@ from skillrelay_common.settings import Settings
 from skillrelay_edge.abilities.http import HttpRunner
 from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.abilities.worker import WorkerRunner
-from skillrelay_edge.adoption import CallAdoption
-from skillrelay_edge.call_records import CallRecords
-from skillrelay_edge.cancellation import InFlightCalls
-from skillrelay_edge.catalog import Catalog
-from skillrelay_edge.context import AbilityRunner
-from skillrelay_edge.credentials import CredentialVerifier
-from skillrelay_edge.endpoint import ALL_VERSIONS, McpEndpoint
-from skillrelay_edge.liveness import ReplicaLiveness
-from skillrelay_edge.local_sessions import LocalSessionManager
+from skillrelay_edge.access.credentials import CredentialVerifier
+from skillrelay_edge.calls.adoption import CallAdoption
+from skillrelay_edge.calls.call_records import CallRecords
+from skillrelay_edge.calls.cancellation import InFlightCalls
+from skillrelay_edge.calls.context import AbilityRunner
+from skillrelay_edge.calls.liveness import ReplicaLiveness
+from skillrelay_edge.calls.relay import NatsClientResponseRelay
+from skillrelay_edge.calls.sse import EventStore
+from skillrelay_edge.integrations.catalog import Catalog
+from skillrelay_edge.integrations.snapshots import SnapshotCache
 from skillrelay_edge.modern.dispatch import ModernDispatcher
 from skillrelay_edge.modern.listen import ListenStreams
 from skillrelay_edge.modern.request_state import RequestStateCodec
-from skillrelay_edge.notifications import SessionStreams
 from skillrelay_edge.protocol.dispatcher import Dispatcher
 from skillrelay_edge.protocol.scope import Services
-from skillrelay_edge.relay import NatsClientResponseRelay
-from skillrelay_edge.sessions import SessionManager
-from skillrelay_edge.shutdown import on_server_exit
-from skillrelay_edge.snapshots import SnapshotCache
-from skillrelay_edge.sse import EventStore
-from skillrelay_edge.transport import HttpRules
+from skillrelay_edge.sessions.local import LocalSessionManager
+from skillrelay_edge.sessions.manager import SessionManager
+from skillrelay_edge.sessions.notifications import SessionStreams
+from skillrelay_edge.transport.endpoint import ALL_VERSIONS, McpEndpoint
+from skillrelay_edge.transport.rules import HttpRules
+from skillrelay_edge.transport.shutdown import on_server_exit
 
 _log = structlog.get_logger("skillrelay.edge")
 

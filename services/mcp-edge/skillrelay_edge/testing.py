@@ -29,7 +29,7 @@ from skillrelay_common.schemas.registry import (
 from skillrelay_common.settings import HttpSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_VERIFY, REGISTRY_INTEGRATION_RESOLVE
 from skillrelay_edge.app import create_asgi
-from skillrelay_edge.context import AbilityRunner
+from skillrelay_edge.calls.context import AbilityRunner
 
 TOKEN = "test-token-1"
 

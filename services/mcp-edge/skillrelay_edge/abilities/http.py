@@ -12,7 +12,7 @@ import msgspec
 
 from skillrelay_common.schemas.abilities import HttpHandler
 from skillrelay_common.ssrf import TargetRefused, resolve_target
-from skillrelay_edge.context import INTERNAL_ERROR, AbilityError, CallContext
+from skillrelay_edge.calls.context import INTERNAL_ERROR, AbilityError, CallContext
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 # Set by the edge (pinned target, framing): an owner's handler headers may not override them.

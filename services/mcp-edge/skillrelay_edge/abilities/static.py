@@ -7,7 +7,7 @@ from typing import Any
 
 from skillrelay_common.schemas.abilities import StaticHandler
 from skillrelay_edge.abilities.substitute import substitute_block
-from skillrelay_edge.context import CallContext
+from skillrelay_edge.calls.context import CallContext
 
 
 class StaticRunner:

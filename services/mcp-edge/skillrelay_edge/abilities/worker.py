@@ -58,7 +58,7 @@ from skillrelay_common.subjects import (
     worker_events_subject,
     worker_events_wildcard,
 )
-from skillrelay_edge.context import (
+from skillrelay_edge.calls.context import (
     CALL_LOST_MESSAGE,
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -68,9 +68,9 @@ from skillrelay_edge.context import (
     CallContext,
     ClientRequestError,
 )
-from skillrelay_edge.jsonrpc import RpcError
 from skillrelay_edge.modern.inputs import CAPABILITY_OF, InputRequired, ResumePoint, input_key
 from skillrelay_edge.modern.meta import MISSING_REQUIRED_CLIENT_CAPABILITY
+from skillrelay_edge.transport.jsonrpc import RpcError
 
 _log = structlog.get_logger("skillrelay.edge.worker")
 _event_decoder = msgspec.json.Decoder(WorkerEvent | WorkerClientRequest)

@@ -8,15 +8,15 @@ from typing import Any
 
 import structlog
 
-from skillrelay_edge import jsonrpc
-from skillrelay_edge.context import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND
-from skillrelay_edge.jsonrpc import RpcError
+from skillrelay_edge.calls.context import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND
 from skillrelay_edge.modern import results
 from skillrelay_edge.modern.inputs import InputExchange, InputRequired, read_input_responses
 from skillrelay_edge.modern.request_state import RequestStateCodec, request_digest
 from skillrelay_edge.protocol import completion, prompts, resources, tools
 from skillrelay_edge.protocol.dispatcher import MethodHandler
 from skillrelay_edge.protocol.scope import RequestScope, Services
+from skillrelay_edge.transport import jsonrpc
+from skillrelay_edge.transport.jsonrpc import RpcError
 
 _log = structlog.get_logger("skillrelay.edge.modern")
 

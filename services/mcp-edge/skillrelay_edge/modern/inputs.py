@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillrelay_edge.context import INVALID_PARAMS
-from skillrelay_edge.jsonrpc import RpcError
+from skillrelay_edge.calls.context import INVALID_PARAMS
+from skillrelay_edge.transport.jsonrpc import RpcError
 
 # Which client capability each input request needs.
 CAPABILITY_OF = {

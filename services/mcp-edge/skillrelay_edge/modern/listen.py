@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillrelay_edge import jsonrpc
-from skillrelay_edge.context import INVALID_PARAMS, RequestId
-from skillrelay_edge.jsonrpc import RpcError
+from skillrelay_edge.calls.context import INVALID_PARAMS, RequestId
+from skillrelay_edge.calls.sse import KEEPALIVE, frame
+from skillrelay_edge.integrations.snapshots import Change
 from skillrelay_edge.modern.meta import SUBSCRIPTION_ID_KEY
-from skillrelay_edge.snapshots import Change
-from skillrelay_edge.sse import KEEPALIVE, frame
+from skillrelay_edge.transport import jsonrpc
+from skillrelay_edge.transport.jsonrpc import RpcError
 
 KEEPALIVE_SECONDS = 15.0
 MAX_RESOURCE_SUBSCRIPTIONS = 1000

@@ -20,9 +20,9 @@ import msgspec
 import structlog
 
 from skillrelay_common.crypto import SecretBox, SecretBoxError
-from skillrelay_edge.context import INVALID_PARAMS
-from skillrelay_edge.jsonrpc import RpcError
+from skillrelay_edge.calls.context import INVALID_PARAMS
 from skillrelay_edge.modern.inputs import ResumePoint
+from skillrelay_edge.transport.jsonrpc import RpcError
 
 _log = structlog.get_logger("skillrelay.edge.request_state")
 PURPOSE = "mcp-request-state"

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from skillrelay_edge.context import CALL_LOST_MESSAGE, INTERNAL_ERROR, AbilityError, CallContext, CallMethod
-from skillrelay_edge.jsonrpc import RpcError
+from skillrelay_edge.calls.context import (
+    CALL_LOST_MESSAGE,
+    INTERNAL_ERROR,
+    AbilityError,
+    CallContext,
+    CallMethod,
+)
 from skillrelay_edge.protocol.scope import RequestScope, Services, handler_kind
+from skillrelay_edge.transport.jsonrpc import RpcError
 
 
 def make_context(

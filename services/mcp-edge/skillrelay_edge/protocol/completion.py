@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from skillrelay_edge.context import INVALID_PARAMS, AbilityError
-from skillrelay_edge.jsonrpc import RpcError
+from skillrelay_edge.calls.context import INVALID_PARAMS, AbilityError
 from skillrelay_edge.protocol.calls import make_context, run_handler
 from skillrelay_edge.protocol.scope import RequestScope, Services
+from skillrelay_edge.transport.jsonrpc import RpcError
 
 MAX_VALUES = 100
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import structlog
 
-from skillrelay_edge import jsonrpc
-from skillrelay_edge.context import INTERNAL_ERROR, METHOD_NOT_FOUND
-from skillrelay_edge.jsonrpc import RpcError
+from skillrelay_edge.calls.context import INTERNAL_ERROR, METHOD_NOT_FOUND
 from skillrelay_edge.protocol import completion, lifecycle, prompts, resources, tools
 from skillrelay_edge.protocol.scope import RequestScope, Services
+from skillrelay_edge.transport import jsonrpc
+from skillrelay_edge.transport.jsonrpc import RpcError
 
 MethodHandler = Callable[[RequestScope, Services, dict[str, Any]], Awaitable[dict[str, Any]]]
 

@@ -6,8 +6,8 @@ import base64
 import binascii
 from typing import Any
 
-from skillrelay_edge.context import INVALID_PARAMS
-from skillrelay_edge.jsonrpc import RpcError
+from skillrelay_edge.calls.context import INVALID_PARAMS
+from skillrelay_edge.transport.jsonrpc import RpcError
 
 PAGE_SIZE = 500
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from skillrelay_common.schemas.abilities import ResourceDef
-from skillrelay_edge.context import INVALID_PARAMS, RESOURCE_NOT_FOUND, AbilityError
-from skillrelay_edge.jsonrpc import RpcError
+from skillrelay_edge.calls.context import INVALID_PARAMS, RESOURCE_NOT_FOUND, AbilityError
 from skillrelay_edge.protocol.calls import make_context, run_handler
 from skillrelay_edge.protocol.pagination import page
 from skillrelay_edge.protocol.scope import RequestScope, Services
+from skillrelay_edge.transport.jsonrpc import RpcError
 
 SUBSCRIPTIONS_KEY = "subscriptions"
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from skillrelay_common.schemas.sessions import SessionInfo
-from skillrelay_edge.catalog import Catalog
-from skillrelay_edge.context import AbilityRunner, CallContext, PrincipalLike, RequestId
+from skillrelay_edge.calls.context import AbilityRunner, CallContext, PrincipalLike, RequestId
+from skillrelay_edge.integrations.catalog import Catalog
 
 
 class SessionStore(Protocol):

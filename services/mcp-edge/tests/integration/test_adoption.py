@@ -23,10 +23,9 @@ from skillrelay_common.schemas.worker import WorkerCall
 from skillrelay_common.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_subject
 from skillrelay_common.testing import create_database_now, gated_counter_worker, until
 from skillrelay_common.worker import Worker
-from skillrelay_edge import jsonrpc
-from skillrelay_edge.call_records import CallRecord, CallRecords
-from skillrelay_edge.context import CALL_LOST_MESSAGE
-from skillrelay_edge.sse import EventStore
+from skillrelay_edge.calls.call_records import CallRecord, CallRecords
+from skillrelay_edge.calls.context import CALL_LOST_MESSAGE
+from skillrelay_edge.calls.sse import EventStore
 from skillrelay_edge.testing import (
     TOKEN,
     ControlPlane,
@@ -36,6 +35,7 @@ from skillrelay_edge.testing import (
     sse_events,
     two_replicas,
 )
+from skillrelay_edge.transport import jsonrpc
 
 SUBJECT = f"adopt{uuid.uuid4().hex[:8]}"
 INTEGRATION = "mcpserver_adopt"

@@ -18,7 +18,7 @@ from skillrelay_common.schemas.auth import IssueToken, RotateToken, TokenIssued
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import DatabaseSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_TOKEN_ISSUE, AUTH_TOKEN_ROTATE
-from skillrelay_edge.credentials import AuthFailure, CredentialVerifier, Principal
+from skillrelay_edge.access.credentials import AuthFailure, CredentialVerifier, Principal
 
 INTEGRATION = IntegrationInfo(id="mcpserver_partition", owner_id="u", name="p", skillset_id="s")
 

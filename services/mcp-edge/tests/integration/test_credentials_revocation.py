@@ -19,7 +19,7 @@ from skillrelay_common.schemas.base import Ok
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import DatabaseSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_TOKEN_ISSUE, AUTH_TOKEN_REVOKE, AUTH_TOKEN_ROTATE
-from skillrelay_edge.credentials import AuthFailure, CredentialVerifier, Principal
+from skillrelay_edge.access.credentials import AuthFailure, CredentialVerifier, Principal
 
 INTEGRATION = IntegrationInfo(id="mcpserver_revoke1", owner_id="user_1", name="r", skillset_id="skillset_1")
 

@@ -16,6 +16,7 @@ import pytest
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import SkillsetChanged
+from skillrelay_common.testing import until
 from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, demo_skillset
 
 VERSION = "2026-07-28"
@@ -245,8 +246,7 @@ async def test_listen_acknowledges_then_delivers_only_what_was_asked(
     wanted = {"toolsListChanged": True, "resourceSubscriptions": ["test://static-text"]}
     first = asyncio.create_task(_listen(client, url, wanted, tools_and_resource, 3))
     second = asyncio.create_task(_listen(client, url, {"promptsListChanged": True}, prompts_only, 2))
-    while len(tools_and_resource) < 1 or len(prompts_only) < 1:
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(tools_and_resource) and bool(prompts_only), 10)
     assert tools_and_resource[0]["method"] == "notifications/subscriptions/acknowledged"
     assert tools_and_resource[0]["params"]["notifications"] == wanted
     for entity, uri in (("ability", None), ("resource", "test://static-text"), ("prompt", None)):

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from skillrelay_common.messaging import Bus
-from skillrelay_edge.relay import NatsClientResponseRelay
+from skillrelay_edge.calls.relay import NatsClientResponseRelay
 
 
 @pytest.fixture

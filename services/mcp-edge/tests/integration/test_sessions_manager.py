@@ -11,7 +11,7 @@ import pytest
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.sessions import SessionInfo
-from skillrelay_edge.sessions import SessionManager, SessionsUnavailable
+from skillrelay_edge.sessions.manager import SessionManager, SessionsUnavailable
 from skillrelay_sessions.app import SessionsRuntime
 from skillrelay_sessions.testing import ManualClock, running_sessions
 

@@ -18,7 +18,7 @@ from skillrelay_common.schemas.registry import SkillsetChanged
 from skillrelay_common.schemas.sessions import GetSession, SessionInfo
 from skillrelay_common.subjects import SESSIONS_GET
 from skillrelay_common.testing import create_database_now, cyclic_garbage
-from skillrelay_edge.context import CallContext, ClientRequestError
+from skillrelay_edge.calls.context import CallContext, ClientRequestError
 from skillrelay_edge.testing import (
     TOKEN,
     ControlPlane,

@@ -16,7 +16,13 @@ from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.testing import cyclic_garbage, until
 from skillrelay_common.worker import ToolError, Worker, WorkerContext, embedded_resource, text
 from skillrelay_edge.abilities.worker import WorkerRunner
-from skillrelay_edge.context import REQUEST_TIMEOUT, AbilityError, CallContext, CallMethod, ClientRequestError
+from skillrelay_edge.calls.context import (
+    REQUEST_TIMEOUT,
+    AbilityError,
+    CallContext,
+    CallMethod,
+    ClientRequestError,
+)
 
 INTEGRATION = IntegrationInfo(id="mcpserver_x", owner_id="user_x", name="x", skillset_id="skillset_x")
 

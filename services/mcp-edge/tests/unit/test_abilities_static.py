@@ -6,8 +6,8 @@ from skillrelay_common.schemas.abilities import StaticHandler
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.abilities.substitute import substitute_block, substitute_text
-from skillrelay_edge.context import CallContext
-from skillrelay_edge.credentials import Principal
+from skillrelay_edge.access.credentials import Principal
+from skillrelay_edge.calls.context import CallContext
 
 INTEGRATION = IntegrationInfo(id="mcpserver_1", owner_id="user_1", name="n", skillset_id="skillset_1")
 

@@ -10,7 +10,7 @@ from skillrelay_common.schemas.base import Denied, Unavailable
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import HttpSettings, Settings
 from skillrelay_common.subjects import AUTH_TOKEN_VERIFY
-from skillrelay_edge.credentials import AuthFailure, CredentialVerifier, Principal
+from skillrelay_edge.access.credentials import AuthFailure, CredentialVerifier, Principal
 
 SETTINGS = Settings(
     http=HttpSettings(edge_public_url="https://edge.example", auth_public_url="https://auth.example")

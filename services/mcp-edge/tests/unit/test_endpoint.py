@@ -13,18 +13,18 @@ from skillrelay_common.schemas.base import NotFound, Unavailable
 from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
 from skillrelay_common.testing import cyclic_garbage
 from skillrelay_edge.abilities.static import StaticRunner
-from skillrelay_edge.cancellation import InFlightCalls
-from skillrelay_edge.catalog import Catalog
-from skillrelay_edge.context import CallContext
-from skillrelay_edge.credentials import AuthFailure, Principal
-from skillrelay_edge.endpoint import HttpAnswer, HttpInput, McpEndpoint
-from skillrelay_edge.local_relay import LocalClientResponseRelay
-from skillrelay_edge.local_sessions import LocalSessionManager
+from skillrelay_edge.access.credentials import AuthFailure, Principal
+from skillrelay_edge.calls.cancellation import InFlightCalls
+from skillrelay_edge.calls.context import CallContext
+from skillrelay_edge.calls.local_relay import LocalClientResponseRelay
+from skillrelay_edge.integrations.catalog import Catalog
 from skillrelay_edge.protocol import pagination
 from skillrelay_edge.protocol.dispatcher import Dispatcher
 from skillrelay_edge.protocol.scope import Services
+from skillrelay_edge.sessions.local import LocalSessionManager
 from skillrelay_edge.testing import ability, demo_skillset
-from skillrelay_edge.transport import HttpRules
+from skillrelay_edge.transport.endpoint import HttpAnswer, HttpInput, McpEndpoint
+from skillrelay_edge.transport.rules import HttpRules
 
 TOKEN = "good"
 

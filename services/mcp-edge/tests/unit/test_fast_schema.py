@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from skillrelay_edge.fast_schema import compile_fast_check
+from skillrelay_edge.integrations.fast_schema import compile_fast_check
 
 SCHEMA = {
     "type": "object",

@@ -6,11 +6,11 @@ import base64
 
 import pytest
 
-from skillrelay_edge.jsonrpc import RpcError
 from skillrelay_edge.modern.headers import check_standard_headers, decode_header_value
 from skillrelay_edge.modern.inputs import ResumePoint, input_key, read_input_responses
 from skillrelay_edge.modern.meta import ModernError, check_version, read_meta
 from skillrelay_edge.modern.request_state import RequestStateCodec, request_digest
+from skillrelay_edge.transport.jsonrpc import RpcError
 
 META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",

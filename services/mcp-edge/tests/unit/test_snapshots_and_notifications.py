@@ -17,9 +17,9 @@ from skillrelay_common.schemas.registry import (
     SkillsetChanged,
 )
 from skillrelay_common.schemas.sessions import SessionInfo
-from skillrelay_edge.catalog import Catalog
-from skillrelay_edge.notifications import OpenStream, SessionStreams
-from skillrelay_edge.snapshots import Change, SnapshotCache
+from skillrelay_edge.integrations.catalog import Catalog
+from skillrelay_edge.integrations.snapshots import Change, SnapshotCache
+from skillrelay_edge.sessions.notifications import OpenStream, SessionStreams
 from skillrelay_edge.testing import demo_skillset
 
 

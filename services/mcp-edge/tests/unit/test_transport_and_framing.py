@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from skillrelay_edge import jsonrpc
-from skillrelay_edge.jsonrpc import FramingError
-from skillrelay_edge.transport import HttpRules, negotiate_version
+from skillrelay_edge.transport import jsonrpc
+from skillrelay_edge.transport.jsonrpc import FramingError
+from skillrelay_edge.transport.rules import HttpRules, negotiate_version
 
 RULES = HttpRules("https://mcp.example.com", "0.0.0.0", 1000)
 BOTH = "application/json, text/event-stream"

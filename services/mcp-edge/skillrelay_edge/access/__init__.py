@@ -1,0 +1,1 @@
+"""Who is calling: credential verification and the OAuth protected-resource metadata."""

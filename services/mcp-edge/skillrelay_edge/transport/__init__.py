@@ -1,0 +1,2 @@
+"""The HTTP transport: Streamable HTTP rules, JSON-RPC framing, the MCP endpoint's use cases and its
+ASGI route."""
