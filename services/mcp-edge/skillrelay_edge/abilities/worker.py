@@ -411,7 +411,7 @@ class WorkerRunner:
                 f"Missing required client capability: {capability}",
                 {"requiredCapabilities": {capability: {}}},
             )
-        key = input_key(request.method, request.seq, getattr(request, "key", None))
+        key = input_key(request.method, request.seq, request.key)
         answer = ctx.inputs.responses.get(key) if ctx.inputs is not None else None
         if answer is None:
             pending[key] = request
