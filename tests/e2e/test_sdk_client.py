@@ -146,14 +146,19 @@ async def test_token_in_query_reads_resources_and_prompts(deployment: Deployment
         assert "testValue1" in completion.completion.values
 
 
-def test_wrong_token_is_401_with_resource_metadata(deployment: Deployment) -> None:
+def test_wrong_token_is_401_naming_the_problem_without_oauth_discovery(deployment: Deployment) -> None:
+    """A static-token integration has no authorization server: its challenge carries no
+    resource_metadata, so a client reports the token problem instead of trying OAuth registration."""
     answer = httpx.post(
         deployment.endpoint(0),
         headers={"Authorization": "Bearer sr_mcp_wrong", "Accept": "application/json, text/event-stream"},
         json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
     )
     assert answer.status_code == 401
-    assert "resource_metadata=" in answer.headers["www-authenticate"]
+    challenge = answer.headers["www-authenticate"]
+    assert challenge.startswith("Bearer realm=") and 'error="invalid_token"' in challenge
+    assert "resource_metadata=" not in challenge
+    assert answer.json()["error"]["message"] == "Unauthorized: invalid static access token"
 
 
 # logging/setLevel is part of every revision we serve; the SDK warns only because 2026-07-28 drops it.

@@ -15,12 +15,11 @@ import jsonschema.exceptions
 import jsonschema.validators
 
 from skillrelay_common.schemas.abilities import HttpHandler, StaticHandler, WorkerHandler
+from skillrelay_common.uris import has_only_uri_characters, is_absolute_uri
 from skillrelay_registry.errors import InvalidInput
 
 # MCP 2025-11-25 "Tool names": 1-128 characters of A-Z a-z 0-9 _ - . (case-sensitive).
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*$")
-_PCT_BAD = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _NATS_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+$")
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
@@ -84,8 +83,18 @@ def json_schema_object(schema: Mapping[str, Any], field: str) -> dict[str, Any]:
 
 
 def uri(value: str, field: str = "uri") -> str:
-    if not _URI.fullmatch(value) or _PCT_BAD.search(value):
+    if not is_absolute_uri(value):
         raise InvalidInput(f"{field} {value!r} is not a valid absolute URI (RFC 3986)")
+    return value
+
+
+def uri_or_placeholder(value: str, field: str) -> str:
+    """A prompt's URI may be (or hold) an ``{{argument}}``: substitution at ``prompts/get`` makes the URI,
+    and the edge checks the result then. Here only what is written around the placeholders is checked."""
+    if not _PLACEHOLDER.search(value):
+        return uri(value, field)
+    if not has_only_uri_characters(_PLACEHOLDER.sub("", value)):
+        raise InvalidInput(f"{field} {value!r} holds characters a URI may not contain")
     return value
 
 
@@ -148,8 +157,10 @@ def base64_blob(value: str, field: str = "blob") -> str:
     return value
 
 
-def content_block(block: Mapping[str, Any], field: str) -> None:
-    """An MCP content block: text, image, audio, resource_link or embedded resource."""
+def content_block(block: Mapping[str, Any], field: str, *, placeholders: bool = False) -> None:
+    """An MCP content block: text, image, audio, resource_link or embedded resource. With
+    ``placeholders`` (a prompt's message), a URI may be filled by ``{{argument}}`` substitution."""
+    check_uri = uri_or_placeholder if placeholders else uri
     kind = block.get("type")
     if kind == "text":
         _string(block, "text", field)
@@ -157,13 +168,13 @@ def content_block(block: Mapping[str, Any], field: str) -> None:
         base64_blob(_string(block, "data", field), f"{field}.data")
         _string(block, "mimeType", field)
     elif kind == "resource_link":
-        uri(_string(block, "uri", field), f"{field}.uri")
+        check_uri(_string(block, "uri", field), f"{field}.uri")
         _string(block, "name", field)
     elif kind == "resource":
         resource = block.get("resource")
         if not isinstance(resource, Mapping):
             raise InvalidInput(f"{field}.resource must be an object")
-        uri(_string(resource, "uri", f"{field}.resource"), f"{field}.resource.uri")
+        check_uri(_string(resource, "uri", f"{field}.resource"), f"{field}.resource.uri")
         has_text = isinstance(resource.get("text"), str)
         has_blob = isinstance(resource.get("blob"), str)
         if has_text == has_blob:
@@ -247,12 +258,22 @@ def prompt_shape(arguments: Iterable[Any], messages: Iterable[Any], has_handler:
     if bool(message_list) == has_handler:
         raise InvalidInput("a prompt needs either messages or a handler (not both)")
     for index, message in enumerate(message_list):
-        content_block(message.content, f"messages[{index}].content")
-        text = message.content.get("text")
-        if isinstance(text, str):
+        content_block(message.content, f"messages[{index}].content", placeholders=True)
+        for text in _substituted_strings(message.content):
             for used in _PLACEHOLDER.findall(text):
                 if used not in names:
                     raise InvalidInput(f"messages[{index}] uses {{{{{used}}}}}, which is not an argument")
+
+
+def _substituted_strings(block: Mapping[str, Any]) -> Iterable[str]:
+    """The strings of a content block that substitution fills: its text and URI (also inside an
+    embedded resource)."""
+    resource = block.get("resource")
+    for holder in (block, resource if isinstance(resource, Mapping) else {}):
+        for key in ("text", "uri"):
+            value = holder.get(key)
+            if isinstance(value, str):
+                yield value
 
 
 def oauth_endpoints(

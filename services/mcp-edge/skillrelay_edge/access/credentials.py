@@ -72,7 +72,9 @@ class Principal:
 class AuthFailure:
     status: int  # 401 (or 503 when auth is unreachable / cache untrusted)
     reason: str  # safe to log/audit, never contains the token
-    www_authenticate: str | None  # 'Bearer resource_metadata="…"' (+ error=… where fitting)
+    # 'Bearer resource_metadata="…"' for an OAuth-gated integration, 'Bearer realm="…"' for a static-token
+    # one (+ error=… where fitting); None with a 503.
+    www_authenticate: str | None
 
 
 @dataclass
@@ -169,8 +171,10 @@ class CredentialVerifier:
             return await self._authenticate_oauth(integration, bearer, query_token or None)
         token = bearer or query_token
         if not token:
-            return self._unauthorized(integration.id, "no access token")
-        checked = await self._check_static(integration.id, token)
+            return self._unauthorized(
+                integration, "no access token: send Authorization: Bearer <access token>"
+            )
+        checked = await self._check_static(integration, token)
         if isinstance(checked, AuthFailure):
             return checked
         return Principal(kind="static", id=f"static:v{checked}", token_version=checked)
@@ -180,15 +184,15 @@ class CredentialVerifier:
     ) -> Principal | AuthFailure:
         # With an OAuth connection the static token travels in the query, the JWT in the header.
         if not bearer:
-            return self._unauthorized(integration.id, "no OAuth access token")
+            return self._unauthorized(integration, "no OAuth access token")
         if not query_token:
-            return self._unauthorized(integration.id, "static token missing from the query", "invalid_token")
-        checked = await self._check_static(integration.id, query_token)
+            return self._unauthorized(integration, "static token missing from the query", "invalid_token")
+        checked = await self._check_static(integration, query_token)
         if isinstance(checked, AuthFailure):
             return checked
         claims = await self._verify_jwt(integration, bearer)
         if isinstance(claims, str):
-            return self._unauthorized(integration.id, claims, "invalid_token")
+            return self._unauthorized(integration, claims, "invalid_token")
         subject = str(claims["sub"])
         contact = claims.get("cid")
         return Principal(
@@ -199,17 +203,30 @@ class CredentialVerifier:
             contact_id=contact if isinstance(contact, str) else None,
         )
 
-    def _unauthorized(self, integration_id: str, reason: str, error: str | None = None) -> AuthFailure:
+    def _unauthorized(
+        self, integration: IntegrationInfo, reason: str, error: str | None = None
+    ) -> AuthFailure:
+        """A 401 challenge (RFC 6750 §3). Only an OAuth-gated integration names its protected resource
+        metadata: a client that finds ``resource_metadata`` starts OAuth discovery and registration, which
+        a static-token integration does not offer, and would report that failure instead of the missing
+        token (mcp-remote did)."""
         parts = []
-        if error:
-            parts.append(f'error="{error}"')
-            parts.append(f'error_description="{reason}"')
-        parts.append(f'resource_metadata="{self.resource_metadata_url(integration_id)}"')
+        if integration.o_auth_connection_id:
+            if error:
+                parts.append(f'error="{error}"')
+                parts.append(f'error_description="{reason}"')
+            parts.append(f'resource_metadata="{self.resource_metadata_url(integration.id)}"')
+        else:
+            parts.append(f'realm="{mcp_endpoint_url(self._settings, integration.id)}"')
+            if error:
+                parts.append(f'error="{error}"')
+                parts.append(f'error_description="{reason}"')
         return AuthFailure(status=401, reason=reason, www_authenticate="Bearer " + ", ".join(parts))
 
     # -- static tokens ---------------------------------------------------------------------------
 
-    async def _check_static(self, integration_id: str, token: str) -> int | AuthFailure:
+    async def _check_static(self, integration: IntegrationInfo, token: str) -> int | AuthFailure:
+        integration_id = integration.id
         token_hash = hash_secret(token)
         if self._trusted():
             cached = self._cache.get(integration_id, {}).get(token_hash)
@@ -225,7 +242,7 @@ class CredentialVerifier:
                 timeout=VERIFY_TIMEOUT_SECONDS,
             )
             if isinstance(reply, Denied):
-                return self._unauthorized(integration_id, "invalid static access token", "invalid_token")
+                return self._unauthorized(integration, "invalid static access token", "invalid_token")
             if not isinstance(reply, TokenValid):
                 return AuthFailure(status=503, reason="auth service unreachable", www_authenticate=None)
             if self._epoch_of(integration_id) != epoch:

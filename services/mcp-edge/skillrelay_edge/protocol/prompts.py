@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from skillrelay_common.uris import is_absolute_uri
 from skillrelay_edge.abilities.substitute import substitute_block
 from skillrelay_edge.calls.context import INVALID_PARAMS, AbilityError
 from skillrelay_edge.protocol.calls import make_context, run_handler
@@ -36,11 +37,30 @@ async def get_prompt(scope: RequestScope, services: Services, params: dict[str, 
             return await run_handler(services, ctx, prompt.handler, arguments)
         except AbilityError as exc:
             raise RpcError(exc.code, exc.message) from None
-    result: dict[str, Any] = {
-        "messages": [
-            {"role": m.role, "content": substitute_block(m.content, arguments)} for m in prompt.messages
-        ]
-    }
+    messages = []
+    for index, message in enumerate(prompt.messages):
+        content = substitute_block(message.content, arguments)
+        _check_substituted_uri(content, message.content, index)
+        messages.append({"role": message.role, "content": content})
+    result: dict[str, Any] = {"messages": messages}
     if prompt.description:
         result["description"] = prompt.description
     return result
+
+
+def _check_substituted_uri(content: dict[str, Any], template: dict[str, Any], index: int) -> None:
+    """A URI the registry stored with an ``{{argument}}`` in it is only a URI once substituted: the
+    arguments that fill it must make an absolute URI, or the request is refused (-32602)."""
+    for holder, stored in ((content, template), (content.get("resource"), template.get("resource"))):
+        if not isinstance(holder, dict) or not isinstance(stored, dict):
+            continue
+        value, before = holder.get("uri"), stored.get("uri")
+        if not isinstance(value, str) or value == before:
+            continue  # unchanged: the registry checked it when it was stored
+        if not is_absolute_uri(value):
+            shown = value if len(value) <= 200 else value[:200] + "…"
+            raise RpcError(
+                INVALID_PARAMS,
+                f"Invalid params: the arguments make messages[{index}]'s URI {shown!r}, "
+                "which is not an absolute URI",
+            )

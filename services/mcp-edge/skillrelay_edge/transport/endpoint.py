@@ -265,7 +265,12 @@ class McpEndpoint:
                 data={"reason": outcome.reason},
             )
             headers = {"WWW-Authenticate": outcome.www_authenticate} if outcome.www_authenticate else {}
-            message = "Unauthorized" if outcome.status == 401 else "Service Unavailable: try again shortly"
+            # The reason names what is missing or wrong (never the token), so a client can tell the user.
+            message = (
+                f"Unauthorized: {outcome.reason}"
+                if outcome.status == 401
+                else "Service Unavailable: try again shortly"
+            )
             return HttpAnswer(outcome.status, jsonrpc.encode(jsonrpc.error(None, -32000, message)), headers)
         return catalog, outcome
 

@@ -129,8 +129,8 @@ async def test_credentials_are_checked_before_sessions(edge: EdgeHarness, client
         response = await client.post(url, headers=headers, json=ping)
         assert response.status_code == 401
         challenge = response.headers["www-authenticate"]
-        assert challenge.startswith("Bearer ")
-        assert 'resource_metadata="' in challenge
+        assert challenge.startswith('Bearer realm="')
+        assert "resource_metadata=" not in challenge  # a static-token integration: no OAuth discovery
     by_query = await client.post(
         url + f"?authorization={TOKEN}",
         headers={"accept": ACCEPT, "content-type": "application/json", "mcp-session-id": session},

@@ -71,10 +71,10 @@ async def test_positive_answers_are_cached_and_dropped_on_invalidation() -> None
     bus.valid = {"new": 2}
     refused = await verifier.authenticate(STATIC, "Bearer good", None)
     assert isinstance(refused, AuthFailure) and refused.status == 401
+    # A static-token integration has no authorization server to discover: no resource_metadata.
     assert refused.www_authenticate == (
-        'Bearer error="invalid_token", error_description="invalid static access token", '
-        'resource_metadata="https://edge.example/.well-known/oauth-protected-resource'
-        '/api/v1/integration/mcpserver/mcpserver_s/mcp"'
+        'Bearer realm="https://edge.example/api/v1/integration/mcpserver/mcpserver_s/mcp", '
+        'error="invalid_token", error_description="invalid static access token"'
     )
     principal = await verifier.authenticate(STATIC, None, "new")
     assert isinstance(principal, Principal) and principal.id == "static:v2"
@@ -133,3 +133,19 @@ async def test_oauth_integrations_need_the_static_token_in_the_query_and_a_jwt_i
     static_as_jwt = await verifier.authenticate(OAUTH, "Bearer good", "good")
     assert isinstance(static_as_jwt, AuthFailure) and static_as_jwt.status == 401
     assert static_as_jwt.reason == "malformed access token"
+
+
+async def test_a_missing_token_is_named_and_only_oauth_integrations_point_to_resource_metadata() -> None:
+    verifier, _ = make()
+    static = await verifier.authenticate(STATIC, None, None)
+    assert isinstance(static, AuthFailure) and static.status == 401
+    assert static.reason.startswith("no access token")
+    assert static.www_authenticate == (
+        'Bearer realm="https://edge.example/api/v1/integration/mcpserver/mcpserver_s/mcp"'
+    )
+    gated = await verifier.authenticate(OAUTH, None, "good")
+    assert isinstance(gated, AuthFailure) and gated.status == 401
+    assert gated.www_authenticate == (
+        'Bearer resource_metadata="https://edge.example/.well-known/oauth-protected-resource'
+        '/api/v1/integration/mcpserver/mcpserver_o/mcp"'
+    )

@@ -54,6 +54,7 @@ def render(
         csrf_field=CSRF_FIELD,
         signed_in=session.signed_in,
         owner_id=session.owner_id,
+        owner_name=session.owner_name,
         path=request.url.path,
         request_query=request.url.query,
         prefix=PREFIX,

@@ -28,12 +28,15 @@ SESSION_PURPOSE = "dashboard-session"
 SESSION_SECONDS = 8 * 3600
 # An anonymous session (sign-in form only) is renewed whenever it is older than this.
 ANONYMOUS_SECONDS = 3600
+# The user's name is carried for the header only; a long one is cut so the cookie stays small.
+MAX_SHOWN_NAME = 80
 
 
 class DashboardSession(msgspec.Struct, frozen=True, array_like=True):
     owner_id: str | None
     csrf_token: str
     expires_at: int
+    owner_name: str = ""  # shown in the header; appended, so cookies from before still decode
 
     @property
     def signed_in(self) -> bool:
@@ -57,9 +60,11 @@ class SessionCodec:
     def anonymous(self) -> DashboardSession:
         return DashboardSession(None, new_csrf_token(), int(self._clock()) + ANONYMOUS_SECONDS)
 
-    def signed_in(self, owner_id: str) -> DashboardSession:
+    def signed_in(self, owner_id: str, owner_name: str = "") -> DashboardSession:
         """A fresh session (and CSRF token) for ``owner_id``: nothing from before sign-in carries over."""
-        return DashboardSession(owner_id, new_csrf_token(), int(self._clock()) + SESSION_SECONDS)
+        return DashboardSession(
+            owner_id, new_csrf_token(), int(self._clock()) + SESSION_SECONDS, owner_name[:MAX_SHOWN_NAME]
+        )
 
     def encode(self, session: DashboardSession) -> str:
         return self._box.encrypt(msgspec.json.encode(session).decode())

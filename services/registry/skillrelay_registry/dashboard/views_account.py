@@ -30,11 +30,11 @@ def sign_in_handler(codec: SessionCodec) -> Any:
         form = await request.form()
         api_key = form.get("apiKey")
         try:
-            owner_id = await service.authenticate(api_key.strip() if isinstance(api_key, str) else None)
+            user = await service.identify(api_key.strip() if isinstance(api_key, str) else None)
         except Unauthorized:
             return render(request, "signin.html", status_code=401, problem="That API key is not valid.")
         # A new session (and CSRF token) on every sign-in: nothing from before carries over.
-        request_session(request).replace(codec.signed_in(owner_id))
+        request_session(request).replace(codec.signed_in(user.id, user.name))
         return redirect(request, f"{PREFIX}/skillsets")
 
     return sign_in

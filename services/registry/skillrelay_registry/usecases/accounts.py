@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from msgspec import UNSET
 
@@ -13,6 +14,12 @@ from skillrelay_registry.errors import Unauthorized
 from skillrelay_registry.models import Blueprint, User
 from skillrelay_registry.pagination import ListQuery, Page
 from skillrelay_registry.usecases.base import API_KEY_PREFIX, UseCaseBase, owned, owned_event, owned_fetch
+
+
+@dataclass(frozen=True)
+class Identity:
+    id: str
+    name: str
 
 
 class AccountUseCases(UseCaseBase):
@@ -40,13 +47,17 @@ class AccountUseCases(UseCaseBase):
 
     async def authenticate(self, api_key: str | None) -> str:
         """The owner id behind an API key, or ``Unauthorized``."""
+        return (await self.identify(api_key)).id
+
+    async def identify(self, api_key: str | None) -> Identity:
+        """Who is behind an API key (id and name), or ``Unauthorized``."""
         if not api_key:
             raise Unauthorized("send Authorization: Bearer <API key>")
         async with self._unit() as repo:
             user = await repo.user_by_key_hash(ids.hash_secret(api_key))
         if user is None:
             raise Unauthorized("the API key is not valid")
-        return user.id
+        return Identity(id=user.id, name=user.name)
 
     # -- blueprints ------------------------------------------------------------------------------
 

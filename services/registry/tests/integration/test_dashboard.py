@@ -78,7 +78,8 @@ async def test_sign_in_needs_the_csrf_token_and_a_valid_key(
     assert cookie_value and api_key not in cookie_value
     assert csrf != csrf_of(page.text)  # a fresh session on sign-in
     listing = await client.get("/dashboard/skillsets")
-    assert listing.status_code == 200 and "Signed in as" in listing.text
+    assert listing.status_code == 200 and "Signed in as <strong" in listing.text
+    assert ">alice</strong>" in listing.text  # the user's name, not its id
 
     out = await client.post("/dashboard/signout", data={"_csrf": csrf}, follow_redirects=False)
     assert out.status_code == 303

@@ -44,10 +44,17 @@ class Clock:
 
 def test_session_round_trips_and_is_opaque() -> None:
     codec = SessionCodec(KEY, clock=Clock())
-    session = codec.signed_in("user_abc")
+    session = codec.signed_in("user_abc", "Alice")
     value = codec.encode(session)
-    assert codec.decode(value) == session
-    assert "user_abc" not in value and session.csrf_token not in value
+    assert codec.decode(value) == session and session.owner_name == "Alice"
+    assert "user_abc" not in value and session.csrf_token not in value and "Alice" not in value
+
+
+def test_a_cookie_from_before_the_name_was_carried_still_decodes() -> None:
+    codec = SessionCodec(KEY, clock=Clock())
+    old = msgspec.json.encode(["user_abc", "csrf", int(Clock().now) + 60]).decode()
+    decoded = codec.decode(codec._box.encrypt(old))
+    assert decoded is not None and decoded.owner_id == "user_abc" and decoded.owner_name == ""
 
 
 def test_tampered_foreign_or_expired_sessions_are_refused() -> None:

@@ -5,6 +5,7 @@ import pytest
 from skillrelay_common.schemas.abilities import HttpHandler, StaticHandler, WorkerHandler
 from skillrelay_registry import validation
 from skillrelay_registry.errors import InvalidInput
+from skillrelay_registry.schemas import PromptArgumentIn, PromptMessageIn
 
 
 @pytest.mark.parametrize("name", ["echo", "get_weather", "a.b-c_D9", "x" * 128, "A"])
@@ -148,3 +149,22 @@ def test_json_depth_counts_nesting_outside_strings() -> None:
     assert json_depth(deep) == MAX_JSON_DEPTH + 1
     in_strings = b'{"x": "' + b"[" * 500 + b'", "y": ["\\"["]}'
     assert json_depth(in_strings) == 2
+
+
+def _prompt_with(content: dict[str, object], arguments: tuple[str, ...] = ("resourceUri",)) -> None:
+    validation.prompt_shape(
+        [PromptArgumentIn(name=name) for name in arguments],
+        [PromptMessageIn(role="user", content=content)],
+        has_handler=False,
+    )
+
+
+def test_a_prompt_uri_may_be_a_placeholder_that_prompts_get_fills() -> None:
+    _prompt_with({"type": "resource", "resource": {"uri": "{{resourceUri}}", "text": "x"}})
+    _prompt_with({"type": "resource_link", "uri": "file:///docs/{{resourceUri}}", "name": "doc"})
+    with pytest.raises(InvalidInput, match="uses \\{\\{other\\}\\}, which is not an argument"):
+        _prompt_with({"type": "resource", "resource": {"uri": "{{other}}", "text": "x"}})
+    with pytest.raises(InvalidInput, match="characters a URI may not contain"):
+        _prompt_with({"type": "resource_link", "uri": "file:///a b/{{resourceUri}}", "name": "doc"})
+    with pytest.raises(InvalidInput, match="not a valid absolute URI"):
+        _prompt_with({"type": "resource", "resource": {"uri": "readme.md", "text": "x"}})
