@@ -79,6 +79,7 @@ class EdgeRuntime:
         # 2026-07-28 subscriptions/listen: in-process listeners fed by the same registry events.
         self.listens = ListenStreams()
         self.snapshots.add_listener(self.listens.on_change)
+        self.verifier.add_revocation_listener(self.listens.end_integration)
         self.inflight = InFlightCalls(bus)
         self.http_runner = HttpRunner(allow_private_targets=settings.allow_private_http_targets)
         runners: dict[str, AbilityRunner] = {"static": StaticRunner(), "http": self.http_runner}

@@ -122,6 +122,13 @@ class ListenStreams:
         for listener in list(self._open):
             listener.end()
 
+    def end_integration(self, integration_id: str) -> None:
+        """Its credentials were revoked (a token rotated or deleted, a JWT revoked): end its streams
+        at once; a client still allowed opens a new one, whose credentials are checked again."""
+        for listener in list(self._open):
+            if listener.integration_id == integration_id:
+                listener.end()
+
     def on_change(self, change: Change) -> None:
         for listener in list(self._open):
             with contextlib.suppress(Exception):

@@ -15,7 +15,9 @@ import msgspec
 import pytest
 
 from skillrelay_common.messaging import Bus
+from skillrelay_common.schemas.auth import InvalidateCredentials
 from skillrelay_common.schemas.registry import SkillsetChanged
+from skillrelay_common.subjects import EDGE_CREDENTIALS_INVALIDATE
 from skillrelay_common.testing import until
 from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, demo_skillset
 
@@ -268,3 +270,24 @@ async def test_listen_acknowledges_then_delivers_only_what_was_asked(
     assert [frame["method"] for frame in prompts_only[1:]] == ["notifications/prompts/list_changed"]
     for frame in [*tools_and_resource, *prompts_only]:
         assert frame["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-1"
+
+
+async def test_a_revoked_credential_ends_its_listen_streams(
+    modern_edge: EdgeHarness, client: httpx.AsyncClient, bus: Bus
+) -> None:
+    frames: list[dict[str, Any]] = []
+    listening = asyncio.create_task(
+        _listen(client, modern_edge.mcp_url("mcpserver_modern"), {"toolsListChanged": True}, frames, 2)
+    )
+    await until(lambda: bool(frames), 10)
+    # What auth broadcasts when the token is rotated (every replica acknowledges it).
+    await bus.request(
+        EDGE_CREDENTIALS_INVALIDATE,
+        InvalidateCredentials(integration_id="mcpserver_modern", reason="rotated"),
+    )
+    await asyncio.wait_for(listening, 10)
+    assert frames[1] == {
+        "jsonrpc": "2.0",
+        "id": "listen-1",
+        "result": {"resultType": "complete", "_meta": {"io.modelcontextprotocol/subscriptionId": "listen-1"}},
+    }
