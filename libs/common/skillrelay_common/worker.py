@@ -198,6 +198,8 @@ class WorkerContext:
         self._events_subject = events_subject
         for seq, message, reply in self._sent:
             if seq > after_seq:
+                if isinstance(message, WorkerClientRequest) and reply not in self._worker._answers:
+                    continue  # answered already: asking again would ask the client twice
                 self._worker._publish(events_subject, message, reply)
 
     async def report_progress(

@@ -5,6 +5,7 @@ expired, and a handler whose retry never comes is released by its timeout."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -29,6 +30,7 @@ def _skillset(skillset_id: str) -> Any:
             ability("ask_twice", {"type": "worker", "subject": SUBJECT, "timeoutMs": 20_000}),
             ability("ask_briefly", {"type": "worker", "subject": SUBJECT, "timeoutMs": 700}),
             ability("needs_sampling", {"type": "worker", "subject": SUBJECT, "timeoutMs": 20_000}),
+            ability("ask_pair", {"type": "worker", "subject": SUBJECT, "timeoutMs": 20_000}),
         ]
     )
     return snapshot
@@ -64,6 +66,11 @@ async def worker(nats_url: str) -> AsyncIterator[Worker]:
     async def ask_briefly(ctx: WorkerContext, args: dict[str, Any]) -> str:
         answer = await ctx.elicit("Quick, your name?", NAME, key="quick")
         return str(answer)
+
+    @running.tool("ask_pair")
+    async def ask_pair(ctx: WorkerContext, args: dict[str, Any]) -> str:
+        a, b = await asyncio.gather(ctx.elicit("A?", NAME, key="a"), ctx.elicit("B?", NAME, key="b"))
+        return f"{a['content']['name']} {b['content']['name']}"
 
     @running.tool("needs_sampling")
     async def needs_sampling(ctx: WorkerContext, args: dict[str, Any]) -> str:
@@ -204,3 +211,19 @@ async def test_a_question_the_client_cannot_answer_is_a_missing_capability(
     error = refused.json()["error"]
     assert (error["code"], error["data"]) == (-32021, {"requiredCapabilities": {"sampling": {}}})
     await until(lambda: not worker._inflight, 5)  # the handler was cancelled, not left waiting
+
+
+async def test_an_answered_question_is_never_asked_again(
+    edges: list[EdgeHarness], worker: Worker, client: httpx.AsyncClient
+) -> None:
+    """Two questions at once, the second answered up front: only the first goes to the client, and
+    its retry (on the other replica, which has the worker republish what is still open) completes."""
+    ready = {"inputResponses": {"b": {"action": "accept", "content": {"name": "Bee"}}}}
+    asked = (await _call(client, edges[0], "ask_pair", ready)).json()["result"]
+    assert asked["resultType"] == "input_required" and list(asked["inputRequests"]) == ["a"]
+    answer = {
+        "inputResponses": {"a": {"action": "accept", "content": {"name": "Ay"}}},
+        "requestState": asked["requestState"],
+    }
+    done = (await _call(client, edges[1], "ask_pair", answer)).json()["result"]
+    assert done == {"content": [{"type": "text", "text": "Ay Bee"}], "resultType": "complete"}
