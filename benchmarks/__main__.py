@@ -225,7 +225,7 @@ def _initialize(url: str, headers: dict[str, str]) -> str:
 
 def _has_worker_sdk() -> bool:
     try:
-        import skillrelay_common.worker  # noqa: F401
+        import skillrelay_worker  # noqa: F401
     except ImportError:
         return False
     return True

@@ -10,7 +10,7 @@ from benchmarks.control_plane import WORKER_SUBJECT
 
 
 def main() -> None:
-    from skillrelay_common.worker import Worker, WorkerContext
+    from skillrelay_worker import Worker, WorkerContext
 
     worker = Worker(WORKER_SUBJECT)
 

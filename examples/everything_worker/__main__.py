@@ -7,7 +7,7 @@ import os
 
 from everything_worker.modern import SkillsetEditor
 from everything_worker.worker import DEFAULT_SUBJECT, build_worker
-from skillrelay_common.logging import configure_logging
+from skillrelay_worker.logs import configure_logging
 
 
 def main() -> None:

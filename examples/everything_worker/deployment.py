@@ -19,8 +19,8 @@ import nats.errors
 from everything_worker.register import Registration, register
 from skillrelay.stack import ServiceProcess, Stack
 from skillrelay_common.messaging import encode
-from skillrelay_common.schemas.worker import WorkerCall
-from skillrelay_common.subjects import worker_call_subject
+from skillrelay_worker.protocol import WorkerCall
+from skillrelay_worker.subjects import worker_call_subject
 
 
 @dataclass

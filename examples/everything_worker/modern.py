@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from skillrelay_common.worker import ToolError, Worker, WorkerContext, text
+from skillrelay_worker import ToolError, Worker, WorkerContext, text
 
 NAME_SCHEMA: dict[str, Any] = {
     "type": "object",

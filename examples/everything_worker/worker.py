@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from everything_worker.modern import SkillsetEditor, modern_tools
-from skillrelay_common.worker import ToolResult, Worker, WorkerContext, embedded_resource, text
+from skillrelay_worker import ToolResult, Worker, WorkerContext, embedded_resource, text
 
 DEFAULT_SUBJECT = "everything"
 STEP_DELAY = 0.05

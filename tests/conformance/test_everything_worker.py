@@ -14,9 +14,9 @@ from everything_worker.worker import SEP1034_SCHEMA, build_worker
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import ResourceDef, WorkerHandler
 from skillrelay_common.schemas.registry import IntegrationInfo
-from skillrelay_common.worker import Worker
 from skillrelay_edge.abilities.worker import WorkerRunner
 from skillrelay_edge.calls.context import CallContext, CallMethod
+from skillrelay_worker import Worker
 
 INTEGRATION = IntegrationInfo(id="mcpserver_x", owner_id="user_x", name="x", skillset_id="skillset_x")
 SAMPLED = {

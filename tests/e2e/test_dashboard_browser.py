@@ -246,7 +246,7 @@ async def test_click_through_create_copy_call_rotate_delete(stack: Stack, browse
     await page.get_by_role("button", name="Copy token").click()
     await expect(page.get_by_role("status").filter(has_text="Copied")).to_be_visible()
     assert await page.evaluate("navigator.clipboard.readText()") == token
-    config = await page.locator("#config-mcpservers").text_content() or ""
+    config = await page.locator("#config-cursor").text_content() or ""
     assert f'"Authorization": "Bearer {token}"' in config and f'"url": "{endpoint}"' in config
     await redact(page, token)
     await screenshot(page, "token")

@@ -9,7 +9,7 @@ import asyncio
 import sys
 from typing import Any
 
-from skillrelay_common.worker import Worker, WorkerContext
+from skillrelay_worker import Worker, WorkerContext
 
 
 def build(subject: str) -> Worker:

@@ -19,9 +19,11 @@ import msgspec
 
 from skillrelay_common import subjects
 from skillrelay_common.audit import RECORDS_PER_MESSAGE
-from skillrelay_common.schemas import worker
+from skillrelay_common.schemas import edge
 from skillrelay_common.schemas.audit import AUDIT_KINDS, AuditRecord
 from skillrelay_common.schemas.base import Unavailable
+from skillrelay_worker import protocol
+from skillrelay_worker import subjects as worker_subjects
 
 REF = "#/components/schemas/{name}"
 DOCUMENT_VERSION = "1.0.0"
@@ -46,7 +48,7 @@ DYNAMIC: tuple[DynamicChannel, ...] = (
     DynamicChannel(
         "worker_call",
         "worker.{subject}",
-        (worker.WorkerCall,),
+        (protocol.WorkerCall,),
         "receive",
         "worker",
         "Run one worker handler; workers of a subject form the queue group 'worker.<subject>'. The "
@@ -57,24 +59,24 @@ DYNAMIC: tuple[DynamicChannel, ...] = (
         "worker_events",
         "workerev.{edgeKey}.{callId}",
         (
-            worker.WorkerProgress,
-            worker.WorkerLog,
-            worker.WorkerHeartbeat,
-            worker.WorkerResult,
-            worker.WorkerError,
-            worker.WorkerClientRequest,
+            protocol.WorkerProgress,
+            protocol.WorkerLog,
+            protocol.WorkerHeartbeat,
+            protocol.WorkerResult,
+            protocol.WorkerError,
+            protocol.WorkerClientRequest,
         ),
         "receive",
         "edge",
         "What a worker sends back during one call, in order, ending with one WorkerResult or "
         "WorkerError. A WorkerClientRequest is a NATS request answered with WorkerClientAnswer.",
         {"edgeKey": "the edge replica holding the call", "callId": "the call"},
-        replies=(worker.WorkerClientAnswer,),
+        replies=(protocol.WorkerClientAnswer,),
     ),
     DynamicChannel(
         "worker_cancel",
-        subjects.WORKER_CANCEL_SUBJECT,
-        (worker.WorkerCancel,),
+        worker_subjects.WORKER_CANCEL_SUBJECT,
+        (protocol.WorkerCancel,),
         "receive",
         "worker",
         "Broadcast to every worker; the one running the call cancels its handler.",
@@ -82,15 +84,15 @@ DYNAMIC: tuple[DynamicChannel, ...] = (
     ),
     DynamicChannel(
         "worker_adopt",
-        subjects.WORKER_ADOPT_SUBJECT,
-        (worker.WorkerAdopt,),
+        worker_subjects.WORKER_ADOPT_SUBJECT,
+        (protocol.WorkerAdopt,),
         "receive",
         "worker",
         "A NATS request broadcast to every worker when the edge replica holding a call died: the worker "
         "holding the call replies WorkerAdopted and sends the call's events with seq > after_seq, then "
         "every later one, to the adopting replica's events subject. No reply: nobody holds the call.",
         {},
-        replies=(worker.WorkerAdopted,),
+        replies=(protocol.WorkerAdopted,),
     ),
     DynamicChannel(
         "edge_replica_alive",
@@ -105,7 +107,7 @@ DYNAMIC: tuple[DynamicChannel, ...] = (
     DynamicChannel(
         "edge_relay",
         "edge.relay.{edgeKey}",
-        (worker.ClientResponseRelayed,),
+        (edge.ClientResponseRelayed,),
         "receive",
         "edge",
         "A client's answer to a server-to-client request, handed to the edge replica holding the call.",

@@ -38,11 +38,12 @@ from nats.aio.subscription import Subscription
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
 from skillrelay_common import metrics
-from skillrelay_common.messaging import CORRELATION_HEADER, Bus, bound_correlation_id
-from skillrelay_common.nats_lane import NO_RESPONDERS
+from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.audit import TYPE_PREFIX, AuditData, AuditRecord, scrub, scrub_text
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import AUDIT_STREAM, Stream, audit_subject
+from skillrelay_worker.correlation import CORRELATION_HEADER, bound_correlation_id
+from skillrelay_worker.nats_lane import NO_RESPONDERS
 
 _log = structlog.get_logger("skillrelay.audit")
 _encoder = msgspec.json.Encoder()

@@ -15,7 +15,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.handlers import HTTPRouteHandler
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
-from skillrelay_common.messaging import fresh_correlation_id
+from skillrelay_worker.correlation import fresh_correlation_id
 
 _log = structlog.get_logger("skillrelay.http")
 

@@ -10,7 +10,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from skillrelay_common.http import new_correlation_id
-from skillrelay_common.messaging import CORRELATION_HEADER, correlation_scope
+from skillrelay_worker.correlation import CORRELATION_HEADER, correlation_scope
 
 _log = structlog.get_logger("skillrelay.http")
 _HEADER = CORRELATION_HEADER.lower().encode()

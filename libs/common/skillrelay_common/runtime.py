@@ -1,46 +1,28 @@
-"""Running a service process: uvicorn for HTTP services, a signal-aware loop for NATS-only ones."""
+"""Running a service process: uvicorn for HTTP services; NATS-only ones use ``run_until_signalled``, shared
+with the worker SDK (a worker runs without this library), and imported from here by the services."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
-import os
-import signal
 import socket
-import threading
-import time
-from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import uvicorn
 
-PARENT_PID_VARIABLE = "SKILLRELAY_PARENT_PID"
+# The process helpers live in the worker SDK; the services take them from here (compatibility re-export).
+from skillrelay_worker.process import (
+    PARENT_PID_VARIABLE,
+    freeze_startup_heap,
+    run_until_signalled,
+    stop_with_parent,
+)
 
-
-def stop_with_parent(interval: float = 1.0) -> None:
-    """When a launcher (``skillrelay run``, a test's stack) set ``SKILLRELAY_PARENT_PID``: stop this
-    process gracefully (SIGTERM to itself) once that parent is gone, e.g. killed before it could stop
-    its children. Polls ``getppid`` from a daemon thread, so it works under any event loop."""
-    expected = os.environ.get(PARENT_PID_VARIABLE, "")
-    if not expected.isdigit():
-        return
-
-    def watch() -> None:
-        while os.getppid() == int(expected):
-            time.sleep(interval)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
-
-
-def freeze_startup_heap() -> None:
-    """Take what is alive once a service has started (modules, classes, the app, its caches: ~140k
-    objects in the edge) out of the cyclic GC's sight. They live as long as the process, yet every full
-    collection walked them all again: ~100 ms of stalled requests each on a busy edge. What is made
-    later is collected as before. Called by the process entry points, never by an app a test builds."""
-    gc.collect()
-    gc.freeze()
+__all__ = [
+    "PARENT_PID_VARIABLE",
+    "freeze_startup_heap",
+    "run_until_signalled",
+    "serve_http",
+    "stop_with_parent",
+]
 
 
 class _Server(uvicorn.Server):
@@ -72,30 +54,3 @@ def serve_http(
     )
     stop_with_parent()
     _Server(config).run()
-
-
-def run_until_signalled(
-    start: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[None]], *, uvloop: bool = False
-) -> None:
-    """For NATS-only processes: ``start``, wait for SIGINT/SIGTERM, then ``stop`` (drain). With
-    ``uvloop``, on uvloop where it is installed (it comes with ``uvicorn[standard]``)."""
-
-    async def main() -> None:
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
-        await start()
-        freeze_startup_heap()
-        try:
-            await stopping.wait()
-        finally:
-            await stop()
-
-    run_loop: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
-    if uvloop:
-        with contextlib.suppress(ImportError):
-            from uvloop import run as run_loop
-    stop_with_parent()
-    with contextlib.suppress(KeyboardInterrupt):
-        run_loop(main())

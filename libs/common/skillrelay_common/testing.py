@@ -23,7 +23,7 @@ import pytest
 
 from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_common.messaging import Bus
-from skillrelay_common.worker import Worker, WorkerContext
+from skillrelay_worker import Worker, WorkerContext
 
 
 @pytest.fixture(scope="session")

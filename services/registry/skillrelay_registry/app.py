@@ -28,6 +28,8 @@ from skillrelay_registry.handlers import SERVED_ENDPOINTS, register_handlers
 from skillrelay_registry.http_errors import EXCEPTION_HANDLERS_OF_REGISTRY
 from skillrelay_registry.json_depth import refuse_deep_json
 from skillrelay_registry.service import RegistryService
+from skillrelay_registry.usage.book import UsageBook
+from skillrelay_registry.usage.feed import UsageFeed
 
 SERVICE = "registry"
 
@@ -58,8 +60,13 @@ def create_app(settings: Settings) -> Litestar:
         serves=SERVED_ENDPOINTS,
     )
 
+    # Usage figures from the audit stream, for the REST API and the dashboard's charts.
+    usage = UsageFeed(UsageBook())
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.usage = usage
+
         def register(bus: Bus) -> None:
             assert resources.engine is not None
             service = RegistryService(
@@ -70,9 +77,12 @@ def create_app(settings: Settings) -> Litestar:
             register_handlers(bus, service)
 
         await resources.start(register)
+        assert resources.bus is not None
+        await usage.start(resources.bus)
         try:
             yield
         finally:
+            await usage.stop()
             await resources.stop()
 
     return Litestar(

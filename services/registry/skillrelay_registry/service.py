@@ -20,6 +20,7 @@ from skillrelay_registry.usecases.base import (
 from skillrelay_registry.usecases.contents import ContentUseCases
 from skillrelay_registry.usecases.integrations import IntegrationUseCases
 from skillrelay_registry.usecases.oauth_connections import OAuthConnectionUseCases
+from skillrelay_registry.usecases.search import SearchUseCases
 from skillrelay_registry.usecases.skillsets import SkillsetUseCases
 
 __all__ = [
@@ -38,5 +39,6 @@ class RegistryService(
     ContentUseCases,
     OAuthConnectionUseCases,
     IntegrationUseCases,
+    SearchUseCases,
 ):
     """``RegistryService(session_factory, bus, settings)``: every use case, each method per call."""

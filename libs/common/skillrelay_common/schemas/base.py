@@ -1,18 +1,10 @@
-"""The message base and the reply variants every request may answer with.
-
-Subclasses declare ``kw_only=True`` (msgspec applies it per class) so fields may be added
-with defaults in any order. Messages are tagged (``"kind": "<ClassName>"``) so that replies form
-unions decoded in one pass and
-dispatched with ``match``. Evolve a message by appending fields with defaults; never change a type.
-"""
+"""The reply variants every request may answer with, on the message base shared with the worker protocol
+(``skillrelay_worker.message``: the conventions of every message are written there)."""
 
 from __future__ import annotations
 
-import msgspec
-
-
-class Message(msgspec.Struct, kw_only=True, omit_defaults=True, tag=True, tag_field="kind"):
-    """Base of every NATS message."""
+# Defined with the worker protocol (a worker installs without this library); imported from here too.
+from skillrelay_worker.message import Message as Message
 
 
 class Ok(Message, kw_only=True):

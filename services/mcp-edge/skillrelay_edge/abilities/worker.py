@@ -2,9 +2,9 @@
 
 One wildcard subscription per edge replica (``workerev.<edgeKey>.*``) receives every running call's
 events, so a call costs one publish each way and no subscription churn. Calls and their events travel
-on the runner's own lean connection (``skillrelay_common.nats_lane``: no task switch per message);
+on the runner's own lean connection (``skillrelay_worker.nats_lane``: no task switch per message);
 only adoption's request/reply uses the service's nats-py connection. See
-``skillrelay_common.schemas.worker`` for the protocol.
+``skillrelay_worker.protocol`` for the protocol.
 
 A call re-run by a replica adopting it (``CallContext.adopt``) sends ``WorkerAdopt`` instead of a new
 ``WorkerCall`` and follows the same call on this replica's events subject. Events carry ``seq``; one
@@ -34,30 +34,8 @@ import msgspec
 import nats.errors
 import structlog
 
-from skillrelay_common.messaging import CORRELATION_HEADER, Bus, correlation_id, encode
-from skillrelay_common.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
+from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.abilities import WorkerHandler
-from skillrelay_common.schemas.worker import (
-    WorkerAdopt,
-    WorkerCall,
-    WorkerCancel,
-    WorkerClientAnswer,
-    WorkerClientRequest,
-    WorkerError,
-    WorkerEvent,
-    WorkerHeartbeat,
-    WorkerKind,
-    WorkerLog,
-    WorkerProgress,
-    WorkerResult,
-)
-from skillrelay_common.subjects import (
-    WORKER_ADOPT_SUBJECT,
-    WORKER_CANCEL_SUBJECT,
-    worker_call_subject,
-    worker_events_subject,
-    worker_events_wildcard,
-)
 from skillrelay_edge.calls.context import (
     CALL_LOST_MESSAGE,
     INTERNAL_ERROR,
@@ -71,6 +49,29 @@ from skillrelay_edge.calls.context import (
 from skillrelay_edge.modern.inputs import CAPABILITY_OF, InputRequired, ResumePoint, input_key
 from skillrelay_edge.modern.meta import MISSING_REQUIRED_CLIENT_CAPABILITY
 from skillrelay_edge.transport.jsonrpc import RpcError
+from skillrelay_worker.correlation import CORRELATION_HEADER, correlation_id
+from skillrelay_worker.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
+from skillrelay_worker.protocol import (
+    WorkerAdopt,
+    WorkerCall,
+    WorkerCancel,
+    WorkerClientAnswer,
+    WorkerClientRequest,
+    WorkerError,
+    WorkerEvent,
+    WorkerHeartbeat,
+    WorkerKind,
+    WorkerLog,
+    WorkerProgress,
+    WorkerResult,
+)
+from skillrelay_worker.subjects import (
+    WORKER_ADOPT_SUBJECT,
+    WORKER_CANCEL_SUBJECT,
+    worker_call_subject,
+    worker_events_subject,
+    worker_events_wildcard,
+)
 
 _log = structlog.get_logger("skillrelay.edge.worker")
 _event_decoder = msgspec.json.Decoder(WorkerEvent | WorkerClientRequest)

@@ -27,22 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from skillrelay_common.schemas.registry import IntegrationInfo
+from skillrelay_worker.protocol import LOG_LEVELS
 
 RequestId = str | int
 ProgressToken = str | int
 CallMethod = Literal["tools/call", "resources/read", "prompts/get", "completion/complete"]
 
-# RFC 5424 severities as MCP names them, lowest first.
-LOG_LEVELS: tuple[str, ...] = (
-    "debug",
-    "info",
-    "notice",
-    "warning",
-    "error",
-    "critical",
-    "alert",
-    "emergency",
-)
+# RFC 5424 severities as MCP names them (``LOG_LEVELS``, lowest first; the worker SDK filters by them too).
 _LOG_RANK = {name: rank for rank, name in enumerate(LOG_LEVELS)}
 
 # JSON-RPC / MCP error codes used across the edge.

@@ -25,7 +25,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from skillrelay_common.messaging import Bus, encode
-from skillrelay_common.schemas.worker import ClientResponseRelayed
+from skillrelay_common.schemas.edge import ClientResponseRelayed
 from skillrelay_common.subjects import relay_subject
 from skillrelay_edge.calls.context import RequestId
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from skillrelay_edge.calls.context import INVALID_PARAMS, LOG_LEVELS
+from skillrelay_edge.calls.context import INVALID_PARAMS
+from skillrelay_worker.protocol import LOG_LEVELS
 
 MODERN_VERSIONS: tuple[str, ...] = ("2026-07-28",)
 MODERN_VERSION = MODERN_VERSIONS[0]

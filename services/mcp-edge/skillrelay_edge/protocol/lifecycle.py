@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from skillrelay_edge.calls.context import INVALID_PARAMS, LOG_LEVELS
+from skillrelay_edge.calls.context import INVALID_PARAMS
 from skillrelay_edge.protocol.scope import RequestScope, Services
 from skillrelay_edge.transport.jsonrpc import RpcError
 from skillrelay_edge.transport.rules import negotiate_version
+from skillrelay_worker.protocol import LOG_LEVELS
 
 # Skillsets change while sessions are open, so every family is declared with listChanged.
 CAPABILITIES: dict[str, Any] = {

@@ -18,9 +18,9 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from skillrelay_common import metrics
 from skillrelay_common.http import new_correlation_id
-from skillrelay_common.messaging import CORRELATION_HEADER, bind_correlation_id
 from skillrelay_edge.transport import jsonrpc
 from skillrelay_edge.transport.endpoint import BodyTooLarge, HttpAnswer, HttpInput, McpEndpoint, cors_headers
+from skillrelay_worker.correlation import CORRELATION_HEADER, bind_correlation_id
 
 # Mounted (Litestar ASGI handlers cannot take path parameters): the tail is ``/<integrationId>/mcp``.
 MCP_MOUNT = "/api/v1/integration/mcpserver"

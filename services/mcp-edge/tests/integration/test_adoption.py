@@ -19,10 +19,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from skillrelay_common.messaging import Bus, encode
-from skillrelay_common.schemas.worker import WorkerCall
-from skillrelay_common.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_subject
 from skillrelay_common.testing import create_database_now, gated_counter_worker, until
-from skillrelay_common.worker import Worker
 from skillrelay_edge.calls.call_records import CallRecord, CallRecords
 from skillrelay_edge.calls.context import CALL_LOST_MESSAGE
 from skillrelay_edge.calls.sse import EventStore
@@ -36,6 +33,9 @@ from skillrelay_edge.testing import (
     two_replicas,
 )
 from skillrelay_edge.transport import jsonrpc
+from skillrelay_worker import Worker
+from skillrelay_worker.protocol import WorkerCall
+from skillrelay_worker.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_subject
 
 SUBJECT = f"adopt{uuid.uuid4().hex[:8]}"
 INTEGRATION = "mcpserver_adopt"

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from skillrelay_common.testing import until
-from skillrelay_common.worker import Worker, WorkerContext
 from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+from skillrelay_worker import Worker, WorkerContext
 
 VERSION = "2026-07-28"
 SUBJECT = f"mrtr-{uuid.uuid4().hex[:8]}"

@@ -14,7 +14,6 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import ResourceDef, WorkerHandler
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.testing import cyclic_garbage, until
-from skillrelay_common.worker import ToolError, Worker, WorkerContext, embedded_resource, text
 from skillrelay_edge.abilities.worker import WorkerRunner
 from skillrelay_edge.calls.context import (
     REQUEST_TIMEOUT,
@@ -23,6 +22,7 @@ from skillrelay_edge.calls.context import (
     CallMethod,
     ClientRequestError,
 )
+from skillrelay_worker import ToolError, Worker, WorkerContext, embedded_resource, text
 
 INTEGRATION = IntegrationInfo(id="mcpserver_x", owner_id="user_x", name="x", skillset_id="skillset_x")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Router
+from litestar.di import Provide
 
 from skillrelay_registry.api.abilities import AbilityController
 from skillrelay_registry.api.blueprints import BlueprintController
@@ -12,6 +13,7 @@ from skillrelay_registry.api.oauth_connections import OAuthConnectionController
 from skillrelay_registry.api.prompts import PromptController
 from skillrelay_registry.api.resources import ResourceController
 from skillrelay_registry.api.skillsets import SkillsetController
+from skillrelay_registry.api.usage import integration_usage, provide_usage
 from skillrelay_registry.api.users import UserController
 
 
@@ -26,8 +28,9 @@ def api_router() -> Router:
             PromptController,
             OAuthConnectionController,
             IntegrationController,
+            integration_usage,
         ],
-        dependencies=owner_dependencies(),
+        dependencies={**owner_dependencies(), "usage": Provide(provide_usage, sync_to_thread=False)},
         security=[{"apiKey": []}],
     )
     return Router("/api/v1", route_handlers=[UserController, owned])

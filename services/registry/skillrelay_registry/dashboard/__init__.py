@@ -30,6 +30,7 @@ from skillrelay_registry.dashboard.security import DashboardMiddleware, csrf_gua
 from skillrelay_registry.dashboard.session import RevealCodec, SessionCodec
 from skillrelay_registry.dashboard.views_account import home, sign_in_handler, sign_in_page, sign_out_handler
 from skillrelay_registry.dashboard.views_integrations import INTEGRATION_HANDLERS
+from skillrelay_registry.dashboard.views_search import SEARCH_HANDLERS
 from skillrelay_registry.dashboard.views_skillsets import SKILLSET_HANDLERS
 from skillrelay_registry.errors import RegistryError
 
@@ -51,6 +52,7 @@ def dashboard_router(settings: Settings, get_bus: Callable[[], Bus]) -> Router:
             sign_out_handler(codec),
             *SKILLSET_HANDLERS,
             *INTEGRATION_HANDLERS,
+            *SEARCH_HANDLERS,
             audit_stream_handler(get_bus),
             create_static_files_router("/static", directories=[STATIC], name="dashboard:static"),
         ],

@@ -3,20 +3,25 @@ OAuth connections."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from skillrelay_common.schemas.audit import AUDIT_KINDS
 from skillrelay_registry import schemas
 from skillrelay_registry.api.common import OwnerId, Service
+from skillrelay_registry.api.usage import provide_usage, usage_of
 from skillrelay_registry.dashboard import forms
-from skillrelay_registry.dashboard.client_config import client_configs
+from skillrelay_registry.dashboard.charts import format_ms, usage_chart
+from skillrelay_registry.dashboard.client_config import client_configs, install_links
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
 from skillrelay_registry.dashboard.reveal import TokenRevealer
 from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
+from skillrelay_registry.dashboard.views_try import TOKEN_FIELD, TryPanel, shown_blocks, try_handler
+from skillrelay_registry.dashboard.views_try import try_panel as make_try_panel
 from skillrelay_registry.errors import RegistryError, ServiceUnavailable
 
 Revealer = NamedDependency[TokenRevealer]
@@ -56,11 +61,15 @@ async def _integrations_page(
     page = await service.list_integrations(owner_id, page_query(request))
     fields = await _integration_fields(service, owner_id)
     names = dict(fields[2].choices)
+    usage = provide_usage(request.app.state)
+    hour = {item.id: usage.book.report(item.id, "1h", usage.now()).totals for item in page.items}
     return render(
         request,
         "integrations.html",
         status_code=422 if errors else 200,
         integrations=[as_dict(item) for item in page.items],
+        usage_hour=hour,
+        format_ms=format_ms,
         skillset_names=names,
         next_cursor=page.cursor,
         fields=fields,
@@ -89,13 +98,20 @@ def _token_page(
         integration=integration,
         token=token,
         rotated=rotated,
-        configs=client_configs(
-            integration["name"],
-            integration["endpoint"],
-            token,
-            oauth=integration.get("oAuthConnectionId") is not None,
-        ),
+        **_connect_context(integration, token),
     )
+
+
+def _connect_context(integration: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """What ``_connect.html`` shows: configurations (with the token only when it is being shown once)
+    and install links (never with it)."""
+    oauth = integration.get("oAuthConnectionId") is not None
+    name, endpoint = integration["name"], integration["endpoint"]
+    return {
+        "configs": client_configs(name, endpoint, token, oauth=oauth),
+        "links": install_links(name, endpoint, oauth=oauth),
+        "token_known": token is not None,
+    }
 
 
 @post("/integrations")
@@ -126,8 +142,14 @@ async def _integration_page(
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
+    try_panel: TryPanel | None = None,
+    status_code: int | None = None,
 ) -> Response[str]:
     integration = as_dict(await service.get_integration(owner_id, integration_id))
+    if try_panel is None:
+        try_panel = await make_try_panel(
+            service, owner_id, integration["skillsetId"], request.query_params.get("try")
+        )
     fields = await _integration_fields(service, owner_id)
     sessions: list[dict[str, Any]] | None
     try:
@@ -138,15 +160,26 @@ async def _integration_page(
         sessions_problem = None
     except ServiceUnavailable as exc:
         sessions, sessions_problem = None, exc.message
+    window: Literal["1h", "1d"] = "1d" if request.query_params.get("usage") == "1d" else "1h"
+    usage = await usage_of(service, owner_id, provide_usage(request.app.state), integration_id, window)
     return render(
         request,
         "integration.html",
-        status_code=422 if errors else 200,
+        status_code=status_code or (422 if errors else 200),
         integration=integration,
+        audit_kinds=AUDIT_KINDS,
+        tp=try_panel,
+        token_field=TOKEN_FIELD,
+        shown_blocks=shown_blocks,
         skillset_names=dict(fields[2].choices),
         connection_names=dict(fields[3].choices),
         sessions=sessions,
         sessions_problem=sessions_problem,
+        **_connect_context(integration, None),
+        usage=as_dict(usage),
+        usage_window=window,
+        chart=usage_chart(usage),
+        format_ms=format_ms,
         fields=fields,
         values=values or forms.form_values(fields, integration),
         errors=errors or FormErrors(),
@@ -395,6 +428,7 @@ async def delete_connection(
 
 
 INTEGRATION_HANDLERS = [
+    try_handler(_integration_page),
     list_integrations,
     create_integration,
     show_integration,

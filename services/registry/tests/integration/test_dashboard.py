@@ -186,7 +186,13 @@ async def test_owners_see_only_their_own_records(client: AsyncTestClient[Any], n
         follow_redirects=False,
     )
     integration_path = integration.headers["location"].removesuffix("/token")
+    found = await client.get("/dashboard/search", params={"q": "ALICE-"})
+    assert "alice-only" in found.text and "alice-server" in found.text  # case-insensitive
+    assert (
+        "0 found" in (await client.get("/dashboard/search", params={"q": "alice%only"})).text
+    )  # % is literal
     bob_csrf = await sign_in(client, bob)
+    assert "0 found" in (await client.get("/dashboard/search", params={"q": "alice"})).text
     assert "alice-only" not in (await client.get("/dashboard/skillsets")).text
     assert "alice-server" not in (await client.get("/dashboard/integrations")).text
     foreign = await client.get(path)

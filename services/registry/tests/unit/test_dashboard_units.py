@@ -3,7 +3,9 @@ client configurations, and the cookie the middleware writes. No I/O."""
 
 from __future__ import annotations
 
+import base64
 import json
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
 import pytest
@@ -13,7 +15,12 @@ from skillrelay_common.schemas.audit import AuditData, AuditRecord
 from skillrelay_registry import schemas
 from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.audit_stream import audit_rows
-from skillrelay_registry.dashboard.client_config import client_configs, server_key
+from skillrelay_registry.dashboard.client_config import (
+    TOKEN_PLACEHOLDER,
+    client_configs,
+    install_links,
+    server_key,
+)
 from skillrelay_registry.dashboard.forms import FormErrors
 from skillrelay_registry.dashboard.security import (
     CONTENT_SECURITY_POLICY,
@@ -167,16 +174,69 @@ def test_live_checks_use_the_rest_rules(check: str, text: str, problem: str | No
 def test_client_configs_carry_the_token_in_the_header_or_in_the_query_with_oauth() -> None:
     endpoint = "https://edge.example/api/v1/integration/mcpserver/mcpserver_x/mcp"
     configs = {c.id: c.text for c in client_configs("My Server!", endpoint, "sr_mcp_tok", oauth=False)}
-    entry = json.loads(configs["config-mcpservers"])["mcpServers"]["my-server"]
-    assert entry == {"url": endpoint, "headers": {"Authorization": "Bearer sr_mcp_tok"}}
-    assert json.loads(configs["config-vscode"])["servers"]["my-server"]["type"] == "http"
+    assert set(configs) == {
+        "config-claude-desktop",
+        "config-claude-code",
+        "config-cursor",
+        "config-vscode",
+        "config-windsurf",
+        "config-python",
+        "config-typescript",
+    }
+    bearer = {"Authorization": "Bearer sr_mcp_tok"}
+    assert json.loads(configs["config-cursor"])["mcpServers"]["my-server"] == {
+        "url": endpoint,
+        "headers": bearer,
+    }
+    assert json.loads(configs["config-vscode"])["servers"]["my-server"] == {
+        "type": "http",
+        "url": endpoint,
+        "headers": bearer,
+    }
+    assert json.loads(configs["config-windsurf"])["mcpServers"]["my-server"]["serverUrl"] == endpoint
+    desktop = json.loads(configs["config-claude-desktop"])["mcpServers"]["my-server"]
+    assert desktop["args"] == ["-y", "mcp-remote", endpoint, "--header", "Authorization:${AUTH_HEADER}"]
+    assert desktop["env"] == {"AUTH_HEADER": "Bearer sr_mcp_tok"}
     assert "--header 'Authorization: Bearer sr_mcp_tok'" in configs["config-claude-code"]
+    assert 'Authorization: "Bearer sr_mcp_tok"' in configs["config-typescript"]
     compile(configs["config-python"], "config.py", "exec")  # valid Python
 
     with_oauth = {c.id: c.text for c in client_configs("s", endpoint, "a/b+c", oauth=True)}
-    entry = json.loads(with_oauth["config-mcpservers"])["mcpServers"]["s"]
+    entry = json.loads(with_oauth["config-cursor"])["mcpServers"]["s"]
     assert entry == {"url": f"{endpoint}?authorization=a%2Fb%2Bc"}
+    assert "Authorization" not in with_oauth["config-typescript"]
     assert server_key("!!!") == "skillrelay"
+
+
+def test_configs_without_the_token_hold_a_placeholder() -> None:
+    endpoint = "https://edge.example/mcp"
+    for config in client_configs("s", endpoint, None, oauth=False):
+        assert TOKEN_PLACEHOLDER in config.text, config.id
+    oauth = {c.id: c.text for c in client_configs("s", endpoint, None, oauth=True)}
+    assert f"?authorization={TOKEN_PLACEHOLDER}" in oauth["config-claude-code"]
+
+
+def test_install_links_follow_the_clients_deeplink_formats_and_never_carry_a_token() -> None:
+    endpoint = "https://edge.example/api/v1/integration/mcpserver/mcpserver_x/mcp"
+    links = {link.id: link.url for link in install_links("My Server", endpoint, oauth=False)}
+    cursor = urlsplit(links["install-cursor"])
+    assert (cursor.scheme, cursor.netloc, cursor.path) == (
+        "cursor",
+        "anysphere.cursor-deeplink",
+        "/mcp/install",
+    )
+    query = parse_qs(cursor.query)
+    assert query["name"] == ["my-server"]
+    assert json.loads(base64.b64decode(query["config"][0])) == {
+        "url": endpoint,
+        "headers": {"Authorization": "Bearer ${env:SKILLRELAY_MY_SERVER_TOKEN}"},
+    }
+    assert links["install-vscode"].startswith("vscode:mcp/install?")
+    vscode = json.loads(unquote(links["install-vscode"].partition("?")[2]))
+    assert vscode["name"] == "my-server" and vscode["type"] == "http" and vscode["url"] == endpoint
+    assert vscode["headers"] == {"Authorization": "Bearer ${input:my-server-token}"}
+    assert vscode["inputs"][0]["id"] == "my-server-token" and vscode["inputs"][0]["password"] is True
+    assert install_links("s", endpoint, oauth=True) == []
 
 
 async def _run_middleware(

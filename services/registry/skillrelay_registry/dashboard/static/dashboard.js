@@ -75,6 +75,38 @@
     }, 300);
   }
 
+  // Details as "key: value" pairs (nested values as JSON), not one raw JSON object.
+  function readable(details) {
+    return Object.keys(details).map(function (key) {
+      var value = details[key];
+      return key + ": " + (typeof value === "object" && value !== null ? JSON.stringify(value) : String(value));
+    }).join(" · ");
+  }
+
+  // The filters above the audit table hide rows (new ones too) that do not match.
+  function filterValues() {
+    var form = document.querySelector("[data-audit-filters]");
+    if (!form) { return { kind: "", outcome: "", tool: "" }; }
+    return { kind: form.kind.value, outcome: form.outcome.value, tool: form.tool.value.trim().toLowerCase() };
+  }
+  function matches(row) {
+    var f = filterValues();
+    if (f.kind && row.dataset.kind !== f.kind) { return false; }
+    if (f.outcome === "ok" && row.dataset.outcome !== "ok") { return false; }
+    if (f.outcome === "failed" && row.dataset.outcome === "ok") { return false; }
+    if (f.tool && row.dataset.tool.toLowerCase().indexOf(f.tool) < 0) { return false; }
+    return true;
+  }
+  function applyFilters() {
+    document.querySelectorAll("[data-audit-rows] tr").forEach(function (row) { row.hidden = !matches(row); });
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.closest && event.target.closest("[data-audit-filters]")) { applyFilters(); }
+  });
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches && event.target.matches("[data-audit-filters]")) { event.preventDefault(); }
+  });
+
   function startAuditStreams(root) {
     streams = streams.filter(function (entry) {
       if (!document.body.contains(entry.table)) { entry.source.close(); return false; }
@@ -100,7 +132,11 @@
         cell(row, record.outcome);
         cell(row, record.principal);
         cell(row, record.latencyMs == null ? "" : Number(record.latencyMs).toFixed(1) + " ms");
-        cell(row, JSON.stringify(record.details || {}), "details");
+        cell(row, readable(record.details || {}), "details");
+        row.dataset.kind = record.kind;
+        row.dataset.outcome = String(record.outcome);
+        row.dataset.tool = (record.details && record.details.tool) ? String(record.details.tool) : "";
+        row.hidden = !matches(row);
         rows.insertBefore(row, rows.firstChild);
         refreshSessions(record);
         while (rows.children.length > MAX_ROWS) { rows.removeChild(rows.lastChild); }

@@ -6,20 +6,11 @@ from typing import Any
 
 import pytest
 
-from skillrelay_common.schemas.base import Message
-from skillrelay_common.schemas.worker import WorkerCall, WorkerLog, WorkerProgress
-from skillrelay_common.worker import (
-    ToolResult,
-    Worker,
-    WorkerContext,
-    _resource_contents,
-    _tool_result,
-    audio,
-    compile_uri_template,
-    embedded_resource,
-    image,
-    text,
-)
+from skillrelay_worker import ToolResult, Worker, WorkerContext, audio, embedded_resource, image, text
+from skillrelay_worker.content import resource_contents, tool_result
+from skillrelay_worker.message import Message
+from skillrelay_worker.protocol import WorkerCall, WorkerLog, WorkerProgress
+from skillrelay_worker.uri_templates import compile_uri_template
 
 
 class RecordingWorker(Worker):
@@ -54,12 +45,12 @@ def test_uri_templates_match_level_one_and_reserved_expansion(
 
 
 def test_tool_outputs_become_call_tool_results() -> None:
-    assert _tool_result("hi") == {"content": [{"type": "text", "text": "hi"}]}
-    assert _tool_result([image(b"\x89PNG")]) == {
+    assert tool_result("hi") == {"content": [{"type": "text", "text": "hi"}]}
+    assert tool_result([image(b"\x89PNG")]) == {
         "content": [{"type": "image", "data": "iVBORw==", "mimeType": "image/png"}]
     }
     full = ToolResult([text("x")], structured_content={"n": 1}, is_error=True)
-    assert _tool_result(full) == {
+    assert tool_result(full) == {
         "content": [{"type": "text", "text": "x"}],
         "structuredContent": {"n": 1},
         "isError": True,
@@ -73,12 +64,12 @@ def test_tool_outputs_become_call_tool_results() -> None:
 
 
 def test_resource_outputs_become_contents() -> None:
-    assert _resource_contents("test://t", "text/plain", "hello") == [
+    assert resource_contents("test://t", "text/plain", "hello") == [
         {"uri": "test://t", "mimeType": "text/plain", "text": "hello"}
     ]
-    assert _resource_contents("test://b", None, b"\x01\x02") == [{"uri": "test://b", "blob": "AQI="}]
+    assert resource_contents("test://b", None, b"\x01\x02") == [{"uri": "test://b", "blob": "AQI="}]
     item = {"uri": "test://x", "text": "given"}
-    assert _resource_contents("test://x", None, item) == [item]
+    assert resource_contents("test://x", None, item) == [item]
 
 
 async def test_logs_below_the_clients_level_are_not_sent() -> None:

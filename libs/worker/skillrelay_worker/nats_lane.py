@@ -9,7 +9,7 @@ function called from ``data_received``.
 Only what the worker protocol needs: PUB/HPUB, SUB/UNSUB with queue groups, MSG/HMSG with headers and
 inline status (NATS "no responders"), PING/PONG keep-alive, reconnecting (with resubscription) to the
 configured servers, user/password or token from the URL, TLS when the URL (``tls://``) or the server
-asks for it. Request/reply and JetStream stay on nats-py (``skillrelay_common.messaging.Bus``).
+asks for it. Request/reply and JetStream stay on nats-py (the services' ``Bus``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A service started by a launcher stops (gracefully) when the launcher is killed."""
+"""A process started by a launcher (a service, a worker) stops (gracefully) when the launcher is killed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from skillrelay_common.runtime import run_until_signalled
+    from skillrelay_worker.process import run_until_signalled
 
     async def start():
         Path(sys.argv[1]).write_text("started")

@@ -16,7 +16,9 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from skillrelay_common.messaging import Bus, encode
-from skillrelay_common.schemas.worker import (
+from skillrelay_common.testing import gated_counter_worker, until
+from skillrelay_worker import Worker, WorkerContext
+from skillrelay_worker.protocol import (
     WorkerAdopt,
     WorkerAdopted,
     WorkerCall,
@@ -27,9 +29,7 @@ from skillrelay_common.schemas.worker import (
     WorkerProgress,
     WorkerResult,
 )
-from skillrelay_common.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_wildcard
-from skillrelay_common.testing import gated_counter_worker, until
-from skillrelay_common.worker import Worker, WorkerContext
+from skillrelay_worker.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_wildcard
 
 _events = msgspec.json.Decoder(WorkerEvent | WorkerClientRequest)
 

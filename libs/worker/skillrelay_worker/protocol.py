@@ -1,6 +1,6 @@
 """The worker protocol: how an edge replica runs a ``worker`` ability and talks to it while it runs.
 
-One call, on core NATS (subjects in ``skillrelay_common.subjects``):
+One call, on core NATS (subjects in ``skillrelay_worker.subjects``):
 
 1. The edge publishes a ``WorkerCall`` on ``worker.<subject>`` with the reply subject set to its own
    per-call events subject. Workers of that subject form a queue group, so exactly one takes it.
@@ -10,7 +10,7 @@ One call, on core NATS (subjects in ``skillrelay_common.subjects``):
 3. A server-to-client request (sampling, elicitation, roots) is a NATS *request* carrying
    ``WorkerClientRequest`` to the events subject; the edge relays it to the MCP client and replies
    with ``WorkerClientAnswer``. The client's answer may reach any edge replica; that replica hands it
-   over NATS to the one holding the call (``ClientResponseRelayed`` on the relay subject).
+   over NATS to the one holding the call (``ClientResponseRelayed``, a message between edge replicas).
 4. Cancellation (``notifications/cancelled``, the edge's timeout, a client gone) is a ``WorkerCancel``
    broadcast on ``workerctl.cancel``; the worker that holds the call cancels its handler.
 5. Adoption, when the edge replica holding a call dies. Every event of a call but heartbeats carries
@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from skillrelay_common.schemas.base import Message
+from skillrelay_worker.message import Message
 
 WorkerKind = Literal["tool", "resource", "prompt", "completion"]
 LogLevel = Literal["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
@@ -168,13 +168,3 @@ class WorkerAdopted(Message, kw_only=True):
 
     call_id: str
     last_seq: int = 0
-
-
-class ClientResponseRelayed(Message, kw_only=True):
-    """A JSON-RPC response from the MCP client to a server-to-client request, handed by the edge replica
-    that received the POST to the replica that holds the call and waits for it."""
-
-    session_id: str
-    request_id: str
-    result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None

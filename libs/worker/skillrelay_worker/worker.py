@@ -1,7 +1,7 @@
 """The worker SDK: write ability code in your own process and serve it to Skillrelay over NATS.
 
 ```python
-from skillrelay_common.worker import Worker, WorkerContext, text
+from skillrelay_worker import Worker, WorkerContext, text
 
 worker = Worker("everything")
 
@@ -15,7 +15,7 @@ worker.run("nats://127.0.0.1:4222")       # or: await worker.start(url) ... awai
 
 An ability with handler ``{"type": "worker", "subject": "everything"}`` is then served by every process
 running this worker (one NATS queue group per subject, so start more processes to scale). The protocol
-is described in ``skillrelay_common.schemas.worker``.
+is described in ``skillrelay_worker.protocol``.
 
 A call whose edge replica dies is not lost: the worker keeps the call's events (progress, logs, client
 requests, the answer) and, should its answer find nobody listening, keeps the call for
@@ -25,316 +25,72 @@ requests, the answer) and, should its answer find nobody listening, keeps the ca
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import nats.errors
 import structlog
 
-from skillrelay_common.logging import RepeatedWarning
-from skillrelay_common.messaging import CORRELATION_HEADER, bind_correlation_id, encode
-from skillrelay_common.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
-from skillrelay_common.runtime import run_until_signalled
-from skillrelay_common.schemas.base import Message
-from skillrelay_common.schemas.worker import (
-    LOG_LEVELS,
-    LogLevel,
+from skillrelay_worker.connection import Connect, Connection
+from skillrelay_worker.content import (
+    PromptOutput,
+    ResourceOutput,
+    ToolOutput,
+    ToolResult,
+    resource_contents,
+    text,
+    tool_result,
+)
+from skillrelay_worker.context import WorkerContext
+from skillrelay_worker.correlation import CORRELATION_HEADER, bind_correlation_id
+from skillrelay_worker.errors import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    REQUEST_TIMEOUT,
+    RESOURCE_NOT_FOUND,
+    ClientRequestError,
+    HandlerError,
+    ToolError,
+)
+from skillrelay_worker.logs import RepeatedWarning
+from skillrelay_worker.message import Message
+from skillrelay_worker.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
+from skillrelay_worker.process import run_until_signalled
+from skillrelay_worker.protocol import (
     WorkerAdopt,
     WorkerAdopted,
     WorkerCall,
     WorkerCancel,
-    WorkerClientAnswer,
-    WorkerClientRequest,
     WorkerError,
     WorkerHeartbeat,
-    WorkerLog,
-    WorkerProgress,
     WorkerResult,
 )
-from skillrelay_common.subjects import WORKER_ADOPT_SUBJECT, WORKER_CANCEL_SUBJECT, worker_call_subject
+from skillrelay_worker.subjects import WORKER_ADOPT_SUBJECT, WORKER_CANCEL_SUBJECT, worker_call_subject
+from skillrelay_worker.uri_templates import compile_uri_template
 
 _log = structlog.get_logger("skillrelay.worker")
-
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-REQUEST_TIMEOUT = -32001
-RESOURCE_NOT_FOUND = -32002
-_LOG_RANK = {name: rank for rank, name in enumerate(LOG_LEVELS)}
+_encoder = msgspec.json.Encoder()
 
 _call_decoder = msgspec.json.Decoder(WorkerCall)
 _cancel_decoder = msgspec.json.Decoder(WorkerCancel)
-_answer_decoder = msgspec.json.Decoder(WorkerClientAnswer)
 _adopt_decoder = msgspec.json.Decoder(WorkerAdopt)
 # Reply subjects under the worker's inbox: ``<inbox>.f.<callId>`` for a call's final answer (only a
 # "no responders" status ever comes back there), ``<inbox>.q.<callId>.<seq>`` for a client's answer.
 _FINAL_REPLY = "f"
 _ANSWER_REPLY = "q"
-# A sequenced event as sent: its seq, the message, and its reply subject (finals, client requests).
-_SentEvent = tuple[int, Message, str | None]
 
 
-# --- content helpers ------------------------------------------------------------------------------
-
-
-def _b64(data: bytes | str) -> str:
-    return data if isinstance(data, str) else base64.b64encode(data).decode()
-
-
-def text(value: str) -> dict[str, Any]:
-    return {"type": "text", "text": value}
-
-
-def image(data: bytes | str, mime_type: str = "image/png") -> dict[str, Any]:
-    """An image block; ``data`` is raw bytes or already base64."""
-    return {"type": "image", "data": _b64(data), "mimeType": mime_type}
-
-
-def audio(data: bytes | str, mime_type: str = "audio/wav") -> dict[str, Any]:
-    return {"type": "audio", "data": _b64(data), "mimeType": mime_type}
-
-
-def embedded_resource(
-    uri: str, *, mime_type: str = "text/plain", text: str | None = None, blob: bytes | str | None = None
-) -> dict[str, Any]:
-    """A ``resource`` content block holding ``text`` or a ``blob``."""
-    resource: dict[str, Any] = {"uri": uri, "mimeType": mime_type}
-    if blob is not None:
-        resource["blob"] = _b64(blob)
-    else:
-        resource["text"] = text or ""
-    return {"type": "resource", "resource": resource}
-
-
-@dataclass
-class ToolResult:
-    """A full tool result; return a plain ``str`` or a list of content blocks for the common cases."""
-
-    content: list[dict[str, Any]] = field(default_factory=list)
-    structured_content: dict[str, Any] | None = None
-    is_error: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"content": self.content}
-        if self.structured_content is not None:
-            result["structuredContent"] = self.structured_content
-        if self.is_error:
-            result["isError"] = True
-        return result
-
-
-class ToolError(Exception):
-    """Raise in a tool to answer with an ``isError`` result carrying ``message``."""
-
-
-class HandlerError(Exception):
-    """Raise in a resource, prompt or completion handler to answer with a JSON-RPC error."""
-
-    def __init__(self, message: str, code: int = INTERNAL_ERROR) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
-class ClientRequestError(Exception):
-    """The client refused or failed a sampling/elicitation/roots request, or did not answer in time."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-# --- the context a handler sees -------------------------------------------------------------------
-
-
-class WorkerContext:
-    """One call being served: report progress, log, ask the client, notice cancellation."""
-
-    def __init__(self, worker: Worker, call: WorkerCall, events_subject: str) -> None:
-        self._worker = worker
-        self.call = call
-        self._events_subject = events_subject
-        self.cancelled = asyncio.Event()
-        self._seq = 0
-        # Every sequenced event sent, kept while the call may still be adopted by another edge replica.
-        self._sent: list[_SentEvent] = []
-        self.finished = False
-
-    @property
-    def session_id(self) -> str | None:
-        return self.call.session_id
-
-    @property
-    def integration_id(self) -> str:
-        return self.call.integration_id
-
-    @property
-    def client_capabilities(self) -> dict[str, Any]:
-        return self.call.client_capabilities
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        """The MCP request's ``_meta`` (without its progress token)."""
-        return self.call.meta
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    def _send(self, seq: int, message: Message, reply: str | None = None) -> None:
-        """Send a sequenced event and keep it (for an adoption's replay)."""
-        self._sent.append((seq, message, reply))
-        self._worker._publish(self._events_subject, message, reply)
-
-    def _adopt(self, events_subject: str, after_seq: int) -> None:
-        """Send every later event to ``events_subject``, first those kept with ``seq > after_seq``
-        (in order: publishing does not wait, so no new event can come in between)."""
-        self._events_subject = events_subject
-        for seq, message, reply in self._sent:
-            if seq > after_seq:
-                if isinstance(message, WorkerClientRequest) and reply not in self._worker._answers:
-                    continue  # answered already: asking again would ask the client twice
-                self._worker._publish(events_subject, message, reply)
-
-    async def report_progress(
-        self, progress: float, total: float | None = None, message: str | None = None
-    ) -> None:
-        """``notifications/progress`` on the client's request; nothing if the client gave no token."""
-        if self.call.progress_token is None:
-            return
-        seq = self._next_seq()
-        self._send(
-            seq,
-            WorkerProgress(
-                call_id=self.call.call_id, seq=seq, progress=progress, total=total, message=message
-            ),
-        )
-
-    async def log(self, level: str, data: Any, logger: str | None = None) -> None:
-        """``notifications/message``; dropped here when below the client's logging/setLevel."""
-        if level not in _LOG_RANK:
-            raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LOG_LEVELS)}")
-        minimum = self.call.log_level
-        if minimum is not None and _LOG_RANK[level] < _LOG_RANK.get(minimum, 0):
-            return
-        seq = self._next_seq()
-        self._send(
-            seq,
-            WorkerLog(
-                call_id=self.call.call_id,
-                seq=seq,
-                level=cast("LogLevel", level),
-                data=data,
-                logger=logger,
-            ),
-        )
-
-    async def request_client(
-        self, method: str, params: dict[str, Any], timeout: float = 60.0, *, key: str | None = None
-    ) -> dict[str, Any]:
-        """Ask the client and return its result (raises ``ClientRequestError``). A 2025 client gets a
-        server-to-client request; a 2026-07-28 client gets the question in an ``input_required`` result
-        and answers by retrying its request, while this handler waits here (``key`` names the question
-        there; ``timeout`` bounds the wait either way)."""
-        seq = self._next_seq()
-        request = WorkerClientRequest(
-            call_id=self.call.call_id,
-            seq=seq,
-            method=method,
-            params=params,
-            timeout_ms=int(timeout * 1000),
-            key=key,
-        )
-        # Answered on the worker's inbox, so an edge replica adopting the call can answer it too (the
-        # request is republished to it with the same reply subject).
-        reply_to, waiter = self._worker._expect_answer(self.call.call_id, seq)
-        try:
-            self._send(seq, request, reply_to)
-            # A little longer than the edge's own wait, so the edge's timeout answer wins.
-            reply = await asyncio.wait_for(waiter, timeout + 2.0)
-        except TimeoutError:
-            raise ClientRequestError(
-                REQUEST_TIMEOUT, f"{method}: the client did not answer in time"
-            ) from None
-        finally:
-            self._worker._forget_answer(reply_to)
-        try:
-            answer = _answer_decoder.decode(reply.data)
-        except msgspec.DecodeError:
-            raise ClientRequestError(INTERNAL_ERROR, f"{method}: unreadable answer from the edge") from None
-        if answer.result is None:
-            raise ClientRequestError(
-                answer.error_code or INTERNAL_ERROR, answer.error_message or f"{method} failed"
-            )
-        return answer.result
-
-    async def sample(
-        self,
-        messages: str | list[dict[str, Any]],
-        max_tokens: int,
-        *,
-        system_prompt: str | None = None,
-        temperature: float | None = None,
-        model_preferences: dict[str, Any] | None = None,
-        stop_sequences: list[str] | None = None,
-        include_context: str | None = None,
-        timeout: float = 60.0,
-        key: str | None = None,
-    ) -> dict[str, Any]:
-        """``sampling/createMessage``: ask the client's LLM. A ``str`` is one user text message."""
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": text(messages)}]
-        params: dict[str, Any] = {"messages": messages, "maxTokens": max_tokens}
-        optional = {
-            "systemPrompt": system_prompt,
-            "temperature": temperature,
-            "modelPreferences": model_preferences,
-            "stopSequences": stop_sequences,
-            "includeContext": include_context,
-        }
-        params.update({key: value for key, value in optional.items() if value is not None})
-        return await self.request_client("sampling/createMessage", params, timeout, key=key)
-
-    async def elicit(
-        self,
-        message: str,
-        requested_schema: dict[str, Any],
-        *,
-        timeout: float = 300.0,
-        key: str | None = None,
-    ) -> dict[str, Any]:
-        """``elicitation/create`` (form mode): returns ``{"action", "content"?}``."""
-        return await self.request_client(
-            "elicitation/create", {"message": message, "requestedSchema": requested_schema}, timeout, key=key
-        )
-
-    async def list_roots(self, *, timeout: float = 30.0, key: str | None = None) -> list[dict[str, Any]]:
-        """``roots/list``: the client's roots."""
-        result = await self.request_client("roots/list", {}, timeout, key=key)
-        roots = result.get("roots", [])
-        return roots if isinstance(roots, list) else []
-
-
-# --- handler types --------------------------------------------------------------------------------
-
-ToolOutput = str | list[dict[str, Any]] | ToolResult | dict[str, Any]
 ToolFn = Callable[[WorkerContext, dict[str, Any]], Awaitable[ToolOutput]]
-# A resource handler gets the URI asked for and the template variables; returns text, bytes (a blob),
-# one contents item (dict) or a list of them.
-ResourceOutput = str | bytes | dict[str, Any] | list[dict[str, Any]]
+# A resource handler gets the URI asked for and the template variables.
 ResourceFn = Callable[[WorkerContext, str, dict[str, str]], Awaitable[ResourceOutput]]
-# A prompt handler returns its messages, or a full ``GetPromptResult`` dict (with "messages").
-PromptOutput = list[dict[str, Any]] | dict[str, Any]
 PromptFn = Callable[[WorkerContext, dict[str, str]], Awaitable[PromptOutput]]
 # A completion handler gets the argument name, its partial value and the arguments already chosen.
 CompletionFn = Callable[[WorkerContext, str, str, dict[str, str]], Awaitable[list[str]]]
-F = TypeVar("F")
 
 
 @dataclass(frozen=True)
@@ -343,19 +99,6 @@ class _Template:
     pattern: re.Pattern[str]
     mime_type: str | None
     handler: ResourceFn
-
-
-def compile_uri_template(template: str) -> re.Pattern[str]:
-    """RFC 6570 level 1 (``{var}`` matches one path segment) plus ``{+var}`` (matches anything)."""
-    parts: list[str] = []
-    position = 0
-    for match in re.finditer(r"\{(\+?)([A-Za-z0-9_]+)\}", template):
-        parts.append(re.escape(template[position : match.start()]))
-        reserved, name = match.groups()
-        parts.append(f"(?P<{name}>.+)" if reserved else f"(?P<{name}>[^/?#]+)")
-        position = match.end()
-    parts.append(re.escape(template[position:]))
-    return re.compile("^" + "".join(parts) + "$")
 
 
 class Worker:
@@ -379,7 +122,7 @@ class Worker:
         self._templates: dict[str, _Template] = {}
         self._prompts: dict[str, tuple[PromptFn, str | None]] = {}
         self._completions: dict[str, CompletionFn] = {}
-        self._lane: NatsLane | None = None
+        self._lane: Connection | None = None
         self._publish_failed = RepeatedWarning(_log, "worker.publish.failed")
         self._call_subscription: int | None = None
         self._inflight: dict[str, tuple[asyncio.Task[None], WorkerContext]] = {}
@@ -444,11 +187,14 @@ class Worker:
 
     # -- running ---------------------------------------------------------------------------------
 
-    async def start(self, nats_url: str, *, instance_id: str | None = None) -> None:
+    async def start(
+        self, nats_url: str, *, instance_id: str | None = None, connect: Connect = NatsLane.connect
+    ) -> None:
         """Connect and take calls (queue group ``worker.<subject>``). The worker speaks over a lean
-        NATS connection (``skillrelay_common.nats_lane``): no task switch per message."""
+        NATS connection (``nats_lane.NatsLane``: no task switch per message) unless ``connect`` opens
+        another ``Connection``."""
         instance = instance_id or f"worker-{self.subject}-{uuid.uuid4().hex[:8]}"
-        lane = self._lane = await NatsLane.connect(nats_url, instance)
+        lane = self._lane = await connect(nats_url, instance)
         subject = worker_call_subject(self.subject)
         self._inbox = f"_INBOX.{uuid.uuid4().hex}"
         self._call_subscription = lane.subscribe(subject, self._on_call, queue=subject)
@@ -490,7 +236,7 @@ class Worker:
         if self._lane is None:
             raise RuntimeError("the worker is not started")
         try:
-            self._lane.publish(subject, encode(message), reply=reply or "")
+            self._lane.publish(subject, _encoder.encode(message), reply=reply or "")
         except nats.errors.Error as exc:
             # NATS is away for longer than its buffer lasts, or the worker is closing: the edge's
             # heartbeat watch turns the silence into a clear error; the event stays kept for adoption.
@@ -666,7 +412,7 @@ class Worker:
             if tool is None:
                 raise HandlerError(f"Unknown tool: {call.name}", INVALID_PARAMS)
             try:
-                return _tool_result(await tool(ctx, call.arguments))
+                return tool_result(await tool(ctx, call.arguments))
             except (ToolError, ClientRequestError) as exc:
                 # Also a refused or failed sampling/elicitation: the model should see why.
                 return ToolResult([text(str(exc))], is_error=True).to_json()
@@ -709,7 +455,7 @@ class Worker:
         if template is None or match is None:
             raise HandlerError(f"Resource not found: {uri}", RESOURCE_NOT_FOUND)
         output = await template.handler(ctx, uri, match.groupdict())
-        return {"contents": _resource_contents(uri, template.mime_type, output)}
+        return {"contents": resource_contents(uri, template.mime_type, output)}
 
 
 class _Heartbeat:
@@ -730,31 +476,6 @@ class _Heartbeat:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-
-
-def _tool_result(output: ToolOutput) -> dict[str, Any]:
-    if isinstance(output, ToolResult):
-        return output.to_json()
-    if isinstance(output, str):
-        return {"content": [text(output)]}
-    if isinstance(output, list):
-        return {"content": output}
-    return output
-
-
-def _resource_contents(uri: str, mime_type: str | None, output: ResourceOutput) -> list[dict[str, Any]]:
-    if isinstance(output, list):
-        return output
-    if isinstance(output, dict):
-        return [output]
-    item: dict[str, Any] = {"uri": uri}
-    if mime_type:
-        item["mimeType"] = mime_type
-    if isinstance(output, bytes):
-        item["blob"] = _b64(output)
-    else:
-        item["text"] = output
-    return [item]
 
 
 def new_call_id() -> str:

@@ -3,8 +3,8 @@ import json
 import pytest
 import structlog
 
-from skillrelay_common.logging import RepeatedWarning, configure_logging
-from skillrelay_common.messaging import bind_correlation_id, correlation_scope
+from skillrelay_worker.correlation import bind_correlation_id, correlation_scope
+from skillrelay_worker.logs import RepeatedWarning, configure_logging
 
 
 def test_secret_fields_are_redacted_and_output_is_json(capsys: pytest.CaptureFixture[str]) -> None:
