@@ -28,15 +28,17 @@ from pathlib import Path
 
 import httpx
 
-from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 
 INTEGRATION_ID = "mcpserver_bench"
 TEXT = "hello benchmark"
 PYTHON = sys.executable
 MCP_ACCEPT = "application/json, text/event-stream"
+STATIC = "Skillrelay edge, static ability"
+HTTP = "Skillrelay edge, http ability (upstream echo)"
 MODERN = "2026-07-28"
 SDK_2026 = "MCP Python SDK (MCPServer), 2026-07-28 stateless"
-EDGE_STATIC, EDGE_WORKER = "Skillrelay edge, static ability", "Skillrelay edge, worker ability"
+EDGE_STATIC, EDGE_WORKER = STATIC, "Skillrelay edge, worker ability"
 EDGE_STATIC_2026 = "Skillrelay edge 2026-07-28, static ability"
 EDGE_WORKER_2026 = "Skillrelay edge 2026-07-28, worker ability"
 
@@ -250,7 +252,19 @@ def _start_baselines(stack: contextlib.ExitStack, token: str, logs: Path) -> lis
     return [*targets, sdk_2026]
 
 
-def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path) -> list[Target]:
+def start_upstream(stack: contextlib.ExitStack, logs: Path) -> str:
+    """The upstream echo that http abilities call; started inside ``_affinity(server_cpus)``, so it
+    runs on the server CPU too: a gateway and what it calls share one core."""
+    port = free_port()
+    command = [PYTHON, "-m", "benchmarks.upstream_echo", str(port)]
+    upstream = stack.enter_context(_running(command, _env(), logs / "upstream.log"))
+    wait_for_port("127.0.0.1", port, 30, upstream)
+    return f"http://127.0.0.1:{port}/echo"
+
+
+def start_edge(
+    stack: contextlib.ExitStack, token: str, state: Path, logs: Path, upstream_url: str
+) -> list[Target]:
     nats = EmbeddedNats(store_dir=state / "nats")
     nats.start()
     stack.callback(nats.stop)
@@ -262,6 +276,7 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
     port = free_port()
     edge_env = {
         **env,
+        "SKILLRELAY_ALLOW_PRIVATE_HTTP_TARGETS": "true",  # the upstream is on loopback
         "SKILLRELAY_EDGE_PORT": str(port),
         "SKILLRELAY_EDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
@@ -272,7 +287,7 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
             logs / "sessions.log",
         )
     )
-    control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token]
+    control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token, upstream_url]
     stack.enter_context(_running(control, env, logs / "control.log"))
     worker = _has_worker_sdk()
     if worker:
@@ -299,9 +314,10 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
     session = _initialize(f"http://127.0.0.1:{port}{path}", headers)
     call_headers = {**headers, "Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
     targets = [
-        Target(EDGE_STATIC, port, path, call_headers, _body("echo")),
+        Target(STATIC, port, path, call_headers, _body("echo")),
         # 2026-07-28: no session, the client's _meta and the mirrored headers on every request.
         Target(EDGE_STATIC_2026, port, path, _headers_2026(headers, "echo"), _body_2026("echo")),
+        Target(HTTP, port, path, call_headers, _body("echo_http")),
     ]
     if worker:
         targets.append(Target(EDGE_WORKER, port, path, call_headers, _body("echo_worker")))
@@ -344,7 +360,7 @@ def main() -> None:
             # Servers inherit the server CPU from their first instruction: a Go runtime (nats-server)
             # sizes its scheduler by the CPUs it sees at start; pinned later, it would keep two.
             targets = [] if args.only_edge else _start_baselines(stack, token, logs)
-            targets += _start_edge(stack, token, state, logs)
+            targets += start_edge(stack, token, state, logs, start_upstream(stack, logs))
         # Once everything runs: whatever the servers started since (threads, backends) on their CPU too.
         if server_cpus is not None:
             _pin_all(_process_tree(os.getpid())[1:], server_cpus)
@@ -366,15 +382,23 @@ def _report(targets: list[Target]) -> None:
             f"| {target.name} | {rps:.0f} | {target.median('p50_ms'):.2f} | "
             f"{target.median('p99_ms'):.2f} | {rps / sdk:.1f}x |"
         )
-    by_name = {target.name: target.median("rps") for target in targets}
-    sdk_2026 = by_name.get(SDK_2026)
+    by_name = {target.name: target for target in targets}
+    if STATIC in by_name and HTTP in by_name:
+        static, http = by_name[STATIC], by_name[HTTP]
+        rate = http.median("rps") / (static.median("rps") or 1.0)
+        p99 = http.median("p99_ms") / (static.median("p99_ms") or 1.0)
+        print(
+            f"\nhttp ability vs static: {rate:.0%} of its req/s, p99 {p99:.2f}x its p99 (aim: >= 50 %, <= 2x)"
+        )
+    rps_of = {target.name: target.median("rps") for target in targets}
+    sdk_2026 = rps_of.get(SDK_2026)
     if sdk_2026:
         print("\n2026-07-28 (stateless), against the SDK's own 2026-07-28 server:")
         for name in (EDGE_STATIC_2026, EDGE_WORKER_2026):
-            if name in by_name:
-                print(f"  {name}: {by_name[name] / sdk_2026:.1f}x")
-    if by_name.get(EDGE_STATIC) and EDGE_STATIC_2026 in by_name:
-        ratio = by_name[EDGE_STATIC_2026] / by_name[EDGE_STATIC]
+            if name in rps_of:
+                print(f"  {name}: {rps_of[name] / sdk_2026:.1f}x")
+    if rps_of.get(EDGE_STATIC) and EDGE_STATIC_2026 in rps_of:
+        ratio = rps_of[EDGE_STATIC_2026] / rps_of[EDGE_STATIC]
         print(f"  edge static, 2026-07-28 vs 2025 (session-bound): {ratio:.2f}x")
     errors = sum(target.errors for target in targets)
     if errors:

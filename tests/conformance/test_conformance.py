@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from everything_worker import node_tools as node_tools_module
-from everything_worker.deployment import Deployment, everything_deployment, fresh_database, log_tail
 from everything_worker.register import Registration, register
+from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database, log_tail
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]

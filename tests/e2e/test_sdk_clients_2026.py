@@ -20,7 +20,7 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 
 from everything_worker import node_tools
-from everything_worker.deployment import Deployment, everything_deployment, fresh_database
+from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 TS_CLIENT = Path(__file__).parent / "ts_client"

@@ -50,7 +50,15 @@ def is_public(address: str) -> bool:
     )
 
 
-async def resolve_target(url: str, *, allow_private: bool) -> PinnedTarget:
+@dataclass(frozen=True, slots=True)
+class TargetUrl:
+    scheme: str
+    host: str
+    port: int
+    path: str  # path + query
+
+
+def parse_target(url: str) -> TargetUrl:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise TargetRefused("only http and https URLs may be called")
@@ -61,19 +69,34 @@ async def resolve_target(url: str, *, allow_private: bool) -> PinnedTarget:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    return TargetUrl(parts.scheme, parts.hostname, port, path)
+
+
+async def resolve_addresses(host: str, port: int) -> list[str]:
+    """The system resolver's answer (``/etc/hosts``, search domains, DNS), every address of it."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
         )
     except OSError:
-        raise TargetRefused(f"cannot resolve {parts.hostname}") from None
+        raise TargetRefused(f"cannot resolve {host}") from None
     addresses = [str(info[4][0]) for info in infos]
     if not addresses:
-        raise TargetRefused(f"cannot resolve {parts.hostname}")
+        raise TargetRefused(f"cannot resolve {host}")
+    return addresses
+
+
+def check_addresses(host: str, addresses: list[str], *, allow_private: bool) -> None:
     if not allow_private:
         # Every answer must be public: otherwise a name with one public and one private address
         # could be used to reach the inside.
         for address in addresses:
             if not is_public(address):
-                raise TargetRefused(f"{parts.hostname} resolves to a non-public address")
-    return PinnedTarget(parts.scheme, parts.hostname, addresses[0], port, path)
+                raise TargetRefused(f"{host} resolves to a non-public address")
+
+
+async def resolve_target(url: str, *, allow_private: bool) -> PinnedTarget:
+    target = parse_target(url)
+    addresses = await resolve_addresses(target.host, target.port)
+    check_addresses(target.host, addresses, allow_private=allow_private)
+    return PinnedTarget(target.scheme, target.host, addresses[0], target.port, target.path)

@@ -340,6 +340,9 @@ class SessionOut(Record):
     last_seen_at: datetime
     expires_at: datetime
     protocol_version: str | None = None
+    # From the client's initialize (clientInfo), when it said.
+    client_name: str | None = None
+    client_version: str | None = None
 
 
 class SessionListOut(Record):

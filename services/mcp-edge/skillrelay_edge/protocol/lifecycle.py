@@ -37,12 +37,27 @@ def initialize_result(scope: RequestScope, services: Services, params: dict[str,
     return result
 
 
+# What is kept of the client's ``clientInfo`` (shown to the owner beside each session): a few short
+# strings, whatever the client sent.
+CLIENT_INFO_KEYS = ("name", "title", "version")
+MAX_CLIENT_INFO_CHARS = 128
+
+
+def bounded_client_info(client_info: Any) -> dict[str, str]:
+    if not isinstance(client_info, dict):
+        return {}
+    return {
+        key: value[:MAX_CLIENT_INFO_CHARS]
+        for key in CLIENT_INFO_KEYS
+        if isinstance(value := client_info.get(key), str) and value
+    }
+
+
 def session_state_from_initialize(params: dict[str, Any]) -> dict[str, Any]:
     capabilities = params.get("capabilities")
-    client_info = params.get("clientInfo")
     return {
         "clientCapabilities": capabilities if isinstance(capabilities, dict) else {},
-        "clientInfo": client_info if isinstance(client_info, dict) else {},
+        "clientInfo": bounded_client_info(params.get("clientInfo")),
     }
 
 

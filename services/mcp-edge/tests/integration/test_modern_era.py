@@ -18,8 +18,8 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import InvalidateCredentials
 from skillrelay_common.schemas.registry import SkillsetChanged
 from skillrelay_common.subjects import EDGE_CREDENTIALS_INVALIDATE
-from skillrelay_common.testing import until
-from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, demo_skillset
+from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, demo_skillset
+from skillrelay_devstack.testing import until
 
 VERSION = "2026-07-28"
 META = {

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from skillrelay_common.testing import until
-from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+from skillrelay_devstack.testing import until
 from skillrelay_worker import Worker, WorkerContext
 
 VERSION = "2026-07-28"

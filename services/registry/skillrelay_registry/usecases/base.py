@@ -285,6 +285,9 @@ def reply_reason(reply: object) -> str:
 
 
 def session_out(info: SessionInfo) -> schemas.SessionOut:
+    client = info.state.get("clientInfo")
+    client = client if isinstance(client, dict) else {}
+    name, version = client.get("title") or client.get("name"), client.get("version")
     return schemas.SessionOut(
         id=info.session_id,
         principal=info.principal,
@@ -292,4 +295,6 @@ def session_out(info: SessionInfo) -> schemas.SessionOut:
         created_at=epoch(info.created_at),
         last_seen_at=epoch(info.last_seen_at),
         expires_at=epoch(info.expires_at),
+        client_name=name[:128] if isinstance(name, str) else None,
+        client_version=version[:128] if isinstance(version, str) else None,
     )
