@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
-PACKAGES := skillrelay everything_worker skillrelay_worker skillrelay_common skillrelay_registry skillrelay_auth skillrelay_sessions skillrelay_edge
+PACKAGES := skillrelay everything_worker skillrelay_worker skillrelay_devstack skillrelay_common skillrelay_registry skillrelay_auth skillrelay_sessions skillrelay_edge
 
 .DEFAULT_GOAL := help
 
@@ -65,6 +65,21 @@ docs: install ## build the documentation site strictly into site/ (a broken link
 bench: install ## speed benchmarks (edge vs MCP Python SDK vs raw Litestar), ratios printed
 	$(RUN) python -m benchmarks
 
+# ContextForge needs Python >= 3.12: the first that runs of python3.13, python3.12 (on PATH) or one under
+# ~/.pyenv/versions gets its own venv in .peers/ (git-ignored). Without one, only this target is skipped.
+PEER_PYTHON ?= $(shell for c in python3.13 python3.12 $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3; do \
+	$$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo $$c; break; }; done)
+CONTEXTFORGE_VERSION := 1.1.0
+.PHONY: bench-peers
+bench-peers: install ## our http ability beside IBM ContextForge's REST tool (installs it; Python >= 3.12)
+	@if [ -z "$(PEER_PYTHON)" ]; then echo "bench-peers skipped: ContextForge needs Python >= 3.12 and none was found"; exit 0; fi; \
+	set -e; \
+	if [ ! -x .peers/contextforge/bin/mcpgateway ]; then \
+		$(PEER_PYTHON) -m venv .peers/contextforge; \
+		.peers/contextforge/bin/pip install --quiet --disable-pip-version-check mcp-contextforge-gateway==$(CONTEXTFORGE_VERSION); \
+	fi; \
+	$(RUN) python -m benchmarks.peers --contextforge .peers/contextforge/bin/mcpgateway
+
 .PHONY: clean
 clean: ## remove the environment and tool caches (keeps .skillrelay/ state)
-	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache site
+	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache site .peers

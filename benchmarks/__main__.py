@@ -4,7 +4,9 @@ Every server (and NATS, PostgreSQL, the sessions service, the worker), every thr
 CPU and the load generator on another, when the machine has two. All targets are started first; then the load
 runs in interleaved rounds (target A, B, C, … then again), so that load from other processes on a
 shared machine hits every target alike; the median round is reported. Each request is authenticated
-with a static bearer token; the edge requests also carry their MCP session.
+with a static bearer token; the edge's 2025 requests also carry their MCP session, its 2026-07-28
+requests (stateless) their per-request ``_meta`` and mirrored headers instead, as do the requests to
+the SDK's own 2026-07-28 server.
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ from pathlib import Path
 
 import httpx
 
-from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 
 INTEGRATION_ID = "mcpserver_bench"
 TEXT = "hello benchmark"
 PYTHON = sys.executable
 MCP_ACCEPT = "application/json, text/event-stream"
+STATIC = "Skillrelay edge, static ability"
+HTTP = "Skillrelay edge, http ability (upstream echo)"
+MODERN = "2026-07-28"
+SDK_2026 = "MCP Python SDK (MCPServer), 2026-07-28 stateless"
+EDGE_STATIC, EDGE_WORKER = STATIC, "Skillrelay edge, worker ability"
+EDGE_STATIC_2026 = "Skillrelay edge 2026-07-28, static ability"
+EDGE_WORKER_2026 = "Skillrelay edge 2026-07-28, worker ability"
 
 
 @dataclass
@@ -135,6 +144,20 @@ def _body(tool: str) -> str:
     return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
 
 
+def _body_2026(tool: str) -> str:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    params = {"name": tool, "arguments": {"text": TEXT}, "_meta": meta}
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+
+
+def _headers_2026(headers: dict[str, str], tool: str) -> dict[str, str]:
+    return {**headers, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": tool}
+
+
 def _measure(target: Target, args: argparse.Namespace, cpus: set[int] | None) -> None:
     spec = {
         "host": "127.0.0.1",
@@ -147,16 +170,33 @@ def _measure(target: Target, args: argparse.Namespace, cpus: set[int] | None) ->
         "duration": args.duration,
         "warmup": args.warmup,
     }
+    servers = _process_tree(os.getpid())[1:]
+    cpu_before = _cpu_seconds(servers)
     process = subprocess.Popen([PYTHON, "-m", "benchmarks.load", json.dumps(spec)], stdout=subprocess.PIPE)
     _pin(process.pid, cpus)
     out, _ = process.communicate(timeout=args.duration + args.warmup + 120)
     data = json.loads(out.decode().strip().splitlines()[-1])
+    # CPU of every server process (the whole server core's work) per call, warm-up included: a figure
+    # that moves far less with the shared machine's load than req/s does.
+    calls = data["requests"] + data.get("warmup_requests", 0)
+    data["server_cpu_us"] = (_cpu_seconds(servers) - cpu_before) / calls * 1e6 if calls else 0.0
     target.rounds.append(data)
     print(
         f"  {target.name:<44} {data['rps']:>7.0f} req/s  p50 {data['p50_ms']:6.2f} ms"
-        f"  p99 {data['p99_ms']:7.2f} ms  ({data['requests']} requests, {data['errors']} errors)",
+        f"  p99 {data['p99_ms']:7.2f} ms  {data['server_cpu_us']:5.0f} µs server CPU/call"
+        f"  ({data['requests']} requests, {data['errors']} errors)",
         flush=True,
     )
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system time of ``pids`` (their threads included) from /proc."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -223,10 +263,25 @@ def _start_baselines(stack: contextlib.ExitStack, token: str, logs: Path) -> lis
         process = stack.enter_context(_running(command, _env(), logs / f"{kind}.log"))
         wait_for_port("127.0.0.1", port, 30, process)
         targets.append(Target(label, port, "/mcp", headers, _body("echo")))
-    return targets
+        if kind == "sdk":
+            # The same server, spoken to in 2026-07-28 (it serves both eras).
+            sdk_2026 = Target(SDK_2026, port, "/mcp", _headers_2026(headers, "echo"), _body_2026("echo"))
+    return [*targets, sdk_2026]
 
 
-def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path) -> list[Target]:
+def start_upstream(stack: contextlib.ExitStack, logs: Path) -> str:
+    """The upstream echo that http abilities call; started inside ``_affinity(server_cpus)``, so it
+    runs on the server CPU too: a gateway and what it calls share one core."""
+    port = free_port()
+    command = [PYTHON, "-m", "benchmarks.upstream_echo", str(port)]
+    upstream = stack.enter_context(_running(command, _env(), logs / "upstream.log"))
+    wait_for_port("127.0.0.1", port, 30, upstream)
+    return f"http://127.0.0.1:{port}/echo"
+
+
+def start_edge(
+    stack: contextlib.ExitStack, token: str, state: Path, logs: Path, upstream_url: str
+) -> list[Target]:
     nats = EmbeddedNats(store_dir=state / "nats")
     nats.start()
     stack.callback(nats.stop)
@@ -238,6 +293,7 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
     port = free_port()
     edge_env = {
         **env,
+        "SKILLRELAY_ALLOW_PRIVATE_HTTP_TARGETS": "true",  # the upstream is on loopback
         "SKILLRELAY_EDGE_PORT": str(port),
         "SKILLRELAY_EDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
@@ -248,7 +304,7 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
             logs / "sessions.log",
         )
     )
-    control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token]
+    control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token, upstream_url]
     stack.enter_context(_running(control, env, logs / "control.log"))
     worker = _has_worker_sdk()
     if worker:
@@ -274,10 +330,18 @@ def _start_edge(stack: contextlib.ExitStack, token: str, state: Path, logs: Path
     headers = {"Content-Type": "application/json", "Accept": MCP_ACCEPT, "Authorization": f"Bearer {token}"}
     session = _initialize(f"http://127.0.0.1:{port}{path}", headers)
     call_headers = {**headers, "Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
-    targets = [Target("Skillrelay edge, static ability", port, path, call_headers, _body("echo"))]
+    targets = [
+        Target(STATIC, port, path, call_headers, _body("echo")),
+        # 2026-07-28: no session, the client's _meta and the mirrored headers on every request.
+        Target(EDGE_STATIC_2026, port, path, _headers_2026(headers, "echo"), _body_2026("echo")),
+        Target(HTTP, port, path, call_headers, _body("echo_http")),
+    ]
     if worker:
+        targets.append(Target(EDGE_WORKER, port, path, call_headers, _body("echo_worker")))
         targets.append(
-            Target("Skillrelay edge, worker ability", port, path, call_headers, _body("echo_worker"))
+            Target(
+                EDGE_WORKER_2026, port, path, _headers_2026(headers, "echo_worker"), _body_2026("echo_worker")
+            )
         )
     else:
         print("worker SDK not available: the worker ability is not measured")
@@ -313,7 +377,7 @@ def main() -> None:
             # Servers inherit the server CPU from their first instruction: a Go runtime (nats-server)
             # sizes its scheduler by the CPUs it sees at start; pinned later, it would keep two.
             targets = [] if args.only_edge else _start_baselines(stack, token, logs)
-            targets += _start_edge(stack, token, state, logs)
+            targets += start_edge(stack, token, state, logs, start_upstream(stack, logs))
         # Once everything runs: whatever the servers started since (threads, backends) on their CPU too.
         if server_cpus is not None:
             _pin_all(_process_tree(os.getpid())[1:], server_cpus)
@@ -327,14 +391,37 @@ def main() -> None:
 def _report(targets: list[Target]) -> None:
     sdk = (targets[0].median("rps") if targets else 0.0) or 1.0
     print("\nmedian of the rounds:\n")
-    print("| target | req/s | p50 ms | p99 ms | vs SDK |")
-    print("|---|---:|---:|---:|---:|")
+    print("| target | req/s | p50 ms | p99 ms | server CPU µs/call | vs SDK |")
+    print("|---|---:|---:|---:|---:|---:|")
     for target in targets:
         rps = target.median("rps")
         print(
             f"| {target.name} | {rps:.0f} | {target.median('p50_ms'):.2f} | "
-            f"{target.median('p99_ms'):.2f} | {rps / sdk:.1f}x |"
+            f"{target.median('p99_ms'):.2f} | {target.median('server_cpu_us'):.0f} | {rps / sdk:.1f}x |"
         )
+    by_name = {target.name: target for target in targets}
+    if STATIC in by_name and HTTP in by_name:
+        static, http = by_name[STATIC], by_name[HTTP]
+        rate = http.median("rps") / (static.median("rps") or 1.0)
+        p99 = http.median("p99_ms") / (static.median("p99_ms") or 1.0)
+        print(
+            f"\nhttp ability vs static: {rate:.0%} of its req/s, p99 {p99:.2f}x its p99 (aim: >= 50 %, <= 2x)"
+        )
+        per_round = ", ".join(
+            f"{h['rps'] / (s['rps'] or 1.0):.0%} / {h['p99_ms'] / (s['p99_ms'] or 1.0):.2f}x"
+            for h, s in zip(http.rounds, static.rounds, strict=True)
+        )
+        print(f"per round (share of req/s / p99 ratio): {per_round}")
+    rps_of = {target.name: target.median("rps") for target in targets}
+    sdk_2026 = rps_of.get(SDK_2026)
+    if sdk_2026:
+        print("\n2026-07-28 (stateless), against the SDK's own 2026-07-28 server:")
+        for name in (EDGE_STATIC_2026, EDGE_WORKER_2026):
+            if name in rps_of:
+                print(f"  {name}: {rps_of[name] / sdk_2026:.1f}x")
+    if rps_of.get(EDGE_STATIC) and EDGE_STATIC_2026 in rps_of:
+        ratio = rps_of[EDGE_STATIC_2026] / rps_of[EDGE_STATIC]
+        print(f"  edge static, 2026-07-28 vs 2025 (session-bound): {ratio:.2f}x")
     errors = sum(target.errors for target in targets)
     if errors:
         print(f"\n{errors} requests failed: the figures above are not trustworthy")

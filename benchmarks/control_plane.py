@@ -1,7 +1,8 @@
 """Stand-ins for the registry and auth during the benchmark: ``python -m benchmarks.control_plane
-<nats_url> <integration_id> <token>`` answers ``REGISTRY_INTEGRATION_RESOLVE`` (a skillset with an
-``echo`` tool as a static and as a worker ability) and ``AUTH_TOKEN_VERIFY``. Both are only asked on
-cache misses, so they do not sit on the measured path; sessions use the real sessions service."""
+<nats_url> <integration_id> <token> <upstream_url>`` answers ``REGISTRY_INTEGRATION_RESOLVE`` (a
+skillset with an ``echo`` tool as a static, a worker and an http ability calling ``upstream_url``) and
+``AUTH_TOKEN_VERIFY``. Both are only asked on cache misses, so they do not sit on the measured path;
+sessions use the real sessions service."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ WORKER_SUBJECT = "bench.echo"
 OWNER_ID = "user_bench"
 
 
-def snapshot(integration_id: str) -> IntegrationSnapshot:
+def snapshot(integration_id: str, upstream_url: str) -> IntegrationSnapshot:
     def tool(name: str, handler: dict[str, object]) -> AbilityDef:
         raw = {
             "id": f"ability_{name}",
@@ -49,14 +50,15 @@ def snapshot(integration_id: str) -> IntegrationSnapshot:
             abilities=[
                 tool("echo", {"type": "static", "content": [{"type": "text", "text": "{{text}}"}]}),
                 tool("echo_worker", {"type": "worker", "subject": WORKER_SUBJECT}),
+                tool("echo_http", {"type": "http", "url": upstream_url}),
             ],
         ),
     )
 
 
 def main() -> None:
-    nats_url, integration_id, token = sys.argv[1], sys.argv[2], sys.argv[3]
-    answer = snapshot(integration_id)
+    nats_url, integration_id, token, upstream_url = sys.argv[1:5]
+    answer = snapshot(integration_id, upstream_url)
     holder: dict[str, Bus] = {}
 
     async def resolve(request: ResolveIntegration) -> IntegrationSnapshot | NotFound:

@@ -23,7 +23,6 @@ import nats
 
 from skillrelay_auth.app import AuthComponents, nats_wiring, service_resources
 from skillrelay_common import bus_auth
-from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import (
     CreateWorkerCredential,
@@ -37,6 +36,7 @@ from skillrelay_common.subjects import (
     AUTH_WORKER_CREDENTIAL_DELETE,
     AUTH_WORKER_CREDENTIAL_ROTATE,
 )
+from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_worker.credential import WorkerCredential
 
 

@@ -30,7 +30,7 @@ from skillrelay_common.subjects import (
     AUTH_WORKER_CREDENTIAL_DELETE,
     AUTH_WORKER_CREDENTIAL_ROTATE,
 )
-from skillrelay_common.testing import until
+from skillrelay_devstack.testing import until
 from skillrelay_worker.credential import WorkerCredential
 from skillrelay_worker.nats_lane import NatsLane
 

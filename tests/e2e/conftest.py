@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from skillrelay.stack import Stack
 from skillrelay_common import bus_auth
+from skillrelay_devstack.stack import Stack
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from everything_worker import node_tools
-from everything_worker.deployment import Deployment, everything_deployment, fresh_database
 from skillrelay_common.bus_auth import BusSecrets
+from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -74,8 +74,10 @@ def test_calls_a_static_and_a_worker_tool(deployment: Deployment) -> None:
         "json_schema_2020_12_tool",
         "--tool-arg",
         "name=Ada",
+        "email=ada@example.com",
     )
-    assert worker["content"][0]["text"] == 'JSON Schema 2020-12 tool called with: {"name": "Ada"}'
+    called = 'JSON Schema 2020-12 tool called with: {"name": "Ada", "email": "ada@example.com"}'
+    assert worker["content"][0]["text"] == called
 
 
 def test_reads_a_templated_resource_and_gets_a_prompt(deployment: Deployment) -> None:

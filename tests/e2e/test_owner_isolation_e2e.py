@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 from skillrelay_worker import Worker, WorkerContext
 
 pytestmark = pytest.mark.slow

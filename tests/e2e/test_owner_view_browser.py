@@ -24,7 +24,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -344,6 +344,35 @@ async def test_try_it_through_the_real_edge(stack: Stack, browser: Browser) -> N
     # Each try was a real MCP session of a client that says who it is, and ended at once.
     figures = await usage_with(owner, integration, {"greet": 1, "fail": 1})
     assert figures["totals"]["calls"] >= 2
+
+    # Handlers are edited with a form per kind: only the chosen kind's inputs show.
+    await page.get_by_role("link", name="Greetings").first.click()
+    await page.get_by_role("link", name="Add ability").click()
+    handler = page.get_by_role("group", name="Handler")
+    await expect(handler.get_by_label("Text the tool answers")).to_be_visible()
+    await expect(handler.get_by_label("Worker subject")).to_be_hidden()
+    await handler.get_by_label("Kind").select_option("worker")
+    await expect(handler.get_by_label("Text the tool answers")).to_be_hidden()
+    await handler.get_by_label("Worker subject").fill("greeter")
+    await page.get_by_label("Tool name").fill("remote_greet")
+    await screenshot(page, "handler-form", "fieldset.handler-editor")
+    await page.get_by_role("button", name="Create ability").click()
+    await page.get_by_role("link", name="remote_greet", exact=True).click()
+    await expect(page.get_by_role("group", name="Handler").get_by_label("Kind")).to_have_value("worker")
+    await expect(page.get_by_role("group", name="Handler").get_by_label("Worker subject")).to_have_value(
+        "greeter"
+    )
+    await page.get_by_role("group", name="Handler").get_by_label("Kind").select_option("http")
+    await page.get_by_label("URL").fill("https://api.example.com/greet")
+    await page.get_by_label("Headers").fill("X-Api-Version: 2")
+    await page.get_by_role("button", name="Save ability").click()
+    await expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    skillset = owner.get("/skillset/list")["items"][0]["id"]
+    abilities = owner.get(f"/skillset/{skillset}/ability/list")["items"]
+    stored = next(a["handler"] for a in abilities if a["name"] == "remote_greet")
+    # (POST and the 10 s timeout are the defaults, which the API leaves out.)
+    expected = {"type": "http", "url": "https://api.example.com/greet", "headers": {"X-Api-Version": "2"}}
+    assert stored == expected
     assert problems == [], "\n".join(problems)
 
 

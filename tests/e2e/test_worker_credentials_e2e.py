@@ -12,8 +12,8 @@ import nats
 import nats.errors
 import pytest
 
-from skillrelay.stack import Stack
 from skillrelay_common import bus_auth
+from skillrelay_devstack.stack import Stack
 from skillrelay_worker.credential import WorkerCredential
 
 pytestmark = pytest.mark.slow

@@ -200,6 +200,7 @@ def create_app(settings: Settings, *, http_transport: httpx.AsyncBaseTransport |
         middleware=[request_log_middleware, metrics_middleware, tracing_middleware],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        logging_config=None,  # configure_logging owns logging: Litestar's default would reset it to INFO
         # MCP clients in browsers read metadata and call register/token/revoke cross-origin; no cookies.
         cors_config=CORSConfig(allow_origins=["*"], allow_credentials=False, allow_methods=["GET", "POST"]),
     )

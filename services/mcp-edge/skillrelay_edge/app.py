@@ -52,6 +52,7 @@ def _build(
         middleware=[metrics_middleware, tracing_middleware],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        logging_config=None,  # configure_logging owns logging: Litestar's default would reset it to INFO
     )
     return app, runtime
 

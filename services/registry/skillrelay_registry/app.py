@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> Litestar:
         ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS_OF_REGISTRY,
+        logging_config=None,  # configure_logging owns logging: Litestar's default would reset it to INFO
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         before_request=refuse_deep_json,

@@ -49,7 +49,11 @@ def register_handlers(bus: Bus, service: SessionService) -> None:
 
     async def create(request: CreateSession) -> SessionInfo | Invalid:
         return await service.create(
-            request.integration_id, request.principal, request.protocol_version, request.state
+            request.integration_id,
+            request.principal,
+            request.protocol_version,
+            request.state,
+            request.max_sessions,
         )
 
     async def get(request: GetSession) -> SessionInfo | NotFound:
@@ -74,7 +78,9 @@ def register_handlers(bus: Bus, service: SessionService) -> None:
         return await service.close_all(request.integration_id, request.principal, request.reason)
 
     async def list_sessions(request: ListSessions) -> SessionList:
-        return await service.list(request.integration_id)
+        return await service.list(
+            request.integration_id, request.take, request.order == "desc", request.after
+        )
 
     bus.serve(SESSIONS_CREATE, create)
     bus.serve(SESSIONS_GET, get)

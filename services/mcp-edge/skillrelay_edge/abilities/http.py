@@ -4,85 +4,108 @@ redirects, bounded time and size) and map the answer to an MCP result."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
-import httpx
 import msgspec
 
+from skillrelay_common.outbound import (
+    BodyTooLarge,
+    OutboundClient,
+    OutboundError,
+    RequestShape,
+    TargetCache,
+    encode_query,
+)
 from skillrelay_common.schemas.abilities import HttpHandler
-from skillrelay_common.ssrf import TargetRefused, resolve_target
+from skillrelay_common.ssrf import TargetRefused
 from skillrelay_edge.calls.context import INTERNAL_ERROR, AbilityError, CallContext
 
 MAX_RESPONSE_BYTES = 1024 * 1024
-# Set by the edge (pinned target, framing): an owner's handler headers may not override them.
-_RESERVED_HEADERS = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer", "keep-alive"}
-)
+# Handlers whose request shape is prepared (checked and encoded once, not per call); past the bound
+# the table starts over (a handler object lives as long as its skillset snapshot).
+_MAX_SHAPES = 4096
 _decoder = msgspec.json.Decoder()
 
 
 class HttpRunner:
-    def __init__(self, *, allow_private_targets: bool, client: httpx.AsyncClient | None = None) -> None:
-        self._allow_private = allow_private_targets
-        self._client = client or httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    def __init__(self, *, allow_private_targets: bool, client: OutboundClient | None = None) -> None:
+        self.client = client or OutboundClient(TargetCache(allow_private=allow_private_targets))
+        self._shapes: dict[int, tuple[HttpHandler, RequestShape]] = {}
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self.client.aclose()
 
     async def run(self, ctx: CallContext, handler: Any, arguments: dict[str, Any]) -> dict[str, Any]:
         assert isinstance(handler, HttpHandler)
-        call = asyncio.ensure_future(self._call(ctx, handler, arguments))
-        cancelled = asyncio.ensure_future(ctx.cancelled.wait())
         try:
-            await asyncio.wait({call, cancelled}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            cancelled.cancel()
-        if not call.done():
-            call.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await call
-            raise AbilityError("cancelled by the client", INTERNAL_ERROR)
-        return call.result()
-
-    async def _call(
-        self, ctx: CallContext, handler: HttpHandler, arguments: dict[str, Any]
-    ) -> dict[str, Any]:
-        try:
-            target = await resolve_target(handler.url, allow_private=self._allow_private)
+            shape = self._shape(handler)
         except TargetRefused as exc:
             raise AbilityError(f"HTTP ability refused: {exc}") from None
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in _RESERVED_HEADERS}
-        headers.update({"Host": target.host_header, "Accept": "application/json, */*"})
-        extensions: dict[str, Any] = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        send_body = handler.method not in {"GET", "DELETE"}
-        if send_body:
-            headers["Content-Type"] = "application/json"
-        timeout = handler.timeout_ms / 1000
+        if handler.method in {"GET", "DELETE"}:
+            body, query = None, encode_query(_query(arguments))
+        else:
+            body, query = msgspec.json.encode(arguments), None
+        # A client's cancellation interrupts the call where it waits (no task racing the call).
+        interrupt = _Interrupt(asyncio.current_task())
+        ctx.on_cancel(interrupt)
         try:
-            async with asyncio.timeout(timeout):
-                request = self._client.build_request(
-                    handler.method,
-                    target.connect_url,
-                    headers=headers,
-                    content=msgspec.json.encode(arguments) if send_body else None,
-                    params=None if send_body else _query(arguments),
-                    extensions=extensions,
-                    timeout=timeout,
-                )
-                response = await self._client.send(request, stream=True)
-                try:
-                    body = await _read_limited(response)
-                finally:
-                    await response.aclose()
+            response = await self.client.send(
+                shape, body=body, query=query, timeout=handler.timeout_ms / 1000, max_body=MAX_RESPONSE_BYTES
+            )
+        except asyncio.CancelledError:
+            if not interrupt.fired:
+                raise
+            interrupt.uncancel()
+            raise AbilityError("cancelled by the client", INTERNAL_ERROR) from None
+        except TargetRefused as exc:
+            raise AbilityError(f"HTTP ability refused: {exc}") from None
         except TimeoutError:
             raise AbilityError(f"HTTP ability timed out after {handler.timeout_ms} ms") from None
-        except httpx.HTTPError as exc:
-            raise AbilityError(f"HTTP ability failed: {type(exc).__name__}") from None
-        if not 200 <= response.status_code < 300:
-            snippet = body[:500].decode(errors="replace")
-            raise AbilityError(f"HTTP ability answered {response.status_code}: {snippet}")
-        return _to_result(ctx, response.headers.get("content-type", ""), body)
+        except BodyTooLarge:
+            raise AbilityError(f"HTTP ability answer is larger than {MAX_RESPONSE_BYTES} bytes") from None
+        except OutboundError as exc:
+            raise AbilityError(f"HTTP ability failed: {exc}") from None
+        finally:
+            interrupt.active = False
+        if not 200 <= response.status < 300:
+            snippet = response.body[:500].decode(errors="replace")
+            raise AbilityError(f"HTTP ability answered {response.status}: {snippet}")
+        content_type = (response.header(b"content-type") or b"").decode("latin-1")
+        return _to_result(ctx, content_type, response.body)
+
+    def _shape(self, handler: HttpHandler) -> RequestShape:
+        known = self._shapes.get(id(handler))
+        if known is not None and known[0] is handler:
+            return known[1]
+        headers = dict(handler.headers)
+        headers["Accept"] = "application/json, */*"
+        if handler.method not in {"GET", "DELETE"}:
+            headers["Content-Type"] = "application/json"
+        shape = RequestShape(handler.method, handler.url, headers)
+        if len(self._shapes) >= _MAX_SHAPES:
+            self._shapes.clear()
+        self._shapes[id(handler)] = (handler, shape)
+        return shape
+
+
+class _Interrupt:
+    """Cancels the task running the call if the client cancels while the call is outbound."""
+
+    __slots__ = ("active", "fired", "task")
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self.task = task
+        self.active = True
+        self.fired = False
+
+    def __call__(self) -> None:
+        if self.active and self.task is not None and not self.fired:
+            self.fired = True
+            self.task.cancel()
+
+    def uncancel(self) -> None:
+        if self.task is not None:
+            self.task.uncancel()
 
 
 def _query(arguments: dict[str, Any]) -> dict[str, str]:
@@ -90,17 +113,6 @@ def _query(arguments: dict[str, Any]) -> dict[str, str]:
         key: value if isinstance(value, str) else msgspec.json.encode(value).decode()
         for key, value in arguments.items()
     }
-
-
-async def _read_limited(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise AbilityError(f"HTTP ability answer is larger than {MAX_RESPONSE_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _to_result(ctx: CallContext, content_type: str, body: bytes) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import select
+import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,11 +15,13 @@ import httpx
 import msgspec
 import pytest
 
-from skillrelay_common.embedded import free_port
-from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+from skillrelay_devstack.embedded import free_port
 
 SEEN: list[dict[str, Any]] = []
 RELEASE = threading.Event()
+HELD = threading.Event()  # the upstream holds a request (``/held``)
+HUNG_UP = threading.Event()  # and then saw the edge close that connection
 
 
 class Upstream(BaseHTTPRequestHandler):
@@ -47,6 +52,13 @@ class Upstream(BaseHTTPRequestHandler):
             self._answer(200, b"plain words", "text/plain")
         elif self.path == "/fail":
             self._answer(502, b"upstream broke")
+        elif self.path == "/held":
+            HELD.set()
+            while not RELEASE.is_set():
+                readable, _, _ = select.select([self.connection], [], [], 0.05)
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    HUNG_UP.set()
+                    return
         elif self.path == "/slow":
             RELEASE.wait(5)
             self._answer(200, b"{}")
@@ -81,6 +93,7 @@ def http_edge(nats_url: str, upstream: int) -> Iterator[EdgeHarness]:
         ability("words", {"type": "http", "url": f"{base}/text"}),
         ability("broken", {"type": "http", "url": f"{base}/fail"}),
         ability("slow", {"type": "http", "url": f"{base}/slow", "timeoutMs": 300}),
+        ability("held", {"type": "http", "url": f"{base}/held", "timeoutMs": 30_000}),
     ]
     control = ControlPlane()
     control.add("mcpserver_http", msgspec.structs.replace(skillset, abilities=[*skillset.abilities, *extra]))
@@ -134,3 +147,40 @@ async def test_failures_and_timeouts_are_is_error_results(
     assert broken["isError"] is True and "502" in broken["content"][0]["text"]
     slow = await _call(client, http_edge, "slow", {})
     assert slow["isError"] is True and "timed out" in slow["content"][0]["text"]
+
+
+async def test_a_cancelled_call_hangs_up_on_the_upstream(
+    http_edge: EdgeHarness, client: httpx.AsyncClient
+) -> None:
+    url = http_edge.mcp_url("mcpserver_http")
+    headers = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {TOKEN}"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    opened = await client.post(url, headers=headers, json=init)
+    headers = {
+        **headers,
+        "mcp-session-id": opened.headers["mcp-session-id"],
+        "mcp-protocol-version": "2025-11-25",
+    }
+    call = {
+        "jsonrpc": "2.0",
+        "id": 9,
+        "method": "tools/call",
+        "params": {"name": "held", "arguments": {}, "_meta": {"progressToken": "p"}},
+    }
+    pending = asyncio.ensure_future(client.post(url, headers=headers, json=call))
+    await asyncio.wait_for(asyncio.to_thread(HELD.wait, 10), 10)
+    notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
+    assert (await client.post(url, headers=headers, json=notice)).status_code == 202
+    await asyncio.wait_for(asyncio.to_thread(HUNG_UP.wait, 10), 10)
+    answer = await asyncio.wait_for(pending, 10)
+    # MCP: a cancelled request gets no response; its stream just ends.
+    assert '"result"' not in answer.text, answer.text

@@ -11,7 +11,8 @@ import pytest
 
 from skillrelay_common.schemas.base import NotFound, Unavailable
 from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
-from skillrelay_common.testing import cyclic_garbage
+from skillrelay_devstack.edge import ability, demo_skillset
+from skillrelay_devstack.testing import cyclic_garbage
 from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.access.credentials import AuthFailure, Principal
 from skillrelay_edge.calls.cancellation import InFlightCalls
@@ -22,7 +23,6 @@ from skillrelay_edge.protocol import pagination
 from skillrelay_edge.protocol.dispatcher import Dispatcher
 from skillrelay_edge.protocol.scope import Services
 from skillrelay_edge.sessions.local import LocalSessionManager
-from skillrelay_edge.testing import ability, demo_skillset
 from skillrelay_edge.transport.endpoint import HttpAnswer, HttpInput, McpEndpoint
 from skillrelay_edge.transport.rules import HttpRules
 
@@ -162,11 +162,11 @@ def _json(answer: HttpAnswer) -> Any:
     return msgspec.json.decode(answer.body)
 
 
-async def _session(endpoint: McpEndpoint) -> str:
+async def _session(endpoint: McpEndpoint, version: str = "2025-06-18") -> str:
     answer = await endpoint.post(
-        _input(_request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}}))
+        _input(_request("initialize", {"protocolVersion": version, "capabilities": {}}))
     )
-    assert _json(answer)["result"]["protocolVersion"] == "2025-06-18"
+    assert _json(answer)["result"]["protocolVersion"] == version
     return answer.headers["Mcp-Session-Id"]
 
 
@@ -197,7 +197,7 @@ async def test_integration_missing_or_registry_down(endpoint: McpEndpoint) -> No
 
 
 async def test_batches(endpoint: McpEndpoint) -> None:
-    session = await _session(endpoint)
+    session = await _session(endpoint, "2025-03-26")
     batch = [
         _request("ping", request_id=1),
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
@@ -207,13 +207,20 @@ async def test_batches(endpoint: McpEndpoint) -> None:
     assert [item["id"] for item in _json(old)] == [1, 2]
     refused = await endpoint.post(_input(batch, session=session, **{"mcp-protocol-version": "2025-06-18"}))
     assert (refused.status, _json(refused)["error"]["code"]) == (400, -32600)
+    # Regression: a session negotiated after 2025-03-26 took a batch when the header said 2025-03-26
+    # (or said nothing).
+    for version in ("2025-06-18", "2025-11-25"):
+        later = await _session(endpoint, version)
+        for headers in ({"mcp-protocol-version": "2025-03-26"}, {}):
+            refused = await endpoint.post(_input(batch, session=later, **headers))
+            assert (refused.status, _json(refused)["error"]["code"]) == (400, -32600), (version, headers)
     init_batch = [_request("initialize", {"protocolVersion": "2025-03-26"})]
     refused = await endpoint.post(_input(init_batch, **{"mcp-protocol-version": "2025-03-26"}))
     assert _json(refused)["error"]["code"] == -32600
 
 
 async def test_a_batchs_calls_run_concurrently_and_answer_in_order(endpoint: McpEndpoint) -> None:
-    session = await _session(endpoint)
+    session = await _session(endpoint, "2025-03-26")
     running: list[int] = []
     most = 0
 

@@ -21,7 +21,8 @@ from skillrelay_common.schemas.abilities import DynamicHandler, Handler
 from skillrelay_registry import schemas, validation
 from skillrelay_registry.errors import RegistryError, describe_problem
 
-Kind = Literal["text", "textarea", "json", "select", "password", "words"]
+# "handler": an ability's handler, JSON underneath, edited with a form per handler kind (handler_form).
+Kind = Literal["text", "textarea", "json", "select", "password", "words", "handler"]
 # What an empty input means: leave the field out (default / unchanged), null (remove), or "".
 Empty = Literal["omit", "null", "blank"]
 StructT = TypeVar("StructT", bound=msgspec.Struct)
@@ -70,7 +71,7 @@ def read_form(fields: list[Field], form: Mapping[str, Any]) -> tuple[dict[str, A
             elif spec.empty == "blank":
                 body[spec.name] = ""
             continue
-        if spec.kind == "json":
+        if spec.kind in ("json", "handler"):
             try:
                 body[spec.name] = json.loads(text)
             except json.JSONDecodeError as exc:
@@ -182,8 +183,8 @@ ABILITY_FIELDS = [
     ),
     Field(
         "handler",
-        "Handler (JSON)",
-        "json",
+        "Handler",
+        "handler",
         required=True,
         rows=6,
         hint='{"type": "static", "content": […]}, {"type": "http", "method", "url"} or '
@@ -284,7 +285,7 @@ def form_values(fields: list[Field], record: Mapping[str, Any]) -> dict[str, str
         value = record.get(spec.name)
         if value is None or spec.kind == "password":
             values[spec.name] = ""
-        elif spec.kind == "json":
+        elif spec.kind in ("json", "handler"):
             values[spec.name] = json.dumps(value, indent=2, ensure_ascii=False)
         elif spec.kind == "words":
             values[spec.name] = " ".join(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -12,7 +13,7 @@ from litestar.params import FromPath
 
 from skillrelay_registry import schemas
 from skillrelay_registry.api.common import OwnerId, Service
-from skillrelay_registry.dashboard import forms
+from skillrelay_registry.dashboard import forms, handler_form
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
 from skillrelay_registry.errors import InvalidInput, NotFoundError, RegistryError
@@ -249,7 +250,14 @@ async def _child_form_page(
         fields=kind.fields,
         values=values,
         errors=errors or FormErrors(),
+        handler_kinds=handler_form.KINDS,
+        http_methods=handler_form.HTTP_METHODS,
     )
+
+
+def _handler_values(kind: ChildKind, handler: Any) -> dict[str, str]:
+    """An ability's handler also as the inputs of its kind's form."""
+    return handler_form.handler_values(handler) if kind.slug == "abilities" else {}
 
 
 @get("/skillsets/{skillset_id:str}/{kind_slug:str}/new")
@@ -261,9 +269,10 @@ async def new_child(
     kind_slug: FromPath[str],
 ) -> Response[str]:
     kind = _kind(kind_slug)
-    return await _child_form_page(
-        request, service, owner_id, skillset_id, kind, item=None, values=dict(kind.example)
-    )
+    values = dict(kind.example)
+    if "handler" in values:
+        values |= _handler_values(kind, json.loads(values["handler"]))
+    return await _child_form_page(request, service, owner_id, skillset_id, kind, item=None, values=values)
 
 
 async def _save_child(
@@ -274,11 +283,17 @@ async def _save_child(
     kind: ChildKind,
     item_id: FromPath[str] | None,
 ) -> Response[str]:
-    form = await _form(request)
+    posted = await _form(request)
     item = (
         None if item_id is None else as_dict(await kind.call(service, "get")(owner_id, skillset_id, item_id))
     )
+    form = posted
     try:
+        if kind.slug == "abilities":
+            try:
+                form = handler_form.with_handler(posted)
+            except handler_form.HandlerFormError as exc:
+                raise FormErrors(fields={"handler": str(exc)}) from None
         body, errors = forms.read_form(kind.fields, form)
         if item_id is None:
             await kind.call(service, "create")(
@@ -298,7 +313,8 @@ async def _save_child(
             skillset_id,
             kind,
             item=item,
-            values=forms.posted_values(kind.fields, form),
+            values=forms.posted_values(kind.fields, form)
+            | {name: str(posted[name]) for name in handler_form.FIELDS if name in posted},
             errors=errors,
         )
     return redirect(
@@ -328,9 +344,8 @@ async def edit_child(
 ) -> Response[str]:
     kind = _kind(kind_slug)
     item = as_dict(await kind.call(service, "get")(owner_id, skillset_id, item_id))
-    return await _child_form_page(
-        request, service, owner_id, skillset_id, kind, item=item, values=forms.form_values(kind.fields, item)
-    )
+    values = forms.form_values(kind.fields, item) | _handler_values(kind, item.get("handler"))
+    return await _child_form_page(request, service, owner_id, skillset_id, kind, item=item, values=values)
 
 
 @post("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}")

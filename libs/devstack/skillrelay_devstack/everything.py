@@ -17,8 +17,8 @@ import nats
 import nats.errors
 
 from everything_worker.register import Registration, register
-from skillrelay.stack import ServiceProcess, Stack
 from skillrelay_common.messaging import encode
+from skillrelay_devstack.stack import ServiceProcess, Stack
 from skillrelay_worker.protocol import WorkerCall
 from skillrelay_worker.subjects import worker_call_subject
 
@@ -40,12 +40,16 @@ def start_worker(
     stack: Stack, registration: Registration, subject: str, log_dir: Path | None, timeout: float = 30.0
 ) -> ServiceProcess:
     """The worker as its own process, connected with the owner's worker credential (no service
-    credentials: it may serve that owner's worker subjects and nothing else)."""
+    credentials: it may serve that owner's worker subjects and nothing else); it may also change its
+    own skillset (the suite's trigger tools)."""
     env = dict(
         stack.service_env(),
         SKILLRELAY_WORKER_SUBJECT=subject,
         SKILLRELAY_NATS_URL=stack.nats_public_url,
         SKILLRELAY_WORKER_CREDENTIAL=registration.worker_credential,
+        SKILLRELAY_EVERYTHING_REGISTRY_URL=stack.registry_url,
+        SKILLRELAY_EVERYTHING_API_KEY=registration.api_key,
+        SKILLRELAY_EVERYTHING_SKILLSET_ID=registration.skillset_id,
     )
     log = open(log_dir / f"worker-{subject}.log", "ab") if log_dir else None  # noqa: SIM115 (kept by the process)
     worker = ServiceProcess(f"worker-{subject}", "everything_worker", env, None, log)
