@@ -8,7 +8,7 @@ and returns these; the HTTP layer only decodes and encodes them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -347,6 +347,16 @@ class SessionOut(Record):
 
 class SessionListOut(Record):
     items: list[SessionOut]
+
+
+class SessionEndIdle(Body):
+    """End the sessions not used for this many minutes or more (1 minute to 30 days)."""
+
+    idle_minutes: Annotated[int, msgspec.Meta(ge=1, le=43_200)]
+
+
+class SessionsEnded(Record):
+    count: int
 
 
 class EmptyBody(Body):

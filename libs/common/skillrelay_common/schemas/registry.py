@@ -25,6 +25,9 @@ class IntegrationInfo(Message, kw_only=True):
     # Bumped whenever oAuthConnectionId changes; JWTs carry it, so older JWTs stop verifying.
     oauth_generation: int = 0
     session_mode: SessionMode = "strict"
+    # The integration's idle timeout: each use extends a session by this much (None: the sessions
+    # service's own, 24 hours by default).
+    session_ttl_seconds: float | None = None
 
 
 class SkillsetSnapshot(Message, kw_only=True):

@@ -29,7 +29,13 @@ class LocalSessionManager:
         return None
 
     async def open(
-        self, integration_id: str, principal: str, *, protocol_version: str | None, state: dict[str, Any]
+        self,
+        integration_id: str,
+        principal: str,
+        *,
+        protocol_version: str | None,
+        state: dict[str, Any],
+        ttl_seconds: float | None = None,
     ) -> SessionInfo:
         now = self._clock()
         info = SessionInfo(
@@ -38,7 +44,7 @@ class LocalSessionManager:
             principal=principal,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + self._ttl,
+            expires_at=now + (ttl_seconds or self._ttl),
             protocol_version=protocol_version,
             state=dict(state),
         )

@@ -123,7 +123,13 @@ class SessionManager:
     # -- the use cases the edge calls ------------------------------------------------------------
 
     async def open(
-        self, integration_id: str, principal: str, *, protocol_version: str | None, state: dict[str, Any]
+        self,
+        integration_id: str,
+        principal: str,
+        *,
+        protocol_version: str | None,
+        state: dict[str, Any],
+        ttl_seconds: float | None = None,
     ) -> SessionInfo:
         reply = await self._bus.request(
             SESSIONS_CREATE,
@@ -132,6 +138,7 @@ class SessionManager:
                 principal=principal,
                 protocol_version=protocol_version,
                 state=state,
+                ttl_seconds=ttl_seconds,
             ),
         )
         match reply:

@@ -75,7 +75,13 @@ class Verifier(Protocol):
 
 class Sessions(Protocol):
     async def open(
-        self, integration_id: str, principal: str, *, protocol_version: str | None, state: dict[str, Any]
+        self,
+        integration_id: str,
+        principal: str,
+        *,
+        protocol_version: str | None,
+        state: dict[str, Any],
+        ttl_seconds: float | None = None,
     ) -> SessionInfo: ...
     async def resolve(self, session_id: str, integration_id: str, principal: str) -> SessionInfo | None: ...
     def touch(self, session_id: str) -> None: ...
@@ -225,7 +231,11 @@ class McpEndpoint:
         self, catalog: Catalog, principal: PrincipalLike, version: str, state: dict[str, Any]
     ) -> SessionInfo:
         return await self.sessions.open(
-            catalog.integration.id, principal.id, protocol_version=version, state=state
+            catalog.integration.id,
+            principal.id,
+            protocol_version=version,
+            state=state,
+            ttl_seconds=catalog.integration.session_ttl_seconds,
         )
 
     async def _existing_session(
