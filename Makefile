@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
-PACKAGES := skillrelay everything_worker skillrelay_worker skillrelay_common skillrelay_registry skillrelay_auth skillrelay_sessions skillrelay_edge
+PACKAGES := skillrelay everything_worker skillrelay_worker skillrelay_devstack skillrelay_common skillrelay_registry skillrelay_auth skillrelay_sessions skillrelay_edge
 
 .DEFAULT_GOAL := help
 

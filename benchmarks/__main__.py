@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 
 INTEGRATION_ID = "mcpserver_bench"
 TEXT = "hello benchmark"
@@ -149,16 +149,33 @@ def _measure(target: Target, args: argparse.Namespace, cpus: set[int] | None) ->
         "duration": args.duration,
         "warmup": args.warmup,
     }
+    servers = _process_tree(os.getpid())[1:]
+    cpu_before = _cpu_seconds(servers)
     process = subprocess.Popen([PYTHON, "-m", "benchmarks.load", json.dumps(spec)], stdout=subprocess.PIPE)
     _pin(process.pid, cpus)
     out, _ = process.communicate(timeout=args.duration + args.warmup + 120)
     data = json.loads(out.decode().strip().splitlines()[-1])
+    # CPU of every server process (the whole server core's work) per call, warm-up included: a figure
+    # that moves far less with the shared machine's load than req/s does.
+    calls = data["requests"] + data.get("warmup_requests", 0)
+    data["server_cpu_us"] = (_cpu_seconds(servers) - cpu_before) / calls * 1e6 if calls else 0.0
     target.rounds.append(data)
     print(
         f"  {target.name:<44} {data['rps']:>7.0f} req/s  p50 {data['p50_ms']:6.2f} ms"
-        f"  p99 {data['p99_ms']:7.2f} ms  ({data['requests']} requests, {data['errors']} errors)",
+        f"  p99 {data['p99_ms']:7.2f} ms  {data['server_cpu_us']:5.0f} µs server CPU/call"
+        f"  ({data['requests']} requests, {data['errors']} errors)",
         flush=True,
     )
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system time of ``pids`` (their threads included) from /proc."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -345,13 +362,13 @@ def main() -> None:
 def _report(targets: list[Target]) -> None:
     sdk = (targets[0].median("rps") if targets else 0.0) or 1.0
     print("\nmedian of the rounds:\n")
-    print("| target | req/s | p50 ms | p99 ms | vs SDK |")
-    print("|---|---:|---:|---:|---:|")
+    print("| target | req/s | p50 ms | p99 ms | server CPU µs/call | vs SDK |")
+    print("|---|---:|---:|---:|---:|---:|")
     for target in targets:
         rps = target.median("rps")
         print(
             f"| {target.name} | {rps:.0f} | {target.median('p50_ms'):.2f} | "
-            f"{target.median('p99_ms'):.2f} | {rps / sdk:.1f}x |"
+            f"{target.median('p99_ms'):.2f} | {target.median('server_cpu_us'):.0f} | {rps / sdk:.1f}x |"
         )
     by_name = {target.name: target for target in targets}
     if STATIC in by_name and HTTP in by_name:
@@ -361,6 +378,11 @@ def _report(targets: list[Target]) -> None:
         print(
             f"\nhttp ability vs static: {rate:.0%} of its req/s, p99 {p99:.2f}x its p99 (aim: >= 50 %, <= 2x)"
         )
+        per_round = ", ".join(
+            f"{h['rps'] / (s['rps'] or 1.0):.0%} / {h['p99_ms'] / (s['p99_ms'] or 1.0):.2f}x"
+            for h, s in zip(http.rounds, static.rounds, strict=True)
+        )
+        print(f"per round (share of req/s / p99 ratio): {per_round}")
     errors = sum(target.errors for target in targets)
     if errors:
         print(f"\n{errors} requests failed: the figures above are not trustworthy")

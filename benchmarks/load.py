@@ -100,6 +100,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "requests": count,
+        "warmup_requests": len(warm),
         "errors": len(errors) + len(warm_errors),
         "rps": count / elapsed if elapsed else 0.0,
         "p50_ms": percentile(0.50),

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from skillrelay_common.embedded import free_port, wait_for_port
+from skillrelay_devstack.embedded import free_port, wait_for_port
 
 BODY = b'{"text":"hello benchmark"}'
 LIMIT = 1024 * 1024

@@ -35,7 +35,7 @@ from benchmarks.__main__ import (
     start_edge,
     start_upstream,
 )
-from skillrelay_common.embedded import free_port, wait_for_port
+from skillrelay_devstack.embedded import free_port, wait_for_port
 
 CONTEXTFORGE = "IBM ContextForge 1.1.0, REST tool"
 ADMIN_EMAIL = "admin@bench.example.com"
@@ -152,12 +152,12 @@ def main() -> None:
             for target in targets:
                 _measure(target, args, load_cpus)
     print("\nmedian of the rounds:\n")
-    print("| target | req/s | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|")
+    print("| target | req/s | p50 ms | p99 ms | server CPU µs/call |")
+    print("|---|---:|---:|---:|---:|")
     for target in targets:
         print(
             f"| {target.name} | {target.median('rps'):.0f} | {target.median('p50_ms'):.2f} | "
-            f"{target.median('p99_ms'):.2f} |"
+            f"{target.median('p99_ms'):.2f} | {target.median('server_cpu_us'):.0f} |"
         )
     ratios = [a["rps"] / (b["rps"] or 1.0) for a, b in zip(ours[0].rounds, peer.rounds, strict=True)]
     print(

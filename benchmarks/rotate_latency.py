@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 from skillrelay_auth.app import AuthComponents, nats_wiring, service_resources
-from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.auth import EdgeHeartbeat, IssueToken, RotateToken, TokenIssued
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import DatabaseSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_TOKEN_ISSUE, AUTH_TOKEN_ROTATE, EDGE_HEARTBEAT_SUBJECT
+from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_edge.access.credentials import CredentialVerifier, Principal
 
 INTEGRATION = IntegrationInfo(

@@ -30,12 +30,12 @@ from pathlib import Path
 
 import asyncpg
 
-from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.sessions import TouchSessions
 from skillrelay_common.settings import DatabaseSettings, NatsSettings, Settings
 from skillrelay_common.subjects import SESSIONS_TOUCH
+from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_edge.sessions.manager import SessionManager
 from skillrelay_sessions.app import SessionsRuntime
 

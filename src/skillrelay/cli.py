@@ -9,8 +9,8 @@ import time
 from types import FrameType
 
 from skillrelay import audit_cli
-from skillrelay.stack import Stack
 from skillrelay_common.settings import Settings
+from skillrelay_devstack.stack import Stack
 
 
 def run(_: argparse.Namespace) -> int:

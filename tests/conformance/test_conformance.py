@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from everything_worker import node_tools as node_tools_module
-from everything_worker.deployment import Deployment, everything_deployment, fresh_database, log_tail
+from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database, log_tail
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

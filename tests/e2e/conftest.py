@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 
 @pytest.fixture

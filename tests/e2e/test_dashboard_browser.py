@@ -22,7 +22,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 # The whole stack plus a browser on a shared 2-core machine: more than the default 120 s budget.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 pytestmark = pytest.mark.slow
 

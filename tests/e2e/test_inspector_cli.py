@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from everything_worker import node_tools
-from everything_worker.deployment import Deployment, everything_deployment, fresh_database
+from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -24,7 +24,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ from mcp.client.session import ClientRequestContext, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from everything_worker.deployment import Deployment, everything_deployment, fresh_database
-from skillrelay_common.testing import until
+from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database
+from skillrelay_devstack.testing import until
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 pytestmark = pytest.mark.slow
 

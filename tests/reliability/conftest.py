@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 ACCEPT = "application/json, text/event-stream"
 VERSION = "2025-11-25"

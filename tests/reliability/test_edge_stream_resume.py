@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 from .conftest import ACCEPT, VERSION, McpClient, Owner, wait_until_ready, worker_tool
 

@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 from .conftest import ACCEPT, VERSION, Owner
 

@@ -11,10 +11,10 @@ from collections import Counter
 import httpx
 import pytest
 
-from skillrelay.stack import Stack
 from skillrelay_common.audit import read_records
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import AUDIT_STREAM, audit_filter
+from skillrelay_devstack.stack import Stack
 
 from .conftest import McpClient, Owner, rpc_body, wait_until_ready
 

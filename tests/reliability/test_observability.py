@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 from .conftest import McpClient, Owner
 

@@ -11,7 +11,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 from .conftest import Owner, wait_until_ready
 

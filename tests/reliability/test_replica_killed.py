@@ -11,8 +11,8 @@ from collections import Counter
 import httpx
 import pytest
 
-from skillrelay.stack import ServiceProcess, Stack
-from skillrelay_common.embedded import free_port
+from skillrelay_devstack.embedded import free_port
+from skillrelay_devstack.stack import ServiceProcess, Stack
 
 from .conftest import McpClient, Owner, rpc_body, wait_until_ready
 

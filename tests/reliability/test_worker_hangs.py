@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from skillrelay.stack import Stack
+from skillrelay_devstack.stack import Stack
 
 from .conftest import McpClient, Owner, rpc_body, worker_tool
 

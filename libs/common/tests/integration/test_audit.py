@@ -11,9 +11,9 @@ import pytest
 
 from skillrelay_common import metrics
 from skillrelay_common.audit import POSITION_BASE, AuditRecorder, decode_records, read_records
-from skillrelay_common.embedded import EmbeddedNats
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import AUDIT_STREAM, audit_filter
+from skillrelay_devstack.embedded import EmbeddedNats
 
 
 def _namespace() -> str:

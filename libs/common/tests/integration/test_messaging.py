@@ -5,7 +5,6 @@ import uuid
 
 from nats.aio.msg import Msg
 
-from skillrelay_common.embedded import free_port
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import InvalidateCredentials, InvalidationAck
 from skillrelay_common.schemas.base import NotFound, Unavailable
@@ -16,6 +15,7 @@ from skillrelay_common.subjects import (
     REGISTRY_EVENTS,
     REGISTRY_INTEGRATION_RESOLVE,
 )
+from skillrelay_devstack.embedded import free_port
 
 
 async def test_request_reaches_handler_and_typed_reply_comes_back(nats_url: str, bus: Bus) -> None:

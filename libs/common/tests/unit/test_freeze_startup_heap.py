@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from skillrelay_common.embedded import free_port
+from skillrelay_devstack.embedded import free_port
 
 HTTP_SERVICE = textwrap.dedent(
     """

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from skillrelay_common.embedded import free_port, nats_server_binary, wait_for_port
-from skillrelay_common.testing import until
+from skillrelay_devstack.embedded import free_port, nats_server_binary, wait_for_port
+from skillrelay_devstack.testing import until
 from skillrelay_worker.nats_lane import NO_RESPONDERS, LaneMessage, LaneUnavailable, NatsLane, parse_servers
 
 

@@ -16,7 +16,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from skillrelay_common.messaging import Bus, encode
-from skillrelay_common.testing import gated_counter_worker, until
+from skillrelay_devstack.testing import gated_counter_worker, until
 from skillrelay_worker import Worker, WorkerContext
 from skillrelay_worker.protocol import (
     WorkerAdopt,

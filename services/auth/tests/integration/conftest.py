@@ -36,7 +36,6 @@ from litestar import Litestar, Request, Response, get, post
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthToken
 
 from skillrelay_auth.app import create_app as create_auth_app
-from skillrelay_common.embedded import free_port
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.base import NotFound
 from skillrelay_common.schemas.registry import (
@@ -48,8 +47,9 @@ from skillrelay_common.schemas.registry import (
 )
 from skillrelay_common.settings import DatabaseSettings, HttpSettings, NatsSettings, Settings
 from skillrelay_common.subjects import REGISTRY_INTEGRATION_RESOLVE, REGISTRY_OAUTH_CONNECTION_GET
+from skillrelay_devstack.edge import demo_skillset
+from skillrelay_devstack.embedded import free_port
 from skillrelay_edge.app import create_app as create_edge_app
-from skillrelay_edge.testing import demo_skillset
 
 IDP_CLIENT_ID = "skillrelay-at-idp"
 IDP_CLIENT_SECRET = "idp-secret-" + "x" * 20

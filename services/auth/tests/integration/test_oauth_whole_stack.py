@@ -17,8 +17,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import OAuthClientMetadata
 
-from skillrelay.stack import Stack
-from skillrelay_common.embedded import free_port
+from skillrelay_devstack.embedded import free_port
+from skillrelay_devstack.stack import Stack
 
 from .conftest import (
     IDP_CLIENT_ID,

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from skillrelay_edge.testing import ControlPlane, EdgeHarness, demo_skillset
+from skillrelay_devstack.edge import ControlPlane, EdgeHarness, demo_skillset
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import httpx
 import msgspec
 import pytest
 
-from skillrelay_common.embedded import free_port
-from skillrelay_edge.testing import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+from skillrelay_devstack.embedded import free_port
 
 SEEN: list[dict[str, Any]] = []
 RELEASE = threading.Event()

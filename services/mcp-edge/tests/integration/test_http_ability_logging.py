@@ -18,11 +18,11 @@ import httpx
 import msgspec
 import pytest
 
-from skillrelay_common.embedded import free_port
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_VERIFY, REGISTRY_INTEGRATION_RESOLVE
-from skillrelay_edge.testing import TOKEN, ControlPlane, ability, demo_skillset
-from skillrelay_sessions.testing import ManualClock, running_sessions
+from skillrelay_devstack.edge import TOKEN, ControlPlane, ability, demo_skillset
+from skillrelay_devstack.embedded import free_port
+from skillrelay_devstack.sessions import ManualClock, running_sessions
 
 INTEGRATION = "mcpserver_logging"
 HEADERS = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {TOKEN}"}

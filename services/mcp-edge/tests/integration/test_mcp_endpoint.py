@@ -14,7 +14,7 @@ import pytest
 from skillrelay_common.audit import read_records
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.audit import AuditRecord
-from skillrelay_edge.testing import TOKEN, EdgeHarness
+from skillrelay_devstack.edge import TOKEN, EdgeHarness
 
 ACCEPT = "application/json, text/event-stream"
 INIT = {

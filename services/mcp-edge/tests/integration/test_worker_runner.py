@@ -13,7 +13,7 @@ import pytest
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import ResourceDef, WorkerHandler
 from skillrelay_common.schemas.registry import IntegrationInfo
-from skillrelay_common.testing import cyclic_garbage, until
+from skillrelay_devstack.testing import cyclic_garbage, until
 from skillrelay_edge.abilities.worker import WorkerRunner
 from skillrelay_edge.calls.context import (
     REQUEST_TIMEOUT,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
+from skillrelay_devstack.edge import demo_skillset
 from skillrelay_edge.access.credentials import Principal
 from skillrelay_edge.integrations.catalog import Catalog
 from skillrelay_edge.protocol.calls import make_context
 from skillrelay_edge.protocol.scope import RequestScope
-from skillrelay_edge.testing import demo_skillset
 
 
 def _scope() -> RequestScope:

@@ -11,7 +11,8 @@ import pytest
 
 from skillrelay_common.schemas.base import NotFound, Unavailable
 from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
-from skillrelay_common.testing import cyclic_garbage
+from skillrelay_devstack.edge import ability, demo_skillset
+from skillrelay_devstack.testing import cyclic_garbage
 from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.access.credentials import AuthFailure, Principal
 from skillrelay_edge.calls.cancellation import InFlightCalls
@@ -22,7 +23,6 @@ from skillrelay_edge.protocol import pagination
 from skillrelay_edge.protocol.dispatcher import Dispatcher
 from skillrelay_edge.protocol.scope import Services
 from skillrelay_edge.sessions.local import LocalSessionManager
-from skillrelay_edge.testing import ability, demo_skillset
 from skillrelay_edge.transport.endpoint import HttpAnswer, HttpInput, McpEndpoint
 from skillrelay_edge.transport.rules import HttpRules
 

@@ -10,11 +10,11 @@ import pytest
 
 from skillrelay_common.schemas.abilities import PromptDef
 from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
+from skillrelay_devstack.edge import demo_skillset
 from skillrelay_edge.access.credentials import Principal
 from skillrelay_edge.integrations.catalog import Catalog
 from skillrelay_edge.protocol.prompts import get_prompt
 from skillrelay_edge.protocol.scope import RequestScope, Services
-from skillrelay_edge.testing import demo_skillset
 from skillrelay_edge.transport.jsonrpc import RpcError
 
 CITE = msgspec.convert(

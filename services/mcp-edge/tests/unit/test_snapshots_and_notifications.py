@@ -17,10 +17,10 @@ from skillrelay_common.schemas.registry import (
     SkillsetChanged,
 )
 from skillrelay_common.schemas.sessions import SessionInfo
+from skillrelay_devstack.edge import demo_skillset
 from skillrelay_edge.integrations.catalog import Catalog
 from skillrelay_edge.integrations.snapshots import Change, SnapshotCache
 from skillrelay_edge.sessions.notifications import OpenStream, SessionStreams
-from skillrelay_edge.testing import demo_skillset
 
 
 @dataclass

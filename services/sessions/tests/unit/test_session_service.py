@@ -12,9 +12,9 @@ from skillrelay_common.schemas.auth import TokenRevoked
 from skillrelay_common.schemas.base import Invalid, NotFound, Ok
 from skillrelay_common.schemas.registry import IntegrationChanged
 from skillrelay_common.schemas.sessions import SessionInfo, SessionsClosed
+from skillrelay_devstack.sessions import ManualClock
 from skillrelay_sessions.revocations import revocation_reason
 from skillrelay_sessions.service import EventKind, SessionPolicy, SessionService, merge_state, new_session_id
-from skillrelay_sessions.testing import ManualClock
 
 
 class MemoryStore:

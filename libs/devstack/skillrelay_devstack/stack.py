@@ -17,9 +17,9 @@ from typing import IO
 
 import httpx
 
-from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from skillrelay_common.runtime import PARENT_PID_VARIABLE
 from skillrelay_common.settings import Settings
+from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 
 
 @dataclass

@@ -19,11 +19,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from skillrelay_common.messaging import Bus, encode
-from skillrelay_common.testing import create_database_now, gated_counter_worker, until
-from skillrelay_edge.calls.call_records import CallRecord, CallRecords
-from skillrelay_edge.calls.context import CALL_LOST_MESSAGE
-from skillrelay_edge.calls.sse import EventStore
-from skillrelay_edge.testing import (
+from skillrelay_devstack.edge import (
     TOKEN,
     ControlPlane,
     EdgeHarness,
@@ -32,6 +28,10 @@ from skillrelay_edge.testing import (
     sse_events,
     two_replicas,
 )
+from skillrelay_devstack.testing import create_database_now, gated_counter_worker, until
+from skillrelay_edge.calls.call_records import CallRecord, CallRecords
+from skillrelay_edge.calls.context import CALL_LOST_MESSAGE
+from skillrelay_edge.calls.sse import EventStore
 from skillrelay_edge.transport import jsonrpc
 from skillrelay_worker import Worker
 from skillrelay_worker.protocol import WorkerCall

@@ -15,7 +15,6 @@ from typing import Any
 import msgspec
 import uvicorn
 
-from skillrelay_common.embedded import free_port
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceDef
 from skillrelay_common.schemas.auth import GetJwks, Jwks, TokenValid, VerifyToken
@@ -28,6 +27,7 @@ from skillrelay_common.schemas.registry import (
 )
 from skillrelay_common.settings import HttpSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_VERIFY, REGISTRY_INTEGRATION_RESOLVE
+from skillrelay_devstack.embedded import free_port
 from skillrelay_edge.app import create_asgi
 from skillrelay_edge.calls.context import AbilityRunner
 
@@ -247,7 +247,7 @@ class EdgeHarness:
         await bus.start()
         async with contextlib.AsyncExitStack() as stack:
             if self.sessions_database_url is not None:
-                from skillrelay_sessions.testing import ManualClock, running_sessions
+                from skillrelay_devstack.sessions import ManualClock, running_sessions
 
                 await stack.enter_async_context(
                     running_sessions(self.nats_url, self.sessions_database_url, ManualClock(time.time()))

@@ -10,13 +10,13 @@ import textwrap
 import time
 from pathlib import Path
 
-from skillrelay_common.embedded import EmbeddedPostgres
+from skillrelay_devstack.embedded import EmbeddedPostgres
 
 STARTER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres
+    from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 
     state = Path(sys.argv[1])
     nats = EmbeddedNats(store_dir=state / "nats")

@@ -11,9 +11,9 @@ import pytest
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.sessions import SessionInfo
+from skillrelay_devstack.sessions import ManualClock, running_sessions
 from skillrelay_edge.sessions.manager import SessionManager, SessionsUnavailable
 from skillrelay_sessions.app import SessionsRuntime
-from skillrelay_sessions.testing import ManualClock, running_sessions
 
 TTL = 1000
 

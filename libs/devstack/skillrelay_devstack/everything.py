@@ -17,8 +17,8 @@ import nats
 import nats.errors
 
 from everything_worker.register import Registration, register
-from skillrelay.stack import ServiceProcess, Stack
 from skillrelay_common.messaging import encode
+from skillrelay_devstack.stack import ServiceProcess, Stack
 from skillrelay_worker.protocol import WorkerCall
 from skillrelay_worker.subjects import worker_call_subject
 

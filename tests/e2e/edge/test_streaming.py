@@ -17,9 +17,7 @@ from skillrelay_common.schemas.abilities import AbilityDef
 from skillrelay_common.schemas.registry import SkillsetChanged
 from skillrelay_common.schemas.sessions import GetSession, SessionInfo
 from skillrelay_common.subjects import SESSIONS_GET
-from skillrelay_common.testing import create_database_now, cyclic_garbage
-from skillrelay_edge.calls.context import CallContext, ClientRequestError
-from skillrelay_edge.testing import (
+from skillrelay_devstack.edge import (
     TOKEN,
     ControlPlane,
     EdgeHarness,
@@ -28,6 +26,8 @@ from skillrelay_edge.testing import (
     sse_events,
     two_replicas,
 )
+from skillrelay_devstack.testing import create_database_now, cyclic_garbage
+from skillrelay_edge.calls.context import CallContext, ClientRequestError
 
 ACCEPT = "application/json, text/event-stream"
 INIT = {

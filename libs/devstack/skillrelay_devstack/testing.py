@@ -1,6 +1,6 @@
 """pytest plugin: real ``nats-server`` and PostgreSQL started on free ports for the test session.
 
-Loaded for every test run through ``-p skillrelay_common.testing``. Set ``SKILLRELAY_TEST_NATS_URL`` /
+Loaded for every test run through ``-p skillrelay_devstack.testing``. Set ``SKILLRELAY_TEST_NATS_URL`` /
 ``SKILLRELAY_TEST_DATABASE_URL`` to use servers of your own instead (a database URL there must point at
 a server where the user may create databases).
 """
@@ -21,8 +21,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from skillrelay_common.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_common.messaging import Bus
+from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_worker import Worker, WorkerContext
 
 
