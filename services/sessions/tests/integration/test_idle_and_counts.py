@@ -27,8 +27,8 @@ from skillrelay_common.subjects import (
     SESSIONS_GET,
     SESSIONS_TOUCH,
 )
+from skillrelay_devstack.sessions import ManualClock, running_sessions
 from skillrelay_sessions.app import SessionsRuntime
-from skillrelay_sessions.testing import ManualClock, running_sessions
 
 TTL = 1000
 
