@@ -222,8 +222,9 @@ async def test_usage_and_connecting_a_client(stack: Stack, browser: Browser) -> 
     dashboard = f"{stack.registry_url}/dashboard"
     await page.goto(f"{dashboard}/integrations")
     row = page.get_by_role("row").filter(has_text="Greeter")
-    await expect(row.locator("td").nth(3)).to_have_text(str(calls))
-    await expect(row.locator("td").nth(4)).to_have_text("1")
+    await expect(row.locator("td").nth(3)).to_have_text("0")  # live sessions: the SDK client ended its own
+    await expect(row.locator("td").nth(4)).to_have_text(str(calls))
+    await expect(row.locator("td").nth(5)).to_have_text("1")
     await screenshot(page, "list")
 
     # The server page: usage chart and per-tool table, the same figures as the REST call.
