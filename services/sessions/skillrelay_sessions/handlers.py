@@ -60,7 +60,8 @@ def register_handlers(bus: Bus, service: SessionService) -> None:
             request.principal,
             request.protocol_version,
             request.state,
-            request.ttl_seconds,
+            request.max_sessions,
+            ttl_seconds=request.ttl_seconds,
         )
 
     async def get(request: GetSession) -> SessionInfo | NotFound:
@@ -85,7 +86,9 @@ def register_handlers(bus: Bus, service: SessionService) -> None:
         return await service.close_all(request.integration_id, request.principal, request.reason)
 
     async def list_sessions(request: ListSessions) -> SessionList:
-        return await service.list(request.integration_id)
+        return await service.list(
+            request.integration_id, request.take, request.order == "desc", request.after
+        )
 
     bus.serve(SESSIONS_CREATE, create)
     bus.serve(SESSIONS_GET, get)

@@ -17,7 +17,13 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from skillrelay_common.schemas.base import Invalid, NotFound, Ok
-from skillrelay_common.schemas.sessions import SessionCounts, SessionInfo, SessionList, SessionsClosed
+from skillrelay_common.schemas.sessions import (
+    SessionCounts,
+    SessionInfo,
+    SessionList,
+    SessionPosition,
+    SessionsClosed,
+)
 
 EventKind = Literal["opened", "closed", "expired", "updated"]
 
@@ -26,6 +32,11 @@ MAX_PRINCIPAL_LENGTH = 512
 MAX_ID_LENGTH = 200
 MAX_STATE_BYTES = 64 * 1024
 MAX_TOUCH_BATCH = 10_000
+# The most sessions one list page holds (without state, a page stays far below NATS's 1 MB).
+MAX_LIST_TAKE = 100
+# The widest per-integration cap on live sessions an integration may set (registry ``maxSessions``).
+MAX_SESSIONS_CAP = 10_000
+EVICTED_REASON = "evicted: the integration's session limit was reached"
 # An integration's idle timeout, and the "idle for" of a clean-up: a minute to thirty days.
 MIN_IDLE_SECONDS = 60
 MAX_TTL_SECONDS = 30 * 24 * 3600.0
@@ -41,7 +52,10 @@ def new_session_id() -> str:
 class SessionStore(Protocol):
     """Persistence of sessions (PostgreSQL in production, a dict in unit tests)."""
 
-    async def insert(self, session: SessionInfo) -> None: ...
+    async def insert(self, session: SessionInfo, max_sessions: int | None = None) -> list[SessionInfo]:
+        """Insert ``session``; with ``max_sessions``, then delete (and return) the integration's least
+        recently used live sessions beyond that many, atomically with respect to other inserts."""
+        ...
 
     async def get_live(self, session_id: str, now: float) -> SessionInfo | None: ...
 
@@ -67,7 +81,16 @@ class SessionStore(Protocol):
         self, integration_id: str, principal: str | None
     ) -> list[SessionInfo]: ...
 
-    async def list_live(self, integration_id: str, now: float) -> list[SessionInfo]: ...
+    async def list_live(
+        self,
+        integration_id: str,
+        now: float,
+        take: int,
+        descending: bool,
+        after: SessionPosition | None,
+    ) -> list[SessionInfo]:
+        """Up to ``take`` live sessions strictly after ``after`` in ``(created_at, id)`` order."""
+        ...
 
     async def delete_expired(self, cutoff: float, limit: int) -> list[SessionInfo]: ...
 
@@ -110,13 +133,18 @@ class SessionService:
         principal: str,
         protocol_version: str | None,
         state: dict[str, Any],
+        max_sessions: int | None = None,
         ttl_seconds: float | None = None,
     ) -> SessionInfo | Invalid:
-        """Open a session. ``ttl_seconds`` (the integration's idle timeout, else the policy's) is how far
-        each use pushes its expiry: the row keeps it as ``expires_at - last_seen_at``."""
+        """Open a session. At the integration's cap the least recently used sessions end (announced as
+        closed, reason ``EVICTED_REASON``): their clients get 404 and initialize again, as MCP says.
+        ``ttl_seconds`` (the integration's idle timeout, else the policy's) is how far each use pushes
+        the expiry: the row keeps it as ``expires_at - last_seen_at``."""
         problem = _check_binding(integration_id, principal) or _check_state(state) or _check_ttl(ttl_seconds)
         if problem:
             return Invalid(message=problem)
+        if max_sessions is not None and not 1 <= max_sessions <= MAX_SESSIONS_CAP:
+            return Invalid(message=f"max_sessions must be from 1 to {MAX_SESSIONS_CAP}")
         now = self._clock()
         session = SessionInfo(
             session_id=new_session_id(),
@@ -128,8 +156,10 @@ class SessionService:
             protocol_version=protocol_version,
             state=state,
         )
-        await self._store.insert(session)
+        evicted = await self._store.insert(session, max_sessions)
         await self._events.publish("opened", session)
+        for old in evicted:
+            await self._events.publish("closed", old, EVICTED_REASON)
         return session
 
     async def get(self, session_id: str) -> SessionInfo | NotFound:
@@ -215,8 +245,21 @@ class SessionService:
         counts = await self._store.count_live(ids, self._clock()) if ids else {}
         return SessionCounts(counts={i: counts.get(i, 0) for i in ids})
 
-    async def list(self, integration_id: str) -> SessionList:
-        return SessionList(sessions=await self._store.list_live(integration_id, self._clock()))
+    async def list(
+        self,
+        integration_id: str,
+        take: int = MAX_LIST_TAKE,
+        descending: bool = False,
+        after: SessionPosition | None = None,
+    ) -> SessionList:
+        """One page of live sessions, without their state; ``next`` is set when more follow."""
+        take = min(max(take, 1), MAX_LIST_TAKE)
+        rows = await self._store.list_live(integration_id, self._clock(), take + 1, descending, after)
+        page = [msgspec.structs.replace(row, state=_listed_state(row.state)) for row in rows[:take]]
+        more = len(rows) > take
+        last = page[-1] if page else None
+        position = SessionPosition(created_at=last.created_at, session_id=last.session_id) if last else None
+        return SessionList(sessions=page, next=position if more else None)
 
     async def sweep_expired(self) -> int:
         """Delete one batch of sessions expired longer than the grace ago and announce each.
@@ -250,6 +293,25 @@ def merge_state(
         removed = set(remove_items.get(key, []))
         merged[key] = [item for item in items if item not in removed]
     return merged
+
+
+# What a listed session shows of its state: who the client says it is, a few short strings.
+_LISTED_CLIENT_KEYS = ("name", "title", "version")
+_LISTED_TEXT = 128
+
+
+def _listed_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Only a bounded ``clientInfo``: a page of 100 sessions stays a few tens of KB whatever the
+    clients sent (the rest of a state can be 64 KB per session)."""
+    client = state.get("clientInfo")
+    if not isinstance(client, dict):
+        return {}
+    kept = {
+        key: value[:_LISTED_TEXT]
+        for key in _LISTED_CLIENT_KEYS
+        if isinstance(value := client.get(key), str) and value
+    }
+    return {"clientInfo": kept} if kept else {}
 
 
 def _plausible_id(session_id: str) -> bool:

@@ -35,6 +35,7 @@ class LocalSessionManager:
         *,
         protocol_version: str | None,
         state: dict[str, Any],
+        max_sessions: int | None = None,
         ttl_seconds: float | None = None,
     ) -> SessionInfo:
         now = self._clock()
@@ -49,6 +50,15 @@ class LocalSessionManager:
             state=dict(state),
         )
         self._sessions[info.session_id] = info
+        if max_sessions is not None:
+            # As the sessions service does: the least recently used beyond the cap end.
+            mine = sorted(
+                (s for s in self._sessions.values() if s.integration_id == integration_id),
+                key=lambda s: (s.last_seen_at, s.created_at),
+                reverse=True,
+            )
+            for old in mine[max_sessions:]:
+                self._sessions.pop(old.session_id, None)
         return info
 
     async def resolve(self, session_id: str, integration_id: str, principal: str) -> SessionInfo | None:

@@ -129,8 +129,11 @@ class SessionManager:
         *,
         protocol_version: str | None,
         state: dict[str, Any],
+        max_sessions: int | None = None,
         ttl_seconds: float | None = None,
     ) -> SessionInfo:
+        """Open a session; with ``max_sessions`` (the integration's cap) the sessions service ends the
+        integration's least recently used sessions beyond it."""
         reply = await self._bus.request(
             SESSIONS_CREATE,
             CreateSession(
@@ -138,6 +141,7 @@ class SessionManager:
                 principal=principal,
                 protocol_version=protocol_version,
                 state=state,
+                max_sessions=max_sessions,
                 ttl_seconds=ttl_seconds,
             ),
         )
