@@ -357,6 +357,16 @@ class SessionListOut(Record):
     cursor: str | None = None
 
 
+class SessionEndIdle(Body):
+    """End the sessions not used for this many minutes or more (1 minute to 30 days)."""
+
+    idle_minutes: Annotated[int, msgspec.Meta(ge=1, le=43_200)]
+
+
+class SessionsEnded(Record):
+    count: int
+
+
 class EmptyBody(Body):
     """``{}`` for calls that take no input."""
 

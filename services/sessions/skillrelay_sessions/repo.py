@@ -33,11 +33,14 @@ _EVICT_BEYOND_CAP = text(
     ") RETURNING *"
 )
 _GET_LIVE = text("SELECT * FROM sessions.sessions WHERE id = :id AND expires_at >= :now")
-# The keep-alive path: one statement for a whole batch from one edge replica.
+# The keep-alive path: one statement for a whole batch from one edge replica. Each row keeps its own
+# TTL (its integration's idle timeout) as expires_at - last_seen_at; the right-hand sides read the row
+# as it was before this update.
 _TOUCH = text(
     "UPDATE sessions.sessions "
     "SET last_seen_at = greatest(last_seen_at, :seen_at), "
-    "    expires_at = greatest(last_seen_at, :seen_at) + :ttl "
+    "    expires_at = greatest(last_seen_at, :seen_at) + "
+    "        CASE WHEN expires_at > last_seen_at THEN expires_at - last_seen_at ELSE :ttl END "
     "WHERE id = ANY(CAST(:ids AS text[])) AND expires_at >= :alive_after AND last_seen_at < :seen_at"
 )
 _LOCK_LIVE = text("SELECT state FROM sessions.sessions WHERE id = :id AND expires_at >= :now FOR UPDATE")
@@ -68,6 +71,14 @@ _LIST_LIVE_DESC = text(
     "WHERE integration_id = :integration_id AND expires_at >= :now "
     "AND (CAST(:after_id AS text) IS NULL OR (created_at, id) < (:after_created_at, :after_id)) "
     "ORDER BY created_at DESC, id DESC LIMIT :take"
+)
+_DELETE_IDLE = text(
+    "DELETE FROM sessions.sessions WHERE integration_id = :integration_id AND last_seen_at < :before "
+    "RETURNING *"
+)
+_COUNT_LIVE = text(
+    "SELECT integration_id, count(*) FROM sessions.sessions "
+    "WHERE integration_id = ANY(CAST(:ids AS text[])) AND expires_at >= :now GROUP BY integration_id"
 )
 # SKIP LOCKED: concurrent sweepers (several replicas) take disjoint rows; each expiry is announced once.
 _DELETE_EXPIRED = text(
@@ -198,6 +209,18 @@ class PostgresSessionStore:
             rows = (await conn.execute(_DELETE_EXPIRED, {"cutoff": cutoff, "limit": limit})).all()
         self.counters.other_writes += 1
         return [_to_info(row) for row in rows]
+
+    async def delete_idle(self, integration_id: str, last_seen_before: float) -> list[SessionInfo]:
+        async with self._engine.begin() as conn:
+            parameters = {"integration_id": integration_id, "before": last_seen_before}
+            rows = (await conn.execute(_DELETE_IDLE, parameters)).all()
+        self.counters.other_writes += 1
+        return [_to_info(row) for row in rows]
+
+    async def count_live(self, integration_ids: Sequence[str], now: float) -> dict[str, int]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(_COUNT_LIVE, {"ids": list(integration_ids), "now": now})).all()
+        return {str(row[0]): int(row[1]) for row in rows}
 
 
 def _decode_state(state: Any) -> dict[str, Any]:

@@ -17,7 +17,13 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from skillrelay_common.schemas.base import Invalid, NotFound, Ok
-from skillrelay_common.schemas.sessions import SessionInfo, SessionList, SessionPosition, SessionsClosed
+from skillrelay_common.schemas.sessions import (
+    SessionCounts,
+    SessionInfo,
+    SessionList,
+    SessionPosition,
+    SessionsClosed,
+)
 
 EventKind = Literal["opened", "closed", "expired", "updated"]
 
@@ -31,6 +37,10 @@ MAX_LIST_TAKE = 100
 # The widest per-integration cap on live sessions an integration may set (registry ``maxSessions``).
 MAX_SESSIONS_CAP = 10_000
 EVICTED_REASON = "evicted: the integration's session limit was reached"
+# An integration's idle timeout, and the "idle for" of a clean-up: a minute to thirty days.
+MIN_IDLE_SECONDS = 60
+MAX_TTL_SECONDS = 30 * 24 * 3600.0
+MAX_COUNT_IDS = 1000
 _state_encoder = msgspec.json.Encoder()
 
 
@@ -51,7 +61,8 @@ class SessionStore(Protocol):
 
     async def touch(self, session_ids: Sequence[str], seen_at: float, ttl: float, alive_after: float) -> int:
         """One statement: ``last_seen_at = greatest(last_seen_at, seen_at)`` for rows that were alive
-        at ``alive_after``. Returns the number of rows changed."""
+        at ``alive_after``, each row's expiry pushed by its own TTL (``expires_at - last_seen_at``; ``ttl``
+        for rows without one). Returns the number of rows changed."""
         ...
 
     async def change_state(
@@ -82,6 +93,10 @@ class SessionStore(Protocol):
         ...
 
     async def delete_expired(self, cutoff: float, limit: int) -> list[SessionInfo]: ...
+
+    async def delete_idle(self, integration_id: str, last_seen_before: float) -> list[SessionInfo]: ...
+
+    async def count_live(self, integration_ids: Sequence[str], now: float) -> dict[str, int]: ...
 
 
 class SessionEventSink(Protocol):
@@ -119,10 +134,13 @@ class SessionService:
         protocol_version: str | None,
         state: dict[str, Any],
         max_sessions: int | None = None,
+        ttl_seconds: float | None = None,
     ) -> SessionInfo | Invalid:
         """Open a session. At the integration's cap the least recently used sessions end (announced as
-        closed, reason ``EVICTED_REASON``): their clients get 404 and initialize again, as MCP says."""
-        problem = _check_binding(integration_id, principal) or _check_state(state)
+        closed, reason ``EVICTED_REASON``): their clients get 404 and initialize again, as MCP says.
+        ``ttl_seconds`` (the integration's idle timeout, else the policy's) is how far each use pushes
+        the expiry: the row keeps it as ``expires_at - last_seen_at``."""
+        problem = _check_binding(integration_id, principal) or _check_state(state) or _check_ttl(ttl_seconds)
         if problem:
             return Invalid(message=problem)
         if max_sessions is not None and not 1 <= max_sessions <= MAX_SESSIONS_CAP:
@@ -134,7 +152,7 @@ class SessionService:
             principal=principal,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + self._policy.ttl_seconds,
+            expires_at=now + (ttl_seconds or self._policy.ttl_seconds),
             protocol_version=protocol_version,
             state=state,
         )
@@ -205,6 +223,27 @@ class SessionService:
         for session in closed:
             await self._events.publish("closed", session, reason)
         return SessionsClosed(count=len(closed))
+
+    async def close_idle(
+        self, integration_id: str, idle_seconds: float, reason: str
+    ) -> SessionsClosed | Invalid:
+        """End every session of the integration unused for ``idle_seconds`` or more (the owner's
+        clean-up: most clients never send DELETE). Their clients get 404 and initialize again."""
+        if not integration_id or len(integration_id) > MAX_ID_LENGTH:
+            return Invalid(message="integration_id is required (at most 200 characters)")
+        if not MIN_IDLE_SECONDS <= idle_seconds <= MAX_TTL_SECONDS:
+            return Invalid(message=f"idle_seconds must be from {MIN_IDLE_SECONDS} to {MAX_TTL_SECONDS:.0f}")
+        closed = await self._store.delete_idle(integration_id, self._clock() - idle_seconds)
+        for session in closed:
+            await self._events.publish("closed", session, reason)
+        return SessionsClosed(count=len(closed))
+
+    async def count(self, integration_ids: Sequence[str]) -> SessionCounts | Invalid:
+        if len(integration_ids) > MAX_COUNT_IDS:
+            return Invalid(message=f"at most {MAX_COUNT_IDS} integrations at once")
+        ids = sorted({i for i in integration_ids if 0 < len(i) <= MAX_ID_LENGTH})
+        counts = await self._store.count_live(ids, self._clock()) if ids else {}
+        return SessionCounts(counts={i: counts.get(i, 0) for i in ids})
 
     async def list(
         self,
@@ -286,6 +325,12 @@ def _check_binding(integration_id: str, principal: str) -> str | None:
     is_oauth = principal.startswith("oauth:") and len(principal) > len("oauth:") and principal.isprintable()
     if len(principal) > MAX_PRINCIPAL_LENGTH or not (is_oauth or STATIC_PRINCIPAL.match(principal)):
         return "principal must be 'static:v<version>' or 'oauth:<subject>'"
+    return None
+
+
+def _check_ttl(ttl_seconds: float | None) -> str | None:
+    if ttl_seconds is not None and not MIN_IDLE_SECONDS <= ttl_seconds <= MAX_TTL_SECONDS:
+        return f"ttl_seconds must be from {MIN_IDLE_SECONDS} to {MAX_TTL_SECONDS:.0f}"
     return None
 
 

@@ -30,6 +30,9 @@ class IntegrationInfo(Message, kw_only=True):
     session_mode: SessionMode = "strict"
     # The most live 2025-era sessions at once; opening one more ends the least recently used.
     max_sessions: int = DEFAULT_MAX_SESSIONS
+    # The integration's idle timeout: each use extends a session by this much (None: the sessions
+    # service's own, 24 hours by default).
+    session_ttl_seconds: float | None = None
 
 
 class SkillsetSnapshot(Message, kw_only=True):

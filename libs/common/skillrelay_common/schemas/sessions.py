@@ -29,6 +29,8 @@ class CreateSession(Message, kw_only=True):
     state: dict[str, Any] = msgspec.field(default_factory=dict)
     # The integration's cap on live sessions: opening one more ends the least recently used.
     max_sessions: int | None = None
+    # The integration's idle timeout (each use extends the session by this much); None: the service's.
+    ttl_seconds: float | None = None
 
 
 class GetSession(Message, kw_only=True):
@@ -106,3 +108,21 @@ class SessionEvent(Message, kw_only=True):
     integration_id: str
     principal: str
     reason: str = ""
+
+
+class CloseIdleSessions(Message, kw_only=True):
+    """End every session of an integration not used for ``idle_seconds`` or more."""
+
+    integration_id: str
+    idle_seconds: float
+    reason: str = "idle"
+
+
+class CountSessions(Message, kw_only=True):
+    """How many live sessions each integration has (the owner's list of MCP servers)."""
+
+    integration_ids: list[str]
+
+
+class SessionCounts(Message, kw_only=True):
+    counts: dict[str, int] = msgspec.field(default_factory=dict)

@@ -36,6 +36,7 @@ class LocalSessionManager:
         protocol_version: str | None,
         state: dict[str, Any],
         max_sessions: int | None = None,
+        ttl_seconds: float | None = None,
     ) -> SessionInfo:
         now = self._clock()
         info = SessionInfo(
@@ -44,7 +45,7 @@ class LocalSessionManager:
             principal=principal,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + self._ttl,
+            expires_at=now + (ttl_seconds or self._ttl),
             protocol_version=protocol_version,
             state=dict(state),
         )

@@ -130,6 +130,7 @@ class SessionManager:
         protocol_version: str | None,
         state: dict[str, Any],
         max_sessions: int | None = None,
+        ttl_seconds: float | None = None,
     ) -> SessionInfo:
         """Open a session; with ``max_sessions`` (the integration's cap) the sessions service ends the
         integration's least recently used sessions beyond it."""
@@ -141,6 +142,7 @@ class SessionManager:
                 protocol_version=protocol_version,
                 state=state,
                 max_sessions=max_sessions,
+                ttl_seconds=ttl_seconds,
             ),
         )
         match reply:

@@ -106,6 +106,7 @@ class Sessions(Protocol):
         protocol_version: str | None,
         state: dict[str, Any],
         max_sessions: int | None = None,
+        ttl_seconds: float | None = None,
     ) -> SessionInfo: ...
     async def resolve(self, session_id: str, integration_id: str, principal: str) -> SessionInfo | None: ...
     def touch(self, session_id: str) -> None: ...
@@ -292,6 +293,7 @@ class McpEndpoint:
             protocol_version=version,
             state=state,
             max_sessions=catalog.integration.max_sessions,
+            ttl_seconds=catalog.integration.session_ttl_seconds,
         )
 
     async def _existing_session(
