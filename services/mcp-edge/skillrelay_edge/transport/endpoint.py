@@ -40,7 +40,7 @@ from skillrelay_edge.calls.stored_call import StoredCall
 from skillrelay_edge.calls.streaming import CallStream, OnStream
 from skillrelay_edge.integrations.catalog import Catalog
 from skillrelay_edge.modern.dispatch import ModernDispatcher, knows
-from skillrelay_edge.modern.headers import check_standard_headers
+from skillrelay_edge.modern.headers import check_param_headers, check_standard_headers
 from skillrelay_edge.modern.listen import Listener, ListenStreams, read_filter
 from skillrelay_edge.modern.meta import (
     MODERN_VERSIONS,
@@ -416,6 +416,10 @@ class McpEndpoint:
             meta = read_meta(message.message.get("params"))
             check_version(h.get("mcp-protocol-version"), meta, ALL_VERSIONS)
             check_standard_headers(h, message.method, message.params)
+            if message.method == "tools/call":
+                tool = catalog.tools.get(str(message.params.get("name")))
+                if tool is not None:
+                    check_param_headers(h, tool.input_schema, message.params.get("arguments"))
         except ModernError as exc:
             return _rpc_error_answer(exc.status, exc.code, exc.message, message.id, exc.data)
         if not knows(message.method):
