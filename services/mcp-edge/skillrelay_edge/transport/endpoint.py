@@ -29,6 +29,7 @@ from skillrelay_edge.calls.call_records import CallRecord
 from skillrelay_edge.calls.cancellation import InFlightCalls
 from skillrelay_edge.calls.context import (
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     CallContext,
@@ -50,7 +51,7 @@ from skillrelay_edge.modern.meta import (
     read_meta,
 )
 from skillrelay_edge.protocol.dispatcher import Dispatcher
-from skillrelay_edge.protocol.lifecycle import session_state_from_initialize
+from skillrelay_edge.protocol.lifecycle import client_state_problem, session_state_from_initialize
 from skillrelay_edge.protocol.scope import RequestScope, handler_kind
 from skillrelay_edge.sessions.notifications import OpenStream, SessionStreams
 from skillrelay_edge.transport import jsonrpc
@@ -73,6 +74,8 @@ BATCH_CONCURRENCY = 8
 PRIMING_SINCE = "2025-11-25"
 PRIMING_RETRY_MS = 1000
 _NO_CACHE = {"Cache-Control": "no-cache"}
+# Client text copied into audit records (one audit message must stay far below NATS's limit).
+MAX_AUDITED_TEXT = 200
 
 
 class BodyTooLarge(Exception):
@@ -96,7 +99,14 @@ class Verifier(Protocol):
 
 class Sessions(Protocol):
     async def open(
-        self, integration_id: str, principal: str, *, protocol_version: str | None, state: dict[str, Any]
+        self,
+        integration_id: str,
+        principal: str,
+        *,
+        protocol_version: str | None,
+        state: dict[str, Any],
+        max_sessions: int | None = None,
+        ttl_seconds: float | None = None,
     ) -> SessionInfo: ...
     async def resolve(self, session_id: str, integration_id: str, principal: str) -> SessionInfo | None: ...
     def touch(self, session_id: str) -> None: ...
@@ -278,7 +288,12 @@ class McpEndpoint:
         self, catalog: Catalog, principal: PrincipalLike, version: str, state: dict[str, Any]
     ) -> SessionInfo:
         return await self.sessions.open(
-            catalog.integration.id, principal.id, protocol_version=version, state=state
+            catalog.integration.id,
+            principal.id,
+            protocol_version=version,
+            state=state,
+            max_sessions=catalog.integration.max_sessions,
+            ttl_seconds=catalog.integration.session_ttl_seconds,
         )
 
     async def _existing_session(
@@ -341,6 +356,12 @@ class McpEndpoint:
         if isinstance(opened, HttpAnswer):
             return opened
         session, new_session = opened
+        if batch and session is not None and session.protocol_version != BATCH_VERSION:
+            # Batches exist in 2025-03-26 only: a session negotiated later never takes one, whatever
+            # the request's header says.
+            return _rpc_error_answer(
+                400, INVALID_REQUEST, "Invalid Request: batches are only allowed in 2025-03-26 sessions"
+            )
         header_version = h.get("mcp-protocol-version")
         headers = {SESSION_HEADER: session.session_id} if new_session and session is not None else {}
         version = header_version or (session.protocol_version if session else None) or DEFAULT_HEADER_VERSION
@@ -388,6 +409,9 @@ class McpEndpoint:
             params = initialize.params
             version = negotiate_version(params.get("protocolVersion"))
             state = session_state_from_initialize(params)
+            problem = client_state_problem(state)
+            if problem is not None:
+                return _rpc_error_answer(400, INVALID_PARAMS, f"Invalid params: {problem}", initialize.id)
             return await self._open(catalog, principal, version, state), True
         if session_id:
             session = await self._existing_session(catalog, principal, session_id)
@@ -493,11 +517,11 @@ class McpEndpoint:
         else:
             response = await self.dispatcher.answer(scope, req.method, req.params)
         outcome, data = ("cancelled", {}) if stream is not None and stream.cancelled else _outcome(response)
-        data["method"] = req.method
+        data["method"] = req.method[:MAX_AUDITED_TEXT]  # a client's text, bounded like the tool name
         kind = "mcp.request"
         if req.method == "tools/call":
             kind = "tool.call"
-            data["tool"] = str(req.params.get("name", ""))[:200]
+            data["tool"] = str(req.params.get("name", ""))[:MAX_AUDITED_TEXT]
         self.audit.record(
             kind,
             scope.catalog.integration.id,
