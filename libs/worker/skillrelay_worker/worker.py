@@ -73,6 +73,8 @@ from skillrelay_worker.protocol import (
 from skillrelay_worker.subjects import WORKER_ADOPT_SUBJECT, WORKER_CANCEL_SUBJECT, worker_call_subject
 from skillrelay_worker.uri_templates import compile_uri_template
 
+# Room left in a result's message for its headers under the server's max_payload.
+RESULT_HEADROOM_BYTES = 4096
 _log = structlog.get_logger("skillrelay.worker")
 _encoder = msgspec.json.Encoder()
 
@@ -391,6 +393,7 @@ class Worker:
                 )
         finally:
             heartbeat.cancel()
+        final = self._fitting(call, final)
         final.seq = ctx._next_seq()
         # Published with a reply subject: "no responders" there means its edge is gone (_on_inbox).
         ctx.finished = True
@@ -404,6 +407,25 @@ class Worker:
                 outcome=outcome,
                 latency_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+    def _fitting(self, call: WorkerCall, final: WorkerResult | WorkerError) -> WorkerResult | WorkerError:
+        """A result larger than one NATS message would never reach the edge (its client would only
+        see the call go silent): answer that it is too large, as a tool error or a JSON-RPC error."""
+        if not isinstance(final, WorkerResult) or self._lane is None:
+            return final
+        size = len(_encoder.encode(final))
+        limit = self._lane.max_payload - RESULT_HEADROOM_BYTES
+        if size <= limit:
+            return final
+        _log.warning(
+            "worker.result.too_large", kind=call.ability_kind, name=call.name, size=size, limit=limit
+        )
+        message = f"{call.name!r} answered {size} bytes; at most {limit} fit one message"
+        if call.ability_kind == "tool":
+            return WorkerResult(
+                call_id=call.call_id, result=ToolResult([text(message)], is_error=True).to_json()
+            )
+        return WorkerError(call_id=call.call_id, code=INTERNAL_ERROR, message=message)
 
     async def _dispatch(self, ctx: WorkerContext) -> dict[str, Any]:
         call = ctx.call

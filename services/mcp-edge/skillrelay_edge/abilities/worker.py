@@ -39,6 +39,7 @@ from skillrelay_common.schemas.abilities import WorkerHandler
 from skillrelay_edge.calls.context import (
     CALL_LOST_MESSAGE,
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     REQUEST_TIMEOUT,
     AbilityError,
@@ -97,6 +98,9 @@ INPUT_LOST_MESSAGE = (
     "the call waiting for this input is gone (its worker stopped or it timed out); "
     "send the request again without requestState"
 )
+
+# Room left in a NATS message for its headers (correlation id, tracing) under the server's maximum.
+MESSAGE_HEADROOM_BYTES = 4096
 
 
 class _CallInbox:
@@ -220,9 +224,17 @@ class WorkerRunner:
         return await self._run(ctx, handler, call.call_id, state, send_call)
 
     async def _send_call(self, subject: str, call: WorkerCall) -> None:
+        payload = encode(call)
+        limit = self.lane.max_payload - MESSAGE_HEADROOM_BYTES
+        if len(payload) > limit:
+            # NATS would refuse it: say what is wrong instead of "NATS is unavailable".
+            raise AbilityError(
+                f"the call is {len(payload)} bytes with its arguments; at most {limit} reach a worker",
+                INVALID_PARAMS,
+            )
         self.lane.publish(
             worker_call_subject(subject),
-            encode(call),
+            payload,
             reply=worker_events_subject(self.edge_key, call.call_id),
             headers={CORRELATION_HEADER: correlation_id()},
         )

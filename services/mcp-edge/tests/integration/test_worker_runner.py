@@ -110,6 +110,14 @@ def build_worker(subject: str) -> Worker:
     async def roots(ctx: WorkerContext, args: dict[str, Any]) -> str:
         return str(len(await ctx.list_roots()))
 
+    @worker.tool("huge")
+    async def huge(ctx: WorkerContext, args: dict[str, Any]) -> str:
+        return "x" * 2_000_000
+
+    @worker.resource_template("test://huge/{id}")
+    async def huge_resource(ctx: WorkerContext, uri: str, params: dict[str, str]) -> str:
+        return "x" * 2_000_000
+
     @worker.tool("fails")
     async def fails(ctx: WorkerContext, args: dict[str, Any]) -> str:
         raise ToolError("nope")
@@ -237,6 +245,31 @@ async def test_tool_errors_are_is_error_results_without_internals(edge: WorkerRu
     crashed = await edge.run(client.context(name="crashes"), handler(worker), {})
     assert crashed["isError"] is True
     assert "secret" not in str(crashed)
+
+
+async def test_a_result_too_large_for_one_message_is_a_clear_error(
+    edge: WorkerRunner, worker: Worker
+) -> None:
+    """Regression: the worker could not publish a result over NATS's max_payload, so the call only
+    went silent; now the client is told why (a tool error, or a JSON-RPC error for a resource)."""
+    result = await edge.run(FakeClient().context(name="huge"), handler(worker), {})
+    assert result["isError"] is True
+    assert "fit one message" in result["content"][0]["text"]
+    resource = ResourceDef(id="r", name="huge", uri_template="test://huge/{id}")
+    with pytest.raises(AbilityError, match="fit one message"):
+        await edge.run(
+            FakeClient().context("resources/read", "test://huge/1", target=resource),
+            handler(worker),
+            {"uri": "test://huge/1", "id": "1"},
+        )
+
+
+async def test_arguments_too_large_for_one_message_are_invalid_params(
+    edge: WorkerRunner, worker: Worker
+) -> None:
+    with pytest.raises(AbilityError, match="reach a worker") as raised:
+        await edge.run(FakeClient().context(name="echo"), handler(worker), {"text": "x" * 2_000_000})
+    assert raised.value.code == -32602
 
 
 async def test_no_worker_running_is_a_clear_error_at_once(edge: WorkerRunner) -> None:
