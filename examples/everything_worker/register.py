@@ -2,8 +2,10 @@
 
     python -m everything_worker.register --registry-url http://127.0.0.1:8000 --admin-token …
 
-creates a user (with the admin token), the skillset with its abilities, resources and prompts, and an
-integration, then prints the MCP endpoint and its static access token (shown only this once).
+creates a user (with the admin token), the skillset with its abilities, resources and prompts, an
+integration and a worker credential, then prints the MCP endpoint, its static access token and the
+worker credential (each shown only this once; the worker runs with
+``SKILLRELAY_WORKER_CREDENTIAL=<credential> python -m everything_worker``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Registration:
     integration_id: str
     endpoint: str
     access_token: str
+    # What ``python -m everything_worker`` connects with (SKILLRELAY_WORKER_CREDENTIAL).
+    worker_credential: str
 
     @property
     def url_with_token(self) -> str:
@@ -55,7 +59,13 @@ def register(
     name: str = "everything",
     session_mode: str = "strict",
     timeout: float = 30.0,
+    static_only: bool = False,
 ) -> Registration:
+    """``static_only``: only what needs no worker (the static abilities, resources and prompts)."""
+    if static_only:
+        parts = (skillset.static_abilities(), skillset.static_resources(), skillset.static_prompts())
+    else:
+        parts = (skillset.abilities(subject), skillset.resources(subject), skillset.prompts(subject))
     with httpx.Client(base_url=registry_url.rstrip("/"), timeout=timeout) as client:
         user = _post(client, "/api/v1/user/create", {"name": f"{name}-owner"}, admin_token)
         key = user["apiKey"]
@@ -66,11 +76,12 @@ def register(
             key,
         )
         skillset_id = created["id"]
-        for ability in skillset.abilities(subject):
+        abilities, resources, prompts = parts
+        for ability in abilities:
             _post(client, f"/api/v1/skillset/{skillset_id}/ability/create", ability, key)
-        for resource in skillset.resources(subject):
+        for resource in resources:
             _post(client, f"/api/v1/skillset/{skillset_id}/resource/create", resource, key)
-        for prompt in skillset.prompts(subject):
+        for prompt in prompts:
             _post(client, f"/api/v1/skillset/{skillset_id}/prompt/create", prompt, key)
         integration = _post(
             client,
@@ -83,6 +94,7 @@ def register(
             },
             key,
         )
+        credential = _post(client, "/api/v1/worker/credential/create", {"name": f"{name} worker"}, key)
     return Registration(
         user_id=user["id"],
         api_key=key,
@@ -90,6 +102,7 @@ def register(
         integration_id=integration["id"],
         endpoint=integration["endpoint"],
         access_token=integration["accessToken"],
+        worker_credential=credential["credential"],
     )
 
 
@@ -111,8 +124,11 @@ def main() -> None:
     print(f"endpoint:     {registration.endpoint}")
     print(f"access token: {registration.access_token}")
     print(f"owner API key: {registration.api_key}")
+    print(f"worker credential: {registration.worker_credential}")
+    variable = f"SKILLRELAY_WORKER_CREDENTIAL='{registration.worker_credential}'"
+    print(f"run the worker: {variable} python -m everything_worker")
     print(
-        "conformance:  npx @modelcontextprotocol/conformance@0.1.16 server "
+        "conformance:  npx @modelcontextprotocol/conformance@0.2.0-alpha.12 server --requirements 2026-07-28 "
         f"--url '{registration.url_with_token}'"
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import ipaddress
 import json
 import re
 import sys
@@ -18,6 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
+from skillrelay_common import bus_auth
 from skillrelay_common.settings import Settings
 
 # Every service may connect through any node of the cluster.
@@ -31,7 +33,15 @@ SCHEMA = ROOT / "tests" / "vendor" / "compose-spec.schema.json"
 STAND_INS = ROOT / "tests" / "compose" / "images"
 
 # What a user exports before `docker compose up` (the file refuses to start without the secrets).
-USER_ENV = {"SKILLRELAY_ADMIN_TOKEN": "admin-token", "SKILLRELAY_SECRET_KEY": "k" * 43}
+USER_ENV = {
+    "SKILLRELAY_ADMIN_TOKEN": "admin-token",
+    "SKILLRELAY_SECRET_KEY": "k" * 43,
+    # `python -m skillrelay bus-secrets` prints these.
+    "SKILLRELAY_NATS_SERVICE_PASSWORD": "pwservice",
+    "SKILLRELAY_NATS_SYSTEM_PASSWORD": "pwsystem",
+    "SKILLRELAY_NATS_CALLOUT_SEED": "SAseed",
+    "SKILLRELAY_NATS_CALLOUT_ISSUER": "Aissuer",
+}
 HTTP_SERVICES = {  # compose service -> (module, app module, port setting)
     "registry": ("skillrelay_registry", "skillrelay_registry.app", "registry_port"),
     "auth": ("skillrelay_auth", "skillrelay_auth.app", "auth_port"),
@@ -107,8 +117,9 @@ def test_topology(compose: dict[str, Any]) -> None:
 
 
 def test_the_secrets_are_required(compose: dict[str, Any]) -> None:
+    without_admin_token = {k: v for k, v in USER_ENV.items() if k != "SKILLRELAY_ADMIN_TOKEN"}
     with pytest.raises(KeyError, match="SKILLRELAY_ADMIN_TOKEN"):
-        _environment(compose["services"]["registry"], {})
+        _environment(compose["services"]["registry"], without_admin_token)
 
 
 @pytest.mark.parametrize("name", [*HTTP_SERVICES, *NATS_ONLY])
@@ -123,7 +134,7 @@ def test_service_command_and_environment_match_the_code(compose: dict[str, Any],
     settings = Settings.from_env(env)
     origin = "http://localhost:8000"
     assert settings.http.host == "0.0.0.0"
-    assert settings.nats.url == CLUSTER_URLS
+    assert settings.nats.url == bus_auth.with_user(CLUSTER_URLS, bus_auth.SERVICE_USER, "pwservice")
     assert settings.database.url and "@postgres:5432/" in settings.database.url
     assert settings.admin_token == USER_ENV["SKILLRELAY_ADMIN_TOKEN"]
     assert settings.secret_key == USER_ENV["SKILLRELAY_SECRET_KEY"]
@@ -137,6 +148,24 @@ def test_service_command_and_environment_match_the_code(compose: dict[str, Any],
         assert service["healthcheck"]["test"][-1] == f"http://127.0.0.1:{port}/ready"
     else:
         assert service["healthcheck"]["test"][-2:] == ["nats", name]
+
+
+def test_the_bus_refuses_strangers_on_every_node(compose: dict[str, Any]) -> None:
+    """Every node runs the authorization ``make run`` runs (bus_auth), its secrets from the environment;
+    only the auth service holds the system account and the callout key."""
+    block = bus_auth.server_config("$NATS_CALLOUT_ISSUER", "$NATS_SERVICE_PASSWORD", "$NATS_SYSTEM_PASSWORD")
+    assert block in NATS_CONF.read_text()
+    for node in ("nats-1", "nats-2", "nats-3"):
+        env = _environment(compose["services"][node])
+        assert env["NATS_SERVICE_PASSWORD"] == "pwservice" and env["NATS_CALLOUT_ISSUER"] == "Aissuer"
+        with pytest.raises(KeyError, match="SKILLRELAY_NATS_SERVICE_PASSWORD"):
+            _environment(compose["services"][node], {})
+    auth = Settings.from_env(_environment(compose["services"]["auth"]))
+    assert auth.nats.callout_seed == "SAseed"
+    assert auth.nats.system_url == bus_auth.with_user(CLUSTER_URLS, bus_auth.SYSTEM_USER, "pwsystem")
+    for name in ("registry", "sessions", "edge-1", "edge-2"):
+        others = Settings.from_env(_environment(compose["services"][name]))
+        assert others.nats.callout_seed is None and others.nats.system_url is None, name
 
 
 def test_edge_replicas_have_distinct_instance_ids(compose: dict[str, Any]) -> None:
@@ -341,3 +370,13 @@ def test_the_health_check_connects_to_every_listed_nats_server() -> None:
     spec.loader.exec_module(healthcheck)
     assert healthcheck.nats_servers(CLUSTER_URLS) == CLUSTER_URLS.split(",")
     assert healthcheck.nats_servers(" nats://a:4222 ,") == ["nats://a:4222"]
+
+
+@pytest.mark.parametrize("name", ["registry", "auth", "edge-1", "edge-2"])
+def test_forwarded_headers_are_believed_from_the_proxy_alone(compose: dict[str, Any], name: str) -> None:
+    """Not "*": the worker container shares the network and could otherwise claim any client address."""
+    settings = Settings.from_env(_environment(compose["services"][name]))
+    proxy_address = compose["services"]["proxy"]["networks"]["default"]["ipv4_address"]
+    assert settings.forwarded_allow_ips == proxy_address
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(proxy_address) in ipaddress.ip_network(subnet)

@@ -42,10 +42,15 @@ def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str |
 
 @dataclass(frozen=True)
 class NatsSettings:
-    """Where NATS is. ``url`` is None when the launcher should start an embedded server."""
+    """Where NATS is. ``url`` is None when the launcher should start an embedded server; it carries
+    the service credentials (``nats://skillrelay:<password>@host:port``). The auth service also takes
+    the system account's URL (to disconnect workers) and the seed of the key that signs worker
+    identities (auth callout); see ``skillrelay_common.bus_auth``."""
 
     url: str | None = None
     request_timeout: float = 5.0
+    system_url: str | None = None
+    callout_seed: str | None = None
 
     def require_url(self) -> str:
         if not self.url:
@@ -108,8 +113,10 @@ class Settings:
     audit_replicas: int = 1
     # OpenTelemetry tracing (exporter configured by the standard OTEL_* variables).
     otel_enabled: bool = False
-    # Peers whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips): a reverse proxy.
-    forwarded_allow_ips: str = "127.0.0.1"
+    # Peers whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips): the reverse
+    # proxy's addresses or networks, comma-separated. Empty (the default): nothing sits in front, so no
+    # client may say where it comes from (the registration rate limit is keyed by the peer's address).
+    forwarded_allow_ips: str = ""
     # Open OAuth dynamic client registration: per client address, per minute, per auth replica.
     oauth_registrations_per_minute: int = 20
 
@@ -137,6 +144,8 @@ class Settings:
             nats=NatsSettings(
                 url=_str(env, "NATS_URL"),
                 request_timeout=float(_str(env, "NATS_REQUEST_TIMEOUT", "5") or "5"),
+                system_url=_str(env, "NATS_SYSTEM_URL"),
+                callout_seed=_str(env, "NATS_CALLOUT_SEED"),
             ),
             database=DatabaseSettings(
                 url=_str(env, "DATABASE_URL"), pool_size=_int(env, "DATABASE_POOL_SIZE", 10)
@@ -154,7 +163,7 @@ class Settings:
             audit_max_bytes=_int(env, "AUDIT_MAX_BYTES", 1024 * 1024 * 1024),
             audit_replicas=_int(env, "AUDIT_REPLICAS", 1),
             otel_enabled=_bool(env, "OTEL_ENABLED", False),
-            forwarded_allow_ips=_str(env, "FORWARDED_ALLOW_IPS", "127.0.0.1") or "127.0.0.1",
+            forwarded_allow_ips=(_str(env, "FORWARDED_ALLOW_IPS", "") or "").strip(),
             oauth_registrations_per_minute=_int(env, "OAUTH_REGISTRATIONS_PER_MINUTE", 20),
         )
 

@@ -21,7 +21,9 @@ from skillrelay_registry.usecases.contents import ContentUseCases
 from skillrelay_registry.usecases.integrations import IntegrationUseCases
 from skillrelay_registry.usecases.oauth_connections import OAuthConnectionUseCases
 from skillrelay_registry.usecases.search import SearchUseCases
+from skillrelay_registry.usecases.session_admin import SessionAdminUseCases
 from skillrelay_registry.usecases.skillsets import SkillsetUseCases
+from skillrelay_registry.usecases.worker_credentials import WorkerCredentialUseCases
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -39,6 +41,8 @@ class RegistryService(
     ContentUseCases,
     OAuthConnectionUseCases,
     IntegrationUseCases,
+    WorkerCredentialUseCases,
     SearchUseCases,
+    SessionAdminUseCases,
 ):
     """``RegistryService(session_factory, bus, settings)``: every use case, each method per call."""

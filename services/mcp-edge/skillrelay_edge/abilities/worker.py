@@ -1,14 +1,20 @@
 """The ``worker`` handler kind: run the call in a worker process over NATS and relay what it sends.
 
-One wildcard subscription per edge replica (``workerev.<edgeKey>.*``) receives every running call's
-events, so a call costs one publish each way and no subscription churn. Calls and their events travel
-on the runner's own lean connection (``skillrelay_worker.nats_lane``: no task switch per message);
-only adoption's request/reply uses the service's nats-py connection. See
+One wildcard subscription per edge replica (``workerev.<edgeKey>.*.*``: owner and call) receives every
+running call's events, so a call costs one publish each way and no subscription churn. Calls and their
+events travel on the runner's own lean connection (``skillrelay_worker.nats_lane``: no task switch per
+message); only adoption's request/reply uses the service's nats-py connection. See
 ``skillrelay_worker.protocol`` for the protocol.
 
 A call re-run by a replica adopting it (``CallContext.adopt``) sends ``WorkerAdopt`` instead of a new
 ``WorkerCall`` and follows the same call on this replica's events subject. Events carry ``seq``; one
 already seen is dropped, so the worker's replay may overlap what was relayed before.
+
+Stateless era (``CallContext.inputs``): a question the handler asks is answered from the request's
+``inputResponses`` when they hold its key; otherwise the request ends with ``InputRequired`` while the
+handler stays suspended in the worker, waiting for its answer. The client's retry (any replica)
+adopts the call from just before the first unanswered question: the worker republishes the questions
+(same reply subjects), and the retry's answers go to them. See ``docs/mcp-2026.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -32,6 +39,7 @@ from skillrelay_common.schemas.abilities import WorkerHandler
 from skillrelay_edge.calls.context import (
     CALL_LOST_MESSAGE,
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     REQUEST_TIMEOUT,
     AbilityError,
@@ -39,6 +47,9 @@ from skillrelay_edge.calls.context import (
     CallContext,
     ClientRequestError,
 )
+from skillrelay_edge.modern.inputs import CAPABILITY_OF, InputRequired, ResumePoint, input_key
+from skillrelay_edge.modern.meta import MISSING_REQUIRED_CLIENT_CAPABILITY
+from skillrelay_edge.transport.jsonrpc import RpcError
 from skillrelay_worker.correlation import CORRELATION_HEADER, correlation_id
 from skillrelay_worker.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
 from skillrelay_worker.protocol import (
@@ -56,9 +67,10 @@ from skillrelay_worker.protocol import (
     WorkerResult,
 )
 from skillrelay_worker.subjects import (
-    WORKER_ADOPT_SUBJECT,
-    WORKER_CANCEL_SUBJECT,
+    parse_events_subject,
+    worker_adopt_subject,
     worker_call_subject,
+    worker_cancel_subject,
     worker_events_subject,
     worker_events_wildcard,
 )
@@ -79,16 +91,30 @@ _CAPABILITY_OF = {
     "roots/list": "roots",
 }
 _CANCELLED = object()
+# After a question nobody answered yet, how long to wait for more (``asyncio.gather`` of several
+# questions): they then go out in one ``input_required`` result instead of one round each.
+INPUT_COLLECT_SECONDS = 0.05
+# A retry whose suspended call no worker holds any more (it stopped, or the call timed out).
+INPUT_LOST_MESSAGE = (
+    "the call waiting for this input is gone (its worker stopped or it timed out); "
+    "send the request again without requestState"
+)
+
+# Room left in a NATS message for its headers (correlation id, tracing) under the server's maximum.
+MESSAGE_HEADROOM_BYTES = 4096
 
 
 class _CallInbox:
     """One call's events as they arrive (and the cancel marker), read by one task. Lighter than an
     ``asyncio.Queue`` with ``asyncio.timeout`` around each get: this runs once per worker call."""
 
-    __slots__ = ("_items", "_loop", "_waiter")
+    __slots__ = ("_items", "_loop", "_waiter", "owner_id")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, owner_id: str) -> None:
         self._loop = loop
+        # Only events on this owner's events subject belong to the call (any of the owner's workers
+        # may publish there, no other owner's may).
+        self.owner_id = owner_id
         self._items: deque[LaneMessage | object] = deque()
         self._waiter: asyncio.Future[None] | None = None
 
@@ -123,6 +149,10 @@ class _CallState:
     no_responder_retries: int = 0
     # The highest event seq relayed; an event at or below it is a duplicate (an adoption's replay).
     last_seq: int = 0
+    # Stateless era: the call waits in its worker for a retry (never cancel it).
+    suspended: bool = False
+    # Stateless era: when the whole call must be over (wall clock; travels in requestState).
+    wall_deadline: float = 0.0
 
 
 _NO_RESPONDER_BACKOFF = (0.02, 0.05, 0.1)
@@ -173,27 +203,49 @@ class WorkerRunner:
             self._lane = None
 
     def _on_event(self, msg: LaneMessage) -> None:
-        inbox = self._calls.get(msg.subject.rpartition(".")[2])
-        if inbox is not None:
+        parsed = parse_events_subject(msg.subject)
+        if parsed is None:
+            return
+        owner_id, call_id = parsed
+        inbox = self._calls.get(call_id)
+        if inbox is not None and inbox.owner_id == owner_id:
             inbox.put(msg)
 
     async def run(
         self, ctx: CallContext, handler: WorkerHandler, arguments: dict[str, Any]
     ) -> dict[str, Any]:
+        inputs = ctx.inputs
+        if inputs is not None and inputs.resume is not None:
+            resume: ResumePoint = inputs.resume
+            state = _CallState(last_seq=resume.after_seq, wall_deadline=resume.deadline)
+            adopt = AdoptCall(resume.call_id, resume.after_seq)
+            start = functools.partial(self._adopt, ctx.integration.owner_id, adopt, state, INPUT_LOST_MESSAGE)
+            return await self._run(ctx, handler, adopt.call_id, state, start)
         if ctx.adopt is not None:
             adopt = ctx.adopt
             state = _CallState(last_seq=adopt.after_seq)
-            start = functools.partial(self._adopt, adopt, state)
+            start = functools.partial(self._adopt, ctx.integration.owner_id, adopt, state)
             return await self._run(ctx, handler, adopt.call_id, state, start)
         call = self._build_call(ctx, handler, arguments)
-        send_call = functools.partial(self._send_call, handler.subject, call)
-        return await self._run(ctx, handler, call.call_id, _CallState(), send_call)
+        owner_id = ctx.integration.owner_id
+        send_call = functools.partial(self._send_call, owner_id, handler.subject, call)
+        state = _CallState(wall_deadline=time.time() + handler.timeout_ms / 1000)
+        return await self._run(ctx, handler, call.call_id, state, send_call)
 
-    async def _send_call(self, subject: str, call: WorkerCall) -> None:
+    async def _send_call(self, owner_id: str, subject: str, call: WorkerCall) -> None:
+        """On the subject under the ability's owner: another owner's workers never see the call."""
+        payload = encode(call)
+        limit = self.lane.max_payload - MESSAGE_HEADROOM_BYTES
+        if len(payload) > limit:
+            # NATS would refuse it: say what is wrong instead of "NATS is unavailable".
+            raise AbilityError(
+                f"the call is {len(payload)} bytes with its arguments; at most {limit} reach a worker",
+                INVALID_PARAMS,
+            )
         self.lane.publish(
-            worker_call_subject(subject),
-            encode(call),
-            reply=worker_events_subject(self.edge_key, call.call_id),
+            worker_call_subject(owner_id, subject),
+            payload,
+            reply=worker_events_subject(self.edge_key, owner_id, call.call_id),
             headers={CORRELATION_HEADER: correlation_id()},
         )
 
@@ -206,7 +258,8 @@ class WorkerRunner:
         start: Callable[[], Awaitable[None]],
     ) -> dict[str, Any]:
         ctx.worker_call_id = call_id
-        inbox = _CallInbox(asyncio.get_running_loop())
+        owner_id = ctx.integration.owner_id
+        inbox = _CallInbox(asyncio.get_running_loop(), owner_id)
         self._calls[call_id] = inbox
         ctx.on_cancel(functools.partial(inbox.put, _CANCELLED))
         client_requests: set[asyncio.Task[None]] = set()
@@ -226,23 +279,25 @@ class WorkerRunner:
             for task in client_requests:
                 task.cancel()
             self._calls.pop(call_id, None)
-            if not state.worker_done and not leaving and not self._stopping:
+            if not state.worker_done and not state.suspended and not leaving and not self._stopping:
                 # Timed out, cancelled by the client, or the edge gave up: the worker stops its handler.
                 # Not when the edge stops: the call lives on for another replica to adopt.
-                self._cancel(call_id, "cancelled by the edge")
+                self._cancel(owner_id, call_id, "cancelled by the edge")
 
-    async def _adopt(self, adopt: AdoptCall, state: _CallState) -> None:
+    async def _adopt(
+        self, owner_id: str, adopt: AdoptCall, state: _CallState, lost_message: str = CALL_LOST_MESSAGE
+    ) -> None:
         """Ask the worker holding the call to send its events here; none answers: the call is lost."""
         request = WorkerAdopt(
             call_id=adopt.call_id,
-            events_subject=worker_events_subject(self.edge_key, adopt.call_id),
+            events_subject=worker_events_subject(self.edge_key, owner_id, adopt.call_id),
             after_seq=adopt.after_seq,
         )
         try:
-            await self._bus.request_bytes(WORKER_ADOPT_SUBJECT, encode(request), self.adopt_timeout)
+            await self._bus.request_bytes(worker_adopt_subject(owner_id), encode(request), self.adopt_timeout)
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
             state.worker_done = True  # no worker holds it: nothing to cancel
-            raise AbilityError(CALL_LOST_MESSAGE, INTERNAL_ERROR) from None
+            raise AbilityError(lost_message, INTERNAL_ERROR) from None
 
     def _build_call(self, ctx: CallContext, handler: WorkerHandler, arguments: dict[str, Any]) -> WorkerCall:
         kind = _KINDS[ctx.method]
@@ -293,6 +348,11 @@ class WorkerRunner:
         loop = asyncio.get_running_loop()
         timeout = handler.timeout_ms / 1000
         deadline = loop.time() + timeout
+        if state.wall_deadline:
+            # A resumed call keeps its first request's deadline (the worker's timeout counts from it).
+            deadline = loop.time() + min(timeout, state.wall_deadline - time.time())
+        # Stateless era: questions no answer was sent for, by key (what the client is asked next).
+        pending: dict[str, WorkerClientRequest] = {}
         # A worker sends something at least every heartbeat; three missed ones (plus slack for a busy
         # machine) mean it died or hangs.
         silence_limit = 3 * self.heartbeat_ms / 1000 + self.silence_slack
@@ -303,8 +363,11 @@ class WorkerRunner:
                     f"worker {handler.subject!r} did not finish within {timeout:g}s", REQUEST_TIMEOUT
                 )
             try:
-                item = await inbox.get(min(remaining, silence_limit))
+                item = await inbox.get(min(remaining, INPUT_COLLECT_SECONDS if pending else silence_limit))
             except TimeoutError:
+                if pending:
+                    state.suspended = True
+                    raise self._input_required(handler, ctx, pending, state) from None
                 if loop.time() >= deadline:
                     continue
                 raise AbilityError(
@@ -348,10 +411,51 @@ class WorkerRunner:
                 case WorkerHeartbeat():
                     pass
                 case WorkerClientRequest():
-                    if item.reply:
+                    if item.reply and ctx.inputs is not None:
+                        self._take_input(ctx, event, item.reply, pending)
+                    elif item.reply:
                         task = asyncio.create_task(self._ask_client(ctx, event, item.reply))
                         client_requests.add(task)
                         task.add_done_callback(client_requests.discard)
+
+    def _take_input(
+        self,
+        ctx: CallContext,
+        request: WorkerClientRequest,
+        reply_to: str,
+        pending: dict[str, WorkerClientRequest],
+    ) -> None:
+        """A question in the stateless era: answered at once from ``inputResponses`` when they hold its
+        key, else kept for the ``input_required`` result. A capability the client did not declare is
+        MissingRequiredClientCapability (-32021), as the spec says."""
+        capability = CAPABILITY_OF.get(request.method)
+        if capability is not None and capability not in ctx.client_capabilities:
+            raise RpcError(
+                MISSING_REQUIRED_CLIENT_CAPABILITY,
+                f"Missing required client capability: {capability}",
+                {"requiredCapabilities": {capability: {}}},
+            )
+        key = input_key(request.method, request.seq, request.key)
+        answer = ctx.inputs.responses.get(key) if ctx.inputs is not None else None
+        if answer is None:
+            pending[key] = request
+            return
+        with contextlib.suppress(nats.errors.Error):
+            self.lane.publish(reply_to, encode(WorkerClientAnswer(call_id=request.call_id, result=answer)))
+
+    def _input_required(
+        self,
+        handler: WorkerHandler,
+        ctx: CallContext,
+        pending: dict[str, WorkerClientRequest],
+        state: _CallState,
+    ) -> InputRequired:
+        """The questions to send, and where the retry picks the call up: just before the first of them,
+        so the worker asks them again (same reply subjects) on the replica the retry reaches."""
+        requests = {key: {"method": q.method, "params": q.params} for key, q in pending.items()}
+        first = min(q.seq for q in pending.values())
+        call_id = ctx.worker_call_id or ""
+        return InputRequired(requests, ResumePoint(call_id, max(first - 1, 0), state.wall_deadline))
 
     async def _ask_client(self, ctx: CallContext, request: WorkerClientRequest, reply_to: str) -> None:
         ctx.worker_seq = request.seq  # the request is written to the stream before the first await
@@ -376,6 +480,8 @@ class WorkerRunner:
         with contextlib.suppress(nats.errors.Error):
             self.lane.publish(reply_to, encode(answer))
 
-    def _cancel(self, call_id: str, reason: str) -> None:
+    def _cancel(self, owner_id: str, call_id: str, reason: str) -> None:
         with contextlib.suppress(nats.errors.Error):
-            self.lane.publish(WORKER_CANCEL_SUBJECT, encode(WorkerCancel(call_id=call_id, reason=reason)))
+            self.lane.publish(
+                worker_cancel_subject(owner_id), encode(WorkerCancel(call_id=call_id, reason=reason))
+            )

@@ -12,9 +12,11 @@ from skillrelay_registry.api.integrations import IntegrationController
 from skillrelay_registry.api.oauth_connections import OAuthConnectionController
 from skillrelay_registry.api.prompts import PromptController
 from skillrelay_registry.api.resources import ResourceController
+from skillrelay_registry.api.sessions import end_idle_sessions
 from skillrelay_registry.api.skillsets import SkillsetController
 from skillrelay_registry.api.usage import integration_usage, provide_usage
 from skillrelay_registry.api.users import UserController
+from skillrelay_registry.api.worker_credentials import WorkerCredentialController
 
 
 def api_router() -> Router:
@@ -28,7 +30,9 @@ def api_router() -> Router:
             PromptController,
             OAuthConnectionController,
             IntegrationController,
+            WorkerCredentialController,
             integration_usage,
+            end_idle_sessions,
         ],
         dependencies={**owner_dependencies(), "usage": Provide(provide_usage, sync_to_thread=False)},
         security=[{"apiKey": []}],
