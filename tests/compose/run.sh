@@ -145,6 +145,7 @@ secret() { python3 -c 'import secrets; print(secrets.token_hex(32))'; }
 export SKILLRELAY_COMPOSE_BIN=$COMPOSE SKILLRELAY_COMPOSE_LOGS=$STATE/last-run.log \
 	SKILLRELAY_PUBLIC_PORT=$port SKILLRELAY_PUBLIC_ORIGIN=http://127.0.0.1:$port \
 	SKILLRELAY_ADMIN_TOKEN=$(secret) SKILLRELAY_SECRET_KEY=$(secret)
+eval "$(.venv/bin/python -m skillrelay bus-secrets)" # NATS credentials, as the compose file asks
 log "docker-compose up on 127.0.0.1:$port, then the tests (container logs: $SKILLRELAY_COMPOSE_LOGS)"
 tests_started=$SECONDS
 status=0
