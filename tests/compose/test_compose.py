@@ -380,3 +380,7 @@ def test_forwarded_headers_are_believed_from_the_proxy_alone(compose: dict[str, 
     assert settings.forwarded_allow_ips == proxy_address
     subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
     assert ipaddress.ip_address(proxy_address) in ipaddress.ip_network(subnet)
+    # Addresses handed out to the other containers never include the proxy's.
+    dynamic = compose["networks"]["default"]["ipam"]["config"][0]["ip_range"]
+    assert ipaddress.ip_network(dynamic).subnet_of(ipaddress.ip_network(subnet))
+    assert ipaddress.ip_address(proxy_address) not in ipaddress.ip_network(dynamic)
