@@ -12,7 +12,6 @@ import structlog
 from skillrelay_common.audit import AuditRecorder, audit_stream
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import IntegrationInfo
-from skillrelay_common.schemas.sessions import SessionInfo
 from skillrelay_common.settings import Settings
 from skillrelay_edge.abilities.http import HttpRunner
 from skillrelay_edge.abilities.static import StaticRunner
@@ -71,7 +70,7 @@ class EdgeRuntime:
         self.audit = AuditRecorder(bus, "edge", stream=audit_stream(settings))
         self.snapshots = SnapshotCache(bus)
         self.store = EventStore(bus)
-        self.streams = SessionStreams(bus, self.store, self._lookup_session)
+        self.streams = SessionStreams(bus, self.store)
         self.snapshots.add_listener(self.streams.on_change)
         self.inflight = InFlightCalls(bus)
         self.http_runner = HttpRunner(allow_private_targets=settings.allow_private_http_targets)
@@ -89,7 +88,11 @@ class EdgeRuntime:
             on_bind=self.inflight.add,
             on_done=self.inflight.remove,
         )
-        dispatcher = Dispatcher(Services(sessions=self.sessions, runners=runners))
+        dispatcher = Dispatcher(
+            Services(
+                sessions=self.sessions, runners=runners, on_subscriptions=self.streams.publish_subscriptions
+            )
+        )
         self.endpoint = McpEndpoint(
             rules=HttpRules(settings.http.edge_public_url, settings.http.host, settings.max_body_bytes),
             catalogs=self.snapshots,
@@ -103,12 +106,6 @@ class EdgeRuntime:
             audit=self.audit,
             adoption=self.adoption,
         )
-
-    async def _lookup_session(
-        self, session_id: str, integration_id: str, principal: str
-    ) -> SessionInfo | None:
-        result: SessionInfo | None = await self.sessions.resolve(session_id, integration_id, principal)
-        return result
 
     async def lookup_integration(self, integration_id: str) -> IntegrationInfo | None:
         if self.snapshots is None:
