@@ -172,11 +172,11 @@ class SessionStreams:
             )
             await self._send(change, integration_id, streams, methods)
             if change.entity == "resource" and change.uri and change.change == "updated":
+                # Stored even with no subscriber listening here: one may resume on any replica.
                 subscribers = [stream for stream in streams if change.uri in stream.subscriptions]
-                if subscribers:
-                    await self._send(
-                        change, integration_id, subscribers, ("notifications/resources/updated",), change.uri
-                    )
+                await self._send(
+                    change, integration_id, subscribers, ("notifications/resources/updated",), change.uri
+                )
 
     async def _send(
         self,
