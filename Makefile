@@ -82,4 +82,4 @@ bench-peers: install ## our http ability beside IBM ContextForge's REST tool (in
 
 .PHONY: clean
 clean: ## remove the environment and tool caches (keeps .skillrelay/ state)
-	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache site
+	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache site .peers

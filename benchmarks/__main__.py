@@ -4,7 +4,9 @@ Every server (and NATS, PostgreSQL, the sessions service, the worker), every thr
 CPU and the load generator on another, when the machine has two. All targets are started first; then the load
 runs in interleaved rounds (target A, B, C, … then again), so that load from other processes on a
 shared machine hits every target alike; the median round is reported. Each request is authenticated
-with a static bearer token; the edge requests also carry their MCP session.
+with a static bearer token; the edge's 2025 requests also carry their MCP session, its 2026-07-28
+requests (stateless) their per-request ``_meta`` and mirrored headers instead, as do the requests to
+the SDK's own 2026-07-28 server.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ PYTHON = sys.executable
 MCP_ACCEPT = "application/json, text/event-stream"
 STATIC = "Skillrelay edge, static ability"
 HTTP = "Skillrelay edge, http ability (upstream echo)"
+MODERN = "2026-07-28"
+SDK_2026 = "MCP Python SDK (MCPServer), 2026-07-28 stateless"
+EDGE_STATIC, EDGE_WORKER = STATIC, "Skillrelay edge, worker ability"
+EDGE_STATIC_2026 = "Skillrelay edge 2026-07-28, static ability"
+EDGE_WORKER_2026 = "Skillrelay edge 2026-07-28, worker ability"
 
 
 @dataclass
@@ -135,6 +142,20 @@ def _running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subpro
 def _body(tool: str) -> str:
     params = {"name": tool, "arguments": {"text": TEXT}}
     return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+
+
+def _body_2026(tool: str) -> str:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    params = {"name": tool, "arguments": {"text": TEXT}, "_meta": meta}
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+
+
+def _headers_2026(headers: dict[str, str], tool: str) -> dict[str, str]:
+    return {**headers, "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": tool}
 
 
 def _measure(target: Target, args: argparse.Namespace, cpus: set[int] | None) -> None:
@@ -242,7 +263,10 @@ def _start_baselines(stack: contextlib.ExitStack, token: str, logs: Path) -> lis
         process = stack.enter_context(_running(command, _env(), logs / f"{kind}.log"))
         wait_for_port("127.0.0.1", port, 30, process)
         targets.append(Target(label, port, "/mcp", headers, _body("echo")))
-    return targets
+        if kind == "sdk":
+            # The same server, spoken to in 2026-07-28 (it serves both eras).
+            sdk_2026 = Target(SDK_2026, port, "/mcp", _headers_2026(headers, "echo"), _body_2026("echo"))
+    return [*targets, sdk_2026]
 
 
 def start_upstream(stack: contextlib.ExitStack, logs: Path) -> str:
@@ -308,11 +332,16 @@ def start_edge(
     call_headers = {**headers, "Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
     targets = [
         Target(STATIC, port, path, call_headers, _body("echo")),
+        # 2026-07-28: no session, the client's _meta and the mirrored headers on every request.
+        Target(EDGE_STATIC_2026, port, path, _headers_2026(headers, "echo"), _body_2026("echo")),
         Target(HTTP, port, path, call_headers, _body("echo_http")),
     ]
     if worker:
+        targets.append(Target(EDGE_WORKER, port, path, call_headers, _body("echo_worker")))
         targets.append(
-            Target("Skillrelay edge, worker ability", port, path, call_headers, _body("echo_worker"))
+            Target(
+                EDGE_WORKER_2026, port, path, _headers_2026(headers, "echo_worker"), _body_2026("echo_worker")
+            )
         )
     else:
         print("worker SDK not available: the worker ability is not measured")
@@ -383,6 +412,16 @@ def _report(targets: list[Target]) -> None:
             for h, s in zip(http.rounds, static.rounds, strict=True)
         )
         print(f"per round (share of req/s / p99 ratio): {per_round}")
+    rps_of = {target.name: target.median("rps") for target in targets}
+    sdk_2026 = rps_of.get(SDK_2026)
+    if sdk_2026:
+        print("\n2026-07-28 (stateless), against the SDK's own 2026-07-28 server:")
+        for name in (EDGE_STATIC_2026, EDGE_WORKER_2026):
+            if name in rps_of:
+                print(f"  {name}: {rps_of[name] / sdk_2026:.1f}x")
+    if rps_of.get(EDGE_STATIC) and EDGE_STATIC_2026 in rps_of:
+        ratio = rps_of[EDGE_STATIC_2026] / rps_of[EDGE_STATIC]
+        print(f"  edge static, 2026-07-28 vs 2025 (session-bound): {ratio:.2f}x")
     errors = sum(target.errors for target in targets)
     if errors:
         print(f"\n{errors} requests failed: the figures above are not trustworthy")

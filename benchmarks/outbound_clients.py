@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+from skillrelay_common.logging import configure_logging
 from skillrelay_devstack.embedded import free_port, wait_for_port
 
 BODY = b'{"text":"hello benchmark"}'
@@ -127,6 +128,8 @@ async def _measure(name: str, url: str, duration: float, concurrency: int) -> di
 
 def _one(name: str, url: str, duration: float, concurrency: int) -> None:
     import uvloop
+
+    configure_logging("warning", json=True)  # as the edge runs (unconfigured, structlog prints debug)
 
     print(json.dumps(uvloop.run(_measure(name, url, duration, concurrency))))
 

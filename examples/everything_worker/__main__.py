@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from everything_worker.modern import SkillsetEditor
 from everything_worker.worker import DEFAULT_SUBJECT, build_worker
 from skillrelay_worker.logs import configure_logging
 
@@ -15,7 +16,14 @@ def main() -> None:
     parser.add_argument("--nats-url", default=os.environ.get("SKILLRELAY_NATS_URL", "nats://127.0.0.1:4222"))
     args = parser.parse_args()
     configure_logging(os.environ.get("SKILLRELAY_LOG_LEVEL", "info"), None, service="everything-worker")
-    build_worker(args.subject).run(args.nats_url)
+    editor = None
+    registry_url = os.environ.get("SKILLRELAY_EVERYTHING_REGISTRY_URL")
+    api_key = os.environ.get("SKILLRELAY_EVERYTHING_API_KEY")
+    skillset_id = os.environ.get("SKILLRELAY_EVERYTHING_SKILLSET_ID")
+    if registry_url and api_key and skillset_id:
+        # The suite's trigger tools change the worker's own skillset through the REST API.
+        editor = SkillsetEditor(registry_url, api_key, skillset_id)
+    build_worker(args.subject, editor).run(args.nats_url)
 
 
 main()

@@ -22,16 +22,17 @@ def node_env() -> dict[str, str]:
     return dict(os.environ, PATH=f"{_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
-def install() -> None:
-    """``npm ci`` from the committed lock file, unless node_modules is already up to date."""
-    lock = PACKAGE_DIR / "package-lock.json"
-    marker = PACKAGE_DIR / "node_modules" / ".package-lock.json"
-    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime and CONFORMANCE.exists():
+def install(package_dir: Path = PACKAGE_DIR) -> None:
+    """``npm ci`` from the committed lock file in ``package_dir`` (by default the conformance and
+    Inspector tools), unless its node_modules is already up to date."""
+    lock = package_dir / "package-lock.json"
+    marker = package_dir / "node_modules" / ".package-lock.json"
+    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
         return
     npm = shutil.which("npm", path=str(_BIN)) or "npm"
     subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=PACKAGE_DIR,
+        cwd=package_dir,
         env=node_env(),
         check=True,
         timeout=300,

@@ -55,7 +55,13 @@ def register(
     name: str = "everything",
     session_mode: str = "strict",
     timeout: float = 30.0,
+    static_only: bool = False,
 ) -> Registration:
+    """``static_only``: only what needs no worker (the static abilities, resources and prompts)."""
+    if static_only:
+        parts = (skillset.static_abilities(), skillset.static_resources(), skillset.static_prompts())
+    else:
+        parts = (skillset.abilities(subject), skillset.resources(subject), skillset.prompts(subject))
     with httpx.Client(base_url=registry_url.rstrip("/"), timeout=timeout) as client:
         user = _post(client, "/api/v1/user/create", {"name": f"{name}-owner"}, admin_token)
         key = user["apiKey"]
@@ -66,11 +72,12 @@ def register(
             key,
         )
         skillset_id = created["id"]
-        for ability in skillset.abilities(subject):
+        abilities, resources, prompts = parts
+        for ability in abilities:
             _post(client, f"/api/v1/skillset/{skillset_id}/ability/create", ability, key)
-        for resource in skillset.resources(subject):
+        for resource in resources:
             _post(client, f"/api/v1/skillset/{skillset_id}/resource/create", resource, key)
-        for prompt in skillset.prompts(subject):
+        for prompt in prompts:
             _post(client, f"/api/v1/skillset/{skillset_id}/prompt/create", prompt, key)
         integration = _post(
             client,
@@ -112,7 +119,7 @@ def main() -> None:
     print(f"access token: {registration.access_token}")
     print(f"owner API key: {registration.api_key}")
     print(
-        "conformance:  npx @modelcontextprotocol/conformance@0.1.16 server "
+        "conformance:  npx @modelcontextprotocol/conformance@0.2.0-alpha.12 server --requirements 2026-07-28 "
         f"--url '{registration.url_with_token}'"
     )
 

@@ -14,11 +14,23 @@ JSON_SCHEMA_2020_12_INPUT: dict[str, Any] = {
     "type": "object",
     "$defs": {
         "address": {
+            "$anchor": "addressDef",
             "type": "object",
             "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
         }
     },
-    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+    "properties": {
+        "name": {"type": "string"},
+        "address": {"$ref": "#/$defs/address"},
+        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    # SEP-2106: composition and conditional keywords are kept as written.
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"required": ["email"]},
     "additionalProperties": False,
 }
 
@@ -144,7 +156,27 @@ def abilities(subject: str) -> list[dict[str, Any]]:
             JSON_SCHEMA_2020_12_INPUT,
         ),
         tool("test_roots", "Lists the client's roots (server-to-client roots/list)", worker),
+        *(tool(name, description, worker) for name, description in MODERN_TOOLS),
     ]
+
+
+# The 2026-07-28 suite's tools: questions to the client (multi round-trip requests), the diagnostic
+# tools of its stateless scenario, and calls that change the skillset (list_changed on listen streams).
+MODERN_TOOLS: list[tuple[str, str]] = [
+    ("test_input_required_result_elicitation", "Asks the user's name (elicitation)"),
+    ("test_input_required_result_sampling", "Asks the client's LLM a question (sampling)"),
+    ("test_input_required_result_list_roots", "Asks the client's roots"),
+    ("test_input_required_result_request_state", "Asks for a confirmation, then confirms its state"),
+    ("test_input_required_result_multiple_inputs", "Asks three questions at once"),
+    ("test_input_required_result_multi_round", "Asks one question, then another"),
+    ("test_input_required_result_tampered_state", "Asks for a confirmation (its state must be genuine)"),
+    ("test_input_required_result_capabilities", "Asks only what the client declared it can answer"),
+    ("test_missing_capability", "Needs sampling from the client"),
+    ("test_streaming_elicitation", "Reports progress, then asks the user"),
+    ("test_logging_tool", "Sends log messages"),
+    ("test_trigger_tool_change", "Changes the skillset's tool list"),
+    ("test_trigger_prompt_change", "Changes the skillset's prompt list"),
+]
 
 
 def resources(subject: str) -> list[dict[str, Any]]:
@@ -206,6 +238,11 @@ def prompts(subject: str) -> list[dict[str, Any]]:
             "handler": worker,
         },
         {
+            "name": "test_input_required_result_prompt",
+            "description": "A prompt that asks the user for its context first",
+            "handler": worker,
+        },
+        {
             "name": "test_prompt_with_image",
             "description": "A prompt that includes an image",
             "messages": [
@@ -214,3 +251,56 @@ def prompts(subject: str) -> list[dict[str, Any]]:
             ],
         },
     ]
+
+
+def static_abilities() -> list[dict[str, Any]]:
+    """The abilities that need no code (an integration defined only through REST)."""
+    return [ability for ability in abilities("none") if ability["handler"]["type"] == "static"]
+
+
+def static_resources() -> list[dict[str, Any]]:
+    return [resource for resource in resources("none") if "handler" not in resource]
+
+
+def static_prompts() -> list[dict[str, Any]]:
+    """Every prompt, the worker-built ones as ``{{argument}}`` templates (same messages, no code); the
+    argument completions come from the definition's ``meta.completions``."""
+    templated: dict[str, dict[str, Any]] = {
+        "test_prompt_with_arguments": {
+            "messages": [
+                {"role": "user", "content": _text("Prompt with arguments: arg1='{{arg1}}', arg2='{{arg2}}'")}
+            ],
+            "meta": {
+                "completions": {
+                    "arg1": ["test", "testValue1", "testing", "example"],
+                    "arg2": ["test", "testValue2", "other"],
+                }
+            },
+        },
+        "test_prompt_with_embedded_resource": {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": {
+                        "type": "resource",
+                        "resource": {
+                            # A registered URI must be absolute: the argument goes in the text.
+                            "uri": "test://example-resource",
+                            "mimeType": "text/plain",
+                            "text": "Embedded resource content for testing ({{resourceUri}}).",
+                        },
+                    },
+                },
+                {"role": "user", "content": _text("Please process the embedded resource above.")},
+            ]
+        },
+    }
+    out = []
+    for prompt in prompts("none"):
+        if "handler" in prompt:
+            if prompt["name"] not in templated:
+                continue  # it asks the client something: only code can
+            prompt = {key: value for key, value in prompt.items() if key != "handler"}
+            prompt.update(templated[prompt["name"]])
+        out.append(prompt)
+    return out

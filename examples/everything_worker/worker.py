@@ -8,6 +8,7 @@ import asyncio
 import json
 from typing import Any
 
+from everything_worker.modern import SkillsetEditor, modern_tools
 from skillrelay_worker import ToolResult, Worker, WorkerContext, embedded_resource, text
 
 DEFAULT_SUBJECT = "everything"
@@ -94,8 +95,11 @@ COMPLETIONS: dict[str, list[str]] = {
 }
 
 
-def build_worker(subject: str = DEFAULT_SUBJECT) -> Worker:
+def build_worker(subject: str = DEFAULT_SUBJECT, skillset_editor: SkillsetEditor | None = None) -> Worker:
+    """``skillset_editor``: how the trigger tools change their own skillset (through the REST API);
+    without one they answer with an error."""
     worker = Worker(subject)
+    modern_tools(worker, skillset_editor)
 
     @worker.tool("test_tool_with_logging")
     async def tool_with_logging(ctx: WorkerContext, args: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import ipaddress
 import json
 import re
 import sys
@@ -264,3 +265,13 @@ def test_edge_accepts_requests_forwarded_by_the_proxy(compose: dict[str, Any]) -
     assert rules.check_host_and_origin("localhost:8000", None) is None
     assert rules.check_host_and_origin("localhost:8000", "http://localhost:8000") is None
     assert rules.check_host_and_origin("evil.example", None) is not None
+
+
+@pytest.mark.parametrize("name", ["registry", "auth", "edge-1", "edge-2"])
+def test_forwarded_headers_are_believed_from_the_proxy_alone(compose: dict[str, Any], name: str) -> None:
+    """Not "*": the worker container shares the network and could otherwise claim any client address."""
+    settings = Settings.from_env(_environment(compose["services"][name]))
+    proxy_address = compose["services"]["proxy"]["networks"]["default"]["ipv4_address"]
+    assert settings.forwarded_allow_ips == proxy_address
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(proxy_address) in ipaddress.ip_network(subnet)

@@ -27,6 +27,21 @@ def test_every_relative_link_of_the_readme_resolves() -> None:
     assert not missing, f"README links to files that do not exist: {missing}"
 
 
+def test_every_repository_path_the_docs_name_exists() -> None:
+    """A file or folder named in full (`services/…`, `libs/…`, `tests/…`) must exist: moves update docs."""
+    roots = ("services/", "libs/", "tests/", "examples/", "benchmarks/", "scripts/", "docker/", "src/")
+    pages = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
+    missing = [
+        f"{page.relative_to(ROOT)}: {path}"
+        for page in pages
+        for path in sorted(set(re.findall(r"`([^`\s]+)`", page.read_text())))
+        if path.startswith(roots)
+        and not any(mark in path for mark in "{}*<>…")
+        and not (ROOT / path.rstrip("/")).exists()
+    ]
+    assert not missing, "docs name paths that do not exist:\n" + "\n".join(missing)
+
+
 def test_every_setting_is_in_the_settings_reference() -> None:
     source = (ROOT / "libs" / "common" / "skillrelay_common" / "settings.py").read_text()
     names = set(re.findall(r'_[a-z]+\(env, "([A-Z_]+)"', source))

@@ -64,8 +64,10 @@ def test_calls_a_static_and_a_worker_tool(deployment: Deployment) -> None:
         "json_schema_2020_12_tool",
         "--tool-arg",
         "name=Ada",
+        "email=ada@example.com",
     )
-    assert worker["content"][0]["text"] == 'JSON Schema 2020-12 tool called with: {"name": "Ada"}'
+    called = 'JSON Schema 2020-12 tool called with: {"name": "Ada", "email": "ada@example.com"}'
+    assert worker["content"][0]["text"] == called
 
 
 def test_reads_a_templated_resource_and_gets_a_prompt(deployment: Deployment) -> None:

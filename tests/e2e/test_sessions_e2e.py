@@ -283,3 +283,24 @@ def test_sessions_survive_a_restart_of_the_sessions_service(
     answer = mcp.post(endpoint(stack, 1, integration["id"]), headers=headers(token, session), json=PING)
     assert answer.status_code == 200, answer.text
     assert [s["id"] for s in owner.sessions(integration["id"])] == [session]
+
+
+def test_at_the_integrations_session_cap_the_least_recently_used_session_ends(
+    stack: Stack, owner: Owner, mcp: httpx.Client
+) -> None:
+    """maxSessions holds across the whole stack and both replicas: one session more than the cap ends
+    the least recently used one (its client gets 404 and may initialize again)."""
+    integration = owner.integration(maxSessions=2)
+    token, integration_id = integration["accessToken"], integration["id"]
+    first_url, second_url = endpoint(stack, 0, integration_id), endpoint(stack, 1, integration_id)
+    oldest = initialize(mcp, first_url, token)
+    kept = initialize(mcp, second_url, token)
+    newest = initialize(mcp, first_url, token)
+    eventually(lambda: mcp.post(second_url, headers=headers(token, oldest), json=PING).status_code == 404)
+    assert mcp.post(first_url, headers=headers(token, oldest), json=PING).status_code == 404
+    for session in (kept, newest):
+        assert mcp.post(second_url, headers=headers(token, session), json=PING).status_code == 200
+    assert {item["id"] for item in owner.sessions(integration_id)} == {kept, newest}
+    assert (
+        owner.registry.get(f"/api/v1/integration/mcpserver/{integration_id}/fetch").json()["maxSessions"] == 2
+    )

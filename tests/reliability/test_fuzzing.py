@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from skillrelay_devstack.stack import Stack
 
-from .conftest import ACCEPT, VERSION, Owner
+from .conftest import ACCEPT, VERSION, Owner, rpc_body
 
 pytestmark = pytest.mark.slow
 
@@ -159,3 +159,99 @@ def test_malformed_json_rpc_never_gets_a_5xx(rstack: Stack) -> None:
     print(f"json-rpc fuzz: {sent} requests")
     assert sent >= 100
     assert not failures, "\n".join(failures[:20])
+
+
+# --- hostile shapes found by hand (each answered 5xx once) -------------------------------------------
+
+
+def test_hostile_shapes_never_get_a_5xx(rstack: Stack) -> None:
+    """Bodies and headers built to break decoders and stores, at every public surface: each gets a
+    clear 4xx (or a JSON-RPC error), never a 5xx."""
+    owner = Owner(rstack).create()
+    edge, registry = owner.endpoint(0), rstack.registry_url
+    deep = b"[" * 100_000 + b"]" * 100_000
+    not_utf8 = b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"\xff\xfe"}}'
+    rpc = {"accept": ACCEPT, "content-type": "application/json", "authorization": f"Bearer {owner.token}"}
+    json_headers = {**owner.headers, "content-type": "application/json"}
+    failures: list[str] = []
+
+    def check(label: str, response: httpx.Response, expected_rpc_code: int | None = None) -> None:
+        """A 4xx, or (for JSON-RPC errors the edge answers with 200) the expected error code."""
+        status = response.status_code
+        if status >= 500 or (expected_rpc_code is None and not 400 <= status < 500):
+            failures.append(f"{label}: {status} {response.text[:160]}")
+        elif expected_rpc_code is not None:
+            code = rpc_body(response).get("error", {}).get("code")
+            if code != expected_rpc_code:
+                failures.append(f"{label}: JSON-RPC code {code}, expected {expected_rpc_code}")
+
+    with httpx.Client(timeout=30) as http:
+        init = {"jsonrpc": "2.0", "id": 0, "method": "initialize"}
+        init["params"] = {
+            "protocolVersion": VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "f", "version": "1"},
+        }
+        session = http.post(edge, headers=rpc, json=init).headers["mcp-session-id"]
+        in_session = {**rpc, "mcp-session-id": session, "mcp-protocol-version": VERSION}
+
+        check("edge: 100,000 nested arrays", http.post(edge, headers=in_session, content=deep), -32700)
+        check("edge: invalid UTF-8", http.post(edge, headers=in_session, content=not_utf8), -32700)
+        huge = {
+            **init,
+            "params": {**init["params"], "capabilities": {"experimental": {"x": "y" * 3_000_000}}},
+        }
+        check("edge: 3 MB capabilities", http.post(edge, headers=rpc, json=huge), -32602)
+        subscribe = {"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe"}
+        long_uri = {**subscribe, "params": {"uri": "x://" + "u" * 70_000}}
+        check("edge: 70 KB subscription URI", http.post(edge, headers=in_session, json=long_uri), -32602)
+        last = None
+        for index in range(101):
+            many = {**subscribe, "params": {"uri": f"x://item/{index}"}}
+            last = http.post(edge, headers=in_session, json=many)
+        assert last is not None
+        check("edge: one subscription too many", last, -32602)
+        batch = [{"jsonrpc": "2.0", "id": 3, "method": "ping"}]
+        old_header = {**in_session, "mcp-protocol-version": "2025-03-26"}
+        check("edge: batch in a later session", http.post(edge, headers=old_header, json=batch), -32600)
+        doubled = [*[(k, v) for k, v in rpc.items() if k != "authorization"]]
+        doubled += [("authorization", f"Bearer {owner.token}"), ("authorization", "Bearer x")]
+        check("edge: two Authorization headers", http.post(edge, headers=doubled, json=batch[0]))
+
+        create = f"{registry}/api/v1/skillset/create"
+        check("registry: 100,000 nested arrays", http.post(create, headers=json_headers, content=deep))
+        check("registry: invalid UTF-8", http.post(create, headers=json_headers, content=b'{"name":"\xff"}'))
+        check("registry: NUL in a name", http.post(create, headers=owner.headers, json={"name": "a\x00b"}))
+        two = [("content-type", "application/json"), ("authorization", owner.headers["authorization"])]
+        two.append(("authorization", "Bearer other"))
+        check("registry: two Authorization headers", http.post(create, headers=two, json={"name": "x"}))
+
+        connection = http.post(
+            f"{registry}/api/v1/oauth/connection/create",
+            headers=owner.headers,
+            json={
+                "name": "idp",
+                "clientId": "c",
+                "clientSecret": "s",
+                "scopes": ["openid"],
+                "authorizationUrl": "https://idp.example/authorize",
+                "tokenUrl": "https://idp.example/token",
+            },
+        ).json()["id"]
+        gated = http.post(
+            f"{registry}/api/v1/integration/mcpserver/create",
+            headers=owner.headers,
+            json={"name": "gated", "skillsetId": owner.skillset_id, "oAuthConnectionId": connection},
+        ).json()["id"]
+        register = f"{rstack.auth_url}/oauth/{gated}/register"
+        named = {"redirect_uris": ["http://127.0.0.1:1/cb"], "client_name": "a\x00b"}
+        check("auth: NUL in client_name", http.post(register, json=named))
+        check(
+            "auth: invalid UTF-8",
+            http.post(register, content=not_utf8, headers={"content-type": "application/json"}),
+        )
+        check(
+            "auth: 100,000 nested arrays",
+            http.post(register, content=deep, headers={"content-type": "application/json"}),
+        )
+    assert not failures, "\n".join(failures)

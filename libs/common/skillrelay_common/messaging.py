@@ -40,6 +40,8 @@ Handler = Callable[[Any], Awaitable[Any]]
 
 _log = structlog.get_logger("skillrelay.messaging")
 _NO_RESPONDER_RETRY_PAUSES = (0.02, 0.08)
+# Room left in a message for its headers (correlation id, tracing) under the server's max_payload.
+REPLY_HEADROOM_BYTES = 4096
 _encoder = msgspec.json.Encoder()
 _request_decoders: dict[str, msgspec.json.Decoder[Any]] = {}
 _reply_decoders: dict[str, msgspec.json.Decoder[Any]] = {}
@@ -141,10 +143,21 @@ class Bus:
                         _log.exception("nats.handler.failed")
                         reply = Unavailable(message="internal error")
                 if msg.reply:
+                    payload = self._fitting_reply(endpoint, encode(reply))
                     with contextlib.suppress(nats.errors.ConnectionClosedError):
-                        await self.nc.publish(msg.reply, encode(reply), headers={CORRELATION_HEADER: cid})
+                        await self.nc.publish(msg.reply, payload, headers={CORRELATION_HEADER: cid})
 
         return on_message
+
+    def _fitting_reply(self, endpoint: Endpoint[Any, Any], payload: bytes) -> bytes:
+        """The reply itself, or an ``Unavailable`` naming the problem when it is larger than the server
+        carries: a reply that cannot be published would leave the asker waiting until it times out.
+        Every reply that holds a list or client data is bounded where it is built; this is the net."""
+        limit = self.nc.max_payload - REPLY_HEADROOM_BYTES
+        if len(payload) <= limit:
+            return payload
+        _log.error("nats.reply.too_large", subject=endpoint.subject, size=len(payload), limit=limit)
+        return encode(Unavailable(message=f"the reply ({len(payload)} bytes) is larger than NATS carries"))
 
     # -- requesting ------------------------------------------------------------------------------
 
@@ -159,6 +172,10 @@ class Bus:
             return Unavailable(message=f"no {endpoint.service} service is answering")
         except nats.errors.TimeoutError:
             return Unavailable(message=f"{endpoint.service} did not answer in time")
+        except nats.errors.MaxPayloadError:
+            return Unavailable(
+                message=f"the request is larger than NATS carries ({self.nc.max_payload} bytes)"
+            )
         except (
             nats.errors.ConnectionClosedError,
             nats.errors.ConnectionReconnectingError,

@@ -33,12 +33,22 @@ class _Server(uvicorn.Server):
 
 
 def serve_http(
-    app: Any, host: str, port: int, *, log_level: str = "warning", forwarded_allow_ips: str = "127.0.0.1"
+    app: Any, host: str, port: int, *, log_level: str = "warning", forwarded_allow_ips: str = ""
 ) -> None:
     """Serve an ASGI app until SIGINT/SIGTERM; uvicorn finishes in-flight requests, then runs the
     app's shutdown (where the service drains NATS). Behind a reverse proxy, ``forwarded_allow_ips``
     names it, so the client address (rate limits, logs) is the caller's, not the proxy's."""
-    config = uvicorn.Config(
+    config = uvicorn_config(app, host, port, log_level=log_level, forwarded_allow_ips=forwarded_allow_ips)
+    stop_with_parent()
+    _Server(config).run()
+
+
+def uvicorn_config(
+    app: Any, host: str, port: int, *, log_level: str = "warning", forwarded_allow_ips: str = ""
+) -> uvicorn.Config:
+    """With no trusted proxy, X-Forwarded-* headers are not read at all (uvicorn would otherwise
+    fall back to trusting 127.0.0.1, i.e. any local client)."""
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -47,10 +57,8 @@ def serve_http(
         lifespan="on",
         timeout_graceful_shutdown=10,
         server_header=False,
-        proxy_headers=True,
-        forwarded_allow_ips=forwarded_allow_ips,
+        proxy_headers=bool(forwarded_allow_ips.strip()),
+        forwarded_allow_ips=forwarded_allow_ips.strip() or None,
         loop="auto",
         http="auto",
     )
-    stop_with_parent()
-    _Server(config).run()

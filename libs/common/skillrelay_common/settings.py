@@ -108,8 +108,10 @@ class Settings:
     audit_replicas: int = 1
     # OpenTelemetry tracing (exporter configured by the standard OTEL_* variables).
     otel_enabled: bool = False
-    # Peers whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips): a reverse proxy.
-    forwarded_allow_ips: str = "127.0.0.1"
+    # Peers whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips): the reverse
+    # proxy's addresses or networks, comma-separated. Empty (the default): nothing sits in front, so no
+    # client may say where it comes from (the registration rate limit is keyed by the peer's address).
+    forwarded_allow_ips: str = ""
     # Open OAuth dynamic client registration: per client address, per minute, per auth replica.
     oauth_registrations_per_minute: int = 20
 
@@ -154,7 +156,7 @@ class Settings:
             audit_max_bytes=_int(env, "AUDIT_MAX_BYTES", 1024 * 1024 * 1024),
             audit_replicas=_int(env, "AUDIT_REPLICAS", 1),
             otel_enabled=_bool(env, "OTEL_ENABLED", False),
-            forwarded_allow_ips=_str(env, "FORWARDED_ALLOW_IPS", "127.0.0.1") or "127.0.0.1",
+            forwarded_allow_ips=(_str(env, "FORWARDED_ALLOW_IPS", "") or "").strip(),
             oauth_registrations_per_minute=_int(env, "OAUTH_REGISTRATIONS_PER_MINUTE", 20),
         )
 

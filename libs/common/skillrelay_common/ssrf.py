@@ -35,10 +35,27 @@ class PinnedTarget:
         return host if self.port == default else f"{host}:{self.port}"
 
 
-def is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+_NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries and a router or relay would deliver to: mapped and
+    compatible (``::ffff:a.b.c.d``, ``::a.b.c.d``), 6to4 (``2002::/16``), Teredo (``2001::/32``: server
+    and client) and NAT64 (``64:ff9b::/96``, ``64:ff9b:1::/48``, the IPv4 in the last 32 bits)."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if ip in _IPV4_COMPATIBLE or any(ip in prefix for prefix in _NAT64_PREFIXES):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def _is_public_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not (
         ip.is_private
         or ip.is_loopback
@@ -48,6 +65,18 @@ def is_public(address: str) -> bool:
         or ip.is_unspecified
         or not ip.is_global
     )
+
+
+def is_public(address: str) -> bool:
+    """Public, and so is every IPv4 address it embeds (whatever Python's own tables say of the
+    IPv6 prefix: 6to4 counts as global there, yet ``2002:7f00:1::`` reaches 127.0.0.1 via a relay)."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # the socket layer connects to the IPv4 address itself
+            return _is_public_ip(ip.ipv4_mapped)
+        if not all(_is_public_ip(inner) for inner in embedded_ipv4(ip)):
+            return False
+    return _is_public_ip(ip)
 
 
 @dataclass(frozen=True, slots=True)

@@ -228,6 +228,20 @@ SESSIONS_LIST: Endpoint[sessions.ListSessions, sessions.SessionList] = Endpoint(
     sessions.SessionList,
     "sessions",
 )
+SESSIONS_CLOSE_IDLE: Endpoint[sessions.CloseIdleSessions, sessions.SessionsClosed | Invalid] = Endpoint(
+    "sessions.session.closeidle",
+    sessions.CloseIdleSessions,
+    sessions.SessionsClosed | Invalid,
+    "sessions",
+    description="end an integration's sessions unused for a while (the owner's clean-up)",
+)
+SESSIONS_COUNT: Endpoint[sessions.CountSessions, sessions.SessionCounts | Invalid] = Endpoint(
+    "sessions.session.count",
+    sessions.CountSessions,
+    sessions.SessionCounts | Invalid,
+    "sessions",
+    description="live sessions per integration",
+)
 
 SESSION_OPENED = Event("events.sessions.session.opened", sessions.SessionEvent, SESSIONS_EVENTS.name)
 SESSION_CLOSED = Event("events.sessions.session.closed", sessions.SessionEvent, SESSIONS_EVENTS.name)

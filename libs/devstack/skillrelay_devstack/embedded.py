@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 # PostgreSQL refuses to run as root; when we are root we run it as this system user.
 POSTGRES_SYSTEM_USER = "skillrelay-pg"
@@ -32,6 +33,14 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def open_private_log(path: Path) -> BinaryIO:
+    """Open a log file for appending, readable by its owner only (0600, also when it already
+    existed): logs of a local stack sit beside its secrets and may quote what clients sent."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "ab")
 
 
 def wait_for_port(
@@ -121,7 +130,7 @@ class EmbeddedNats:
         self.port = self.port or free_port(self.host)
         self.store_dir = self.store_dir.resolve()
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        log = open_private_log(self.log_file) if self.log_file else subprocess.DEVNULL
         # fsync every JetStream write (a server option, not a per-stream one): an acknowledged audit
         # record or event survives a crash of the server or the machine.
         config = self.store_dir / "nats-server.conf"
@@ -247,7 +256,7 @@ class EmbeddedPostgres:
                 "log_destination=stderr",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=open(log_path, "ab"),  # noqa: SIM115
+            stderr=open_private_log(log_path),
             start_new_session=True,
             user=user,
             group=group,

@@ -36,8 +36,21 @@ class Deployment:
         return f"{self.stack.edge_urls[replica]}/{path}"
 
 
-def start_worker(stack: Stack, subject: str, log_dir: Path | None, timeout: float = 30.0) -> ServiceProcess:
+def start_worker(
+    stack: Stack,
+    subject: str,
+    log_dir: Path | None,
+    timeout: float = 30.0,
+    registration: Registration | None = None,
+) -> ServiceProcess:
+    """``registration``: the worker may change its own skillset (the suite's trigger tools)."""
     env = dict(stack.service_env(), SKILLRELAY_WORKER_SUBJECT=subject)
+    if registration is not None:
+        env.update(
+            SKILLRELAY_EVERYTHING_REGISTRY_URL=stack.registry_url,
+            SKILLRELAY_EVERYTHING_API_KEY=registration.api_key,
+            SKILLRELAY_EVERYTHING_SKILLSET_ID=registration.skillset_id,
+        )
     log = open(log_dir / f"worker-{subject}.log", "ab") if log_dir else None  # noqa: SIM115 (kept by the process)
     worker = ServiceProcess(f"worker-{subject}", "everything_worker", env, None, log)
     worker.start()
@@ -105,8 +118,8 @@ def everything_deployment(
     worker: ServiceProcess | None = None
     try:
         subject = f"everything-{uuid.uuid4().hex[:8]}"
-        worker = start_worker(stack, subject, log_dir)
         registration = register(stack.registry_url, stack.admin_token, subject=subject)
+        worker = start_worker(stack, subject, log_dir, registration=registration)
         yield Deployment(stack=stack, worker=worker, subject=subject, registration=registration)
     finally:
         if worker is not None:

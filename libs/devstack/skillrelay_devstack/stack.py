@@ -19,7 +19,7 @@ import httpx
 
 from skillrelay_common.runtime import PARENT_PID_VARIABLE
 from skillrelay_common.settings import Settings
-from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port, open_private_log
 
 
 @dataclass
@@ -133,14 +133,23 @@ class Stack:
             return from_env
         path = self.state_dir / name
         if path.exists():
+            path.chmod(0o600)  # a file written by an older version may be world-readable
             return path.read_text().strip()
         value = secrets.token_urlsafe(32)
-        path.write_text(value + "\n")
-        path.chmod(0o600)
+        # Created owner-only in one step: never readable by others, not even for a moment.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(value + "\n")
         return value
 
+    def _make_state_dir(self) -> None:
+        """The state folder holds the admin token, the secret key, the database and the logs: owner
+        only (0700), whatever the umask, also when it already existed."""
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.state_dir.chmod(0o700)
+
     def start_infrastructure(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._make_state_dir()
         if not self.nats_url:
             self.nats = EmbeddedNats(store_dir=self.state_dir / "nats", log_file=self.state_dir / "nats.log")
             self.nats_url = self.nats.start()
@@ -193,11 +202,11 @@ class Stack:
     def _log_file(self, name: str) -> IO[bytes] | None:
         if self.log_dir is None:
             return None
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        return open(self.log_dir / f"{name}.log", "ab")
+        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return open_private_log(self.log_dir / f"{name}.log")
 
     def start(self, timeout: float = 60.0) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._make_state_dir()
         self.admin_token = self.admin_token or self._secret("admin-token", "SKILLRELAY_ADMIN_TOKEN")
         try:
             self.start_infrastructure()

@@ -75,6 +75,8 @@ class WorkerContext:
         self._events_subject = events_subject
         for seq, message, reply in self._sent:
             if seq > after_seq:
+                if isinstance(message, WorkerClientRequest) and reply not in self._worker._answers:
+                    continue  # answered already: asking again would ask the client twice
                 self._worker._publish(events_subject, message, reply)
 
     async def report_progress(
@@ -111,13 +113,20 @@ class WorkerContext:
         )
 
     async def request_client(
-        self, method: str, params: dict[str, Any], timeout: float = 60.0
+        self, method: str, params: dict[str, Any], timeout: float = 60.0, *, key: str | None = None
     ) -> dict[str, Any]:
-        """Send a server-to-client request and return the client's result (raises
-        ``ClientRequestError``)."""
+        """Ask the client and return its result (raises ``ClientRequestError``). A 2025 client gets a
+        server-to-client request; a 2026-07-28 client gets the question in an ``input_required`` result
+        and answers by retrying its request, while this handler waits here (``key`` names the question
+        there; ``timeout`` bounds the wait either way)."""
         seq = self._next_seq()
         request = WorkerClientRequest(
-            call_id=self.call.call_id, seq=seq, method=method, params=params, timeout_ms=int(timeout * 1000)
+            call_id=self.call.call_id,
+            seq=seq,
+            method=method,
+            params=params,
+            timeout_ms=int(timeout * 1000),
+            key=key,
         )
         # Answered on the worker's inbox, so an edge replica adopting the call can answer it too (the
         # request is republished to it with the same reply subject).
@@ -153,6 +162,7 @@ class WorkerContext:
         stop_sequences: list[str] | None = None,
         include_context: str | None = None,
         timeout: float = 60.0,
+        key: str | None = None,
     ) -> dict[str, Any]:
         """``sampling/createMessage``: ask the client's LLM. A ``str`` is one user text message."""
         if isinstance(messages, str):
@@ -166,18 +176,23 @@ class WorkerContext:
             "includeContext": include_context,
         }
         params.update({key: value for key, value in optional.items() if value is not None})
-        return await self.request_client("sampling/createMessage", params, timeout)
+        return await self.request_client("sampling/createMessage", params, timeout, key=key)
 
     async def elicit(
-        self, message: str, requested_schema: dict[str, Any], *, timeout: float = 300.0
+        self,
+        message: str,
+        requested_schema: dict[str, Any],
+        *,
+        timeout: float = 300.0,
+        key: str | None = None,
     ) -> dict[str, Any]:
         """``elicitation/create`` (form mode): returns ``{"action", "content"?}``."""
         return await self.request_client(
-            "elicitation/create", {"message": message, "requestedSchema": requested_schema}, timeout
+            "elicitation/create", {"message": message, "requestedSchema": requested_schema}, timeout, key=key
         )
 
-    async def list_roots(self, *, timeout: float = 30.0) -> list[dict[str, Any]]:
+    async def list_roots(self, *, timeout: float = 30.0, key: str | None = None) -> list[dict[str, Any]]:
         """``roots/list``: the client's roots."""
-        result = await self.request_client("roots/list", {}, timeout)
+        result = await self.request_client("roots/list", {}, timeout, key=key)
         roots = result.get("roots", [])
         return roots if isinstance(roots, list) else []

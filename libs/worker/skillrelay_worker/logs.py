@@ -62,7 +62,12 @@ def configure_logging(level: str = "info", json: bool | None = None, service: st
     ]
     if service:
         structlog.contextvars.bind_contextvars(service=service)
-    processors.append(structlog.processors.JSONRenderer() if render_json else structlog.dev.ConsoleRenderer())
+    processors.append(
+        structlog.processors.JSONRenderer()
+        if render_json
+        # Plain tracebacks: rich (when installed) takes long enough drawing one to stall the loop.
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+    )
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -131,6 +131,9 @@ class WorkerClientRequest(Message, kw_only=True):
     method: str
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     timeout_ms: int = 60_000
+    # The handler's name for the question: its ``inputRequests`` key for a 2026-07-28 client (and
+    # the ``inputResponses`` key it is answered under); None lets the edge name it.
+    key: str | None = None
 
 
 class WorkerClientAnswer(Message, kw_only=True):

@@ -240,6 +240,10 @@ class AuthorizationServer:
         await self.oauth_integration(integration_id)
         if not isinstance(body, dict):
             raise OAuthError("invalid_client_metadata", "the body must be a JSON object")
+        if not storable(body):
+            raise OAuthError(
+                "invalid_client_metadata", "client metadata may not contain NUL characters or invalid text"
+            )
         uris = body.get("redirect_uris")
         if (
             not isinstance(uris, list)
@@ -367,6 +371,8 @@ class AuthorizationServer:
         grants = document.get("grant_types", ["authorization_code"])
         if not isinstance(grants, list):
             raise ValueError("grant_types must be a list")
+        if not storable(document):
+            raise ValueError("the document contains NUL characters or invalid text")
         name = document.get("client_name")
         return ClientRecord(
             client_id=url,
@@ -812,3 +818,29 @@ class AuthorizationServer:
 
     async def jwks(self) -> list[dict[str, Any]]:
         return await self._keys.jwks()
+
+
+def storable(value: Any) -> bool:
+    """Every string in ``value`` (a decoded JSON document) can be stored in PostgreSQL text and
+    JSON: no NUL character (which PostgreSQL refuses) and no lone surrogate (which is not UTF-8).
+    Walked without recursion: the document may be nested as deep as the JSON decoder allows."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item or not (item.isascii() or _encodes_as_utf8(item)):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
+def _encodes_as_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -26,12 +26,15 @@ from skillrelay_edge.calls.relay import NatsClientResponseRelay
 from skillrelay_edge.calls.sse import EventStore
 from skillrelay_edge.integrations.catalog import Catalog
 from skillrelay_edge.integrations.snapshots import SnapshotCache
+from skillrelay_edge.modern.dispatch import ModernDispatcher
+from skillrelay_edge.modern.listen import ListenStreams
+from skillrelay_edge.modern.request_state import RequestStateCodec
 from skillrelay_edge.protocol.dispatcher import Dispatcher
 from skillrelay_edge.protocol.scope import Services
 from skillrelay_edge.sessions.local import LocalSessionManager
 from skillrelay_edge.sessions.manager import SessionManager
 from skillrelay_edge.sessions.notifications import SessionStreams
-from skillrelay_edge.transport.endpoint import McpEndpoint
+from skillrelay_edge.transport.endpoint import ALL_VERSIONS, McpEndpoint
 from skillrelay_edge.transport.rules import HttpRules
 from skillrelay_edge.transport.shutdown import on_server_exit
 
@@ -72,6 +75,10 @@ class EdgeRuntime:
         self.store = EventStore(bus)
         self.streams = SessionStreams(bus, self.store)
         self.snapshots.add_listener(self.streams.on_change)
+        # 2026-07-28 subscriptions/listen: in-process listeners fed by the same registry events.
+        self.listens = ListenStreams()
+        self.snapshots.add_listener(self.listens.on_change)
+        self.verifier.add_revocation_listener(self.listens.end_integration)
         self.inflight = InFlightCalls(bus)
         self.http_runner = HttpRunner(allow_private_targets=settings.allow_private_http_targets)
         runners: dict[str, AbilityRunner] = {"static": StaticRunner(), "http": self.http_runner}
@@ -88,11 +95,11 @@ class EdgeRuntime:
             on_bind=self.inflight.add,
             on_done=self.inflight.remove,
         )
-        dispatcher = Dispatcher(
-            Services(
-                sessions=self.sessions, runners=runners, on_subscriptions=self.streams.publish_subscriptions
-            )
+        services = Services(
+            sessions=self.sessions, runners=runners, on_subscriptions=self.streams.publish_subscriptions
         )
+        dispatcher = Dispatcher(services)
+        modern = ModernDispatcher(services, RequestStateCodec(settings.secret_key), ALL_VERSIONS)
         self.endpoint = McpEndpoint(
             rules=HttpRules(settings.http.edge_public_url, settings.http.host, settings.max_body_bytes),
             catalogs=self.snapshots,
@@ -105,6 +112,8 @@ class EdgeRuntime:
             inflight=self.inflight,
             audit=self.audit,
             adoption=self.adoption,
+            modern=modern,
+            listens=self.listens,
         )
 
     async def lookup_integration(self, integration_id: str) -> IntegrationInfo | None:
@@ -134,6 +143,7 @@ class EdgeRuntime:
     def _server_exit(self) -> None:
         """uvicorn starts shutting down: streams end now and their clients resume on another replica."""
         self.streams.end_all()
+        self.listens.end_all()
         if self.endpoint is not None:
             self.endpoint.leave()
 

@@ -149,6 +149,7 @@ def integration_out(row: Integration, edge_public_url: str) -> schemas.Integrati
         blueprint_id=row.blueprint_id,
         o_auth_connection_id=row.oauth_connection_id,
         session_mode=cast(SessionMode, row.session_mode),
+        max_sessions=row.max_sessions,
         endpoint=endpoint_url(edge_public_url, row.id),
         meta=row.meta,
         created_at=row.created_at,
@@ -170,6 +171,7 @@ def integration_info(row: Integration) -> IntegrationInfo:
         o_auth_connection_id=row.oauth_connection_id,
         oauth_generation=row.oauth_generation,
         session_mode=cast(SessionMode, row.session_mode),
+        max_sessions=row.max_sessions,
     )
 
 

@@ -38,6 +38,11 @@ class ConflictError(RegistryError):
     code = "conflict"
 
 
+class TooLarge(RegistryError):
+    status = 413
+    code = "payload_too_large"
+
+
 class ServiceUnavailable(RegistryError):
     """A service the registry depends on (auth, sessions) did not answer; nothing was changed."""
 

@@ -17,6 +17,7 @@ from typing import Generic, Literal, Protocol, TypeVar, cast
 
 import msgspec
 
+from skillrelay_common.schemas.sessions import SessionPosition
 from skillrelay_registry.errors import InvalidInput
 
 Order = Literal["asc", "desc"]
@@ -142,3 +143,45 @@ def assemble_page(rows: Sequence[T], take: int) -> Page[T]:
     if len(rows) <= take or not items:
         return Page(items, None)
     return Page(items, encode_cursor(position_of(items[-1])))
+
+
+# --- sessions: the sessions service sorts by (created_at as epoch seconds, id) --------------------
+
+
+class _SessionCursorBody(msgspec.Struct, array_like=True):
+    created_at: float
+    session_id: str
+
+
+_session_cursor_decoder = msgspec.json.Decoder(_SessionCursorBody)
+
+
+@dataclass(frozen=True)
+class SessionQuery:
+    take: int = DEFAULT_TAKE
+    order: Order = "desc"
+    after: SessionPosition | None = None
+
+
+def encode_session_cursor(position: SessionPosition) -> str:
+    # Epoch seconds as JSON floats round-trip exactly, so the next page starts exactly after this one.
+    raw = msgspec.json.encode(_SessionCursorBody(position.created_at, position.session_id))
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_session_cursor(cursor: str) -> SessionPosition:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        body = _session_cursor_decoder.decode(raw)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise InvalidInput("cursor is not a cursor this API returned") from None
+    return SessionPosition(created_at=body.created_at, session_id=body.session_id)
+
+
+def parse_session_query(params: Iterable[tuple[str, str]]) -> SessionQuery:
+    """``cursor``, ``take`` and ``order`` of a session list, checked as for every other list."""
+    pairs = list(params)
+    general = parse_list_query((key, value) for key, value in pairs if key in {"take", "order"})
+    cursors = [value for key, value in pairs if key == "cursor" and value]
+    after = decode_session_cursor(cursors[-1]) if cursors else None
+    return SessionQuery(general.take, general.order, after)

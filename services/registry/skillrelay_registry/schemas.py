@@ -8,14 +8,18 @@ and returns these; the HTTP layer only decodes and encodes them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from skillrelay_common.schemas.abilities import DynamicHandler, Handler
+from skillrelay_common.schemas.registry import DEFAULT_MAX_SESSIONS, MAX_SESSIONS_LIMIT
 
 SessionMode = Literal["strict", "renew"]
+MaxSessions = Annotated[int, msgspec.Meta(ge=1, le=MAX_SESSIONS_LIMIT)]
+# An integration travels to the edge with its skillset in one NATS message: its own text stays small.
+IntegrationDescription = Annotated[str, msgspec.Meta(max_length=64 * 1024)]
 Meta = dict[str, Any]
 
 
@@ -289,20 +293,22 @@ class OAuthConnectionOut(Record):
 class IntegrationCreate(Body):
     name: str
     skillset_id: str
-    description: str = ""
+    description: IntegrationDescription = ""
     blueprint_id: str | None = None
     o_auth_connection_id: str | None = None
     session_mode: SessionMode = "strict"
+    max_sessions: MaxSessions = DEFAULT_MAX_SESSIONS
     meta: Meta = msgspec.field(default_factory=dict)
 
 
 class IntegrationUpdate(Body):
     name: str | UnsetType = UNSET
-    description: str | UnsetType = UNSET
+    description: IntegrationDescription | UnsetType = UNSET
     skillset_id: str | UnsetType = UNSET
     blueprint_id: str | UnsetType | None = UNSET
     o_auth_connection_id: str | UnsetType | None = UNSET
     session_mode: SessionMode | UnsetType = UNSET
+    max_sessions: MaxSessions | UnsetType = UNSET
     meta: Meta | UnsetType = UNSET
 
 
@@ -325,6 +331,7 @@ class IntegrationOut(Record):
     description: str
     skillset_id: str
     session_mode: SessionMode
+    max_sessions: int
     endpoint: str
     meta: Meta
     created_at: datetime
@@ -347,6 +354,17 @@ class SessionOut(Record):
 
 class SessionListOut(Record):
     items: list[SessionOut]
+    cursor: str | None = None
+
+
+class SessionEndIdle(Body):
+    """End the sessions not used for this many minutes or more (1 minute to 30 days)."""
+
+    idle_minutes: Annotated[int, msgspec.Meta(ge=1, le=43_200)]
+
+
+class SessionsEnded(Record):
+    count: int
 
 
 class EmptyBody(Body):

@@ -21,6 +21,7 @@ from skillrelay_registry.usecases.contents import ContentUseCases
 from skillrelay_registry.usecases.integrations import IntegrationUseCases
 from skillrelay_registry.usecases.oauth_connections import OAuthConnectionUseCases
 from skillrelay_registry.usecases.search import SearchUseCases
+from skillrelay_registry.usecases.session_admin import SessionAdminUseCases
 from skillrelay_registry.usecases.skillsets import SkillsetUseCases
 
 __all__ = [
@@ -40,5 +41,6 @@ class RegistryService(
     OAuthConnectionUseCases,
     IntegrationUseCases,
     SearchUseCases,
+    SessionAdminUseCases,
 ):
     """``RegistryService(session_factory, bus, settings)``: every use case, each method per call."""

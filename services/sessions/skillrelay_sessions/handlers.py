@@ -7,11 +7,14 @@ from typing import Any
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.base import Invalid, NotFound, Ok
 from skillrelay_common.schemas.sessions import (
+    CloseIdleSessions,
     CloseSession,
     CloseSessions,
+    CountSessions,
     CreateSession,
     GetSession,
     ListSessions,
+    SessionCounts,
     SessionInfo,
     SessionList,
     SessionsClosed,
@@ -21,6 +24,8 @@ from skillrelay_common.schemas.sessions import (
 from skillrelay_common.subjects import (
     SESSIONS_CLOSE,
     SESSIONS_CLOSE_ALL,
+    SESSIONS_CLOSE_IDLE,
+    SESSIONS_COUNT,
     SESSIONS_CREATE,
     SESSIONS_GET,
     SESSIONS_LIST,
@@ -41,6 +46,8 @@ SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
     SESSIONS_CLOSE,
     SESSIONS_CLOSE_ALL,
     SESSIONS_LIST,
+    SESSIONS_CLOSE_IDLE,
+    SESSIONS_COUNT,
 )
 
 
@@ -49,7 +56,12 @@ def register_handlers(bus: Bus, service: SessionService) -> None:
 
     async def create(request: CreateSession) -> SessionInfo | Invalid:
         return await service.create(
-            request.integration_id, request.principal, request.protocol_version, request.state
+            request.integration_id,
+            request.principal,
+            request.protocol_version,
+            request.state,
+            request.max_sessions,
+            ttl_seconds=request.ttl_seconds,
         )
 
     async def get(request: GetSession) -> SessionInfo | NotFound:
@@ -74,7 +86,9 @@ def register_handlers(bus: Bus, service: SessionService) -> None:
         return await service.close_all(request.integration_id, request.principal, request.reason)
 
     async def list_sessions(request: ListSessions) -> SessionList:
-        return await service.list(request.integration_id)
+        return await service.list(
+            request.integration_id, request.take, request.order == "desc", request.after
+        )
 
     bus.serve(SESSIONS_CREATE, create)
     bus.serve(SESSIONS_GET, get)
@@ -83,3 +97,12 @@ def register_handlers(bus: Bus, service: SessionService) -> None:
     bus.serve(SESSIONS_CLOSE, close)
     bus.serve(SESSIONS_CLOSE_ALL, close_all)
     bus.serve(SESSIONS_LIST, list_sessions)
+
+    async def close_idle(request: CloseIdleSessions) -> SessionsClosed | Invalid:
+        return await service.close_idle(request.integration_id, request.idle_seconds, request.reason)
+
+    async def count(request: CountSessions) -> SessionCounts | Invalid:
+        return await service.count(request.integration_ids)
+
+    bus.serve(SESSIONS_CLOSE_IDLE, close_idle)
+    bus.serve(SESSIONS_COUNT, count)

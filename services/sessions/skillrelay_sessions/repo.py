@@ -12,7 +12,7 @@ import msgspec
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from skillrelay_common.schemas.sessions import SessionInfo
+from skillrelay_common.schemas.sessions import SessionInfo, SessionPosition
 
 _json = msgspec.json.Encoder()
 
@@ -22,12 +22,25 @@ _INSERT = text(
     "VALUES (:id, :integration_id, :principal, :created_at, :last_seen_at, :expires_at, "
     ":protocol_version, CAST(:state AS jsonb))"
 )
+# Inserts into one capped integration serialise on a transaction-scoped advisory lock, so two replicas
+# opening sessions at once never leave more than the cap alive.
+_LOCK_INTEGRATION = text("SELECT pg_advisory_xact_lock(hashtextextended(:integration_id, 0))")
+# The least recently used live sessions beyond the cap (the one just inserted is the most recent).
+_EVICT_BEYOND_CAP = text(
+    "DELETE FROM sessions.sessions WHERE id IN ("
+    "  SELECT id FROM sessions.sessions WHERE integration_id = :integration_id AND expires_at >= :now "
+    "  ORDER BY last_seen_at DESC, created_at DESC, id DESC OFFSET :cap"
+    ") RETURNING *"
+)
 _GET_LIVE = text("SELECT * FROM sessions.sessions WHERE id = :id AND expires_at >= :now")
-# The keep-alive path: one statement for a whole batch from one edge replica.
+# The keep-alive path: one statement for a whole batch from one edge replica. Each row keeps its own
+# TTL (its integration's idle timeout) as expires_at - last_seen_at; the right-hand sides read the row
+# as it was before this update.
 _TOUCH = text(
     "UPDATE sessions.sessions "
     "SET last_seen_at = greatest(last_seen_at, :seen_at), "
-    "    expires_at = greatest(last_seen_at, :seen_at) + :ttl "
+    "    expires_at = greatest(last_seen_at, :seen_at) + "
+    "        CASE WHEN expires_at > last_seen_at THEN expires_at - last_seen_at ELSE :ttl END "
     "WHERE id = ANY(CAST(:ids AS text[])) AND expires_at >= :alive_after AND last_seen_at < :seen_at"
 )
 _LOCK_LIVE = text("SELECT state FROM sessions.sessions WHERE id = :id AND expires_at >= :now FOR UPDATE")
@@ -46,9 +59,26 @@ _DELETE_FOR_INTEGRATION = text(
     "AND (CAST(:principal AS text) IS NULL OR principal = :principal) "
     "RETURNING *"
 )
-_LIST_LIVE = text(
+# Keyset pages over (created_at, id): a cursor names the last row seen, the next page starts after it.
+_LIST_LIVE_ASC = text(
     "SELECT * FROM sessions.sessions "
-    "WHERE integration_id = :integration_id AND expires_at >= :now ORDER BY created_at, id"
+    "WHERE integration_id = :integration_id AND expires_at >= :now "
+    "AND (CAST(:after_id AS text) IS NULL OR (created_at, id) > (:after_created_at, :after_id)) "
+    "ORDER BY created_at, id LIMIT :take"
+)
+_LIST_LIVE_DESC = text(
+    "SELECT * FROM sessions.sessions "
+    "WHERE integration_id = :integration_id AND expires_at >= :now "
+    "AND (CAST(:after_id AS text) IS NULL OR (created_at, id) < (:after_created_at, :after_id)) "
+    "ORDER BY created_at DESC, id DESC LIMIT :take"
+)
+_DELETE_IDLE = text(
+    "DELETE FROM sessions.sessions WHERE integration_id = :integration_id AND last_seen_at < :before "
+    "RETURNING *"
+)
+_COUNT_LIVE = text(
+    "SELECT integration_id, count(*) FROM sessions.sessions "
+    "WHERE integration_id = ANY(CAST(:ids AS text[])) AND expires_at >= :now GROUP BY integration_id"
 )
 # SKIP LOCKED: concurrent sweepers (several replicas) take disjoint rows; each expiry is announced once.
 _DELETE_EXPIRED = text(
@@ -73,8 +103,11 @@ class PostgresSessionStore:
         self._engine = engine
         self.counters = WriteCounters()
 
-    async def insert(self, session: SessionInfo) -> None:
+    async def insert(self, session: SessionInfo, max_sessions: int | None = None) -> list[SessionInfo]:
+        evicted: list[SessionInfo] = []
         async with self._engine.begin() as conn:
+            if max_sessions is not None:
+                await conn.execute(_LOCK_INTEGRATION, {"integration_id": session.integration_id})
             await conn.execute(
                 _INSERT,
                 {
@@ -88,7 +121,15 @@ class PostgresSessionStore:
                     "state": _json.encode(session.state).decode(),
                 },
             )
+            if max_sessions is not None:
+                parameters = {
+                    "integration_id": session.integration_id,
+                    "now": session.created_at,
+                    "cap": max_sessions,
+                }
+                evicted = [_to_info(row) for row in (await conn.execute(_EVICT_BEYOND_CAP, parameters)).all()]
         self.counters.other_writes += 1
+        return evicted
 
     async def get_live(self, session_id: str, now: float) -> SessionInfo | None:
         async with self._engine.connect() as conn:
@@ -143,9 +184,24 @@ class PostgresSessionStore:
         self.counters.other_writes += 1
         return [_to_info(row) for row in rows]
 
-    async def list_live(self, integration_id: str, now: float) -> list[SessionInfo]:
+    async def list_live(
+        self,
+        integration_id: str,
+        now: float,
+        take: int,
+        descending: bool,
+        after: SessionPosition | None,
+    ) -> list[SessionInfo]:
+        parameters = {
+            "integration_id": integration_id,
+            "now": now,
+            "take": take,
+            "after_created_at": after.created_at if after else None,
+            "after_id": after.session_id if after else None,
+        }
+        statement = _LIST_LIVE_DESC if descending else _LIST_LIVE_ASC
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(_LIST_LIVE, {"integration_id": integration_id, "now": now})).all()
+            rows = (await conn.execute(statement, parameters)).all()
         return [_to_info(row) for row in rows]
 
     async def delete_expired(self, cutoff: float, limit: int) -> list[SessionInfo]:
@@ -153,6 +209,18 @@ class PostgresSessionStore:
             rows = (await conn.execute(_DELETE_EXPIRED, {"cutoff": cutoff, "limit": limit})).all()
         self.counters.other_writes += 1
         return [_to_info(row) for row in rows]
+
+    async def delete_idle(self, integration_id: str, last_seen_before: float) -> list[SessionInfo]:
+        async with self._engine.begin() as conn:
+            parameters = {"integration_id": integration_id, "before": last_seen_before}
+            rows = (await conn.execute(_DELETE_IDLE, parameters)).all()
+        self.counters.other_writes += 1
+        return [_to_info(row) for row in rows]
+
+    async def count_live(self, integration_ids: Sequence[str], now: float) -> dict[str, int]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(_COUNT_LIVE, {"ids": list(integration_ids), "now": now})).all()
+        return {str(row[0]): int(row[1]) for row in rows}
 
 
 def _decode_state(state: Any) -> dict[str, Any]:

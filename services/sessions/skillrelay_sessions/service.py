@@ -17,7 +17,13 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from skillrelay_common.schemas.base import Invalid, NotFound, Ok
-from skillrelay_common.schemas.sessions import SessionInfo, SessionList, SessionsClosed
+from skillrelay_common.schemas.sessions import (
+    SessionCounts,
+    SessionInfo,
+    SessionList,
+    SessionPosition,
+    SessionsClosed,
+)
 
 EventKind = Literal["opened", "closed", "expired", "updated"]
 
@@ -26,6 +32,15 @@ MAX_PRINCIPAL_LENGTH = 512
 MAX_ID_LENGTH = 200
 MAX_STATE_BYTES = 64 * 1024
 MAX_TOUCH_BATCH = 10_000
+# The most sessions one list page holds (without state, a page stays far below NATS's 1 MB).
+MAX_LIST_TAKE = 100
+# The widest per-integration cap on live sessions an integration may set (registry ``maxSessions``).
+MAX_SESSIONS_CAP = 10_000
+EVICTED_REASON = "evicted: the integration's session limit was reached"
+# An integration's idle timeout, and the "idle for" of a clean-up: a minute to thirty days.
+MIN_IDLE_SECONDS = 60
+MAX_TTL_SECONDS = 30 * 24 * 3600.0
+MAX_COUNT_IDS = 1000
 _state_encoder = msgspec.json.Encoder()
 
 
@@ -37,13 +52,17 @@ def new_session_id() -> str:
 class SessionStore(Protocol):
     """Persistence of sessions (PostgreSQL in production, a dict in unit tests)."""
 
-    async def insert(self, session: SessionInfo) -> None: ...
+    async def insert(self, session: SessionInfo, max_sessions: int | None = None) -> list[SessionInfo]:
+        """Insert ``session``; with ``max_sessions``, then delete (and return) the integration's least
+        recently used live sessions beyond that many, atomically with respect to other inserts."""
+        ...
 
     async def get_live(self, session_id: str, now: float) -> SessionInfo | None: ...
 
     async def touch(self, session_ids: Sequence[str], seen_at: float, ttl: float, alive_after: float) -> int:
         """One statement: ``last_seen_at = greatest(last_seen_at, seen_at)`` for rows that were alive
-        at ``alive_after``. Returns the number of rows changed."""
+        at ``alive_after``, each row's expiry pushed by its own TTL (``expires_at - last_seen_at``; ``ttl``
+        for rows without one). Returns the number of rows changed."""
         ...
 
     async def change_state(
@@ -62,9 +81,22 @@ class SessionStore(Protocol):
         self, integration_id: str, principal: str | None
     ) -> list[SessionInfo]: ...
 
-    async def list_live(self, integration_id: str, now: float) -> list[SessionInfo]: ...
+    async def list_live(
+        self,
+        integration_id: str,
+        now: float,
+        take: int,
+        descending: bool,
+        after: SessionPosition | None,
+    ) -> list[SessionInfo]:
+        """Up to ``take`` live sessions strictly after ``after`` in ``(created_at, id)`` order."""
+        ...
 
     async def delete_expired(self, cutoff: float, limit: int) -> list[SessionInfo]: ...
+
+    async def delete_idle(self, integration_id: str, last_seen_before: float) -> list[SessionInfo]: ...
+
+    async def count_live(self, integration_ids: Sequence[str], now: float) -> dict[str, int]: ...
 
 
 class SessionEventSink(Protocol):
@@ -96,11 +128,23 @@ class SessionService:
         self._clock = clock
 
     async def create(
-        self, integration_id: str, principal: str, protocol_version: str | None, state: dict[str, Any]
+        self,
+        integration_id: str,
+        principal: str,
+        protocol_version: str | None,
+        state: dict[str, Any],
+        max_sessions: int | None = None,
+        ttl_seconds: float | None = None,
     ) -> SessionInfo | Invalid:
-        problem = _check_binding(integration_id, principal) or _check_state(state)
+        """Open a session. At the integration's cap the least recently used sessions end (announced as
+        closed, reason ``EVICTED_REASON``): their clients get 404 and initialize again, as MCP says.
+        ``ttl_seconds`` (the integration's idle timeout, else the policy's) is how far each use pushes
+        the expiry: the row keeps it as ``expires_at - last_seen_at``."""
+        problem = _check_binding(integration_id, principal) or _check_state(state) or _check_ttl(ttl_seconds)
         if problem:
             return Invalid(message=problem)
+        if max_sessions is not None and not 1 <= max_sessions <= MAX_SESSIONS_CAP:
+            return Invalid(message=f"max_sessions must be from 1 to {MAX_SESSIONS_CAP}")
         now = self._clock()
         session = SessionInfo(
             session_id=new_session_id(),
@@ -108,12 +152,14 @@ class SessionService:
             principal=principal,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + self._policy.ttl_seconds,
+            expires_at=now + (ttl_seconds or self._policy.ttl_seconds),
             protocol_version=protocol_version,
             state=state,
         )
-        await self._store.insert(session)
+        evicted = await self._store.insert(session, max_sessions)
         await self._events.publish("opened", session)
+        for old in evicted:
+            await self._events.publish("closed", old, EVICTED_REASON)
         return session
 
     async def get(self, session_id: str) -> SessionInfo | NotFound:
@@ -178,8 +224,42 @@ class SessionService:
             await self._events.publish("closed", session, reason)
         return SessionsClosed(count=len(closed))
 
-    async def list(self, integration_id: str) -> SessionList:
-        return SessionList(sessions=await self._store.list_live(integration_id, self._clock()))
+    async def close_idle(
+        self, integration_id: str, idle_seconds: float, reason: str
+    ) -> SessionsClosed | Invalid:
+        """End every session of the integration unused for ``idle_seconds`` or more (the owner's
+        clean-up: most clients never send DELETE). Their clients get 404 and initialize again."""
+        if not integration_id or len(integration_id) > MAX_ID_LENGTH:
+            return Invalid(message="integration_id is required (at most 200 characters)")
+        if not MIN_IDLE_SECONDS <= idle_seconds <= MAX_TTL_SECONDS:
+            return Invalid(message=f"idle_seconds must be from {MIN_IDLE_SECONDS} to {MAX_TTL_SECONDS:.0f}")
+        closed = await self._store.delete_idle(integration_id, self._clock() - idle_seconds)
+        for session in closed:
+            await self._events.publish("closed", session, reason)
+        return SessionsClosed(count=len(closed))
+
+    async def count(self, integration_ids: Sequence[str]) -> SessionCounts | Invalid:
+        if len(integration_ids) > MAX_COUNT_IDS:
+            return Invalid(message=f"at most {MAX_COUNT_IDS} integrations at once")
+        ids = sorted({i for i in integration_ids if 0 < len(i) <= MAX_ID_LENGTH})
+        counts = await self._store.count_live(ids, self._clock()) if ids else {}
+        return SessionCounts(counts={i: counts.get(i, 0) for i in ids})
+
+    async def list(
+        self,
+        integration_id: str,
+        take: int = MAX_LIST_TAKE,
+        descending: bool = False,
+        after: SessionPosition | None = None,
+    ) -> SessionList:
+        """One page of live sessions, without their state; ``next`` is set when more follow."""
+        take = min(max(take, 1), MAX_LIST_TAKE)
+        rows = await self._store.list_live(integration_id, self._clock(), take + 1, descending, after)
+        page = [msgspec.structs.replace(row, state=_listed_state(row.state)) for row in rows[:take]]
+        more = len(rows) > take
+        last = page[-1] if page else None
+        position = SessionPosition(created_at=last.created_at, session_id=last.session_id) if last else None
+        return SessionList(sessions=page, next=position if more else None)
 
     async def sweep_expired(self) -> int:
         """Delete one batch of sessions expired longer than the grace ago and announce each.
@@ -215,6 +295,25 @@ def merge_state(
     return merged
 
 
+# What a listed session shows of its state: who the client says it is, a few short strings.
+_LISTED_CLIENT_KEYS = ("name", "title", "version")
+_LISTED_TEXT = 128
+
+
+def _listed_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Only a bounded ``clientInfo``: a page of 100 sessions stays a few tens of KB whatever the
+    clients sent (the rest of a state can be 64 KB per session)."""
+    client = state.get("clientInfo")
+    if not isinstance(client, dict):
+        return {}
+    kept = {
+        key: value[:_LISTED_TEXT]
+        for key in _LISTED_CLIENT_KEYS
+        if isinstance(value := client.get(key), str) and value
+    }
+    return {"clientInfo": kept} if kept else {}
+
+
 def _plausible_id(session_id: str) -> bool:
     return 0 < len(session_id) <= MAX_ID_LENGTH and session_id.isascii() and session_id.isprintable()
 
@@ -226,6 +325,12 @@ def _check_binding(integration_id: str, principal: str) -> str | None:
     is_oauth = principal.startswith("oauth:") and len(principal) > len("oauth:") and principal.isprintable()
     if len(principal) > MAX_PRINCIPAL_LENGTH or not (is_oauth or STATIC_PRINCIPAL.match(principal)):
         return "principal must be 'static:v<version>' or 'oauth:<subject>'"
+    return None
+
+
+def _check_ttl(ttl_seconds: float | None) -> str | None:
+    if ttl_seconds is not None and not MIN_IDLE_SECONDS <= ttl_seconds <= MAX_TTL_SECONDS:
+        return f"ttl_seconds must be from {MIN_IDLE_SECONDS} to {MAX_TTL_SECONDS:.0f}"
     return None
 
 

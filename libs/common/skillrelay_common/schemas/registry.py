@@ -10,6 +10,9 @@ from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceD
 from skillrelay_common.schemas.base import Message
 
 SessionMode = Literal["strict", "renew"]
+# Live 2025-era sessions an integration keeps at once unless its ``maxSessions`` says otherwise.
+DEFAULT_MAX_SESSIONS = 1000
+MAX_SESSIONS_LIMIT = 10_000
 
 
 class IntegrationInfo(Message, kw_only=True):
@@ -25,6 +28,11 @@ class IntegrationInfo(Message, kw_only=True):
     # Bumped whenever oAuthConnectionId changes; JWTs carry it, so older JWTs stop verifying.
     oauth_generation: int = 0
     session_mode: SessionMode = "strict"
+    # The most live 2025-era sessions at once; opening one more ends the least recently used.
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    # The integration's idle timeout: each use extends a session by this much (None: the sessions
+    # service's own, 24 hours by default).
+    session_ttl_seconds: float | None = None
 
 
 class SkillsetSnapshot(Message, kw_only=True):

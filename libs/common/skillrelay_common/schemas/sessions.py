@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -27,6 +27,10 @@ class CreateSession(Message, kw_only=True):
     principal: str
     protocol_version: str | None = None
     state: dict[str, Any] = msgspec.field(default_factory=dict)
+    # The integration's cap on live sessions: opening one more ends the least recently used.
+    max_sessions: int | None = None
+    # The integration's idle timeout (each use extends the session by this much); None: the service's.
+    ttl_seconds: float | None = None
 
 
 class GetSession(Message, kw_only=True):
@@ -68,12 +72,29 @@ class CloseSessions(Message, kw_only=True):
     reason: str = "revoked"
 
 
+class SessionPosition(Message, kw_only=True):
+    """Where a page of sessions ended: the sort key of its last session."""
+
+    created_at: float
+    session_id: str
+
+
 class ListSessions(Message, kw_only=True):
+    """One page of an integration's live sessions, ordered by ``(created_at, session_id)``.
+
+    Listed sessions carry only a bounded ``clientInfo`` of their state (the whole can be 64 KB each):
+    a page always fits in one NATS reply."""
+
     integration_id: str
+    take: int = 100
+    order: Literal["asc", "desc"] = "asc"
+    after: SessionPosition | None = None
 
 
 class SessionList(Message, kw_only=True):
     sessions: list[SessionInfo] = msgspec.field(default_factory=list)
+    # Set when another page follows: the position of this page's last session.
+    next: SessionPosition | None = None
 
 
 class SessionsClosed(Message, kw_only=True):
@@ -87,3 +108,21 @@ class SessionEvent(Message, kw_only=True):
     integration_id: str
     principal: str
     reason: str = ""
+
+
+class CloseIdleSessions(Message, kw_only=True):
+    """End every session of an integration not used for ``idle_seconds`` or more."""
+
+    integration_id: str
+    idle_seconds: float
+    reason: str = "idle"
+
+
+class CountSessions(Message, kw_only=True):
+    """How many live sessions each integration has (the owner's list of MCP servers)."""
+
+    integration_ids: list[str]
+
+
+class SessionCounts(Message, kw_only=True):
+    counts: dict[str, int] = msgspec.field(default_factory=dict)

@@ -61,6 +61,34 @@ async def test_failing_handler_answers_unavailable(nats_url: str, bus: Bus) -> N
         await server.close()
 
 
+async def test_a_reply_too_large_for_nats_answers_unavailable_at_once(nats_url: str, bus: Bus) -> None:
+    """Regression: a reply over the server's max_payload could not be published, so the asker waited
+    for its whole timeout and saw only "did not answer in time"."""
+    server = await Bus.connect(nats_url, "registry")
+
+    async def huge(_: ResolveIntegration) -> NotFound:
+        return NotFound(what="x" * (server.nc.max_payload + 1))
+
+    server.serve(REGISTRY_INTEGRATION_RESOLVE, huge)
+    await server.start()
+    try:
+        reply = await bus.request(
+            REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id="x"), timeout=30
+        )
+        assert isinstance(reply, Unavailable)
+        assert "larger than NATS carries" in reply.message
+    finally:
+        await server.close()
+
+
+async def test_a_request_too_large_for_nats_is_a_value_not_an_exception(bus: Bus) -> None:
+    reply = await bus.request(
+        REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id="x" * (bus.nc.max_payload + 1))
+    )
+    assert isinstance(reply, Unavailable)
+    assert "larger than NATS carries" in reply.message
+
+
 async def test_gather_collects_one_ack_per_broadcast_instance(nats_url: str, bus: Bus) -> None:
     replicas = [await Bus.connect(nats_url, "edge", instance_id=f"edge-{i}") for i in range(3)]
     for replica in replicas:

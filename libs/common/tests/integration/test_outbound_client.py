@@ -4,7 +4,10 @@ way (stale keep-alive, chunked or close-delimited answers, silence, huge answers
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -294,3 +297,57 @@ async def test_interim_answers_are_skipped(
         answer = await client.send(post(up.url), body=b"{}", timeout=5, max_body=99)
         assert (answer.status, answer.body, answer.header(b"link")) == (200, b'{"done":true}', None)
     assert up.connections == 1
+
+
+def _self_signed(name: str) -> tuple[bytes, bytes]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+async def test_tls_checks_the_url_name_while_connecting_to_the_pinned_address(tmp_path: Path) -> None:
+    cert, key = _self_signed("localhost")
+    (tmp_path / "cert.pem").write_bytes(cert)
+    (tmp_path / "key.pem").write_bytes(key)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    up = Upstream(echo)
+    server = await asyncio.start_server(up._serve, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    trusting = OutboundClient(
+        TargetCache(allow_private=True), ssl_context=ssl.create_default_context(cadata=cert.decode())
+    )
+    try:
+        shape = post(f"https://localhost:{port}/secure")
+        answer = await trusting.send(shape, body=b'{"tls":1}', timeout=5, max_body=99)
+        assert (answer.status, answer.body) == (200, b'{"tls":1}')
+        assert up.heads[0].startswith(b"POST /secure HTTP/1.1\r\n")
+        assert f"Host: localhost:{port}\r\n".encode() in up.heads[0]
+        # The same server by another name: the certificate does not match, nothing is sent.
+        with pytest.raises(OutboundError, match="TLS"):
+            await trusting.send(post(f"https://127.0.0.1:{port}/"), body=b"{}", timeout=5, max_body=99)
+        assert len(up.heads) == 1
+    finally:
+        await trusting.aclose()
+        server.close()

@@ -137,6 +137,29 @@ async def test_registration_refuses_unsafe_redirect_uris(
     assert bad_json.status_code == 400
 
 
+async def test_registration_refuses_text_postgresql_cannot_store(
+    oauth_stack: OAuthStack, http: httpx.AsyncClient
+) -> None:
+    """Regression: a NUL in client_name reached PostgreSQL, which refused it: 500."""
+    integration = oauth_stack.add_integration()
+    issuer = oauth_stack.issuer(integration.id)
+    for extra in (
+        {"client_name": "a\x00b"},
+        {"client_uri": "https://x.example/\x00"},
+        {"software_id": "\x00"},
+    ):
+        answer = await http.post(f"{issuer}/register", json={"redirect_uris": [REDIRECT], **extra})
+        assert answer.status_code == 400, (extra, answer.text)
+        assert answer.json()["error"] == "invalid_client_metadata"
+    lone_surrogate = b'{"redirect_uris": ["%s"], "client_name": "\\ud800"}' % REDIRECT.encode()
+    answer = await http.post(
+        f"{issuer}/register", content=lone_surrogate, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 400, answer.text
+    fine = await http.post(f"{issuer}/register", json={"redirect_uris": [REDIRECT], "client_name": "Zoë ✓"})
+    assert fine.status_code == 201, fine.text
+
+
 async def test_redirect_uri_mismatch_is_shown_not_redirected(
     oauth_stack: OAuthStack, http: httpx.AsyncClient
 ) -> None:

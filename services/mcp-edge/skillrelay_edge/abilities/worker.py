@@ -9,6 +9,12 @@ only adoption's request/reply uses the service's nats-py connection. See
 A call re-run by a replica adopting it (``CallContext.adopt``) sends ``WorkerAdopt`` instead of a new
 ``WorkerCall`` and follows the same call on this replica's events subject. Events carry ``seq``; one
 already seen is dropped, so the worker's replay may overlap what was relayed before.
+
+Stateless era (``CallContext.inputs``): a question the handler asks is answered from the request's
+``inputResponses`` when they hold its key; otherwise the request ends with ``InputRequired`` while the
+handler stays suspended in the worker, waiting for its answer. The client's retry (any replica)
+adopts the call from just before the first unanswered question: the worker republishes the questions
+(same reply subjects), and the retry's answers go to them. See ``docs/mcp-2026.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -39,6 +46,9 @@ from skillrelay_edge.calls.context import (
     CallContext,
     ClientRequestError,
 )
+from skillrelay_edge.modern.inputs import CAPABILITY_OF, InputRequired, ResumePoint, input_key
+from skillrelay_edge.modern.meta import MISSING_REQUIRED_CLIENT_CAPABILITY
+from skillrelay_edge.transport.jsonrpc import RpcError
 from skillrelay_worker.correlation import CORRELATION_HEADER, correlation_id
 from skillrelay_worker.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
 from skillrelay_worker.protocol import (
@@ -79,6 +89,14 @@ _CAPABILITY_OF = {
     "roots/list": "roots",
 }
 _CANCELLED = object()
+# After a question nobody answered yet, how long to wait for more (``asyncio.gather`` of several
+# questions): they then go out in one ``input_required`` result instead of one round each.
+INPUT_COLLECT_SECONDS = 0.05
+# A retry whose suspended call no worker holds any more (it stopped, or the call timed out).
+INPUT_LOST_MESSAGE = (
+    "the call waiting for this input is gone (its worker stopped or it timed out); "
+    "send the request again without requestState"
+)
 
 
 class _CallInbox:
@@ -123,6 +141,10 @@ class _CallState:
     no_responder_retries: int = 0
     # The highest event seq relayed; an event at or below it is a duplicate (an adoption's replay).
     last_seq: int = 0
+    # Stateless era: the call waits in its worker for a retry (never cancel it).
+    suspended: bool = False
+    # Stateless era: when the whole call must be over (wall clock; travels in requestState).
+    wall_deadline: float = 0.0
 
 
 _NO_RESPONDER_BACKOFF = (0.02, 0.05, 0.1)
@@ -180,6 +202,13 @@ class WorkerRunner:
     async def run(
         self, ctx: CallContext, handler: WorkerHandler, arguments: dict[str, Any]
     ) -> dict[str, Any]:
+        inputs = ctx.inputs
+        if inputs is not None and inputs.resume is not None:
+            resume: ResumePoint = inputs.resume
+            state = _CallState(last_seq=resume.after_seq, wall_deadline=resume.deadline)
+            adopt = AdoptCall(resume.call_id, resume.after_seq)
+            start = functools.partial(self._adopt, adopt, state, INPUT_LOST_MESSAGE)
+            return await self._run(ctx, handler, adopt.call_id, state, start)
         if ctx.adopt is not None:
             adopt = ctx.adopt
             state = _CallState(last_seq=adopt.after_seq)
@@ -187,7 +216,8 @@ class WorkerRunner:
             return await self._run(ctx, handler, adopt.call_id, state, start)
         call = self._build_call(ctx, handler, arguments)
         send_call = functools.partial(self._send_call, handler.subject, call)
-        return await self._run(ctx, handler, call.call_id, _CallState(), send_call)
+        state = _CallState(wall_deadline=time.time() + handler.timeout_ms / 1000)
+        return await self._run(ctx, handler, call.call_id, state, send_call)
 
     async def _send_call(self, subject: str, call: WorkerCall) -> None:
         self.lane.publish(
@@ -226,12 +256,14 @@ class WorkerRunner:
             for task in client_requests:
                 task.cancel()
             self._calls.pop(call_id, None)
-            if not state.worker_done and not leaving and not self._stopping:
+            if not state.worker_done and not state.suspended and not leaving and not self._stopping:
                 # Timed out, cancelled by the client, or the edge gave up: the worker stops its handler.
                 # Not when the edge stops: the call lives on for another replica to adopt.
                 self._cancel(call_id, "cancelled by the edge")
 
-    async def _adopt(self, adopt: AdoptCall, state: _CallState) -> None:
+    async def _adopt(
+        self, adopt: AdoptCall, state: _CallState, lost_message: str = CALL_LOST_MESSAGE
+    ) -> None:
         """Ask the worker holding the call to send its events here; none answers: the call is lost."""
         request = WorkerAdopt(
             call_id=adopt.call_id,
@@ -242,7 +274,7 @@ class WorkerRunner:
             await self._bus.request_bytes(WORKER_ADOPT_SUBJECT, encode(request), self.adopt_timeout)
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
             state.worker_done = True  # no worker holds it: nothing to cancel
-            raise AbilityError(CALL_LOST_MESSAGE, INTERNAL_ERROR) from None
+            raise AbilityError(lost_message, INTERNAL_ERROR) from None
 
     def _build_call(self, ctx: CallContext, handler: WorkerHandler, arguments: dict[str, Any]) -> WorkerCall:
         kind = _KINDS[ctx.method]
@@ -293,6 +325,11 @@ class WorkerRunner:
         loop = asyncio.get_running_loop()
         timeout = handler.timeout_ms / 1000
         deadline = loop.time() + timeout
+        if state.wall_deadline:
+            # A resumed call keeps its first request's deadline (the worker's timeout counts from it).
+            deadline = loop.time() + min(timeout, state.wall_deadline - time.time())
+        # Stateless era: questions no answer was sent for, by key (what the client is asked next).
+        pending: dict[str, WorkerClientRequest] = {}
         # A worker sends something at least every heartbeat; three missed ones (plus slack for a busy
         # machine) mean it died or hangs.
         silence_limit = 3 * self.heartbeat_ms / 1000 + self.silence_slack
@@ -303,8 +340,11 @@ class WorkerRunner:
                     f"worker {handler.subject!r} did not finish within {timeout:g}s", REQUEST_TIMEOUT
                 )
             try:
-                item = await inbox.get(min(remaining, silence_limit))
+                item = await inbox.get(min(remaining, INPUT_COLLECT_SECONDS if pending else silence_limit))
             except TimeoutError:
+                if pending:
+                    state.suspended = True
+                    raise self._input_required(handler, ctx, pending, state) from None
                 if loop.time() >= deadline:
                     continue
                 raise AbilityError(
@@ -348,10 +388,51 @@ class WorkerRunner:
                 case WorkerHeartbeat():
                     pass
                 case WorkerClientRequest():
-                    if item.reply:
+                    if item.reply and ctx.inputs is not None:
+                        self._take_input(ctx, event, item.reply, pending)
+                    elif item.reply:
                         task = asyncio.create_task(self._ask_client(ctx, event, item.reply))
                         client_requests.add(task)
                         task.add_done_callback(client_requests.discard)
+
+    def _take_input(
+        self,
+        ctx: CallContext,
+        request: WorkerClientRequest,
+        reply_to: str,
+        pending: dict[str, WorkerClientRequest],
+    ) -> None:
+        """A question in the stateless era: answered at once from ``inputResponses`` when they hold its
+        key, else kept for the ``input_required`` result. A capability the client did not declare is
+        MissingRequiredClientCapability (-32021), as the spec says."""
+        capability = CAPABILITY_OF.get(request.method)
+        if capability is not None and capability not in ctx.client_capabilities:
+            raise RpcError(
+                MISSING_REQUIRED_CLIENT_CAPABILITY,
+                f"Missing required client capability: {capability}",
+                {"requiredCapabilities": {capability: {}}},
+            )
+        key = input_key(request.method, request.seq, request.key)
+        answer = ctx.inputs.responses.get(key) if ctx.inputs is not None else None
+        if answer is None:
+            pending[key] = request
+            return
+        with contextlib.suppress(nats.errors.Error):
+            self.lane.publish(reply_to, encode(WorkerClientAnswer(call_id=request.call_id, result=answer)))
+
+    def _input_required(
+        self,
+        handler: WorkerHandler,
+        ctx: CallContext,
+        pending: dict[str, WorkerClientRequest],
+        state: _CallState,
+    ) -> InputRequired:
+        """The questions to send, and where the retry picks the call up: just before the first of them,
+        so the worker asks them again (same reply subjects) on the replica the retry reaches."""
+        requests = {key: {"method": q.method, "params": q.params} for key, q in pending.items()}
+        first = min(q.seq for q in pending.values())
+        call_id = ctx.worker_call_id or ""
+        return InputRequired(requests, ResumePoint(call_id, max(first - 1, 0), state.wall_deadline))
 
     async def _ask_client(self, ctx: CallContext, request: WorkerClientRequest, reply_to: str) -> None:
         ctx.worker_seq = request.seq  # the request is written to the stream before the first await

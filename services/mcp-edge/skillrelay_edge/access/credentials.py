@@ -129,6 +129,11 @@ class CredentialVerifier:
         self._jwks_fetched_at: float | None = None
         self._jwks_lock = asyncio.Lock()
         self._revoked_jtis: dict[str, float] = {}
+        # Told the integration whose credentials were revoked (streams that outlive a request end).
+        self._revocation_listeners: list[Callable[[str], None]] = []
+
+    def add_revocation_listener(self, listener: Callable[[str], None]) -> None:
+        self._revocation_listeners.append(listener)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -300,6 +305,8 @@ class CredentialVerifier:
         if request.revoked_jti:
             self._revoked_jtis[request.revoked_jti] = request.revoked_jti_expires_at or (time.time() + 3600)
             self._prune_revoked_jtis()
+        for listener in self._revocation_listeners:
+            listener(request.integration_id)
         return InvalidationAck(instance_id=self._bus.instance_id)
 
     async def _on_echo(self, _: Any) -> None:

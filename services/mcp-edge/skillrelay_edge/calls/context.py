@@ -130,6 +130,11 @@ class CallContext:
     # with the call's SSE events so a replica adopting it knows where to resume.
     worker_call_id: str | None = None
     worker_seq: int = 0
+    # Stateless era: no log messages unless the request's ``_meta`` asked for them.
+    logs_off: bool = False
+    # Stateless era: questions to the client become an ``input_required`` result instead of
+    # server-to-client requests (``modern.inputs.InputExchange``); None in the session era.
+    inputs: Any = None
     _notify: NotifyFn = field(default=_no_notify, repr=False)
     _request_client: RequestClientFn = field(default=_no_client_requests, repr=False)
 
@@ -168,6 +173,8 @@ class CallContext:
 
     def wants_log(self, level: str) -> bool:
         """Whether a ``notifications/message`` at ``level`` passes the client's logging/setLevel."""
+        if self.logs_off:
+            return False
         if self.log_level is None:
             return True
         return _LOG_RANK.get(level, 0) >= _LOG_RANK.get(self.log_level, 0)

@@ -57,7 +57,9 @@ class CallStream:
         on_bind: Callable[[CallContext], None] | None = None,
         on_stream: OnStream | None = None,
         send_answer: Callable[[AsyncIterator[bytes]], Coroutine[Any, Any, None]],
+        event_ids: bool = True,
     ) -> None:
+        self._event_ids = event_ids
         self._on_bind = on_bind
         self.on_stream = on_stream
         self._send_answer = send_answer
@@ -167,7 +169,7 @@ class CallStream:
                 out.put_nowait(None)
                 return
             data = jsonrpc.encode(message)
-            event_id = await self._event_id(data, final, worker_seq)
+            event_id = await self._event_id(data, final, worker_seq) if self._event_ids else None
             out.put_nowait(frame(data, event_id))
             if final:
                 out.put_nowait(None)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from skillrelay_edge.calls.context import INVALID_PARAMS
 from skillrelay_edge.protocol.scope import RequestScope, Services
 from skillrelay_edge.transport.jsonrpc import RpcError
@@ -51,6 +53,22 @@ def bounded_client_info(client_info: Any) -> dict[str, str]:
         for key in CLIENT_INFO_KEYS
         if isinstance(value := client_info.get(key), str) and value
     }
+
+
+# What a session keeps of the client's initialize (capabilities + bounded clientInfo), as JSON. Real
+# clients send well under 2 KB; the session's whole state (with subscriptions) is capped at 64 KB by
+# the sessions service, and anything near NATS's 1 MB could not even reach it.
+MAX_CLIENT_STATE_BYTES = 16 * 1024
+_encoder = msgspec.json.Encoder()
+
+
+def client_state_problem(state: dict[str, Any]) -> str | None:
+    size = len(_encoder.encode(state))
+    if size > MAX_CLIENT_STATE_BYTES:
+        return (
+            f"capabilities take {size} bytes; a session keeps at most {MAX_CLIENT_STATE_BYTES} bytes of them"
+        )
+    return None
 
 
 def session_state_from_initialize(params: dict[str, Any]) -> dict[str, Any]:

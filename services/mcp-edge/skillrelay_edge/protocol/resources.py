@@ -12,6 +12,9 @@ from skillrelay_edge.protocol.scope import RequestScope, Services
 from skillrelay_edge.transport.jsonrpc import RpcError
 
 SUBSCRIPTIONS_KEY = "subscriptions"
+# Subscriptions live in the session's state (64 KB in all, shared with the client's capabilities).
+MAX_SUBSCRIPTIONS = 100
+MAX_SUBSCRIPTION_URI = 2048
 
 
 async def list_resources(scope: RequestScope, services: Services, params: dict[str, Any]) -> dict[str, Any]:
@@ -68,15 +71,30 @@ async def read_resource(scope: RequestScope, services: Services, params: dict[st
 async def _set_subscription(scope: RequestScope, services: Services, uri: str, subscribed: bool) -> None:
     if scope.session is None:
         return
+    if subscribed:
+        if len(uri) > MAX_SUBSCRIPTION_URI:
+            raise RpcError(
+                INVALID_PARAMS, f"Invalid params: uri is longer than {MAX_SUBSCRIPTION_URI} characters"
+            )
+        held = scope.session.state.get(SUBSCRIPTIONS_KEY)
+        if isinstance(held, list) and uri not in held and len(held) >= MAX_SUBSCRIPTIONS:
+            raise RpcError(
+                INVALID_PARAMS, f"Invalid params: a session holds at most {MAX_SUBSCRIPTIONS} subscriptions"
+            )
     # An atomic list edit in the sessions service: a read-modify-write here would lose one of two
     # subscriptions made at once (e.g. on two replicas).
     change = {SUBSCRIPTIONS_KEY: [uri]}
-    updated = await services.sessions.update_state(
-        scope.session.session_id,
-        {},
-        add_items=change if subscribed else None,
-        remove_items=None if subscribed else change,
-    )
+    try:
+        updated = await services.sessions.update_state(
+            scope.session.session_id,
+            {},
+            add_items=change if subscribed else None,
+            remove_items=None if subscribed else change,
+        )
+    except ValueError:  # the sessions service refused: the state would outgrow its limit
+        raise RpcError(
+            INVALID_PARAMS, "Invalid params: the session's subscriptions would outgrow its state"
+        ) from None
     if updated is not None:
         scope.session = updated
         uris = updated.state.get(SUBSCRIPTIONS_KEY)

@@ -38,6 +38,11 @@ class RequestScope:
     request_id: RequestId | None = None
     hooks: CallHooks | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Stateless era (2026-07-28): what the request's ``_meta`` says of the client (there is no
+    # session to hold it), and the multi round-trip answers and resume point it carries.
+    modern: bool = False
+    client_state: dict[str, Any] | None = None
+    inputs: Any = None  # modern.inputs.InputExchange
 
     @property
     def session_id(self) -> str | None:
@@ -45,7 +50,9 @@ class RequestScope:
 
     @property
     def state(self) -> dict[str, Any]:
-        return self.session.state if self.session is not None else {}
+        if self.session is not None:
+            return self.session.state
+        return self.client_state if self.client_state is not None else {}
 
 
 @dataclass(frozen=True)

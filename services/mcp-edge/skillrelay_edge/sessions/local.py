@@ -29,7 +29,14 @@ class LocalSessionManager:
         return None
 
     async def open(
-        self, integration_id: str, principal: str, *, protocol_version: str | None, state: dict[str, Any]
+        self,
+        integration_id: str,
+        principal: str,
+        *,
+        protocol_version: str | None,
+        state: dict[str, Any],
+        max_sessions: int | None = None,
+        ttl_seconds: float | None = None,
     ) -> SessionInfo:
         now = self._clock()
         info = SessionInfo(
@@ -38,11 +45,20 @@ class LocalSessionManager:
             principal=principal,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + self._ttl,
+            expires_at=now + (ttl_seconds or self._ttl),
             protocol_version=protocol_version,
             state=dict(state),
         )
         self._sessions[info.session_id] = info
+        if max_sessions is not None:
+            # As the sessions service does: the least recently used beyond the cap end.
+            mine = sorted(
+                (s for s in self._sessions.values() if s.integration_id == integration_id),
+                key=lambda s: (s.last_seen_at, s.created_at),
+                reverse=True,
+            )
+            for old in mine[max_sessions:]:
+                self._sessions.pop(old.session_id, None)
         return info
 
     async def resolve(self, session_id: str, integration_id: str, principal: str) -> SessionInfo | None:

@@ -123,8 +123,17 @@ class SessionManager:
     # -- the use cases the edge calls ------------------------------------------------------------
 
     async def open(
-        self, integration_id: str, principal: str, *, protocol_version: str | None, state: dict[str, Any]
+        self,
+        integration_id: str,
+        principal: str,
+        *,
+        protocol_version: str | None,
+        state: dict[str, Any],
+        max_sessions: int | None = None,
+        ttl_seconds: float | None = None,
     ) -> SessionInfo:
+        """Open a session; with ``max_sessions`` (the integration's cap) the sessions service ends the
+        integration's least recently used sessions beyond it."""
         reply = await self._bus.request(
             SESSIONS_CREATE,
             CreateSession(
@@ -132,6 +141,8 @@ class SessionManager:
                 principal=principal,
                 protocol_version=protocol_version,
                 state=state,
+                max_sessions=max_sessions,
+                ttl_seconds=ttl_seconds,
             ),
         )
         match reply:

@@ -2,8 +2,12 @@
 in header values and a body reader and gets back an ``HttpAnswer``.
 
 Order of checks for every request: transport rules (Host/Origin, Accept, Content-Type, version
-header, size) → integration (404) → credentials (401/503) → body framing → session (404 / renew).
+header, size) → integration (404) → credentials (401/503) → body framing → era → session (404 / renew).
 Credentials come before anything session-related so a session id never acts as a credential.
+
+Two eras answer on the same endpoint, chosen per request (``docs/mcp-2026.md``): a request naming
+2026-07-28 (its ``MCP-Protocol-Version`` header, or its ``_meta``) is served statelessly by
+``modern``: no session is looked up, opened or echoed. Everything else is the 2025 session era.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from skillrelay_edge.calls.call_records import CallRecord
 from skillrelay_edge.calls.cancellation import InFlightCalls
 from skillrelay_edge.calls.context import (
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
+    CallContext,
     ClientResponseRelay,
     PrincipalLike,
 )
@@ -34,14 +40,30 @@ from skillrelay_edge.calls.sse import GET_STREAM_ID, EventStore, parse_event_id
 from skillrelay_edge.calls.stored_call import StoredCall
 from skillrelay_edge.calls.streaming import CallStream, OnStream
 from skillrelay_edge.integrations.catalog import Catalog
+from skillrelay_edge.modern.dispatch import ModernDispatcher, knows
+from skillrelay_edge.modern.headers import check_standard_headers
+from skillrelay_edge.modern.listen import Listener, ListenStreams, read_filter
+from skillrelay_edge.modern.meta import (
+    MODERN_VERSIONS,
+    ModernError,
+    check_version,
+    names_modern_version,
+    read_meta,
+)
 from skillrelay_edge.protocol.dispatcher import Dispatcher
-from skillrelay_edge.protocol.lifecycle import session_state_from_initialize
+from skillrelay_edge.protocol.lifecycle import client_state_problem, session_state_from_initialize
 from skillrelay_edge.protocol.resources import SUBSCRIPTIONS_KEY
 from skillrelay_edge.protocol.scope import RequestScope, handler_kind
 from skillrelay_edge.sessions.notifications import OpenStream, SessionStreams
 from skillrelay_edge.transport import jsonrpc
-from skillrelay_edge.transport.jsonrpc import FramingError, Incoming
-from skillrelay_edge.transport.rules import DEFAULT_HEADER_VERSION, HttpRules, Rejection, negotiate_version
+from skillrelay_edge.transport.jsonrpc import FramingError, Incoming, RpcError
+from skillrelay_edge.transport.rules import (
+    DEFAULT_HEADER_VERSION,
+    SUPPORTED_VERSIONS,
+    HttpRules,
+    Rejection,
+    negotiate_version,
+)
 
 _log = structlog.get_logger("skillrelay.edge.endpoint")
 SESSION_HEADER = "Mcp-Session-Id"
@@ -53,6 +75,8 @@ BATCH_CONCURRENCY = 8
 PRIMING_SINCE = "2025-11-25"
 PRIMING_RETRY_MS = 1000
 _NO_CACHE = {"Cache-Control": "no-cache"}
+# Client text copied into audit records (one audit message must stay far below NATS's limit).
+MAX_AUDITED_TEXT = 200
 
 
 class BodyTooLarge(Exception):
@@ -76,7 +100,14 @@ class Verifier(Protocol):
 
 class Sessions(Protocol):
     async def open(
-        self, integration_id: str, principal: str, *, protocol_version: str | None, state: dict[str, Any]
+        self,
+        integration_id: str,
+        principal: str,
+        *,
+        protocol_version: str | None,
+        state: dict[str, Any],
+        max_sessions: int | None = None,
+        ttl_seconds: float | None = None,
     ) -> SessionInfo: ...
     async def resolve(self, session_id: str, integration_id: str, principal: str) -> SessionInfo | None: ...
     def touch(self, session_id: str) -> None: ...
@@ -159,8 +190,36 @@ def _reject(rejection: Rejection) -> HttpAnswer:
     return HttpAnswer(rejection.status, jsonrpc.encode(rejection.body()), dict(rejection.headers))
 
 
-def _rpc_error_answer(status: int, code: int, message: str, request_id: Any = None) -> HttpAnswer:
-    return HttpAnswer(status, jsonrpc.encode(jsonrpc.error(request_id, code, message)))
+def _rpc_error_answer(
+    status: int, code: int, message: str, request_id: Any = None, data: Any = None
+) -> HttpAnswer:
+    return HttpAnswer(status, jsonrpc.encode(jsonrpc.error(request_id, code, message, data)))
+
+
+# Every version this endpoint speaks, newest first (server/discover and UnsupportedProtocolVersion).
+ALL_VERSIONS: tuple[str, ...] = (*MODERN_VERSIONS, *SUPPORTED_VERSIONS)
+# HTTP statuses the stateless era gives JSON-RPC errors (others answer 200).
+_MODERN_ERROR_STATUS = {METHOD_NOT_FOUND: 404, -32021: 400}
+
+
+def _is_modern(header_version: str | None, messages: list[Incoming], batch: bool) -> bool:
+    """Whether a POST is of the stateless era: it names a modern version in its header, or (with no
+    session-era version in the header) in its body's ``_meta``."""
+    if header_version in MODERN_VERSIONS:
+        return True
+    if header_version in SUPPORTED_VERSIONS or batch:
+        return False
+    return names_modern_version(messages[0].message.get("params"))
+
+
+def _status_of(scope: RequestScope, response: dict[str, Any]) -> int:
+    if not scope.modern:
+        return 200
+    error = response.get("error")
+    if not isinstance(error, dict):
+        return 200
+    code = error.get("code")
+    return _MODERN_ERROR_STATUS.get(code, 200) if isinstance(code, int) else 200
 
 
 class McpEndpoint:
@@ -178,8 +237,12 @@ class McpEndpoint:
         inflight: InFlightCalls,
         audit: Audit | None = None,
         adoption: CallAdoption | None = None,
+        modern: ModernDispatcher | None = None,
+        listens: ListenStreams | None = None,
     ) -> None:
         self.adoption = adoption
+        self.modern = modern
+        self.listens = listens
         self.audit: Audit = audit or _NoAudit()
         self.rules = rules
         self.catalogs = catalogs
@@ -226,7 +289,12 @@ class McpEndpoint:
         self, catalog: Catalog, principal: PrincipalLike, version: str, state: dict[str, Any]
     ) -> SessionInfo:
         return await self.sessions.open(
-            catalog.integration.id, principal.id, protocol_version=version, state=state
+            catalog.integration.id,
+            principal.id,
+            protocol_version=version,
+            state=state,
+            max_sessions=catalog.integration.max_sessions,
+            ttl_seconds=catalog.integration.session_ttl_seconds,
         )
 
     async def _existing_session(
@@ -241,11 +309,9 @@ class McpEndpoint:
 
     async def post(self, inp: HttpInput) -> HttpAnswer:
         h = inp.headers
-        rejection = (
-            self.rules.check_host_and_origin(h.get("host"), h.get("origin"))
-            or self.rules.check_post_headers(h.get("content-type"), h.get("accept"), h.get("content-length"))
-            or self.rules.check_protocol_version(h.get("mcp-protocol-version"))
-        )
+        rejection = self.rules.check_host_and_origin(
+            h.get("host"), h.get("origin")
+        ) or self.rules.check_post_headers(h.get("content-type"), h.get("accept"), h.get("content-length"))
         if rejection is not None:
             return _reject(rejection)
         admitted = await self._admit(inp)
@@ -262,13 +328,19 @@ class McpEndpoint:
         except FramingError as exc:
             return _rpc_error_answer(400, exc.code, exc.message, exc.request_id)
         header_version = h.get("mcp-protocol-version")
+        if self.modern is not None and _is_modern(header_version, messages, batch):
+            return await self._post_modern(inp, catalog, principal, messages[0])
+        rejection = self.rules.check_protocol_version(header_version)
+        if rejection is not None:
+            return _reject(rejection)
         if batch and (header_version or BATCH_VERSION) != BATCH_VERSION:
             return _rpc_error_answer(
                 400, INVALID_REQUEST, "Invalid Request: batches are only allowed in 2025-03-26"
             )
         first = messages[0]
         if not batch and first.kind == "request" and first.method == "server/discover":
-            # A 2026-era probe: a JSON-RPC error with HTTP 400 makes dual-era clients use initialize.
+            # Without the stateless era's _meta this is no 2026 request: the session era has no such
+            # method (a JSON-RPC error with HTTP 400, as a 2025-only server answers a probe).
             return _rpc_error_answer(
                 400, METHOD_NOT_FOUND, "Method not found: server/discover; use initialize", first.id
             )
@@ -285,6 +357,12 @@ class McpEndpoint:
         if isinstance(opened, HttpAnswer):
             return opened
         session, new_session = opened
+        if batch and session is not None and session.protocol_version != BATCH_VERSION:
+            # Batches exist in 2025-03-26 only: a session negotiated later never takes one, whatever
+            # the request's header says.
+            return _rpc_error_answer(
+                400, INVALID_REQUEST, "Invalid Request: batches are only allowed in 2025-03-26 sessions"
+            )
         header_version = h.get("mcp-protocol-version")
         headers = {SESSION_HEADER: session.session_id} if new_session and session is not None else {}
         version = header_version or (session.protocol_version if session else None) or DEFAULT_HEADER_VERSION
@@ -332,6 +410,9 @@ class McpEndpoint:
             params = initialize.params
             version = negotiate_version(params.get("protocolVersion"))
             state = session_state_from_initialize(params)
+            problem = client_state_problem(state)
+            if problem is not None:
+                return _rpc_error_answer(400, INVALID_PARAMS, f"Invalid params: {problem}", initialize.id)
             return await self._open(catalog, principal, version, state), True
         if session_id:
             session = await self._existing_session(catalog, principal, session_id)
@@ -343,6 +424,65 @@ class McpEndpoint:
         if has_request:
             return await self._open(catalog, principal, header_version or DEFAULT_HEADER_VERSION, {}), True
         return None, False
+
+    async def _post_modern(
+        self, inp: HttpInput, catalog: Catalog, principal: PrincipalLike, message: Incoming
+    ) -> HttpAnswer:
+        """A stateless-era POST: one request (or notification) whose ``_meta`` says who asks and how.
+        No session is read or written; an ``Mcp-Session-Id`` it carries is ignored, as the spec says."""
+        h = inp.headers
+        if message.kind == "notification":
+            return HttpAnswer(202, None)
+        if message.kind == "response":
+            return _rpc_error_answer(
+                400, INVALID_REQUEST, "Invalid Request: a 2026-07-28 client sends no responses", message.id
+            )
+        try:
+            meta = read_meta(message.message.get("params"))
+            check_version(h.get("mcp-protocol-version"), meta, ALL_VERSIONS)
+            check_standard_headers(h, message.method, message.params)
+        except ModernError as exc:
+            return _rpc_error_answer(exc.status, exc.code, exc.message, message.id, exc.data)
+        if not knows(message.method):
+            return _rpc_error_answer(404, METHOD_NOT_FOUND, f"Method not found: {message.method}", message.id)
+        client_state: dict[str, Any] = {
+            "clientCapabilities": meta.client_capabilities,
+            "clientInfo": meta.client_info or {},
+        }
+        if meta.log_level is not None:
+            client_state["logLevel"] = meta.log_level
+        scope = RequestScope(
+            catalog,
+            principal,
+            None,
+            meta.protocol_version,
+            request_id=message.id,
+            modern=True,
+            client_state=client_state,
+        )
+        if message.method == "subscriptions/listen":
+            return self._listen(scope, message)
+        assert inp.send_stream is not None
+        return await self._answer(
+            catalog, principal, None, meta.protocol_version, message, inp.send_stream, {}, scope
+        )
+
+    def _listen(self, scope: RequestScope, req: Incoming) -> HttpAnswer:
+        if self.listens is None or req.id is None:
+            return _rpc_error_answer(404, METHOD_NOT_FOUND, "Method not found: subscriptions/listen", req.id)
+        try:
+            wanted = read_filter(req.params)
+        except RpcError as exc:
+            return _rpc_error_answer(400, exc.code, exc.message, req.id)
+        listener = Listener(scope.catalog.integration.id, scope.catalog.snapshot.skillset.id, req.id, wanted)
+        self.audit.record(
+            "mcp.request",
+            scope.catalog.integration.id,
+            outcome="ok",
+            principal=scope.principal.id,
+            data={"method": req.method},
+        )
+        return HttpAnswer(200, None, dict(_NO_CACHE), self.listens.follow(listener), EVENT_STREAM)
 
     def _scope(
         self,
@@ -369,13 +509,16 @@ class McpEndpoint:
     ) -> dict[str, Any]:
         """Answer one request and audit it (``tool.call`` for tools/call, else ``mcp.request``)."""
         started = time.perf_counter()
-        response = await self.dispatcher.answer(scope, req.method, req.params)
+        if scope.modern and self.modern is not None:
+            response = await self.modern.answer(scope, req.method, req.params)
+        else:
+            response = await self.dispatcher.answer(scope, req.method, req.params)
         outcome, data = ("cancelled", {}) if stream is not None and stream.cancelled else _outcome(response)
-        data["method"] = req.method
+        data["method"] = req.method[:MAX_AUDITED_TEXT]  # a client's text, bounded like the tool name
         kind = "mcp.request"
         if req.method == "tools/call":
             kind = "tool.call"
-            data["tool"] = str(req.params.get("name", ""))[:200]
+            data["tool"] = str(req.params.get("name", ""))[:MAX_AUDITED_TEXT]
         self.audit.record(
             kind,
             scope.catalog.integration.id,
@@ -395,32 +538,46 @@ class McpEndpoint:
         req: Incoming,
         send_stream: Callable[[HttpAnswer], Awaitable[None]],
         headers: dict[str, str],
+        scope: RequestScope | None = None,
     ) -> HttpAnswer:
         """Run the call in this task. Should it send anything before its result, its answer becomes an
         SSE stream sent from another task meanwhile (``CallStream``); else the result is plain JSON."""
-        scope = self._scope(catalog, principal, session, version, req)
+        if scope is None:
+            scope = self._scope(catalog, principal, session, version, req)
         if not _may_stream(catalog, req):
-            return HttpAnswer(200, jsonrpc.encode(await self._dispatch(scope, req)), headers)
+            response = await self._dispatch(scope, req)
+            return HttpAnswer(_status_of(scope, response), jsonrpc.encode(response), headers)
         negotiated = session.protocol_version if session is not None else None
 
         call_task = asyncio.current_task()
         assert call_task is not None
+        # The call's context once bound (a list, not the stream: the closure must not hold the stream,
+        # which holds the closure; a cycle would keep every finished request alive until the GC runs).
+        modern, bound = scope.modern, list[CallContext]()
+
+        def on_bind(ctx: CallContext) -> None:
+            bound.append(ctx)
+            self.inflight.add(ctx)
 
         async def send_answer(frames: AsyncIterator[bytes]) -> None:
             try:
                 await send_stream(HttpAnswer(200, None, {**headers, **_NO_CACHE}, frames, EVENT_STREAM))
             finally:
-                if self._leaving and call_task in self._streamed_calls:
-                    call_task.cancel()  # its client went away while the server is stopping
+                if call_task in self._streamed_calls:
+                    if modern and bound:
+                        bound[0].cancel()  # 2026-07-28: closing the response stream cancels the request
+                    elif self._leaving:
+                        call_task.cancel()  # its client went away while the server is stopping
 
         stream = CallStream(
             session_id=scope.session_id,
             relay=self.relay,
             store=self.store,
             priming_retry_ms=PRIMING_RETRY_MS if (negotiated or version) >= PRIMING_SINCE else None,
-            on_bind=self.inflight.add,
+            on_bind=on_bind,
             on_stream=self._recorder(scope, req),
             send_answer=send_answer,
+            event_ids=not scope.modern,  # 2026-07-28 streams are not resumable: no event ids
         )
         scope.hooks = stream
         self._streamed_calls[call_task] = stream
@@ -436,6 +593,7 @@ class McpEndpoint:
             _log.exception("mcp.call.failed", method=req.method)
         finally:
             self._streamed_calls.pop(call_task, None)
+            bound.clear()
             if stream.ctx is not None:
                 self.inflight.remove(stream.ctx)
                 stream.ctx.detach()
@@ -451,7 +609,7 @@ class McpEndpoint:
         if stream.cancelled:
             # Cancelled before it sent anything: an event stream that ends at once, with no response.
             return HttpAnswer(200, b"", {**headers, **_NO_CACHE}, media_type=EVENT_STREAM)
-        return HttpAnswer(200, jsonrpc.encode(response), headers)
+        return HttpAnswer(_status_of(scope, response), jsonrpc.encode(response), headers)
 
     def leave(self) -> None:
         """The server is stopping. A call whose answer streamed to a client that has gone (now or
@@ -501,6 +659,8 @@ class McpEndpoint:
 
     async def get(self, inp: HttpInput) -> HttpAnswer:
         h = inp.headers
+        if h.get("mcp-protocol-version") in MODERN_VERSIONS:
+            return _no_get_or_delete()
         rejection = (
             self.rules.check_host_and_origin(h.get("host"), h.get("origin"))
             or self.rules.check_get_headers(h.get("accept"))
@@ -576,6 +736,8 @@ class McpEndpoint:
 
     async def delete(self, inp: HttpInput) -> HttpAnswer:
         h = inp.headers
+        if h.get("mcp-protocol-version") in MODERN_VERSIONS:
+            return _no_get_or_delete()
         rejection = self.rules.check_host_and_origin(
             h.get("host"), h.get("origin")
         ) or self.rules.check_protocol_version(h.get("mcp-protocol-version"))
@@ -599,6 +761,13 @@ class McpEndpoint:
         if self.streams is not None:
             self.streams.end_session(session.session_id)
         return HttpAnswer(200, None)
+
+
+def _no_get_or_delete() -> HttpAnswer:
+    """2026-07-28 has no GET stream and no session to delete (``subscriptions/listen`` replaces both)."""
+    answer = _rpc_error_answer(405, -32000, "Method Not Allowed: 2026-07-28 uses POST only")
+    answer.headers["Allow"] = "POST"
+    return answer
 
 
 def _may_stream(catalog: Catalog, req: Incoming) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from skillrelay_common.json_limits import MAX_JSON_DEPTH, is_utf8, json_depth
 from skillrelay_edge.calls.context import INVALID_REQUEST, PARSE_ERROR, RequestId
 
 _decoder = msgspec.json.Decoder()
@@ -52,7 +53,12 @@ class Incoming:
 
 
 def decode_body(body: bytes) -> tuple[list[Incoming], bool]:
-    """The messages in ``body`` and whether it was a batch (a JSON array)."""
+    """The messages in ``body`` and whether it was a batch (a JSON array). Depth and encoding are
+    checked on the bytes first: the decoder would raise ``RecursionError`` / ``UnicodeDecodeError``."""
+    if not is_utf8(body):
+        raise FramingError(PARSE_ERROR, "Parse error: body is not valid UTF-8")
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise FramingError(PARSE_ERROR, f"Parse error: JSON is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         payload = _decoder.decode(body)
     except msgspec.DecodeError:

@@ -29,6 +29,11 @@ _INTERNAL = jsonrpc.encode(jsonrpc.error(None, -32603, "Internal error"))
 _UNAVAILABLE = jsonrpc.encode(jsonrpc.error(None, -32000, "Service Unavailable: starting up"))
 _NOT_FOUND = jsonrpc.encode(jsonrpc.error(None, -32000, "Not Found"))
 _NOT_ALLOWED = jsonrpc.encode(jsonrpc.error(None, -32000, "Method Not Allowed"))
+_AMBIGUOUS_CREDENTIALS = jsonrpc.encode(
+    jsonrpc.error(
+        None, -32600, "Bad Request: send one Authorization header (or one authorization query token)"
+    )
+)
 _CORRELATION = CORRELATION_HEADER.lower()
 
 
@@ -54,6 +59,17 @@ def _query_token(scope: Scope) -> str | None:
         return None
     values = parse_qs(query.decode("latin-1")).get("authorization")
     return values[0] if values else None
+
+
+def _ambiguous_credentials(scope: Scope) -> bool:
+    """Two ``Authorization`` headers (or two ``authorization`` query tokens): which one counts would be
+    up to whichever layer reads it, so the request is refused rather than "the last one wins"."""
+    headers = sum(1 for name, _ in scope["headers"] if name.lower() == b"authorization")
+    query: bytes = scope.get("query_string", b"")
+    return headers > 1 or (
+        query.count(b"authorization=") > 1
+        and len(parse_qs(query.decode("latin-1")).get("authorization", [])) > 1
+    )
 
 
 async def _send_bytes(send: Send, status: int, body: bytes, headers: dict[str, str], media_type: str) -> None:
@@ -131,6 +147,9 @@ def mcp_asgi(holder: EndpointHolder, max_body_bytes: int) -> ASGIApp:
                     break
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+        if _ambiguous_credentials(scope):
+            await _send_bytes(send, 400, _AMBIGUOUS_CREDENTIALS, {}, "application/json")
+            return
         headers = _headers(scope)
         # One id ties this request's log lines, audit records and worker call together; a caller's
         # sane id is kept. Bound in this request's own task (uvicorn runs one per request).

@@ -44,8 +44,9 @@ def _headers(session: str | None = None, **extra: str) -> dict[str, str]:
     return headers
 
 
-async def _initialize(client: httpx.AsyncClient, url: str) -> str:
-    response = await client.post(url, headers=_headers(), json=INIT)
+async def _initialize(client: httpx.AsyncClient, url: str, version: str = "2025-11-25") -> str:
+    body = {**INIT, "params": {**INIT["params"], "protocolVersion": version}}  # type: ignore[dict-item]
+    response = await client.post(url, headers=_headers(), json=body)
     assert response.status_code == 200
     return response.headers["mcp-session-id"]
 
@@ -185,8 +186,14 @@ async def test_framing_errors(edge: EdgeHarness, client: httpx.AsyncClient) -> N
     batch = [{"jsonrpc": "2.0", "id": 1, "method": "ping"}]
     refused = await client.post(url, headers=_headers(session), json=batch)
     assert (refused.status_code, refused.json()["error"]["code"]) == (400, -32600)
-    old = await client.post(
+    # A later session never takes a batch, whatever the header says; a 2025-03-26 session does.
+    later = await client.post(
         url, headers=_headers(session, **{"mcp-protocol-version": "2025-03-26"}), json=batch
+    )
+    assert (later.status_code, later.json()["error"]["code"]) == (400, -32600)
+    old_session = await _initialize(client, url, "2025-03-26")
+    old = await client.post(
+        url, headers=_headers(old_session, **{"mcp-protocol-version": "2025-03-26"}), json=batch
     )
     assert old.status_code == 200
     assert old.json() == [{"jsonrpc": "2.0", "id": 1, "result": {}}]
@@ -373,3 +380,50 @@ async def test_mcp_requests_take_the_fast_path_with_a_route_label(
     assert (
         'route="/api/v1/integration/mcpserver/mcpserver_demo/mcp"' not in metrics
     )  # one label, not one per id
+
+
+async def test_hostile_bodies_get_clear_errors_not_5xx(edge: EdgeHarness, client: httpx.AsyncClient) -> None:
+    """Regressions: each of these answered 500 or 503."""
+    url = edge.mcp_url("mcpserver_demo")
+    session = await _initialize(client, url)
+    nested = await client.post(url, headers=_headers(session), content=b"[" * 100_000 + b"]" * 100_000)
+    assert (nested.status_code, nested.json()["error"]["code"]) == (400, -32700)
+    assert "nested" in nested.json()["error"]["message"]
+    for raw in (b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"\xff"}}', b"\xc3\x28"):
+        not_utf8 = await client.post(url, headers=_headers(session), content=raw)
+        assert (not_utf8.status_code, not_utf8.json()["error"]["code"]) == (400, -32700), raw
+    huge_capabilities = {
+        **INIT,
+        "params": {**INIT["params"], "capabilities": {"experimental": {"x": "y" * 3_000_000}}},  # type: ignore[dict-item]
+    }
+    refused = await client.post(url, headers=_headers(), json=huge_capabilities)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, -32602), refused.text[:200]
+    assert "mcp-session-id" not in refused.headers
+    long_uri = await _call(client, url, session, "resources/subscribe", {"uri": "test://" + "u" * 70_000})
+    assert long_uri["error"]["code"] == -32602 and "longer than" in long_uri["error"]["message"]
+    answers = [
+        await _call(client, url, session, "resources/subscribe", {"uri": f"test://item/{index}"})
+        for index in range(101)
+    ]
+    assert all("result" in answer for answer in answers[:100])
+    assert answers[100]["error"]["code"] == -32602 and "at most 100" in answers[100]["error"]["message"]
+    again = await _call(client, url, session, "resources/subscribe", {"uri": "test://item/7"})
+    assert "result" in again  # already held: not a new subscription
+
+
+async def test_two_authorization_headers_are_refused(edge: EdgeHarness, client: httpx.AsyncClient) -> None:
+    url = edge.mcp_url("mcpserver_demo")
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    headers = [(name, value) for name, value in _headers().items() if name != "authorization"]
+    for doubled in (
+        [*headers, ("authorization", f"Bearer {TOKEN}"), ("authorization", "Bearer wrong")],
+        [*headers, ("authorization", "Bearer wrong"), ("authorization", f"Bearer {TOKEN}")],
+    ):
+        answer = await client.post(url, headers=doubled, json=ping)
+        assert answer.status_code == 400 and "one Authorization" in answer.json()["error"]["message"]
+    two_queries = await client.post(
+        f"{url}?authorization={TOKEN}&authorization=wrong", headers=headers, json=ping
+    )
+    assert two_queries.status_code == 400
+    one = await client.post(url, headers=_headers(), json=ping)
+    assert one.status_code == 200

@@ -162,11 +162,11 @@ def _json(answer: HttpAnswer) -> Any:
     return msgspec.json.decode(answer.body)
 
 
-async def _session(endpoint: McpEndpoint) -> str:
+async def _session(endpoint: McpEndpoint, version: str = "2025-06-18") -> str:
     answer = await endpoint.post(
-        _input(_request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}}))
+        _input(_request("initialize", {"protocolVersion": version, "capabilities": {}}))
     )
-    assert _json(answer)["result"]["protocolVersion"] == "2025-06-18"
+    assert _json(answer)["result"]["protocolVersion"] == version
     return answer.headers["Mcp-Session-Id"]
 
 
@@ -197,7 +197,7 @@ async def test_integration_missing_or_registry_down(endpoint: McpEndpoint) -> No
 
 
 async def test_batches(endpoint: McpEndpoint) -> None:
-    session = await _session(endpoint)
+    session = await _session(endpoint, "2025-03-26")
     batch = [
         _request("ping", request_id=1),
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
@@ -207,13 +207,20 @@ async def test_batches(endpoint: McpEndpoint) -> None:
     assert [item["id"] for item in _json(old)] == [1, 2]
     refused = await endpoint.post(_input(batch, session=session, **{"mcp-protocol-version": "2025-06-18"}))
     assert (refused.status, _json(refused)["error"]["code"]) == (400, -32600)
+    # Regression: a session negotiated after 2025-03-26 took a batch when the header said 2025-03-26
+    # (or said nothing).
+    for version in ("2025-06-18", "2025-11-25"):
+        later = await _session(endpoint, version)
+        for headers in ({"mcp-protocol-version": "2025-03-26"}, {}):
+            refused = await endpoint.post(_input(batch, session=later, **headers))
+            assert (refused.status, _json(refused)["error"]["code"]) == (400, -32600), (version, headers)
     init_batch = [_request("initialize", {"protocolVersion": "2025-03-26"})]
     refused = await endpoint.post(_input(init_batch, **{"mcp-protocol-version": "2025-03-26"}))
     assert _json(refused)["error"]["code"] == -32600
 
 
 async def test_a_batchs_calls_run_concurrently_and_answer_in_order(endpoint: McpEndpoint) -> None:
-    session = await _session(endpoint)
+    session = await _session(endpoint, "2025-03-26")
     running: list[int] = []
     most = 0
 

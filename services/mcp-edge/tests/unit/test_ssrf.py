@@ -25,6 +25,20 @@ from skillrelay_common.ssrf import TargetRefused, is_public, resolve_target
         ("fc00::1", False),
         ("::ffff:127.0.0.1", False),
         ("240.0.0.1", False),
+        ("::ffff:8.8.8.8", True),
+        # IPv4 carried inside IPv6: 6to4, Teredo, NAT64, IPv4-compatible and -translated forms.
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:c0a8:101::1", False),  # 6to4 of 192.168.1.1
+        ("2002:a9fe:a9fe::", False),  # 6to4 of 169.254.169.254
+        ("2002:a00:1::", False),  # 6to4 of 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:80ff:fefe", False),  # Teredo, client 127.0.0.1
+        ("2001:0:7f00:1:8000:63bf:f7f7:f7f7", False),  # Teredo, server 127.0.0.1
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254
+        ("64:ff9b:1::c0a8:101", False),  # local-use NAT64 of 192.168.1.1
+        ("::127.0.0.1", False),  # IPv4-compatible
+        ("::ffff:0:7f00:1", False),  # IPv4-translated
+        ("::ffff:a9fe:a9fe", False),  # IPv4-mapped, hex form
     ],
 )
 def test_is_public(address: str, public: bool) -> None:

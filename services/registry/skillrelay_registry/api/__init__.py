@@ -12,6 +12,7 @@ from skillrelay_registry.api.integrations import IntegrationController
 from skillrelay_registry.api.oauth_connections import OAuthConnectionController
 from skillrelay_registry.api.prompts import PromptController
 from skillrelay_registry.api.resources import ResourceController
+from skillrelay_registry.api.sessions import end_idle_sessions
 from skillrelay_registry.api.skillsets import SkillsetController
 from skillrelay_registry.api.usage import integration_usage, provide_usage
 from skillrelay_registry.api.users import UserController
@@ -29,6 +30,7 @@ def api_router() -> Router:
             OAuthConnectionController,
             IntegrationController,
             integration_usage,
+            end_idle_sessions,
         ],
         dependencies={**owner_dependencies(), "usage": Provide(provide_usage, sync_to_thread=False)},
         security=[{"apiKey": []}],

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from skillrelay_registry import schemas
 from skillrelay_registry.api.common import LIST_DEPENDENCIES, OwnerId, Query, Service, as_awaitable, listing
+from skillrelay_registry.pagination import MAX_TAKE, SessionQuery, parse_session_query
+
+SessionListQuery = NamedDependency[SessionQuery]
+
+
+def provide_session_query(
+    request: Request[Any, Any, Any],
+    cursor: Annotated[str | None, QueryParameter(description="opaque cursor from the previous page")] = None,
+    take: Annotated[int, QueryParameter(ge=1, le=MAX_TAKE, description="page size")] = 20,
+    order: Annotated[Literal["asc", "desc"], QueryParameter(description="by createdAt, then id")] = "desc",
+) -> SessionQuery:
+    """Documents the parameters; they are parsed (and checked) from the raw query string."""
+    del cursor, take, order
+    return parse_session_query(request.query_params.multi_items())
 
 
 class IntegrationController(Controller):
@@ -74,11 +89,20 @@ class IntegrationController(Controller):
     ) -> schemas.Created:
         return await service.delete_integration(owner_id, integration_id)
 
-    @get("/{integration_id:str}/session/list")
+    @get(
+        "/{integration_id:str}/session/list",
+        dependencies={"session_query": Provide(provide_session_query, sync_to_thread=False)},
+        description="Live 2025-era sessions, a page at a time: cursor, take (1-100, default 20), "
+        "order (asc or desc by createdAt, default desc). cursor is absent on the last page.",
+    )
     async def list_sessions(
-        self, service: Service, owner_id: OwnerId, integration_id: FromPath[str]
+        self,
+        service: Service,
+        owner_id: OwnerId,
+        integration_id: FromPath[str],
+        session_query: SessionListQuery,
     ) -> schemas.SessionListOut:
-        return await service.list_integration_sessions(owner_id, integration_id)
+        return await service.list_integration_sessions(owner_id, integration_id, session_query)
 
     @post("/{integration_id:str}/session/{session_id:str}/delete", status_code=200)
     async def delete_session(

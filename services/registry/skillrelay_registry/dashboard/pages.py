@@ -28,6 +28,7 @@ NOTICES = {
     "saved": "Saved.",
     "deleted": "Deleted.",
     "session-ended": "The session was ended.",
+    "sessions-ended": "Sessions ended: {count}.",
     "signed-out": "You are signed out.",
 }
 
@@ -64,12 +65,15 @@ def render(
     return Response(html, status_code=status_code, media_type="text/html; charset=utf-8")
 
 
-def redirect(request: Request[Any, Any, Any], path: str, notice: str | None = None) -> Response[str]:
+def redirect(
+    request: Request[Any, Any, Any], path: str, notice: str | None = None, *, count: int | None = None
+) -> Response[str]:
     """After a successful POST: 303 See Other. A boosted htmx request follows it like the browser
     would, swaps in the page and pushes its URL, so plain forms and htmx behave the same. ``notice``
     (a key of ``NOTICES``) is shown once on the next page, as a status message."""
     if notice is not None:
-        request_session(request).add_cookie(NOTICE_COOKIE, notice, path=PREFIX, max_age=60)
+        value = notice if count is None else f"{notice}:{count}"
+        request_session(request).add_cookie(NOTICE_COOKIE, value, path=PREFIX, max_age=60)
     return Response("", status_code=303, headers={"Location": path})
 
 
@@ -78,7 +82,11 @@ def _take_notice(request: Request[Any, Any, Any]) -> str | None:
     if key is None:
         return None
     request_session(request).add_cookie(NOTICE_COOKIE, "", path=PREFIX, max_age=0)
-    return NOTICES.get(key)
+    key, _, count = key.partition(":")
+    text = NOTICES.get(key)
+    if text is None or "{count}" not in text:
+        return text
+    return text.format(count=int(count)) if count.isdigit() else None
 
 
 def error_page(request: Request[Any, Any, Any], exc: RegistryError) -> Response[str]:

@@ -63,12 +63,14 @@ async def _integrations_page(
     names = dict(fields[2].choices)
     usage = provide_usage(request.app.state)
     hour = {item.id: usage.book.report(item.id, "1h", usage.now()).totals for item in page.items}
+    live = await service.count_live_sessions([item.id for item in page.items])
     return render(
         request,
         "integrations.html",
         status_code=422 if errors else 200,
         integrations=[as_dict(item) for item in page.items],
         usage_hour=hour,
+        live_sessions=live,
         format_ms=format_ms,
         skillset_names=names,
         next_cursor=page.cursor,
@@ -144,6 +146,7 @@ async def _integration_page(
     errors: FormErrors | None = None,
     try_panel: TryPanel | None = None,
     status_code: int | None = None,
+    idle_errors: FormErrors | None = None,
 ) -> Response[str]:
     integration = as_dict(await service.get_integration(owner_id, integration_id))
     if try_panel is None:
@@ -165,7 +168,8 @@ async def _integration_page(
     return render(
         request,
         "integration.html",
-        status_code=status_code or (422 if errors else 200),
+        status_code=status_code or (422 if errors or idle_errors else 200),
+        idle_errors=idle_errors or FormErrors(),
         integration=integration,
         audit_kinds=AUDIT_KINDS,
         tp=try_panel,
@@ -287,6 +291,25 @@ async def delete_integration(
 ) -> Response[str]:
     await service.delete_integration(owner_id, integration_id)
     return redirect(request, f"{PREFIX}/integrations", "deleted")
+
+
+@post("/integrations/{integration_id:str}/sessions/end-idle")
+async def end_idle_sessions(
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
+) -> Response[str]:
+    form = await _form(request)
+    minutes = str(form.get("idleMinutes", "")).strip()
+    try:
+        body = schemas.SessionEndIdle(idle_minutes=int(minutes))
+        if not 1 <= body.idle_minutes <= 43_200:
+            raise ValueError(minutes)
+    except ValueError:
+        errors = FormErrors(fields={"idleMinutes": "a whole number of minutes, from 1 to 43200"})
+        return await _integration_page(request, service, owner_id, integration_id, idle_errors=errors)
+    ended = await service.end_idle_sessions(owner_id, integration_id, body)
+    return redirect(
+        request, f"{PREFIX}/integrations/{integration_id}#sessions", "sessions-ended", count=ended.count
+    )
 
 
 @post("/integrations/{integration_id:str}/sessions/{session_id:str}/delete")
@@ -438,6 +461,7 @@ INTEGRATION_HANDLERS = [
     show_token,
     confirm_delete_integration,
     delete_integration,
+    end_idle_sessions,
     end_session,
     list_connections,
     create_connection,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
 
+import msgspec
 import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,10 +21,15 @@ from skillrelay_common.schemas.sessions import SessionInfo
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import OWNED_RECORD_CHANGED, SKILLSET_CHANGED, Endpoint, Event
 from skillrelay_registry import convert, schemas
-from skillrelay_registry.errors import ConflictError, NotFoundError
+from skillrelay_registry.errors import ConflictError, NotFoundError, TooLarge
 from skillrelay_registry.models import Ability, Base, Prompt, Resource, Skillset
 from skillrelay_registry.pagination import STREAM_BATCH, ListQuery, Page, assemble_page, position_of
 from skillrelay_registry.repo import Repository
+
+# The edge receives an integration with its whole skillset in one NATS message (1 MB by default):
+# a skillset may grow to this many bytes (as sent), leaving room for the integration and headers.
+SKILLSET_SNAPSHOT_LIMIT = 768 * 1024
+_snapshot_encoder = msgspec.json.Encoder()
 
 API_KEY_PREFIX = "sr_key"
 _FOREIGN_KEY_VIOLATION = "23503"
@@ -148,6 +154,12 @@ class UseCaseBase:
         async with self._unit() as repo:
             await owned(repo, Skillset, owner_id, skillset_id, "skillset")
 
+    async def _bump_revision_if_it_fits(self, repo: Repository, skillset_id: str, now: datetime) -> int:
+        """Bump the skillset's revision after a change that may grow it, unless the skillset as the
+        edge receives it would then be larger than ``SKILLSET_SNAPSHOT_LIMIT`` (413: nothing changes)."""
+        await ensure_skillset_fits(repo, skillset_id)
+        return await repo.bump_revision(skillset_id, now)
+
     async def _skillset_for_change(self, repo: Repository, owner_id: str, skillset_id: str) -> Skillset:
         return await owned(repo, Skillset, owner_id, skillset_id, "skillset", lock=True)
 
@@ -166,7 +178,7 @@ class UseCaseBase:
                     raise ConflictError(duplicate)
                 repo.add(row)
                 await repo.flush()
-                revision = await repo.bump_revision(row.skillset_id, row.updated_at)
+                revision = await self._bump_revision_if_it_fits(repo, row.skillset_id, row.updated_at)
         await self._publish(
             [skillset_event(row.skillset_id, owner_id, "created", entity, row.id, None, revision)]
         )
@@ -298,3 +310,23 @@ def session_out(info: SessionInfo) -> schemas.SessionOut:
         client_name=name[:128] if isinstance(name, str) else None,
         client_version=version[:128] if isinstance(version, str) else None,
     )
+
+
+async def ensure_skillset_fits(repo: Repository, skillset_id: str) -> None:
+    """Refuse (413) a skillset that would no longer fit the message that carries it to the edge:
+    an integration the edge cannot resolve answers nothing but 503."""
+    skillset = await repo.skillset(skillset_id)
+    if skillset is None:
+        return
+    snapshot = convert.skillset_snapshot(
+        skillset,
+        await repo.children(Ability, skillset_id),
+        await repo.children(Resource, skillset_id),
+        await repo.children(Prompt, skillset_id),
+    )
+    size = len(_snapshot_encoder.encode(snapshot))
+    if size > SKILLSET_SNAPSHOT_LIMIT:
+        raise TooLarge(
+            f"the skillset would be {size} bytes with this change; at most {SKILLSET_SNAPSHOT_LIMIT} "
+            "bytes of abilities, resources and prompts fit one skillset (split it into several)"
+        )

@@ -63,7 +63,7 @@ class ContentUseCases(UseCaseBase):
                 await self._skillset_for_change(repo, owner_id, skillset_id)
                 repo.add(row)
                 await repo.flush()
-                revision = await repo.bump_revision(skillset_id, now)
+                revision = await self._bump_revision_if_it_fits(repo, skillset_id, now)
         await self._publish(
             [
                 skillset_event(
@@ -126,7 +126,7 @@ class ContentUseCases(UseCaseBase):
                 )
                 row.updated_at = now
                 await repo.flush()
-                revision = await repo.bump_revision(skillset_id, now)
+                revision = await self._bump_revision_if_it_fits(repo, skillset_id, now)
         await self._publish(
             [
                 skillset_event(
@@ -222,7 +222,7 @@ class ContentUseCases(UseCaseBase):
                     row.meta = data.meta
                 row.updated_at = now
                 await repo.flush()
-                revision = await repo.bump_revision(skillset_id, now)
+                revision = await self._bump_revision_if_it_fits(repo, skillset_id, now)
         await self._publish(
             [skillset_event(skillset_id, owner_id, "updated", "prompt", prompt_id, None, revision)]
         )

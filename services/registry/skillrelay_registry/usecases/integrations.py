@@ -43,7 +43,7 @@ from skillrelay_registry.models import (
     Resource,
     Skillset,
 )
-from skillrelay_registry.pagination import ListQuery, Page
+from skillrelay_registry.pagination import MAX_TAKE, ListQuery, Page, SessionQuery, encode_session_cursor
 from skillrelay_registry.repo import Repository
 from skillrelay_registry.usecases.base import (
     PendingEvent,
@@ -93,6 +93,7 @@ class IntegrationUseCases(UseCaseBase):
             oauth_connection_id=data.o_auth_connection_id,
             oauth_generation=0,
             session_mode=data.session_mode,
+            max_sessions=data.max_sessions,
             meta=data.meta,
             created_at=now,
             updated_at=now,
@@ -187,6 +188,9 @@ class IntegrationUseCases(UseCaseBase):
             if data.session_mode is not UNSET and data.session_mode != row.session_mode:
                 row.session_mode = data.session_mode
                 changed.append("sessionMode")
+            if data.max_sessions is not UNSET and data.max_sessions != row.max_sessions:
+                row.max_sessions = data.max_sessions
+                changed.append("maxSessions")
             if data.meta is not UNSET and data.meta != row.meta:
                 row.meta = data.meta
                 changed.append("meta")
@@ -257,12 +261,23 @@ class IntegrationUseCases(UseCaseBase):
         )
         return schemas.Created(id=integration_id)
 
-    async def list_integration_sessions(self, owner_id: str, integration_id: str) -> schemas.SessionListOut:
+    async def list_integration_sessions(
+        self, owner_id: str, integration_id: str, query: SessionQuery | None = None
+    ) -> schemas.SessionListOut:
+        """One page of live sessions, ``cursor`` set when another follows (like every other list);
+        without a query, the newest ``MAX_TAKE``."""
         await self.get_integration(owner_id, integration_id)
-        reply = await self._bus.request(SESSIONS_LIST, ListSessions(integration_id=integration_id))
+        query = query or SessionQuery(take=MAX_TAKE)
+        request = ListSessions(
+            integration_id=integration_id, take=query.take, order=query.order, after=query.after
+        )
+        reply = await self._bus.request(SESSIONS_LIST, request)
         if not isinstance(reply, SessionList):
             raise ServiceUnavailable(f"the sessions service did not answer: {reply_reason(reply)}")
-        return schemas.SessionListOut(items=[session_out(info) for info in reply.sessions])
+        return schemas.SessionListOut(
+            items=[session_out(info) for info in reply.sessions],
+            cursor=encode_session_cursor(reply.next) if reply.next is not None else None,
+        )
 
     async def close_integration_session(
         self, owner_id: str, integration_id: str, session_id: str

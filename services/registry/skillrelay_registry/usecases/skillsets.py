@@ -16,6 +16,7 @@ from skillrelay_registry.usecases.base import (
     child,
     child_fetch,
     conflict_on_duplicate,
+    ensure_skillset_fits,
     owned,
     owned_fetch,
     skillset_event,
@@ -42,6 +43,8 @@ class SkillsetUseCases(UseCaseBase):
             if data.blueprint_id is not None:
                 await owned(repo, Blueprint, owner_id, data.blueprint_id, "blueprint")
             repo.add(row)
+            await repo.flush()
+            await ensure_skillset_fits(repo, row.id)
         await self._publish([skillset_event(row.id, owner_id, "created", "skillset", None, None, 1)])
         return schemas.Created(id=row.id)
 
@@ -73,6 +76,7 @@ class SkillsetUseCases(UseCaseBase):
             row.revision += 1
             row.updated_at = self._clock()
             revision = row.revision
+            await ensure_skillset_fits(repo, skillset_id)
         await self._publish(
             [skillset_event(skillset_id, owner_id, "updated", "skillset", None, None, revision)]
         )
@@ -180,7 +184,7 @@ class SkillsetUseCases(UseCaseBase):
                     row.meta = data.meta
                 row.updated_at = now
                 await repo.flush()
-                revision = await repo.bump_revision(skillset_id, now)
+                revision = await self._bump_revision_if_it_fits(repo, skillset_id, now)
         await self._publish(
             [skillset_event(skillset_id, owner_id, "updated", "ability", ability_id, None, revision)]
         )

@@ -31,6 +31,7 @@ from skillrelay_common.schemas.sessions import (
     ListSessions,
     SessionInfo,
     SessionList,
+    SessionPosition,
     SessionsClosed,
 )
 from skillrelay_common.settings import DatabaseSettings, HttpSettings, NatsSettings, Settings
@@ -122,8 +123,31 @@ class FakeSessionStore:
             await self.bus.close()
 
     async def _list(self, request: ListSessions) -> SessionList:
+        """Pages like the real service: by (created_at, id), ``next`` when more follow."""
+        mine = sorted(
+            (s for s in self.sessions.values() if s.integration_id == request.integration_id),
+            key=lambda s: (s.created_at, s.session_id),
+            reverse=request.order == "desc",
+        )
+        if request.after is not None:
+            mark = (request.after.created_at, request.after.session_id)
+            mine = [
+                s
+                for s in mine
+                if (
+                    (s.created_at, s.session_id) < mark
+                    if request.order == "desc"
+                    else (s.created_at, s.session_id) > mark
+                )
+            ]
+        page = mine[: request.take]
+        more = len(mine) > request.take
+        last = page[-1] if page else None
         return SessionList(
-            sessions=[s for s in self.sessions.values() if s.integration_id == request.integration_id]
+            sessions=page,
+            next=SessionPosition(created_at=last.created_at, session_id=last.session_id)
+            if more and last
+            else None,
         )
 
     async def _get(self, request: GetSession) -> SessionInfo | NotFound:

@@ -366,3 +366,66 @@ async def test_database_unreachable_is_503_then_recovers(
         await admin.close()
     recovered = await client.post("/api/v1/skillset/create", json={"name": "S"}, headers=owner)
     assert recovered.status_code == 200, recovered.text
+
+
+async def test_max_sessions_is_a_setting_with_a_default_and_bounds(
+    client: httpx.AsyncClient, new_owner: Any, bus: Bus
+) -> None:
+    owner = await new_owner()
+    skillset = await _skillset(client, owner)
+    url = "/api/v1/integration/mcpserver/create"
+    integration = (await client.post(url, json={"name": "x", "skillsetId": skillset}, headers=owner)).json()[
+        "id"
+    ]
+    fetched = await client.get(f"/api/v1/integration/mcpserver/{integration}/fetch", headers=owner)
+    assert fetched.json()["maxSessions"] == 1000
+    updated = await client.post(
+        f"/api/v1/integration/mcpserver/{integration}/update", json={"maxSessions": 3}, headers=owner
+    )
+    assert updated.status_code == 200, updated.text
+    fetched = await client.get(f"/api/v1/integration/mcpserver/{integration}/fetch", headers=owner)
+    assert fetched.json()["maxSessions"] == 3
+    snapshot = await bus.request(REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id=integration))
+    assert isinstance(snapshot, IntegrationSnapshot) and snapshot.integration.max_sessions == 3
+    for bad in (0, -5, 10_001, "many"):
+        refused = await client.post(
+            url, json={"name": "y", "skillsetId": skillset, "maxSessions": bad}, headers=owner
+        )
+        assert refused.status_code == 400 and "maxSessions" in refused.json()["message"], refused.text
+    created = await client.post(
+        url, json={"name": "z", "skillsetId": skillset, "maxSessions": 10_000}, headers=owner
+    )
+    assert created.status_code == 200
+
+
+async def test_sessions_are_listed_in_pages_with_a_cursor(
+    client: httpx.AsyncClient, new_owner: Any, session_store: Any
+) -> None:
+    owner = await new_owner()
+    skillset = await _skillset(client, owner)
+    integration = (
+        await client.post(
+            "/api/v1/integration/mcpserver/create", json={"name": "x", "skillsetId": skillset}, headers=owner
+        )
+    ).json()["id"]
+    opened = [session_store.add(integration).session_id for _ in range(5)]
+    url = f"/api/v1/integration/mcpserver/{integration}/session/list"
+    seen: list[str] = []
+    params: dict[str, str] = {"take": "2"}
+    pages = 0
+    while True:
+        page = await client.get(url, params=params, headers=owner)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert len(body["items"]) <= 2
+        seen += [item["id"] for item in body["items"]]
+        pages += 1
+        if "cursor" not in body:
+            break
+        params = {"take": "2", "cursor": body["cursor"]}
+    assert pages == 3 and seen == opened[::-1]  # newest first, like every other list
+    oldest_first = await client.get(url, params={"order": "asc", "take": "100"}, headers=owner)
+    assert [item["id"] for item in oldest_first.json()["items"]] == opened
+    for bad in ({"take": "0"}, {"take": "101"}, {"cursor": "not-a-cursor"}, {"order": "up"}):
+        refused = await client.get(url, params=bad, headers=owner)
+        assert refused.status_code == 400, (bad, refused.text)

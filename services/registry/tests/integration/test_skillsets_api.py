@@ -201,6 +201,21 @@ async def test_bad_ability_inputs_are_clear_400s(client: httpx.AsyncClient, new_
     deep = b'{"name": "x", "handler": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     response = await client.post(url, content=deep, headers={**owner, "Content-Type": "application/json"})
     assert response.status_code == 400 and "nested more than" in response.json()["message"]
+    deepest = b"[" * 100_000 + b"]" * 100_000
+    response = await client.post(url, content=deepest, headers={**owner, "Content-Type": "application/json"})
+    assert response.status_code == 400 and "nested more than" in response.json()["message"]
+    # Regression: bytes that are not UTF-8 reached the JSON decoder, whose UnicodeDecodeError was a 500.
+    for raw in (b'{"name": "\xff\xfe"}', b"\xc3\x28", b'{"name": "ok", "description": "\xed\xa0\x80"}'):
+        response = await client.post(url, content=raw, headers={**owner, "Content-Type": "application/json"})
+        assert response.status_code == 400 and "UTF-8" in response.json()["message"], (raw, response.text)
+    # Two Authorization headers: refused, not "the last one wins".
+    doubled = [("Authorization", owner["Authorization"]), ("Authorization", "Bearer someone-else")]
+    for attempt in (
+        client.post(url, json={"name": "x", "handler": ECHO}, headers=doubled),
+        client.get(f"/api/v1/skillset/{skillset}/ability/list", headers=doubled),
+    ):
+        response = await attempt
+        assert response.status_code == 400 and "one Authorization header" in response.json()["message"]
     too_big = {
         "name": "big",
         "handler": {"type": "static", "content": [{"type": "text", "text": "x" * 300_000}]},
@@ -387,3 +402,53 @@ async def test_values_postgresql_cannot_store_are_400s(client: httpx.AsyncClient
         response = await attempt
         assert response.status_code == 400, response.text
         assert response.json()["code"] == "bad_request"
+
+
+async def test_a_skillset_never_grows_past_what_reaches_the_edge_in_one_message(
+    client: httpx.AsyncClient, new_owner: Any, bus: Any
+) -> None:
+    """Regression: abilities of a few hundred KB each made the integration's snapshot larger than a
+    NATS message, so the edge could not resolve it and every MCP request answered 503."""
+    from skillrelay_common.schemas.registry import IntegrationSnapshot, ResolveIntegration
+    from skillrelay_common.subjects import REGISTRY_INTEGRATION_RESOLVE
+
+    owner = await new_owner()
+    skillset = (await client.post("/api/v1/skillset/create", json={"name": "S"}, headers=owner)).json()["id"]
+    integration = (
+        await client.post(
+            "/api/v1/integration/mcpserver/create", json={"name": "i", "skillsetId": skillset}, headers=owner
+        )
+    ).json()["id"]
+    url = f"/api/v1/skillset/{skillset}/ability/create"
+    answers = []
+    for index in range(6):  # 6 x 200 KB > 1 MB
+        ability = {
+            "name": f"big{index}",
+            "handler": {"type": "static", "content": [{"type": "text", "text": "x" * 200_000}]},
+        }
+        answers.append(await client.post(url, json=ability, headers=owner))
+    statuses = [answer.status_code for answer in answers]
+    assert statuses[:3] == [200, 200, 200] and 413 in statuses, statuses
+    refused = answers[statuses.index(413)].json()
+    assert refused["code"] == "payload_too_large" and "split it" in refused["message"]
+    listed = (await client.get(f"/api/v1/skillset/{skillset}/ability/list?take=100", headers=owner)).json()
+    assert len(listed["items"]) == statuses.count(200)
+    first = answers[0].json()["id"]
+    grown = await client.post(
+        f"/api/v1/skillset/{skillset}/ability/{first}/update",
+        json={"description": "y" * 200_000},
+        headers=owner,
+    )
+    assert grown.status_code == 413
+    described = await client.post(
+        f"/api/v1/skillset/{skillset}/update", json={"description": "y" * 200_000}, headers=owner
+    )
+    assert described.status_code == 413
+    snapshot = await bus.request(REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id=integration))
+    assert isinstance(snapshot, IntegrationSnapshot), snapshot
+    long_text = await client.post(
+        f"/api/v1/integration/mcpserver/{integration}/update",
+        json={"description": "z" * 70_000},
+        headers=owner,
+    )
+    assert long_text.status_code == 400

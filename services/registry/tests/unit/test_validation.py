@@ -142,7 +142,7 @@ def test_oauth_endpoint_choices() -> None:
 
 
 def test_json_depth_counts_nesting_outside_strings() -> None:
-    from skillrelay_registry.json_depth import MAX_JSON_DEPTH, json_depth
+    from skillrelay_common.json_limits import MAX_JSON_DEPTH, json_depth
 
     assert json_depth(b'{"a": [1, {"b": 2}]}') == 0  # too few brackets to bother scanning
     deep = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)

@@ -378,3 +378,83 @@ async def test_session_changes_are_audited(sessions: SessionsRuntime, bus: Bus) 
     )
     assert (closed.data.kind, closed.data.outcome) == ("session.closed", "deleted")
     assert opened.data.details == {"sessionId": session.session_id}
+
+
+async def test_listing_many_large_sessions_answers_in_pages_that_fit_nats(
+    sessions: SessionsRuntime, bus: Bus
+) -> None:
+    """Regression: an integration with many sessions (each with a large client state) made the list one
+    reply larger than NATS's payload limit, so it answered nothing at all (503 for good)."""
+    integration_id = integration()
+    big_state = {"capabilities": {"experimental": {"blob": "x" * 60_000}}}
+    opened: list[str] = []
+    for _ in range(25):  # 25 x 60 KB: a single unpaged reply would be 1.5 MB
+        reply = await bus.request(
+            SESSIONS_CREATE,
+            CreateSession(integration_id=integration_id, principal="static:v1", state=big_state),
+        )
+        assert isinstance(reply, SessionInfo), reply
+        opened.append(reply.session_id)
+    listed: list[str] = []
+    after = None
+    while True:
+        page = await bus.request(
+            SESSIONS_LIST, ListSessions(integration_id=integration_id, take=10, after=after)
+        )
+        assert isinstance(page, SessionList), page
+        assert len(page.sessions) <= 10
+        listed += [info.session_id for info in page.sessions]
+        if page.next is None:
+            break
+        after = page.next
+    # Same created_at for all (the clock stands still): the id breaks ties, nothing repeats or hides.
+    assert sorted(listed) == sorted(opened)
+    everything = await bus.request(SESSIONS_LIST, ListSessions(integration_id=integration_id))
+    assert isinstance(everything, SessionList), everything
+    assert len(everything.sessions) == 25
+
+
+async def test_the_cap_ends_the_least_recently_used_session_and_announces_it(
+    sessions: SessionsRuntime, bus: Bus, events: EventLog, clock: ManualClock
+) -> None:
+    integration_id = integration()
+
+    async def open_capped() -> SessionInfo:
+        reply = await bus.request(
+            SESSIONS_CREATE,
+            CreateSession(integration_id=integration_id, principal="static:v1", max_sessions=2),
+        )
+        assert isinstance(reply, SessionInfo), reply
+        clock.advance(1)
+        return reply
+
+    first, second = await open_capped(), await open_capped()
+    assert isinstance(
+        await bus.request(SESSIONS_TOUCH, TouchSessions(session_ids=[first.session_id], seen_at=clock.now)),
+        Ok,
+    )
+    clock.advance(1)
+    third = await open_capped()
+    closed = await events.wait_for("closed", second.session_id)
+    assert closed.reason.startswith("evicted")
+    listed = await bus.request(SESSIONS_LIST, ListSessions(integration_id=integration_id))
+    assert isinstance(listed, SessionList)
+    assert {info.session_id for info in listed.sessions} == {first.session_id, third.session_id}
+    assert isinstance(await bus.request(SESSIONS_GET, GetSession(session_id=second.session_id)), NotFound)
+
+
+async def test_concurrent_opens_never_leave_more_than_the_cap(sessions: SessionsRuntime, bus: Bus) -> None:
+    integration_id = integration()
+    replies = await asyncio.gather(
+        *(
+            bus.request(
+                SESSIONS_CREATE,
+                CreateSession(integration_id=integration_id, principal="static:v1", max_sessions=5),
+            )
+            for _ in range(30)
+        )
+    )
+    assert all(isinstance(reply, SessionInfo) for reply in replies), replies
+    listed = await bus.request(SESSIONS_LIST, ListSessions(integration_id=integration_id))
+    assert isinstance(listed, SessionList)
+    assert len(listed.sessions) == 5

@@ -11,10 +11,17 @@ import pytest
 from skillrelay_common.schemas.auth import TokenRevoked
 from skillrelay_common.schemas.base import Invalid, NotFound, Ok
 from skillrelay_common.schemas.registry import IntegrationChanged
-from skillrelay_common.schemas.sessions import SessionInfo, SessionsClosed
+from skillrelay_common.schemas.sessions import SessionInfo, SessionPosition, SessionsClosed
 from skillrelay_devstack.sessions import ManualClock
 from skillrelay_sessions.revocations import revocation_reason
-from skillrelay_sessions.service import EventKind, SessionPolicy, SessionService, merge_state, new_session_id
+from skillrelay_sessions.service import (
+    EVICTED_REASON,
+    EventKind,
+    SessionPolicy,
+    SessionService,
+    merge_state,
+    new_session_id,
+)
 
 
 class MemoryStore:
@@ -22,8 +29,18 @@ class MemoryStore:
         self.rows: dict[str, SessionInfo] = {}
         self.touch_calls = 0
 
-    async def insert(self, session: SessionInfo) -> None:
+    async def insert(self, session: SessionInfo, max_sessions: int | None = None) -> list[SessionInfo]:
         self.rows[session.session_id] = session
+        if max_sessions is None:
+            return []
+        live = sorted(
+            (r for r in self.rows.values() if r.integration_id == session.integration_id),
+            key=lambda r: (r.last_seen_at, r.created_at, r.session_id),
+            reverse=True,
+        )
+        for row in live[max_sessions:]:
+            del self.rows[row.session_id]
+        return live[max_sessions:]
 
     async def get_live(self, session_id: str, now: float) -> SessionInfo | None:
         row = self.rows.get(session_id)
@@ -71,8 +88,29 @@ class MemoryStore:
             del self.rows[row.session_id]
         return doomed
 
-    async def list_live(self, integration_id: str, now: float) -> list[SessionInfo]:
-        return [r for r in self.rows.values() if r.integration_id == integration_id and r.expires_at >= now]
+    async def list_live(
+        self,
+        integration_id: str,
+        now: float,
+        take: int,
+        descending: bool,
+        after: SessionPosition | None,
+    ) -> list[SessionInfo]:
+        live = sorted(
+            (r for r in self.rows.values() if r.integration_id == integration_id and r.expires_at >= now),
+            key=lambda r: (r.created_at, r.session_id),
+            reverse=descending,
+        )
+        if after is not None:
+            mark = (after.created_at, after.session_id)
+            live = [
+                r
+                for r in live
+                if (
+                    (r.created_at, r.session_id) < mark if descending else (r.created_at, r.session_id) > mark
+                )
+            ]
+        return live[:take]
 
     async def delete_expired(self, cutoff: float, limit: int) -> list[SessionInfo]:
         doomed = sorted((r for r in self.rows.values() if r.expires_at < cutoff), key=lambda r: r.expires_at)
@@ -234,3 +272,46 @@ async def test_update_state_refuses_to_grow_past_the_limit(service: SessionServi
     assert isinstance(reply, Invalid)
     unchanged = await service.get(session.session_id)
     assert isinstance(unchanged, SessionInfo) and set(unchanged.state) == {"a"}
+
+
+async def test_at_the_cap_the_least_recently_used_session_ends(
+    service: SessionService, store: MemoryStore, events: RecordedEvents, clock: ManualClock
+) -> None:
+    opened = []
+    for _ in range(3):
+        created = await service.create("i", "static:v1", None, {}, max_sessions=3)
+        assert isinstance(created, SessionInfo)
+        opened.append(created.session_id)
+        clock.advance(1)
+    await service.touch([opened[0]], clock.now)  # the oldest is now the most recently used
+    clock.advance(1)
+    fourth = await service.create("i", "static:v1", None, {}, max_sessions=3)
+    assert isinstance(fourth, SessionInfo)
+    assert set(store.rows) == {opened[0], opened[2], fourth.session_id}
+    assert events.seen[-1] == ("closed", opened[1], EVICTED_REASON)
+
+
+async def test_a_cap_out_of_range_is_invalid(service: SessionService) -> None:
+    for cap in (0, -1, 10_001):
+        assert isinstance(await service.create("i", "static:v1", None, {}, max_sessions=cap), Invalid)
+
+
+async def test_lists_come_in_pages_without_state(service: SessionService, clock: ManualClock) -> None:
+    created = []
+    for _ in range(5):
+        state = {"capabilities": {"x": 1}, "clientInfo": {"name": "n" * 500, "version": "1", "extra": "e"}}
+        session = await service.create("i", "static:v1", None, state)
+        assert isinstance(session, SessionInfo)
+        created.append(session.session_id)
+        clock.advance(1)
+    first = await service.list("i", take=2)
+    assert [s.session_id for s in first.sessions] == created[:2]
+    assert all(s.state == {"clientInfo": {"name": "n" * 128, "version": "1"}} for s in first.sessions)
+    assert first.next is not None
+    second = await service.list("i", take=2, after=first.next)
+    third = await service.list("i", take=2, after=second.next)
+    assert [s.session_id for s in second.sessions + third.sessions] == created[2:]
+    assert third.next is None
+    newest_first = await service.list("i", take=10, descending=True)
+    assert [s.session_id for s in newest_first.sessions] == created[::-1]
+    assert (await service.list("i", take=10_000)).sessions == (await service.list("i", take=100)).sessions

@@ -1,0 +1,101 @@
+"""Answers one stateless-era request: the method table of 2026-07-28 (no initialize, ping,
+logging/setLevel or resources/(un)subscribe), results with ``resultType`` and caching hints, and
+multi round-trip requests (``inputResponses`` in, ``input_required`` out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from skillrelay_edge.calls.context import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND
+from skillrelay_edge.modern import results
+from skillrelay_edge.modern.inputs import InputExchange, InputRequired, read_input_responses
+from skillrelay_edge.modern.request_state import RequestStateCodec, request_digest
+from skillrelay_edge.protocol import completion, prompts, resources, tools
+from skillrelay_edge.protocol.dispatcher import MethodHandler
+from skillrelay_edge.protocol.scope import RequestScope, Services
+from skillrelay_edge.transport import jsonrpc
+from skillrelay_edge.transport.jsonrpc import RpcError
+
+_log = structlog.get_logger("skillrelay.edge.modern")
+
+METHODS: dict[str, MethodHandler] = {
+    "tools/list": tools.list_tools,
+    "tools/call": tools.call_tool,
+    "resources/list": resources.list_resources,
+    "resources/templates/list": resources.list_templates,
+    "resources/read": resources.read_resource,
+    "prompts/list": prompts.list_prompts,
+    "prompts/get": prompts.get_prompt,
+    "completion/complete": completion.complete,
+}
+# The requests that may answer ``input_required`` (SEP-2322); no other may.
+INPUT_METHODS = frozenset({"tools/call", "resources/read", "prompts/get"})
+# Handled by the endpoint itself (they answer with a stream or need no catalog work).
+ENDPOINT_METHODS = frozenset({"server/discover", "subscriptions/listen"})
+
+
+def knows(method: str) -> bool:
+    return method in METHODS or method in ENDPOINT_METHODS
+
+
+def _subject(method: str, params: dict[str, Any]) -> tuple[str, str]:
+    """What a requestState is bound to besides the caller: the request's name and its arguments."""
+    if method == "resources/read":
+        return str(params.get("uri", "")), request_digest({})
+    return str(params.get("name", "")), request_digest(params.get("arguments") or {})
+
+
+class ModernDispatcher:
+    def __init__(self, services: Services, codec: RequestStateCodec, supported: tuple[str, ...]) -> None:
+        self.services = services
+        self.codec = codec
+        self.supported = supported
+
+    async def answer(self, scope: RequestScope, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The JSON-RPC response message for one request (never raises for client input)."""
+        request_id = scope.request_id
+        if method == "server/discover":
+            return jsonrpc.result(request_id, results.discover(scope, self.services, self.supported))
+        handler = METHODS.get(method)
+        if handler is None:
+            return jsonrpc.error(request_id, METHOD_NOT_FOUND, f"Method not found: {method}")
+        try:
+            if method in INPUT_METHODS:
+                scope.inputs = self._exchange(scope, method, params)
+            result = await handler(scope, self.services, params)
+        except InputRequired as exc:
+            name, digest = _subject(method, params)
+            state = self.codec.seal(
+                integration_id=scope.catalog.integration.id,
+                principal=scope.principal.id,
+                method=method,
+                name=name,
+                digest=digest,
+                resume=exc.resume,
+            )
+            return jsonrpc.result(request_id, results.input_required(exc.requests, state))
+        except RpcError as exc:
+            # SEP-2164: a resource that does not exist is Invalid params in this era.
+            code = INVALID_PARAMS if exc.code == RESOURCE_NOT_FOUND else exc.code
+            return jsonrpc.error(request_id, code, exc.message, exc.data)
+        except Exception:
+            _log.exception("mcp.method.failed", method=method)
+            return jsonrpc.error(request_id, INTERNAL_ERROR, "Internal error")
+        return jsonrpc.result(request_id, results.complete(result, results.ttl_for(scope, method, params)))
+
+    def _exchange(self, scope: RequestScope, method: str, params: dict[str, Any]) -> InputExchange:
+        exchange = InputExchange(responses=read_input_responses(params))
+        token = params.get("requestState")
+        if token is not None:
+            name, digest = _subject(method, params)
+            exchange.resume = self.codec.open(
+                token,
+                integration_id=scope.catalog.integration.id,
+                principal=scope.principal.id,
+                method=method,
+                name=name,
+                digest=digest,
+            )
+        return exchange
