@@ -75,6 +75,7 @@ bench-peers: install ## our http ability beside IBM ContextForge's REST tool (in
 	@if [ -z "$(PEER_PYTHON)" ]; then echo "bench-peers skipped: ContextForge needs Python >= 3.12 and none was found"; exit 0; fi; \
 	set -e; \
 	if [ ! -x .peers/contextforge/bin/mcpgateway ]; then \
+		rm -rf .peers/contextforge; \
 		$(PEER_PYTHON) -m venv .peers/contextforge; \
 		.peers/contextforge/bin/pip install --quiet --disable-pip-version-check mcp-contextforge-gateway==$(CONTEXTFORGE_VERSION); \
 	fi; \

@@ -184,7 +184,8 @@ def _measure(target: Target, args: argparse.Namespace, cpus: set[int] | None) ->
     print(
         f"  {target.name:<44} {data['rps']:>7.0f} req/s  p50 {data['p50_ms']:6.2f} ms"
         f"  p99 {data['p99_ms']:7.2f} ms  {data['server_cpu_us']:5.0f} µs server CPU/call"
-        f"  ({data['requests']} requests, {data['errors']} errors)",
+        f"  ({data['requests']} requests, {data['errors']} errors"
+        f"{' ' + str(data.get('error_statuses')) if data['errors'] else ''})",
         flush=True,
     )
 

@@ -25,6 +25,8 @@ from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_VERIFY, REGISTR
 
 ECHO_SCHEMA = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
 WORKER_SUBJECT = "bench.echo"
+# The owner of the benchmark's integration: its worker serves ``worker.<owner>.<subject>``.
+OWNER_ID = "user_bench"
 
 
 def snapshot(integration_id: str, upstream_url: str) -> IntegrationSnapshot:
@@ -40,7 +42,7 @@ def snapshot(integration_id: str, upstream_url: str) -> IntegrationSnapshot:
 
     return IntegrationSnapshot(
         integration=IntegrationInfo(
-            id=integration_id, owner_id="user_bench", name="bench", skillset_id="skillset_bench"
+            id=integration_id, owner_id=OWNER_ID, name="bench", skillset_id="skillset_bench"
         ),
         skillset=SkillsetSnapshot(
             id="skillset_bench",

@@ -102,6 +102,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "requests": count,
         "warmup_requests": len(warm),
         "errors": len(errors) + len(warm_errors),
+        "error_statuses": sorted(set(errors + warm_errors)),
         "rps": count / elapsed if elapsed else 0.0,
         "p50_ms": percentile(0.50),
         "p99_ms": percentile(0.99),

@@ -64,6 +64,10 @@ def contextforge_env(port: int, state: Path) -> dict[str, str]:
         MCPGATEWAY_ADMIN_API_ENABLED="false",
         LOG_LEVEL="ERROR",
         SSRF_ALLOW_LOCALHOST="true",  # the upstream is on loopback (ours: allow_private_http_targets)
+        # Its per-client limit (100 MCP/tool requests a minute) would answer 429 to a throughput test;
+        # ours has no such limit on the MCP path. Capacity, not policy, is measured.
+        RATE_LIMITING_ENABLED="false",
+        TOOL_RATE_LIMIT="1000000",
     )
     return env
 

@@ -2,8 +2,10 @@
 
     python -m everything_worker.register --registry-url http://127.0.0.1:8000 --admin-token …
 
-creates a user (with the admin token), the skillset with its abilities, resources and prompts, and an
-integration, then prints the MCP endpoint and its static access token (shown only this once).
+creates a user (with the admin token), the skillset with its abilities, resources and prompts, an
+integration and a worker credential, then prints the MCP endpoint, its static access token and the
+worker credential (each shown only this once; the worker runs with
+``SKILLRELAY_WORKER_CREDENTIAL=<credential> python -m everything_worker``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Registration:
     integration_id: str
     endpoint: str
     access_token: str
+    # What ``python -m everything_worker`` connects with (SKILLRELAY_WORKER_CREDENTIAL).
+    worker_credential: str
 
     @property
     def url_with_token(self) -> str:
@@ -90,6 +94,7 @@ def register(
             },
             key,
         )
+        credential = _post(client, "/api/v1/worker/credential/create", {"name": f"{name} worker"}, key)
     return Registration(
         user_id=user["id"],
         api_key=key,
@@ -97,6 +102,7 @@ def register(
         integration_id=integration["id"],
         endpoint=integration["endpoint"],
         access_token=integration["accessToken"],
+        worker_credential=credential["credential"],
     )
 
 
@@ -118,6 +124,9 @@ def main() -> None:
     print(f"endpoint:     {registration.endpoint}")
     print(f"access token: {registration.access_token}")
     print(f"owner API key: {registration.api_key}")
+    print(f"worker credential: {registration.worker_credential}")
+    variable = f"SKILLRELAY_WORKER_CREDENTIAL='{registration.worker_credential}'"
+    print(f"run the worker: {variable} python -m everything_worker")
     print(
         "conformance:  npx @modelcontextprotocol/conformance@0.2.0-alpha.12 server --requirements 2026-07-28 "
         f"--url '{registration.url_with_token}'"

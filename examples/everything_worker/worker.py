@@ -95,10 +95,15 @@ COMPLETIONS: dict[str, list[str]] = {
 }
 
 
-def build_worker(subject: str = DEFAULT_SUBJECT, skillset_editor: SkillsetEditor | None = None) -> Worker:
+def build_worker(
+    subject: str = DEFAULT_SUBJECT,
+    skillset_editor: SkillsetEditor | None = None,
+    *,
+    credential: str | None = None,
+) -> Worker:
     """``skillset_editor``: how the trigger tools change their own skillset (through the REST API);
     without one they answer with an error."""
-    worker = Worker(subject)
+    worker = Worker(subject, credential=credential)
     modern_tools(worker, skillset_editor)
 
     @worker.tool("test_tool_with_logging")

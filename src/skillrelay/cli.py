@@ -9,6 +9,7 @@ import time
 from types import FrameType
 
 from skillrelay import audit_cli
+from skillrelay_common import bus_auth
 from skillrelay_common.settings import Settings
 from skillrelay_devstack.stack import Stack
 
@@ -35,7 +36,7 @@ def run(_: argparse.Namespace) -> int:
             settings.http.registry_public_url,
             settings.http.edge_public_url,
             settings.http.auth_public_url,
-            stack.nats_url,
+            stack.nats_public_url,
             _hide_password(stack.database_url or ""),
             stack.admin_token,
             settings.http.registry_public_url,
@@ -74,10 +75,23 @@ def _hide_password(url: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
+def bus_secrets(_: argparse.Namespace) -> int:
+    """New bus credentials for docker-compose.yml (or any external NATS), as shell exports."""
+    generated = bus_auth.BusSecrets.generate()
+    print(f"export SKILLRELAY_NATS_SERVICE_PASSWORD={generated.service_password}")
+    print(f"export SKILLRELAY_NATS_SYSTEM_PASSWORD={generated.system_password}")
+    print(f"export SKILLRELAY_NATS_CALLOUT_SEED={generated.callout_seed}")
+    print(f"export SKILLRELAY_NATS_CALLOUT_ISSUER={generated.callout_issuer}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="skillrelay")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the whole stack in the foreground").set_defaults(func=run)
+    commands.add_parser(
+        "bus-secrets", help="print new NATS credentials (services, system, callout key) as shell exports"
+    ).set_defaults(func=bus_secrets)
     audit_cli.register(commands)
     args = parser.parse_args(argv)
     sys.exit(args.func(args))

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from skillrelay_common import bus_auth
 from skillrelay_common.settings import Settings
 
 # Every service may connect through any node of the cluster.
@@ -30,7 +31,15 @@ NATS_CONF = ROOT / "docker" / "nats" / "nats.conf"
 SCHEMA = ROOT / "tests" / "vendor" / "compose-spec.schema.json"
 
 # What a user exports before `docker compose up` (the file refuses to start without the secrets).
-USER_ENV = {"SKILLRELAY_ADMIN_TOKEN": "admin-token", "SKILLRELAY_SECRET_KEY": "k" * 43}
+USER_ENV = {
+    "SKILLRELAY_ADMIN_TOKEN": "admin-token",
+    "SKILLRELAY_SECRET_KEY": "k" * 43,
+    # `python -m skillrelay bus-secrets` prints these.
+    "SKILLRELAY_NATS_SERVICE_PASSWORD": "pwservice",
+    "SKILLRELAY_NATS_SYSTEM_PASSWORD": "pwsystem",
+    "SKILLRELAY_NATS_CALLOUT_SEED": "SAseed",
+    "SKILLRELAY_NATS_CALLOUT_ISSUER": "Aissuer",
+}
 HTTP_SERVICES = {  # compose service -> (module, app module, port setting)
     "registry": ("skillrelay_registry", "skillrelay_registry.app", "registry_port"),
     "auth": ("skillrelay_auth", "skillrelay_auth.app", "auth_port"),
@@ -106,8 +115,9 @@ def test_topology(compose: dict[str, Any]) -> None:
 
 
 def test_the_secrets_are_required(compose: dict[str, Any]) -> None:
+    without_admin_token = {k: v for k, v in USER_ENV.items() if k != "SKILLRELAY_ADMIN_TOKEN"}
     with pytest.raises(KeyError, match="SKILLRELAY_ADMIN_TOKEN"):
-        _environment(compose["services"]["registry"], {})
+        _environment(compose["services"]["registry"], without_admin_token)
 
 
 @pytest.mark.parametrize("name", [*HTTP_SERVICES, *NATS_ONLY])
@@ -122,7 +132,7 @@ def test_service_command_and_environment_match_the_code(compose: dict[str, Any],
     settings = Settings.from_env(env)
     origin = "http://localhost:8000"
     assert settings.http.host == "0.0.0.0"
-    assert settings.nats.url == CLUSTER_URLS
+    assert settings.nats.url == bus_auth.with_user(CLUSTER_URLS, bus_auth.SERVICE_USER, "pwservice")
     assert settings.database.url and "@postgres:5432/" in settings.database.url
     assert settings.admin_token == USER_ENV["SKILLRELAY_ADMIN_TOKEN"]
     assert settings.secret_key == USER_ENV["SKILLRELAY_SECRET_KEY"]
@@ -136,6 +146,24 @@ def test_service_command_and_environment_match_the_code(compose: dict[str, Any],
         assert service["healthcheck"]["test"][-1] == f"http://127.0.0.1:{port}/ready"
     else:
         assert service["healthcheck"]["test"][-2:] == ["nats", name]
+
+
+def test_the_bus_refuses_strangers_on_every_node(compose: dict[str, Any]) -> None:
+    """Every node runs the authorization ``make run`` runs (bus_auth), its secrets from the environment;
+    only the auth service holds the system account and the callout key."""
+    block = bus_auth.server_config("$NATS_CALLOUT_ISSUER", "$NATS_SERVICE_PASSWORD", "$NATS_SYSTEM_PASSWORD")
+    assert block in NATS_CONF.read_text()
+    for node in ("nats-1", "nats-2", "nats-3"):
+        env = _environment(compose["services"][node])
+        assert env["NATS_SERVICE_PASSWORD"] == "pwservice" and env["NATS_CALLOUT_ISSUER"] == "Aissuer"
+        with pytest.raises(KeyError, match="SKILLRELAY_NATS_SERVICE_PASSWORD"):
+            _environment(compose["services"][node], {})
+    auth = Settings.from_env(_environment(compose["services"]["auth"]))
+    assert auth.nats.callout_seed == "SAseed"
+    assert auth.nats.system_url == bus_auth.with_user(CLUSTER_URLS, bus_auth.SYSTEM_USER, "pwsystem")
+    for name in ("registry", "sessions", "edge-1", "edge-2"):
+        others = Settings.from_env(_environment(compose["services"][name]))
+        assert others.nats.callout_seed is None and others.nats.system_url is None, name
 
 
 def test_edge_replicas_have_distinct_instance_ids(compose: dict[str, Any]) -> None:

@@ -63,7 +63,7 @@ class Client:
 @pytest.fixture
 async def served(nats_url: str) -> AsyncIterator[tuple[WorkerRunner, Worker]]:
     worker = build_worker(f"everything-{uuid.uuid4().hex[:8]}")
-    await worker.start(nats_url)
+    await worker.start(nats_url, owner_id=INTEGRATION.owner_id)
     bus = await Bus.connect(nats_url, "edge")
     runner = WorkerRunner(bus, nats_url=nats_url)
     await runner.start()

@@ -20,6 +20,7 @@ from mcp.client.session import ClientRequestContext, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from skillrelay_common.bus_auth import BusSecrets
 from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database
 from skillrelay_devstack.testing import until
 
@@ -31,7 +32,11 @@ PROTOCOL = "2025-11-25"
 
 @pytest.fixture(scope="module")
 def deployment(
-    nats_url: str, postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+    nats_url: str,
+    nats_system_url: str,
+    nats_secrets: BusSecrets,
+    postgres_admin_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("sdk-client")
     with (
@@ -39,6 +44,8 @@ def deployment(
         everything_deployment(
             state_dir=root / "state",
             nats_url=nats_url,
+            nats_system_url=nats_system_url,
+            nats_callout_seed=nats_secrets.callout_seed,
             database_url=database_url,
             edge_replicas=2,
             log_dir=root / "logs",

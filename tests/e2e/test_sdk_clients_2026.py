@@ -20,6 +20,7 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 
 from everything_worker import node_tools
+from skillrelay_common.bus_auth import BusSecrets
 from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -28,7 +29,11 @@ TS_CLIENT = Path(__file__).parent / "ts_client"
 
 @pytest.fixture(scope="module")
 def deployment(
-    nats_url: str, postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+    nats_url: str,
+    nats_system_url: str,
+    nats_secrets: BusSecrets,
+    postgres_admin_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("sdk-clients-2026")
     with (
@@ -36,6 +41,8 @@ def deployment(
         everything_deployment(
             state_dir=root / "state",
             nats_url=nats_url,
+            nats_system_url=nats_system_url,
+            nats_callout_seed=nats_secrets.callout_seed,
             database_url=database_url,
             edge_replicas=2,
             log_dir=root / "logs",

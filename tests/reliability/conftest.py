@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from skillrelay_common import bus_auth
 from skillrelay_devstack.stack import Stack
 
 ACCEPT = "application/json, text/event-stream"
@@ -109,6 +110,12 @@ class Owner:
             )
         self.integration_id, self.token = created["id"], created["accessToken"]
         return self
+
+    def worker_credential(self) -> str:
+        """A new worker credential of this owner (what its worker processes connect with)."""
+        with httpx.Client(base_url=self.stack.registry_url, timeout=15, headers=self.headers) as registry:
+            created = _check(registry.post("/api/v1/worker/credential/create", json={"name": "rel"}))
+        return str(created["credential"])
 
     def endpoint(self, replica: int = 0) -> str:
         return f"{self.stack.edge_urls[replica]}/api/v1/integration/mcpserver/{self.integration_id}/mcp"
@@ -227,17 +234,37 @@ def worker_tool(name: str, subject: str, timeout_ms: int) -> dict[str, Any]:
     }
 
 
+@dataclass
+class WorkerProcess:
+    """The reliability worker as its own process, serving ``subject`` for one owner with a worker
+    credential of that owner (as a real worker runs)."""
+
+    stack: Stack
+    subject: str = field(default_factory=lambda: f"rel{uuid.uuid4().hex[:8]}")
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, owner: Owner) -> subprocess.Popen[bytes]:
+        assert self.stack.nats_url
+        self.process = subprocess.Popen(
+            [sys.executable, str(WORKER_SCRIPT), bus_auth.without_user(self.stack.nats_url), self.subject],
+            cwd=WORKER_SCRIPT.parent,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(WORKER_SCRIPT.parent),
+                "SKILLRELAY_WORKER_CREDENTIAL": owner.worker_credential(),
+            },
+        )
+        return self.process
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            self.process.wait(10)
+
+
 @pytest.fixture
-def worker_process(rstack: Stack) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    subject = f"rel{uuid.uuid4().hex[:8]}"
-    assert rstack.nats_url
-    process = subprocess.Popen(
-        [sys.executable, str(WORKER_SCRIPT), rstack.nats_url, subject],
-        cwd=WORKER_SCRIPT.parent,
-        env={**os.environ, "PYTHONPATH": str(WORKER_SCRIPT.parent)},
-    )
-    yield process, subject
-    if process.poll() is None:
-        process.send_signal(signal.SIGCONT)
-        process.terminate()
-        process.wait(10)
+def worker_process(rstack: Stack) -> Iterator[WorkerProcess]:
+    launcher = WorkerProcess(rstack)
+    yield launcher
+    launcher.stop()

@@ -1,4 +1,5 @@
-"""A worker process for the reliability tests: ``python reliability_worker.py <nats_url> <subject>``.
+"""A worker process for the reliability tests: ``python reliability_worker.py <nats_url> <subject>``, with
+its owner's worker credential in ``SKILLRELAY_WORKER_CREDENTIAL``.
 
 Tools: ``echo`` (answers at once), ``hang`` (never finishes on its own), ``count`` (``steps``
 progress notifications ``interval`` seconds apart, then the number of steps)."""

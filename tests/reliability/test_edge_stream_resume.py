@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,7 +22,7 @@ import pytest
 
 from skillrelay_devstack.stack import Stack
 
-from .conftest import ACCEPT, VERSION, McpClient, Owner, wait_until_ready, worker_tool
+from .conftest import ACCEPT, VERSION, McpClient, Owner, WorkerProcess, wait_until_ready, worker_tool
 
 pytestmark = pytest.mark.slow
 
@@ -127,11 +126,10 @@ def _check_continuation(
     assert steps == [float(n) for n in range(1, len(steps) + 1)], f"progress has a gap: {steps}"
 
 
-async def test_stream_resumes_on_the_other_replica(
-    rstack: Stack, worker_process: tuple[subprocess.Popen[bytes], str]
-) -> None:
-    _, subject = worker_process
+async def test_stream_resumes_on_the_other_replica(rstack: Stack, worker_process: WorkerProcess) -> None:
+    subject = worker_process.subject
     owner = Owner(rstack).create([worker_tool("count", subject, 60_000)])
+    worker_process.start(owner)
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as http:
         client = McpClient(http, owner.endpoint(0), owner.token)
         assert (await client.initialize()).status_code == 200

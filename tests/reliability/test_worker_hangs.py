@@ -5,7 +5,6 @@ the edge stays healthy, and the worker serves again once it runs (SIGCONT)."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from skillrelay_devstack.stack import Stack
 
-from .conftest import McpClient, Owner, rpc_body, worker_tool
+from .conftest import McpClient, Owner, WorkerProcess, rpc_body, worker_tool
 
 pytestmark = pytest.mark.slow
 
@@ -29,10 +28,11 @@ def _outcome(response: httpx.Response) -> tuple[str, Any]:
 
 
 async def test_hanging_handler_and_frozen_worker(
-    rstack: Stack, worker_process: tuple[subprocess.Popen[bytes], str], http: httpx.AsyncClient
+    rstack: Stack, worker_process: WorkerProcess, http: httpx.AsyncClient
 ) -> None:
-    process, subject = worker_process
+    subject = worker_process.subject
     owner = Owner(rstack).create([worker_tool("echo", subject, 30_000), worker_tool("hang", subject, 2_000)])
+    process = worker_process.start(owner)
     client = McpClient(http, owner.endpoint(0), owner.token)
 
     # The worker is up once echo answers (it may take a moment to subscribe).

@@ -23,7 +23,6 @@ from skillrelay_common.schemas import edge
 from skillrelay_common.schemas.audit import AUDIT_KINDS, AuditRecord
 from skillrelay_common.schemas.base import Unavailable
 from skillrelay_worker import protocol
-from skillrelay_worker import subjects as worker_subjects
 
 REF = "#/components/schemas/{name}"
 DOCUMENT_VERSION = "1.0.0"
@@ -47,17 +46,21 @@ class DynamicChannel:
 DYNAMIC: tuple[DynamicChannel, ...] = (
     DynamicChannel(
         "worker_call",
-        "worker.{subject}",
+        "worker.{ownerId}.{subject}",
         (protocol.WorkerCall,),
         "receive",
         "worker",
-        "Run one worker handler; workers of a subject form the queue group 'worker.<subject>'. The "
-        "NATS reply subject is the edge's per-call events subject.",
-        {"subject": "the handler's subject (dot-separated tokens)"},
+        "Run one worker handler; the owner's workers of a subject form the queue group "
+        "'worker.<ownerId>.<subject>'. The NATS reply subject is the edge's per-call events subject. "
+        "Only workers with a credential of that owner may subscribe (docs/security.md).",
+        {
+            "ownerId": "the owner of the ability (its worker credential's owner)",
+            "subject": "the handler's subject (dot-separated tokens), relative to the owner",
+        },
     ),
     DynamicChannel(
         "worker_events",
-        "workerev.{edgeKey}.{callId}",
+        "workerev.{edgeKey}.{ownerId}.{callId}",
         (
             protocol.WorkerProgress,
             protocol.WorkerLog,
@@ -70,28 +73,33 @@ DYNAMIC: tuple[DynamicChannel, ...] = (
         "edge",
         "What a worker sends back during one call, in order, ending with one WorkerResult or "
         "WorkerError. A WorkerClientRequest is a NATS request answered with WorkerClientAnswer.",
-        {"edgeKey": "the edge replica holding the call", "callId": "the call"},
+        {
+            "edgeKey": "the edge replica holding the call",
+            "ownerId": "the owner of the ability (the edge drops events under another owner)",
+            "callId": "the call",
+        },
         replies=(protocol.WorkerClientAnswer,),
     ),
     DynamicChannel(
         "worker_cancel",
-        worker_subjects.WORKER_CANCEL_SUBJECT,
+        "workerctl.{ownerId}.cancel",
         (protocol.WorkerCancel,),
         "receive",
         "worker",
-        "Broadcast to every worker; the one running the call cancels its handler.",
-        {},
+        "Broadcast to every worker of the owner; the one running the call cancels its handler.",
+        {"ownerId": "the owner of the ability"},
     ),
     DynamicChannel(
         "worker_adopt",
-        worker_subjects.WORKER_ADOPT_SUBJECT,
+        "workerctl.{ownerId}.adopt",
         (protocol.WorkerAdopt,),
         "receive",
         "worker",
-        "A NATS request broadcast to every worker when the edge replica holding a call died: the worker "
-        "holding the call replies WorkerAdopted and sends the call's events with seq > after_seq, then "
-        "every later one, to the adopting replica's events subject. No reply: nobody holds the call.",
-        {},
+        "A NATS request broadcast to every worker of the owner when the edge replica holding a call "
+        "died: the worker holding the call replies WorkerAdopted and sends the call's events with "
+        "seq > after_seq, then every later one, to the adopting replica's events subject. No reply: "
+        "nobody holds the call.",
+        {"ownerId": "the owner of the ability"},
         replies=(protocol.WorkerAdopted,),
     ),
     DynamicChannel(

@@ -15,6 +15,7 @@ BLUEPRINT = "blueprint"
 MCP_SERVER = "mcpserver"
 OAUTH_CONNECTION = "oauthconnection"
 USER = "user"
+WORKER_CREDENTIAL = "workercredential"
 
 
 def new_id(prefix: str) -> str:

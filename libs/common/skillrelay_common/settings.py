@@ -42,10 +42,15 @@ def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str |
 
 @dataclass(frozen=True)
 class NatsSettings:
-    """Where NATS is. ``url`` is None when the launcher should start an embedded server."""
+    """Where NATS is. ``url`` is None when the launcher should start an embedded server; it carries
+    the service credentials (``nats://skillrelay:<password>@host:port``). The auth service also takes
+    the system account's URL (to disconnect workers) and the seed of the key that signs worker
+    identities (auth callout); see ``skillrelay_common.bus_auth``."""
 
     url: str | None = None
     request_timeout: float = 5.0
+    system_url: str | None = None
+    callout_seed: str | None = None
 
     def require_url(self) -> str:
         if not self.url:
@@ -139,6 +144,8 @@ class Settings:
             nats=NatsSettings(
                 url=_str(env, "NATS_URL"),
                 request_timeout=float(_str(env, "NATS_REQUEST_TIMEOUT", "5") or "5"),
+                system_url=_str(env, "NATS_SYSTEM_URL"),
+                callout_seed=_str(env, "NATS_CALLOUT_SEED"),
             ),
             database=DatabaseSettings(
                 url=_str(env, "DATABASE_URL"), pool_size=_int(env, "DATABASE_POOL_SIZE", 10)

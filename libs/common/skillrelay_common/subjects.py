@@ -167,6 +167,58 @@ AUTH_JWKS_GET: Endpoint[auth.GetJwks, auth.Jwks] = Endpoint(
 TOKEN_ROTATED = Event("events.auth.token.rotated", auth.TokenRevoked, AUTH_EVENTS.name)
 TOKEN_REVOKED = Event("events.auth.token.revoked", auth.TokenRevoked, AUTH_EVENTS.name)
 
+# Worker credentials: the registry's REST API asks auth, which keeps them and answers NATS's callout.
+AUTH_WORKER_CREDENTIAL_CREATE: Endpoint[
+    auth.CreateWorkerCredential, auth.WorkerCredentialIssued | Invalid | Conflict
+] = Endpoint(
+    "auth.workercredential.create",
+    auth.CreateWorkerCredential,
+    auth.WorkerCredentialIssued | Invalid | Conflict,
+    "auth",
+    description="a new worker credential of an owner (its secret is told only in this reply)",
+)
+AUTH_WORKER_CREDENTIAL_LIST: Endpoint[auth.ListWorkerCredentials, auth.WorkerCredentialList] = Endpoint(
+    "auth.workercredential.list",
+    auth.ListWorkerCredentials,
+    auth.WorkerCredentialList,
+    "auth",
+    description="an owner's worker credentials, newest first, without secrets",
+)
+AUTH_WORKER_CREDENTIAL_GET: Endpoint[auth.GetWorkerCredential, auth.WorkerCredentialInfo | NotFound] = (
+    Endpoint(
+        "auth.workercredential.get",
+        auth.GetWorkerCredential,
+        auth.WorkerCredentialInfo | NotFound,
+        "auth",
+        description="one worker credential of an owner, without its secret",
+    )
+)
+AUTH_WORKER_CREDENTIAL_ROTATE: Endpoint[
+    auth.RotateWorkerCredential, auth.WorkerCredentialIssued | NotFound
+] = Endpoint(
+    "auth.workercredential.rotate",
+    auth.RotateWorkerCredential,
+    auth.WorkerCredentialIssued | NotFound,
+    "auth",
+    description="a new secret; replies once workers connected with the old one are disconnected",
+)
+AUTH_WORKER_CREDENTIAL_DELETE: Endpoint[auth.DeleteWorkerCredential, Ok | NotFound] = Endpoint(
+    "auth.workercredential.delete",
+    auth.DeleteWorkerCredential,
+    Ok | NotFound,
+    "auth",
+    description="remove a worker credential; replies once its workers are disconnected",
+)
+WORKER_CREDENTIAL_CREATED = Event(
+    "events.auth.workercredential.created", auth.WorkerCredentialChanged, AUTH_EVENTS.name
+)
+WORKER_CREDENTIAL_ROTATED = Event(
+    "events.auth.workercredential.rotated", auth.WorkerCredentialChanged, AUTH_EVENTS.name
+)
+WORKER_CREDENTIAL_DELETED = Event(
+    "events.auth.workercredential.deleted", auth.WorkerCredentialChanged, AUTH_EVENTS.name
+)
+
 # --- Edge (broadcast to every replica) -----------------------------------------------------------
 
 EDGE_CREDENTIALS_INVALIDATE: Endpoint[auth.InvalidateCredentials, auth.InvalidationAck] = Endpoint(

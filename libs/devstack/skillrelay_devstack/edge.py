@@ -165,6 +165,10 @@ def demo_skillset(skillset_id: str = "skillset_demo", revision: int = 1) -> Skil
     )
 
 
+# The owner of every integration a ``ControlPlane`` serves (its workers serve under this owner).
+DEMO_OWNER = "user_1"
+
+
 @dataclass
 class ControlPlane:
     snapshots: dict[str, IntegrationSnapshot] = field(default_factory=dict)
@@ -174,7 +178,7 @@ class ControlPlane:
     def add(self, integration_id: str, skillset: SkillsetSnapshot, **info: Any) -> None:
         self.snapshots[integration_id] = IntegrationSnapshot(
             integration=IntegrationInfo(
-                id=integration_id, owner_id="user_1", name="demo", skillset_id=skillset.id, **info
+                id=integration_id, owner_id=DEMO_OWNER, name="demo", skillset_id=skillset.id, **info
             ),
             skillset=skillset,
         )

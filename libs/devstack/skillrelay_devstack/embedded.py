@@ -114,12 +114,14 @@ def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> Non
 
 @dataclass
 class EmbeddedNats:
-    """A ``nats-server`` with JetStream, storing in ``store_dir``."""
+    """A ``nats-server`` with JetStream, storing in ``store_dir``. ``authorization``: the configuration
+    block of who may connect (``skillrelay_common.bus_auth.embedded_server_config``); none: anyone."""
 
     store_dir: Path
     port: int = 0
     host: str = "127.0.0.1"
     log_file: Path | None = None
+    authorization: str = ""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -135,7 +137,10 @@ class EmbeddedNats:
         # record or event survives a crash of the server or the machine.
         config = self.store_dir / "nats-server.conf"
         store = json.dumps(str(self.store_dir))
-        config.write_text(f"jetstream {{\n  store_dir: {store}\n  sync_interval: always\n}}\n")
+        config.write_text(
+            f"jetstream {{\n  store_dir: {store}\n  sync_interval: always\n}}\n" + self.authorization
+        )
+        config.chmod(0o600)  # it may hold passwords
         self.process = subprocess.Popen(
             [nats_server_binary(), "-c", str(config), "-a", self.host, "-p", str(self.port)],
             stdout=log,

@@ -37,28 +37,30 @@ class Deployment:
 
 
 def start_worker(
-    stack: Stack,
-    subject: str,
-    log_dir: Path | None,
-    timeout: float = 30.0,
-    registration: Registration | None = None,
+    stack: Stack, registration: Registration, subject: str, log_dir: Path | None, timeout: float = 30.0
 ) -> ServiceProcess:
-    """``registration``: the worker may change its own skillset (the suite's trigger tools)."""
-    env = dict(stack.service_env(), SKILLRELAY_WORKER_SUBJECT=subject)
-    if registration is not None:
-        env.update(
-            SKILLRELAY_EVERYTHING_REGISTRY_URL=stack.registry_url,
-            SKILLRELAY_EVERYTHING_API_KEY=registration.api_key,
-            SKILLRELAY_EVERYTHING_SKILLSET_ID=registration.skillset_id,
-        )
+    """The worker as its own process, connected with the owner's worker credential (no service
+    credentials: it may serve that owner's worker subjects and nothing else); it may also change its
+    own skillset (the suite's trigger tools)."""
+    env = dict(
+        stack.service_env(),
+        SKILLRELAY_WORKER_SUBJECT=subject,
+        SKILLRELAY_NATS_URL=stack.nats_public_url,
+        SKILLRELAY_WORKER_CREDENTIAL=registration.worker_credential,
+        SKILLRELAY_EVERYTHING_REGISTRY_URL=stack.registry_url,
+        SKILLRELAY_EVERYTHING_API_KEY=registration.api_key,
+        SKILLRELAY_EVERYTHING_SKILLSET_ID=registration.skillset_id,
+    )
     log = open(log_dir / f"worker-{subject}.log", "ab") if log_dir else None  # noqa: SIM115 (kept by the process)
     worker = ServiceProcess(f"worker-{subject}", "everything_worker", env, None, log)
     worker.start()
-    wait_for_worker(stack.nats_url or "", subject, worker, timeout)
+    wait_for_worker(stack.nats_url or "", registration.user_id, subject, worker, timeout)
     return worker
 
 
-def wait_for_worker(nats_url: str, subject: str, worker: ServiceProcess, timeout: float) -> None:
+def wait_for_worker(
+    nats_url: str, owner_id: str, subject: str, worker: ServiceProcess, timeout: float
+) -> None:
     """Until a worker of ``subject`` answers a call (an unknown tool: it answers with an error)."""
 
     async def probe() -> None:
@@ -70,7 +72,7 @@ def wait_for_worker(nats_url: str, subject: str, worker: ServiceProcess, timeout
                 if not worker.alive():
                     raise RuntimeError(f"worker {subject} exited during start (see its log)")
                 with contextlib.suppress(nats.errors.NoRespondersError, nats.errors.TimeoutError):
-                    await nc.request(worker_call_subject(subject), encode(call), timeout=1.0)
+                    await nc.request(worker_call_subject(owner_id, subject), encode(call), timeout=1.0)
                     return
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"worker {subject} not ready in {timeout}s")
@@ -106,20 +108,26 @@ def everything_deployment(
     state_dir: Path,
     nats_url: str,
     database_url: str,
+    nats_system_url: str | None = None,
+    nats_callout_seed: str | None = None,
     edge_replicas: int = 1,
     log_dir: Path | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Deployment]:
-    """Start the stack on free ports, the worker, and register the skillset; stop it all afterwards."""
+    """Start the stack on free ports, register the skillset, start the worker with the owner's worker
+    credential; stop it all afterwards. ``nats_system_url`` and ``nats_callout_seed`` let the stack's
+    auth service answer the server's auth callout (the worker connects through it)."""
     stack = Stack.on_free_ports(state_dir, edge_replicas=edge_replicas, log_dir=log_dir, extra_env=extra_env)
     stack.nats_url = nats_url
+    stack.nats_system_url = nats_system_url
+    stack.nats_callout_seed = nats_callout_seed
     stack.database_url = database_url
     stack.start()
     worker: ServiceProcess | None = None
     try:
         subject = f"everything-{uuid.uuid4().hex[:8]}"
         registration = register(stack.registry_url, stack.admin_token, subject=subject)
-        worker = start_worker(stack, subject, log_dir, registration=registration)
+        worker = start_worker(stack, registration, subject, log_dir)
         yield Deployment(stack=stack, worker=worker, subject=subject, registration=registration)
     finally:
         if worker is not None:

@@ -17,6 +17,7 @@ from typing import IO
 
 import httpx
 
+from skillrelay_common import bus_auth
 from skillrelay_common.runtime import PARENT_PID_VARIABLE
 from skillrelay_common.settings import Settings
 from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port, open_private_log
@@ -71,6 +72,9 @@ class Stack:
     auth_port: int = 8090
     edge_ports: tuple[int, ...] = (8080,)
     nats_url: str | None = None
+    # For the auth service alone (auth callout); set for the embedded server, else from the environment.
+    nats_system_url: str | None = None
+    nats_callout_seed: str | None = None
     database_url: str | None = None
     log_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -78,6 +82,8 @@ class Stack:
     postgres: EmbeddedPostgres | None = field(default=None, init=False)
     services: list[ServiceProcess] = field(default_factory=list, init=False)
     admin_token: str = field(default="", init=False)
+    # The embedded nats-server's credentials (None with an external server: its URL carries them).
+    bus_secrets: bus_auth.BusSecrets | None = field(default=None, init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Stack:
@@ -151,8 +157,16 @@ class Stack:
     def start_infrastructure(self) -> None:
         self._make_state_dir()
         if not self.nats_url:
-            self.nats = EmbeddedNats(store_dir=self.state_dir / "nats", log_file=self.state_dir / "nats.log")
-            self.nats_url = self.nats.start()
+            # Kept in the state folder: a restart keeps the credentials workers were given.
+            self.bus_secrets = bus_auth.BusSecrets.load_or_create(self.state_dir / "nats-auth.json")
+            self.nats = EmbeddedNats(
+                store_dir=self.state_dir / "nats",
+                log_file=self.state_dir / "nats.log",
+                authorization=bus_auth.embedded_server_config(self.bus_secrets),
+            )
+            self.nats_url = bus_auth.service_url(self.nats.start(), self.bus_secrets)
+            self.nats_system_url = bus_auth.system_url(self.nats.url, self.bus_secrets)
+            self.nats_callout_seed = self.bus_secrets.callout_seed
         if not self.database_url:
             self.postgres = EmbeddedPostgres(data_dir=self.state_dir / "postgres")
             self.postgres.start()
@@ -199,6 +213,23 @@ class Stack:
         env.update(self.extra_env)
         return env
 
+    def auth_env(self, base: dict[str, str]) -> dict[str, str]:
+        """The auth service alone also gets the bus's system account and the key that signs worker
+        identities (it answers the nats-server's auth callout)."""
+        env = dict(base)
+        system_url = self.nats_system_url or os.environ.get("SKILLRELAY_NATS_SYSTEM_URL")
+        callout_seed = self.nats_callout_seed or os.environ.get("SKILLRELAY_NATS_CALLOUT_SEED")
+        if system_url:
+            env["SKILLRELAY_NATS_SYSTEM_URL"] = system_url
+        if callout_seed:
+            env["SKILLRELAY_NATS_CALLOUT_SEED"] = callout_seed
+        return env
+
+    @property
+    def nats_public_url(self) -> str:
+        """Where workers dial NATS (no credentials: each worker brings its own)."""
+        return bus_auth.without_user(self.nats_url or "")
+
     def _log_file(self, name: str) -> IO[bytes] | None:
         if self.log_dir is None:
             return None
@@ -216,7 +247,13 @@ class Stack:
         base = self.service_env()
         self.services = [
             ServiceProcess("sessions", "skillrelay_sessions", base, None, self._log_file("sessions")),
-            ServiceProcess("auth", "skillrelay_auth", base, f"{self.auth_url}/ready", self._log_file("auth")),
+            ServiceProcess(
+                "auth",
+                "skillrelay_auth",
+                self.auth_env(base),
+                f"{self.auth_url}/ready",
+                self._log_file("auth"),
+            ),
             ServiceProcess(
                 "registry",
                 "skillrelay_registry",

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from skillrelay_common import bus_auth
 from skillrelay_common.messaging import Bus
 from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_worker import Worker, WorkerContext
@@ -35,20 +36,46 @@ def test_state_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def nats_server(test_state_dir: Path) -> Iterator[EmbeddedNats | str]:
+def nats_secrets() -> bus_auth.BusSecrets:
+    """The bus credentials of the test session's nats-server (services, system, callout issuer)."""
+    return bus_auth.BusSecrets.generate()
+
+
+@pytest.fixture(scope="session")
+def nats_server(test_state_dir: Path, nats_secrets: bus_auth.BusSecrets) -> Iterator[EmbeddedNats | str]:
+    """The session's nats-server, with the authorization ``make run`` configures (auth callout)."""
     external = os.environ.get("SKILLRELAY_TEST_NATS_URL")
     if external:
         yield external
         return
-    server = EmbeddedNats(store_dir=test_state_dir / "nats")
+    server = EmbeddedNats(
+        store_dir=test_state_dir / "nats", authorization=bus_auth.embedded_server_config(nats_secrets)
+    )
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def nats_url(nats_server: EmbeddedNats | str) -> str:
-    return nats_server if isinstance(nats_server, str) else nats_server.url
+def nats_plain_url(nats_server: EmbeddedNats | str) -> str:
+    """The session's nats-server without credentials (as a stranger or a worker would dial it)."""
+    return bus_auth.without_user(nats_server if isinstance(nats_server, str) else nats_server.url)
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server: EmbeddedNats | str, nats_secrets: bus_auth.BusSecrets) -> str:
+    """The session's nats-server with the service credentials (what every service connects with)."""
+    if isinstance(nats_server, str):
+        return nats_server  # an external server: its URL carries whatever credentials it needs
+    return bus_auth.service_url(nats_server.url, nats_secrets)
+
+
+@pytest.fixture(scope="session")
+def nats_system_url(nats_server: EmbeddedNats | str, nats_secrets: bus_auth.BusSecrets) -> str:
+    """The session's nats-server as its system account (what the auth service disconnects with)."""
+    if isinstance(nats_server, str):
+        pytest.skip("needs the test session's own nats-server")
+    return bus_auth.system_url(nats_server.url, nats_secrets)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,10 @@ class Connection(Protocol):
 
     def unsubscribe(self, sid: int) -> None: ...
 
+    @property
+    def max_payload(self) -> int:
+        """The largest message the server takes: a bigger result is answered as an error instead."""
+
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until the server has everything sent (and every subscription) so far."""
 

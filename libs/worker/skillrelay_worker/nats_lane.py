@@ -209,6 +209,11 @@ class NatsLane:
         return lane
 
     @property
+    def max_payload(self) -> int:
+        """The largest message the server takes (``max_payload`` of its INFO)."""
+        return self._max_payload
+
+    @property
     def is_connected(self) -> bool:
         return self._stage is _Stage.READY
 

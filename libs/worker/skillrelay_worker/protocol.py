@@ -2,8 +2,10 @@
 
 One call, on core NATS (subjects in ``skillrelay_worker.subjects``):
 
-1. The edge publishes a ``WorkerCall`` on ``worker.<subject>`` with the reply subject set to its own
-   per-call events subject. Workers of that subject form a queue group, so exactly one takes it.
+1. The edge publishes a ``WorkerCall`` on ``worker.<ownerId>.<subject>`` (the owner of the ability)
+   with the reply subject set to its own per-call events subject
+   (``workerev.<edgeKey>.<ownerId>.<callId>``). Workers of that subject form a queue group, so exactly
+   one takes it.
    No worker at all: NATS answers at once with a "no responders" status on the events subject.
 2. The worker sends ``WorkerEvent`` messages to the events subject, in order: progress, log messages,
    heartbeats while the handler runs, and exactly one final ``WorkerResult`` or ``WorkerError``.
@@ -12,15 +14,15 @@ One call, on core NATS (subjects in ``skillrelay_worker.subjects``):
    with ``WorkerClientAnswer``. The client's answer may reach any edge replica; that replica hands it
    over NATS to the one holding the call (``ClientResponseRelayed``, a message between edge replicas).
 4. Cancellation (``notifications/cancelled``, the edge's timeout, a client gone) is a ``WorkerCancel``
-   broadcast on ``workerctl.cancel``; the worker that holds the call cancels its handler.
+   broadcast on ``workerctl.<ownerId>.cancel``; the worker that holds the call cancels its handler.
 5. Adoption, when the edge replica holding a call dies. Every event of a call but heartbeats carries
    ``seq`` (1, 2, 3 … per call), and the worker keeps a running call's sequenced events in memory. It
    publishes the final result or error with a reply subject on its own inbox: a NATS "no responders"
    status there (nobody subscribed to the events subject: the edge died) means the answer was not
    delivered, and the worker keeps the call for adoption for a grace period (120 s by default). Another
-   edge replica broadcasts ``WorkerAdopt`` on ``workerctl.adopt`` (a NATS request); the worker holding
-   the call (running, or finished and not delivered) replies ``WorkerAdopted``, sends every later event
-   to the new events subject and first republishes, in order, its retained events with ``seq`` above
+   edge replica broadcasts ``WorkerAdopt`` on ``workerctl.<ownerId>.adopt`` (a NATS request); the worker
+   holding the call (running, or finished and not delivered) replies ``WorkerAdopted``, sends every later
+   event to the new events subject and first republishes, in order, its retained events with ``seq`` above
    ``after_seq``. The edge drops an event whose ``seq`` it has already seen, so duplicates are harmless.
    No worker holds the call: no reply, and the adopting edge answers the client with a final error.
 """

@@ -3,7 +3,7 @@
 ```python
 from skillrelay_worker import Worker, WorkerContext, text
 
-worker = Worker("everything")
+worker = Worker("everything")   # the credential comes from SKILLRELAY_WORKER_CREDENTIAL
 
 @worker.tool("add")
 async def add(ctx: WorkerContext, args: dict[str, Any]) -> str:
@@ -13,9 +13,12 @@ async def add(ctx: WorkerContext, args: dict[str, Any]) -> str:
 worker.run("nats://127.0.0.1:4222")       # or: await worker.start(url) ... await worker.stop()
 ```
 
-An ability with handler ``{"type": "worker", "subject": "everything"}`` is then served by every process
-running this worker (one NATS queue group per subject, so start more processes to scale). The protocol
-is described in ``skillrelay_worker.protocol``.
+An ability with handler ``{"type": "worker", "subject": "everything"}`` of the credential's owner is then
+served by every process running this worker (one NATS queue group per owner and subject, so start more
+processes to scale). The worker credential (``Worker(subject, credential=…)`` or the environment
+variable; the owner creates it in the registry) is all the worker needs: it names the owner whose
+subjects it serves, and the bus lets it use those and nothing else. The protocol is described in
+``skillrelay_worker.protocol``.
 
 A call whose edge replica dies is not lost: the worker keeps the call's events (progress, logs, client
 requests, the answer) and, should its answer find nobody listening, keeps the call for
@@ -25,6 +28,7 @@ requests, the answer) and, should its answer find nobody listening, keeps the ca
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 import uuid
@@ -48,6 +52,7 @@ from skillrelay_worker.content import (
 )
 from skillrelay_worker.context import WorkerContext
 from skillrelay_worker.correlation import CORRELATION_HEADER, bind_correlation_id
+from skillrelay_worker.credential import ENVIRONMENT_VARIABLE, WorkerCredential
 from skillrelay_worker.errors import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -70,9 +75,16 @@ from skillrelay_worker.protocol import (
     WorkerHeartbeat,
     WorkerResult,
 )
-from skillrelay_worker.subjects import WORKER_ADOPT_SUBJECT, WORKER_CANCEL_SUBJECT, worker_call_subject
+from skillrelay_worker.subjects import (
+    new_worker_inbox,
+    worker_adopt_subject,
+    worker_call_subject,
+    worker_cancel_subject,
+)
 from skillrelay_worker.uri_templates import compile_uri_template
 
+# Room left in a result's message for its headers under the server's max_payload.
+RESULT_HEADROOM_BYTES = 4096
 _log = structlog.get_logger("skillrelay.worker")
 _encoder = msgspec.json.Encoder()
 
@@ -102,19 +114,27 @@ class _Template:
 
 
 class Worker:
-    """A set of handlers served on ``worker.<subject>``."""
+    """A set of handlers served on ``worker.<ownerId>.<subject>``: the abilities of one owner whose
+    handler is ``{"type": "worker", "subject": subject}``."""
 
     def __init__(
         self,
         subject: str,
         *,
+        credential: str | None = None,
         shutdown_grace: float = 10.0,
         adopt_grace: float = 120.0,
         adopt_max_calls: int = 10_000,
     ) -> None:
-        """``adopt_grace``: how long a finished call whose answer reached no edge replica is kept for
+        """``credential``: the owner's worker credential (``sr_worker_…``, from the registry); None reads
+        ``SKILLRELAY_WORKER_CREDENTIAL``. It names the owner whose subjects the worker serves and is
+        what the worker connects to NATS with: nothing else is needed.
+
+        ``adopt_grace``: how long a finished call whose answer reached no edge replica is kept for
         another replica to adopt; at most ``adopt_max_calls`` such calls are kept (oldest dropped)."""
         self.subject = subject
+        raw = credential if credential is not None else os.environ.get(ENVIRONMENT_VARIABLE)
+        self.credential = WorkerCredential.parse(raw) if raw else None
         self.shutdown_grace = shutdown_grace
         self.adopt_grace = adopt_grace
         self.adopt_max_calls = adopt_max_calls
@@ -134,6 +154,7 @@ class Worker:
         self._undelivered: dict[str, tuple[WorkerContext, float]] = {}
         self._answers: dict[str, asyncio.Future[LaneMessage]] = {}
         self._inbox = ""
+        self.owner_id = ""
         self._sweeper: asyncio.TimerHandle | None = None
 
     # -- registration ----------------------------------------------------------------------------
@@ -188,18 +209,36 @@ class Worker:
     # -- running ---------------------------------------------------------------------------------
 
     async def start(
-        self, nats_url: str, *, instance_id: str | None = None, connect: Connect = NatsLane.connect
+        self,
+        nats_url: str,
+        *,
+        instance_id: str | None = None,
+        connect: Connect = NatsLane.connect,
+        owner_id: str | None = None,
     ) -> None:
-        """Connect and take calls (queue group ``worker.<subject>``). The worker speaks over a lean
-        NATS connection (``nats_lane.NatsLane``: no task switch per message) unless ``connect`` opens
-        another ``Connection``."""
+        """Connect and take calls (queue group ``worker.<ownerId>.<subject>``). The worker speaks over
+        a lean NATS connection (``nats_lane.NatsLane``: no task switch per message) unless ``connect``
+        opens another ``Connection``.
+
+        With a credential the worker connects as it (whatever user ``nats_url`` names is replaced) and
+        serves the credential's owner. ``owner_id`` is for a trusted connection without one (a
+        service's own credentials in ``nats_url``, e.g. in tests)."""
+        if self.credential is not None:
+            nats_url = self.credential.connect_url(nats_url)
+            owner_id = self.credential.owner_id
+        if not owner_id:
+            raise ValueError(
+                f"a worker needs its owner's worker credential: Worker(subject, credential=…) or "
+                f"{ENVIRONMENT_VARIABLE} (create one with POST /api/v1/worker/credential/create)"
+            )
+        self.owner_id = owner_id
         instance = instance_id or f"worker-{self.subject}-{uuid.uuid4().hex[:8]}"
         lane = self._lane = await connect(nats_url, instance)
-        subject = worker_call_subject(self.subject)
-        self._inbox = f"_INBOX.{uuid.uuid4().hex}"
+        subject = worker_call_subject(owner_id, self.subject)
+        self._inbox = new_worker_inbox(owner_id)
         self._call_subscription = lane.subscribe(subject, self._on_call, queue=subject)
-        lane.subscribe(WORKER_CANCEL_SUBJECT, self._on_cancel)
-        lane.subscribe(WORKER_ADOPT_SUBJECT, self._on_adopt)
+        lane.subscribe(worker_cancel_subject(owner_id), self._on_cancel)
+        lane.subscribe(worker_adopt_subject(owner_id), self._on_adopt)
         lane.subscribe(f"{self._inbox}.>", self._on_inbox)
         await lane.flush()
         self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
@@ -227,10 +266,10 @@ class Worker:
             self._sweeper = None
         _log.info("worker.stopped", subject=self.subject)
 
-    def run(self, nats_url: str) -> None:
+    def run(self, nats_url: str, *, owner_id: str | None = None) -> None:
         """Serve until SIGINT/SIGTERM, then drain. On uvloop where it is installed: a worker is mostly
         NATS I/O, and uvloop halves its per-call overhead."""
-        run_until_signalled(lambda: self.start(nats_url), self.stop, uvloop=True)
+        run_until_signalled(lambda: self.start(nats_url, owner_id=owner_id), self.stop, uvloop=True)
 
     def _publish(self, subject: str, message: Message, reply: str | None = None) -> None:
         if self._lane is None:
@@ -391,6 +430,7 @@ class Worker:
                 )
         finally:
             heartbeat.cancel()
+        final = self._fitting(call, final)
         final.seq = ctx._next_seq()
         # Published with a reply subject: "no responders" there means its edge is gone (_on_inbox).
         ctx.finished = True
@@ -404,6 +444,25 @@ class Worker:
                 outcome=outcome,
                 latency_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+    def _fitting(self, call: WorkerCall, final: WorkerResult | WorkerError) -> WorkerResult | WorkerError:
+        """A result larger than one NATS message would never reach the edge (its client would only
+        see the call go silent): answer that it is too large, as a tool error or a JSON-RPC error."""
+        if not isinstance(final, WorkerResult) or self._lane is None:
+            return final
+        size = len(_encoder.encode(final))
+        limit = self._lane.max_payload - RESULT_HEADROOM_BYTES
+        if size <= limit:
+            return final
+        _log.warning(
+            "worker.result.too_large", kind=call.ability_kind, name=call.name, size=size, limit=limit
+        )
+        message = f"{call.name!r} answered {size} bytes; at most {limit} fit one message"
+        if call.ability_kind == "tool":
+            return WorkerResult(
+                call_id=call.call_id, result=ToolResult([text(message)], is_error=True).to_json()
+            )
+        return WorkerError(call_id=call.call_id, code=INTERNAL_ERROR, message=message)
 
     async def _dispatch(self, ctx: WorkerContext) -> dict[str, Any]:
         call = ctx.call

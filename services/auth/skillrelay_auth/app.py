@@ -10,9 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import structlog
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from skillrelay_auth.bus_callout import WorkerCallout, serve_callout
+from skillrelay_auth.bus_disconnect import SystemAccountDisconnector
 from skillrelay_auth.client_documents import HttpClientDocuments
 from skillrelay_auth.edge_link import (
     BusAccessRevoker,
@@ -31,6 +35,13 @@ from skillrelay_auth.safe_http import SafeHttp
 from skillrelay_auth.signing import SigningKeys
 from skillrelay_auth.static_tokens import StaticTokens
 from skillrelay_auth.upstream import UpstreamIdP
+from skillrelay_auth.worker_credential_handlers import (
+    BusCredentialEvents,
+    register_worker_credential_handlers,
+)
+from skillrelay_auth.worker_credentials import WorkerCredentials
+from skillrelay_auth.worker_credentials_repo import SqlWorkerCredentialStore
+from skillrelay_common import nkey
 from skillrelay_common.audit import AuditRecorder, audit_stream
 from skillrelay_common.crypto import SecretBox
 from skillrelay_common.db import create_engine, migrate
@@ -46,6 +57,7 @@ from skillrelay_common.subjects import AUTH_EVENTS, AUTH_PING
 from skillrelay_common.tracing import configure_tracing, tracing_middleware
 
 SERVICE = "auth"
+_log = structlog.get_logger("skillrelay.auth")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -79,6 +91,8 @@ class AuthComponents:
     static_tokens: StaticTokens | None = None
     http: SafeHttp | None = field(default=None)
     audit: AuditRecorder | None = None
+    worker_credentials: WorkerCredentials | None = None
+    disconnector: SystemAccountDisconnector | None = None
 
     def current_server(self) -> AuthorizationServer:
         if self.server is None:
@@ -90,6 +104,8 @@ class AuthComponents:
             await self.audit.stop()
         if self.http is not None:
             await self.http.close()
+        if self.disconnector is not None:
+            await self.disconnector.close()
 
 
 def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Callable[[Bus], Awaitable[None]]:
@@ -135,8 +151,29 @@ def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Call
         bus.serve_ping(AUTH_PING)
         register_static_token_handlers(bus, tokens)
         register_jwks_handler(bus, keys)
+        await serve_worker_identities(bus, engine, components)
 
     return register
+
+
+async def serve_worker_identities(bus: Bus, engine: AsyncEngine, components: AuthComponents) -> None:
+    """Worker credentials, and the bus's auth callout that lets their workers in (docs/security.md)."""
+    settings = components.settings
+    if settings.nats.system_url:
+        components.disconnector = await SystemAccountDisconnector.connect(settings.nats.system_url)
+    else:
+        _log.warning("bus.no_system_account", effect="rotated worker credentials do not disconnect workers")
+    credentials = WorkerCredentials(
+        SqlWorkerCredentialStore(engine), components.disconnector, BusCredentialEvents(bus)
+    )
+    components.worker_credentials = credentials
+    register_worker_credential_handlers(bus, credentials)
+    if settings.nats.callout_seed:
+        await serve_callout(
+            bus, WorkerCallout(credentials, nkey.KeyPair.from_seed(settings.nats.callout_seed))
+        )
+    else:
+        _log.warning("bus.no_callout_key", effect="no worker can connect to NATS")
 
 
 def create_app(settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> Litestar:

@@ -149,3 +149,15 @@ consents = Table(
     Column("scope", Text, nullable=False),
     _ts("granted_at"),
 )
+
+# Worker credentials (see skillrelay_worker.credential): only the SHA-256 of the secret.
+worker_credentials = Table(
+    "worker_credentials",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("owner_id", String(80), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    _ts("created_at"),
+    _ts("rotated_at", True),
+)

@@ -417,3 +417,30 @@ class OAuthConnectionPage(Record):
 class IntegrationPage(Record):
     items: list[IntegrationOut]
     cursor: str | None = None
+
+
+# --- worker credentials (kept by the auth service; see docs/security.md) --------------------------
+
+
+class WorkerCredentialCreate(Body):
+    name: str
+
+
+class WorkerCredentialIssued(Record):
+    """The only answers that carry the credential (create and rotate)."""
+
+    id: str
+    credential: str
+
+
+class WorkerCredentialOut(Record):
+    id: str
+    name: str
+    created_at: str
+    rotated_at: str | None = None
+
+
+class WorkerCredentialPage(Record):
+    """Every credential of the owner (at most 100), newest first."""
+
+    items: list[WorkerCredentialOut]

@@ -23,6 +23,7 @@ from skillrelay_registry.usecases.oauth_connections import OAuthConnectionUseCas
 from skillrelay_registry.usecases.search import SearchUseCases
 from skillrelay_registry.usecases.session_admin import SessionAdminUseCases
 from skillrelay_registry.usecases.skillsets import SkillsetUseCases
+from skillrelay_registry.usecases.worker_credentials import WorkerCredentialUseCases
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -40,6 +41,7 @@ class RegistryService(
     ContentUseCases,
     OAuthConnectionUseCases,
     IntegrationUseCases,
+    WorkerCredentialUseCases,
     SearchUseCases,
     SessionAdminUseCases,
 ):

@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 
 from skillrelay_common.messaging import Bus, encode
 from skillrelay_devstack.edge import (
+    DEMO_OWNER,
     TOKEN,
     ControlPlane,
     EdgeHarness,
@@ -35,7 +36,7 @@ from skillrelay_edge.calls.sse import EventStore
 from skillrelay_edge.transport import jsonrpc
 from skillrelay_worker import Worker
 from skillrelay_worker.protocol import WorkerCall
-from skillrelay_worker.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_subject
+from skillrelay_worker.subjects import worker_adopt_subject, worker_call_subject, worker_events_subject
 
 SUBJECT = f"adopt{uuid.uuid4().hex[:8]}"
 INTEGRATION = "mcpserver_adopt"
@@ -62,7 +63,7 @@ def edges(nats_url: str, postgres_admin_url: str, control: ControlPlane) -> Iter
 async def worker(nats_url: str) -> AsyncIterator[tuple[Worker, asyncio.Event]]:
     running, gate = gated_counter_worker(SUBJECT)
 
-    await running.start(nats_url)
+    await running.start(nats_url, owner_id=DEMO_OWNER)
     yield running, gate
     await running.stop()
 
@@ -142,7 +143,9 @@ class DeadReplica:
             call_id=call_id, ability_kind="tool", name="count", progress_token="p", timeout_ms=10_000
         )
         await self.bus.nc.publish(
-            worker_call_subject(SUBJECT), encode(call), reply=worker_events_subject(DEAD, call_id)
+            worker_call_subject(DEMO_OWNER, SUBJECT),
+            encode(call),
+            reply=worker_events_subject(DEAD, DEMO_OWNER, call_id),
         )
 
 
@@ -216,7 +219,7 @@ async def test_two_replicas_resuming_at_once_adopt_the_call_once(
     async def on_adopt(msg: Msg) -> None:
         adopts.append(msg)
 
-    watching = await bus.nc.subscribe(WORKER_ADOPT_SUBJECT, cb=on_adopt)
+    watching = await bus.nc.subscribe(worker_adopt_subject(DEMO_OWNER), cb=on_adopt)
     try:
         resumed = [asyncio.create_task(_resume(http, url, dead.session, seen)) for url in urls]
         await asyncio.sleep(1.0)  # both followers are watching; the call still runs

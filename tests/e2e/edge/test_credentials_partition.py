@@ -29,6 +29,8 @@ class SilentLink:
     def __init__(self, target: str) -> None:
         parts = urlsplit(target)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 4222
+        # The bus refuses strangers: the proxied URL carries the service credentials of ``target``.
+        self._userinfo = parts.netloc.rpartition("@")[0]
         self.flowing = asyncio.Event()
         self.flowing.set()
         self._server: asyncio.Server | None = None
@@ -37,7 +39,8 @@ class SilentLink:
     async def start(self) -> str:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         port = self._server.sockets[0].getsockname()[1]
-        return f"nats://127.0.0.1:{port}"
+        userinfo = f"{self._userinfo}@" if self._userinfo else ""
+        return f"nats://{userinfo}127.0.0.1:{port}"
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection(self._host, self._port)

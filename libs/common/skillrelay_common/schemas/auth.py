@@ -77,3 +77,65 @@ class EdgeHeartbeat(Message, kw_only=True):
 
     instance_id: str
     sent_at: float
+
+
+# --- Worker credentials (what a worker connects to NATS with; see skillrelay_common.bus_auth) ------
+
+
+class WorkerCredentialInfo(Message, kw_only=True):
+    """A worker credential without its secret."""
+
+    id: str
+    owner_id: str
+    name: str
+    created_at: str
+    rotated_at: str | None = None
+
+
+class CreateWorkerCredential(Message, kw_only=True):
+    owner_id: str
+    name: str
+
+
+class WorkerCredentialIssued(Message, kw_only=True):
+    """The only time the credential (``sr_worker_…``, holding its secret) is told."""
+
+    info: WorkerCredentialInfo
+    credential: str
+
+
+class ListWorkerCredentials(Message, kw_only=True):
+    owner_id: str
+
+
+class WorkerCredentialList(Message, kw_only=True):
+    items: list[WorkerCredentialInfo]
+
+
+class GetWorkerCredential(Message, kw_only=True):
+    owner_id: str
+    credential_id: str
+
+
+class RotateWorkerCredential(Message, kw_only=True):
+    """A new secret; answered once the workers connected with the old one are disconnected."""
+
+    owner_id: str
+    credential_id: str
+
+
+class DeleteWorkerCredential(Message, kw_only=True):
+    """Remove for good; answered once the workers connected with it are disconnected."""
+
+    owner_id: str
+    credential_id: str
+
+
+class WorkerCredentialChanged(Message, kw_only=True):
+    """Event: a worker credential was created, rotated or deleted (never the secret)."""
+
+    id: str
+    owner_id: str
+    name: str
+    # Worker connections cut off by a rotation or deletion.
+    disconnected: int = 0

@@ -41,10 +41,12 @@ async def add(ctx: WorkerContext, args: dict[str, Any]) -> str:
     return str(args["a"] + args["b"])
 
 
-worker.run(sys.argv[1])
+# The test session's service credentials are in the URL: a trusted worker names its owner itself.
+worker.run(sys.argv[1], owner_id=sys.argv[3])
 """
 
 _events = msgspec.json.Decoder(WorkerEvent)
+OWNER = "user_standalone"
 
 
 def _clean_env() -> dict[str, str]:
@@ -110,7 +112,10 @@ def standalone_worker(
     log = tmp_path / "worker.log"
     with log.open("w") as log_file:
         worker = subprocess.Popen(
-            [standalone_python, script, nats_url, subject], env=_clean_env(), stderr=log_file, cwd=tmp_path
+            [standalone_python, script, nats_url, subject, OWNER],
+            env=_clean_env(),
+            stderr=log_file,
+            cwd=tmp_path,
         )
     yield worker, subject, log
     if worker.poll() is None:
@@ -143,7 +148,7 @@ async def test_a_worker_from_the_environment_answers_a_call(
             if not received:
                 assert worker.poll() is None, f"the worker exited: {log.read_text()}"
                 payload = msgspec.json.encode(call)
-                await bus.nc.publish(worker_call_subject(subject), payload, reply=events_subject)
+                await bus.nc.publish(worker_call_subject(OWNER, subject), payload, reply=events_subject)
             reply = await messages.get()
             if not reply.data:
                 # "No responders": the worker has not subscribed yet; call again.

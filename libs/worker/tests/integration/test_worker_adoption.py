@@ -29,13 +29,20 @@ from skillrelay_worker.protocol import (
     WorkerProgress,
     WorkerResult,
 )
-from skillrelay_worker.subjects import WORKER_ADOPT_SUBJECT, worker_call_subject, worker_events_wildcard
+from skillrelay_worker.subjects import (
+    worker_adopt_subject,
+    worker_call_subject,
+    worker_events_subject,
+    worker_events_wildcard,
+)
 
 _events = msgspec.json.Decoder(WorkerEvent | WorkerClientRequest)
+# The owner the test workers serve (they connect with the service credentials, as a trusted worker).
+OWNER = "user_adoption"
 
 
 class FakeEdge:
-    """Collects a call's sequenced events (heartbeats dropped) on ``workerev.<key>.*``."""
+    """Collects a call's sequenced events (heartbeats dropped) on ``workerev.<key>.*.*``."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
@@ -61,18 +68,20 @@ class FakeEdge:
         await self.bus.nc.flush()
 
     def subject(self, call_id: str) -> str:
-        return f"workerev.{self.key}.{call_id}"
+        return worker_events_subject(self.key, OWNER, call_id)
 
     async def next(self, timeout: float = 5.0) -> tuple[Any, Msg]:
         return await asyncio.wait_for(self.events.get(), timeout)
 
     async def call(self, subject: str, call_id: str, name: str, **args: Any) -> None:
         call = WorkerCall(call_id=call_id, ability_kind="tool", name=name, arguments=args, progress_token=1)
-        await self.bus.nc.publish(worker_call_subject(subject), encode(call), reply=self.subject(call_id))
+        await self.bus.nc.publish(
+            worker_call_subject(OWNER, subject), encode(call), reply=self.subject(call_id)
+        )
 
     async def adopt(self, call_id: str, after_seq: int, timeout: float = 2.0) -> WorkerAdopted:
         request = WorkerAdopt(call_id=call_id, events_subject=self.subject(call_id), after_seq=after_seq)
-        reply = await self.bus.nc.request(WORKER_ADOPT_SUBJECT, encode(request), timeout=timeout)
+        reply = await self.bus.nc.request(worker_adopt_subject(OWNER), encode(request), timeout=timeout)
         return msgspec.json.decode(reply.data, type=WorkerAdopted)
 
 
@@ -92,7 +101,7 @@ async def worker(nats_url: str) -> AsyncIterator[tuple[Worker, asyncio.Event]]:
         answer = await ctx.elicit("name?", {"type": "object"}, timeout=10)
         return f"hello {answer['content']['name']}"
 
-    await running.start(nats_url)
+    await running.start(nats_url, owner_id=OWNER)
     yield running, gate
     await running.stop()
 
@@ -177,7 +186,7 @@ async def test_a_delivered_answer_is_not_kept_and_undelivered_ones_expire(
     async def echo(ctx: WorkerContext, args: dict[str, Any]) -> str:
         return "echo"
 
-    await running.start(nats_url)
+    await running.start(nats_url, owner_id=OWNER)
     try:
         await holder.call(running.subject, "d1", "echo")
         assert seqs([await holder.next()]) == [1]

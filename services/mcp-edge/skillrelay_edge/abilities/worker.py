@@ -1,9 +1,9 @@
 """The ``worker`` handler kind: run the call in a worker process over NATS and relay what it sends.
 
-One wildcard subscription per edge replica (``workerev.<edgeKey>.*``) receives every running call's
-events, so a call costs one publish each way and no subscription churn. Calls and their events travel
-on the runner's own lean connection (``skillrelay_worker.nats_lane``: no task switch per message);
-only adoption's request/reply uses the service's nats-py connection. See
+One wildcard subscription per edge replica (``workerev.<edgeKey>.*.*``: owner and call) receives every
+running call's events, so a call costs one publish each way and no subscription churn. Calls and their
+events travel on the runner's own lean connection (``skillrelay_worker.nats_lane``: no task switch per
+message); only adoption's request/reply uses the service's nats-py connection. See
 ``skillrelay_worker.protocol`` for the protocol.
 
 A call re-run by a replica adopting it (``CallContext.adopt``) sends ``WorkerAdopt`` instead of a new
@@ -39,6 +39,7 @@ from skillrelay_common.schemas.abilities import WorkerHandler
 from skillrelay_edge.calls.context import (
     CALL_LOST_MESSAGE,
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     REQUEST_TIMEOUT,
     AbilityError,
@@ -66,9 +67,10 @@ from skillrelay_worker.protocol import (
     WorkerResult,
 )
 from skillrelay_worker.subjects import (
-    WORKER_ADOPT_SUBJECT,
-    WORKER_CANCEL_SUBJECT,
+    parse_events_subject,
+    worker_adopt_subject,
     worker_call_subject,
+    worker_cancel_subject,
     worker_events_subject,
     worker_events_wildcard,
 )
@@ -98,15 +100,21 @@ INPUT_LOST_MESSAGE = (
     "send the request again without requestState"
 )
 
+# Room left in a NATS message for its headers (correlation id, tracing) under the server's maximum.
+MESSAGE_HEADROOM_BYTES = 4096
+
 
 class _CallInbox:
     """One call's events as they arrive (and the cancel marker), read by one task. Lighter than an
     ``asyncio.Queue`` with ``asyncio.timeout`` around each get: this runs once per worker call."""
 
-    __slots__ = ("_items", "_loop", "_waiter")
+    __slots__ = ("_items", "_loop", "_waiter", "owner_id")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, owner_id: str) -> None:
         self._loop = loop
+        # Only events on this owner's events subject belong to the call (any of the owner's workers
+        # may publish there, no other owner's may).
+        self.owner_id = owner_id
         self._items: deque[LaneMessage | object] = deque()
         self._waiter: asyncio.Future[None] | None = None
 
@@ -195,8 +203,12 @@ class WorkerRunner:
             self._lane = None
 
     def _on_event(self, msg: LaneMessage) -> None:
-        inbox = self._calls.get(msg.subject.rpartition(".")[2])
-        if inbox is not None:
+        parsed = parse_events_subject(msg.subject)
+        if parsed is None:
+            return
+        owner_id, call_id = parsed
+        inbox = self._calls.get(call_id)
+        if inbox is not None and inbox.owner_id == owner_id:
             inbox.put(msg)
 
     async def run(
@@ -207,23 +219,33 @@ class WorkerRunner:
             resume: ResumePoint = inputs.resume
             state = _CallState(last_seq=resume.after_seq, wall_deadline=resume.deadline)
             adopt = AdoptCall(resume.call_id, resume.after_seq)
-            start = functools.partial(self._adopt, adopt, state, INPUT_LOST_MESSAGE)
+            start = functools.partial(self._adopt, ctx.integration.owner_id, adopt, state, INPUT_LOST_MESSAGE)
             return await self._run(ctx, handler, adopt.call_id, state, start)
         if ctx.adopt is not None:
             adopt = ctx.adopt
             state = _CallState(last_seq=adopt.after_seq)
-            start = functools.partial(self._adopt, adopt, state)
+            start = functools.partial(self._adopt, ctx.integration.owner_id, adopt, state)
             return await self._run(ctx, handler, adopt.call_id, state, start)
         call = self._build_call(ctx, handler, arguments)
-        send_call = functools.partial(self._send_call, handler.subject, call)
+        owner_id = ctx.integration.owner_id
+        send_call = functools.partial(self._send_call, owner_id, handler.subject, call)
         state = _CallState(wall_deadline=time.time() + handler.timeout_ms / 1000)
         return await self._run(ctx, handler, call.call_id, state, send_call)
 
-    async def _send_call(self, subject: str, call: WorkerCall) -> None:
+    async def _send_call(self, owner_id: str, subject: str, call: WorkerCall) -> None:
+        """On the subject under the ability's owner: another owner's workers never see the call."""
+        payload = encode(call)
+        limit = self.lane.max_payload - MESSAGE_HEADROOM_BYTES
+        if len(payload) > limit:
+            # NATS would refuse it: say what is wrong instead of "NATS is unavailable".
+            raise AbilityError(
+                f"the call is {len(payload)} bytes with its arguments; at most {limit} reach a worker",
+                INVALID_PARAMS,
+            )
         self.lane.publish(
-            worker_call_subject(subject),
-            encode(call),
-            reply=worker_events_subject(self.edge_key, call.call_id),
+            worker_call_subject(owner_id, subject),
+            payload,
+            reply=worker_events_subject(self.edge_key, owner_id, call.call_id),
             headers={CORRELATION_HEADER: correlation_id()},
         )
 
@@ -236,7 +258,8 @@ class WorkerRunner:
         start: Callable[[], Awaitable[None]],
     ) -> dict[str, Any]:
         ctx.worker_call_id = call_id
-        inbox = _CallInbox(asyncio.get_running_loop())
+        owner_id = ctx.integration.owner_id
+        inbox = _CallInbox(asyncio.get_running_loop(), owner_id)
         self._calls[call_id] = inbox
         ctx.on_cancel(functools.partial(inbox.put, _CANCELLED))
         client_requests: set[asyncio.Task[None]] = set()
@@ -259,19 +282,19 @@ class WorkerRunner:
             if not state.worker_done and not state.suspended and not leaving and not self._stopping:
                 # Timed out, cancelled by the client, or the edge gave up: the worker stops its handler.
                 # Not when the edge stops: the call lives on for another replica to adopt.
-                self._cancel(call_id, "cancelled by the edge")
+                self._cancel(owner_id, call_id, "cancelled by the edge")
 
     async def _adopt(
-        self, adopt: AdoptCall, state: _CallState, lost_message: str = CALL_LOST_MESSAGE
+        self, owner_id: str, adopt: AdoptCall, state: _CallState, lost_message: str = CALL_LOST_MESSAGE
     ) -> None:
         """Ask the worker holding the call to send its events here; none answers: the call is lost."""
         request = WorkerAdopt(
             call_id=adopt.call_id,
-            events_subject=worker_events_subject(self.edge_key, adopt.call_id),
+            events_subject=worker_events_subject(self.edge_key, owner_id, adopt.call_id),
             after_seq=adopt.after_seq,
         )
         try:
-            await self._bus.request_bytes(WORKER_ADOPT_SUBJECT, encode(request), self.adopt_timeout)
+            await self._bus.request_bytes(worker_adopt_subject(owner_id), encode(request), self.adopt_timeout)
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
             state.worker_done = True  # no worker holds it: nothing to cancel
             raise AbilityError(lost_message, INTERNAL_ERROR) from None
@@ -457,6 +480,8 @@ class WorkerRunner:
         with contextlib.suppress(nats.errors.Error):
             self.lane.publish(reply_to, encode(answer))
 
-    def _cancel(self, call_id: str, reason: str) -> None:
+    def _cancel(self, owner_id: str, call_id: str, reason: str) -> None:
         with contextlib.suppress(nats.errors.Error):
-            self.lane.publish(WORKER_CANCEL_SUBJECT, encode(WorkerCancel(call_id=call_id, reason=reason)))
+            self.lane.publish(
+                worker_cancel_subject(owner_id), encode(WorkerCancel(call_id=call_id, reason=reason))
+            )

@@ -10,7 +10,7 @@ import structlog
 
 from skillrelay_edge.calls.context import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND
 from skillrelay_edge.modern import results
-from skillrelay_edge.modern.inputs import InputExchange, InputRequired, read_input_responses
+from skillrelay_edge.modern.inputs import NO_INPUTS, InputExchange, InputRequired, read_input_responses
 from skillrelay_edge.modern.request_state import RequestStateCodec, request_digest
 from skillrelay_edge.protocol import completion, prompts, resources, tools
 from skillrelay_edge.protocol.dispatcher import MethodHandler
@@ -86,16 +86,19 @@ class ModernDispatcher:
         return jsonrpc.result(request_id, results.complete(result, results.ttl_for(scope, method, params)))
 
     def _exchange(self, scope: RequestScope, method: str, params: dict[str, Any]) -> InputExchange:
-        exchange = InputExchange(responses=read_input_responses(params))
+        if "inputResponses" not in params and "requestState" not in params:
+            return NO_INPUTS
+        responses = read_input_responses(params)
         token = params.get("requestState")
-        if token is not None:
-            name, digest = _subject(method, params)
-            exchange.resume = self.codec.open(
-                token,
-                integration_id=scope.catalog.integration.id,
-                principal=scope.principal.id,
-                method=method,
-                name=name,
-                digest=digest,
-            )
-        return exchange
+        if token is None:
+            return InputExchange(responses)
+        name, digest = _subject(method, params)
+        resume = self.codec.open(
+            token,
+            integration_id=scope.catalog.integration.id,
+            principal=scope.principal.id,
+            method=method,
+            name=name,
+            digest=digest,
+        )
+        return InputExchange(responses, resume)

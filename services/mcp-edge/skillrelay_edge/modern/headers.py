@@ -63,3 +63,75 @@ def check_standard_headers(headers: Mapping[str, str], method: str, params: dict
             HEADER_MISMATCH,
             f"Header mismatch: Mcp-Name does not match the body's params.{field}",
         )
+
+
+# --- Mcp-Param-{Name}: tool arguments a tool's inputSchema marks with ``x-mcp-header`` ----------
+
+_annotated: dict[int, tuple[Any, list[tuple[tuple[str, ...], str]]]] = {}
+
+
+def header_params(input_schema: Any) -> list[tuple[tuple[str, ...], str]]:
+    """``(property path, header name)`` of every ``x-mcp-header`` in a tool's inputSchema (through
+    ``properties`` only, as the spec defines the path). Cached per schema object: the catalog keeps
+    its schemas for the snapshot's life, so this walk happens once per tool, not per call."""
+    key = id(input_schema)
+    cached = _annotated.get(key)
+    if cached is not None and cached[0] is input_schema:
+        return cached[1]
+    found: list[tuple[tuple[str, ...], str]] = []
+
+    def walk(schema: Any, path: tuple[str, ...]) -> None:
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        if not isinstance(properties, dict):
+            return
+        for name, sub in properties.items():
+            if isinstance(sub, dict):
+                header = sub.get("x-mcp-header")
+                if isinstance(header, str) and header:
+                    found.append(((*path, name), header))
+                walk(sub, (*path, name))
+
+    walk(input_schema, ())
+    if len(_annotated) > 4096:
+        _annotated.clear()
+    _annotated[key] = (input_schema, found)
+    return found
+
+
+def _as_header_text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    return None
+
+
+def _same(header: str, value: Any) -> bool:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return float(header) == float(value)  # numerically: 42.0 and 42 are equal
+        except ValueError:
+            return False
+    return header == _as_header_text(value)
+
+
+def check_param_headers(headers: Mapping[str, str], input_schema: Any, arguments: Any) -> None:
+    """Each argument a tool mirrors into ``Mcp-Param-{Name}`` must come with that header, equal to it
+    after decoding (-32020 otherwise); an absent or null argument expects no header."""
+    for path, name in header_params(input_schema):
+        value: Any = arguments
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        raw = headers.get(f"mcp-param-{name.lower()}")
+        if value is None:
+            continue
+        if raw is None:
+            raise ModernError(HEADER_MISMATCH, f"Header mismatch: the Mcp-Param-{name} header is required")
+        try:
+            decoded = decode_header_value(raw)
+        except ValueError as exc:
+            raise ModernError(HEADER_MISMATCH, f"Header mismatch: Mcp-Param-{name} {exc}") from None
+        if not _same(decoded, value):
+            raise ModernError(
+                HEADER_MISMATCH, f"Header mismatch: Mcp-Param-{name} does not match the argument"
+            )

@@ -10,7 +10,9 @@ the retry on whichever edge replica it reaches.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from skillrelay_edge.calls.context import INVALID_PARAMS
@@ -35,10 +37,14 @@ class ResumePoint:
     deadline: float
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class InputExchange:
-    responses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    responses: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     resume: ResumePoint | None = None
+
+
+# A request with neither answers nor a resume point (most requests): one shared, read-only exchange.
+NO_INPUTS = InputExchange(MappingProxyType({}))
 
 
 class InputRequired(Exception):

@@ -40,8 +40,8 @@ from skillrelay_edge.calls.sse import GET_STREAM_ID, EventStore, parse_event_id
 from skillrelay_edge.calls.stored_call import StoredCall
 from skillrelay_edge.calls.streaming import CallStream, OnStream
 from skillrelay_edge.integrations.catalog import Catalog
-from skillrelay_edge.modern.dispatch import ModernDispatcher, knows
-from skillrelay_edge.modern.headers import check_standard_headers
+from skillrelay_edge.modern.dispatch import ModernDispatcher
+from skillrelay_edge.modern.headers import check_param_headers, check_standard_headers
 from skillrelay_edge.modern.listen import Listener, ListenStreams, read_filter
 from skillrelay_edge.modern.meta import (
     MODERN_VERSIONS,
@@ -436,14 +436,18 @@ class McpEndpoint:
             return _rpc_error_answer(
                 400, INVALID_REQUEST, "Invalid Request: a 2026-07-28 client sends no responses", message.id
             )
+        method, params = message.method, message.params
         try:
             meta = read_meta(message.message.get("params"))
             check_version(h.get("mcp-protocol-version"), meta, ALL_VERSIONS)
-            check_standard_headers(h, message.method, message.params)
+            check_standard_headers(h, method, params)
+            if method == "tools/call":
+                tool = catalog.tools.get(str(params.get("name")))
+                if tool is not None:
+                    check_param_headers(h, tool.input_schema, params.get("arguments"))
         except ModernError as exc:
             return _rpc_error_answer(exc.status, exc.code, exc.message, message.id, exc.data)
-        if not knows(message.method):
-            return _rpc_error_answer(404, METHOD_NOT_FOUND, f"Method not found: {message.method}", message.id)
+        # An unknown method is answered by the dispatcher: -32601, HTTP 404 (``_status_of``).
         client_state: dict[str, Any] = {
             "clientCapabilities": meta.client_capabilities,
             "clientInfo": meta.client_info or {},
@@ -459,7 +463,7 @@ class McpEndpoint:
             modern=True,
             client_state=client_state,
         )
-        if message.method == "subscriptions/listen":
+        if method == "subscriptions/listen":
             return self._listen(scope, message)
         assert inp.send_stream is not None
         return await self._answer(

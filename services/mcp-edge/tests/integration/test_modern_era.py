@@ -291,3 +291,36 @@ async def test_a_revoked_credential_ends_its_listen_streams(
         "id": "listen-1",
         "result": {"resultType": "complete", "_meta": {"io.modelcontextprotocol/subscriptionId": "listen-1"}},
     }
+
+
+async def test_listen_streams_on_every_replica_hear_one_change(nats_url: str, bus: Bus) -> None:
+    """Each replica fans the registry's events out to the streams it holds: a client may listen on
+    any replica, with nothing shared but NATS."""
+    control = ControlPlane()
+    control.add("mcpserver_modern", demo_skillset("skillset_modern"))
+    replicas = [EdgeHarness(nats_url, control, local_sessions=False) for _ in range(2)]
+    for replica in replicas:
+        replica.start()
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            heard: list[list[dict[str, Any]]] = [[], []]
+            listening = [
+                asyncio.create_task(
+                    _listen(http, replica.mcp_url("mcpserver_modern"), {"toolsListChanged": True}, frames, 2)
+                )
+                for replica, frames in zip(replicas, heard, strict=True)
+            ]
+            await until(lambda: all(heard), 10)
+            changed = SkillsetChanged(
+                skillset_id="skillset_modern",
+                owner_id="user_1",
+                change="created",
+                entity="ability",
+                revision=3,
+            )
+            await bus.nc.publish("events.registry.ability.created", msgspec.json.encode(changed))
+            await asyncio.wait_for(asyncio.gather(*listening), 10)
+        assert [frames[1]["method"] for frames in heard] == ["notifications/tools/list_changed"] * 2
+    finally:
+        for replica in replicas:
+            replica.stop()

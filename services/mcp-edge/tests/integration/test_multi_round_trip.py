@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+from skillrelay_devstack.edge import DEMO_OWNER, TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
 from skillrelay_devstack.testing import until
 from skillrelay_worker import Worker, WorkerContext
 
@@ -77,7 +77,7 @@ async def worker(nats_url: str) -> AsyncIterator[Worker]:
         answer = await ctx.sample("hello", 10)
         return str(answer)
 
-    await running.start(nats_url)
+    await running.start(nats_url, owner_id=DEMO_OWNER)
     yield running
     await running.stop()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from skillrelay_common.messaging import Bus
+from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.abilities import ResourceDef, WorkerHandler
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_devstack.testing import cyclic_garbage, until
@@ -23,6 +23,8 @@ from skillrelay_edge.calls.context import (
     ClientRequestError,
 )
 from skillrelay_worker import ToolError, Worker, WorkerContext, embedded_resource, text
+from skillrelay_worker.protocol import WorkerResult
+from skillrelay_worker.subjects import worker_events_subject
 
 INTEGRATION = IntegrationInfo(id="mcpserver_x", owner_id="user_x", name="x", skillset_id="skillset_x")
 
@@ -110,6 +112,14 @@ def build_worker(subject: str) -> Worker:
     async def roots(ctx: WorkerContext, args: dict[str, Any]) -> str:
         return str(len(await ctx.list_roots()))
 
+    @worker.tool("huge")
+    async def huge(ctx: WorkerContext, args: dict[str, Any]) -> str:
+        return "x" * 2_000_000
+
+    @worker.resource_template("test://huge/{id}")
+    async def huge_resource(ctx: WorkerContext, uri: str, params: dict[str, str]) -> str:
+        return "x" * 2_000_000
+
     @worker.tool("fails")
     async def fails(ctx: WorkerContext, args: dict[str, Any]) -> str:
         raise ToolError("nope")
@@ -156,7 +166,7 @@ async def edge(nats_url: str) -> AsyncIterator[WorkerRunner]:
 @pytest.fixture
 async def worker(nats_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Worker]:
     running = build_worker(f"test-{request.node.name[-40:].replace('[', '').replace(']', '')}")
-    await running.start(nats_url)
+    await running.start(nats_url, owner_id=INTEGRATION.owner_id)
     yield running
     await running.stop()
 
@@ -239,6 +249,31 @@ async def test_tool_errors_are_is_error_results_without_internals(edge: WorkerRu
     assert "secret" not in str(crashed)
 
 
+async def test_a_result_too_large_for_one_message_is_a_clear_error(
+    edge: WorkerRunner, worker: Worker
+) -> None:
+    """Regression: the worker could not publish a result over NATS's max_payload, so the call only
+    went silent; now the client is told why (a tool error, or a JSON-RPC error for a resource)."""
+    result = await edge.run(FakeClient().context(name="huge"), handler(worker), {})
+    assert result["isError"] is True
+    assert "fit one message" in result["content"][0]["text"]
+    resource = ResourceDef(id="r", name="huge", uri_template="test://huge/{id}")
+    with pytest.raises(AbilityError, match="fit one message"):
+        await edge.run(
+            FakeClient().context("resources/read", "test://huge/1", target=resource),
+            handler(worker),
+            {"uri": "test://huge/1", "id": "1"},
+        )
+
+
+async def test_arguments_too_large_for_one_message_are_invalid_params(
+    edge: WorkerRunner, worker: Worker
+) -> None:
+    with pytest.raises(AbilityError, match="reach a worker") as raised:
+        await edge.run(FakeClient().context(name="echo"), handler(worker), {"text": "x" * 2_000_000})
+    assert raised.value.code == -32602
+
+
 async def test_no_worker_running_is_a_clear_error_at_once(edge: WorkerRunner) -> None:
     started = time.monotonic()
     with pytest.raises(AbilityError, match="no worker is serving 'absent'"):
@@ -298,7 +333,7 @@ async def test_cancelling_while_the_client_is_asked_cancels_the_handler(
 
 async def test_a_crashed_worker_is_noticed_by_its_silence(edge: WorkerRunner, nats_url: str) -> None:
     crashing = build_worker("test-crashing")
-    await crashing.start(nats_url)
+    await crashing.start(nats_url, owner_id=INTEGRATION.owner_id)
     ctx = FakeClient().context(name="sleeps")
     call = asyncio.create_task(edge.run(ctx, handler(crashing, timeout_ms=30_000), {}))
     await until(lambda: bool(crashing._inflight), 2.0)
@@ -359,7 +394,7 @@ async def test_workers_of_one_subject_share_the_calls(edge: WorkerRunner, nats_u
             served.append(str(index))
             return str(index)
 
-        await each.start(nats_url)
+        await each.start(nats_url, owner_id=INTEGRATION.owner_id)
     try:
         client = FakeClient()
         answers = await asyncio.gather(
@@ -374,7 +409,7 @@ async def test_workers_of_one_subject_share_the_calls(edge: WorkerRunner, nats_u
 
 async def test_stopping_a_worker_lets_calls_in_flight_finish(edge: WorkerRunner, nats_url: str) -> None:
     draining = build_worker("test-draining")
-    await draining.start(nats_url)
+    await draining.start(nats_url, owner_id=INTEGRATION.owner_id)
     call = asyncio.create_task(
         edge.run(FakeClient().context(name="sleeps"), handler(draining), {"seconds": 0.3})
     )
@@ -383,3 +418,19 @@ async def test_stopping_a_worker_lets_calls_in_flight_finish(edge: WorkerRunner,
     assert await asyncio.wait_for(call, 2.0) == {"content": [{"type": "text", "text": "slept"}]}
     with pytest.raises(AbilityError, match="no worker"):
         await edge.run(FakeClient().context(name="echo"), handler(draining), {})
+
+
+async def test_an_event_under_another_owner_never_reaches_the_call(
+    edge: WorkerRunner, worker: Worker, bus: Bus
+) -> None:
+    """A worker may publish events of its own owner's calls only; the edge also drops an event whose
+    subject names another owner than the call's, so no owner can answer another's call."""
+    call = asyncio.create_task(
+        edge.run(FakeClient().context(name="sleeps"), handler(worker), {"seconds": 0.5})
+    )
+    await until(lambda: bool(worker._inflight), 5.0)
+    call_id = next(iter(worker._inflight))
+    forged = WorkerResult(call_id=call_id, seq=1, result={"content": [{"type": "text", "text": "forged"}]})
+    await bus.nc.publish(worker_events_subject(edge.edge_key, "user_other", call_id), encode(forged))
+    await bus.nc.flush()
+    assert await call == {"content": [{"type": "text", "text": "slept"}]}

@@ -6,7 +6,12 @@ import base64
 
 import pytest
 
-from skillrelay_edge.modern.headers import check_standard_headers, decode_header_value
+from skillrelay_edge.modern.headers import (
+    check_param_headers,
+    check_standard_headers,
+    decode_header_value,
+    header_params,
+)
 from skillrelay_edge.modern.inputs import ResumePoint, input_key, read_input_responses
 from skillrelay_edge.modern.meta import ModernError, check_version, read_meta
 from skillrelay_edge.modern.request_state import RequestStateCodec, request_digest
@@ -107,3 +112,35 @@ def test_request_state_is_sealed_and_bound() -> None:
     with pytest.raises(RpcError) as expired:
         codec.open(token, **bound)
     assert "expired" in expired.value.message
+
+
+def test_param_headers_mirror_the_annotated_arguments() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "limit": {"type": "integer", "x-mcp-header": "Limit"},
+            "options": {"type": "object", "properties": {"dry": {"type": "boolean", "x-mcp-header": "Dry"}}},
+            "query": {"type": "string"},
+        },
+    }
+    assert header_params(schema) == [
+        (("region",), "Region"),
+        (("limit",), "Limit"),
+        (("options", "dry"), "Dry"),
+    ]
+    arguments = {"region": "us-west1", "limit": 42, "options": {"dry": True}, "query": "x"}
+    good = {"mcp-param-region": "us-west1", "mcp-param-limit": "42.0", "mcp-param-dry": "true"}
+    check_param_headers(good, schema, arguments)
+    encoded = "=?base64?" + base64.b64encode("Grüße".encode()).decode() + "?="
+    check_param_headers({"mcp-param-region": encoded}, schema, {"region": "Grüße"})
+    check_param_headers({}, schema, {"query": "no annotated argument given: no header expected"})
+    for bad in (
+        {**good, "mcp-param-region": "eu-west1"},
+        {k: v for k, v in good.items() if k != "mcp-param-limit"},
+        {**good, "mcp-param-dry": "True"},
+        {**good, "mcp-param-region": "=?base64?!!?="},
+    ):
+        with pytest.raises(ModernError) as refused:
+            check_param_headers(bad, schema, arguments)
+        assert (refused.value.code, refused.value.status) == (-32020, 400)

@@ -16,6 +16,7 @@ from skillrelay_registry.api.sessions import end_idle_sessions
 from skillrelay_registry.api.skillsets import SkillsetController
 from skillrelay_registry.api.usage import integration_usage, provide_usage
 from skillrelay_registry.api.users import UserController
+from skillrelay_registry.api.worker_credentials import WorkerCredentialController
 
 
 def api_router() -> Router:
@@ -29,6 +30,7 @@ def api_router() -> Router:
             PromptController,
             OAuthConnectionController,
             IntegrationController,
+            WorkerCredentialController,
             integration_usage,
             end_idle_sessions,
         ],

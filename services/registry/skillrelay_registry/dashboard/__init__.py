@@ -32,6 +32,7 @@ from skillrelay_registry.dashboard.views_account import home, sign_in_handler, s
 from skillrelay_registry.dashboard.views_integrations import INTEGRATION_HANDLERS
 from skillrelay_registry.dashboard.views_search import SEARCH_HANDLERS
 from skillrelay_registry.dashboard.views_skillsets import SKILLSET_HANDLERS
+from skillrelay_registry.dashboard.views_workers import WORKER_HANDLERS, CredentialRevealer
 from skillrelay_registry.errors import RegistryError
 
 STATIC = Path(__file__).parent / "static"
@@ -43,6 +44,7 @@ def dashboard_router(settings: Settings, get_bus: Callable[[], Bus]) -> Router:
     codec = SessionCodec(settings.secret_key or "")
     secure = settings.http.registry_public_url.startswith("https://")
     revealer = TokenRevealer(RevealCodec(settings.secret_key or ""))
+    credential_revealer = CredentialRevealer(RevealCodec(settings.secret_key or ""))
     return Router(
         PREFIX,
         route_handlers=[
@@ -52,6 +54,7 @@ def dashboard_router(settings: Settings, get_bus: Callable[[], Bus]) -> Router:
             sign_out_handler(codec),
             *SKILLSET_HANDLERS,
             *INTEGRATION_HANDLERS,
+            *WORKER_HANDLERS,
             *SEARCH_HANDLERS,
             audit_stream_handler(get_bus),
             create_static_files_router("/static", directories=[STATIC], name="dashboard:static"),
@@ -60,6 +63,7 @@ def dashboard_router(settings: Settings, get_bus: Callable[[], Bus]) -> Router:
             "service": Provide(provide_service, sync_to_thread=False),
             "owner_id": Provide(provide_owner_id),
             "revealer": Provide(lambda: revealer, sync_to_thread=False),
+            "credential_revealer": Provide(lambda: credential_revealer, sync_to_thread=False),
         },
         middleware=[DashboardMiddleware(codec, secure_cookie=secure)],
         before_request=csrf_guard,
