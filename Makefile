@@ -69,6 +69,9 @@ docs: install ## build the documentation site strictly into site/ (a broken link
 bench: install ## speed benchmarks (edge vs MCP Python SDK vs raw Litestar), ratios printed
 	$(RUN) python -m benchmarks
 
+bench-scale: install ## listening clients one edge replica holds, memory per client, fan-out latency (minutes)
+	$(RUN) python -m benchmarks.scale $(BENCH_SCALE_ARGS)
+
 # ContextForge needs Python >= 3.12: the first that runs of python3.13, python3.12 (on PATH) or one under
 # ~/.pyenv/versions gets its own venv in .peers/ (git-ignored). Without one, only this target is skipped.
 PEER_PYTHON ?= $(shell for c in python3.13 python3.12 $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3; do \

@@ -16,6 +16,7 @@ from skillrelay_common.schemas.abilities import AbilityDef
 from skillrelay_common.schemas.auth import GetJwks, Jwks, TokenValid, VerifyToken
 from skillrelay_common.schemas.base import Denied, NotFound
 from skillrelay_common.schemas.registry import (
+    MAX_SESSIONS_LIMIT,
     IntegrationInfo,
     IntegrationSnapshot,
     ResolveIntegration,
@@ -42,7 +43,11 @@ def snapshot(integration_id: str, upstream_url: str) -> IntegrationSnapshot:
 
     return IntegrationSnapshot(
         integration=IntegrationInfo(
-            id=integration_id, owner_id=OWNER_ID, name="bench", skillset_id="skillset_bench"
+            id=integration_id,
+            owner_id=OWNER_ID,
+            name="bench",
+            skillset_id="skillset_bench",
+            max_sessions=MAX_SESSIONS_LIMIT,
         ),
         skillset=SkillsetSnapshot(
             id="skillset_bench",
@@ -58,15 +63,21 @@ def snapshot(integration_id: str, upstream_url: str) -> IntegrationSnapshot:
 
 def main() -> None:
     nats_url, integration_id, token, upstream_url = sys.argv[1:5]
-    answer = snapshot(integration_id, upstream_url)
     holder: dict[str, Bus] = {}
 
+    def known(asked: str) -> bool:
+        # ``<id>`` and ``<id>_<n>``: the scale benchmark spreads its clients over several integrations
+        # of one skillset (an integration keeps at most MAX_SESSIONS_LIMIT live sessions).
+        return asked == integration_id or asked.startswith(f"{integration_id}_")
+
     async def resolve(request: ResolveIntegration) -> IntegrationSnapshot | NotFound:
-        return answer if request.integration_id == integration_id else NotFound(what="integration")
+        if not known(request.integration_id):
+            return NotFound(what="integration")
+        return snapshot(request.integration_id, upstream_url)
 
     async def verify(request: VerifyToken) -> TokenValid | Denied:
-        if request.integration_id == integration_id and request.token == token:
-            return TokenValid(integration_id=integration_id, version=1)
+        if known(request.integration_id) and request.token == token:
+            return TokenValid(integration_id=request.integration_id, version=1)
         return Denied(reason="invalid token")
 
     async def jwks(request: GetJwks) -> Jwks:

@@ -446,4 +446,25 @@ async def test_sessions_name_their_clients(stack: Stack, browser: Browser) -> No
     async with httpx.AsyncClient(headers=owner.headers) as rest:
         assert (await rest.post(url, json={"idleMinutes": 1})).json() == {"count": 0}
         assert (await rest.post(url, json={"idleMinutes": 0})).status_code == 400
+
+    # Twenty sessions a page, newest first.
+    await asyncio.gather(*(open_session(endpoint, token, "bulk-client", str(n)) for n in range(20)))
+    await page.goto(f"{stack.registry_url}/dashboard/integrations/{integration}")
+    table = page.get_by_role("region", name="Live sessions").locator("tbody tr")
+    await expect(table).to_have_count(20)
+    await expect(table.filter(has_text="mcp-inspector")).to_have_count(0)  # among the oldest two
+    await page.get_by_role("link", name="Older sessions").click()
+    await expect(table).to_have_count(2)
+    await expect(table.filter(has_text="mcp-inspector")).to_have_count(1)
+    await expect(page.get_by_role("link", name="Newest sessions")).to_be_visible()
+
+    # The idle timeout and the cap are settings of the MCP server.
+    edit = page.get_by_role("form", name="Edit MCP server")
+    await expect(edit.get_by_label("Session idle timeout (minutes)")).to_have_value("1440")
+    await edit.get_by_label("Session idle timeout (minutes)").fill("30")
+    await edit.get_by_role("button", name="Save changes").click()
+    await expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    await expect(page.locator(".facts")).to_contain_text("end after 30 minutes unused; at most 1000 live")
+    fetched = owner.get(f"/integration/mcpserver/{integration}/fetch")
+    assert (fetched["sessionIdleMinutes"], fetched["maxSessions"]) == (30, 1000)
     assert problems == [], "\n".join(problems)

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +305,19 @@ def test_at_the_integrations_session_cap_the_least_recently_used_session_ends(
     assert (
         owner.registry.get(f"/api/v1/integration/mcpserver/{integration_id}/fetch").json()["maxSessions"] == 2
     )
+
+
+def test_a_session_lives_as_long_unused_as_its_integration_says(
+    stack: Stack, owner: Owner, mcp: httpx.Client
+) -> None:
+    """sessionIdleMinutes reaches the sessions service: each session's expiry is that far after its last
+    use (24 hours when the owner says nothing)."""
+    short = owner.integration(sessionIdleMinutes=5)
+    default = owner.integration()
+    for integration, seconds in ((short, 300), (default, 86_400)):
+        initialize(mcp, endpoint(stack, 0, integration["id"]), integration["accessToken"])
+        (listed,) = owner.sessions(integration["id"])
+        last_seen = datetime.fromisoformat(listed["lastSeenAt"])
+        assert (datetime.fromisoformat(listed["expiresAt"]) - last_seen).total_seconds() == pytest.approx(
+            seconds
+        )

@@ -151,6 +151,37 @@ DYNAMIC: tuple[DynamicChannel, ...] = (
         {"sessionKey": "hash of the MCP session id", "streamId": "one SSE stream of the session"},
         stream=subjects.MCP_EVENTS.name,
     ),
+    DynamicChannel(
+        "mcp_broadcast",
+        "mcp.events.integration.{integrationKey}",
+        (),
+        "send",
+        "edge",
+        "Notifications for every listening stream of one integration (list_changed, resources/updated), "
+        "stored once so any replica can replay them on resumption.",
+        {"integrationKey": "hash of the integration id"},
+        stream=subjects.MCP_EVENTS.name,
+    ),
+    DynamicChannel(
+        "mcp_live",
+        "mcp.live.{sessionKey}.{streamId}",
+        (),
+        "send",
+        "edge",
+        "Core NATS live copy of an event of one MCP session stream (header Mcp-Seq: its MCP_EVENTS "
+        "sequence); every edge replica holds one wildcard subscription and fans out in process.",
+        {"sessionKey": "hash of the MCP session id", "streamId": "one SSE stream of the session"},
+    ),
+    DynamicChannel(
+        "mcp_subscriptions",
+        "mcp.subscriptions.{sessionKey}",
+        (),
+        "send",
+        "edge",
+        "A session's resource subscriptions changed (JSON list of URIs), for the replica holding its "
+        "GET stream.",
+        {"sessionKey": "hash of the MCP session id"},
+    ),
 )
 
 

@@ -352,6 +352,30 @@ def mcp_events_subject(session_key: str, stream_id: str) -> str:
     return f"mcp.events.{session_key}.{stream_id}"
 
 
+def mcp_broadcast_subject(integration_key: str) -> str:
+    """``mcp.events.integration.<integrationKey>``: notifications for every GET stream of one
+    integration (``*/list_changed``, ``resources/updated``), stored once instead of once per session."""
+    return f"mcp.events.integration.{integration_key}"
+
+
+# Core NATS, every edge replica (one wildcard subscription each): live copies of session events, so a
+# listening client is no JetStream consumer. The event's stream sequence travels in a header.
+MCP_LIVE_WILDCARD = "mcp.live.>"
+
+
+def mcp_live_subject(session_key: str, stream_id: str) -> str:
+    """``mcp.live.<sessionKey>.<streamId>``: the live copy of an event stored on ``mcp_events_subject``."""
+    return f"mcp.live.{session_key}.{stream_id}"
+
+
+# Core NATS, every edge replica: a session's resource subscriptions changed (a JSON list of URIs).
+MCP_SUBSCRIPTIONS_WILDCARD = "mcp.subscriptions.*"
+
+
+def mcp_subscriptions_subject(session_key: str) -> str:
+    return f"mcp.subscriptions.{session_key}"
+
+
 # KV bucket (same retention as MCP_EVENTS): which replica holds a streamed call and what it asked, so
 # another replica can adopt the call when the holder dies. Key ``<sessionKey>.<streamId>``.
 MCP_CALLS_BUCKET = "MCP_CALLS"

@@ -12,7 +12,6 @@ import structlog
 from skillrelay_common.audit import AuditRecorder, audit_stream
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import IntegrationInfo
-from skillrelay_common.schemas.sessions import SessionInfo
 from skillrelay_common.settings import Settings
 from skillrelay_edge.abilities.http import HttpRunner
 from skillrelay_edge.abilities.static import StaticRunner
@@ -74,7 +73,7 @@ class EdgeRuntime:
         self.audit = AuditRecorder(bus, "edge", stream=audit_stream(settings))
         self.snapshots = SnapshotCache(bus)
         self.store = EventStore(bus)
-        self.streams = SessionStreams(bus, self.store, self._lookup_session)
+        self.streams = SessionStreams(bus, self.store)
         self.snapshots.add_listener(self.streams.on_change)
         # 2026-07-28 subscriptions/listen: in-process listeners fed by the same registry events.
         self.listens = ListenStreams()
@@ -96,7 +95,9 @@ class EdgeRuntime:
             on_bind=self.inflight.add,
             on_done=self.inflight.remove,
         )
-        services = Services(sessions=self.sessions, runners=runners)
+        services = Services(
+            sessions=self.sessions, runners=runners, on_subscriptions=self.streams.publish_subscriptions
+        )
         dispatcher = Dispatcher(services)
         modern = ModernDispatcher(services, RequestStateCodec(settings.secret_key), ALL_VERSIONS)
         self.endpoint = McpEndpoint(
@@ -114,12 +115,6 @@ class EdgeRuntime:
             modern=modern,
             listens=self.listens,
         )
-
-    async def _lookup_session(
-        self, session_id: str, integration_id: str, principal: str
-    ) -> SessionInfo | None:
-        result: SessionInfo | None = await self.sessions.resolve(session_id, integration_id, principal)
-        return result
 
     async def lookup_integration(self, integration_id: str) -> IntegrationInfo | None:
         if self.snapshots is None:

@@ -150,6 +150,7 @@ def integration_out(row: Integration, edge_public_url: str) -> schemas.Integrati
         o_auth_connection_id=row.oauth_connection_id,
         session_mode=cast(SessionMode, row.session_mode),
         max_sessions=row.max_sessions,
+        session_idle_minutes=row.session_idle_minutes,
         endpoint=endpoint_url(edge_public_url, row.id),
         meta=row.meta,
         created_at=row.created_at,
@@ -172,6 +173,7 @@ def integration_info(row: Integration) -> IntegrationInfo:
         oauth_generation=row.oauth_generation,
         session_mode=cast(SessionMode, row.session_mode),
         max_sessions=row.max_sessions,
+        session_ttl_seconds=row.session_idle_minutes * 60.0,
     )
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from skillrelay_common.schemas.registry import DEFAULT_MAX_SESSIONS
+from skillrelay_common.schemas.registry import DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_MINUTES
 
 SCHEMA = "registry"
 
@@ -199,6 +199,7 @@ class Integration(Base):
     oauth_generation: Mapped[int] = mapped_column(Integer, default=0)
     session_mode: Mapped[str] = mapped_column(String(16), default="strict")
     max_sessions: Mapped[int] = mapped_column(Integer, default=DEFAULT_MAX_SESSIONS)
+    session_idle_minutes: Mapped[int] = mapped_column(Integer, default=DEFAULT_SESSION_IDLE_MINUTES)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

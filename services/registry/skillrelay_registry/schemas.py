@@ -14,10 +14,17 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from skillrelay_common.schemas.abilities import DynamicHandler, Handler
-from skillrelay_common.schemas.registry import DEFAULT_MAX_SESSIONS, MAX_SESSIONS_LIMIT
+from skillrelay_common.schemas.registry import (
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_SESSION_IDLE_MINUTES,
+    MAX_SESSION_IDLE_MINUTES,
+    MAX_SESSIONS_LIMIT,
+)
 
 SessionMode = Literal["strict", "renew"]
 MaxSessions = Annotated[int, msgspec.Meta(ge=1, le=MAX_SESSIONS_LIMIT)]
+# Minutes a session may stay unused before it ends (each use starts them again).
+SessionIdleMinutes = Annotated[int, msgspec.Meta(ge=1, le=MAX_SESSION_IDLE_MINUTES)]
 # An integration travels to the edge with its skillset in one NATS message: its own text stays small.
 IntegrationDescription = Annotated[str, msgspec.Meta(max_length=64 * 1024)]
 Meta = dict[str, Any]
@@ -298,6 +305,7 @@ class IntegrationCreate(Body):
     o_auth_connection_id: str | None = None
     session_mode: SessionMode = "strict"
     max_sessions: MaxSessions = DEFAULT_MAX_SESSIONS
+    session_idle_minutes: SessionIdleMinutes = DEFAULT_SESSION_IDLE_MINUTES
     meta: Meta = msgspec.field(default_factory=dict)
 
 
@@ -309,6 +317,7 @@ class IntegrationUpdate(Body):
     o_auth_connection_id: str | UnsetType | None = UNSET
     session_mode: SessionMode | UnsetType = UNSET
     max_sessions: MaxSessions | UnsetType = UNSET
+    session_idle_minutes: SessionIdleMinutes | UnsetType = UNSET
     meta: Meta | UnsetType = UNSET
 
 
@@ -332,6 +341,7 @@ class IntegrationOut(Record):
     skillset_id: str
     session_mode: SessionMode
     max_sessions: int
+    session_idle_minutes: int
     endpoint: str
     meta: Meta
     created_at: datetime

@@ -13,6 +13,9 @@ SessionMode = Literal["strict", "renew"]
 # Live 2025-era sessions an integration keeps at once unless its ``maxSessions`` says otherwise.
 DEFAULT_MAX_SESSIONS = 1000
 MAX_SESSIONS_LIMIT = 10_000
+# How long a session lives unused unless its integration says otherwise (24 hours), and the most allowed.
+DEFAULT_SESSION_IDLE_MINUTES = 24 * 60
+MAX_SESSION_IDLE_MINUTES = 30 * 24 * 60
 
 
 class IntegrationInfo(Message, kw_only=True):

@@ -6,25 +6,36 @@ Every event written on a resumable stream is first stored in the JetStream strea
 it unique within the session (indeed globally) and tells a replaying replica where to start. An event
 relayed from a worker also carries the worker event's ``seq`` (header ``Mcp-Worker-Seq``), so a replica
 adopting the call after its holder died knows which worker events the client can already get.
+
+Live delivery costs no JetStream consumer (see docs/scale.md): once stored, an event is also published
+on core NATS (``mcp.live.<sessionKey>.<streamId>``, its sequence in a header), which every replica
+receives on one wildcard subscription and fans out in process. Notifications meant for every session
+of an integration are stored once (``mcp.events.integration.<integrationKey>``) and delivered by each
+replica to its own listeners. Resuming replays stored events by direct reads, then goes live.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import nats.errors
 import nats.js.errors
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from skillrelay_common.messaging import Bus
-from skillrelay_common.subjects import MCP_EVENTS, mcp_events_subject
+from skillrelay_common.subjects import (
+    MCP_EVENTS,
+    mcp_broadcast_subject,
+    mcp_events_subject,
+    mcp_live_subject,
+)
 
 FINAL_HEADER = "Mcp-Final"
 WORKER_SEQ_HEADER = "Mcp-Worker-Seq"
+SEQ_HEADER = "Mcp-Seq"  # on live copies: the event's MCP_EVENTS sequence
+URI_HEADER = "Mcp-Uri"  # on a stored resources/updated broadcast: only its subscribers replay it
+# How many stored events one resumption replays at most (per subject); older ones are skipped.
+REPLAY_LIMIT = 1000
 _EVENT_ID = re.compile(r"^([A-Za-z0-9]{1,32})-(\d{1,19})$")
 GET_STREAM_ID = "get"
 
@@ -51,6 +62,10 @@ def session_key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()[:32]
 
 
+def integration_key(integration_id: str) -> str:
+    return hashlib.sha256(integration_id.encode()).hexdigest()[:32]
+
+
 def parse_event_id(event_id: str) -> tuple[str, int] | None:
     found = _EVENT_ID.match(event_id.strip())
     return (found.group(1), int(found.group(2))) if found else None
@@ -61,6 +76,8 @@ class StoredEvent:
     event_id: str
     data: bytes
     final: bool
+    seq: int = 0
+    uri: str | None = None  # a broadcast resources/updated: for subscribers of this URI only
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +99,38 @@ class EventStore:
     async def append(
         self, session_id: str, stream_id: str, data: bytes, *, final: bool = False, worker_seq: int = 0
     ) -> str:
-        """Store one event and return its id."""
+        """Store one event, publish its live copy, and return its id."""
+        key = session_key(session_id)
         headers: dict[str, str] | None = None
         if final or worker_seq:
             headers = {FINAL_HEADER: "1"} if final else {}
             if worker_seq:
                 headers[WORKER_SEQ_HEADER] = str(worker_seq)
         ack = await self._bus.js.publish(
-            mcp_events_subject(session_key(session_id), stream_id),
+            mcp_events_subject(key, stream_id), data, stream=MCP_EVENTS.name, headers=headers
+        )
+        live = {SEQ_HEADER: str(ack.seq)}
+        if final:
+            live[FINAL_HEADER] = "1"
+        await self._bus.nc.publish(mcp_live_subject(key, stream_id), data, headers=live)
+        return f"{stream_id}-{ack.seq}"
+
+    async def broadcast(
+        self, integration_id: str, data: bytes, *, dedup_key: str, uri: str | None = None
+    ) -> int:
+        """Store one notification for every GET stream of an integration and return its sequence.
+        Every replica stores the same change under the same ``dedup_key``: JetStream keeps one copy and
+        answers each replica with its sequence, so all of them give it the same event id."""
+        headers = {"Nats-Msg-Id": dedup_key}
+        if uri is not None:
+            headers[URI_HEADER] = uri
+        ack = await self._bus.js.publish(
+            mcp_broadcast_subject(integration_key(integration_id)),
             data,
             stream=MCP_EVENTS.name,
             headers=headers,
         )
-        return f"{stream_id}-{ack.seq}"
+        return int(ack.seq)
 
     async def last(self, session_id: str, stream_id: str) -> LastEvent | None:
         """The last stored event of one stream; None when nothing is stored."""
@@ -107,33 +143,37 @@ class EventStore:
         seq = headers.get(WORKER_SEQ_HEADER, "0")
         return LastEvent(headers.get(FINAL_HEADER) == "1", int(seq) if seq.isdigit() else 0)
 
-    async def follow(
-        self, session_id: str, stream_id: str, after_seq: int | None, *, idle_timeout: float
-    ) -> AsyncIterator[StoredEvent | None]:
-        """Events of one stream after ``after_seq`` (all new ones when None), then live ones as they
-        are stored. Yields None once subscribed, and after ``idle_timeout`` seconds without an event
-        (for keep-alives)."""
-        subject = mcp_events_subject(session_key(session_id), stream_id)
-        if after_seq is None:
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
-        else:
-            config = ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after_seq + 1
+    async def replay(
+        self, session_id: str, stream_id: str, after_seq: int, *, integration_id: str | None = None
+    ) -> list[StoredEvent]:
+        """Stored events of one stream after ``after_seq``, in order; for a GET stream
+        (``integration_id`` given) merged with its integration's broadcasts. Direct reads: no consumer."""
+        subjects = [mcp_events_subject(session_key(session_id), stream_id)]
+        if integration_id is not None:
+            subjects.append(mcp_broadcast_subject(integration_key(integration_id)))
+        events: list[StoredEvent] = []
+        for subject in subjects:
+            events.extend(await self._read(subject, stream_id, after_seq))
+        events.sort(key=lambda event: event.seq)
+        return events
+
+    async def _read(self, subject: str, stream_id: str, after_seq: int) -> list[StoredEvent]:
+        found: list[StoredEvent] = []
+        seq = after_seq + 1
+        while len(found) < REPLAY_LIMIT:
+            try:
+                msg = await self._bus.js.get_msg(MCP_EVENTS.name, seq, subject=subject, next=True)
+            except nats.js.errors.NotFoundError:
+                break
+            headers = msg.headers or {}
+            found.append(
+                StoredEvent(
+                    f"{stream_id}-{msg.seq}",
+                    msg.data or b"",
+                    headers.get(FINAL_HEADER) == "1",
+                    msg.seq or 0,
+                    headers.get(URI_HEADER),
+                )
             )
-        subscription = await self._bus.js.subscribe(
-            subject, stream=MCP_EVENTS.name, ordered_consumer=True, config=config
-        )
-        try:
-            yield None
-            while True:
-                try:
-                    msg = await subscription.next_msg(timeout=idle_timeout)
-                except nats.errors.TimeoutError:
-                    yield None
-                    continue
-                seq = msg.metadata.sequence.stream
-                final = (msg.headers or {}).get(FINAL_HEADER) == "1"
-                yield StoredEvent(f"{stream_id}-{seq}", msg.data, final)
-        finally:
-            with contextlib.suppress(nats.errors.Error, nats.js.errors.Error):
-                await subscription.unsubscribe()
+            seq = (msg.seq or seq) + 1
+        return found

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,11 +26,20 @@ from skillrelay_common.schemas.registry import (
 )
 from skillrelay_common.subjects import REGISTRY_EVENTS, REGISTRY_INTEGRATION_RESOLVE
 from skillrelay_edge.integrations.catalog import Catalog
+from skillrelay_worker.correlation import CORRELATION_HEADER
 
 _log = structlog.get_logger("skillrelay.edge.snapshots")
 _integration_changed = msgspec.json.Decoder(IntegrationChanged)
 _skillset_changed = msgspec.json.Decoder(SkillsetChanged)
 SKILLSET_ENTITIES = frozenset({"skillset", "ability", "resource", "prompt"})
+
+
+def _event_key(msg: Msg) -> str:
+    """The same for every replica receiving one registry event, different for another event."""
+    digest = hashlib.sha256(msg.subject.encode())
+    digest.update(((msg.headers or {}).get(CORRELATION_HEADER) or "").encode())
+    digest.update(msg.data)
+    return digest.hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +52,9 @@ class Change:
     skillset_id: str | None = None
     uri: str | None = None
     fields: tuple[str, ...] = ()
+    # Identifies the registry event: every replica derives the same key, so the notification they
+    # each store for it is kept once (JetStream de-duplication).
+    key: str = ""
 
 
 ChangeListener = Callable[[Change], None]
@@ -150,6 +164,7 @@ class SnapshotCache:
         except msgspec.DecodeError:
             _log.warning("snapshots.event.unreadable", subject=msg.subject)
             return
+        change = dataclasses.replace(change, key=_event_key(msg))
         for listener in self._listeners:
             try:
                 listener(change)

@@ -97,6 +97,9 @@ async def _set_subscription(scope: RequestScope, services: Services, uri: str, s
         ) from None
     if updated is not None:
         scope.session = updated
+        uris = updated.state.get(SUBSCRIPTIONS_KEY)
+        if services.on_subscriptions is not None and isinstance(uris, list):
+            await services.on_subscriptions(updated.session_id, [str(uri) for uri in uris])
 
 
 async def subscribe(scope: RequestScope, services: Services, params: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,6 +63,8 @@ class Services:
     runners: Mapping[str, AbilityRunner]
     server_name: str = "skillrelay"
     server_version: str = "0.1.0"
+    # Told a session's new resource subscriptions, for the replica holding its GET stream.
+    on_subscriptions: Callable[[str, list[str]], Awaitable[None]] | None = None
 
 
 def handler_kind(handler: Any) -> str:

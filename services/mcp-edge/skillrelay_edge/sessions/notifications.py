@@ -1,13 +1,14 @@
 """Server-initiated notifications to open sessions: ``*/list_changed`` when the skillset changes and
-``notifications/resources/updated`` to subscribers. They travel on each session's GET stream, which
-is served from the event store, so whichever replica the client reconnects to can resume it."""
+``notifications/resources/updated`` to subscribers. They travel on each session's GET stream: stored
+once per integration in the event store (so whichever replica the client reconnects to can replay
+them) and delivered in process to the listening streams of this replica (see fanout.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -15,12 +16,14 @@ import structlog
 from nats.aio.msg import Msg
 
 from skillrelay_common.messaging import Bus
-from skillrelay_common.schemas.sessions import SessionEvent, SessionInfo
-from skillrelay_common.subjects import SESSIONS_EVENTS
-from skillrelay_edge.calls.sse import GET_STREAM_ID, KEEPALIVE, EventStore, StoredEvent, frame
+from skillrelay_common.schemas.sessions import SessionEvent
+from skillrelay_common.subjects import SESSIONS_EVENTS, mcp_subscriptions_subject
+from skillrelay_edge.calls.sse import GET_STREAM_ID, KEEPALIVE, EventStore, StoredEvent, frame, session_key
 from skillrelay_edge.integrations.snapshots import Change
-from skillrelay_edge.protocol.resources import SUBSCRIPTIONS_KEY
+from skillrelay_edge.sessions.fanout import Fanout, OpenStream
 from skillrelay_edge.transport import jsonrpc
+
+__all__ = ["ALL_LIST_CHANGED", "KEEPALIVE_SECONDS", "LIST_CHANGED", "OpenStream", "SessionStreams"]
 
 _log = structlog.get_logger("skillrelay.edge.notifications")
 _session_event = msgspec.json.Decoder(SessionEvent)
@@ -38,30 +41,19 @@ ALL_LIST_CHANGED = (
     "notifications/prompts/list_changed",
 )
 
-SessionLookup = Callable[[str, str, str], Awaitable[SessionInfo | None]]
-
-
-@dataclass
-class OpenStream:
-    session_id: str
-    integration_id: str
-    skillset_id: str
-    principal: str
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-
 
 class SessionStreams:
-    """GET streams open on this replica."""
+    """Listening streams open on this replica."""
 
-    def __init__(self, bus: Bus, store: EventStore, lookup: SessionLookup) -> None:
+    def __init__(self, bus: Bus, store: EventStore) -> None:
         self._bus = bus
         self._store = store
-        self._lookup = lookup
-        self._open: dict[str, list[OpenStream]] = {}
+        self.fanout = Fanout(bus)
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscription: Any = None
 
     async def start(self) -> None:
+        await self.fanout.start()
         self._subscription = await self._bus.nc.subscribe(
             SESSIONS_EVENTS.subjects[0], cb=self._on_session_event
         )
@@ -70,131 +62,144 @@ class SessionStreams:
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
+        await self.fanout.stop()
         self.end_all()
         for task in list(self._tasks):
             task.cancel()
 
     @property
     def open_count(self) -> int:
-        return sum(len(streams) for streams in self._open.values())
+        return sum(1 for _ in self.fanout.get_streams())
 
     def end_all(self) -> None:
-        """The server is stopping: end every GET stream now (clients resume elsewhere)."""
-        for streams in self._open.values():
-            for stream in streams:
-                stream.ended.set()
+        """The server is stopping: end every stream now (clients resume elsewhere)."""
+        for stream in self.fanout.all_streams():
+            stream.end()
 
     def end_session(self, session_id: str) -> None:
-        for stream in self._open.get(session_id, []):
-            stream.ended.set()
+        for stream in self.fanout.of_session(session_id):
+            if stream.stream_id == GET_STREAM_ID:
+                stream.end()
 
-    async def follow(self, stream: OpenStream, stream_id: str, after_seq: int | None) -> AsyncIterator[bytes]:
-        """SSE frames of a session stream: the GET stream (registered for notifications while open)
-        or, when resuming, a request stream until its final event. Subscribes before returning, so a
-        failure to reach the event store raises here (the caller answers 503), not mid-stream."""
-        events = self._store.follow(stream.session_id, stream_id, after_seq, idle_timeout=KEEPALIVE_SECONDS)
-        try:
-            await anext(events)  # subscribed: nothing stored from now on is missed
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await events.aclose()  # type: ignore[attr-defined]
-            raise
-        return self._frames(stream, stream_id, events)
+    async def publish_subscriptions(self, session_id: str, uris: list[str]) -> None:
+        """A session's resource subscriptions changed: tell the replica holding its GET stream."""
+        await self._bus.nc.publish(
+            mcp_subscriptions_subject(session_key(session_id)), msgspec.json.encode(uris)
+        )
+
+    async def follow(self, stream: OpenStream, after_seq: int | None) -> AsyncIterator[bytes]:
+        """SSE frames of a session stream: the GET stream or, when resuming, a request stream until its
+        final event. Listens before replaying, so nothing stored meanwhile is missed; a failure to
+        reach the event store raises here (the caller answers 503), not mid-stream."""
+        self.fanout.add(stream)
+        replayed: list[StoredEvent] = []
+        if after_seq is not None:
+            integration = stream.integration_id if stream.stream_id == GET_STREAM_ID else None
+            try:
+                replayed = await self._store.replay(
+                    stream.session_id, stream.stream_id, after_seq, integration_id=integration
+                )
+            except BaseException:
+                self.fanout.remove(stream)
+                raise
+        return self._frames(stream, replayed, after_seq or 0)
 
     async def _frames(
-        self, stream: OpenStream, stream_id: str, events: AsyncIterator[StoredEvent | None]
+        self, stream: OpenStream, replayed: list[StoredEvent], floor: int
     ) -> AsyncIterator[bytes]:
-        is_get = stream_id == GET_STREAM_ID
-        if is_get:
-            self._open.setdefault(stream.session_id, []).append(stream)
-        ended = asyncio.ensure_future(stream.ended.wait())
+        is_get = stream.stream_id == GET_STREAM_ID
         try:
             yield KEEPALIVE  # flush headers at once so the client sees the stream is open
-            while True:
-                next_event = asyncio.ensure_future(anext(events))
-                done, _ = await asyncio.wait({next_event, ended}, return_when=asyncio.FIRST_COMPLETED)
-                if next_event not in done:
-                    next_event.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await next_event
-                    return
-                event = next_event.result()
-                if event is None:
-                    yield KEEPALIVE
-                    continue
+            for event in replayed:
+                floor = max(floor, event.seq)
+                if event.uri is not None and event.uri not in stream.subscriptions:
+                    continue  # a resources/updated for the subscribers of another resource
                 if event.data:  # a final event without data: the call was cancelled, no response
                     yield frame(event.data, event.event_id)
                 if event.final and not is_get:
                     return
-        except Exception as exc:  # the event store failed mid-stream: end it, the client resumes
-            _log.warning("sse.follow.failed", error=type(exc).__name__)
+            while True:
+                live = await stream.next(KEEPALIVE_SECONDS)
+                if stream.ended:
+                    return
+                if live is None:
+                    yield KEEPALIVE
+                    continue
+                if live.seq and live.seq <= floor:
+                    continue  # replayed already
+                if live.data:
+                    yield frame(live.data, live.event_id)
+                if live.final and not is_get:
+                    return
         finally:
-            ended.cancel()
-            with contextlib.suppress(Exception):
-                await events.aclose()  # type: ignore[attr-defined]
-            if is_get:
-                streams = self._open.get(stream.session_id, [])
-                if stream in streams:
-                    streams.remove(stream)
-                if not streams:
-                    self._open.pop(stream.session_id, None)
+            self.fanout.remove(stream)
 
     # -- reacting to changes ---------------------------------------------------------------------
 
     def on_change(self, change: Change) -> None:
-        if not self._open:
+        if not self.fanout:
             return
         task = asyncio.get_running_loop().create_task(self._notify(change))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _streams_for(self, change: Change) -> list[OpenStream]:
-        found: list[OpenStream] = []
-        for streams in self._open.values():
-            for stream in streams[:1]:  # one stream per session gets each message
-                if change.entity == "integration":
-                    if stream.integration_id == change.integration_id:
-                        found.append(stream)
-                elif stream.skillset_id == change.skillset_id:
-                    found.append(stream)
+    def _by_integration(self, change: Change) -> dict[str, list[OpenStream]]:
+        found: dict[str, list[OpenStream]] = defaultdict(list)
+        for stream in self.fanout.get_streams():
+            if change.entity == "integration":
+                if stream.integration_id == change.integration_id:
+                    found[stream.integration_id].append(stream)
+            elif stream.skillset_id == change.skillset_id:
+                found[stream.integration_id].append(stream)
         return found
 
     async def _notify(self, change: Change) -> None:
-        for stream in self._streams_for(change):
+        for integration_id, streams in self._by_integration(change).items():
             if change.entity == "integration":
                 if change.change == "deleted":
-                    stream.ended.set()
+                    for stream in streams:
+                        stream.end()
                     continue
                 if "skillsetId" in change.fields and change.skillset_id:
-                    stream.skillset_id = change.skillset_id
-                    await self._send(stream, ALL_LIST_CHANGED)
+                    for stream in streams:
+                        stream.skillset_id = change.skillset_id
+                    await self._send(change, integration_id, streams, ALL_LIST_CHANGED)
                 continue
             methods: tuple[str, ...] = (
                 ALL_LIST_CHANGED
                 if change.entity == "skillset" and change.change == "deleted"
                 else LIST_CHANGED.get(change.entity, ())
             )
-            await self._send(stream, methods)
+            await self._send(change, integration_id, streams, methods)
             if change.entity == "resource" and change.uri and change.change == "updated":
-                await self._send_updated(stream, change.uri)
+                # Stored even with no subscriber listening here: one may resume on any replica.
+                subscribers = [stream for stream in streams if change.uri in stream.subscriptions]
+                await self._send(
+                    change, integration_id, subscribers, ("notifications/resources/updated",), change.uri
+                )
 
     async def _send(
-        self, stream: OpenStream, methods: tuple[str, ...], params: dict[str, Any] | None = None
+        self,
+        change: Change,
+        integration_id: str,
+        streams: list[OpenStream],
+        methods: tuple[str, ...],
+        uri: str | None = None,
     ) -> None:
+        """Store each notification once for the integration, then hand it to this replica's streams."""
         for method in methods:
-            data = jsonrpc.encode(jsonrpc.notification(method, params or {}))
+            params = {"uri": uri} if uri is not None else {}
+            data = jsonrpc.encode(jsonrpc.notification(method, params))
             try:
-                await self._store.append(stream.session_id, GET_STREAM_ID, data)
+                seq = await self._store.broadcast(
+                    integration_id, data, dedup_key=f"{change.key}:{integration_id}:{method}", uri=uri
+                )
             except Exception as exc:
                 _log.warning("notifications.store.failed", error=type(exc).__name__)
-
-    async def _send_updated(self, stream: OpenStream, uri: str) -> None:
-        session = await self._lookup(stream.session_id, stream.integration_id, stream.principal)
-        if session is None:
-            return
-        subscriptions = session.state.get(SUBSCRIPTIONS_KEY)
-        if isinstance(subscriptions, list) and uri in subscriptions:
-            await self._send(stream, ("notifications/resources/updated",), {"uri": uri})
+                continue
+            event = StoredEvent(f"{GET_STREAM_ID}-{seq}", data, False, seq, uri)
+            for stream in streams:
+                stream.push(event)
 
     async def _on_session_event(self, msg: Msg) -> None:
         if not msg.subject.endswith((".closed", ".expired")):

@@ -52,6 +52,7 @@ from skillrelay_edge.modern.meta import (
 )
 from skillrelay_edge.protocol.dispatcher import Dispatcher
 from skillrelay_edge.protocol.lifecycle import client_state_problem, session_state_from_initialize
+from skillrelay_edge.protocol.resources import SUBSCRIPTIONS_KEY
 from skillrelay_edge.protocol.scope import RequestScope, handler_kind
 from skillrelay_edge.sessions.notifications import OpenStream, SessionStreams
 from skillrelay_edge.transport import jsonrpc
@@ -698,11 +699,17 @@ class McpEndpoint:
             parsed = parse_event_id(last_event_id)
             if parsed is not None:
                 stream_id, after = parsed
+        subscriptions = session.state.get(SUBSCRIPTIONS_KEY)
         open_stream = OpenStream(
-            session.session_id, catalog.integration.id, catalog.snapshot.skillset.id, principal.id
+            session.session_id,
+            catalog.integration.id,
+            catalog.snapshot.skillset.id,
+            principal.id,
+            subscriptions if isinstance(subscriptions, list) else (),
+            stream_id,
         )
         try:
-            frames = await self.streams.follow(open_stream, stream_id, after)
+            frames = await self.streams.follow(open_stream, after)
         except Exception as exc:
             _log.warning("mcp.events.unavailable", error=type(exc).__name__)
             return _rpc_error_answer(503, -32000, "Service Unavailable: the event store cannot be reached")

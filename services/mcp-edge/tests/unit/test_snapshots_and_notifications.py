@@ -16,7 +16,6 @@ from skillrelay_common.schemas.registry import (
     IntegrationSnapshot,
     SkillsetChanged,
 )
-from skillrelay_common.schemas.sessions import SessionInfo
 from skillrelay_devstack.edge import demo_skillset
 from skillrelay_edge.integrations.catalog import Catalog
 from skillrelay_edge.integrations.snapshots import Change, SnapshotCache
@@ -54,6 +53,7 @@ class FakeBus:
 class Msg:
     subject: str
     data: bytes
+    headers: dict[str, str] | None = None
 
 
 def _cache() -> tuple[SnapshotCache, FakeBus]:
@@ -107,34 +107,29 @@ async def test_fails_closed_without_nats_and_forgets_across_reconnects() -> None
 
 class FakeStore:
     def __init__(self) -> None:
-        self.appended: list[tuple[str, bytes]] = []
+        self.stored: list[tuple[str, bytes, str]] = []
 
-    async def append(self, session_id: str, stream_id: str, data: bytes, *, final: bool = False) -> str:
-        self.appended.append((session_id, data))
-        return f"{stream_id}-{len(self.appended)}"
+    async def broadcast(
+        self, integration_id: str, data: bytes, *, dedup_key: str, uri: str | None = None
+    ) -> int:
+        self.stored.append((integration_id, data, dedup_key))
+        return len(self.stored)
 
 
 async def _notified(change: Change, subscriptions: list[str]) -> list[Any]:
+    """What one listening stream of the change's integration is sent (and whether it ended)."""
     store = FakeStore()
-
-    async def lookup(session_id: str, integration_id: str, principal: str) -> SessionInfo:
-        return SessionInfo(
-            session_id=session_id,
-            integration_id=integration_id,
-            principal=principal,
-            created_at=0,
-            last_seen_at=0,
-            expires_at=1,
-            state={"subscriptions": subscriptions},
-        )
-
-    streams = SessionStreams(None, store, lookup)  # type: ignore[arg-type]
-    stream = OpenStream("sess", "mcpserver_1", "skillset_demo", "static:v1")
-    streams._open["sess"] = [stream]
+    streams = SessionStreams(None, store)  # type: ignore[arg-type]
+    stream = OpenStream("sess", "mcpserver_1", "skillset_demo", "static:v1", subscriptions)
+    streams.fanout.add(stream)
     await streams._notify(change)
-    return [msgspec.json.decode(data) for _, data in store.appended] + (
-        ["ended"] if stream.ended.is_set() else []
-    )
+    sent = []
+    while (event := await stream.next(0)) is not None:
+        sent.append(msgspec.json.decode(event.data))
+    # Each notification is stored once, for the integration (a resources/updated even with no
+    # subscriber listening here: one may resume on another replica).
+    assert len(store.stored) >= len(sent)
+    return sent + (["ended"] if stream.ended else [])
 
 
 async def test_changes_map_to_notifications() -> None:

@@ -22,7 +22,7 @@ from skillrelay_registry import schemas, validation
 from skillrelay_registry.errors import RegistryError, describe_problem
 
 # "handler": an ability's handler, JSON underneath, edited with a form per handler kind (handler_form).
-Kind = Literal["text", "textarea", "json", "select", "password", "words", "handler"]
+Kind = Literal["text", "textarea", "json", "select", "password", "words", "handler", "integer"]
 # What an empty input means: leave the field out (default / unchanged), null (remove), or "".
 Empty = Literal["omit", "null", "blank"]
 StructT = TypeVar("StructT", bound=msgspec.Struct)
@@ -80,6 +80,11 @@ def read_form(fields: list[Field], form: Mapping[str, Any]) -> tuple[dict[str, A
                 )
         elif spec.kind == "words":
             body[spec.name] = [word for word in re.split(r"[\s,]+", text) if word]
+        elif spec.kind == "integer":
+            if text.isdigit() and len(text) <= 9:
+                body[spec.name] = int(text)
+            else:
+                errors.fields[spec.name] = "a whole number"
         else:
             body[spec.name] = raw if spec.kind in {"textarea", "password"} else text
     return body, errors
@@ -274,6 +279,18 @@ def integration_fields(skillsets: list[tuple[str, str]], connections: list[tuple
                 ("strict", "strict: an unknown or expired session is refused (404)"),
                 ("renew", "renew: a fresh session is issued instead"),
             ),
+        ),
+        Field(
+            "sessionIdleMinutes",
+            "Session idle timeout (minutes)",
+            "integer",
+            hint="a session unused this long ends (1 to 43200; 1440 is a day); new sessions take a change",
+        ),
+        Field(
+            "maxSessions",
+            "Most live sessions",
+            "integer",
+            hint="opening one more ends the least recently used (1 to 10000)",
         ),
     ]
 

@@ -23,8 +23,10 @@ from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
 from skillrelay_registry.dashboard.views_try import TOKEN_FIELD, TryPanel, shown_blocks, try_handler
 from skillrelay_registry.dashboard.views_try import try_panel as make_try_panel
 from skillrelay_registry.errors import RegistryError, ServiceUnavailable
+from skillrelay_registry.pagination import parse_session_query
 
 Revealer = NamedDependency[TokenRevealer]
+SESSIONS_PER_PAGE = 20
 
 
 async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -75,7 +77,7 @@ async def _integrations_page(
         skillset_names=names,
         next_cursor=page.cursor,
         fields=fields,
-        values=values or {"sessionMode": "strict"},
+        values=values or {"sessionMode": "strict", "sessionIdleMinutes": "1440", "maxSessions": "1000"},
         errors=errors or FormErrors(),
     )
 
@@ -155,12 +157,19 @@ async def _integration_page(
         )
     fields = await _integration_fields(service, owner_id)
     sessions: list[dict[str, Any]] | None
+    # The newest sessions first, a page at a time (?sessions=<cursor> for older ones).
+    cursor = request.query_params.get("sessions")
+    session_query = parse_session_query(
+        [("take", str(SESSIONS_PER_PAGE)), *([("cursor", cursor)] if cursor else [])]
+    )
+    sessions_next: str | None = None
     try:
-        sessions = [
-            as_dict(item)
-            for item in (await service.list_integration_sessions(owner_id, integration_id)).items
-        ]
-        sessions_problem = None
+        listed = await service.list_integration_sessions(owner_id, integration_id, session_query)
+        sessions, sessions_next, sessions_problem = (
+            [as_dict(item) for item in listed.items],
+            listed.cursor,
+            None,
+        )
     except ServiceUnavailable as exc:
         sessions, sessions_problem = None, exc.message
     window: Literal["1h", "1d"] = "1d" if request.query_params.get("usage") == "1d" else "1h"
@@ -179,6 +188,8 @@ async def _integration_page(
         connection_names=dict(fields[3].choices),
         sessions=sessions,
         sessions_problem=sessions_problem,
+        sessions_next=sessions_next,
+        sessions_paged=cursor is not None,
         **_connect_context(integration, None),
         usage=as_dict(usage),
         usage_window=window,

@@ -94,6 +94,7 @@ class IntegrationUseCases(UseCaseBase):
             oauth_generation=0,
             session_mode=data.session_mode,
             max_sessions=data.max_sessions,
+            session_idle_minutes=data.session_idle_minutes,
             meta=data.meta,
             created_at=now,
             updated_at=now,
@@ -191,6 +192,13 @@ class IntegrationUseCases(UseCaseBase):
             if data.max_sessions is not UNSET and data.max_sessions != row.max_sessions:
                 row.max_sessions = data.max_sessions
                 changed.append("maxSessions")
+            if (
+                data.session_idle_minutes is not UNSET
+                and data.session_idle_minutes != row.session_idle_minutes
+            ):
+                # New sessions take it; a live one keeps the timeout it was opened with.
+                row.session_idle_minutes = data.session_idle_minutes
+                changed.append("sessionIdleMinutes")
             if data.meta is not UNSET and data.meta != row.meta:
                 row.meta = data.meta
                 changed.append("meta")

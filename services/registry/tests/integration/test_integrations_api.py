@@ -429,3 +429,29 @@ async def test_sessions_are_listed_in_pages_with_a_cursor(
     for bad in ({"take": "0"}, {"take": "101"}, {"cursor": "not-a-cursor"}, {"order": "up"}):
         refused = await client.get(url, params=bad, headers=owner)
         assert refused.status_code == 400, (bad, refused.text)
+
+
+async def test_session_idle_minutes_is_a_setting_with_a_default_and_bounds(
+    client: httpx.AsyncClient, new_owner: Any, bus: Bus
+) -> None:
+    owner = await new_owner()
+    skillset = await _skillset(client, owner)
+    url = "/api/v1/integration/mcpserver/create"
+    created = await client.post(url, json={"name": "x", "skillsetId": skillset}, headers=owner)
+    integration = created.json()["id"]
+    fetched = await client.get(f"/api/v1/integration/mcpserver/{integration}/fetch", headers=owner)
+    assert fetched.json()["sessionIdleMinutes"] == 1440  # a day, as before the setting existed
+    updated = await client.post(
+        f"/api/v1/integration/mcpserver/{integration}/update", json={"sessionIdleMinutes": 30}, headers=owner
+    )
+    assert updated.status_code == 200, updated.text
+    fetched = await client.get(f"/api/v1/integration/mcpserver/{integration}/fetch", headers=owner)
+    assert fetched.json()["sessionIdleMinutes"] == 30
+    # The edge learns it with the integration and opens sessions with it.
+    snapshot = await bus.request(REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id=integration))
+    assert isinstance(snapshot, IntegrationSnapshot) and snapshot.integration.session_ttl_seconds == 1800
+    for bad in (0, 43_201, "long"):
+        refused = await client.post(
+            url, json={"name": "y", "skillsetId": skillset, "sessionIdleMinutes": bad}, headers=owner
+        )
+        assert refused.status_code == 400 and "sessionIdleMinutes" in refused.json()["message"], refused.text

@@ -1,0 +1,379 @@
+"""How many listening clients one edge replica holds, and what they cost: ``make bench-scale``.
+
+Starts embedded NATS and PostgreSQL, the real sessions service, the benchmark control plane (registry
+and auth stand-ins) and one edge replica pinned to one CPU core. Then, from this process on another
+core, with raw asyncio sockets (one small protocol object per client, no HTTP library):
+
+1. measures ``tools/call`` latency (p50/p99) with no listener connected (idle);
+2. initializes N MCP sessions (sessions created per second) and opens one GET stream each;
+3. prints the clients held and the edge's memory growth per client (RSS, /proc);
+4. measures ``tools/call`` again with every listener connected (loaded);
+5. publishes the registry event a REST change of an ability publishes and times its
+   ``notifications/tools/list_changed`` to every listener (fan-out p50/p99, how many got it), and a
+   ``resources/updated`` reaching exactly the listeners subscribed to that URI;
+6. counts the JetStream consumers on ``MCP_EVENTS`` (listening creates none).
+
+    .tools/bin/uv run --frozen --no-sync python -m benchmarks.scale [--clients 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import resource
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from benchmarks.__main__ import INTEGRATION_ID, PYTHON, _env, _running, _wait_http
+from skillrelay_common.messaging import Bus
+from skillrelay_common.schemas.registry import SkillsetChanged
+from skillrelay_common.subjects import MCP_EVENTS
+from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+
+PER_INTEGRATION = 5000  # clients per integration (an integration keeps at most 10,000 live sessions)
+SKILLSET = "skillset_bench"
+WATCHED = "bench://watched"
+
+
+def raise_open_files(wanted: int) -> int:
+    """Raise this process's (and so its children's) open-files limit; root may raise the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, wanted)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(hard, target)))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _path(integration: str) -> str:
+    return f"/api/v1/integration/mcpserver/{integration}/mcp"
+
+
+def _request(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+    if method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _rpc(method: str, params: dict[str, object], request_id: int = 1) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}).encode()
+
+
+async def _exchange(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """One request on a fresh connection: (response head, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        return head, await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+class Listener(asyncio.Protocol):
+    """One GET stream: notes when it opened and when each awaited notification arrived."""
+
+    __slots__ = ("_buffer", "arrivals", "opened", "transport")
+
+    def __init__(self, opened: asyncio.Future[None]) -> None:
+        self.opened = opened
+        self.arrivals: dict[bytes, float] = {}
+        self.transport: asyncio.Transport | None = None
+        self._buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        if not self.opened.done():
+            if b" 200 " not in data[:16]:
+                self.opened.set_exception(RuntimeError(data[:200].decode(errors="replace")))
+                return
+            self.opened.set_result(None)
+        for marker in (b"tools/list_changed", b"resources/updated"):
+            if marker in data and marker not in self.arrivals:
+                self.arrivals[marker] = now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(RuntimeError("closed"))
+
+
+async def open_sessions(port: int, token: str, count: int, concurrency: int = 32) -> list[tuple[str, str]]:
+    """``count`` sessions as (integration, session id), PER_INTEGRATION to an integration."""
+    found: list[tuple[str, str]] = []
+    for first in range(0, count, PER_INTEGRATION):
+        integration = f"{INTEGRATION_ID}_{first // PER_INTEGRATION}"
+        opened = await _open_sessions(
+            port, token, integration, min(PER_INTEGRATION, count - first), concurrency
+        )
+        found += [(integration, session) for session in opened]
+    return found
+
+
+async def _open_sessions(port: int, token: str, integration: str, count: int, concurrency: int) -> list[str]:
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {token}",
+    }
+    init = _rpc(
+        "initialize",
+        {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"},
+        },
+        0,
+    )
+    request = _request("POST", _path(integration), headers, init)
+    sessions: list[str] = []
+
+    async def worker(n: int) -> None:
+        while len(sessions) < count:
+            head, _ = await _exchange(port, request)
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"mcp-session-id:"):
+                    sessions.append(line.split(b":", 1)[1].strip().decode())
+
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return sessions[:count]
+
+
+def _session_headers(token: str, session: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {token}",
+        "Mcp-Session-Id": session,
+        "MCP-Protocol-Version": "2025-11-25",
+    }
+
+
+async def subscribe(port: int, token: str, integration: str, session: str) -> None:
+    headers = {
+        **_session_headers(token, session),
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+    }
+    await _exchange(
+        port, _request("POST", _path(integration), headers, _rpc("resources/subscribe", {"uri": WATCHED}))
+    )
+
+
+async def open_listeners(
+    port: int, token: str, sessions: list[tuple[str, str]], concurrency: int = 200
+) -> list[Listener]:
+    loop = asyncio.get_running_loop()
+    listeners: list[Listener] = []
+    pending = iter(sessions)
+
+    async def worker() -> None:
+        for integration, session in pending:
+            headers = {**_session_headers(token, session), "Accept": "text/event-stream"}
+            opened: asyncio.Future[None] = loop.create_future()
+            _, listener = await loop.create_connection(functools.partial(Listener, opened), "127.0.0.1", port)
+            assert listener.transport is not None
+            listener.transport.write(_request("GET", _path(integration), headers))
+            await opened
+            listeners.append(listener)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return listeners
+
+
+async def call_latencies(port: int, token: str, warm: tuple[str, str], calls: int) -> list[float]:
+    integration, session = warm
+    headers = {
+        **_session_headers(token, session),
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+    }
+    request = _request(
+        "POST", _path(integration), headers, _rpc("tools/call", {"name": "echo", "arguments": {"text": "hi"}})
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    found: list[float] = []
+    try:
+        for _ in range(calls):
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+            found.append(time.perf_counter() - started)
+    finally:
+        writer.close()
+    return found
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+
+async def await_arrivals(listeners: list[Listener], marker: bytes, expected: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while (  # noqa: ASYNC110 (polls counters kept by socket callbacks)
+        sum(marker in listener.arrivals for listener in listeners) < expected and time.monotonic() < deadline
+    ):
+        await asyncio.sleep(0.05)
+
+
+async def measure(
+    edge_pid: int, port: int, token: str, nats_url: str, clients: int, subscribers: int, calls: int
+) -> None:
+    bus = await Bus.connect(nats_url, "bench-scale")
+    try:
+        warm = (await open_sessions(port, token, 1))[0]
+        await call_latencies(port, token, warm, 200)
+        idle = await call_latencies(port, token, warm, calls)
+        started = time.perf_counter()
+        sessions = await open_sessions(port, token, clients)
+        created = time.perf_counter() - started
+        rate = clients / created
+        print(f"sessions created:          {clients} in {created:.1f}s ({rate:.0f}/s, by HTTP initialize)")
+        for integration, session in sessions[:subscribers]:
+            await subscribe(port, token, integration, session)
+        before = rss_bytes(edge_pid)
+        started = time.perf_counter()
+        listeners = await open_listeners(port, token, sessions)
+        opened = time.perf_counter() - started
+        await asyncio.sleep(2)  # let the edge settle (allocations of the last connections)
+        after = rss_bytes(edge_pid)
+        print(f"listening clients held:    {len(listeners)} (opened in {opened:.1f}s)")
+        print(
+            f"edge memory:               {before / 2**20:.0f} MiB -> {after / 2**20:.0f} MiB, "
+            f"{(after - before) / max(1, len(listeners)) / 1024:.1f} KiB per client"
+        )
+        info = await bus.js.stream_info(MCP_EVENTS.name)
+        print(f"JetStream consumers on {MCP_EVENTS.name}: {info.state.consumer_count}")
+        loaded = await call_latencies(port, token, warm, calls)
+        idle_p50, idle_p99 = percentile(idle, 0.5) * 1e3, percentile(idle, 0.99) * 1e3
+        print(f"tools/call p50/p99 idle:   {idle_p50:.2f} / {idle_p99:.2f} ms")
+        print(
+            f"tools/call p50/p99 loaded: {percentile(loaded, 0.5) * 1e3:.2f} / "
+            f"{percentile(loaded, 0.99) * 1e3:.2f} ms "
+            f"({percentile(loaded, 0.99) / percentile(idle, 0.99):.2f}x idle p99)"
+        )
+        changes: tuple[tuple[Literal["ability", "resource"], bytes, str | None, int], ...] = (
+            ("ability", b"tools/list_changed", None, len(listeners)),
+            ("resource", b"resources/updated", WATCHED, subscribers),
+        )
+        for entity, marker, uri, expected in changes:
+            event = SkillsetChanged(
+                skillset_id=SKILLSET,
+                owner_id="user_bench",
+                change="updated",
+                entity=entity,
+                uri=uri,
+                revision=1,
+            )
+            sent = time.perf_counter()
+            await bus.nc.publish(f"events.registry.{entity}.updated", msgspec.json.encode(event))
+            await await_arrivals(listeners, marker, expected, 30)
+            delays = [
+                listener.arrivals[marker] - sent for listener in listeners if marker in listener.arrivals
+            ]
+            print(
+                f"{marker.decode():<26} reached {len(delays)} of {expected} expected; "
+                f"p50 {percentile(delays, 0.5) * 1e3:.0f} ms, p99 {percentile(delays, 0.99) * 1e3:.0f} ms, "
+                f"max {max(delays, default=float('nan')) * 1e3:.0f} ms"
+            )
+        wrong = sum(b"resources/updated" in listener.arrivals for listener in listeners[subscribers:])
+        print(f"resources/updated at non-subscribers: {wrong}")
+        for listener in listeners:
+            if listener.transport is not None:
+                listener.transport.close()
+    finally:
+        await bus.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20_000)
+    parser.add_argument("--subscribers", type=int, default=100, help="listeners subscribed to one resource")
+    parser.add_argument("--calls", type=int, default=2000, help="tools/call per latency sample")
+    args = parser.parse_args()
+    limit = raise_open_files(args.clients + 2_000)
+    clients = args.clients
+    if limit < clients + 1_000:  # the edge and this generator each need a descriptor per client
+        clients = limit - 1_000
+        print(f"open-files hard limit {limit} (not raisable here): measuring {clients} clients")
+    print(f"open-files limit: {limit}; clients: {clients}; cores: {os.cpu_count()}")
+    state = Path(tempfile.mkdtemp(prefix="skillrelay-scale-"))
+    os.chmod(state, 0o755)  # noqa: S103 (PostgreSQL may run as another user)
+    logs = state / "logs"
+    logs.mkdir()
+    token = secrets.token_urlsafe(24)
+    with contextlib.ExitStack() as stack:
+        nats = EmbeddedNats(store_dir=state / "nats")
+        nats.start()
+        stack.callback(nats.stop)
+        postgres = EmbeddedPostgres(data_dir=state / "pg")
+        postgres.start()
+        stack.callback(postgres.stop)
+        database_url = postgres.create_database("bench_scale")
+        env = _env(SKILLRELAY_NATS_URL=nats.url, SKILLRELAY_STATE_DIR=str(state), SKILLRELAY_HOST="127.0.0.1")
+        stack.enter_context(
+            _running(
+                [PYTHON, "-m", "skillrelay_sessions"],
+                {**env, "SKILLRELAY_DATABASE_URL": database_url},
+                logs / "sessions.log",
+            )
+        )
+        control = [
+            PYTHON,
+            "-m",
+            "benchmarks.control_plane",
+            nats.url,
+            INTEGRATION_ID,
+            token,
+            "http://127.0.0.1:9/",
+        ]
+        stack.enter_context(_running(control, env, logs / "control.log"))
+        port = free_port()
+        edge_env = {
+            **env,
+            "SKILLRELAY_EDGE_PORT": str(port),
+            "SKILLRELAY_EDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        }
+        edge = stack.enter_context(_running([PYTHON, "-m", "skillrelay_edge"], edge_env, logs / "edge.log"))
+        cores = sorted(os.sched_getaffinity(0))
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(edge.pid, {cores[0]})  # one edge replica on one core
+            if len(cores) > 1:
+                os.sched_setaffinity(0, set(cores[1:]))  # the load generator elsewhere
+        wait_for_port("127.0.0.1", port, 30, edge)
+        _wait_http(f"http://127.0.0.1:{port}/ready")
+        asyncio.run(measure(edge.pid, port, token, nats.url, clients, args.subscribers, args.calls))
+    print(f"logs: {logs}")
+
+
+if __name__ == "__main__":
+    main()

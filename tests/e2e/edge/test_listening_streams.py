@@ -1,0 +1,214 @@
+"""Listening streams at scale, functionally: many GET streams on one replica each receive a
+list_changed, no JetStream consumer exists per listener, a resources/updated reaches only the
+subscribers of its URI, and a GET stream resumes with Last-Event-ID on the other replica. (How many
+and how fast is measured by ``make bench-scale``, never asserted here.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from skillrelay_common.messaging import Bus
+from skillrelay_common.schemas.registry import SkillsetChanged
+from skillrelay_common.subjects import MCP_EVENTS
+from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, demo_skillset, two_replicas
+from skillrelay_devstack.testing import create_database_now
+
+INTEGRATION = "mcpserver_listen"
+SKILLSET = "skillset_listen"
+LISTENERS = 60
+ACCEPT = "application/json, text/event-stream"
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def edges(nats_url: str, postgres_admin_url: str) -> Iterator[list[EdgeHarness]]:
+    control = ControlPlane()
+    control.add(INTEGRATION, demo_skillset(SKILLSET))
+    with two_replicas(nats_url, control, create_database_now(postgres_admin_url)) as replicas:
+        yield replicas
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=LISTENERS + 20, max_keepalive_connections=LISTENERS + 20)
+    async with httpx.AsyncClient(timeout=20, limits=limits) as http:
+        yield http
+
+
+def _headers(session: str | None = None, **extra: str) -> dict[str, str]:
+    headers = {"accept": ACCEPT, "content-type": "application/json", "authorization": f"Bearer {TOKEN}"}
+    if session:
+        headers["mcp-session-id"] = session
+        headers["mcp-protocol-version"] = "2025-11-25"
+    return {**headers, **extra}
+
+
+async def _initialize(client: httpx.AsyncClient, url: str) -> str:
+    response = await client.post(url, headers=_headers(), json=INIT)
+    assert response.status_code == 200, response.text
+    return response.headers["mcp-session-id"]
+
+
+async def _subscribe(client: httpx.AsyncClient, url: str, session: str, uri: str) -> None:
+    body = {"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": uri}}
+    assert (await client.post(url, headers=_headers(session), json=body)).json()["result"] == {}
+
+
+class Listener:
+    """One GET stream read in the background: its events as (id, message), and when it opened."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str, session: str, last_event_id: str | None = None):
+        self.events: list[tuple[str | None, Any]] = []
+        self.opened = asyncio.Event()
+        self.changed = asyncio.Event()
+        headers = _headers(session, accept="text/event-stream")
+        if last_event_id:
+            headers["last-event-id"] = last_event_id
+        self.task = asyncio.create_task(self._read(client, url, headers))
+
+    async def _read(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
+        async with client.stream("GET", url, headers=headers) as stream:
+            assert stream.status_code == 200
+            event_id: str | None = None
+            async for line in stream.aiter_lines():
+                self.opened.set()
+                if line.startswith("id: "):
+                    event_id = line[4:]
+                elif line.startswith("data: ") and line[6:].strip():
+                    self.events.append((event_id, msgspec.json.decode(line[6:])))
+                    event_id = None
+                    self.changed.set()
+
+    def methods(self) -> list[str]:
+        return [message["method"] for _, message in self.events]
+
+    async def wait_for(self, count: int, deadline: float = 20) -> None:
+        async def enough() -> None:
+            while len(self.events) < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(enough(), deadline)
+
+    async def close(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def _change(bus: Bus, entity: str, *, uri: str | None = None, revision: int) -> None:
+    event = SkillsetChanged(
+        skillset_id=SKILLSET, owner_id="user_1", change="updated", entity=entity, uri=uri, revision=revision
+    )
+    await bus.nc.publish(f"events.registry.{entity}.updated", msgspec.json.encode(event))
+
+
+async def _consumers(bus: Bus) -> int:
+    info = await bus.js.stream_info(MCP_EVENTS.name)
+    return int(info.state.consumer_count)
+
+
+async def test_many_listeners_on_one_replica_all_get_list_changed_without_a_consumer_each(
+    edges: list[EdgeHarness], client: httpx.AsyncClient, bus: Bus
+) -> None:
+    url = edges[0].mcp_url(INTEGRATION)
+    sessions = await asyncio.gather(*(_initialize(client, url) for _ in range(LISTENERS)))
+    listeners = [Listener(client, url, session) for session in sessions]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(listener.opened.wait() for listener in listeners)), 20)
+        assert await _consumers(bus) == 0  # listening is no JetStream consumer
+        await _change(bus, "ability", revision=1)
+        await asyncio.gather(*(listener.wait_for(1) for listener in listeners))
+        for listener in listeners:
+            assert listener.methods() == ["notifications/tools/list_changed"]
+        # One stored notification for the integration, so every session shows the same event id.
+        assert len({listener.events[0][0] for listener in listeners}) == 1
+    finally:
+        await asyncio.gather(*(listener.close() for listener in listeners))
+
+
+async def test_resources_updated_reaches_only_the_subscribers_of_its_uri(
+    edges: list[EdgeHarness], client: httpx.AsyncClient, bus: Bus
+) -> None:
+    first, second = (edge.mcp_url(INTEGRATION) for edge in edges)
+    watching, other, none, late = [await _initialize(client, first) for _ in range(4)]
+    await _subscribe(client, first, watching, "test://watched")
+    await _subscribe(client, second, other, "test://other")
+    listeners = {session: Listener(client, first, session) for session in (watching, other, none, late)}
+    try:
+        await asyncio.gather(*(listener.opened.wait() for listener in listeners.values()))
+        # Subscribed on the other replica while its GET stream is open on this one.
+        await _subscribe(client, second, late, "test://watched")
+        await _change(bus, "resource", uri="test://watched", revision=2)
+        await listeners[watching].wait_for(2)
+        await listeners[late].wait_for(2)
+        # The non-subscribers get the list_changed sent to everyone, then the next change's too:
+        # had an updated been meant for them it would have come in between.
+        await _change(bus, "prompt", revision=3)
+        for session in (other, none):
+            await listeners[session].wait_for(2)
+        for session in (watching, late):
+            assert listeners[session].methods()[:2] == [
+                "notifications/resources/list_changed",
+                "notifications/resources/updated",
+            ]
+            assert listeners[session].events[1][1]["params"] == {"uri": "test://watched"}
+        for session in (other, none):
+            assert listeners[session].methods() == [
+                "notifications/resources/list_changed",
+                "notifications/prompts/list_changed",
+            ]
+    finally:
+        await asyncio.gather(*(listener.close() for listener in listeners.values()))
+
+
+async def test_a_get_stream_resumes_on_the_other_replica_with_last_event_id(
+    edges: list[EdgeHarness], client: httpx.AsyncClient, bus: Bus
+) -> None:
+    first, second = (edge.mcp_url(INTEGRATION) for edge in edges)
+    session = await _initialize(client, first)
+    await _subscribe(client, first, session, "test://watched")
+    bystander = await _initialize(client, first)
+    keep_open = Listener(client, first, bystander)  # so the first replica stores what follows
+    listener = Listener(client, first, session)
+    try:
+        await asyncio.gather(keep_open.opened.wait(), listener.opened.wait())
+        await _change(bus, "ability", revision=10)
+        await listener.wait_for(1)
+        last_event_id = listener.events[0][0]
+        assert last_event_id is not None
+        await listener.close()
+        # Missed while disconnected: a list_changed, and a resources/updated for this subscriber.
+        await _change(bus, "resource", uri="test://watched", revision=11)
+        await keep_open.wait_for(2)
+        resumed = Listener(client, second, session, last_event_id)
+        try:
+            await resumed.wait_for(2)
+            assert resumed.methods() == [
+                "notifications/resources/list_changed",
+                "notifications/resources/updated",
+            ]
+            assert last_event_id not in {event_id for event_id, _ in resumed.events}
+            # After the replay the resumed stream is live on this replica.
+            await _change(bus, "prompt", revision=12)
+            await resumed.wait_for(3)
+            assert resumed.methods()[2] == "notifications/prompts/list_changed"
+        finally:
+            await resumed.close()
+        assert await _consumers(bus) == 0
+    finally:
+        await asyncio.gather(listener.close(), keep_open.close())
