@@ -183,23 +183,38 @@ async def subscribe(port: int, token: str, integration: str, session: str) -> No
 
 
 async def open_listeners(
-    port: int, token: str, sessions: list[tuple[str, str]], concurrency: int = 200
+    port: int, token: str, sessions: list[tuple[str, str]], concurrency: int = 50
 ) -> list[Listener]:
     loop = asyncio.get_running_loop()
     listeners: list[Listener] = []
+    retries: list[str] = []
     pending = iter(sessions)
 
     async def worker() -> None:
         for integration, session in pending:
             headers = {**_session_headers(token, session), "Accept": "text/event-stream"}
-            opened: asyncio.Future[None] = loop.create_future()
-            _, listener = await loop.create_connection(functools.partial(Listener, opened), "127.0.0.1", port)
-            assert listener.transport is not None
-            listener.transport.write(_request("GET", _path(integration), headers))
-            await opened
-            listeners.append(listener)
+            for attempt in range(5):  # a busy sessions service may answer 503: the client retries
+                opened: asyncio.Future[None] = loop.create_future()
+                _, listener = await loop.create_connection(
+                    functools.partial(Listener, opened), "127.0.0.1", port
+                )
+                assert listener.transport is not None
+                listener.transport.write(_request("GET", _path(integration), headers))
+                try:
+                    await opened
+                except RuntimeError:
+                    listener.transport.close()
+                    retries.append(session)
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(1)
+                    continue
+                listeners.append(listener)
+                break
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if retries:
+        print(f"GET streams retried after a refusal: {len(retries)}")
     return listeners
 
 
