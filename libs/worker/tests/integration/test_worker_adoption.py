@@ -70,7 +70,7 @@ class FakeEdge:
     def subject(self, call_id: str) -> str:
         return worker_events_subject(self.key, OWNER, call_id)
 
-    async def next(self, timeout: float = 5.0) -> tuple[Any, Msg]:
+    async def next(self, timeout: float = 15.0) -> tuple[Any, Msg]:
         return await asyncio.wait_for(self.events.get(), timeout)
 
     async def call(self, subject: str, call_id: str, name: str, **args: Any) -> None:
@@ -79,7 +79,7 @@ class FakeEdge:
             worker_call_subject(OWNER, subject), encode(call), reply=self.subject(call_id)
         )
 
-    async def adopt(self, call_id: str, after_seq: int, timeout: float = 2.0) -> WorkerAdopted:
+    async def adopt(self, call_id: str, after_seq: int, timeout: float = 10.0) -> WorkerAdopted:
         request = WorkerAdopt(call_id=call_id, events_subject=self.subject(call_id), after_seq=after_seq)
         reply = await self.bus.nc.request(worker_adopt_subject(OWNER), encode(request), timeout=timeout)
         return msgspec.json.decode(reply.data, type=WorkerAdopted)
@@ -121,7 +121,7 @@ async def test_an_answer_nobody_received_is_kept_and_replayed_to_the_adopting_ed
     await holder.die()
     gate.set()
     # Progress 3 and the result reach nobody: "no responders" for the result keeps the call.
-    await until(lambda: "c1" in running._undelivered)
+    await until(lambda: "c1" in running._undelivered, 15.0)
 
     adopted = await adopter.adopt("c1", after_seq=1)
     assert adopted == WorkerAdopted(call_id="c1", last_seq=4)
@@ -193,7 +193,7 @@ async def test_a_delivered_answer_is_not_kept_and_undelivered_ones_expire(
         await holder.die()
         for call_id in ("u1", "u2", "u3"):
             await holder.call(running.subject, call_id, "echo")
-        await until(lambda: len(running._undelivered) == 2)
+        await until(lambda: len(running._undelivered) == 2, 15.0)
         await asyncio.sleep(0.1)
         assert list(running._undelivered) == ["u2", "u3"]  # bounded: the oldest was dropped
         assert "d1" not in running._undelivered
