@@ -23,8 +23,8 @@ import yaml
 
 from everything_worker import node_tools as node_tools_module
 from everything_worker.register import Registration, register
-from skillrelay_common.bus_auth import BusSecrets
-from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database, log_tail
+from skillrelay_devstack.everything import Deployment, log_tail
+from skillrelay_devstack.testing import EverythingStarter
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
@@ -83,25 +83,8 @@ def node_tools() -> Path:
 
 
 @pytest.fixture(scope="module")
-def deployment(
-    nats_url: str,
-    nats_system_url: str,
-    nats_secrets: BusSecrets,
-    postgres_admin_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("conformance")
-    with (
-        fresh_database(postgres_admin_url) as database_url,
-        everything_deployment(
-            state_dir=root / "state",
-            nats_url=nats_url,
-            nats_system_url=nats_system_url,
-            nats_callout_seed=nats_secrets.callout_seed,
-            database_url=database_url,
-            log_dir=root / "logs",
-        ) as running,
-    ):
+def deployment(start_everything: EverythingStarter) -> Iterator[Deployment]:
+    with start_everything("conformance") as running:
         yield running
 
 

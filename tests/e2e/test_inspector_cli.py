@@ -10,34 +10,17 @@ from typing import Any
 import pytest
 
 from everything_worker import node_tools
-from skillrelay_common.bus_auth import BusSecrets
-from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database
+from skillrelay_devstack.everything import Deployment
+from skillrelay_devstack.testing import EverythingStarter
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")
-def deployment(
-    nats_url: str,
-    nats_system_url: str,
-    nats_secrets: BusSecrets,
-    postgres_admin_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Deployment]:
+def deployment(start_everything: EverythingStarter) -> Iterator[Deployment]:
     node_tools.install()
-    root = tmp_path_factory.mktemp("inspector")
-    with (
-        fresh_database(postgres_admin_url) as database_url,
-        everything_deployment(
-            state_dir=root / "state",
-            nats_url=nats_url,
-            nats_system_url=nats_system_url,
-            nats_callout_seed=nats_secrets.callout_seed,
-            database_url=database_url,
-            log_dir=root / "logs",
-        ) as running,
-    ):
+    with start_everything("inspector") as running:
         yield running
 
 

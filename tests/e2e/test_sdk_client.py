@@ -20,9 +20,8 @@ from mcp.client.session import ClientRequestContext, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from skillrelay_common.bus_auth import BusSecrets
-from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database
-from skillrelay_devstack.testing import until
+from skillrelay_devstack.everything import Deployment
+from skillrelay_devstack.testing import EverythingStarter, until
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -31,26 +30,8 @@ PROTOCOL = "2025-11-25"
 
 
 @pytest.fixture(scope="module")
-def deployment(
-    nats_url: str,
-    nats_system_url: str,
-    nats_secrets: BusSecrets,
-    postgres_admin_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("sdk-client")
-    with (
-        fresh_database(postgres_admin_url) as database_url,
-        everything_deployment(
-            state_dir=root / "state",
-            nats_url=nats_url,
-            nats_system_url=nats_system_url,
-            nats_callout_seed=nats_secrets.callout_seed,
-            database_url=database_url,
-            edge_replicas=2,
-            log_dir=root / "logs",
-        ) as running,
-    ):
+def deployment(start_everything: EverythingStarter) -> Iterator[Deployment]:
+    with start_everything("sdk-client", edge_replicas=2) as running:
         yield running
 
 

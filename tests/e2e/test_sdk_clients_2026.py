@@ -20,34 +20,16 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 
 from everything_worker import node_tools
-from skillrelay_common.bus_auth import BusSecrets
-from skillrelay_devstack.everything import Deployment, everything_deployment, fresh_database
+from skillrelay_devstack.everything import Deployment
+from skillrelay_devstack.testing import EverythingStarter
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 TS_CLIENT = Path(__file__).parent / "ts_client"
 
 
 @pytest.fixture(scope="module")
-def deployment(
-    nats_url: str,
-    nats_system_url: str,
-    nats_secrets: BusSecrets,
-    postgres_admin_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("sdk-clients-2026")
-    with (
-        fresh_database(postgres_admin_url) as database_url,
-        everything_deployment(
-            state_dir=root / "state",
-            nats_url=nats_url,
-            nats_system_url=nats_system_url,
-            nats_callout_seed=nats_secrets.callout_seed,
-            database_url=database_url,
-            edge_replicas=2,
-            log_dir=root / "logs",
-        ) as running,
-    ):
+def deployment(start_everything: EverythingStarter) -> Iterator[Deployment]:
+    with start_everything("sdk-clients-2026", edge_replicas=2) as running:
         yield running
 
 

@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
@@ -25,6 +25,9 @@ from skillrelay_common import bus_auth
 from skillrelay_common.messaging import Bus
 from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_worker import Worker, WorkerContext
+
+if TYPE_CHECKING:
+    from skillrelay_devstack.everything import Deployment
 
 
 @pytest.fixture(scope="session")
@@ -181,3 +184,40 @@ def gated_counter_worker(subject: str) -> tuple[Worker, asyncio.Event]:
         return "counted"
 
     return worker, gate
+
+
+EverythingStarter = Callable[..., contextlib.AbstractContextManager["Deployment"]]
+
+
+@pytest.fixture(scope="session")
+def start_everything(
+    nats_url: str,
+    nats_system_url: str,
+    nats_secrets: bus_auth.BusSecrets,
+    postgres_admin_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> EverythingStarter:
+    """Starts the everything deployment (whole stack + example worker) on the session's servers in a
+    fresh database: ``with start_everything("name", edge_replicas=2) as deployment: …``."""
+    # Imported here: the deployment pulls in the stack launcher and the example, which most tests
+    # never need, and this plugin is loaded by every test run.
+    from skillrelay_devstack.everything import everything_deployment, fresh_database
+
+    @contextlib.contextmanager
+    def start(name: str, *, edge_replicas: int = 1) -> Iterator[Deployment]:
+        root = tmp_path_factory.mktemp(name)
+        with (
+            fresh_database(postgres_admin_url) as database_url,
+            everything_deployment(
+                state_dir=root / "state",
+                nats_url=nats_url,
+                nats_system_url=nats_system_url,
+                nats_callout_seed=nats_secrets.callout_seed,
+                database_url=database_url,
+                edge_replicas=edge_replicas,
+                log_dir=root / "logs",
+            ) as running,
+        ):
+            yield running
+
+    return start
