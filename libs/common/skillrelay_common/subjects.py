@@ -112,12 +112,12 @@ INTEGRATION_UPDATED = Event(
 INTEGRATION_DELETED = Event(
     "events.registry.integration.deleted", registry.IntegrationChanged, REGISTRY_EVENTS.name
 )
-# entity is one of skillset, ability, resource, prompt; verb one of created, updated, deleted.
+# entity is one of skillset, ability, resource, prompt, source; verb one of created, updated, deleted.
 SKILLSET_CHANGED = Event(
     "events.registry.*.*",
     registry.SkillsetChanged,
     REGISTRY_EVENTS.name,
-    description="events.registry.<skillset|ability|resource|prompt>.<verb>",
+    description="events.registry.<skillset|ability|resource|prompt|source>.<verb>",
 )
 OWNED_RECORD_CHANGED = Event(
     "events.registry.*.*",

@@ -48,6 +48,19 @@ Handler = StaticHandler | HttpHandler | WorkerHandler
 DynamicHandler = HttpHandler | WorkerHandler
 
 
+class McpSourceHandler(_Handler, tag="mcp"):
+    """Forwarded to the upstream MCP server of skillset source ``source_id``. ``name`` is the upstream's
+    own name of the tool or prompt (for a resource: its URI or URI template), before any prefix.
+    Only the registry writes these (from a source's listings); REST never accepts them."""
+
+    source_id: str
+    name: str
+
+
+# Handlers of the abilities, resources and prompts a skillset source brings (never created through REST).
+SourceHandler = McpSourceHandler
+
+
 class AbilityDef(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
     """An MCP tool."""
 
@@ -58,7 +71,7 @@ class AbilityDef(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel
     input_schema: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object"})
     output_schema: dict[str, Any] | None = None
     annotations: dict[str, Any] | None = None
-    handler: Handler
+    handler: Handler | SourceHandler
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
@@ -75,7 +88,7 @@ class ResourceDef(msgspec.Struct, kw_only=True, omit_defaults=True, rename="came
     mime_type: str | None = None
     text: str | None = None
     blob: str | None = None
-    handler: DynamicHandler | None = None
+    handler: DynamicHandler | SourceHandler | None = None
     annotations: dict[str, Any] | None = None
     size: int | None = None
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -101,5 +114,19 @@ class PromptDef(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"
     description: str = ""
     arguments: list[PromptArgument] = msgspec.field(default_factory=list)
     messages: list[PromptMessage] = msgspec.field(default_factory=list)
-    handler: DynamicHandler | None = None
+    handler: DynamicHandler | SourceHandler | None = None
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class SourceDef(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
+    """A skillset source as the edge needs it to forward calls: an upstream MCP server (``url``) or an
+    OpenAPI document's server (``base_url``). ``headers`` are decrypted: a snapshot travels only on
+    services' subjects and is never logged or returned by REST."""
+
+    id: str
+    type: Literal["mcp", "openapi"]
+    name: str = ""
+    url: str | None = None
+    base_url: str | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    timeout_ms: int = 30_000

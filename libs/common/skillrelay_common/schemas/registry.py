@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceDef
+from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceDef, SourceDef
 from skillrelay_common.schemas.base import Message
 
 SessionMode = Literal["strict", "renew"]
@@ -49,6 +49,8 @@ class SkillsetSnapshot(Message, kw_only=True):
     abilities: list[AbilityDef] = msgspec.field(default_factory=list)
     resources: list[ResourceDef] = msgspec.field(default_factory=list)
     prompts: list[PromptDef] = msgspec.field(default_factory=list)
+    # Where the abilities, resources and prompts with a source handler are forwarded to.
+    sources: list[SourceDef] = msgspec.field(default_factory=list)
 
 
 class ResolveIntegration(Message, kw_only=True):
@@ -94,12 +96,13 @@ class IntegrationChanged(Message, kw_only=True):
 
 
 class SkillsetChanged(Message, kw_only=True):
-    """Published on ``events.registry.{skillset,ability,resource,prompt}.{created,updated,deleted}``."""
+    """Published on ``events.registry.{skillset,ability,resource,prompt,source}.{created,updated,deleted}``
+    (a source is also ``updated`` when a refresh changed what it brings)."""
 
     skillset_id: str
     owner_id: str
     change: ChangeKind
-    entity: Literal["skillset", "ability", "resource", "prompt"]
+    entity: Literal["skillset", "ability", "resource", "prompt", "source"]
     item_id: str | None = None
     # For resources: the URI, so the edge can send notifications/resources/updated to subscribers.
     uri: str | None = None

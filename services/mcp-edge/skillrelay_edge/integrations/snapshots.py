@@ -31,7 +31,7 @@ from skillrelay_worker.correlation import CORRELATION_HEADER
 _log = structlog.get_logger("skillrelay.edge.snapshots")
 _integration_changed = msgspec.json.Decoder(IntegrationChanged)
 _skillset_changed = msgspec.json.Decoder(SkillsetChanged)
-SKILLSET_ENTITIES = frozenset({"skillset", "ability", "resource", "prompt"})
+SKILLSET_ENTITIES = frozenset({"skillset", "ability", "resource", "prompt", "source"})
 
 
 def _event_key(msg: Msg) -> str:
