@@ -21,6 +21,8 @@ _FIELD_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
 def decode_header_value(raw: str) -> str:
     """A header value as the body would hold it: surrounding whitespace dropped (RFC 9110 OWS), the
     ``=?base64?…?=`` sentinel decoded. Raises ``ValueError`` for a malformed value."""
+    if raw and raw[0] not in " =" and raw[-1] != " " and raw.isascii() and raw.isprintable():
+        return raw  # the usual value: plain visible ASCII, nothing to trim or decode (no regex)
     value = raw.strip(" \t")
     if not _FIELD_VALUE.match(value):
         raise ValueError("contains characters a header value may not hold")
