@@ -12,7 +12,15 @@ from typing import Any
 from skillrelay_edge.modern.meta import HEADER_MISMATCH, ModernError
 
 # Which params field ``Mcp-Name`` mirrors, per method.
-NAME_FIELD = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+NAME_FIELD = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    # Tasks extension: routing by task (an intermediary may send a task's requests to one place).
+    "tasks/get": "taskId",
+    "tasks/update": "taskId",
+    "tasks/cancel": "taskId",
+}
 _SENTINEL = re.compile(r"^=\?base64\?(.*)\?=$", re.DOTALL)
 # RFC 9110 field values: visible ASCII, space and horizontal tab.
 _FIELD_VALUE = re.compile(r"^[\x20-\x7e\t]*$")

@@ -111,7 +111,7 @@ class SkillsetUseCases(UseCaseBase):
             if data.output_schema is None
             else validation.json_schema_object(data.output_schema, "outputSchema")
         )
-        validation.handler(data.handler)
+        validation.handler(data.handler, tools=True)
         now = self._clock()
         row = Ability(
             id=ids.new_id(ids.ABILITY),
@@ -159,7 +159,7 @@ class SkillsetUseCases(UseCaseBase):
         if data.output_schema is not UNSET and data.output_schema is not None:
             validation.json_schema_object(data.output_schema, "outputSchema")
         if data.handler is not UNSET:
-            validation.handler(data.handler)
+            validation.handler(data.handler, tools=True)
         now = self._clock()
         duplicate = f"an ability named {data.name!r} already exists in this skillset"
         with conflict_on_duplicate(duplicate):
