@@ -26,8 +26,10 @@ import json
 import os
 import resource
 import secrets
+import signal
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Literal
 
@@ -123,15 +125,20 @@ class Listener(asyncio.Protocol):
 
 
 async def open_sessions(port: int, token: str, count: int, concurrency: int = 32) -> list[tuple[str, str]]:
-    """``count`` sessions as (integration, session id), PER_INTEGRATION to an integration."""
-    found: list[tuple[str, str]] = []
-    for first in range(0, count, PER_INTEGRATION):
-        integration = f"{INTEGRATION_ID}_{first // PER_INTEGRATION}"
-        opened = await _open_sessions(
-            port, token, integration, min(PER_INTEGRATION, count - first), concurrency
-        )
-        found += [(integration, session) for session in opened]
-    return found
+    """``count`` sessions as (integration, session id), PER_INTEGRATION to an integration; the
+    integrations are filled at once (the sessions service serialises inserts only within one)."""
+    integrations = [
+        (f"{INTEGRATION_ID}_{first // PER_INTEGRATION}", min(PER_INTEGRATION, count - first))
+        for first in range(0, count, PER_INTEGRATION)
+    ]
+    opened = await asyncio.gather(
+        *(_open_sessions(port, token, integration, size, concurrency) for integration, size in integrations)
+    )
+    return [
+        (integration, session)
+        for (integration, _), sessions in zip(integrations, opened, strict=True)
+        for session in sessions
+    ]
 
 
 async def _open_sessions(port: int, token: str, integration: str, count: int, concurrency: int) -> list[str]:
@@ -260,8 +267,37 @@ async def await_arrivals(listeners: list[Listener], marker: bytes, expected: int
         await asyncio.sleep(0.05)
 
 
+async def edge_snapshot(edge_pid: int, base: str, number: int) -> tracemalloc.Snapshot:
+    """A tracemalloc snapshot of the edge run by ``benchmarks.traced_edge`` (``--profile-memory``)."""
+    os.kill(edge_pid, signal.SIGUSR1)
+    done = f"{base}.{number}.done"
+    while not os.path.exists(done):  # noqa: ASYNC110, ASYNC240 (the edge writes it once its snapshot is out)
+        await asyncio.sleep(0.2)
+    return tracemalloc.Snapshot.load(f"{base}.{number}")
+
+
+def print_allocations(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, clients: int) -> None:
+    """The Python allocations that grew while the clients connected, per client, by line."""
+    stats = after.compare_to(before, "lineno")
+    total = sum(stat.size_diff for stat in stats)
+    print(f"edge Python heap growth (tracemalloc): {total / max(1, clients):.0f} B per client; by line:")
+    for stat in stats[:25]:
+        frame = stat.traceback[0]
+        print(
+            f"  {stat.size_diff / max(1, clients):8.0f} B  {stat.count_diff / max(1, clients):5.2f} blocks  "
+            f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
+        )
+
+
 async def measure(
-    edge_pid: int, port: int, token: str, nats_url: str, clients: int, subscribers: int, calls: int
+    edge_pid: int,
+    port: int,
+    token: str,
+    nats_url: str,
+    clients: int,
+    subscribers: int,
+    calls: int,
+    snapshots: str | None = None,
 ) -> None:
     bus = await Bus.connect(nats_url, "bench-scale")
     try:
@@ -275,12 +311,15 @@ async def measure(
         print(f"sessions created:          {clients} in {created:.1f}s ({rate:.0f}/s, by HTTP initialize)")
         for integration, session in sessions[:subscribers]:
             await subscribe(port, token, integration, session)
+        traced = await edge_snapshot(edge_pid, snapshots, 0) if snapshots else None
         before = rss_bytes(edge_pid)
         started = time.perf_counter()
         listeners = await open_listeners(port, token, sessions)
         opened = time.perf_counter() - started
         await asyncio.sleep(2)  # let the edge settle (allocations of the last connections)
         after = rss_bytes(edge_pid)
+        if snapshots and traced is not None:
+            print_allocations(traced, await edge_snapshot(edge_pid, snapshots, 1), len(listeners))
         print(f"listening clients held:    {len(listeners)} (opened in {opened:.1f}s)")
         print(
             f"edge memory:               {before / 2**20:.0f} MiB -> {after / 2**20:.0f} MiB, "
@@ -334,6 +373,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20_000)
     parser.add_argument("--subscribers", type=int, default=100, help="listeners subscribed to one resource")
     parser.add_argument("--calls", type=int, default=2000, help="tools/call per latency sample")
+    parser.add_argument(
+        "--profile-memory",
+        action="store_true",
+        help="run the edge under tracemalloc and print what each client allocates, by line",
+    )
     args = parser.parse_args()
     limit = raise_open_files(args.clients + 2_000)
     clients = args.clients
@@ -378,7 +422,11 @@ def main() -> None:
             "SKILLRELAY_EDGE_PORT": str(port),
             "SKILLRELAY_EDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
         }
-        edge = stack.enter_context(_running([PYTHON, "-m", "skillrelay_edge"], edge_env, logs / "edge.log"))
+        snapshots = str(state / "edge-heap") if args.profile_memory else None
+        if snapshots:
+            edge_env["SKILLRELAY_BENCH_SNAPSHOT"] = snapshots
+        module = "benchmarks.traced_edge" if snapshots else "skillrelay_edge"
+        edge = stack.enter_context(_running([PYTHON, "-m", module], edge_env, logs / "edge.log"))
         cores = sorted(os.sched_getaffinity(0))
         with contextlib.suppress(OSError):
             os.sched_setaffinity(edge.pid, {cores[0]})  # one edge replica on one core
@@ -386,7 +434,9 @@ def main() -> None:
                 os.sched_setaffinity(0, set(cores[1:]))  # the load generator elsewhere
         wait_for_port("127.0.0.1", port, 30, edge)
         _wait_http(f"http://127.0.0.1:{port}/ready")
-        asyncio.run(measure(edge.pid, port, token, nats.url, clients, args.subscribers, args.calls))
+        asyncio.run(
+            measure(edge.pid, port, token, nats.url, clients, args.subscribers, args.calls, snapshots)
+        )
     print(f"logs: {logs}")
 
 
