@@ -28,6 +28,9 @@ _LIST_FLAGS = {
     "promptsListChanged": "notifications/prompts/list_changed",
     "resourcesListChanged": "notifications/resources/list_changed",
 }
+# Tens of thousands of listeners ask for the same few things: they share these sets.
+_FLAG_SETS: dict[frozenset[str], frozenset[str]] = {}
+_NO_URIS: frozenset[str] = frozenset()
 _FLAG_OF_ENTITY = {
     "ability": "toolsListChanged",
     "prompt": "promptsListChanged",
@@ -52,7 +55,8 @@ def read_filter(params: dict[str, Any]) -> ListenFilter:
     wanted = params.get("notifications")
     if not isinstance(wanted, dict):
         raise RpcError(INVALID_PARAMS, "Invalid params: notifications must be an object")
-    lists = frozenset(flag for flag in _LIST_FLAGS if wanted.get(flag) is True)
+    flags = frozenset(flag for flag in _LIST_FLAGS if wanted.get(flag) is True)
+    lists = _FLAG_SETS.setdefault(flags, flags)  # one shared set per combination (eight at most)
     uris = wanted.get("resourceSubscriptions", [])
     if not isinstance(uris, list) or not all(isinstance(uri, str) for uri in uris):
         raise RpcError(INVALID_PARAMS, "Invalid params: resourceSubscriptions must be a list of URIs")
@@ -60,7 +64,7 @@ def read_filter(params: dict[str, Any]) -> ListenFilter:
         raise RpcError(
             INVALID_PARAMS, f"Invalid params: at most {MAX_RESOURCE_SUBSCRIPTIONS} resource subscriptions"
         )
-    return ListenFilter(lists, frozenset(uris))
+    return ListenFilter(lists, frozenset(uris) if uris else _NO_URIS)
 
 
 class Listener(Mailbox[bytes]):
