@@ -109,7 +109,7 @@ async def measure(
             ("second", pids[1], on_second, before[1]),
         ):
             growth = (rss_bytes(pid) - was) / len(clients) / 1024
-            print(f"{name} replica holds:       {len(clients)} ({growth:.1f} KiB per client)")
+            print(f"{name + ' replica holds:':<27}{len(clients)} ({growth:.1f} KiB per client)")
         everyone = on_first + on_second
         print(f"both replicas hold:        {len(everyone)} (opened in {opened:.1f}s)")
         await fan_out(bus, everyone, "ability", b"tools/list_changed", None, len(everyone))
