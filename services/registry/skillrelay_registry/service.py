@@ -30,6 +30,7 @@ from skillrelay_registry.usecases.resources import ResourceUseCases
 from skillrelay_registry.usecases.search import SearchUseCases
 from skillrelay_registry.usecases.session_admin import SessionAdminUseCases
 from skillrelay_registry.usecases.skillsets import SkillsetUseCases
+from skillrelay_registry.usecases.sources import SourceUseCases
 from skillrelay_registry.usecases.worker_credentials import WorkerCredentialUseCases
 
 __all__ = [
@@ -48,6 +49,7 @@ class RegistryService(
     AbilityUseCases,
     ResourceUseCases,
     PromptUseCases,
+    SourceUseCases,
     OAuthConnectionUseCases,
     IntegrationUseCases,
     WorkerCredentialUseCases,

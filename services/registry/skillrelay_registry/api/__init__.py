@@ -12,6 +12,7 @@ from skillrelay_registry.api.integrations import IntegrationController
 from skillrelay_registry.api.oauth_connections import OAuthConnectionController
 from skillrelay_registry.api.sessions import end_idle_sessions
 from skillrelay_registry.api.skillsets import SkillsetController
+from skillrelay_registry.api.sources import SourceController
 from skillrelay_registry.api.usage import integration_usage, provide_usage
 from skillrelay_registry.api.users import UserController
 from skillrelay_registry.api.worker_credentials import WorkerCredentialController
@@ -24,6 +25,7 @@ def api_router() -> Router:
             BlueprintController,
             SkillsetController,
             *content_controllers(),
+            SourceController,
             OAuthConnectionController,
             IntegrationController,
             WorkerCredentialController,
