@@ -4,7 +4,6 @@ operations as tools (the document given inline, or fetched through the SSRF-guar
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import msgspec
@@ -12,6 +11,7 @@ import msgspec
 from skillrelay_common.outbound import BodyTooLarge, OutboundClient, OutboundError, RequestShape
 from skillrelay_common.schemas.abilities import SourceDef
 from skillrelay_common.ssrf import TargetRefused
+from skillrelay_common.upstream import UpstreamError, read_catalog
 from skillrelay_registry.sources.openapi import DocumentInvalid, read_tools, server_url
 
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
@@ -81,19 +81,16 @@ class SourceReader:
         return document
 
     async def _read_mcp(self, source: SourceDef) -> dict[str, Any]:
-        # The upstream client is src-edge's (issue #20); imported late so the registry runs before it lands.
+        assert source.url is not None
         try:
-            upstream: Any = importlib.import_module("skillrelay_common.upstream")
-        except ImportError:
-            raise SourceUnreadable(
-                "mcp sources cannot be read yet: the upstream client is not installed"
-            ) from None
-        try:
-            catalog = await upstream.read_catalog(source, allow_private=self._allow_private)
+            # The guard's decision first: a URL it will never call is the owner's to change (400).
+            await self._client.targets.target(source.url)
         except TargetRefused as exc:
             raise SourceUnreadable(f"url refused: {exc}", refused=True) from None
-        except upstream.UpstreamError as exc:
-            raise SourceUnreadable(f"the upstream could not be read: {exc}") from None
+        try:
+            catalog = await read_catalog(source, allow_private=self._allow_private)
+        except UpstreamError as exc:
+            raise SourceUnreadable(f"the upstream could not be read: {exc.message}") from None
         return {
             "tools": catalog.tools,
             "resources": catalog.resources,

@@ -222,7 +222,7 @@ class SourceUseCases(UseCaseBase):
             if row is None:
                 return None
             config, name = self._config_of(row), row.name
-        read = await self._read(source_id, name, config)
+        read = await self._read(source_id, name, config, strict=False)
         now = self._clock()
         async with self._unit() as repo:
             row = await repo.session.get(Source, source_id)
@@ -299,9 +299,18 @@ class SourceUseCases(UseCaseBase):
             if self._refreshing is not None:
                 self._refreshing.discard(source_id)
 
-    async def _read(self, source_id: str, name: str, config: _Config) -> _Read:
+    async def _read(self, source_id: str, name: str, config: _Config, *, strict: bool = True) -> _Read:
         """The source's catalog, or the error to show as its status. A document that is no OpenAPI
-        document, or a URL the guard will never call, is the owner's to fix: 400."""
+        document, or a URL the guard will never call, is the owner's to fix: 400 when ``strict`` (a
+        create or update), the source's error otherwise (a refresh: nobody is there to answer)."""
+        try:
+            return await self._read_checked(source_id, name, config)
+        except InvalidInput as exc:
+            if strict:
+                raise
+            return _Read(None, exc.message)
+
+    async def _read_checked(self, source_id: str, name: str, config: _Config) -> _Read:
         if config.type == "openapi" and config.document is not None:
             try:
                 read_tools(config.document)

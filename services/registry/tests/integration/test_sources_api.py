@@ -14,13 +14,14 @@ import httpx
 import pytest
 
 from skillrelay_common.messaging import Bus
-from skillrelay_common.schemas.abilities import OpenApiHandler
+from skillrelay_common.schemas.abilities import McpSourceHandler, OpenApiHandler
 from skillrelay_common.schemas.base import NotFound, Ok
 from skillrelay_common.schemas.registry import IntegrationSnapshot, RefreshSource, ResolveIntegration
 from skillrelay_common.subjects import REGISTRY_INTEGRATION_RESOLVE, REGISTRY_SOURCE_REFRESH
 from skillrelay_devstack.embedded import free_port
 from skillrelay_devstack.pet_api import API_KEY, PetApi, pet_document
 from skillrelay_devstack.testing import until
+from skillrelay_devstack.upstream import UpstreamServer
 from skillrelay_registry.app import create_app
 
 from .conftest import ADMIN_TOKEN, FakeSessionStore, FakeTokenAuthority, registry_settings, running
@@ -290,6 +291,10 @@ async def test_source_input_errors_are_clear_4xx(
         headers=owner,
     )
     assert refused.status_code == 400 and "refused" in refused.json()["message"]
+    refused = await client.post(
+        f"{base}/create", json={"type": "mcp", "url": "http://127.0.0.1:9/mcp"}, headers=owner
+    )
+    assert refused.status_code == 400 and "refused" in refused.json()["message"]
     # Another owner's skillset and unknown sources are 404; nothing was stored by the refusals.
     other = await new_owner("other")
     assert (
@@ -312,3 +317,64 @@ async def test_source_input_errors_are_clear_4xx(
         response = await local_client.post(f"{base}/{source_id}/update", json=body, headers=owner)
         assert response.status_code == 400, (body, response.text)
         assert expected in response.json()["message"], (body, response.json())
+
+
+@pytest.fixture
+def upstream() -> Iterator[UpstreamServer]:
+    with UpstreamServer("federated") as server:
+        yield server
+
+
+async def test_mcp_source_reads_the_upstreams_tools_resources_and_prompts(
+    local_client: httpx.AsyncClient, upstream: UpstreamServer, events: Any, bus: Bus
+) -> None:
+    client = local_client
+    owner = await _owner(client)
+    skillset_id = await _skillset(client, owner)
+    base = f"/api/v1/skillset/{skillset_id}/source"
+    created = await client.post(
+        f"{base}/create",
+        json={
+            "type": "mcp",
+            "url": upstream.url,
+            "headers": {"Authorization": "Bearer upstream-secret"},
+            "prefix": "up_",
+            "exclude": ["slow", "upstream://items/*"],
+        },
+        headers=owner,
+    )
+    assert created.status_code == 200, created.text
+    source_id = created.json()["id"]
+    source = (await client.get(f"{base}/{source_id}/fetch", headers=owner)).json()
+    assert source["status"] == "ok", source
+    assert set(source["tools"]) == {"up_echo", "up_add", "up_count", "up_ask_name", "up_whoami"}
+    assert source["resources"] == ["upstream://greeting"] and source["prompts"] == ["up_greet"]
+    assert "upstream-secret" not in str(source) and source["headerNames"] == ["Authorization"]
+
+    integration = await client.post(
+        "/api/v1/integration/mcpserver/create", json={"name": "I", "skillsetId": skillset_id}, headers=owner
+    )
+    resolved = await bus.request(
+        REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id=integration.json()["id"])
+    )
+    assert isinstance(resolved, IntegrationSnapshot)
+    snapshot = resolved.skillset
+    assert [(s.type, s.url, s.headers) for s in snapshot.sources] == [
+        ("mcp", upstream.url, {"Authorization": "Bearer upstream-secret"})
+    ]
+    add = next(a for a in snapshot.abilities if a.name == "up_add")
+    assert add.handler == McpSourceHandler(source_id=source_id, name="add")
+    assert add.input_schema["required"] == ["a", "b"] and add.output_schema is not None
+    greeting = next(r for r in snapshot.resources if r.uri == "upstream://greeting")
+    assert greeting.handler == McpSourceHandler(source_id=source_id, name="upstream://greeting")
+    assert greeting.mime_type == "text/plain"
+    (greet,) = snapshot.prompts
+    assert greet.name == "up_greet" and [a.name for a in greet.arguments] == ["name"]
+
+    # Include templates again: an update that changes what the source brings reloads the edges.
+    updated = await client.post(f"{base}/{source_id}/update", json={"exclude": ["slow"]}, headers=owner)
+    assert updated.status_code == 200
+    await events.wait_for("events.registry.source.updated", lambda e: e["item_id"] == source_id)
+    refreshed = (await client.post(f"{base}/{source_id}/refresh", headers=owner)).json()
+    assert refreshed["resources"] == ["upstream://greeting", "upstream://items/{item_id}"]
+    assert refreshed["status"] == "ok"
