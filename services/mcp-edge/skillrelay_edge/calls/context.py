@@ -135,6 +135,8 @@ class CallContext:
     # Stateless era: questions to the client become an ``input_required`` result instead of
     # server-to-client requests (``modern.inputs.InputExchange``); None in the session era.
     inputs: Any = None
+    # The skillset source (``SourceDef``) a source handler forwards to; None for other handlers.
+    source: Any = None
     _notify: NotifyFn = field(default=_no_notify, repr=False)
     _request_client: RequestClientFn = field(default=_no_client_requests, repr=False)
 

@@ -12,7 +12,13 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
 
-from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceDef
+from skillrelay_common.schemas.abilities import (
+    AbilityDef,
+    McpSourceHandler,
+    PromptDef,
+    ResourceDef,
+    SourceDef,
+)
 from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
 from skillrelay_edge.integrations.fast_schema import compile_fast_check
 
@@ -96,6 +102,8 @@ class Catalog:
     template_entries: list[dict[str, Any]]
     prompts: dict[str, PromptDef]
     prompt_entries: list[dict[str, Any]]
+    # The skillset's sources by id: where its source-handled abilities, resources and prompts go.
+    sources: dict[str, SourceDef] = field(default_factory=dict)
     _validators: dict[str, Any] = field(default_factory=dict)
     _fast_checks: dict[str, Any] = field(default_factory=dict)
 
@@ -115,7 +123,24 @@ class Catalog:
             template_entries=[_resource_entry(r, "uriTemplate", r.uri_template or "") for r in templated],
             prompts={p.name: p for p in skillset.prompts},
             prompt_entries=[_prompt_entry(p) for p in skillset.prompts],
+            sources={source.id: source for source in skillset.sources},
         )
+
+    def source_of(self, method: str, params: dict[str, Any]) -> str | None:
+        """The source id a request is forwarded to (for audit records), None when it is served here."""
+        if not self.sources:
+            return None
+        target: Any = None
+        if method == "tools/call":
+            target = self.tools.get(str(params.get("name", "")))
+        elif method == "prompts/get":
+            target = self.prompts.get(str(params.get("name", "")))
+        elif method == "resources/read":
+            uri = str(params.get("uri", ""))
+            found = self.resources.get(uri) or self.find_template(uri)
+            target = found[0] if isinstance(found, tuple) else found
+        handler = getattr(target, "handler", None)
+        return handler.source_id if isinstance(handler, McpSourceHandler) else None
 
     def find_template(self, uri: str) -> tuple[ResourceDef, dict[str, str]] | None:
         for template in self.templates:

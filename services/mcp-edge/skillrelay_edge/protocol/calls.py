@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from skillrelay_common.schemas.abilities import McpSourceHandler
 from skillrelay_edge.calls.context import (
     CALL_LOST_MESSAGE,
     INTERNAL_ERROR,
@@ -40,6 +41,9 @@ def make_context(
         logs_off=scope.modern and state.get("logLevel") is None,
         inputs=scope.inputs,
     )
+    handler = getattr(target, "handler", None)
+    if isinstance(handler, McpSourceHandler):
+        ctx.source = scope.catalog.sources.get(handler.source_id)
     if scope.hooks is not None:
         scope.hooks.bind(ctx)
     return ctx
