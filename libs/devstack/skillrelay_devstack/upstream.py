@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import uvicorn
 from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from pydantic import BaseModel
+from sse_starlette.sse import AppStatus
 
 from skillrelay_common.schemas.abilities import (
     AbilityDef,
@@ -129,6 +130,10 @@ class UpstreamServer:
         self._uvicorn: uvicorn.Server | None = None
 
     def start(self) -> UpstreamServer:
+        # sse-starlette (the SDK's SSE answers) keeps one process-wide "the server is exiting" flag, set
+        # by any uvicorn server of the process that stops (an edge harness of an earlier test): left
+        # set, every SSE answer of this server would end before its first event.
+        AppStatus.should_exit = False
         app = self.server.streamable_http_app()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self._uvicorn = uvicorn.Server(config)
