@@ -15,6 +15,7 @@ from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import Settings
 from skillrelay_edge.abilities.http import HttpRunner
 from skillrelay_edge.abilities.mcp_source import McpSourceRunner
+from skillrelay_edge.abilities.openapi import OpenApiRunner
 from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.abilities.worker import WorkerRunner
 from skillrelay_edge.access.credentials import CredentialVerifier
@@ -87,6 +88,7 @@ class EdgeRuntime:
         runners: dict[str, AbilityRunner] = {
             "static": StaticRunner(),
             "http": self.http_runner,
+            "openapi": OpenApiRunner(self.http_runner.client),
             "mcp": self.source_runner,
         }
         # One key per replica: worker events come to workerev.<key>.*, other replicas ask whether it lives.

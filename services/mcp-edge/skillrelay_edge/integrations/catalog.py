@@ -12,13 +12,7 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
 
-from skillrelay_common.schemas.abilities import (
-    AbilityDef,
-    McpSourceHandler,
-    PromptDef,
-    ResourceDef,
-    SourceDef,
-)
+from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceDef, SourceDef
 from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
 from skillrelay_edge.integrations.fast_schema import compile_fast_check
 
@@ -102,7 +96,7 @@ class Catalog:
     template_entries: list[dict[str, Any]]
     prompts: dict[str, PromptDef]
     prompt_entries: list[dict[str, Any]]
-    # The skillset's sources by id: where its source-handled abilities, resources and prompts go.
+    # The skillset's sources by id: where abilities, resources and prompts with a source handler go.
     sources: dict[str, SourceDef] = field(default_factory=dict)
     _validators: dict[str, Any] = field(default_factory=dict)
     _fast_checks: dict[str, Any] = field(default_factory=dict)
@@ -126,7 +120,7 @@ class Catalog:
             sources={source.id: source for source in skillset.sources},
         )
 
-    def source_of(self, method: str, params: dict[str, Any]) -> str | None:
+    def source_of_request(self, method: str, params: dict[str, Any]) -> str | None:
         """The source id a request is forwarded to (for audit records), None when it is served here."""
         if not self.sources:
             return None
@@ -139,8 +133,13 @@ class Catalog:
             uri = str(params.get("uri", ""))
             found = self.resources.get(uri) or self.find_template(uri)
             target = found[0] if isinstance(found, tuple) else found
-        handler = getattr(target, "handler", None)
-        return handler.source_id if isinstance(handler, McpSourceHandler) else None
+        source = self.source_of(target)
+        return source.id if source is not None else None
+
+    def source_of(self, target: Any) -> SourceDef | None:
+        """The source an ability, resource or prompt forwards to (None for one of the skillset's own)."""
+        source_id = getattr(getattr(target, "handler", None), "source_id", None)
+        return self.sources.get(source_id) if isinstance(source_id, str) else None
 
     def find_template(self, uri: str) -> tuple[ResourceDef, dict[str, str]] | None:
         for template in self.templates:

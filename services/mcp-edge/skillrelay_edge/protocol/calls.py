@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from skillrelay_common.schemas.abilities import McpSourceHandler
 from skillrelay_edge.calls.context import (
     CALL_LOST_MESSAGE,
     INTERNAL_ERROR,
@@ -37,13 +36,11 @@ def make_context(
         client_capabilities=capabilities if isinstance(capabilities, dict) else {},
         meta={key: value for key, value in meta.items() if key != "progressToken"} if meta else {},
         target=target,
+        source=scope.catalog.source_of(target),
         # Stateless era: log messages only for a request that asked for them (``_meta`` logLevel).
         logs_off=scope.modern and state.get("logLevel") is None,
         inputs=scope.inputs,
     )
-    handler = getattr(target, "handler", None)
-    if isinstance(handler, McpSourceHandler):
-        ctx.source = scope.catalog.sources.get(handler.source_id)
     if scope.hooks is not None:
         scope.hooks.bind(ctx)
     return ctx

@@ -84,7 +84,7 @@ def test_the_catalog_names_the_source_of_a_forwarded_request_for_the_audit_recor
     )
     catalog = Catalog.build(IntegrationSnapshot(integration=INTEGRATION, skillset=skillset))
     assert catalog.sources == {"src_1": source}
-    assert catalog.source_of("tools/call", {"name": "up_echo"}) == "src_1"
-    assert catalog.source_of("resources/read", {"uri": "upstream://items/3"}) == "src_1"
-    assert catalog.source_of("tools/list", {}) is None
-    assert catalog.source_of("tools/call", {"name": "missing"}) is None
+    assert catalog.source_of_request("tools/call", {"name": "up_echo"}) == "src_1"
+    assert catalog.source_of_request("resources/read", {"uri": "upstream://items/3"}) == "src_1"
+    assert catalog.source_of_request("tools/list", {}) is None
+    assert catalog.source_of_request("tools/call", {"name": "missing"}) is None
