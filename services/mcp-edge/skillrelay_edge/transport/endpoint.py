@@ -522,7 +522,12 @@ class McpEndpoint:
         kind = "mcp.request"
         if req.method == "tools/call":
             kind = "tool.call"
-            data["tool"] = str(req.params.get("name", ""))[:MAX_AUDITED_TEXT]
+            name = req.params.get("name", "")
+            data["tool"] = str(name)[:MAX_AUDITED_TEXT]
+            # A tool a skillset source brings: the record names the source (its id) too.
+            source = scope.catalog.source_of(scope.catalog.tools.get(name)) if isinstance(name, str) else None
+            if source is not None:
+                data["source"] = source.id
         self.audit.record(
             kind,
             scope.catalog.integration.id,
