@@ -14,6 +14,7 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import Settings
 from skillrelay_edge.abilities.http import HttpRunner
+from skillrelay_edge.abilities.mcp_source import McpSourceRunner
 from skillrelay_edge.abilities.openapi import OpenApiRunner
 from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.abilities.worker import WorkerRunner
@@ -82,10 +83,13 @@ class EdgeRuntime:
         self.verifier.add_revocation_listener(self.listens.end_integration)
         self.inflight = InFlightCalls(bus)
         self.http_runner = HttpRunner(allow_private_targets=settings.allow_private_http_targets)
+        # Skillset sources' upstream MCP servers: SSRF-guarded by the same setting as http abilities.
+        self.source_runner = McpSourceRunner(allow_private_targets=settings.allow_private_http_targets)
         runners: dict[str, AbilityRunner] = {
             "static": StaticRunner(),
             "http": self.http_runner,
             "openapi": OpenApiRunner(self.http_runner.client),
+            "mcp": self.source_runner,
         }
         # One key per replica: worker events come to workerev.<key>.*, other replicas ask whether it lives.
         self.edge_key = uuid.uuid4().hex[:12]
@@ -162,3 +166,4 @@ class EdgeRuntime:
                 _log.exception("edge.stop.failed", part=type(part).__name__)
         self._started.clear()
         await self.http_runner.aclose()
+        await self.source_runner.aclose()
