@@ -4,7 +4,8 @@ stateless and the 2025 sessions) as any server built on the SDK does.
 
 What it offers: ``echo``, ``add`` (structured output), ``count`` (progress and log messages),
 ``ask_name`` (elicits: a server-to-client request in a 2025 session, ``input_required`` at
-2026-07-28), ``slow`` (for cancellation and timeouts), ``whoami`` (which headers reached it); the
+2026-07-28), ``slow`` (for cancellation and timeouts), ``whoami`` (which headers reached it), ``add_tool``
+(changes the tool list: ``subscriptions/listen`` streams hear ``tools/list_changed``); the
 resource ``upstream://greeting``, the template ``upstream://items/{item_id}``, the prompt ``greet``.
 
 ``UpstreamServer`` runs it under uvicorn on a free port in a thread (like ``EdgeHarness``);
@@ -43,6 +44,10 @@ class NameForm(BaseModel):
 
 class Sum(BaseModel):
     total: int
+
+
+def _echo(text: str) -> str:
+    return text
 
 
 def _ask_for_name() -> Elicit[NameForm]:
@@ -103,6 +108,12 @@ def build_upstream(name: str = "upstream") -> MCPServer:
     def whoami(ctx: Context) -> str:
         headers = ctx.headers or {}
         return f"authorization={headers.get('authorization', '')}"
+
+    @server.tool(description="Add a tool named `name` that echoes; listeners hear tools/list_changed.")
+    async def add_tool(name: str, ctx: Context) -> str:
+        server.add_tool(_echo, name=name, description="Added at run time.")
+        await ctx.notify_tools_changed()  # 2026-07-28 subscriptions/listen streams
+        return f"added {name}"
 
     @server.resource("upstream://greeting", mime_type="text/plain", description="A fixed greeting.")
     def greeting() -> str:

@@ -2,11 +2,13 @@
 Python SDK (``skillrelay_devstack.upstream``) federated into a skillset, called by the official SDK
 client in both eras across two edge replicas behind a round-robin "balancer" (each request goes to
 the next replica), with progress, log messages, elicitation, resources, prompts, the source's own
-credentials, cancellation, a timeout and an unreachable upstream beside working ones."""
+credentials, cancellation, a timeout and an unreachable upstream beside working ones, and the
+upstream's list_changed turned into a refresh request to the registry."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -20,7 +22,11 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 from prometheus_client import REGISTRY
 
+from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import AbilityDef, McpSourceHandler, SourceDef
+from skillrelay_common.schemas.base import Ok
+from skillrelay_common.schemas.registry import RefreshSource
+from skillrelay_common.subjects import REGISTRY_SOURCE_REFRESH
 from skillrelay_common.upstream import read_catalog
 from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, two_replicas
 from skillrelay_devstack.embedded import free_port
@@ -240,3 +246,36 @@ async def test_a_cancelled_call_is_cancelled_upstream(
         await asyncio.wait_for(pending, WAIT)
         assert await asyncio.to_thread(signal.wait, WAIT)
         assert upstream.server.cancelled[-1] == 60  # type: ignore[attr-defined]
+
+
+async def test_list_changed_from_the_upstream_asks_the_registry_to_refresh_the_source(
+    edges: list[EdgeHarness], nats_url: str, balancer: RoundRobin
+) -> None:
+    asked: asyncio.Queue[str] = asyncio.Queue()
+
+    async def refresh(request: RefreshSource) -> Ok:
+        await asked.put(request.source_id)
+        return Ok()
+
+    registry = await Bus.connect(nats_url, "test-registry-refresh")
+    registry.serve(REGISTRY_SOURCE_REFRESH, refresh)
+    await registry.start()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        async with (
+            httpx.AsyncClient(transport=balancer, headers=headers, timeout=30) as http,
+            Client(streamable_http_client(edges[0].mcp_url(INTEGRATION), http_client=http)) as client,
+        ):
+            # A first call through each replica opens its watch of the upstream (listen streams open
+            # asynchronously): change the upstream's tools until a refresh is asked for.
+            async with asyncio.timeout(WAIT):
+                source_id = None
+                attempt = 0
+                while source_id is None:
+                    attempt += 1
+                    await client.call_tool("up_add_tool", {"name": f"late_{attempt}"})
+                    with contextlib.suppress(TimeoutError):
+                        source_id = await asyncio.wait_for(asked.get(), 1.0)
+        assert source_id == "src_up"
+    finally:
+        await registry.close()

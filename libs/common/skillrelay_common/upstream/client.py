@@ -40,6 +40,7 @@ CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo"
 CLIENT_CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
 LOG_LEVEL_KEY = "io.modelcontextprotocol/logLevel"
 SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
+METHOD_NOT_FOUND = -32601
 CLIENT_INFO = {"name": "skillrelay-edge", "version": "0.1.0"}
 # What a session-era upstream may ask of the edge: it relays each to its own client when that
 # client can answer (and says so with an error when not).
@@ -131,7 +132,7 @@ class UpstreamConnection:
         self.timeout = source.timeout_ms / 1000
         self._targets = targets
         self._own_http = http is None
-        self._http = http or new_http_client()
+        self.http = http or new_http_client()
         self._eras = eras
         self._headers = {
             name: value for name, value in source.headers.items() if name.lower() not in _OWN_HEADERS
@@ -152,11 +153,11 @@ class UpstreamConnection:
         if self.era == "session" and self.session_id is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):
-                    url, headers = await self._pinned(self._session_headers())
-                    await self._http.delete(url, headers=headers)
+                    url, headers = await self.pinned(self._session_headers())
+                    await self.http.delete(url, headers=headers)
         self.session_id = None
         if self._own_http:
-            await self._http.aclose()
+            await self.http.aclose()
 
     async def connect(self) -> None:
         """Settle the era (and open the session) once; concurrent callers wait for the first."""
@@ -189,7 +190,7 @@ class UpstreamConnection:
                 request_id = next(self._ids)
                 if on_request_id is not None:
                     on_request_id(request_id)
-                body = self._request_body(request_id, method, params or {}, client_capabilities, log_level)
+                body = self.request_body(request_id, method, params or {}, client_capabilities, log_level)
                 try:
                     return await self._exchange(request_id, method, params or {}, body, messages)
                 except _HttpStatus as exc:
@@ -225,7 +226,7 @@ class UpstreamConnection:
     async def _discover(self) -> bool:
         """Whether the upstream speaks 2026-07-28 (a ``server/discover`` answer naming it)."""
         request_id = next(self._ids)
-        body = self._request_body(request_id, "server/discover", {}, {}, None)
+        body = self.request_body(request_id, "server/discover", {}, {}, None)
         try:
             result = await self._exchange(request_id, "server/discover", {}, body, IGNORE_MESSAGES)
         except (UpstreamRpcError, _HttpStatus):
@@ -270,7 +271,7 @@ class UpstreamConnection:
 
     # -- one exchange ------------------------------------------------------------------------
 
-    def _request_body(
+    def request_body(
         self,
         request_id: int,
         method: str,
@@ -296,10 +297,10 @@ class UpstreamConnection:
         body: dict[str, Any],
         messages: MessageHandler,
     ) -> dict[str, Any]:
-        url, headers = await self._pinned(self._headers_for(method, params))
+        url, headers = await self.pinned(self.headers_for(method, params))
         payload = msgspec.json.encode(body)
         try:
-            async with self._http.stream("POST", url, content=payload, headers=headers) as response:
+            async with self.http.stream("POST", url, content=payload, headers=headers) as response:
                 if response.status_code == 404 and self.era == "session" and self.session_id is not None:
                     raise _SessionLost
                 if method == "initialize":
@@ -376,12 +377,12 @@ class UpstreamConnection:
 
     async def _post(self, body: dict[str, Any], method: str) -> None:
         """A message with no answer of its own (notification, response): HTTP 202 expected."""
-        url, headers = await self._pinned(self._headers_for(method, {}))
-        response = await self._http.post(url, content=msgspec.json.encode(body), headers=headers)
+        url, headers = await self.pinned(self.headers_for(method, {}))
+        response = await self.http.post(url, content=msgspec.json.encode(body), headers=headers)
         if response.status_code >= 400:
             _log.info("upstream.post.refused", source=self.source.id, status=response.status_code)
 
-    def _headers_for(self, method: str, params: dict[str, Any]) -> dict[str, str]:
+    def headers_for(self, method: str, params: dict[str, Any]) -> dict[str, str]:
         headers = dict(self._headers)
         headers["Content-Type"] = "application/json"
         headers["Accept"] = "application/json, text/event-stream"
@@ -402,7 +403,7 @@ class UpstreamConnection:
             headers["Mcp-Session-Id"] = self.session_id
         return headers
 
-    async def _pinned(self, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+    async def pinned(self, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
         """The URL to connect to (the checked address) and the headers naming the real host."""
         try:
             target = await self._targets.target(self.url)

@@ -15,26 +15,34 @@ its session, a pinned connection pool). What it sends while it works reaches the
   stream is closed, which cancels it).
 
 An unreachable upstream, or one silent past the source's ``timeoutMs``, is a tool error naming the
-source; nothing else in the skillset is touched.
+source; nothing else in the skillset is touched. From the first call forwarded to it, the upstream is
+watched for ``list_changed``, and each one asks the registry to read the source again
+(``registry.source.refresh``); the registry's ``source`` event then reaches every replica's clients.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import structlog
 
+from skillrelay_common.messaging import Bus
 from skillrelay_common.metrics import SOURCE_CALL_SECONDS, SOURCE_CALLS
 from skillrelay_common.outbound.targets import TargetCache
 from skillrelay_common.schemas.abilities import McpSourceHandler, SourceDef
+from skillrelay_common.schemas.base import Unavailable
+from skillrelay_common.schemas.registry import RefreshSource
+from skillrelay_common.subjects import REGISTRY_SOURCE_REFRESH
 from skillrelay_common.upstream import (
     UpstreamConnection,
     UpstreamError,
     UpstreamRpcError,
     new_http_client,
+    watch_changes,
 )
 from skillrelay_common.upstream.client import Era
 from skillrelay_edge.calls.context import (
@@ -59,14 +67,28 @@ MAX_INPUT_ROUNDS = 8
 _ANSWER_FIELDS = ("resultType", "ttlMs", "cacheScope")
 
 
-class SourceConnections:
-    """One ``UpstreamConnection`` per source on this replica, replaced when the source changes."""
+ListChanged = Callable[[str], Awaitable[None]]
 
-    def __init__(self, *, allow_private: bool, eras: tuple[Era, ...] = ("stateless", "session")) -> None:
+
+class SourceConnections:
+    """One ``UpstreamConnection`` per source on this replica, replaced when the source changes.
+
+    With ``on_list_changed``, each connection's upstream is also watched for ``list_changed``
+    (``watch_changes``) from the first call forwarded to it: the callback gets the source id."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        eras: tuple[Era, ...] = ("stateless", "session"),
+        on_list_changed: ListChanged | None = None,
+    ) -> None:
         self.targets = TargetCache(allow_private=allow_private)
         self.http: httpx.AsyncClient = new_http_client()
         self.eras = eras
+        self._on_list_changed = on_list_changed
         self._by_id: dict[str, UpstreamConnection] = {}
+        self._watchers: dict[str, asyncio.Task[None]] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
     def get(self, source: SourceDef) -> UpstreamConnection:
@@ -75,6 +97,16 @@ class SourceConnections:
             return known
         connection = UpstreamConnection(source, targets=self.targets, http=self.http, eras=self.eras)
         self._by_id[source.id] = connection
+        old_watcher = self._watchers.pop(source.id, None)
+        if old_watcher is not None:
+            old_watcher.cancel()
+        if self._on_list_changed is not None:
+            on_change = self._on_list_changed
+
+            async def changed(method: str) -> None:
+                await on_change(source.id)
+
+            self._watchers[source.id] = asyncio.create_task(watch_changes(connection, changed))
         if known is not None:  # the source was edited: its old session ends in the background
             task = asyncio.create_task(known.aclose())
             self._closing.add(task)
@@ -82,6 +114,10 @@ class SourceConnections:
         return connection
 
     async def aclose(self) -> None:
+        for watcher in self._watchers.values():
+            watcher.cancel()
+        await asyncio.gather(*self._watchers.values(), return_exceptions=True)
+        self._watchers.clear()
         connections = list(self._by_id.values())
         self._by_id.clear()
         await asyncio.gather(*(connection.aclose() for connection in connections), return_exceptions=True)
@@ -92,9 +128,15 @@ class McpSourceRunner:
     """``AbilityRunner`` for ``{"type": "mcp", "sourceId", "name"}`` handlers."""
 
     def __init__(
-        self, *, allow_private_targets: bool, eras: tuple[Era, ...] = ("stateless", "session")
+        self,
+        *,
+        allow_private_targets: bool,
+        eras: tuple[Era, ...] = ("stateless", "session"),
+        on_list_changed: ListChanged | None = None,
     ) -> None:
-        self.connections = SourceConnections(allow_private=allow_private_targets, eras=eras)
+        self.connections = SourceConnections(
+            allow_private=allow_private_targets, eras=eras, on_list_changed=on_list_changed
+        )
 
     async def aclose(self) -> None:
         await self.connections.aclose()
@@ -338,3 +380,11 @@ class _Interrupt:
 
 # Cancellation notices on their way to upstreams (kept referenced until sent).
 _pending: set[asyncio.Future[None]] = set()
+
+
+async def ask_source_refresh(bus: Bus, source_id: str) -> None:
+    """An upstream said its lists changed: the registry reads the source again (and its ``source``
+    event reloads every replica's snapshot and tells their clients ``list_changed``)."""
+    answer = await bus.request(REGISTRY_SOURCE_REFRESH, RefreshSource(source_id=source_id), timeout=5.0)
+    if isinstance(answer, Unavailable):
+        _log.warning("source.refresh.unavailable", source=source_id, reason=answer.message)
