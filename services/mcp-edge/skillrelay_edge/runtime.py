@@ -37,6 +37,8 @@ from skillrelay_edge.protocol.scope import Services
 from skillrelay_edge.sessions.local import LocalSessionManager
 from skillrelay_edge.sessions.manager import SessionManager
 from skillrelay_edge.sessions.notifications import SessionStreams
+from skillrelay_edge.tasks.service import TaskService
+from skillrelay_edge.tasks.store import TaskStore
 from skillrelay_edge.transport.endpoint import ALL_VERSIONS, McpEndpoint
 from skillrelay_edge.transport.rules import HttpRules
 from skillrelay_edge.transport.shutdown import on_server_exit
@@ -112,7 +114,11 @@ class EdgeRuntime:
             sessions=self.sessions, runners=runners, on_subscriptions=self.streams.publish_subscriptions
         )
         dispatcher = Dispatcher(services)
-        modern = ModernDispatcher(services, RequestStateCodec(settings.secret_key), ALL_VERSIONS)
+        # Tasks extension: tasks in a KV bucket every replica reads; this replica's worker runner
+        # follows the calls of the tasks it created.
+        self.task_store = TaskStore(bus)
+        tasks = TaskService(self.task_store, self.worker_runner, self.edge_key)
+        modern = ModernDispatcher(services, RequestStateCodec(settings.secret_key), ALL_VERSIONS, tasks)
         self.endpoint = McpEndpoint(
             rules=HttpRules(settings.http.edge_public_url, settings.http.host, settings.max_body_bytes),
             catalogs=self.snapshots,
@@ -148,6 +154,7 @@ class EdgeRuntime:
             self.streams,
             self.worker_runner,
             self.adoption,
+            self.task_store,
         ):
             if part is not None:
                 await part.start()

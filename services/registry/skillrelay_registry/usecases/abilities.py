@@ -22,7 +22,7 @@ class AbilityUseCases(ContentUseCases):
             if data.output_schema is None
             else validation.json_schema_object(data.output_schema, "outputSchema")
         )
-        validation.handler(data.handler)
+        validation.handler(data.handler, tools=True)
         row = Ability(
             **self._new_item(ABILITY, owner_id, skillset_id, data),
             input_schema=input_schema,
@@ -42,7 +42,7 @@ class AbilityUseCases(ContentUseCases):
         if data.output_schema is not UNSET and data.output_schema is not None:
             validation.json_schema_object(data.output_schema, "outputSchema")
         if data.handler is not UNSET:
-            validation.handler(data.handler)
+            validation.handler(data.handler, tools=True)
 
         async def merge(repo: Repository, row: Ability) -> None:
             if data.name is not UNSET:
