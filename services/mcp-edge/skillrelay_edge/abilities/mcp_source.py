@@ -32,6 +32,7 @@ import structlog
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.metrics import SOURCE_CALL_SECONDS, SOURCE_CALLS
+from skillrelay_common.outbound import OutboundClient
 from skillrelay_common.outbound.targets import TargetCache
 from skillrelay_common.schemas.abilities import McpSourceHandler, SourceDef
 from skillrelay_common.schemas.base import Unavailable
@@ -84,7 +85,8 @@ class SourceConnections:
         on_list_changed: ListChanged | None = None,
     ) -> None:
         self.targets = TargetCache(allow_private=allow_private)
-        self.http: httpx.AsyncClient = new_http_client()
+        self.http: httpx.AsyncClient = new_http_client()  # change streams, posted answers, DELETE
+        self.outbound = OutboundClient(self.targets)  # calls: the lean pooled HTTP/1.1 client
         self.eras = eras
         self._on_list_changed = on_list_changed
         self._by_id: dict[str, UpstreamConnection] = {}
@@ -95,7 +97,9 @@ class SourceConnections:
         known = self._by_id.get(source.id)
         if known is not None and known.source == source:
             return known
-        connection = UpstreamConnection(source, targets=self.targets, http=self.http, eras=self.eras)
+        connection = UpstreamConnection(
+            source, targets=self.targets, http=self.http, outbound=self.outbound, eras=self.eras
+        )
         self._by_id[source.id] = connection
         old_watcher = self._watchers.pop(source.id, None)
         if old_watcher is not None:
@@ -122,6 +126,7 @@ class SourceConnections:
         self._by_id.clear()
         await asyncio.gather(*(connection.aclose() for connection in connections), return_exceptions=True)
         await self.http.aclose()
+        await self.outbound.aclose()
 
 
 class McpSourceRunner:
