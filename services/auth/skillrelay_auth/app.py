@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +46,7 @@ from skillrelay_common.audit import AuditRecorder, audit_stream
 from skillrelay_common.crypto import SecretBox
 from skillrelay_common.db import create_engine, migrate
 from skillrelay_common.http import EXCEPTION_HANDLERS, health_handlers
-from skillrelay_common.lifecycle import ServiceResources
+from skillrelay_common.lifecycle import ServiceResources, Wire, Wiring
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.messaging import Bus
 from skillrelay_common.metrics import metrics_middleware, metrics_routes
@@ -108,13 +108,13 @@ class AuthComponents:
             await self.disconnector.close()
 
 
-def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Callable[[Bus], Awaitable[None]]:
-    """The ``register`` step of ``ServiceResources.start``: build the use cases, serve their subjects."""
+def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Wire:
+    """The ``wire`` step of ``ServiceResources.start``: build the use cases, serve their subjects."""
 
-    async def register(bus: Bus) -> None:
+    async def register(wiring: Wiring) -> None:
+        bus = wiring.bus
         settings = components.settings
-        engine = resources.engine
-        assert engine is not None, "the auth service needs its database"
+        engine = wiring.require_engine()
         secret_key = settings.secret_key or ""
         presence = EdgePresence()
         await listen_for_heartbeats(bus, presence)
