@@ -72,7 +72,7 @@ def create_app(settings: Settings) -> Litestar:
             )
             # Controllers (and the dashboard) take the service from the application state.
             app.state.registry = service
-            register_handlers(wiring.bus, service)
+            register_handlers(wiring.answers, service)
 
         await resources.start(register)
         assert resources.bus is not None

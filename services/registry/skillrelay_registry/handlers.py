@@ -1,10 +1,11 @@
-"""NATS entry points of the registry service: decode, call the service, encode. Nothing else."""
+"""NATS entry points of the registry service (FastStream subscribers, ``skillrelay_common.broker``):
+decode, call the service, encode. Nothing else."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from skillrelay_common.messaging import Bus
+from skillrelay_common.broker import Answers
 from skillrelay_common.schemas.base import NotFound
 from skillrelay_common.schemas.registry import (
     GetOAuthConnection,
@@ -28,8 +29,8 @@ SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
 )
 
 
-def register_handlers(bus: Bus, service: RegistryService) -> None:
-    bus.serve_ping(REGISTRY_PING)
+def register_handlers(answers: Answers, service: RegistryService) -> None:
+    answers.serve_ping(REGISTRY_PING)
 
     async def resolve_integration(request: ResolveIntegration) -> IntegrationSnapshot | NotFound:
         snapshot = await service.resolve_integration(request.integration_id)
@@ -39,5 +40,5 @@ def register_handlers(bus: Bus, service: RegistryService) -> None:
         connection = await service.oauth_connection_secret(request.connection_id)
         return connection if connection is not None else NotFound(what="oauthconnection")
 
-    bus.serve(REGISTRY_INTEGRATION_RESOLVE, resolve_integration)
-    bus.serve(REGISTRY_OAUTH_CONNECTION_GET, get_oauth_connection)
+    answers.serve(REGISTRY_INTEGRATION_RESOLVE, resolve_integration)
+    answers.serve(REGISTRY_OAUTH_CONNECTION_GET, get_oauth_connection)
