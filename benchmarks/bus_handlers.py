@@ -43,7 +43,9 @@ async def not_found(_: GetSession) -> NotFound:
 
 def serve(url: str, kind: str) -> None:
     """The server process: one endpoint on the lean bus or on FastStream, until signalled."""
-    configure_logging("info", json=False, service=f"bench-{kind}")  # as a service: FastStream's lines at debug
+    configure_logging(
+        "info", json=False, service=f"bench-{kind}"
+    )  # as a service: FastStream's lines at debug
     held: list[object] = []
 
     async def start() -> None:
@@ -104,7 +106,7 @@ def _pin(pid: int, cpu: int | None) -> None:
             os.sched_setaffinity(pid, {cpu})
 
 
-async def run(url: str, requests: int, rounds: int) -> None:
+def run(url: str, requests: int, rounds: int) -> None:
     cpus = sorted(os.sched_getaffinity(0))
     server_cpu, client_cpu = (cpus[0], cpus[1]) if len(cpus) > 1 else (None, None)
     servers = [
@@ -114,6 +116,16 @@ async def run(url: str, requests: int, rounds: int) -> None:
     for server in servers:
         _pin(server.pid, server_cpu)
     _pin(os.getpid(), client_cpu)
+    try:
+        medians = asyncio.run(rounds_of(url, requests, rounds))
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(10)
+    report(medians, requests, rounds)
+
+
+async def rounds_of(url: str, requests: int, rounds: int) -> dict[str, dict[str, float]]:
     client = await Bus.connect(url, "benchclient")
     try:
         for endpoint in (LEAN, FASTSTREAM):  # wait for both, and warm up
@@ -129,14 +141,15 @@ async def run(url: str, requests: int, rounds: int) -> None:
             results["FastStream subscriber"].append(await measure(client, FASTSTREAM, requests))
     finally:
         await client.close()
-        for server in servers:
-            server.terminate()
-            server.wait(10)
+    return {
+        name: {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+        for name, rows in results.items()
+    }
+
+
+def report(medians: dict[str, dict[str, float]], requests: int, rounds: int) -> None:
     print(f"{requests} requests x {rounds} rounds; median round; {IN_FLIGHT} in flight for req/s")
     print(f"{'server':<24}{'p50 µs':>10}{'p99 µs':>10}{'req/s':>10}")
-    medians = {
-        name: {key: statistics.median(r[key] for r in rows) for key in rows[0]} for name, rows in results.items()
-    }
     for name, m in medians.items():
         print(f"{name:<24}{m['p50_us']:>10.0f}{m['p99_us']:>10.0f}{m['rps']:>10.0f}")
     lean, fast = medians["lean Bus.serve"], medians["FastStream subscriber"]
@@ -157,13 +170,13 @@ def main() -> None:
         return
     external = os.environ.get("SKILLRELAY_NATS_URL")
     if external:
-        asyncio.run(run(external, args.requests, args.rounds))
+        run(external, args.requests, args.rounds)
         return
     with tempfile.TemporaryDirectory() as state:
         server = EmbeddedNats(store_dir=Path(state) / "nats")
         server.start()
         try:
-            asyncio.run(run(server.url, args.requests, args.rounds))
+            run(server.url, args.requests, args.rounds)
         finally:
             server.stop()
 

@@ -34,6 +34,13 @@ JSON_SCHEMA_2020_12_INPUT: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+# SEP-2243: a 2026-07-28 client mirrors `region` into `Mcp-Param-Region`; the edge checks they agree.
+CUSTOM_HEADER_INPUT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+    "required": ["region"],
+}
+
 
 def _static(content: list[dict[str, Any]], *, is_error: bool = False) -> dict[str, Any]:
     handler: dict[str, Any] = {"type": "static", "content": content}
@@ -113,6 +120,12 @@ def abilities(subject: str) -> list[dict[str, Any]]:
             "test_error_handling",
             "Tests error response handling",
             _static([_text("This tool intentionally returns an error for testing")], is_error=True),
+        ),
+        tool(
+            "test_custom_header",
+            "Echoes nothing: its region argument is mirrored in the Mcp-Param-Region header (SEP-2243)",
+            _static([_text("The region arrived in its header and in the body alike.")]),
+            CUSTOM_HEADER_INPUT,
         ),
         tool("test_tool_with_logging", "Tests tool that emits log messages during execution", worker),
         tool("test_tool_with_progress", "Tests tool that reports progress notifications", worker),

@@ -16,6 +16,7 @@ MCP_SERVER = "mcpserver"
 OAUTH_CONNECTION = "oauthconnection"
 USER = "user"
 WORKER_CREDENTIAL = "workercredential"
+SOURCE = "source"
 
 
 def new_id(prefix: str) -> str:

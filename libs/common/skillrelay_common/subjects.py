@@ -93,6 +93,13 @@ REGISTRY_INTEGRATION_RESOLVE: Endpoint[
     "registry",
     description="an integration with the snapshot of its skillset, for the edge and auth",
 )
+REGISTRY_SOURCE_REFRESH: Endpoint[registry.RefreshSource, Ok | NotFound] = Endpoint(
+    "registry.source.refresh",
+    registry.RefreshSource,
+    Ok | NotFound,
+    "registry",
+    description="read a skillset source's listings again (an edge heard list_changed from its upstream)",
+)
 REGISTRY_OAUTH_CONNECTION_GET: Endpoint[
     registry.GetOAuthConnection, registry.OAuthConnectionSecret | NotFound
 ] = Endpoint(

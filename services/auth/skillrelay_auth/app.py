@@ -24,9 +24,12 @@ from skillrelay_auth.edge_link import (
     listen_for_heartbeats,
 )
 from skillrelay_auth.handlers import SERVED_ENDPOINTS, register_jwks_handler, register_static_token_handlers
-from skillrelay_auth.oauth_api import oauth_routes
+from skillrelay_auth.oauth.authorize import AuthorizationFlow
+from skillrelay_auth.oauth.clients import ClientDirectory
+from skillrelay_auth.oauth.parts import OAuthParts
+from skillrelay_auth.oauth.policy import OAuthConfig
+from skillrelay_auth.oauth.routes import oauth_routes
 from skillrelay_auth.oauth_repo import OAuthStore
-from skillrelay_auth.oauth_service import AuthorizationServer, OAuthConfig
 from skillrelay_auth.presence import EdgePresence
 from skillrelay_auth.registry_link import BusRegistryLookup
 from skillrelay_auth.repo import SqlStaticTokenStore
@@ -85,17 +88,17 @@ class AuthComponents:
     settings: Settings
     # Tests swap in a transport that serves client metadata documents without a real https host.
     http_transport: httpx.AsyncBaseTransport | None = None
-    server: AuthorizationServer | None = None
+    flow: AuthorizationFlow | None = None
     static_tokens: StaticTokens | None = None
     http: SafeHttp | None = field(default=None)
     audit: AuditRecorder | None = None
     worker_credentials: WorkerCredentials | None = None
     disconnector: SystemAccountDisconnector | None = None
 
-    def current_server(self) -> AuthorizationServer:
-        if self.server is None:
+    def current_flow(self) -> AuthorizationFlow:
+        if self.flow is None:
             raise RuntimeError("the auth service has not started")
-        return self.server
+        return self.flow
 
     async def close(self) -> None:
         if self.audit is not None:
@@ -127,24 +130,20 @@ def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Wire
         components.http = SafeHttp(
             allow_private=settings.allow_private_http_targets, transport=components.http_transport
         )
-        server = AuthorizationServer(
-            config,
-            store,
-            keys,
-            BusRegistryLookup(bus),
-            UpstreamIdP(components.http),
-            HttpClientDocuments(components.http),
-            BusAccessRevoker(invalidator),
-            secret_key,
-            components.audit,
+        clients = ClientDirectory(
+            store, HttpClientDocuments(components.http), config.metadata_document_refresh
         )
+        parts = OAuthParts(config, store, keys, clients, BusAccessRevoker(invalidator), components.audit)
+        components.flow = AuthorizationFlow(
+            parts, BusRegistryLookup(bus), UpstreamIdP(components.http), secret_key
+        )
+        # The integration is deleted: its refresh tokens, codes and registered clients go too.
         tokens = StaticTokens(
             SqlStaticTokenStore(engine),
             invalidator,
             BusTokenEvents(bus),
-            on_revoked=server.forget_integration,
+            on_revoked=store.revoke_integration,
         )
-        components.server = server
         components.static_tokens = tokens
         wiring.answers.serve_ping(AUTH_PING)
         register_static_token_handlers(wiring.answers, tokens)
@@ -193,7 +192,7 @@ def create_app(settings: Settings, *, http_transport: httpx.AsyncBaseTransport |
     return Litestar(
         route_handlers=[
             *health_handlers(resources.readiness),
-            *oauth_routes(oauth_config(settings), components.current_server),
+            *oauth_routes(oauth_config(settings), components.current_flow),
             *metrics_routes(),
         ],
         middleware=[request_log_middleware, metrics_middleware, tracing_middleware],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from skillrelay_auth.oauth_service import OAuthError
+from skillrelay_auth.oauth.errors import registry_unavailable
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.base import NotFound
 from skillrelay_common.schemas.registry import (
@@ -27,7 +27,7 @@ class BusRegistryLookup:
             return reply.integration
         if isinstance(reply, NotFound):
             return None
-        raise OAuthError("temporarily_unavailable", "the registry is not answering; try again", 503)
+        raise registry_unavailable()
 
     async def connection(self, connection_id: str) -> OAuthConnectionSecret | None:
         reply = await self._bus.request(
@@ -37,4 +37,4 @@ class BusRegistryLookup:
             return reply
         if isinstance(reply, NotFound):
             return None
-        raise OAuthError("temporarily_unavailable", "the registry is not answering; try again", 503)
+        raise registry_unavailable()

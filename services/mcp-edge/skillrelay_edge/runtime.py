@@ -14,6 +14,7 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import Settings
 from skillrelay_edge.abilities.http import HttpRunner
+from skillrelay_edge.abilities.openapi import OpenApiRunner
 from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.abilities.worker import WorkerRunner
 from skillrelay_edge.access.credentials import CredentialVerifier
@@ -81,7 +82,11 @@ class EdgeRuntime:
         self.verifier.add_revocation_listener(self.listens.end_integration)
         self.inflight = InFlightCalls(bus)
         self.http_runner = HttpRunner(allow_private_targets=settings.allow_private_http_targets)
-        runners: dict[str, AbilityRunner] = {"static": StaticRunner(), "http": self.http_runner}
+        runners: dict[str, AbilityRunner] = {
+            "static": StaticRunner(),
+            "http": self.http_runner,
+            "openapi": OpenApiRunner(self.http_runner.client),
+        }
         # One key per replica: worker events come to workerev.<key>.*, other replicas ask whether it lives.
         self.edge_key = uuid.uuid4().hex[:12]
         self.worker_runner = WorkerRunner(bus, nats_url=settings.nats.require_url(), edge_key=self.edge_key)

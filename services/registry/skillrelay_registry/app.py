@@ -27,6 +27,7 @@ from skillrelay_registry.handlers import SERVED_ENDPOINTS, register_handlers
 from skillrelay_registry.http_errors import EXCEPTION_HANDLERS_OF_REGISTRY
 from skillrelay_registry.json_depth import refuse_deep_json
 from skillrelay_registry.service import RegistryService
+from skillrelay_registry.sources.refresher import SourceRefresher
 from skillrelay_registry.usage.book import UsageBook
 from skillrelay_registry.usage.feed import UsageFeed
 
@@ -62,6 +63,8 @@ def create_app(settings: Settings) -> Litestar:
     # Usage figures from the audit stream, for the REST API and the dashboard's charts.
     usage = UsageFeed(UsageBook())
 
+    refreshers: list[SourceRefresher] = []
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.usage = usage
@@ -73,13 +76,21 @@ def create_app(settings: Settings) -> Litestar:
             # Controllers (and the dashboard) take the service from the application state.
             app.state.registry = service
             register_handlers(wiring.answers, service)
+            refreshers.append(SourceRefresher(service, settings.source_refresh_seconds))
 
         await resources.start(register)
         assert resources.bus is not None
         await usage.start(resources.bus)
+        for refresher in refreshers:
+            refresher.start()
         try:
             yield
         finally:
+            for refresher in refreshers:
+                await refresher.stop()
+            registry = app.state.get("registry")
+            if isinstance(registry, RegistryService):
+                await registry.close_sources()
             await usage.stop()
             await resources.stop()
 

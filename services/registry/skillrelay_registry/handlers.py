@@ -6,17 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from skillrelay_common.broker import Answers
-from skillrelay_common.schemas.base import NotFound
+from skillrelay_common.schemas.base import NotFound, Ok
 from skillrelay_common.schemas.registry import (
     GetOAuthConnection,
     IntegrationSnapshot,
     OAuthConnectionSecret,
+    RefreshSource,
     ResolveIntegration,
 )
 from skillrelay_common.subjects import (
     REGISTRY_INTEGRATION_RESOLVE,
     REGISTRY_OAUTH_CONNECTION_GET,
     REGISTRY_PING,
+    REGISTRY_SOURCE_REFRESH,
     Endpoint,
 )
 from skillrelay_registry.service import RegistryService
@@ -26,6 +28,7 @@ SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
     REGISTRY_PING,
     REGISTRY_INTEGRATION_RESOLVE,
     REGISTRY_OAUTH_CONNECTION_GET,
+    REGISTRY_SOURCE_REFRESH,
 )
 
 
@@ -40,5 +43,13 @@ def register_handlers(answers: Answers, service: RegistryService) -> None:
         connection = await service.oauth_connection_secret(request.connection_id)
         return connection if connection is not None else NotFound(what="oauthconnection")
 
+    async def refresh_source(request: RefreshSource) -> Ok | NotFound:
+        # Answered at once: the upstream is read in the background (the edge does not wait for it).
+        if not await service.source_exists(request.source_id):
+            return NotFound(what="source")
+        service.refresh_soon(request.source_id)
+        return Ok()
+
     answers.serve(REGISTRY_INTEGRATION_RESOLVE, resolve_integration)
+    answers.serve(REGISTRY_SOURCE_REFRESH, refresh_source)
     answers.serve(REGISTRY_OAUTH_CONNECTION_GET, get_oauth_connection)

@@ -203,3 +203,39 @@ class Integration(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Source(Base):
+    """A skillset source: an upstream MCP server or an OpenAPI document whose listings (``catalog``,
+    read on refresh) join the skillset. Its headers are encrypted; only their names are shown."""
+
+    __tablename__ = "sources"
+    __table_args__ = (
+        Index("ix_sources_skillset_page", "skillset_id", "created_at", "id"),
+        Index("ix_sources_next_refresh", "next_refresh_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    skillset_id: Mapped[str] = mapped_column(ForeignKey("skillsets.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    base_url: Mapped[str | None] = mapped_column(Text)
+    # An OpenAPI document given inline (None when it is read from ``url``).
+    document: Mapped[dict[str, Any] | None]
+    # Fernet ciphertext of the headers as JSON (SecretBox purpose "source-headers"); never returned.
+    headers_encrypted: Mapped[str | None] = mapped_column(Text)
+    header_names: Mapped[list[Any]] = mapped_column(default=list)
+    include: Mapped[list[Any]] = mapped_column(default=list)
+    exclude: Mapped[list[Any]] = mapped_column(default=list)
+    prefix: Mapped[str] = mapped_column(Text, default="")
+    timeout_ms: Mapped[int] = mapped_column(Integer, default=30_000)
+    # What the last successful refresh read: {"tools", "resources", "resourceTemplates", "prompts"}.
+    catalog: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_refresh_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_refresh_at: Mapped[datetime | None]
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -18,6 +18,7 @@ from skillrelay_registry.models import (
     Prompt,
     Resource,
     Skillset,
+    Source,
     User,
 )
 from skillrelay_registry.pagination import ListQuery
@@ -118,6 +119,20 @@ class Repository:
     async def count_integrations(self, condition: ColumnElement[bool]) -> int:
         stmt = select(func.count()).select_from(Integration).where(condition)
         return int((await self.session.execute(stmt)).scalar_one())
+
+    async def claim_due_sources(self, now: datetime, next_at: datetime | None, limit: int) -> list[str]:
+        """Sources due for a periodic refresh, moved to their next time in the same statement; rows
+        another registry replica is claiming are skipped, so each is refreshed once."""
+        due = (
+            select(Source.id)
+            .where(Source.next_refresh_at <= now)
+            .order_by(Source.next_refresh_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = update(Source).where(Source.id.in_(due)).values(next_refresh_at=next_at).returning(Source.id)
+        return list((await self.session.execute(stmt)).scalars())
 
     # -- unscoped lookups (NATS: the caller is another service, not an owner) ------------------
 

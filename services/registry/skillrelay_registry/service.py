@@ -23,6 +23,7 @@ from skillrelay_registry.usecases.oauth_connections import OAuthConnectionUseCas
 from skillrelay_registry.usecases.search import SearchUseCases
 from skillrelay_registry.usecases.session_admin import SessionAdminUseCases
 from skillrelay_registry.usecases.skillsets import SkillsetUseCases
+from skillrelay_registry.usecases.sources import SourceUseCases
 from skillrelay_registry.usecases.worker_credentials import WorkerCredentialUseCases
 
 __all__ = [
@@ -39,6 +40,7 @@ class RegistryService(
     AccountUseCases,
     SkillsetUseCases,
     ContentUseCases,
+    SourceUseCases,
     OAuthConnectionUseCases,
     IntegrationUseCases,
     WorkerCredentialUseCases,

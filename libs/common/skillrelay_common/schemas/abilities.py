@@ -57,8 +57,29 @@ class McpSourceHandler(_Handler, tag="mcp"):
     name: str
 
 
+class OpenApiParameter(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):
+    """Where one tool argument of an OpenAPI operation goes: the URL path, the query or a header."""
+
+    name: str
+    location: Literal["path", "query", "header"]
+
+
+class OpenApiHandler(_Handler, tag="openapi"):
+    """Calls one operation of skillset source ``source_id`` (an OpenAPI document): ``method`` on the
+    source's ``baseUrl`` + ``path`` (``{name}`` segments filled from the arguments), ``parameters`` say
+    where each other argument goes, and the ``body`` argument (when ``has_body``) is sent as JSON.
+    Only the registry writes these (from the document); REST never accepts them."""
+
+    source_id: str
+    operation_id: str
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str
+    parameters: list[OpenApiParameter] = msgspec.field(default_factory=list)
+    has_body: bool = False
+
+
 # Handlers of the abilities, resources and prompts a skillset source brings (never created through REST).
-SourceHandler = McpSourceHandler
+SourceHandler = McpSourceHandler | OpenApiHandler
 
 
 class AbilityDef(msgspec.Struct, kw_only=True, omit_defaults=True, rename="camel"):

@@ -53,6 +53,13 @@ class SkillsetSnapshot(Message, kw_only=True):
     sources: list[SourceDef] = msgspec.field(default_factory=list)
 
 
+class RefreshSource(Message, kw_only=True):
+    """Asks the registry to read a skillset source's listings again (an edge heard ``list_changed``
+    from the upstream). Answered ``Ok`` once the refresh is under way, ``NotFound`` for no such source."""
+
+    source_id: str
+
+
 class ResolveIntegration(Message, kw_only=True):
     integration_id: str
 

@@ -517,3 +517,56 @@ async def test_odd_input_never_gets_a_server_error(oauth_stack: OAuthStack, http
         f"{issuer}/revoke", data={"token": "nope"}, auth=(client["client_id"], client["client_secret"])
     )
     assert unknown.status_code == 200  # RFC 7009: unknown tokens are not an error
+
+
+async def test_authlib_checks_at_the_token_and_revocation_endpoints(
+    oauth_stack: OAuthStack, http: httpx.AsyncClient
+) -> None:
+    """Checks Authlib adds: a malformed code_verifier, a refresh that widens the scope, and revoking a
+    token issued to another client (RFC 7009 section 2.1) are refused."""
+    integration = oauth_stack.add_integration()
+    token_url = f"{oauth_stack.issuer(integration.id)}/token"
+    client, other = (
+        await register(http, oauth_stack, integration),
+        await register(http, oauth_stack, integration),
+    )
+    auth = (client["client_id"], client["client_secret"])
+    verifier, challenge = pkce()
+    code = await code_for(oauth_stack, integration, client, challenge)
+    malformed = await exchange(http, oauth_stack, integration, client, code=code, code_verifier="short")
+    assert malformed.status_code == 400 and malformed.json()["error"] == "invalid_request"
+    code = await code_for(oauth_stack, integration, client, challenge)
+    tokens = (
+        await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
+    ).json()
+    assert tokens["token_type"] == "Bearer" and tokens["scope"] == "mcp"
+    foreign = await http.post(
+        f"{oauth_stack.issuer(integration.id)}/revoke",
+        data={"token": tokens["refresh_token"]},
+        auth=(other["client_id"], other["client_secret"]),
+    )
+    assert foreign.status_code == 400 and foreign.json()["error"] == "invalid_grant"
+    still = await http.post(
+        token_url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=auth
+    )
+    assert still.status_code == 200  # the other client's attempt did not revoke it
+    own = await http.post(
+        f"{oauth_stack.issuer(integration.id)}/revoke",
+        data={"token": still.json()["refresh_token"], "token_type_hint": "refresh_token"},
+        auth=auth,
+    )
+    assert own.status_code == 200
+    gone = await http.post(
+        token_url,
+        data={"grant_type": "refresh_token", "refresh_token": still.json()["refresh_token"]},
+        auth=auth,
+    )
+    assert gone.status_code == 400 and gone.json()["error"] == "invalid_grant"
+    code = await code_for(oauth_stack, integration, client, challenge)
+    fresh = (await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)).json()
+    wider = await http.post(
+        token_url,
+        data={"grant_type": "refresh_token", "refresh_token": fresh["refresh_token"], "scope": "mcp admin"},
+        auth=auth,
+    )
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"

@@ -7,8 +7,9 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from skillrelay_auth.oauth_api import oauth_routes
-from skillrelay_auth.oauth_service import OAuthConfig
+from skillrelay_auth.oauth.framework import Answer
+from skillrelay_auth.oauth.policy import OAuthConfig
+from skillrelay_auth.oauth.routes import oauth_routes
 from skillrelay_auth.rate_limit import RateLimiter
 
 
@@ -40,12 +41,24 @@ def test_memory_is_bounded() -> None:
 
 
 class FakeServer:
+    """Stands in for Authlib's server behind the route: counts the registrations that reach it."""
+
+    issuer = "http://auth.test/oauth/mcpserver_x"
+
     def __init__(self) -> None:
         self.registered = 0
 
-    async def register_client(self, integration_id: str, body: Any) -> dict[str, Any]:
+    def create_endpoint_response(self, name: str, request: Any) -> Answer:
         self.registered += 1
-        return {"client_id": f"c{self.registered}"}
+        return Answer(201, {"client_id": f"c{self.registered}"})
+
+
+class FakeFlow:
+    def __init__(self, server: FakeServer) -> None:
+        self._server = server
+
+    async def server(self, integration_id: str) -> FakeServer:
+        return self._server
 
 
 async def test_register_answers_429_with_retry_after_past_the_limit() -> None:
@@ -53,7 +66,7 @@ async def test_register_answers_429_with_retry_after_past_the_limit() -> None:
     config = OAuthConfig(
         auth_public_url="http://auth.test", edge_public_url="http://edge.test", registrations_per_minute=2
     )
-    app = Litestar(route_handlers=oauth_routes(config, lambda: server))  # type: ignore[arg-type,return-value]
+    app = Litestar(route_handlers=oauth_routes(config, lambda: FakeFlow(server)))  # type: ignore[arg-type,return-value]
     async with AsyncTestClient(app) as client:
         body = {"redirect_uris": ["http://127.0.0.1/cb"]}
         answers = [await client.post("/oauth/mcpserver_x/register", json=body) for _ in range(3)]

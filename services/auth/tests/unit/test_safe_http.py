@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from skillrelay_auth.oauth_service import valid_metadata_document_url, valid_redirect_uri
+from skillrelay_auth.oauth.policy import valid_metadata_document_url, valid_redirect_uri
 from skillrelay_auth.safe_http import SafeHttp, UnsafeTarget, check_target
 
 

@@ -13,6 +13,7 @@ from skillrelay_common.outbound import (
     OutboundClient,
     OutboundError,
     RequestShape,
+    Response,
     TargetCache,
     encode_query,
 )
@@ -45,33 +46,20 @@ class HttpRunner:
             body, query = None, encode_query(_query(arguments))
         else:
             body, query = msgspec.json.encode(arguments), None
-        # A client's cancellation interrupts the call where it waits (no task racing the call).
-        interrupt = _Interrupt(asyncio.current_task())
-        ctx.on_cancel(interrupt)
-        try:
-            response = await self.client.send(
-                shape, body=body, query=query, timeout=handler.timeout_ms / 1000, max_body=MAX_RESPONSE_BYTES
-            )
-        except asyncio.CancelledError:
-            if not interrupt.fired:
-                raise
-            interrupt.uncancel()
-            raise AbilityError("cancelled by the client", INTERNAL_ERROR) from None
-        except TargetRefused as exc:
-            raise AbilityError(f"HTTP ability refused: {exc}") from None
-        except TimeoutError:
-            raise AbilityError(f"HTTP ability timed out after {handler.timeout_ms} ms") from None
-        except BodyTooLarge:
-            raise AbilityError(f"HTTP ability answer is larger than {MAX_RESPONSE_BYTES} bytes") from None
-        except OutboundError as exc:
-            raise AbilityError(f"HTTP ability failed: {exc}") from None
-        finally:
-            interrupt.active = False
+        response = await send_for_call(
+            self.client,
+            ctx,
+            shape,
+            body=body,
+            query=query,
+            timeout_ms=handler.timeout_ms,
+            what="HTTP ability",
+        )
         if not 200 <= response.status < 300:
             snippet = response.body[:500].decode(errors="replace")
             raise AbilityError(f"HTTP ability answered {response.status}: {snippet}")
         content_type = (response.header(b"content-type") or b"").decode("latin-1")
-        return _to_result(ctx, content_type, response.body)
+        return to_result(ctx, content_type, response.body)
 
     def _shape(self, handler: HttpHandler) -> RequestShape:
         known = self._shapes.get(id(handler))
@@ -86,6 +74,41 @@ class HttpRunner:
             self._shapes.clear()
         self._shapes[id(handler)] = (handler, shape)
         return shape
+
+
+async def send_for_call(
+    client: OutboundClient,
+    ctx: CallContext,
+    shape: RequestShape,
+    *,
+    body: bytes | None,
+    query: str | None,
+    timeout_ms: int,
+    what: str,
+) -> Response:
+    """Send one request for a call: the client's cancellation interrupts it where it waits (no task
+    racing the call), and every failure becomes an ``AbilityError`` naming ``what`` (safe to show)."""
+    interrupt = _Interrupt(asyncio.current_task())
+    ctx.on_cancel(interrupt)
+    try:
+        return await client.send(
+            shape, body=body, query=query, timeout=timeout_ms / 1000, max_body=MAX_RESPONSE_BYTES
+        )
+    except asyncio.CancelledError:
+        if not interrupt.fired:
+            raise
+        interrupt.uncancel()
+        raise AbilityError("cancelled by the client", INTERNAL_ERROR) from None
+    except TargetRefused as exc:
+        raise AbilityError(f"{what} refused: {exc}") from None
+    except TimeoutError:
+        raise AbilityError(f"{what} timed out after {timeout_ms} ms") from None
+    except BodyTooLarge:
+        raise AbilityError(f"{what} answer is larger than {MAX_RESPONSE_BYTES} bytes") from None
+    except OutboundError as exc:
+        raise AbilityError(f"{what} failed: {exc}") from None
+    finally:
+        interrupt.active = False
 
 
 class _Interrupt:
@@ -115,7 +138,8 @@ def _query(arguments: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _to_result(ctx: CallContext, content_type: str, body: bytes) -> dict[str, Any]:
+def to_result(ctx: CallContext, content_type: str, body: bytes) -> dict[str, Any]:
+    """An HTTP answer as the MCP result of ``ctx.method`` (JSON that already is one is kept)."""
     is_json = "json" in content_type.lower()
     parsed: Any = None
     if is_json:

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from skillrelay_common.schemas.abilities import SourceDef
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_worker.protocol import LOG_LEVELS
 
@@ -121,6 +122,8 @@ class CallContext:
     meta: dict[str, Any] = field(default_factory=dict)
     # The AbilityDef / ResourceDef / PromptDef being served (None for completion without a target).
     target: Any = None
+    # The skillset source ``target`` forwards to (its handler is a source handler), else None.
+    source: SourceDef | None = None
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     # Run by ``cancel()``: lets a runner react at once without a task waiting on ``cancelled``.
     _on_cancel: list[Callable[[], None]] = field(default_factory=list, repr=False)

@@ -12,7 +12,7 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
 
-from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceDef
+from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceDef, SourceDef
 from skillrelay_common.schemas.registry import IntegrationInfo, IntegrationSnapshot
 from skillrelay_edge.integrations.fast_schema import compile_fast_check
 
@@ -96,6 +96,8 @@ class Catalog:
     template_entries: list[dict[str, Any]]
     prompts: dict[str, PromptDef]
     prompt_entries: list[dict[str, Any]]
+    # The skillset's sources by id: where abilities, resources and prompts with a source handler go.
+    sources: dict[str, SourceDef] = field(default_factory=dict)
     _validators: dict[str, Any] = field(default_factory=dict)
     _fast_checks: dict[str, Any] = field(default_factory=dict)
 
@@ -115,7 +117,13 @@ class Catalog:
             template_entries=[_resource_entry(r, "uriTemplate", r.uri_template or "") for r in templated],
             prompts={p.name: p for p in skillset.prompts},
             prompt_entries=[_prompt_entry(p) for p in skillset.prompts],
+            sources={source.id: source for source in skillset.sources},
         )
+
+    def source_of(self, target: Any) -> SourceDef | None:
+        """The source an ability, resource or prompt forwards to (None for one of the skillset's own)."""
+        source_id = getattr(getattr(target, "handler", None), "source_id", None)
+        return self.sources.get(source_id) if isinstance(source_id, str) else None
 
     def find_template(self, uri: str) -> tuple[ResourceDef, dict[str, str]] | None:
         for template in self.templates:

@@ -36,6 +36,7 @@ def make_context(
         client_capabilities=capabilities if isinstance(capabilities, dict) else {},
         meta={key: value for key, value in meta.items() if key != "progressToken"} if meta else {},
         target=target,
+        source=scope.catalog.source_of(target),
         # Stateless era: log messages only for a request that asked for them (``_meta`` logLevel).
         logs_off=scope.modern and state.get("logLevel") is None,
         inputs=scope.inputs,

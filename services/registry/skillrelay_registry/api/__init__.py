@@ -14,6 +14,7 @@ from skillrelay_registry.api.prompts import PromptController
 from skillrelay_registry.api.resources import ResourceController
 from skillrelay_registry.api.sessions import end_idle_sessions
 from skillrelay_registry.api.skillsets import SkillsetController
+from skillrelay_registry.api.sources import SourceController
 from skillrelay_registry.api.usage import integration_usage, provide_usage
 from skillrelay_registry.api.users import UserController
 from skillrelay_registry.api.worker_credentials import WorkerCredentialController
@@ -28,6 +29,7 @@ def api_router() -> Router:
             AbilityController,
             ResourceController,
             PromptController,
+            SourceController,
             OAuthConnectionController,
             IntegrationController,
             WorkerCredentialController,

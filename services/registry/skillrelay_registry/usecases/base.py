@@ -22,9 +22,10 @@ from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import OWNED_RECORD_CHANGED, SKILLSET_CHANGED, Endpoint, Event
 from skillrelay_registry import convert, schemas
 from skillrelay_registry.errors import ConflictError, NotFoundError, TooLarge
-from skillrelay_registry.models import Ability, Base, Prompt, Resource, Skillset
+from skillrelay_registry.models import Ability, Base, Prompt, Resource, Skillset, Source
 from skillrelay_registry.pagination import STREAM_BATCH, ListQuery, Page, assemble_page, position_of
 from skillrelay_registry.repo import Repository
+from skillrelay_registry.sources.assembly import with_sources
 
 # The edge receives an integration with its whole skillset in one NATS message (1 MB by default):
 # a skillset may grow to this many bytes (as sent), leaving room for the integration and headers.
@@ -318,15 +319,21 @@ async def ensure_skillset_fits(repo: Repository, skillset_id: str) -> None:
     skillset = await repo.skillset(skillset_id)
     if skillset is None:
         return
-    snapshot = convert.skillset_snapshot(
-        skillset,
-        await repo.children(Ability, skillset_id),
-        await repo.children(Resource, skillset_id),
-        await repo.children(Prompt, skillset_id),
+    snapshot = with_sources(
+        convert.skillset_snapshot(
+            skillset,
+            await repo.children(Ability, skillset_id),
+            await repo.children(Resource, skillset_id),
+            await repo.children(Prompt, skillset_id),
+        ),
+        await repo.children(Source, skillset_id),
+        # A source's headers counted by their ciphertext, longer than the values: no key needed here.
+        lambda source: {"headers": source.headers_encrypted or ""},
     )
     size = len(_snapshot_encoder.encode(snapshot))
     if size > SKILLSET_SNAPSHOT_LIMIT:
         raise TooLarge(
             f"the skillset would be {size} bytes with this change; at most {SKILLSET_SNAPSHOT_LIMIT} "
-            "bytes of abilities, resources and prompts fit one skillset (split it into several)"
+            "bytes of abilities, resources, prompts and sources' items fit one skillset "
+            "(split it into several)"
         )

@@ -42,9 +42,12 @@ from skillrelay_registry.models import (
     Prompt,
     Resource,
     Skillset,
+    Source,
 )
 from skillrelay_registry.pagination import MAX_TAKE, ListQuery, Page, SessionQuery, encode_session_cursor
 from skillrelay_registry.repo import Repository
+from skillrelay_registry.sources.assembly import with_sources
+from skillrelay_registry.sources.headers import SourceHeaderBox
 from skillrelay_registry.usecases.base import (
     PendingEvent,
     UseCaseBase,
@@ -319,10 +322,14 @@ class IntegrationUseCases(UseCaseBase):
                 return None
             return IntegrationSnapshot(
                 integration=convert.integration_info(row),
-                skillset=convert.skillset_snapshot(
-                    skillset,
-                    await repo.children(Ability, skillset.id),
-                    await repo.children(Resource, skillset.id),
-                    await repo.children(Prompt, skillset.id),
+                skillset=with_sources(
+                    convert.skillset_snapshot(
+                        skillset,
+                        await repo.children(Ability, skillset.id),
+                        await repo.children(Resource, skillset.id),
+                        await repo.children(Prompt, skillset.id),
+                    ),
+                    await repo.children(Source, skillset.id),
+                    SourceHeaderBox(self._settings.secret_key).headers_of,
                 ),
             )

@@ -1,4 +1,5 @@
-"""HTTP routes of the authorization server: decode, call ``AuthorizationServer``, encode.
+"""HTTP routes of the authorization servers: read the request, hand it to Authlib (through the
+endpoint modules), write the answer.
 
 JSON endpoints answer OAuth errors as ``{"error", "error_description"}`` (RFC 6749 section 5.2; also
 ``code``/``message`` like the rest of Skillrelay); browser endpoints answer an HTML page.
@@ -6,48 +7,46 @@ JSON endpoints answer OAuth errors as ``{"error", "error_description"}`` (RFC 67
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
 
+from authlib.oauth2 import OAuth2Error
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
-from skillrelay_auth.consent_page import consent_html, error_html, page_headers
-from skillrelay_auth.oauth_service import (
-    AuthorizationServer,
-    ConsentNeeded,
-    OAuthConfig,
-    OAuthError,
-    RedirectWithError,
-    binding_cookie_name,
-)
+from skillrelay_auth.oauth.authorize import AuthorizationFlow, ConsentNeeded, Redirect, binding_cookie_name
+from skillrelay_auth.oauth.consent_page import consent_html, error_html, page_headers
+from skillrelay_auth.oauth.errors import oauth_error
+from skillrelay_auth.oauth.framework import Answer
+from skillrelay_auth.oauth.policy import MAX_PARAMETER_LENGTH, OAuthConfig
+from skillrelay_auth.oauth.registration import register_answer
+from skillrelay_auth.oauth.revoke import revoke_answer
+from skillrelay_auth.oauth.token import token_answer
 from skillrelay_auth.rate_limit import RateLimiter
 
 _JSON_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _oauth_error_json(exc: OAuthError) -> Response[Any]:
-    headers = dict(_JSON_HEADERS)
-    if exc.status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="skillrelay"'
-    body = {
-        "error": exc.error,
-        "error_description": exc.description,
-        "code": exc.error,
-        "message": exc.description,
-    }
-    return Response(body, status_code=exc.status, headers=headers)
+def _error_json(error: OAuth2Error) -> Response[Any]:
+    status, body, headers = error()
+    return _json(Answer(status, body, headers))
 
 
-def _oauth_error_page(exc: OAuthError) -> Response[str]:
+def _json(answer: Answer) -> Response[Any]:
+    body = answer.body if isinstance(answer.body, dict) else {}
+    if answer.status >= 400 and "error" in body:
+        body = {**body, "code": body["error"], "message": body.get("error_description", "")}
+    headers = {**dict(answer.headers), **_JSON_HEADERS}
+    headers.pop("Content-Type", None)
+    return Response(body, status_code=answer.status, headers=headers)
+
+
+def _error_page(error: OAuth2Error) -> Response[str]:
     return Response(
-        error_html("Authorization failed", exc.description),
-        status_code=exc.status,
+        error_html("Authorization failed", error.description or str(error.error)),
+        status_code=error.status_code,
         media_type="text/html",
         headers=page_headers(),
     )
@@ -62,41 +61,33 @@ def _redirect(url: str, *, status: int = 302, cookies: list[Cookie] | None = Non
     )
 
 
-async def _single_valued(values: Any) -> dict[str, str]:
-    """OAuth parameters must not repeat (RFC 6749 section 3.1)."""
+def _single_valued(values: Any) -> dict[str, str]:
+    """OAuth parameters must not repeat (RFC 6749 section 3.1), nor be absurdly long."""
     answer: dict[str, str] = {}
     for key, value in values.multi_items():
         if key in answer:
-            raise OAuthError("invalid_request", f"parameter {key} given more than once")
+            raise oauth_error("invalid_request", f"parameter {key} given more than once")
+        if len(str(value)) > MAX_PARAMETER_LENGTH:
+            raise oauth_error("invalid_request", f"parameter {key} is too long")
         answer[key] = str(value)
     return answer
 
 
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.lower().startswith("basic "):
-        return None
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise OAuthError("invalid_client", "malformed Basic credentials", 401) from None
-    client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        raise OAuthError("invalid_client", "malformed Basic credentials", 401)
-    return unquote(client_id), unquote(secret)
+async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    return _single_valued(await request.form())
 
 
-def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]) -> list[HTTPRouteHandler]:
-    """``current`` gives the server once the service has started (it needs the database and NATS)."""
+def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationFlow]) -> list[HTTPRouteHandler]:
+    """``current`` gives the flow once the service has started (it needs the database and NATS)."""
     secure_cookies = config.auth_public_url.startswith("https://")
     registrations = RateLimiter(config.registrations_per_minute)
 
-    async def metadata_response(integration_id: FromPath[str]) -> Response[Any]:
-        server = current()
+    async def metadata_response(integration_id: str) -> Response[Any]:
         try:
-            await server.oauth_integration(integration_id)
-        except OAuthError as exc:
-            return _oauth_error_json(exc)
-        return Response(server.metadata(integration_id), headers={"Cache-Control": "public, max-age=300"})
+            server = await current().server(integration_id)
+        except OAuth2Error as error:
+            return _error_json(error)
+        return Response(server.metadata(), headers={"Cache-Control": "public, max-age=300"})
 
     @get("/.well-known/oauth-authorization-server/oauth/{integration_id:str}", include_in_schema=False)
     async def authorization_server_metadata(integration_id: FromPath[str]) -> Response[Any]:
@@ -112,7 +103,8 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]
 
     @get("/oauth/{integration_id:str}/jwks", include_in_schema=False)
     async def jwks(integration_id: FromPath[str]) -> Response[Any]:
-        return Response({"keys": await current().jwks()}, headers={"Cache-Control": "public, max-age=60"})
+        keys = await current().parts.keys.jwks()
+        return Response({"keys": keys}, headers={"Cache-Control": "public, max-age=60"})
 
     @post("/oauth/{integration_id:str}/register", include_in_schema=False)
     async def register(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
@@ -130,21 +122,20 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]
             try:
                 body = await request.json()
             except Exception:
-                raise OAuthError("invalid_client_metadata", "the body must be JSON") from None
-            answer = await current().register_client(integration_id, body)
-        except OAuthError as exc:
-            return _oauth_error_json(exc)
-        return Response(answer, status_code=201, headers=_JSON_HEADERS)
+                raise oauth_error("invalid_client_metadata", "the body must be JSON") from None
+            server = await current().server(integration_id)
+            return _json(await register_answer(server, request.headers, body))
+        except OAuth2Error as error:
+            return _error_json(error)
 
     @get("/oauth/{integration_id:str}/authorize", include_in_schema=False)
     async def authorize(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         try:
-            params = await _single_valued(request.query_params)
-            started = await current().authorize(integration_id, params)
-        except RedirectWithError as redirect:
-            return _redirect(redirect.url)
-        except OAuthError as exc:
-            return _oauth_error_page(exc)
+            started = await current().start(integration_id, _single_valued(request.query_params))
+        except OAuth2Error as error:
+            return _error_page(error)
+        if isinstance(started, Redirect):
+            return _redirect(started.url)
         cookie = Cookie(
             key=binding_cookie_name(started.request_id),
             value=started.binding,
@@ -159,13 +150,13 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]
     @get("/oauth/callback", include_in_schema=False)
     async def upstream_callback(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
-            params = await _single_valued(request.query_params)
-            server = current()
-            pending = await server.find_upstream_request(params.get("state", ""))
+            params = _single_valued(request.query_params)
+            flow = current()
+            pending = await flow.find_upstream_request(params.get("state", ""))
             binding = request.cookies.get(binding_cookie_name(pending.id))
-            outcome = await server.upstream_callback(pending, params, binding)
-        except OAuthError as exc:
-            return _oauth_error_page(exc)
+            outcome = await flow.upstream_callback(pending, params, binding)
+        except OAuth2Error as error:
+            return _error_page(error)
         if isinstance(outcome, ConsentNeeded):
             return Response(
                 consent_html(outcome), media_type="text/html", headers=page_headers(outcome.redirect_uri)
@@ -175,15 +166,15 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]
     @post("/oauth/consent", include_in_schema=False, status_code=303)
     async def consent(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
-            form = await _single_valued(await request.form())
+            form = await _form(request)
             request_id = form.get("request_id", "")
             binding = request.cookies.get(binding_cookie_name(request_id)) if request_id else None
             decision = form.get("decision")
             if decision not in ("allow", "deny"):
-                raise OAuthError("invalid_request", "decision must be allow or deny")
+                raise oauth_error("invalid_request", "decision must be allow or deny")
             outcome = await current().decide(request_id, form.get("csrf", ""), binding, decision == "allow")
-        except OAuthError as exc:
-            return _oauth_error_page(exc)
+        except OAuth2Error as error:
+            return _error_page(error)
         expired = Cookie(
             key=binding_cookie_name(request_id), value="", path="/oauth", max_age=0, httponly=True
         )
@@ -192,22 +183,18 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationServer]
     @post("/oauth/{integration_id:str}/token", include_in_schema=False, status_code=200)
     async def token(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         try:
-            form = await _single_valued(await request.form())
-            basic = _basic_credentials(request.headers.get("Authorization"))
-            answer = await current().token(integration_id, form, basic)
-        except OAuthError as exc:
-            return _oauth_error_json(exc)
-        return Response(answer, headers=_JSON_HEADERS)
+            server = await current().server(integration_id)
+            return _json(await token_answer(server, request.headers, await _form(request)))
+        except OAuth2Error as error:
+            return _error_json(error)
 
     @post("/oauth/{integration_id:str}/revoke", include_in_schema=False, status_code=200)
     async def revoke(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         try:
-            form = await _single_valued(await request.form())
-            basic = _basic_credentials(request.headers.get("Authorization"))
-            await current().revoke(integration_id, form, basic)
-        except OAuthError as exc:
-            return _oauth_error_json(exc)
-        return Response({}, headers=_JSON_HEADERS)
+            server = await current().server(integration_id)
+            return _json(await revoke_answer(server, request.headers, await _form(request)))
+        except OAuth2Error as error:
+            return _error_json(error)
 
     return [
         authorization_server_metadata,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import urlsplit
 
-from skillrelay_auth.oauth_service import ConsentNeeded
+from skillrelay_auth.oauth.authorize import ConsentNeeded
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}"

@@ -1,0 +1,380 @@
+"""Skillset sources over the real app, database and NATS: create, list, fetch, update, delete and
+refresh of ``openapi`` sources read from a local HTTP service, the validation errors, encrypted headers,
+the events, and the snapshot the edge receives."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from skillrelay_common.messaging import Bus
+from skillrelay_common.schemas.abilities import McpSourceHandler, OpenApiHandler
+from skillrelay_common.schemas.base import NotFound, Ok
+from skillrelay_common.schemas.registry import IntegrationSnapshot, RefreshSource, ResolveIntegration
+from skillrelay_common.subjects import REGISTRY_INTEGRATION_RESOLVE, REGISTRY_SOURCE_REFRESH
+from skillrelay_devstack.embedded import free_port
+from skillrelay_devstack.pet_api import API_KEY, PetApi, pet_document
+from skillrelay_devstack.testing import until
+from skillrelay_devstack.upstream import UpstreamServer
+from skillrelay_registry.app import create_app
+
+from .conftest import ADMIN_TOKEN, FakeSessionStore, FakeTokenAuthority, registry_settings, running
+
+
+@pytest.fixture
+def pet_api() -> Iterator[PetApi]:
+    api = PetApi().start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+async def local_client(
+    nats_url: str, database_url: str, token_authority: FakeTokenAuthority, session_store: FakeSessionStore
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The registry as an operator runs it next to loopback upstreams (private targets allowed), with a
+    periodic refresh every second."""
+    settings = dataclasses.replace(
+        registry_settings(nats_url, database_url), allow_private_http_targets=True, source_refresh_seconds=1
+    )
+    app = create_app(settings)
+    async with (
+        running(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http,
+    ):
+        yield http
+
+
+async def _owner(client: httpx.AsyncClient) -> dict[str, str]:
+    response = await client.post(
+        "/api/v1/user/create", json={"name": "o"}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['apiKey']}"}
+
+
+async def _skillset(client: httpx.AsyncClient, owner: dict[str, str]) -> str:
+    created = await client.post("/api/v1/skillset/create", json={"name": "S"}, headers=owner)
+    assert created.status_code == 200, created.text
+    return str(created.json()["id"])
+
+
+def _openapi_body(pet_api: PetApi, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "openapi",
+        "document": pet_document(),
+        "baseUrl": pet_api.url,
+        "headers": {"X-Api-Key": API_KEY},
+        **extra,
+    }
+
+
+async def test_openapi_source_lifecycle_with_encrypted_headers_events_and_snapshot(
+    local_client: httpx.AsyncClient, pet_api: PetApi, database_url: str, events: Any, bus: Bus
+) -> None:
+    client = local_client
+    owner = await _owner(client)
+    skillset_id = await _skillset(client, owner)
+    base = f"/api/v1/skillset/{skillset_id}/source"
+    # The skillset's own ability keeps its name: the source's item of the same name is left out.
+    own = {
+        "name": "pet_getPet",
+        "inputSchema": {"type": "object"},
+        "handler": {"type": "static", "content": []},
+    }
+    assert (
+        await client.post(f"/api/v1/skillset/{skillset_id}/ability/create", json=own, headers=owner)
+    ).is_success
+
+    created = await client.post(
+        f"{base}/create", json=_openapi_body(pet_api, prefix="pet_", exclude=["removePet"]), headers=owner
+    )
+    assert created.status_code == 200, created.text
+    source_id = created.json()["id"]
+    assert source_id.startswith("source_")
+    event = await events.wait_for("events.registry.source.created", lambda e: e["item_id"] == source_id)
+    assert event["entity"] == "source" and event["skillset_id"] == skillset_id and API_KEY not in str(event)
+
+    fetched = (await client.get(f"{base}/{source_id}/fetch", headers=owner)).json()
+    assert fetched["status"] == "ok" and fetched["name"] == "Pet shelf" and fetched["type"] == "openapi"
+    # uploadPetsCsv takes a CSV body (not callable as JSON), removePet is excluded.
+    assert fetched["tools"] == ["pet_listPets", "pet_addPet", "pet_getPet"]
+    assert fetched["headerNames"] == ["X-Api-Key"] and fetched["hasDocument"] is True
+    assert "lastRefreshAt" in fetched and "lastError" not in fetched
+    listed = (await client.get(f"{base}/list", headers=owner)).json()
+    assert [item["id"] for item in listed["items"]] == [source_id]
+    assert API_KEY not in str(listed) and API_KEY not in str(fetched)
+    conn = await asyncpg.connect(database_url)
+    try:
+        stored = dict(await conn.fetchrow("SELECT * FROM registry.sources WHERE id = $1", source_id))
+    finally:
+        await conn.close()
+    assert API_KEY not in str(stored) and stored["headers_encrypted"]
+
+    # The edge's snapshot: the source with its headers in clear, its operations as abilities.
+    integration = await client.post(
+        "/api/v1/integration/mcpserver/create", json={"name": "I", "skillsetId": skillset_id}, headers=owner
+    )
+    resolved = await bus.request(
+        REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id=integration.json()["id"])
+    )
+    assert isinstance(resolved, IntegrationSnapshot)
+    snapshot = resolved.skillset
+    assert [(s.id, s.type, s.base_url, s.headers) for s in snapshot.sources] == [
+        (source_id, "openapi", pet_api.url, {"X-Api-Key": API_KEY})
+    ]
+    abilities = {a.name: a for a in snapshot.abilities}
+    assert set(abilities) == {"pet_getPet", "pet_listPets", "pet_addPet"}
+    assert not isinstance(abilities["pet_getPet"].handler, OpenApiHandler)  # the skillset's own
+    add = abilities["pet_addPet"]
+    assert isinstance(add.handler, OpenApiHandler)
+    assert (add.handler.method, add.handler.path, add.handler.has_body) == ("POST", "/pets", True)
+    assert add.input_schema["required"] == ["body"]
+    assert add.input_schema["properties"]["body"]["properties"]["tag"]["type"] == ["string", "null"]
+    assert add.output_schema is not None and add.output_schema["required"] == ["id", "name"]
+    listing = abilities["pet_listPets"]
+    assert isinstance(listing.handler, OpenApiHandler)
+    assert [(p.name, p.location) for p in listing.handler.parameters] == [
+        ("limit", "query"),
+        ("X-Request-Tag", "header"),
+    ]
+    assert listing.annotations == {"readOnlyHint": True}
+    pets = listing.output_schema["properties"]["pets"]  # type: ignore[index]
+    assert pets["items"]["required"] == ["id", "name"]  # the $ref inlined
+
+    # Update: only getPet, under another prefix; the skillset changes, so the edge reloads.
+    updated = await client.post(
+        f"{base}/{source_id}/update", json={"include": ["get*"], "prefix": "shelf."}, headers=owner
+    )
+    assert updated.status_code == 200, updated.text
+    changed = await events.wait_for("events.registry.source.updated", lambda e: e["item_id"] == source_id)
+    assert changed["revision"] > event["revision"]
+    assert (await client.get(f"{base}/{source_id}/fetch", headers=owner)).json()["tools"] == ["shelf.getPet"]
+
+    deleted = await client.post(f"{base}/{source_id}/delete", json={}, headers=owner)
+    assert deleted.status_code == 200
+    await events.wait_for("events.registry.source.deleted", lambda e: e["item_id"] == source_id)
+    assert (await client.get(f"{base}/{source_id}/fetch", headers=owner)).status_code == 404
+    assert (await client.get(f"{base}/list", headers=owner)).json()["items"] == []
+
+
+async def test_openapi_source_read_from_a_url_refreshed_on_demand_periodically_and_over_nats(
+    local_client: httpx.AsyncClient, pet_api: PetApi, events: Any, bus: Bus
+) -> None:
+    client = local_client
+    owner = await _owner(client)
+    skillset_id = await _skillset(client, owner)
+    base = f"/api/v1/skillset/{skillset_id}/source"
+    # The served document names no server: the base URL must be given.
+    without_base = await client.post(
+        f"{base}/create", json={"type": "openapi", "url": pet_api.document_url}, headers=owner
+    )
+    assert without_base.status_code == 400 and "baseUrl" in without_base.json()["message"]
+    created = await client.post(
+        f"{base}/create",
+        json={"type": "openapi", "url": pet_api.document_url, "baseUrl": pet_api.url, "name": "pets"},
+        headers=owner,
+    )
+    assert created.status_code == 200, created.text
+    source_id = created.json()["id"]
+    first = (await client.get(f"{base}/{source_id}/fetch", headers=owner)).json()
+    assert first["status"] == "ok" and first["hasDocument"] is False and len(first["tools"]) == 4
+
+    # The upstream drops an operation: a refresh picks it up and tells the edges.
+    del pet_api.document["paths"]["/pets/{petId}"]["delete"]
+    refreshed = await client.post(f"{base}/{source_id}/refresh", json={}, headers=owner)
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["tools"] == ["listPets", "addPet", "getPet"]
+    assert refreshed.json()["lastRefreshAt"] >= first["lastRefreshAt"]
+    await events.wait_for("events.registry.source.updated", lambda e: e["item_id"] == source_id)
+
+    # The upstream breaks: the source keeps what it had and says why.
+    pet_api.document = {"openapi": "2.0"}
+    broken = (await client.post(f"{base}/{source_id}/refresh", headers=owner)).json()
+    assert broken["status"] == "error" and "OpenAPI 3.0 and 3.1" in broken["lastError"]
+    assert broken["tools"] == ["listPets", "addPet", "getPet"]
+
+    # Periodic refresh (every second here) and a refresh asked for over NATS read it again.
+    pet_api.document = pet_document()
+    reads = sum(1 for r in pet_api.requests if r["path"] == "/openapi.json")
+    await until(lambda: sum(1 for r in pet_api.requests if r["path"] == "/openapi.json") > reads, timeout=20)
+
+    async def healed() -> bool:
+        body = (await client.get(f"{base}/{source_id}/fetch", headers=owner)).json()
+        return bool(body["status"] == "ok" and len(body["tools"]) == 4)
+
+    assert await _eventually(healed)
+    assert isinstance(await bus.request(REGISTRY_SOURCE_REFRESH, RefreshSource(source_id=source_id)), Ok)
+    missing = await bus.request(REGISTRY_SOURCE_REFRESH, RefreshSource(source_id="source_nope"))
+    assert isinstance(missing, NotFound)
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], attempts: int = 200) -> bool:
+    """Whether ``check`` holds within ``attempts`` tries 0.1 s apart (it asks over HTTP)."""
+    for _ in range(attempts):
+        if await check():
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_mcp_source_whose_upstream_is_down_is_kept_with_its_error(
+    local_client: httpx.AsyncClient, events: Any
+) -> None:
+    owner = await _owner(local_client)
+    skillset_id = await _skillset(local_client, owner)
+    url = f"http://127.0.0.1:{free_port()}/mcp"  # nothing listens there
+    created = await local_client.post(
+        f"/api/v1/skillset/{skillset_id}/source/create",
+        json={
+            "type": "mcp",
+            "url": url,
+            "headers": {"Authorization": "Bearer upstream-secret"},
+            "timeoutMs": 2000,
+        },
+        headers=owner,
+    )
+    assert created.status_code == 200, created.text
+    source = (
+        await local_client.get(
+            f"/api/v1/skillset/{skillset_id}/source/{created.json()['id']}/fetch", headers=owner
+        )
+    ).json()
+    assert source["status"] == "error" and source["lastError"] and source["tools"] == []
+    assert source["url"] == url and source["name"] == "127.0.0.1" and "upstream-secret" not in str(source)
+
+
+async def test_source_input_errors_are_clear_4xx(
+    client: httpx.AsyncClient, local_client: httpx.AsyncClient, new_owner: Any, pet_api: PetApi
+) -> None:
+    owner = await new_owner()
+    skillset_id = await _skillset(client, owner)
+    base = f"/api/v1/skillset/{skillset_id}/source"
+    document = pet_document(pet_api.url)
+    bad_bodies: list[tuple[dict[str, Any], str]] = [
+        ({"url": "http://x.example/mcp"}, "type"),
+        ({"type": "grpc", "url": "http://x.example/mcp"}, "type"),
+        ({"type": "mcp"}, "url is required"),
+        ({"type": "mcp", "url": "ftp://x.example/mcp"}, "http"),
+        ({"type": "mcp", "url": "http://x.example/mcp", "document": document}, "openapi sources only"),
+        ({"type": "openapi"}, "either document or url"),
+        (
+            {"type": "openapi", "document": document, "url": "http://x.example/o.json"},
+            "either document or url",
+        ),
+        ({"type": "openapi", "document": {"openapi": "2.0", "paths": {}}}, "baseUrl"),
+        ({"type": "openapi", "document": {"swagger": "2.0"}, "baseUrl": "http://x.example"}, "OpenAPI 3.0"),
+        ({"type": "openapi", "document": {"openapi": "3.1.0"}, "baseUrl": "http://x.example"}, "paths"),
+        ({"type": "mcp", "url": "http://x.example/mcp", "headers": {"Host": "a"}}, "set by Skillrelay"),
+        ({"type": "mcp", "url": "http://x.example/mcp", "headers": {"X-A": "a\r\nB: c"}}, "line break"),
+        ({"type": "mcp", "url": "http://x.example/mcp", "headers": {"bad header": "a"}}, "header name"),
+        ({"type": "mcp", "url": "http://x.example/mcp", "prefix": "has space"}, "prefix"),
+        ({"type": "mcp", "url": "http://x.example/mcp", "include": ["a b"]}, "include"),
+        ({"type": "mcp", "url": "http://x.example/mcp", "timeoutMs": 5}, "timeoutMs"),
+        ({"type": "mcp", "url": "http://x.example/mcp", "nonsense": 1}, "nonsense"),
+        ({"type": "mcp", "url": "http://x.example/mcp", "name": " "}, "name"),
+    ]
+    for body, expected in bad_bodies:
+        response = await client.post(f"{base}/create", json=body, headers=owner)
+        assert response.status_code == 400, (body, response.text)
+        assert expected in response.json()["message"], (body, response.json())
+    # Without the operator's setting, a loopback upstream is refused as http abilities are.
+    refused = await client.post(
+        f"{base}/create",
+        json={"type": "openapi", "url": pet_api.document_url, "baseUrl": pet_api.url},
+        headers=owner,
+    )
+    assert refused.status_code == 400 and "refused" in refused.json()["message"]
+    refused = await client.post(
+        f"{base}/create", json={"type": "mcp", "url": "http://127.0.0.1:9/mcp"}, headers=owner
+    )
+    assert refused.status_code == 400 and "refused" in refused.json()["message"]
+    # Another owner's skillset and unknown sources are 404; nothing was stored by the refusals.
+    other = await new_owner("other")
+    assert (
+        await client.post(f"{base}/create", json=_openapi_body(pet_api), headers=other)
+    ).status_code == 404
+    for call in ("fetch", "update", "delete", "refresh"):
+        method = "GET" if call == "fetch" else "POST"
+        response = await client.request(method, f"{base}/source_nope/{call}", json={}, headers=owner)
+        assert response.status_code == 404, (call, response.text)
+    assert (await client.get(f"{base}/list", headers=owner)).json()["items"] == []
+    # Updates are checked the same way, and a source's type cannot change.
+    created = await local_client.post(f"{base}/create", json=_openapi_body(pet_api), headers=owner)
+    assert created.status_code == 200, created.text
+    source_id = created.json()["id"]
+    for body, expected in [
+        ({"type": "mcp"}, "type"),
+        ({"url": pet_api.document_url}, "either document or url"),
+        ({"headers": {"Content-Length": "1"}}, "set by Skillrelay"),
+    ]:
+        response = await local_client.post(f"{base}/{source_id}/update", json=body, headers=owner)
+        assert response.status_code == 400, (body, response.text)
+        assert expected in response.json()["message"], (body, response.json())
+
+
+@pytest.fixture
+def upstream() -> Iterator[UpstreamServer]:
+    with UpstreamServer("federated") as server:
+        yield server
+
+
+async def test_mcp_source_reads_the_upstreams_tools_resources_and_prompts(
+    local_client: httpx.AsyncClient, upstream: UpstreamServer, events: Any, bus: Bus
+) -> None:
+    client = local_client
+    owner = await _owner(client)
+    skillset_id = await _skillset(client, owner)
+    base = f"/api/v1/skillset/{skillset_id}/source"
+    created = await client.post(
+        f"{base}/create",
+        json={
+            "type": "mcp",
+            "url": upstream.url,
+            "headers": {"Authorization": "Bearer upstream-secret"},
+            "prefix": "up_",
+            "exclude": ["slow", "upstream://items/*"],
+        },
+        headers=owner,
+    )
+    assert created.status_code == 200, created.text
+    source_id = created.json()["id"]
+    source = (await client.get(f"{base}/{source_id}/fetch", headers=owner)).json()
+    assert source["status"] == "ok", source
+    assert set(source["tools"]) == {"up_echo", "up_add", "up_count", "up_ask_name", "up_whoami"}
+    assert source["resources"] == ["upstream://greeting"] and source["prompts"] == ["up_greet"]
+    assert "upstream-secret" not in str(source) and source["headerNames"] == ["Authorization"]
+
+    integration = await client.post(
+        "/api/v1/integration/mcpserver/create", json={"name": "I", "skillsetId": skillset_id}, headers=owner
+    )
+    resolved = await bus.request(
+        REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id=integration.json()["id"])
+    )
+    assert isinstance(resolved, IntegrationSnapshot)
+    snapshot = resolved.skillset
+    assert [(s.type, s.url, s.headers) for s in snapshot.sources] == [
+        ("mcp", upstream.url, {"Authorization": "Bearer upstream-secret"})
+    ]
+    add = next(a for a in snapshot.abilities if a.name == "up_add")
+    assert add.handler == McpSourceHandler(source_id=source_id, name="add")
+    assert add.input_schema["required"] == ["a", "b"] and add.output_schema is not None
+    greeting = next(r for r in snapshot.resources if r.uri == "upstream://greeting")
+    assert greeting.handler == McpSourceHandler(source_id=source_id, name="upstream://greeting")
+    assert greeting.mime_type == "text/plain"
+    (greet,) = snapshot.prompts
+    assert greet.name == "up_greet" and [a.name for a in greet.arguments] == ["name"]
+
+    # Include templates again: an update that changes what the source brings reloads the edges.
+    updated = await client.post(f"{base}/{source_id}/update", json={"exclude": ["slow"]}, headers=owner)
+    assert updated.status_code == 200
+    await events.wait_for("events.registry.source.updated", lambda e: e["item_id"] == source_id)
+    refreshed = (await client.post(f"{base}/{source_id}/refresh", headers=owner)).json()
+    assert refreshed["resources"] == ["upstream://greeting", "upstream://items/{item_id}"]
+    assert refreshed["status"] == "ok"
