@@ -32,8 +32,8 @@ from skillrelay_common.schemas.sessions import GetSession
 from skillrelay_common.subjects import SESSIONS_GET, Endpoint
 from skillrelay_devstack.embedded import EmbeddedNats
 
-LEAN = Endpoint("benchlean.session.get", GetSession, SESSIONS_GET.reply, "benchlean")
-FASTSTREAM = Endpoint("benchfs.session.get", GetSession, SESSIONS_GET.reply, "benchfs")
+LEAN: Endpoint[GetSession, object] = Endpoint("benchlean.session.get", GetSession, SESSIONS_GET.reply, "benchlean")
+FASTSTREAM: Endpoint[GetSession, object] = Endpoint("benchfs.session.get", GetSession, SESSIONS_GET.reply, "benchfs")
 IN_FLIGHT = 32
 
 
@@ -74,7 +74,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def measure(client: Bus, endpoint: Endpoint[GetSession, object], requests: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system time of a process so far (``/proc/<pid>/stat``): what the server spent, whatever
+    else the machine is doing."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    client: Bus, endpoint: Endpoint[GetSession, object], requests: int, server_pid: int
+) -> dict[str, float]:
     request = GetSession(session_id="s1")
     latencies: list[float] = []
     for _ in range(requests // 4):
@@ -90,10 +99,11 @@ async def measure(client: Bus, endpoint: Endpoint[GetSession, object], requests:
             remaining -= 1
             assert isinstance(await client.request(endpoint, request), NotFound)
 
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_seconds(server_pid)
     await asyncio.gather(*(flight() for _ in range(IN_FLIGHT)))
     elapsed = time.perf_counter() - started
     return {
+        "cpu_us": (cpu_seconds(server_pid) - cpu_before) / requests * 1e6,
         "p50_us": percentile(latencies, 0.5) * 1e6,
         "p99_us": percentile(latencies, 0.99) * 1e6,
         "rps": requests / elapsed,
@@ -117,7 +127,7 @@ def run(url: str, requests: int, rounds: int) -> None:
         _pin(server.pid, server_cpu)
     _pin(os.getpid(), client_cpu)
     try:
-        medians = asyncio.run(rounds_of(url, requests, rounds))
+        medians = asyncio.run(rounds_of(url, requests, rounds, servers[0].pid, servers[1].pid))
     finally:
         for server in servers:
             server.terminate()
@@ -125,20 +135,24 @@ def run(url: str, requests: int, rounds: int) -> None:
     report(medians, requests, rounds)
 
 
-async def rounds_of(url: str, requests: int, rounds: int) -> dict[str, dict[str, float]]:
+async def rounds_of(
+    url: str, requests: int, rounds: int, lean_pid: int, faststream_pid: int
+) -> dict[str, dict[str, float]]:
     client = await Bus.connect(url, "benchclient")
     try:
-        for endpoint in (LEAN, FASTSTREAM):  # wait for both, and warm up
+        for endpoint, pid in ((LEAN, lean_pid), (FASTSTREAM, faststream_pid)):  # wait for both, warm up
             deadline = time.monotonic() + 30
             while not isinstance(await client.request(endpoint, GetSession(session_id="w")), NotFound):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{endpoint.subject} never answered")
                 await asyncio.sleep(0.1)
-            await measure(client, endpoint, requests // 4)
+            await measure(client, endpoint, requests // 4, pid)
         results: dict[str, list[dict[str, float]]] = {"lean Bus.serve": [], "FastStream subscriber": []}
         for _ in range(rounds):
-            results["lean Bus.serve"].append(await measure(client, LEAN, requests))
-            results["FastStream subscriber"].append(await measure(client, FASTSTREAM, requests))
+            results["lean Bus.serve"].append(await measure(client, LEAN, requests, lean_pid))
+            results["FastStream subscriber"].append(
+                await measure(client, FASTSTREAM, requests, faststream_pid)
+            )
     finally:
         await client.close()
     return {
@@ -149,13 +163,14 @@ async def rounds_of(url: str, requests: int, rounds: int) -> dict[str, dict[str,
 
 def report(medians: dict[str, dict[str, float]], requests: int, rounds: int) -> None:
     print(f"{requests} requests x {rounds} rounds; median round; {IN_FLIGHT} in flight for req/s")
-    print(f"{'server':<24}{'p50 µs':>10}{'p99 µs':>10}{'req/s':>10}")
+    print(f"{'server':<24}{'p50 µs':>10}{'p99 µs':>10}{'req/s':>10}{'server CPU µs/req':>20}")
     for name, m in medians.items():
-        print(f"{name:<24}{m['p50_us']:>10.0f}{m['p99_us']:>10.0f}{m['rps']:>10.0f}")
+        print(f"{name:<24}{m['p50_us']:>10.0f}{m['p99_us']:>10.0f}{m['rps']:>10.0f}{m['cpu_us']:>20.0f}")
     lean, fast = medians["lean Bus.serve"], medians["FastStream subscriber"]
     print(
         f"FastStream: +{fast['p50_us'] - lean['p50_us']:.0f} µs at p50, "
-        f"{fast['rps'] / lean['rps']:.2f}x the lean req/s"
+        f"{fast['rps'] / lean['rps']:.2f}x the lean req/s, "
+        f"+{fast['cpu_us'] - lean['cpu_us']:.0f} µs server CPU per request"
     )
 
 
