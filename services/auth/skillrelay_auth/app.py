@@ -29,6 +29,7 @@ from skillrelay_auth.oauth.clients import ClientDirectory
 from skillrelay_auth.oauth.parts import OAuthParts
 from skillrelay_auth.oauth.policy import OAuthConfig
 from skillrelay_auth.oauth.routes import oauth_routes
+from skillrelay_auth.oauth.server import Issuers
 from skillrelay_auth.oauth_repo import OAuthStore
 from skillrelay_auth.presence import EdgePresence
 from skillrelay_auth.registry_link import BusRegistryLookup
@@ -88,12 +89,18 @@ class AuthComponents:
     settings: Settings
     # Tests swap in a transport that serves client metadata documents without a real https host.
     http_transport: httpx.AsyncBaseTransport | None = None
+    issuers: Issuers | None = None
     flow: AuthorizationFlow | None = None
     static_tokens: StaticTokens | None = None
     http: SafeHttp | None = field(default=None)
     audit: AuditRecorder | None = None
     worker_credentials: WorkerCredentials | None = None
     disconnector: SystemAccountDisconnector | None = None
+
+    def current_issuers(self) -> Issuers:
+        if self.issuers is None:
+            raise RuntimeError("the auth service has not started")
+        return self.issuers
 
     def current_flow(self) -> AuthorizationFlow:
         if self.flow is None:
@@ -134,9 +141,8 @@ def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Wire
             store, HttpClientDocuments(components.http), config.metadata_document_refresh
         )
         parts = OAuthParts(config, store, keys, clients, BusAccessRevoker(invalidator), components.audit)
-        components.flow = AuthorizationFlow(
-            parts, BusRegistryLookup(bus), UpstreamIdP(components.http), secret_key
-        )
+        components.issuers = Issuers(parts, BusRegistryLookup(bus))
+        components.flow = AuthorizationFlow(components.issuers, UpstreamIdP(components.http), secret_key)
         # The integration is deleted: its refresh tokens, codes and registered clients go too.
         tokens = StaticTokens(
             SqlStaticTokenStore(engine),
@@ -192,7 +198,7 @@ def create_app(settings: Settings, *, http_transport: httpx.AsyncBaseTransport |
     return Litestar(
         route_handlers=[
             *health_handlers(resources.readiness),
-            *oauth_routes(oauth_config(settings), components.current_flow),
+            *oauth_routes(oauth_config(settings), components.current_issuers, components.current_flow),
             *metrics_routes(),
         ],
         middleware=[request_log_middleware, metrics_middleware, tracing_middleware],

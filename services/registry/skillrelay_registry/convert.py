@@ -69,30 +69,33 @@ def skillset_out(row: Skillset) -> schemas.SkillsetOut:
     )
 
 
+def _item_fields(row: Ability | Resource | Prompt) -> dict[str, Any]:
+    """What every ability, resource and prompt record shows (``schemas.SkillsetItemOut``)."""
+    return {
+        "id": row.id,
+        "skillset_id": row.skillset_id,
+        "name": row.name,
+        "title": row.title,
+        "description": row.description,
+        "meta": row.meta,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
 def ability_out(row: Ability) -> schemas.AbilityOut:
     return schemas.AbilityOut(
-        id=row.id,
-        skillset_id=row.skillset_id,
-        name=row.name,
-        title=row.title,
-        description=row.description,
+        **_item_fields(row),
         input_schema=row.input_schema,
         output_schema=row.output_schema,
         annotations=row.annotations,
         handler=load_handler(row.handler),
-        meta=row.meta,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 
 def resource_out(row: Resource) -> schemas.ResourceOut:
     return schemas.ResourceOut(
-        id=row.id,
-        skillset_id=row.skillset_id,
-        name=row.name,
-        title=row.title,
-        description=row.description,
+        **_item_fields(row),
         uri=row.uri,
         uri_template=row.uri_template,
         mime_type=row.mime_type,
@@ -101,25 +104,15 @@ def resource_out(row: Resource) -> schemas.ResourceOut:
         handler=load_dynamic_handler(row.handler),
         annotations=row.annotations,
         size=row.size,
-        meta=row.meta,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 
 def prompt_out(row: Prompt) -> schemas.PromptOut:
     return schemas.PromptOut(
-        id=row.id,
-        skillset_id=row.skillset_id,
-        name=row.name,
-        title=row.title,
-        description=row.description,
+        **_item_fields(row),
         arguments=row.arguments,
         messages=row.messages,
         handler=load_dynamic_handler(row.handler),
-        meta=row.meta,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 

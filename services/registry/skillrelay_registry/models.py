@@ -73,30 +73,35 @@ class Skillset(Base):
     updated_at: Mapped[datetime]
 
 
-class Ability(Base):
+class SkillsetItem:
+    """The columns every ability, resource and prompt has (``name`` differs in length by kind)."""
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    skillset_id: Mapped[str] = mapped_column(ForeignKey("skillsets.id", ondelete="CASCADE"))
+    title: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Ability(SkillsetItem, Base):
     __tablename__ = "abilities"
     __table_args__ = (
         UniqueConstraint("skillset_id", "name", name="uq_abilities_skillset_name"),
         Index("ix_abilities_skillset_page", "skillset_id", "created_at", "id"),
     )
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    skillset_id: Mapped[str] = mapped_column(ForeignKey("skillsets.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(128))
-    title: Mapped[str | None] = mapped_column(Text)
-    description: Mapped[str] = mapped_column(Text, default="")
     input_schema: Mapped[dict[str, Any]]
     output_schema: Mapped[dict[str, Any] | None]
     annotations: Mapped[dict[str, Any] | None]
     # The handler as its camelCase JSON (``skillrelay_common.schemas.abilities.Handler``).
     handler: Mapped[dict[str, Any]]
-    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
 
 
-class Resource(Base):
+class Resource(SkillsetItem, Base):
     __tablename__ = "resources"
     __table_args__ = (
         Index(
@@ -116,12 +121,7 @@ class Resource(Base):
         Index("ix_resources_skillset_page", "skillset_id", "created_at", "id"),
     )
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    skillset_id: Mapped[str] = mapped_column(ForeignKey("skillsets.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(Text)
-    title: Mapped[str | None] = mapped_column(Text)
-    description: Mapped[str] = mapped_column(Text, default="")
     uri: Mapped[str | None] = mapped_column(Text)
     uri_template: Mapped[str | None] = mapped_column(Text)
     mime_type: Mapped[str | None] = mapped_column(Text)
@@ -130,30 +130,19 @@ class Resource(Base):
     handler: Mapped[dict[str, Any] | None]
     annotations: Mapped[dict[str, Any] | None]
     size: Mapped[int | None] = mapped_column(Integer)
-    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
 
 
-class Prompt(Base):
+class Prompt(SkillsetItem, Base):
     __tablename__ = "prompts"
     __table_args__ = (
         UniqueConstraint("skillset_id", "name", name="uq_prompts_skillset_name"),
         Index("ix_prompts_skillset_page", "skillset_id", "created_at", "id"),
     )
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    skillset_id: Mapped[str] = mapped_column(ForeignKey("skillsets.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(Text)
-    title: Mapped[str | None] = mapped_column(Text)
-    description: Mapped[str] = mapped_column(Text, default="")
     arguments: Mapped[list[Any]] = mapped_column(default=list)
     messages: Mapped[list[Any]] = mapped_column(default=list)
     handler: Mapped[dict[str, Any] | None]
-    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
 
 
 class OAuthConnection(Base):

@@ -106,7 +106,19 @@ class SkillsetOut(Record):
     blueprint_id: str | None = None
 
 
-# --- abilities (MCP tools) -----------------------------------------------------------------------
+# --- abilities, resources, prompts -----------------------------------------------------------------------
+
+
+class SkillsetItemOut(Record):
+    """What every ability, resource and prompt record shows."""
+
+    id: str
+    skillset_id: str
+    name: str
+    description: str
+    meta: Meta
+    created_at: datetime
+    updated_at: datetime
 
 
 class AbilityCreate(Body):
@@ -131,16 +143,9 @@ class AbilityUpdate(Body):
     meta: Meta | UnsetType = UNSET
 
 
-class AbilityOut(Record):
-    id: str
-    skillset_id: str
-    name: str
-    description: str
+class AbilityOut(SkillsetItemOut):
     input_schema: dict[str, Any]
     handler: Handler
-    meta: Meta
-    created_at: datetime
-    updated_at: datetime
     title: str | None = None
     output_schema: dict[str, Any] | None = None
     annotations: dict[str, Any] | None = None
@@ -179,14 +184,7 @@ class ResourceUpdate(Body):
     meta: Meta | UnsetType = UNSET
 
 
-class ResourceOut(Record):
-    id: str
-    skillset_id: str
-    name: str
-    description: str
-    meta: Meta
-    created_at: datetime
-    updated_at: datetime
+class ResourceOut(SkillsetItemOut):
     title: str | None = None
     uri: str | None = None
     uri_template: str | None = None
@@ -232,16 +230,9 @@ class PromptUpdate(Body):
     meta: Meta | UnsetType = UNSET
 
 
-class PromptOut(Record):
-    id: str
-    skillset_id: str
-    name: str
-    description: str
+class PromptOut(SkillsetItemOut):
     arguments: list[dict[str, Any]]
     messages: list[dict[str, Any]]
-    meta: Meta
-    created_at: datetime
-    updated_at: datetime
     title: str | None = None
     handler: DynamicHandler | None = None
 

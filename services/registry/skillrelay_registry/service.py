@@ -9,6 +9,12 @@ on an event must see the change). The use cases live in ``usecases/``, one modul
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from skillrelay_registry import schemas
+from skillrelay_registry.kinds import ContentKind, KindName
+from skillrelay_registry.usecases.abilities import AbilityUseCases
 from skillrelay_registry.usecases.accounts import AccountUseCases
 from skillrelay_registry.usecases.base import (
     API_KEY_PREFIX,
@@ -17,9 +23,10 @@ from skillrelay_registry.usecases.base import (
     PendingEvent,
     utc_now,
 )
-from skillrelay_registry.usecases.contents import ContentUseCases
 from skillrelay_registry.usecases.integrations import IntegrationUseCases
 from skillrelay_registry.usecases.oauth_connections import OAuthConnectionUseCases
+from skillrelay_registry.usecases.prompts import PromptUseCases
+from skillrelay_registry.usecases.resources import ResourceUseCases
 from skillrelay_registry.usecases.search import SearchUseCases
 from skillrelay_registry.usecases.session_admin import SessionAdminUseCases
 from skillrelay_registry.usecases.skillsets import SkillsetUseCases
@@ -39,7 +46,9 @@ __all__ = [
 class RegistryService(
     AccountUseCases,
     SkillsetUseCases,
-    ContentUseCases,
+    AbilityUseCases,
+    ResourceUseCases,
+    PromptUseCases,
     SourceUseCases,
     OAuthConnectionUseCases,
     IntegrationUseCases,
@@ -48,3 +57,25 @@ class RegistryService(
     SessionAdminUseCases,
 ):
     """``RegistryService(session_factory, bus, settings)``: every use case, each method per call."""
+
+    async def create_content(
+        self, kind: ContentKind[Any, Any], owner_id: str, skillset_id: str, data: Any
+    ) -> schemas.Created:
+        """Create an item of ``kind`` from its create body (``kind.create_body``)."""
+        create: dict[KindName, Callable[[str, str, Any], Awaitable[schemas.Created]]] = {
+            "ability": self.create_ability,
+            "resource": self.create_resource,
+            "prompt": self.create_prompt,
+        }
+        return await create[kind.name](owner_id, skillset_id, data)
+
+    async def update_content(
+        self, kind: ContentKind[Any, Any], owner_id: str, skillset_id: str, item_id: str, data: Any
+    ) -> schemas.Created:
+        """Update an item of ``kind`` from its update body (``kind.update_body``)."""
+        update: dict[KindName, Callable[[str, str, str, Any], Awaitable[schemas.Created]]] = {
+            "ability": self.update_ability,
+            "resource": self.update_resource,
+            "prompt": self.update_prompt,
+        }
+        return await update[kind.name](owner_id, skillset_id, item_id, data)

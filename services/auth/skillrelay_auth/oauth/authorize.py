@@ -19,11 +19,10 @@ from typing import Any
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from skillrelay_auth.oauth.errors import not_found, oauth_error
+from skillrelay_auth.oauth.errors import oauth_error
 from skillrelay_auth.oauth.framework import Answer, FormRequest, in_thread
-from skillrelay_auth.oauth.parts import OAuthParts, RegistryLookup
 from skillrelay_auth.oauth.policy import error_text, with_query
-from skillrelay_auth.oauth.server import IntegrationServer
+from skillrelay_auth.oauth.server import IntegrationServer, Issuers
 from skillrelay_auth.oauth.token import Grantee
 from skillrelay_auth.oauth_repo import AuthorizationRequest, utcnow
 from skillrelay_auth.upstream import UpstreamError, UpstreamIdP
@@ -61,28 +60,19 @@ def binding_cookie_name(request_id: str) -> str:
 
 
 class AuthorizationFlow:
-    def __init__(
-        self, parts: OAuthParts, registry: RegistryLookup, upstream: UpstreamIdP, secret_key: str
-    ) -> None:
-        self.parts = parts
-        self._registry = registry
+    def __init__(self, issuers: Issuers, upstream: UpstreamIdP, secret_key: str) -> None:
+        self.parts = issuers.parts
+        self._issuers = issuers
         self._upstream = upstream
         self._box = SecretBox(secret_key, "oauth-upstream-verifier")
         self._csrf_key = hashlib.sha256(b"consent-csrf:" + secret_key.encode()).digest()
-
-    async def server(self, integration_id: str) -> IntegrationServer:
-        """This integration's authorization server; 404 when it has none (no OAuth connection)."""
-        integration = await self._registry.integration(integration_id)
-        if integration is None or not integration.o_auth_connection_id:
-            raise not_found()
-        return IntegrationServer(self.parts, integration)
 
     # -- the authorization endpoint --------------------------------------------------------------
 
     async def start(self, integration_id: str, params: dict[str, str]) -> AuthorizationStarted | Redirect:
         """Validated by Authlib; errors it can send to a verified redirect URI come back as ``Redirect``,
         the others are raised (shown on a page: never redirect to an unverified URI)."""
-        server = await self.server(integration_id)
+        server = await self._issuers.server(integration_id)
         request = FormRequest("GET", f"{server.issuer}/authorize", {}, params)
         try:
             grant = await in_thread(server.get_consent_grant, request)
@@ -131,7 +121,7 @@ class AuthorizationFlow:
 
     async def _connection(self, integration: IntegrationInfo) -> OAuthConnectionSecret:
         assert integration.o_auth_connection_id is not None
-        connection = await self._registry.connection(integration.o_auth_connection_id)
+        connection = await self._issuers.registry.connection(integration.o_auth_connection_id)
         if connection is None:
             raise oauth_error("server_error", "the integration's OAuth connection is gone")
         return connection
@@ -171,7 +161,7 @@ class AuthorizationFlow:
         code = params.get("code")
         if not code:
             raise oauth_error("invalid_request", "the identity provider sent no code")
-        server = await self.server(pending.integration_id)
+        server = await self._issuers.server(pending.integration_id)
         connection = await self._connection(server.integration)
         try:
             endpoints = await self._upstream.endpoints(connection)
@@ -221,7 +211,7 @@ class AuthorizationFlow:
             raise oauth_error("invalid_request", "this consent belongs to another browser", 403)
         if not hmac.compare_digest(self._csrf(request_id, binding), csrf or ""):
             raise oauth_error("invalid_request", "the consent form is stale or forged", 403)
-        server = await self.server(pending.integration_id)
+        server = await self._issuers.server(pending.integration_id)
         if not allow:
             return await self._finish(server, pending, None)
         await store.grant_consent(

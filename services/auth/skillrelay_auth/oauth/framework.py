@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import anyio.from_thread
 import anyio.to_thread
-from authlib.oauth2 import AuthorizationServer, OAuth2Request
+from authlib.oauth2 import AuthorizationServer, OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc6749 import JsonPayload, JsonRequest
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 
@@ -93,9 +93,20 @@ class LitestarAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         the endpoints themselves."""
 
 
+# Authlib refuses to build an error whose description holds characters RFC 6749 forbids there (a quote,
+# a backslash, non-ASCII) with this ValueError, and some of its descriptions quote the request.
+_FORBIDDEN_DESCRIPTION = "Error description contains forbidden characters"
+
+
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:
     """Run Authlib's synchronous code off the event loop."""
-    return await anyio.to_thread.run_sync(partial(fn, *args))
+    try:
+        return await anyio.to_thread.run_sync(partial(fn, *args))
+    except ValueError as exc:
+        if not str(exc).startswith(_FORBIDDEN_DESCRIPTION):
+            raise
+        description = "a parameter holds characters that OAuth does not allow here"
+        raise OAuth2Error(description, error="invalid_request") from None
 
 
 def on_loop(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:

@@ -11,6 +11,7 @@ from typing import Any
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 
 from skillrelay_auth.oauth.clients import OAuthClient
+from skillrelay_auth.oauth.errors import oauth_error
 from skillrelay_auth.oauth.framework import Answer, FormRequest, in_thread, on_loop
 from skillrelay_auth.oauth.parts import OAuthParts
 from skillrelay_auth.oauth.policy import AUTH_METHODS
@@ -31,6 +32,14 @@ class RevocableToken:
 
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS = list(AUTH_METHODS)
+
+    def check_params(self, request: Any, client: OAuthClient) -> None:
+        if request.form.get("token_type_hint") not in (None, *self.SUPPORTED_TOKEN_TYPES):
+            # Authlib's error class answers 401; an unknown hint is a bad request (RFC 6749 section 5.2).
+            raise oauth_error(
+                "unsupported_token_type", "token_type_hint must be access_token or refresh_token"
+            )
+        super().check_params(request, client)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> RevocableToken | None:
         return on_loop(find_token, self.server.parts, self.server.integration, token_string)

@@ -23,6 +23,7 @@ from skillrelay_auth.oauth.framework import Answer
 from skillrelay_auth.oauth.policy import MAX_PARAMETER_LENGTH, OAuthConfig
 from skillrelay_auth.oauth.registration import register_answer
 from skillrelay_auth.oauth.revoke import revoke_answer
+from skillrelay_auth.oauth.server import Issuers
 from skillrelay_auth.oauth.token import token_answer
 from skillrelay_auth.rate_limit import RateLimiter
 
@@ -77,14 +78,17 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     return _single_valued(await request.form())
 
 
-def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationFlow]) -> list[HTTPRouteHandler]:
-    """``current`` gives the flow once the service has started (it needs the database and NATS)."""
+def oauth_routes(
+    config: OAuthConfig, issuers: Callable[[], Issuers], flow: Callable[[], AuthorizationFlow]
+) -> list[HTTPRouteHandler]:
+    """``issuers`` and ``flow`` give their objects once the service has started (they need the
+    database and NATS)."""
     secure_cookies = config.auth_public_url.startswith("https://")
     registrations = RateLimiter(config.registrations_per_minute)
 
     async def metadata_response(integration_id: str) -> Response[Any]:
         try:
-            server = await current().server(integration_id)
+            server = await issuers().server(integration_id)
         except OAuth2Error as error:
             return _error_json(error)
         return Response(server.metadata(), headers={"Cache-Control": "public, max-age=300"})
@@ -103,7 +107,7 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationFlow]) 
 
     @get("/oauth/{integration_id:str}/jwks", include_in_schema=False)
     async def jwks(integration_id: FromPath[str]) -> Response[Any]:
-        keys = await current().parts.keys.jwks()
+        keys = await issuers().parts.keys.jwks()
         return Response({"keys": keys}, headers={"Cache-Control": "public, max-age=60"})
 
     @post("/oauth/{integration_id:str}/register", include_in_schema=False)
@@ -123,7 +127,7 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationFlow]) 
                 body = await request.json()
             except Exception:
                 raise oauth_error("invalid_client_metadata", "the body must be JSON") from None
-            server = await current().server(integration_id)
+            server = await issuers().server(integration_id)
             return _json(await register_answer(server, request.headers, body))
         except OAuth2Error as error:
             return _error_json(error)
@@ -131,7 +135,7 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationFlow]) 
     @get("/oauth/{integration_id:str}/authorize", include_in_schema=False)
     async def authorize(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         try:
-            started = await current().start(integration_id, _single_valued(request.query_params))
+            started = await flow().start(integration_id, _single_valued(request.query_params))
         except OAuth2Error as error:
             return _error_page(error)
         if isinstance(started, Redirect):
@@ -151,10 +155,10 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationFlow]) 
     async def upstream_callback(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             params = _single_valued(request.query_params)
-            flow = current()
-            pending = await flow.find_upstream_request(params.get("state", ""))
+            browser_flow = flow()
+            pending = await browser_flow.find_upstream_request(params.get("state", ""))
             binding = request.cookies.get(binding_cookie_name(pending.id))
-            outcome = await flow.upstream_callback(pending, params, binding)
+            outcome = await browser_flow.upstream_callback(pending, params, binding)
         except OAuth2Error as error:
             return _error_page(error)
         if isinstance(outcome, ConsentNeeded):
@@ -172,7 +176,7 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationFlow]) 
             decision = form.get("decision")
             if decision not in ("allow", "deny"):
                 raise oauth_error("invalid_request", "decision must be allow or deny")
-            outcome = await current().decide(request_id, form.get("csrf", ""), binding, decision == "allow")
+            outcome = await flow().decide(request_id, form.get("csrf", ""), binding, decision == "allow")
         except OAuth2Error as error:
             return _error_page(error)
         expired = Cookie(
@@ -183,7 +187,7 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationFlow]) 
     @post("/oauth/{integration_id:str}/token", include_in_schema=False, status_code=200)
     async def token(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         try:
-            server = await current().server(integration_id)
+            server = await issuers().server(integration_id)
             return _json(await token_answer(server, request.headers, await _form(request)))
         except OAuth2Error as error:
             return _error_json(error)
@@ -191,7 +195,7 @@ def oauth_routes(config: OAuthConfig, current: Callable[[], AuthorizationFlow]) 
     @post("/oauth/{integration_id:str}/revoke", include_in_schema=False, status_code=200)
     async def revoke(integration_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
         try:
-            server = await current().server(integration_id)
+            server = await issuers().server(integration_id)
             return _json(await revoke_answer(server, request.headers, await _form(request)))
         except OAuth2Error as error:
             return _error_json(error)

@@ -13,9 +13,10 @@ import jwt
 from authlib.oauth2.rfc9207 import IssuerParameter
 
 from skillrelay_auth.oauth.clients import OAuthClient
+from skillrelay_auth.oauth.errors import not_found
 from skillrelay_auth.oauth.framework import LitestarAuthorizationServer, on_loop
 from skillrelay_auth.oauth.metadata import server_metadata
-from skillrelay_auth.oauth.parts import OAuthParts
+from skillrelay_auth.oauth.parts import OAuthParts, RegistryLookup
 from skillrelay_auth.oauth.policy import SUPPORTED_SCOPES
 from skillrelay_auth.oauth.registration import Registration
 from skillrelay_auth.oauth.revoke import Revocation
@@ -123,3 +124,17 @@ class IntegrationServer(LitestarAuthorizationServer):
         )
         on_loop(save)
         self.granted = grantee
+
+
+class Issuers:
+    """Finds an integration's authorization server; 404 when it has none (no OAuth connection)."""
+
+    def __init__(self, parts: OAuthParts, registry: RegistryLookup) -> None:
+        self.parts = parts
+        self.registry = registry
+
+    async def server(self, integration_id: str) -> IntegrationServer:
+        integration = await self.registry.integration(integration_id)
+        if integration is None or not integration.o_auth_connection_id:
+            raise not_found()
+        return IntegrationServer(self.parts, integration)

@@ -484,6 +484,10 @@ async def test_odd_input_never_gets_a_server_error(oauth_stack: OAuthStack, http
     attempts = [
         http.get(f"{issuer}/authorize?client_id={client['client_id']}&state={'s' * 5000}"),
         http.get(f"{issuer}/authorize?client_id=a&client_id=b"),
+        # Authlib quotes these in its error descriptions, where a quote or non-ASCII is not allowed.
+        http.get(f"{issuer}/authorize?client_id={client['client_id']}&response_type=%22%C3%A9"),
+        http.get(f"{issuer}/authorize?client_id={client['client_id']}&redirect_uri=http://127.0.0.1:1/%22"),
+        http.post(f"{issuer}/token", data={"grant_type": '"\\é'}),
         http.get(f"{oauth_stack.auth_url}/oauth/{'x' * 300}/authorize"),
         http.get(f"{oauth_stack.auth_url}/oauth/callback"),
         http.post(f"{issuer}/token", json={"grant_type": "authorization_code"}),
@@ -546,6 +550,12 @@ async def test_authlib_checks_at_the_token_and_revocation_endpoints(
         auth=(other["client_id"], other["client_secret"]),
     )
     assert foreign.status_code == 400 and foreign.json()["error"] == "invalid_grant"
+    odd_hint = await http.post(
+        f"{oauth_stack.issuer(integration.id)}/revoke",
+        data={"token": tokens["refresh_token"], "token_type_hint": "id_token"},
+        auth=auth,
+    )
+    assert odd_hint.status_code == 400 and odd_hint.json()["error"] == "unsupported_token_type"
     still = await http.post(
         token_url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=auth
     )

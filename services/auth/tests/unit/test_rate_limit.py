@@ -53,7 +53,7 @@ class FakeServer:
         return Answer(201, {"client_id": f"c{self.registered}"})
 
 
-class FakeFlow:
+class FakeIssuers:
     def __init__(self, server: FakeServer) -> None:
         self._server = server
 
@@ -66,7 +66,8 @@ async def test_register_answers_429_with_retry_after_past_the_limit() -> None:
     config = OAuthConfig(
         auth_public_url="http://auth.test", edge_public_url="http://edge.test", registrations_per_minute=2
     )
-    app = Litestar(route_handlers=oauth_routes(config, lambda: FakeFlow(server)))  # type: ignore[arg-type,return-value]
+    routes = oauth_routes(config, lambda: FakeIssuers(server), lambda: None)  # type: ignore[arg-type,return-value]
+    app = Litestar(route_handlers=routes)
     async with AsyncTestClient(app) as client:
         body = {"redirect_uris": ["http://127.0.0.1/cb"]}
         answers = [await client.post("/oauth/mcpserver_x/register", json=body) for _ in range(3)]

@@ -5,13 +5,11 @@ from __future__ import annotations
 from litestar import Router
 from litestar.di import Provide
 
-from skillrelay_registry.api.abilities import AbilityController
 from skillrelay_registry.api.blueprints import BlueprintController
 from skillrelay_registry.api.common import owner_dependencies
+from skillrelay_registry.api.contents import content_controllers
 from skillrelay_registry.api.integrations import IntegrationController
 from skillrelay_registry.api.oauth_connections import OAuthConnectionController
-from skillrelay_registry.api.prompts import PromptController
-from skillrelay_registry.api.resources import ResourceController
 from skillrelay_registry.api.sessions import end_idle_sessions
 from skillrelay_registry.api.skillsets import SkillsetController
 from skillrelay_registry.api.sources import SourceController
@@ -26,9 +24,7 @@ def api_router() -> Router:
         route_handlers=[
             BlueprintController,
             SkillsetController,
-            AbilityController,
-            ResourceController,
-            PromptController,
+            *content_controllers(),
             SourceController,
             OAuthConnectionController,
             IntegrationController,

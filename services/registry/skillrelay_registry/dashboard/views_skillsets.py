@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
@@ -17,6 +15,7 @@ from skillrelay_registry.dashboard import forms, handler_form
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
 from skillrelay_registry.errors import InvalidInput, NotFoundError, RegistryError
+from skillrelay_registry.kinds import ABILITY, PROMPT, RESOURCE, ContentKind
 from skillrelay_registry.pagination import MAX_TAKE, ListQuery
 
 LIST_ALL = ListQuery(take=MAX_TAKE, order="asc")
@@ -24,53 +23,35 @@ LIST_ALL = ListQuery(take=MAX_TAKE, order="asc")
 
 @dataclass(frozen=True)
 class ChildKind:
-    """Abilities, resources or prompts: the same pages, other fields and service calls."""
+    """The dashboard's side of a ``ContentKind``: its form's fields and a new item's example values."""
 
-    slug: str
-    singular: str
-    title: str
+    content: ContentKind[Any, Any]
     fields: list[Field]
-    create_body: type[msgspec.Struct]
-    update_body: type[msgspec.Struct]
     example: dict[str, str]
 
-    def call(self, service: Service, verb: str) -> Callable[..., Awaitable[Any]]:
-        return cast(Callable[..., Awaitable[Any]], getattr(service, f"{verb}_{self.singular}"))
+    @property
+    def slug(self) -> str:
+        return self.content.plural
 
-    def list_call(self, service: Service) -> Callable[..., Awaitable[Any]]:
-        return cast(Callable[..., Awaitable[Any]], getattr(service, f"list_{self.slug}"))
+    @property
+    def singular(self) -> str:
+        return self.content.name
+
+    @property
+    def title(self) -> str:
+        return self.content.title
 
 
 CHILD_KINDS = {
     kind.slug: kind
     for kind in (
         ChildKind(
-            "abilities",
-            "ability",
-            "Ability",
+            ABILITY,
             forms.ABILITY_FIELDS,
-            schemas.AbilityCreate,
-            schemas.AbilityUpdate,
             {"inputSchema": forms.INPUT_SCHEMA_EXAMPLE, "handler": forms.STATIC_HANDLER_EXAMPLE},
         ),
-        ChildKind(
-            "resources",
-            "resource",
-            "Resource",
-            forms.RESOURCE_FIELDS,
-            schemas.ResourceCreate,
-            schemas.ResourceUpdate,
-            {"mimeType": "text/plain"},
-        ),
-        ChildKind(
-            "prompts",
-            "prompt",
-            "Prompt",
-            forms.PROMPT_FIELDS,
-            schemas.PromptCreate,
-            schemas.PromptUpdate,
-            {"arguments": "[]", "messages": "[]"},
-        ),
+        ChildKind(RESOURCE, forms.RESOURCE_FIELDS, {"mimeType": "text/plain"}),
+        ChildKind(PROMPT, forms.PROMPT_FIELDS, {"arguments": "[]", "messages": "[]"}),
     )
 }
 
@@ -152,7 +133,8 @@ async def _skillset_page(
     skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
     children = {
         slug: [
-            as_dict(item) for item in (await kind.list_call(service)(owner_id, skillset_id, LIST_ALL)).items
+            as_dict(item)
+            for item in (await service.list_content(kind.content, owner_id, skillset_id, LIST_ALL)).items
         ]
         for slug, kind in CHILD_KINDS.items()
     }
@@ -285,7 +267,9 @@ async def _save_child(
 ) -> Response[str]:
     posted = await _form(request)
     item = (
-        None if item_id is None else as_dict(await kind.call(service, "get")(owner_id, skillset_id, item_id))
+        None
+        if item_id is None
+        else as_dict(await service.get_content(kind.content, owner_id, skillset_id, item_id))
     )
     form = posted
     try:
@@ -296,12 +280,11 @@ async def _save_child(
                 raise FormErrors(fields={"handler": str(exc)}) from None
         body, errors = forms.read_form(kind.fields, form)
         if item_id is None:
-            await kind.call(service, "create")(
-                owner_id, skillset_id, forms.to_body(body, kind.create_body, errors)
-            )
+            data = forms.to_body(body, kind.content.create_body, errors)
+            await service.create_content(kind.content, owner_id, skillset_id, data)
         else:
-            data = forms.to_body(body, kind.update_body, errors)
-            await kind.call(service, "update")(owner_id, skillset_id, item_id, data)
+            data = forms.to_body(body, kind.content.update_body, errors)
+            await service.update_content(kind.content, owner_id, skillset_id, item_id, data)
     except (FormErrors, RegistryError) as exc:
         if isinstance(exc, RegistryError) and exc.status not in {400, 409}:
             raise
@@ -343,7 +326,7 @@ async def edit_child(
     item_id: FromPath[str],
 ) -> Response[str]:
     kind = _kind(kind_slug)
-    item = as_dict(await kind.call(service, "get")(owner_id, skillset_id, item_id))
+    item = as_dict(await service.get_content(kind.content, owner_id, skillset_id, item_id))
     values = forms.form_values(kind.fields, item) | _handler_values(kind, item.get("handler"))
     return await _child_form_page(request, service, owner_id, skillset_id, kind, item=item, values=values)
 
@@ -370,7 +353,7 @@ async def confirm_delete_child(
     item_id: FromPath[str],
 ) -> Response[str]:
     kind = _kind(kind_slug)
-    item = as_dict(await kind.call(service, "get")(owner_id, skillset_id, item_id))
+    item = as_dict(await service.get_content(kind.content, owner_id, skillset_id, item_id))
     base = f"{PREFIX}/skillsets/{skillset_id}"
     return render(
         request,
@@ -394,7 +377,7 @@ async def delete_child(
     item_id: FromPath[str],
 ) -> Response[str]:
     kind = _kind(kind_slug)
-    await kind.call(service, "delete")(owner_id, skillset_id, item_id)
+    await service.delete_content(kind.content, owner_id, skillset_id, item_id)
     return redirect(request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}", "deleted")
 
 

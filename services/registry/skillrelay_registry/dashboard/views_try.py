@@ -21,6 +21,7 @@ from skillrelay_registry.dashboard.try_form import (
     schema_inputs,
 )
 from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
+from skillrelay_registry.kinds import ABILITY, PROMPT, RESOURCE
 
 TOKEN_FIELD = "accessToken"
 
@@ -44,9 +45,9 @@ class _Catalog:
 
 
 async def _catalog(service: Service, owner_id: str, skillset_id: str) -> _Catalog:
-    abilities = (await service.list_abilities(owner_id, skillset_id, LIST_ALL)).items
-    resources = (await service.list_resources(owner_id, skillset_id, LIST_ALL)).items
-    prompts = (await service.list_prompts(owner_id, skillset_id, LIST_ALL)).items
+    abilities = (await service.list_content(ABILITY, owner_id, skillset_id, LIST_ALL)).items
+    resources = (await service.list_content(RESOURCE, owner_id, skillset_id, LIST_ALL)).items
+    prompts = (await service.list_content(PROMPT, owner_id, skillset_id, LIST_ALL)).items
     return _Catalog(
         tools={a.name: {"description": a.description, "inputSchema": a.input_schema} for a in abilities},
         resources={

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 import structlog
@@ -164,59 +164,6 @@ class UseCaseBase:
     async def _skillset_for_change(self, repo: Repository, owner_id: str, skillset_id: str) -> Skillset:
         return await owned(repo, Skillset, owner_id, skillset_id, "skillset", lock=True)
 
-    async def _insert_named_child(
-        self, owner_id: str, row: Ability | Prompt, entity: Literal["ability", "prompt"], duplicate: str
-    ) -> schemas.Created:
-        """Add an ability or prompt whose name must be unique in its skillset: under the skillset's
-        lock, refuse a duplicate (409), insert, bump the skillset revision, then publish the event."""
-        model = type(row)
-        with conflict_on_duplicate(duplicate):
-            async with self._unit() as repo:
-                await self._skillset_for_change(repo, owner_id, row.skillset_id)
-                if await repo.exists(
-                    (model.skillset_id == row.skillset_id) & (model.name == row.name), model
-                ):
-                    raise ConflictError(duplicate)
-                repo.add(row)
-                await repo.flush()
-                revision = await self._bump_revision_if_it_fits(repo, row.skillset_id, row.updated_at)
-        await self._publish(
-            [skillset_event(row.skillset_id, owner_id, "created", entity, row.id, None, revision)]
-        )
-        return schemas.Created(id=row.id)
-
-    async def _rename_child(self, repo: Repository, row: Ability | Prompt, name: str, duplicate: str) -> None:
-        """Give an ability or prompt a new name, refusing (409) one already used in its skillset (the
-        caller holds the skillset's lock)."""
-        if name == row.name:
-            return
-        model = type(row)
-        if await repo.exists((model.skillset_id == row.skillset_id) & (model.name == name), model):
-            raise ConflictError(duplicate)
-        row.name = name
-
-    async def _delete_child(
-        self,
-        owner_id: str,
-        skillset_id: str,
-        model: type[Ability | Prompt | Resource],
-        child_id: str,
-        entity: Literal["ability", "prompt", "resource"],
-    ) -> schemas.Created:
-        """Remove an ability, resource or prompt under the skillset's lock, bump the skillset revision,
-        then publish the event (a resource's carries its URI, so subscribers can be told)."""
-        now = self._clock()
-        async with self._unit() as repo:
-            await self._skillset_for_change(repo, owner_id, skillset_id)
-            row = await child(repo, model, skillset_id, child_id, entity)
-            uri = resource_uri(row) if isinstance(row, Resource) else None
-            await repo.delete(row)
-            revision = await repo.bump_revision(skillset_id, now)
-        await self._publish(
-            [skillset_event(skillset_id, owner_id, "deleted", entity, child_id, uri, revision)]
-        )
-        return schemas.Created(id=child_id)
-
 
 # --- helpers ---------------------------------------------------------------------------------------
 
@@ -285,10 +232,6 @@ def skillset_event(
         ),
         f"events.registry.{entity}.{change}",
     )
-
-
-def resource_uri(row: Resource) -> str | None:
-    return row.uri if row.uri is not None else row.uri_template
 
 
 def reply_reason(reply: object) -> str:

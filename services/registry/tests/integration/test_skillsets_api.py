@@ -365,7 +365,7 @@ async def test_openapi_document_lists_every_call(client: httpx.AsyncClient) -> N
     paths = document["paths"]
     for path in (
         "/api/v1/user/create",
-        "/api/v1/skillset/{skillset_id}/ability/{ability_id}/update",
+        "/api/v1/skillset/{skillset_id}/ability/{item_id}/update",
         "/api/v1/skillset/{skillset_id}/resource/list",
         "/api/v1/skillset/{skillset_id}/prompt/create",
         "/api/v1/blueprint/list",
@@ -375,6 +375,16 @@ async def test_openapi_document_lists_every_call(client: httpx.AsyncClient) -> N
         "/api/v1/integration/mcpserver/{integration_id}/session/{session_id}/delete",
     ):
         assert path in paths, path
+    # The three kinds' controllers come from one factory: each still names its own body and record.
+    for kind, body, record in (
+        ("ability", "AbilityCreate", "AbilityOut"),
+        ("resource", "ResourceCreate", "ResourceOut"),
+        ("prompt", "PromptCreate", "PromptOut"),
+    ):
+        create = paths[f"/api/v1/skillset/{{skillset_id}}/{kind}/create"]["post"]
+        assert body in str(create["requestBody"]), kind
+        fetch = paths[f"/api/v1/skillset/{{skillset_id}}/{kind}/{{item_id}}/fetch"]["get"]
+        assert record in str(fetch["responses"]["200"]), kind
     listed = {p["name"] for p in paths["/api/v1/integration/mcpserver/list"]["get"]["parameters"]}
     assert {"cursor", "take", "order", "blueprintId"} <= listed
     assert "clientSecret" not in str(document["components"]["schemas"]["OAuthConnectionOut"])
