@@ -32,8 +32,9 @@ from skillrelay_common.schemas.sessions import GetSession
 from skillrelay_common.subjects import SESSIONS_GET, Endpoint
 from skillrelay_devstack.embedded import EmbeddedNats
 
-LEAN: Endpoint[GetSession, object] = Endpoint("benchlean.session.get", GetSession, SESSIONS_GET.reply, "benchlean")
-FASTSTREAM: Endpoint[GetSession, object] = Endpoint("benchfs.session.get", GetSession, SESSIONS_GET.reply, "benchfs")
+REPLY = SESSIONS_GET.reply
+LEAN: Endpoint[GetSession, object] = Endpoint("benchlean.session.get", GetSession, REPLY, "benchlean")
+FASTSTREAM: Endpoint[GetSession, object] = Endpoint("benchfs.session.get", GetSession, REPLY, "benchfs")
 IN_FLIGHT = 32
 
 
