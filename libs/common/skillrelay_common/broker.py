@@ -35,6 +35,8 @@ _log = structlog.get_logger("skillrelay.broker")
 _encoder = msgspec.json.Encoder()
 # Room left in a reply for its headers under the server's max_payload (as ``messaging.Bus``).
 REPLY_HEADROOM_BYTES = 4096
+# Requests of one endpoint handled at once by one instance.
+CONCURRENT_REQUESTS = 32
 # Until the broker is connected (and in the in-memory test broker) the server's default limit.
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
@@ -85,6 +87,9 @@ class Answers:
             endpoint.subject,
             queue="" if endpoint.broadcast else endpoint.service,
             decoder=_request_decoder(endpoint),
+            # Requests of one subject run side by side, as they do across replicas: a slow one (a
+            # database write) does not hold up the next. The use cases are written for concurrency.
+            max_workers=CONCURRENT_REQUESTS,
             title=endpoint.subject,
             description=endpoint.description or None,
         )
