@@ -69,8 +69,10 @@ docs: install ## build the documentation site strictly into site/ (a broken link
 bench: install ## speed benchmarks (edge vs MCP Python SDK vs raw Litestar), ratios printed
 	$(RUN) python -m benchmarks
 
-bench-scale: install ## listening clients one edge replica holds, memory per client, fan-out latency (minutes)
+bench-scale: install ## listening clients per edge replica, memory per client, fan-out, failover, 1M sessions (minutes)
 	$(RUN) python -m benchmarks.scale $(BENCH_SCALE_ARGS)
+	$(RUN) python -m benchmarks.scale_failover $(BENCH_FAILOVER_ARGS)
+	$(RUN) python -m benchmarks.scale_sessions $(BENCH_SESSIONS_ARGS)
 
 # ContextForge needs Python >= 3.12: the first that runs of python3.13, python3.12 (on PATH) or one under
 # ~/.pyenv/versions gets its own venv in .peers/ (git-ignored). Without one, only this target is skipped.

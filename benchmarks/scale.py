@@ -26,14 +26,16 @@ import json
 import os
 import resource
 import secrets
+import signal
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
-from benchmarks.__main__ import INTEGRATION_ID, PYTHON, _env, _running, _wait_http
+from benchmarks.__main__ import INTEGRATION_ID, MODERN, PYTHON, _env, _running, _wait_http
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import SkillsetChanged
 from skillrelay_common.subjects import MCP_EVENTS
@@ -123,15 +125,20 @@ class Listener(asyncio.Protocol):
 
 
 async def open_sessions(port: int, token: str, count: int, concurrency: int = 32) -> list[tuple[str, str]]:
-    """``count`` sessions as (integration, session id), PER_INTEGRATION to an integration."""
-    found: list[tuple[str, str]] = []
-    for first in range(0, count, PER_INTEGRATION):
-        integration = f"{INTEGRATION_ID}_{first // PER_INTEGRATION}"
-        opened = await _open_sessions(
-            port, token, integration, min(PER_INTEGRATION, count - first), concurrency
-        )
-        found += [(integration, session) for session in opened]
-    return found
+    """``count`` sessions as (integration, session id), PER_INTEGRATION to an integration; the
+    integrations are filled at once (the sessions service serialises inserts only within one)."""
+    integrations = [
+        (f"{INTEGRATION_ID}_{first // PER_INTEGRATION}", min(PER_INTEGRATION, count - first))
+        for first in range(0, count, PER_INTEGRATION)
+    ]
+    opened = await asyncio.gather(
+        *(_open_sessions(port, token, integration, size, concurrency) for integration, size in integrations)
+    )
+    return [
+        (integration, session)
+        for (integration, _), sessions in zip(integrations, opened, strict=True)
+        for session in sessions
+    ]
 
 
 async def _open_sessions(port: int, token: str, integration: str, count: int, concurrency: int) -> list[str]:
@@ -218,6 +225,45 @@ async def open_listeners(
     return listeners
 
 
+async def open_listen_streams(
+    port: int, token: str, count: int, subscribers: int, concurrency: int = 50
+) -> list[Listener]:
+    """``count`` 2026-07-28 ``subscriptions/listen`` streams (stateless: no session), on the first
+    integration; the first ``subscribers`` of them also ask for ``resources/updated`` of WATCHED."""
+    loop = asyncio.get_running_loop()
+    listeners: list[Listener] = []
+    pending = iter(range(count))
+    path = _path(f"{INTEGRATION_ID}_0")
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": MODERN,
+        "Mcp-Method": "subscriptions/listen",
+    }
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+
+    async def worker() -> None:
+        for index in pending:
+            wanted: dict[str, object] = {"toolsListChanged": True}
+            if index < subscribers:
+                wanted["resourceSubscriptions"] = [WATCHED]
+            body = _rpc("subscriptions/listen", {"notifications": wanted, "_meta": meta}, index + 1)
+            opened: asyncio.Future[None] = loop.create_future()
+            _, listener = await loop.create_connection(functools.partial(Listener, opened), "127.0.0.1", port)
+            assert listener.transport is not None
+            listener.transport.write(_request("POST", path, headers, body))
+            await opened
+            listeners.append(listener)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return listeners
+
+
 async def call_latencies(port: int, token: str, warm: tuple[str, str], calls: int) -> list[float]:
     integration, session = warm
     headers = {
@@ -260,8 +306,69 @@ async def await_arrivals(listeners: list[Listener], marker: bytes, expected: int
         await asyncio.sleep(0.05)
 
 
+async def edge_snapshot(edge_pid: int, base: str, number: int) -> tracemalloc.Snapshot:
+    """A tracemalloc snapshot of the edge run by ``benchmarks.traced_edge`` (``--profile-memory``)."""
+    os.kill(edge_pid, signal.SIGUSR1)
+    done = f"{base}.{number}.done"
+    while not os.path.exists(done):  # noqa: ASYNC110, ASYNC240 (the edge writes it once its snapshot is out)
+        await asyncio.sleep(0.2)
+    return tracemalloc.Snapshot.load(f"{base}.{number}")
+
+
+def print_allocations(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, clients: int) -> None:
+    """The Python allocations that grew while the clients connected, per client, by line."""
+    stats = after.compare_to(before, "lineno")
+    total = sum(stat.size_diff for stat in stats)
+    print(f"edge Python heap growth (tracemalloc): {total / max(1, clients):.0f} B per client; by line:")
+    for stat in stats[:25]:
+        frame = stat.traceback[0]
+        print(
+            f"  {stat.size_diff / max(1, clients):8.0f} B  {stat.count_diff / max(1, clients):5.2f} blocks  "
+            f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
+        )
+
+
+def print_memory(kind: str, held: int, before: int, after: int, seconds: float) -> None:
+    print(f"{kind + ' held:':<27}{held} (opened in {seconds:.1f}s)")
+    print(
+        f"{'  edge memory:':<27}{before / 2**20:.0f} MiB -> {after / 2**20:.0f} MiB, "
+        f"{(after - before) / max(1, held) / 1024:.1f} KiB per client"
+    )
+
+
+async def fan_out(
+    bus: Bus,
+    listeners: list[Listener],
+    entity: Literal["ability", "resource"],
+    marker: bytes,
+    uri: str | None,
+    expected: int,
+) -> None:
+    """Publish the registry event a REST change publishes; time its notification at every listener."""
+    event = SkillsetChanged(
+        skillset_id=SKILLSET, owner_id="user_bench", change="updated", entity=entity, uri=uri, revision=1
+    )
+    sent = time.perf_counter()
+    await bus.nc.publish(f"events.registry.{entity}.updated", msgspec.json.encode(event))
+    await await_arrivals(listeners, marker, expected, 60)
+    delays = [listener.arrivals[marker] - sent for listener in listeners if marker in listener.arrivals]
+    print(
+        f"{marker.decode():<26} reached {len(delays)} of {expected} expected; "
+        f"p50 {percentile(delays, 0.5) * 1e3:.0f} ms, p99 {percentile(delays, 0.99) * 1e3:.0f} ms, "
+        f"max {max(delays, default=float('nan')) * 1e3:.0f} ms"
+    )
+
+
 async def measure(
-    edge_pid: int, port: int, token: str, nats_url: str, clients: int, subscribers: int, calls: int
+    edge_pid: int,
+    port: int,
+    token: str,
+    nats_url: str,
+    clients: int,
+    listens: int,
+    subscribers: int,
+    calls: int,
+    snapshots: str | None = None,
 ) -> None:
     bus = await Bus.connect(nats_url, "bench-scale")
     try:
@@ -271,21 +378,33 @@ async def measure(
         started = time.perf_counter()
         sessions = await open_sessions(port, token, clients)
         created = time.perf_counter() - started
-        rate = clients / created
+        rate = clients / created if created else float("nan")
         print(f"sessions created:          {clients} in {created:.1f}s ({rate:.0f}/s, by HTTP initialize)")
         for integration, session in sessions[:subscribers]:
             await subscribe(port, token, integration, session)
+        traced = await edge_snapshot(edge_pid, snapshots, 0) if snapshots else None
         before = rss_bytes(edge_pid)
         started = time.perf_counter()
-        listeners = await open_listeners(port, token, sessions)
+        streams = await open_listeners(port, token, sessions)
         opened = time.perf_counter() - started
         await asyncio.sleep(2)  # let the edge settle (allocations of the last connections)
+        middle = rss_bytes(edge_pid)
+        if snapshots and traced is not None:
+            later = await edge_snapshot(edge_pid, snapshots, 1)
+            if streams:
+                print_allocations(traced, later, len(streams))
+            traced = later
+        print_memory("GET streams (2025)", len(streams), before, middle, opened)
+        started = time.perf_counter()
+        listening = await open_listen_streams(port, token, listens, subscribers)
+        opened = time.perf_counter() - started
+        await asyncio.sleep(2)
         after = rss_bytes(edge_pid)
-        print(f"listening clients held:    {len(listeners)} (opened in {opened:.1f}s)")
-        print(
-            f"edge memory:               {before / 2**20:.0f} MiB -> {after / 2**20:.0f} MiB, "
-            f"{(after - before) / max(1, len(listeners)) / 1024:.1f} KiB per client"
-        )
+        if snapshots and traced is not None and listening:
+            print_allocations(traced, await edge_snapshot(edge_pid, snapshots, 2), len(listening))
+        print_memory("subscriptions/listen (2026)", len(listening), middle, after, opened)
+        listeners = streams + listening
+        print_memory("listening clients", len(listeners), before, after, 0)
         info = await bus.js.stream_info(MCP_EVENTS.name)
         print(f"JetStream consumers on {MCP_EVENTS.name}: {info.state.consumer_count}")
         loaded = await call_latencies(port, token, warm, calls)
@@ -296,31 +415,11 @@ async def measure(
             f"{percentile(loaded, 0.99) * 1e3:.2f} ms "
             f"({percentile(loaded, 0.99) / percentile(idle, 0.99):.2f}x idle p99)"
         )
-        changes: tuple[tuple[Literal["ability", "resource"], bytes, str | None, int], ...] = (
-            ("ability", b"tools/list_changed", None, len(listeners)),
-            ("resource", b"resources/updated", WATCHED, subscribers),
-        )
-        for entity, marker, uri, expected in changes:
-            event = SkillsetChanged(
-                skillset_id=SKILLSET,
-                owner_id="user_bench",
-                change="updated",
-                entity=entity,
-                uri=uri,
-                revision=1,
-            )
-            sent = time.perf_counter()
-            await bus.nc.publish(f"events.registry.{entity}.updated", msgspec.json.encode(event))
-            await await_arrivals(listeners, marker, expected, 30)
-            delays = [
-                listener.arrivals[marker] - sent for listener in listeners if marker in listener.arrivals
-            ]
-            print(
-                f"{marker.decode():<26} reached {len(delays)} of {expected} expected; "
-                f"p50 {percentile(delays, 0.5) * 1e3:.0f} ms, p99 {percentile(delays, 0.99) * 1e3:.0f} ms, "
-                f"max {max(delays, default=float('nan')) * 1e3:.0f} ms"
-            )
-        wrong = sum(b"resources/updated" in listener.arrivals for listener in listeners[subscribers:])
+        watching = streams[:subscribers] + listening[:subscribers]
+        await fan_out(bus, listeners, "ability", b"tools/list_changed", None, len(listeners))
+        await fan_out(bus, watching, "resource", b"resources/updated", WATCHED, len(watching))
+        others = streams[subscribers:] + listening[subscribers:]
+        wrong = sum(b"resources/updated" in listener.arrivals for listener in others)
         print(f"resources/updated at non-subscribers: {wrong}")
         for listener in listeners:
             if listener.transport is not None:
@@ -331,16 +430,31 @@ async def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=20_000)
+    parser.add_argument(
+        "--clients", type=int, default=5_000, help="2025-era clients: a session, a GET stream"
+    )
+    parser.add_argument(
+        "--listen", type=int, default=15_000, help="2026-era clients: a subscriptions/listen stream"
+    )
     parser.add_argument("--subscribers", type=int, default=100, help="listeners subscribed to one resource")
     parser.add_argument("--calls", type=int, default=2000, help="tools/call per latency sample")
+    parser.add_argument(
+        "--profile-memory",
+        action="store_true",
+        help="run the edge under tracemalloc and print what each client allocates, by line",
+    )
     args = parser.parse_args()
-    limit = raise_open_files(args.clients + 2_000)
-    clients = args.clients
-    if limit < clients + 1_000:  # the edge and this generator each need a descriptor per client
-        clients = limit - 1_000
-        print(f"open-files hard limit {limit} (not raisable here): measuring {clients} clients")
-    print(f"open-files limit: {limit}; clients: {clients}; cores: {os.cpu_count()}")
+    clients, listens = args.clients, args.listen
+    limit = raise_open_files(clients + listens + 2_000)
+    spare = limit - 1_000  # the edge and this generator each need a descriptor per client, and a few more
+    if clients + listens > spare:
+        clients = min(clients, spare)
+        listens = spare - clients
+        print(f"open-files hard limit {limit} (not raisable here): {clients + listens} clients measured")
+    print(
+        f"open-files limit: {limit}; GET streams: {clients}; listen streams: {listens}; "
+        f"cores: {os.cpu_count()}"
+    )
     state = Path(tempfile.mkdtemp(prefix="skillrelay-scale-"))
     os.chmod(state, 0o755)  # noqa: S103 (PostgreSQL may run as another user)
     logs = state / "logs"
@@ -378,7 +492,11 @@ def main() -> None:
             "SKILLRELAY_EDGE_PORT": str(port),
             "SKILLRELAY_EDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
         }
-        edge = stack.enter_context(_running([PYTHON, "-m", "skillrelay_edge"], edge_env, logs / "edge.log"))
+        snapshots = str(state / "edge-heap") if args.profile_memory else None
+        if snapshots:
+            edge_env["SKILLRELAY_BENCH_SNAPSHOT"] = snapshots
+        module = "benchmarks.traced_edge" if snapshots else "skillrelay_edge"
+        edge = stack.enter_context(_running([PYTHON, "-m", module], edge_env, logs / "edge.log"))
         cores = sorted(os.sched_getaffinity(0))
         with contextlib.suppress(OSError):
             os.sched_setaffinity(edge.pid, {cores[0]})  # one edge replica on one core
@@ -386,7 +504,11 @@ def main() -> None:
                 os.sched_setaffinity(0, set(cores[1:]))  # the load generator elsewhere
         wait_for_port("127.0.0.1", port, 30, edge)
         _wait_http(f"http://127.0.0.1:{port}/ready")
-        asyncio.run(measure(edge.pid, port, token, nats.url, clients, args.subscribers, args.calls))
+        asyncio.run(
+            measure(
+                edge.pid, port, token, nats.url, clients, listens, args.subscribers, args.calls, snapshots
+            )
+        )
     print(f"logs: {logs}")
 
 

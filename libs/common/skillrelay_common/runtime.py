@@ -8,6 +8,8 @@ from typing import Any
 
 import uvicorn
 
+from skillrelay_common.lean_http import LeanHttpToolsProtocol
+
 # The process helpers live in the worker SDK; the services take them from here (compatibility re-export).
 from skillrelay_worker.process import (
     PARENT_PID_VARIABLE,
@@ -60,5 +62,5 @@ def uvicorn_config(
         proxy_headers=bool(forwarded_allow_ips.strip()),
         forwarded_allow_ips=forwarded_allow_ips.strip() or None,
         loop="auto",
-        http="auto",
+        http=LeanHttpToolsProtocol,
     )

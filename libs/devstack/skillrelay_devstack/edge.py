@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import uvicorn
 
+from skillrelay_common.lean_http import LeanHttpToolsProtocol
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import AbilityDef, PromptDef, ResourceDef
 from skillrelay_common.schemas.auth import GetJwks, Jwks, TokenValid, VerifyToken
@@ -268,6 +269,7 @@ class EdgeHarness:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=5,
+            http=LeanHttpToolsProtocol,  # as the edge process serves (skillrelay_common.runtime)
         )
         self._server = uvicorn.Server(config)
         await self._server.serve()

@@ -8,10 +8,9 @@ breaks opens a new one (streams are not resumed in this era).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from skillrelay_edge.calls.context import INVALID_PARAMS, RequestId
@@ -20,6 +19,7 @@ from skillrelay_edge.integrations.snapshots import Change
 from skillrelay_edge.modern.meta import SUBSCRIPTION_ID_KEY
 from skillrelay_edge.transport import jsonrpc
 from skillrelay_edge.transport.jsonrpc import RpcError
+from skillrelay_edge.transport.mailbox import Mailbox
 
 KEEPALIVE_SECONDS = 15.0
 MAX_RESOURCE_SUBSCRIPTIONS = 1000
@@ -28,6 +28,9 @@ _LIST_FLAGS = {
     "promptsListChanged": "notifications/prompts/list_changed",
     "resourcesListChanged": "notifications/resources/list_changed",
 }
+# Tens of thousands of listeners ask for the same few things: they share these sets.
+_FLAG_SETS: dict[frozenset[str], frozenset[str]] = {}
+_NO_URIS: frozenset[str] = frozenset()
 _FLAG_OF_ENTITY = {
     "ability": "toolsListChanged",
     "prompt": "promptsListChanged",
@@ -52,7 +55,8 @@ def read_filter(params: dict[str, Any]) -> ListenFilter:
     wanted = params.get("notifications")
     if not isinstance(wanted, dict):
         raise RpcError(INVALID_PARAMS, "Invalid params: notifications must be an object")
-    lists = frozenset(flag for flag in _LIST_FLAGS if wanted.get(flag) is True)
+    flags = frozenset(flag for flag in _LIST_FLAGS if wanted.get(flag) is True)
+    lists = _FLAG_SETS.setdefault(flags, flags)  # one shared set per combination (eight at most)
     uris = wanted.get("resourceSubscriptions", [])
     if not isinstance(uris, list) or not all(isinstance(uri, str) for uri in uris):
         raise RpcError(INVALID_PARAMS, "Invalid params: resourceSubscriptions must be a list of URIs")
@@ -60,26 +64,30 @@ def read_filter(params: dict[str, Any]) -> ListenFilter:
         raise RpcError(
             INVALID_PARAMS, f"Invalid params: at most {MAX_RESOURCE_SUBSCRIPTIONS} resource subscriptions"
         )
-    return ListenFilter(lists, frozenset(uris))
+    return ListenFilter(lists, frozenset(uris) if uris else _NO_URIS)
 
 
-@dataclass(eq=False)
-class Listener:
-    integration_id: str
-    skillset_id: str
-    subscription_id: RequestId
-    wanted: ListenFilter
-    # Encoded notifications to send; None: the server ends the subscription (with its response).
-    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+class Listener(Mailbox[bytes]):
+    """One ``subscriptions/listen`` stream: encoded notifications to send, in a slotted mailbox (tens
+    of thousands are open at once; see docs/scale.md). Ended: the server ends the subscription, with
+    its response, after what was queued before."""
+
+    __slots__ = ("integration_id", "skillset_id", "subscription_id", "wanted")
+
+    def __init__(
+        self, integration_id: str, skillset_id: str, subscription_id: RequestId, wanted: ListenFilter
+    ) -> None:
+        super().__init__()
+        self.integration_id = integration_id
+        self.skillset_id = skillset_id
+        self.subscription_id = subscription_id
+        self.wanted = wanted
 
     def send(self, method: str, params: dict[str, Any] | None = None) -> None:
         message = jsonrpc.notification(
             method, {**(params or {}), "_meta": {SUBSCRIPTION_ID_KEY: self.subscription_id}}
         )
-        self.queue.put_nowait(frame(jsonrpc.encode(message)))
-
-    def end(self) -> None:
-        self.queue.put_nowait(None)
+        self.push(frame(jsonrpc.encode(message)))
 
 
 class ListenStreams:
@@ -100,20 +108,18 @@ class ListenStreams:
             acknowledged = {"notifications": listener.wanted.acknowledged()}
             listener.send("notifications/subscriptions/acknowledged", acknowledged)
             while True:
-                try:
-                    async with asyncio.timeout(KEEPALIVE_SECONDS):
-                        item = await listener.queue.get()
-                except TimeoutError:
-                    yield KEEPALIVE
-                    continue
-                if item is None:
+                item = await listener.next(KEEPALIVE_SECONDS)
+                if item is not None:
+                    yield item
+                elif listener.ended:
                     result = {
                         "resultType": "complete",
                         "_meta": {SUBSCRIPTION_ID_KEY: listener.subscription_id},
                     }
                     yield frame(jsonrpc.encode(jsonrpc.result(listener.subscription_id, result)))
                     return
-                yield item
+                else:
+                    yield KEEPALIVE
         finally:
             self._open.discard(listener)
 

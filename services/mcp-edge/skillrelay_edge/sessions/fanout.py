@@ -1,16 +1,14 @@
 """In-process fan-out of live session events to the listening streams open on this replica.
 
 One core NATS subscription per replica (``mcp.live.>``) brings every live event; a dict keyed by
-session finds its listeners. A listener is a small slotted object with a pending list and, while its
-client waits, one future: tens of thousands of idle listeners cost a few hundred bytes each here and
-nothing at all in NATS (see docs/scale.md).
+session finds its listeners. A listener is a small slotted mailbox (``transport/mailbox.py``): tens of
+thousands of idle listeners cost a few hundred bytes each here and nothing at all in NATS (see
+docs/scale.md).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -21,23 +19,16 @@ from nats.aio.msg import Msg
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import MCP_LIVE_WILDCARD, MCP_SUBSCRIPTIONS_WILDCARD
 from skillrelay_edge.calls.sse import FINAL_HEADER, SEQ_HEADER, StoredEvent, session_key
+from skillrelay_edge.transport.mailbox import Mailbox
 
 _log = structlog.get_logger("skillrelay.edge.fanout")
 _uris = msgspec.json.Decoder(list[str])
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-class OpenStream:
+class OpenStream(Mailbox[StoredEvent]):
     """One listening stream open on this replica: a session's GET stream or a resumed request stream."""
 
     __slots__ = (
-        "_ended",
-        "_pending",
-        "_waiter",
         "integration_id",
         "key",
         "principal",
@@ -56,6 +47,7 @@ class OpenStream:
         subscriptions: Iterable[str] = (),
         stream_id: str = "get",
     ) -> None:
+        super().__init__()
         self.session_id = session_id
         self.key = session_key(session_id)
         self.stream_id = stream_id
@@ -64,44 +56,6 @@ class OpenStream:
         self.principal = principal
         # Resource URIs this session subscribed to; kept current by mcp.subscriptions.<key> messages.
         self.subscriptions: frozenset[str] = frozenset(subscriptions)
-        self._pending: deque[StoredEvent] | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._ended = False
-
-    @property
-    def ended(self) -> bool:
-        return self._ended
-
-    def push(self, event: StoredEvent) -> None:
-        if self._ended:
-            return
-        if self._pending is None:
-            self._pending = deque()
-        self._pending.append(event)
-        if self._waiter is not None:
-            _wake(self._waiter)
-
-    def end(self) -> None:
-        self._ended = True
-        if self._waiter is not None:
-            _wake(self._waiter)
-
-    async def next(self, timeout: float) -> StoredEvent | None:
-        """The next event; None after ``timeout`` seconds without one (a keep-alive is due) or once
-        the stream has ended (see ``ended``)."""
-        if not self._pending and not self._ended:
-            loop = asyncio.get_running_loop()
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiter = waiter
-            timer = loop.call_later(timeout, _wake, waiter)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
-                self._waiter = None
-        if self._ended or not self._pending:
-            return None
-        return self._pending.popleft()
 
 
 class Fanout:

@@ -159,6 +159,9 @@ class HttpAnswer:
     media_type: str = JSON
     # Went out already through ``HttpInput.send_stream`` (a call's SSE answer): nothing left to send.
     sent: bool = False
+    # For a listening stream: ends ``stream`` (its generator returns) once the client has gone, so the
+    # HTTP layer needs no second task to cancel it with.
+    stop: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -486,7 +489,9 @@ class McpEndpoint:
             principal=scope.principal.id,
             data={"method": req.method},
         )
-        return HttpAnswer(200, None, dict(_NO_CACHE), self.listens.follow(listener), EVENT_STREAM)
+        return HttpAnswer(
+            200, None, dict(_NO_CACHE), self.listens.follow(listener), EVENT_STREAM, stop=listener.end
+        )
 
     def _scope(
         self,
@@ -523,6 +528,9 @@ class McpEndpoint:
         if req.method == "tools/call":
             kind = "tool.call"
             data["tool"] = str(req.params.get("name", ""))[:MAX_AUDITED_TEXT]
+        source_id = scope.catalog.source_of_request(req.method, req.params)
+        if source_id is not None:
+            data["source"] = source_id  # a call forwarded to a skillset source's upstream
         self.audit.record(
             kind,
             scope.catalog.integration.id,
@@ -717,7 +725,8 @@ class McpEndpoint:
             # A request stream: should the replica holding its call be dead, adopt the call.
             rerun = functools.partial(self._rerun, catalog, principal, session)
             frames = self.adoption.watch(frames, session.session_id, stream_id, rerun)
-        return HttpAnswer(200, None, headers, frames, EVENT_STREAM)
+            return HttpAnswer(200, None, headers, frames, EVENT_STREAM)
+        return HttpAnswer(200, None, headers, frames, EVENT_STREAM, stop=open_stream.end)
 
     # -- OPTIONS (CORS preflight of browser clients) --------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol, cast
 from urllib.parse import parse_qs
 
@@ -81,12 +81,57 @@ async def _send_bytes(send: Send, status: int, body: bytes, headers: dict[str, s
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _send_stream(
-    send: Send, receive: Receive, answer: HttpAnswer, stream: AsyncIterator[bytes]
-) -> None:
+def _stream_start(answer: HttpAnswer) -> dict[str, object]:
     raw = [(b"content-type", answer.media_type.encode()), (b"x-accel-buffering", b"no")]
     raw += [(name.lower().encode(), value.encode()) for name, value in answer.headers.items()]
-    await send({"type": "http.response.start", "status": answer.status, "headers": raw})
+    return {"type": "http.response.start", "status": answer.status, "headers": raw}
+
+
+async def _send_stream(send: Send, receive: Receive, answer: HttpAnswer) -> None:
+    """An SSE answer: its status and headers, then its stream's frames until either side ends it.
+
+    Listening streams (``answer.stop`` set) stay open for hours on tens of thousands of idle clients
+    at once, so what each costs is kept small: the frames go out from the request's own task, and
+    one watcher task ends the stream through ``stop`` once the client has gone (the generator then
+    returns; nothing is cancelled); no context manager or wrapper frame stays alive per stream. See
+    docs/scale.md."""
+    stream, stop = answer.stream, answer.stop
+    assert stream is not None
+    metrics.SSE_STREAMS.inc()
+    try:
+        if stop is None:
+            await _pump_until_disconnected(send, receive, answer, stream)
+            return
+        watching = asyncio.ensure_future(_stop_when_disconnected(receive, stop))
+        try:
+            await send(_stream_start(answer))  # type: ignore[arg-type]
+            async for chunk in stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except (OSError, RuntimeError):
+            pass  # the connection broke under a write: the client is gone
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+    finally:
+        metrics.SSE_STREAMS.dec()
+
+
+async def _stop_when_disconnected(receive: Receive, stop: Callable[[], None]) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    stop()
+
+
+async def _pump_until_disconnected(
+    send: Send, receive: Receive, answer: HttpAnswer, stream: AsyncIterator[bytes]
+) -> None:
+    """A stream that cannot be told to stop (a call's events): pumped in its own task, cancelled
+    when the client goes."""
+    await send(_stream_start(answer))  # type: ignore[arg-type]
 
     async def pump() -> None:
         async for chunk in stream:
@@ -164,10 +209,8 @@ def mcp_asgi(holder: EndpointHolder, max_body_bytes: int) -> ASGIApp:
                 answer.headers.update(cors_headers(origin))
 
         async def send_stream(answer: HttpAnswer) -> None:
-            assert answer.stream is not None
             finish_headers(answer)
-            with metrics.sse_stream():
-                await _send_stream(send, receive, answer, answer.stream)
+            await _send_stream(send, receive, answer)
 
         inp = HttpInput(
             integration_id=integration_id,
@@ -197,7 +240,10 @@ def mcp_asgi(holder: EndpointHolder, max_body_bytes: int) -> ASGIApp:
         if answer.sent:
             return
         if answer.stream is not None:
-            await send_stream(answer)
+            # A listening stream may stay open for hours: drop what only the request needed.
+            del inp, headers, read_body, send_stream
+            finish_headers(answer)
+            await _send_stream(send, receive, answer)
         else:
             finish_headers(answer)
             await _send_bytes(send, answer.status, answer.body or b"", answer.headers, answer.media_type)

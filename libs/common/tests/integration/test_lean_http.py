@@ -1,0 +1,92 @@
+"""The services' uvicorn protocol (``LeanHttpToolsProtocol``) on a real server and real sockets:
+plain and pipelined HTTP/1.1 requests are answered as uvicorn answers them, and an idle connection
+keeps no pipeline deque."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+
+from skillrelay_common.lean_http import LeanHttpToolsProtocol, _RarePipeline
+from skillrelay_common.runtime import uvicorn_config
+from skillrelay_devstack.embedded import free_port
+
+
+async def echo_path(scope: dict[str, object], receive: object, send: object) -> None:
+    if scope["type"] != "http":
+        return
+    body = str(scope["path"]).encode()
+    await send(  # type: ignore[operator]
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[int, uvicorn.Server]]:
+    port = free_port()
+    config = uvicorn_config(echo_path, "127.0.0.1", port)
+    config.lifespan = "off"
+    served = uvicorn.Server(config)
+    task = asyncio.create_task(served.serve())
+    while not served.started:  # noqa: ASYNC110 (uvicorn offers no start-up event)
+        await asyncio.sleep(0.01)
+    try:
+        yield port, served
+    finally:
+        served.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _read_answers(reader: asyncio.StreamReader, count: int) -> list[bytes]:
+    bodies = []
+    for _ in range(count):
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.startswith(b"content-length")
+        )
+        bodies.append(await reader.readexactly(length))
+    return bodies
+
+
+async def test_the_services_serve_with_the_lean_protocol(server: tuple[int, uvicorn.Server]) -> None:
+    port, served = server
+    assert served.config.http_protocol_class is LeanHttpToolsProtocol
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert await _read_answers(reader, 1) == [b"/one"]
+    (connection,) = served.server_state.connections
+    assert isinstance(connection, LeanHttpToolsProtocol)
+    assert isinstance(connection.pipeline, _RarePipeline) and not connection.pipeline
+    assert connection.pipeline._queue is None  # idle: no deque kept
+    writer.close()
+
+
+async def test_pipelined_requests_are_answered_in_order(server: tuple[int, uvicorn.Server]) -> None:
+    port, _ = server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"".join(f"GET /{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for n in range(5)))
+    assert await _read_answers(reader, 5) == [f"/{n}".encode() for n in range(5)]
+    writer.close()
+
+
+def test_the_pipeline_keeps_order_and_drops_its_deque_once_empty() -> None:
+    pipeline = _RarePipeline()
+    pipeline.appendleft("first")
+    pipeline.appendleft("second")
+    assert len(pipeline) == 2 and pipeline
+    assert pipeline.pop() == "first"
+    assert pipeline.pop() == "second"
+    assert not pipeline and pipeline._queue is None
+    with pytest.raises(IndexError):
+        pipeline.pop()
