@@ -189,35 +189,39 @@ async def subscribe(port: int, token: str, integration: str, session: str) -> No
     )
 
 
+async def open_stream(port: int, request: bytes, retries: list[int]) -> Listener:
+    """One listening stream; a refusal (a busy sessions or auth service may answer 503) is retried
+    after a second, as a client would, up to five times."""
+    loop = asyncio.get_running_loop()
+    for attempt in range(5):
+        opened: asyncio.Future[None] = loop.create_future()
+        _, listener = await loop.create_connection(functools.partial(Listener, opened), "127.0.0.1", port)
+        assert listener.transport is not None
+        listener.transport.write(request)
+        try:
+            await opened
+        except RuntimeError:
+            listener.transport.close()
+            retries.append(attempt)
+            if attempt == 4:
+                raise
+            await asyncio.sleep(1)
+            continue
+        return listener
+    raise AssertionError("unreachable")
+
+
 async def open_listeners(
     port: int, token: str, sessions: list[tuple[str, str]], concurrency: int = 50
 ) -> list[Listener]:
-    loop = asyncio.get_running_loop()
     listeners: list[Listener] = []
-    retries: list[str] = []
+    retries: list[int] = []
     pending = iter(sessions)
 
     async def worker() -> None:
         for integration, session in pending:
             headers = {**_session_headers(token, session), "Accept": "text/event-stream"}
-            for attempt in range(5):  # a busy sessions service may answer 503: the client retries
-                opened: asyncio.Future[None] = loop.create_future()
-                _, listener = await loop.create_connection(
-                    functools.partial(Listener, opened), "127.0.0.1", port
-                )
-                assert listener.transport is not None
-                listener.transport.write(_request("GET", _path(integration), headers))
-                try:
-                    await opened
-                except RuntimeError:
-                    listener.transport.close()
-                    retries.append(session)
-                    if attempt == 4:
-                        raise
-                    await asyncio.sleep(1)
-                    continue
-                listeners.append(listener)
-                break
+            listeners.append(await open_stream(port, _request("GET", _path(integration), headers), retries))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     if retries:
@@ -230,8 +234,8 @@ async def open_listen_streams(
 ) -> list[Listener]:
     """``count`` 2026-07-28 ``subscriptions/listen`` streams (stateless: no session), on the first
     integration; the first ``subscribers`` of them also ask for ``resources/updated`` of WATCHED."""
-    loop = asyncio.get_running_loop()
     listeners: list[Listener] = []
+    retries: list[int] = []
     pending = iter(range(count))
     path = _path(f"{INTEGRATION_ID}_0")
     headers = {
@@ -253,14 +257,11 @@ async def open_listen_streams(
             if index < subscribers:
                 wanted["resourceSubscriptions"] = [WATCHED]
             body = _rpc("subscriptions/listen", {"notifications": wanted, "_meta": meta}, index + 1)
-            opened: asyncio.Future[None] = loop.create_future()
-            _, listener = await loop.create_connection(functools.partial(Listener, opened), "127.0.0.1", port)
-            assert listener.transport is not None
-            listener.transport.write(_request("POST", path, headers, body))
-            await opened
-            listeners.append(listener)
+            listeners.append(await open_stream(port, _request("POST", path, headers, body), retries))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if retries:
+        print(f"listen streams retried after a refusal: {len(retries)}")
     return listeners
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import os
 import secrets
 import signal
@@ -41,6 +40,7 @@ from benchmarks.scale import (
     fan_out,
     open_listen_streams,
     open_sessions,
+    open_stream,
     percentile,
     raise_open_files,
     rss_bytes,
@@ -50,14 +50,8 @@ from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_po
 
 
 async def open_get_stream(port: int, token: str, integration: str, session: str) -> Listener:
-    loop = asyncio.get_running_loop()
-    opened: asyncio.Future[None] = loop.create_future()
-    _, listener = await loop.create_connection(functools.partial(Listener, opened), "127.0.0.1", port)
-    assert listener.transport is not None
     headers = {**_session_headers(token, session), "Accept": "text/event-stream"}
-    listener.transport.write(_request("GET", _path(integration), headers))
-    await opened
-    return listener
+    return await open_stream(port, _request("GET", _path(integration), headers), [])
 
 
 async def reconnect(
