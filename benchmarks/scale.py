@@ -330,7 +330,7 @@ def print_allocations(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot,
 
 
 def print_memory(kind: str, held: int, before: int, after: int, seconds: float) -> None:
-    print(f"{kind + ' held:':<27}{held} (opened in {seconds:.1f}s)")
+    print(f"{kind} held: {held} (opened in {seconds:.1f}s)")
     print(
         f"{'  edge memory:':<27}{before / 2**20:.0f} MiB -> {after / 2**20:.0f} MiB, "
         f"{(after - before) / max(1, held) / 1024:.1f} KiB per client"
