@@ -55,6 +55,12 @@ def raise_open_files(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (/proc/<pid>/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -344,20 +350,27 @@ async def fan_out(
     marker: bytes,
     uri: str | None,
     expected: int,
+    edge_pids: tuple[int, ...] = (),
 ) -> None:
-    """Publish the registry event a REST change publishes; time its notification at every listener."""
+    """Publish the registry event a REST change publishes; time its notification at every listener.
+    Also prints the edge CPU the fan-out took per listener reached: on a shared machine the wall
+    time depends on what else runs, the CPU time much less."""
     event = SkillsetChanged(
         skillset_id=SKILLSET, owner_id="user_bench", change="updated", entity=entity, uri=uri, revision=1
     )
+    cpu = sum(cpu_seconds(pid) for pid in edge_pids)
     sent = time.perf_counter()
     await bus.nc.publish(f"events.registry.{entity}.updated", msgspec.json.encode(event))
     await await_arrivals(listeners, marker, expected, 60)
+    cpu = sum(cpu_seconds(pid) for pid in edge_pids) - cpu
     delays = [listener.arrivals[marker] - sent for listener in listeners if marker in listener.arrivals]
     print(
         f"{marker.decode():<26} reached {len(delays)} of {expected} expected; "
         f"p50 {percentile(delays, 0.5) * 1e3:.0f} ms, p99 {percentile(delays, 0.99) * 1e3:.0f} ms, "
         f"max {max(delays, default=float('nan')) * 1e3:.0f} ms"
     )
+    if edge_pids and delays:
+        print(f"{'':<27}edge CPU {cpu * 1e3:.0f} ms, {cpu / len(delays) * 1e6:.0f} µs per listener reached")
 
 
 async def measure(
@@ -417,7 +430,7 @@ async def measure(
             f"({percentile(loaded, 0.99) / percentile(idle, 0.99):.2f}x idle p99)"
         )
         watching = streams[:subscribers] + listening[:subscribers]
-        await fan_out(bus, listeners, "ability", b"tools/list_changed", None, len(listeners))
+        await fan_out(bus, listeners, "ability", b"tools/list_changed", None, len(listeners), (edge_pid,))
         await fan_out(bus, watching, "resource", b"resources/updated", WATCHED, len(watching))
         others = streams[subscribers:] + listening[subscribers:]
         wrong = sum(b"resources/updated" in listener.arrivals for listener in others)

@@ -106,7 +106,7 @@ async def measure(
             print(f"{name + ' replica holds:':<27}{len(clients)} ({growth:.1f} KiB per client)")
         everyone = on_first + on_second
         print(f"both replicas hold:        {len(everyone)} (opened in {opened:.1f}s)")
-        await fan_out(bus, everyone, "ability", b"tools/list_changed", None, len(everyone))
+        await fan_out(bus, everyone, "ability", b"tools/list_changed", None, len(everyone), pids)
         killed_at = time.perf_counter()
         os.kill(pids[0], signal.SIGKILL)
         await asyncio.sleep(0.5)  # the kernel closes the dead replica's sockets; clients notice
@@ -118,7 +118,7 @@ async def measure(
         survivors = on_second + reopened
         for listener in survivors:
             listener.arrivals.clear()
-        await fan_out(bus, survivors, "ability", b"tools/list_changed", None, len(survivors))
+        await fan_out(bus, survivors, "ability", b"tools/list_changed", None, len(survivors), pids[1:])
         for listener in survivors:
             if listener.transport is not None:
                 listener.transport.close()
