@@ -126,8 +126,12 @@ class Listener(asyncio.Protocol):
                 self.arrivals[marker] = now
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
         if not self.opened.done():
             self.opened.set_exception(RuntimeError("closed"))
+
+    def ended(self) -> bool:
+        return self.transport is None
 
 
 async def open_sessions(port: int, token: str, count: int, concurrency: int = 32) -> list[tuple[str, str]]:
@@ -207,7 +211,8 @@ async def open_stream(port: int, request: bytes, retries: list[int]) -> Listener
         try:
             await opened
         except RuntimeError:
-            listener.transport.close()
+            if not listener.ended():
+                listener.transport.close()
             retries.append(attempt)
             if attempt == 4:
                 raise

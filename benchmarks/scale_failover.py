@@ -109,10 +109,13 @@ async def measure(
         await fan_out(bus, everyone, "ability", b"tools/list_changed", None, len(everyone), pids)
         killed_at = time.perf_counter()
         os.kill(pids[0], signal.SIGKILL)
-        await asyncio.sleep(0.5)  # the kernel closes the dead replica's sockets; clients notice
-        lost = [
-            listener for listener in on_first if listener.transport is None or listener.transport.is_closing()
-        ]
+        # The kernel closes the dead replica's sockets; each client notices its stream end.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            lost = [listener for listener in on_first if listener.ended()]
+            if len(lost) == len(on_first):
+                break
+            await asyncio.sleep(0.1)
         print(f"first replica killed:      {len(lost)} of its {len(on_first)} clients saw their stream end")
         reopened = await reconnect(ports[1], token, lost, sessions, killed_at)
         survivors = on_second + reopened
