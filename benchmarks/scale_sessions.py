@@ -200,7 +200,7 @@ async def main(sessions: int, created: int, expire: int) -> None:
             rss_before = rss_bytes_self()
             rate = await create_through_service(bus, created)
             print(
-                f"sessions created:          {created} through sessions.create, {rate:,.0f}/s (64 in flight)"
+                f"sessions created:          {created} through sessions.create, {rate:,.0f}/s (8 in flight)"
             )
             loaded = sessions - created
             copy_rate = await bulk_load(conn, 0, loaded)
