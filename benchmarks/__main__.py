@@ -41,6 +41,11 @@ SDK_2026 = "MCP Python SDK (MCPServer), 2026-07-28 stateless"
 EDGE_STATIC, EDGE_WORKER = STATIC, "Skillrelay edge, worker ability"
 EDGE_STATIC_2026 = "Skillrelay edge 2026-07-28, static ability"
 EDGE_WORKER_2026 = "Skillrelay edge 2026-07-28, worker ability"
+SOURCE = "Skillrelay edge, mcp source (SDK upstream)"
+UPSTREAM_DIRECT = "SDK upstream called directly, 2026-07-28"
+# The same pair again over one connection: latency without queueing (what the edge adds per call).
+SOURCE_1 = "Skillrelay edge, mcp source, 1 connection"
+UPSTREAM_DIRECT_1 = "SDK upstream called directly, 1 connection"
 
 
 @dataclass
@@ -51,6 +56,7 @@ class Target:
     headers: dict[str, str]
     body: str
     rounds: list[dict[str, float]] = field(default_factory=list)
+    concurrency: int | None = None  # None: the run's --concurrency
 
     def median(self, key: str) -> float:
         return statistics.median(r[key] for r in self.rounds) if self.rounds else 0.0
@@ -166,7 +172,7 @@ def _measure(target: Target, args: argparse.Namespace, cpus: set[int] | None) ->
         "headers": target.headers,
         "body": target.body,
         "expect": TEXT,
-        "concurrency": args.concurrency,
+        "concurrency": target.concurrency or args.concurrency,
         "duration": args.duration,
         "warmup": args.warmup,
     }
@@ -280,8 +286,23 @@ def start_upstream(stack: contextlib.ExitStack, logs: Path) -> str:
     return f"http://127.0.0.1:{port}/echo"
 
 
+def start_mcp_upstream(stack: contextlib.ExitStack, token: str, logs: Path) -> tuple[int, str]:
+    """The upstream MCP server of the benchmark's ``mcp`` source: the SDK's ``MCPServer`` echo (the
+    same server as the SDK baseline, its own process on the server CPU)."""
+    port = free_port()
+    command = [PYTHON, "-m", "benchmarks.echo_servers", "sdk", str(port), token]
+    process = stack.enter_context(_running(command, _env(), logs / "mcp-upstream.log"))
+    wait_for_port("127.0.0.1", port, 30, process)
+    return port, f"http://127.0.0.1:{port}/mcp"
+
+
 def start_edge(
-    stack: contextlib.ExitStack, token: str, state: Path, logs: Path, upstream_url: str
+    stack: contextlib.ExitStack,
+    token: str,
+    state: Path,
+    logs: Path,
+    upstream_url: str,
+    mcp_upstream: tuple[int, str],
 ) -> list[Target]:
     nats = EmbeddedNats(store_dir=state / "nats")
     nats.start()
@@ -305,7 +326,17 @@ def start_edge(
             logs / "sessions.log",
         )
     )
-    control = [PYTHON, "-m", "benchmarks.control_plane", nats.url, INTEGRATION_ID, token, upstream_url]
+    mcp_port, mcp_url = mcp_upstream
+    control = [
+        PYTHON,
+        "-m",
+        "benchmarks.control_plane",
+        nats.url,
+        INTEGRATION_ID,
+        token,
+        upstream_url,
+        mcp_url,
+    ]
     stack.enter_context(_running(control, env, logs / "control.log"))
     worker = _has_worker_sdk()
     if worker:
@@ -336,6 +367,19 @@ def start_edge(
         # 2026-07-28: no session, the client's _meta and the mirrored headers on every request.
         Target(EDGE_STATIC_2026, port, path, _headers_2026(headers, "echo"), _body_2026("echo")),
         Target(HTTP, port, path, call_headers, _body("echo_http")),
+        # An mcp source: the edge forwards to the SDK upstream (which it speaks 2026-07-28 to) beside
+        # the same upstream called directly in that era, under load and over one connection.
+        Target(SOURCE, port, path, call_headers, _body("echo_source")),
+        Target(UPSTREAM_DIRECT, mcp_port, "/mcp", _headers_2026(headers, "echo"), _body_2026("echo")),
+        Target(SOURCE_1, port, path, call_headers, _body("echo_source"), concurrency=1),
+        Target(
+            UPSTREAM_DIRECT_1,
+            mcp_port,
+            "/mcp",
+            _headers_2026(headers, "echo"),
+            _body_2026("echo"),
+            concurrency=1,
+        ),
     ]
     if worker:
         targets.append(Target(EDGE_WORKER, port, path, call_headers, _body("echo_worker")))
@@ -378,7 +422,8 @@ def main() -> None:
             # Servers inherit the server CPU from their first instruction: a Go runtime (nats-server)
             # sizes its scheduler by the CPUs it sees at start; pinned later, it would keep two.
             targets = [] if args.only_edge else _start_baselines(stack, token, logs)
-            targets += start_edge(stack, token, state, logs, start_upstream(stack, logs))
+            upstreams = start_upstream(stack, logs), start_mcp_upstream(stack, token, logs)
+            targets += start_edge(stack, token, state, logs, *upstreams)
         # Once everything runs: whatever the servers started since (threads, backends) on their CPU too.
         if server_cpus is not None:
             _pin_all(_process_tree(os.getpid())[1:], server_cpus)
@@ -423,6 +468,13 @@ def _report(targets: list[Target]) -> None:
     if rps_of.get(EDGE_STATIC) and EDGE_STATIC_2026 in rps_of:
         ratio = rps_of[EDGE_STATIC_2026] / rps_of[EDGE_STATIC]
         print(f"  edge static, 2026-07-28 vs 2025 (session-bound): {ratio:.2f}x")
+    if SOURCE_1 in by_name and UPSTREAM_DIRECT_1 in by_name:
+        added = by_name[SOURCE_1].median("p50_ms") - by_name[UPSTREAM_DIRECT_1].median("p50_ms")
+        loaded = by_name[SOURCE].median("rps") / (by_name[UPSTREAM_DIRECT].median("rps") or 1.0)
+        print(
+            f"\nmcp source: the edge adds {added:.2f} ms at p50 over one connection (aim: <= 1 ms); "
+            f"under load {loaded:.0%} of the upstream's own req/s (they share one CPU)"
+        )
     errors = sum(target.errors for target in targets)
     if errors:
         print(f"\n{errors} requests failed: the figures above are not trustworthy")

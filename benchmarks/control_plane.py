@@ -1,6 +1,8 @@
 """Stand-ins for the registry and auth during the benchmark: ``python -m benchmarks.control_plane
-<nats_url> <integration_id> <token> <upstream_url>`` answers ``REGISTRY_INTEGRATION_RESOLVE`` (a
-skillset with an ``echo`` tool as a static, a worker and an http ability calling ``upstream_url``) and
+<nats_url> <integration_id> <token> <upstream_url> [<mcp_upstream_url>]`` answers
+``REGISTRY_INTEGRATION_RESOLVE`` (a skillset with an ``echo`` tool as a static, a worker and an http
+ability calling ``upstream_url``, and ``echo_source`` forwarded to the MCP server at
+``mcp_upstream_url`` through an ``mcp`` skillset source, with the token as the source's header) and
 ``AUTH_TOKEN_VERIFY``. Both are only asked on cache misses, so they do not sit on the measured path;
 sessions use the real sessions service."""
 
@@ -12,7 +14,7 @@ import msgspec
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.runtime import run_until_signalled
-from skillrelay_common.schemas.abilities import AbilityDef
+from skillrelay_common.schemas.abilities import AbilityDef, McpSourceHandler, SourceDef
 from skillrelay_common.schemas.auth import GetJwks, Jwks, TokenValid, VerifyToken
 from skillrelay_common.schemas.base import Denied, NotFound
 from skillrelay_common.schemas.registry import (
@@ -30,7 +32,9 @@ WORKER_SUBJECT = "bench.echo"
 OWNER_ID = "user_bench"
 
 
-def snapshot(integration_id: str, upstream_url: str) -> IntegrationSnapshot:
+def snapshot(
+    integration_id: str, upstream_url: str, mcp_upstream_url: str | None = None, token: str = ""
+) -> IntegrationSnapshot:
     def tool(name: str, handler: dict[str, object]) -> AbilityDef:
         raw = {
             "id": f"ability_{name}",
@@ -41,6 +45,31 @@ def snapshot(integration_id: str, upstream_url: str) -> IntegrationSnapshot:
         }
         return msgspec.convert(raw, AbilityDef)
 
+    abilities = [
+        tool("echo", {"type": "static", "content": [{"type": "text", "text": "{{text}}"}]}),
+        tool("echo_worker", {"type": "worker", "subject": WORKER_SUBJECT}),
+        tool("echo_http", {"type": "http", "url": upstream_url}),
+    ]
+    sources: list[SourceDef] = []
+    if mcp_upstream_url:
+        source = SourceDef(
+            id="source_bench",
+            type="mcp",
+            name="bench-upstream",
+            url=mcp_upstream_url,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        sources.append(source)
+        handler = McpSourceHandler(source_id=source.id, name="echo")
+        abilities.append(
+            AbilityDef(
+                id="ability_echo_source",
+                name="echo_source",
+                description="Echo the input text (forwarded to the upstream).",
+                input_schema=ECHO_SCHEMA,
+                handler=handler,
+            )
+        )
     return IntegrationSnapshot(
         integration=IntegrationInfo(
             id=integration_id,
@@ -52,17 +81,15 @@ def snapshot(integration_id: str, upstream_url: str) -> IntegrationSnapshot:
         skillset=SkillsetSnapshot(
             id="skillset_bench",
             name="bench",
-            abilities=[
-                tool("echo", {"type": "static", "content": [{"type": "text", "text": "{{text}}"}]}),
-                tool("echo_worker", {"type": "worker", "subject": WORKER_SUBJECT}),
-                tool("echo_http", {"type": "http", "url": upstream_url}),
-            ],
+            abilities=abilities,
+            sources=sources,
         ),
     )
 
 
 def main() -> None:
     nats_url, integration_id, token, upstream_url = sys.argv[1:5]
+    mcp_upstream_url = sys.argv[5] if len(sys.argv) > 5 else None
     holder: dict[str, Bus] = {}
 
     def known(asked: str) -> bool:
@@ -73,7 +100,7 @@ def main() -> None:
     async def resolve(request: ResolveIntegration) -> IntegrationSnapshot | NotFound:
         if not known(request.integration_id):
             return NotFound(what="integration")
-        return snapshot(request.integration_id, upstream_url)
+        return snapshot(request.integration_id, upstream_url, mcp_upstream_url, token)
 
     async def verify(request: VerifyToken) -> TokenValid | Denied:
         if known(request.integration_id) and request.token == token:

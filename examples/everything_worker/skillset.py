@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from everything_worker.content import PNG_BASE64, WAV_BASE64
+from everything_worker.tasks import TASK_TIMEOUT_MS
 
 EMPTY_INPUT: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -170,7 +171,41 @@ def abilities(subject: str) -> list[dict[str, Any]]:
         ),
         tool("test_roots", "Lists the client's roots (server-to-client roots/list)", worker),
         *(tool(name, description, worker) for name, description in MODERN_TOOLS),
+        tool(
+            "greet",
+            "Greets by name (never a task)",
+            _static([_text("Hello, {{name}}!")]),
+            {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+        ),
+        *(
+            tool(name, description, {**worker, "timeoutMs": TASK_TIMEOUT_MS, "taskSupport": support}, schema)
+            for name, description, support, schema in TASK_TOOLS
+        ),
     ]
+
+
+# The Tasks extension's tools (``everything_worker.tasks``): each may go on as a task.
+TASK_TOOLS: list[tuple[str, str, str, dict[str, Any]]] = [
+    (
+        "slow_compute",
+        "Sleeps for `seconds`, then answers (as a task)",
+        "optional",
+        {
+            "type": "object",
+            "properties": {"seconds": {"type": "number", "minimum": 0}, "label": {"type": "string"}},
+        },
+    ),
+    ("failing_job", "A task whose tool fails after about a second", "required", EMPTY_INPUT),
+    ("protocol_error_job", "A task that ends in a protocol error", "optional", EMPTY_INPUT),
+    (
+        "confirm_delete",
+        "Asks for a confirmation inside a task, then deletes (nothing real)",
+        "optional",
+        {"type": "object", "properties": {"filename": {"type": "string"}}},
+    ),
+    ("multi_input", "Asks two questions at once inside a task", "optional", EMPTY_INPUT),
+    ("test_tool_with_task", "Asks the user's name, then greets them as a task", "required", EMPTY_INPUT),
+]
 
 
 # The 2026-07-28 suite's tools: questions to the client (multi round-trip requests), the diagnostic

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from everything_worker.modern import SkillsetEditor, modern_tools
+from everything_worker.tasks import task_tools
 from skillrelay_worker import ToolResult, Worker, WorkerContext, embedded_resource, text
 
 DEFAULT_SUBJECT = "everything"
@@ -105,6 +106,7 @@ def build_worker(
     without one they answer with an error."""
     worker = Worker(subject, credential=credential)
     modern_tools(worker, skillset_editor)
+    task_tools(worker)
 
     @worker.tool("test_tool_with_logging")
     async def tool_with_logging(ctx: WorkerContext, args: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ expected-failures file:
 
 - the everything example (static abilities beside a worker): every scenario a revision scores passes,
   and so do the not-scored ones named below;
+- the Tasks extension's scenarios (worker tools that go on as tasks);
 - the pending SEP-2243 header scenarios, through a proxy that sends the token as a header (the
   suite sends those requests without the URL's query string, so without the token);
 - an integration defined only through REST with ``static`` abilities, resources and prompts: every
@@ -13,6 +14,7 @@ expected-failures file:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -25,12 +27,17 @@ import yaml
 
 from everything_worker import node_tools as node_tools_module
 from everything_worker.register import Registration, register
+from skillrelay_common.schemas.abilities import SourceDef
+from skillrelay_common.upstream import read_catalog
 from skillrelay_devstack.bearer_proxy import BearerProxy
+from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness
+from skillrelay_devstack.embedded import EmbeddedNats
 from skillrelay_devstack.everything import Deployment, log_tail
 from skillrelay_devstack.testing import EverythingStarter
+from skillrelay_devstack.upstream import source_skillset
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 SUITE_TIMEOUT = 360
 REQUIREMENTS = node_tools_module.MODULES / "conformance" / "requirements"
@@ -40,6 +47,20 @@ NOT_SCORED_PASSING = {
     "2025-11-25": ["json-schema-2020-12", "server-session-lifecycle"],
     "2026-07-28": ["json-schema-2020-12"],
 }
+
+# The Tasks extension's scenarios (no revision scores an extension). The suite itself skips
+# tasks-status-notifications (its harness awaits a rewrite; notifications are optional anyway).
+TASK_SCENARIOS = [
+    "tasks-lifecycle",
+    "tasks-capability-negotiation",
+    "tasks-wire-fields",
+    "tasks-request-state-removal",
+    "tasks-mrtr-input",
+    "tasks-request-headers",
+    "tasks-dispatch-and-envelope",
+    "tasks-required-task-error",
+    "tasks-mrtr-composition",
+]
 
 # Pending in the suite (scored by no revision yet); their requests reach only the URL's path.
 HEADER_SCENARIOS = ["http-header-validation", "http-custom-header-server-validation"]
@@ -174,6 +195,18 @@ def test_the_header_scenarios_pass_for_a_client_that_sends_its_token_as_a_header
     assert all(c["status"] == "SUCCESS" for c in checks[scenario]), checks[scenario]
 
 
+@pytest.mark.parametrize("scenario", TASK_SCENARIOS)
+def test_the_tasks_extension_scenarios_pass(
+    node_tools: Path, deployment: Deployment, tmp_path: Path, scenario: str
+) -> None:
+    url = deployment.registration.url_with_token
+    output, checks = run_suite(node_tools, url, "2026-07-28", tmp_path, scenario=scenario)
+    failing = not_passing(checks, [scenario])
+    logs = log_tail(deployment.stack.log_dir) if deployment.stack.log_dir else ""
+    assert not failing, f"{output[-3000:]}\nnot passing: {json.dumps(failing, indent=1)[:6000]}\n{logs}"
+    assert all(c["status"] == "SUCCESS" for c in checks[scenario]), checks[scenario]
+
+
 def test_static_content_satisfies_every_2026_scenario_it_can(
     node_tools: Path, deployment: Deployment, static_registration: Registration, tmp_path: Path
 ) -> None:
@@ -182,3 +215,61 @@ def test_static_content_satisfies_every_2026_scenario_it_can(
     stateless = [c for c in checks.get("server-stateless", []) if c["id"] not in NEEDS_A_DIAGNOSTIC_TOOL]
     failing = not_passing({**checks, "server-stateless": stateless}, STATIC_SCENARIOS)
     assert not failing, f"{output[-3000:]}\nnot passing: {json.dumps(failing, indent=1)[:6000]}"
+
+
+# -- through an upstream -------------------------------------------------------------------------
+# The suite through a skillset whose every tool, resource and prompt comes from an upstream MCP
+# server: a fronting edge whose only skillset is an ``mcp`` source, whose upstream is the everything
+# example's own integration (a real MCP server in both eras). The fronting edge forwards each request
+# with the source's credential and relays the upstream's progress, log messages and questions. It
+# runs in-process on its own nats-server; a stand-in registry serves its snapshot, built from the
+# upstream's listings with ``read_catalog`` as the registry's refresh does.
+
+SOURCE_INTEGRATION = "mcpserver_through_source"
+
+# Checks a federated upstream does not pass through the edge (docs/upstream-mcp.md, "Not done"): a call
+# that changes the upstream's tool or prompt list is seen by the edge's clients only once the source's
+# catalog is read again (the registry's refresh), not at once on their subscriptions/listen streams.
+NOT_THROUGH_A_SOURCE = {
+    "sep-2575-server-sends-prompts-list-changed-on-subscription",
+    "sep-2575-server-sends-tools-list-changed-on-subscription",
+}
+
+
+@pytest.fixture(scope="module")
+def fronting_edge(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeHarness]:
+    registration = deployment.registration
+    source = SourceDef(
+        id="src_everything",
+        type="mcp",
+        name="everything",
+        url=registration.endpoint,
+        headers={"Authorization": f"Bearer {registration.access_token}"},
+        timeout_ms=60_000,
+    )
+    catalog = asyncio.run(read_catalog(source, allow_private=True))
+    assert catalog.tools and catalog.resources and catalog.prompts
+    control = ControlPlane()
+    control.add(SOURCE_INTEGRATION, source_skillset("skillset_through_source", source, catalog))
+    nats = EmbeddedNats(store_dir=tmp_path_factory.mktemp("fronting-nats"))
+    nats.start()
+    edge = EdgeHarness(nats.url, control, allow_private_http_targets=True, secret_key="f" * 32)
+    edge.start()
+    try:
+        yield edge
+    finally:
+        edge.stop()
+        nats.stop()
+
+
+@pytest.mark.parametrize("revision", ["2025-11-25", "2026-07-28"])
+def test_every_scored_scenario_passes_through_an_upstream(
+    node_tools: Path, fronting_edge: EdgeHarness, tmp_path: Path, revision: str
+) -> None:
+    url = f"{fronting_edge.mcp_url(SOURCE_INTEGRATION)}?authorization={TOKEN}"
+    output, checks = run_suite(node_tools, url, revision, tmp_path)
+    stateless = [c for c in checks.get("server-stateless", []) if c["id"] not in NOT_THROUGH_A_SOURCE]
+    if "server-stateless" in checks:
+        checks["server-stateless"] = stateless
+    failing = not_passing(checks, scored(revision))
+    assert not failing, f"{output[-3000:]}\nnot passing: {json.dumps(failing, indent=1)[:8000]}"

@@ -134,6 +134,18 @@ async def test_openapi_operations_become_tools_called_through_the_edge(stack: St
                 await asyncio.sleep(0.1)
             assert names == {"pets_getPet"}
 
+        # Audit records of calls through the source name it.
+        audit = f"/api/v1/integration/mcpserver/{created.json()['id']}/audit/list"
+        sourced: list[dict[str, object]] = []
+        for _ in range(100):
+            items = (await registry.get(audit, params={"take": "100"})).json()["items"]
+            sourced = [i["data"]["details"] for i in items if i["data"]["kind"] == "tool.call"]
+            if len(sourced) >= 6:
+                break
+            await asyncio.sleep(0.2)
+        assert sourced and all(details.get("source") == source_id for details in sourced), sourced
+        assert API_KEY not in str(items)
+
 
 def _text(result: types.CallToolResult) -> str:
     return " ".join(block.text for block in result.content if isinstance(block, types.TextContent))

@@ -69,6 +69,19 @@ CACHE_LOOKUPS = Counter(
 CACHE_HIT_RATIO = Gauge(
     "skillrelay_cache_hit_ratio", "Hits / lookups of a cache since the process started", ["cache"]
 )
+# Calls forwarded to a skillset source's upstream (its id as the label: one per source, bounded by the
+# registry's limits), by MCP method and outcome (ok, error: the upstream's own error, unreachable).
+SOURCE_CALLS = Counter(
+    "skillrelay_source_calls_total",
+    "Calls forwarded to an upstream of a skillset source, by source id, MCP method and outcome",
+    ["source", "method", "outcome"],
+)
+SOURCE_CALL_SECONDS = Histogram(
+    "skillrelay_source_call_seconds",
+    "Time from forwarding a call to a skillset source's upstream to its answer, by source id",
+    ["source"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 OPEN_SESSIONS = Gauge("skillrelay_open_sessions", "MCP sessions this process holds open (or knows as live)")
 SSE_STREAMS = Gauge("skillrelay_sse_streams", "Server-sent event streams open on this process")
 

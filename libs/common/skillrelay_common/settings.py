@@ -120,7 +120,7 @@ class Settings:
     # Open OAuth dynamic client registration: per client address, per minute, per auth replica.
     oauth_registrations_per_minute: int = 20
     # How often the registry reads every skillset source's listings again (0: only on demand).
-    source_refresh_seconds: int = 3600
+    source_refresh_seconds: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -167,7 +167,7 @@ class Settings:
             otel_enabled=_bool(env, "OTEL_ENABLED", False),
             forwarded_allow_ips=(_str(env, "FORWARDED_ALLOW_IPS", "") or "").strip(),
             oauth_registrations_per_minute=_int(env, "OAUTH_REGISTRATIONS_PER_MINUTE", 20),
-            source_refresh_seconds=_int(env, "SOURCE_REFRESH_SECONDS", 3600),
+            source_refresh_seconds=_int(env, "SOURCE_REFRESH_SECONDS", 300),
         )
 
 

@@ -389,5 +389,11 @@ MCP_CALLS_BUCKET = "MCP_CALLS"
 MCP_CALLS_TTL_SECONDS = MCP_EVENTS.max_age_seconds
 
 
+# KV bucket: tasks of the 2026-07-28 Tasks extension, key ``<taskId>``. An entry lives this long after
+# its last change (so at least its ``ttlMs`` after creation); any edge replica reads and updates it.
+MCP_TASKS_BUCKET = "MCP_TASKS"
+MCP_TASKS_TTL_SECONDS = 3600
+
+
 # Core NATS, every edge replica: a client's notifications/cancelled may reach another replica.
 EDGE_CANCEL_SUBJECT = "edge.mcp.cancel"

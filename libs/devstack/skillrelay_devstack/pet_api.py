@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import yaml
+
 from skillrelay_devstack.embedded import free_port
 
 API_KEY = "pet-api-key-for-tests"
@@ -111,6 +113,8 @@ class PetApi:
         self.pets: dict[int, dict[str, Any]] = {1: {"id": 1, "name": "Rex", "tag": "dog"}}
         # What ``/openapi.json`` answers (a test may change it to see a refresh pick the change up).
         self.document = pet_document()
+        # What ``/openapi.yaml`` answers: the document as YAML unless a test sets its own text.
+        self.yaml_document: str | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self._thread: threading.Thread | None = None
@@ -159,6 +163,10 @@ class PetApi:
             )
         if parts.path == "/openapi.json":
             return _answer(http, 200, self.document)
+        if parts.path == "/openapi.yaml":
+            return _answer_text(
+                http, 200, self.yaml_document or yaml.safe_dump(self.document), "application/yaml"
+            )
         if http.headers.get("X-Api-Key") != API_KEY:
             return _answer(http, 401, {"error": "missing or wrong X-Api-Key"})
         segments = [segment for segment in parts.path.split("/") if segment]
@@ -179,6 +187,15 @@ class PetApi:
                     return _answer(http, 204, None)
                 return _answer(http, 200, self.pets[pet_id])
         return _answer(http, 404, {"error": "no such route"})
+
+
+def _answer_text(http: BaseHTTPRequestHandler, status: int, text: str, content_type: str) -> None:
+    body = text.encode()
+    http.send_response(status)
+    http.send_header("Content-Type", content_type)
+    http.send_header("Content-Length", str(len(body)))
+    http.end_headers()
+    http.wfile.write(body)
 
 
 def _answer(http: BaseHTTPRequestHandler, status: int, payload: Any) -> None:

@@ -207,6 +207,7 @@ class Stack:
             "SKILLRELAY_AUDIT_MAX_AGE",
             "SKILLRELAY_AUDIT_MAX_BYTES",
             "SKILLRELAY_OTEL_ENABLED",
+            "SKILLRELAY_SOURCE_REFRESH_SECONDS",
         ):
             if name in os.environ:
                 env[name] = os.environ[name]

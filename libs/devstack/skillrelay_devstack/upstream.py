@@ -4,15 +4,18 @@ stateless and the 2025 sessions) as any server built on the SDK does.
 
 What it offers: ``echo``, ``add`` (structured output), ``count`` (progress and log messages),
 ``ask_name`` (elicits: a server-to-client request in a 2025 session, ``input_required`` at
-2026-07-28), ``slow`` (for cancellation and timeouts), ``whoami`` (which headers reached it); the
+2026-07-28), ``slow`` (for cancellation and timeouts), ``whoami`` (which headers reached it), ``add_tool``
+(changes the tool list: ``subscriptions/listen`` streams hear ``tools/list_changed``); the
 resource ``upstream://greeting``, the template ``upstream://items/{item_id}``, the prompt ``greet``.
 
-``UpstreamServer`` runs it under uvicorn on a free port in a thread (like ``EdgeHarness``).
+``UpstreamServer`` runs it under uvicorn on a free port in a thread (like ``EdgeHarness``);
+``source_skillset`` turns its catalog into a skillset whose every item is forwarded to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from typing import Annotated, Any
@@ -20,7 +23,18 @@ from typing import Annotated, Any
 import uvicorn
 from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from pydantic import BaseModel
+from sse_starlette.sse import AppStatus
 
+from skillrelay_common.schemas.abilities import (
+    AbilityDef,
+    McpSourceHandler,
+    PromptArgument,
+    PromptDef,
+    ResourceDef,
+    SourceDef,
+)
+from skillrelay_common.schemas.registry import SkillsetSnapshot
+from skillrelay_common.upstream import UpstreamCatalog
 from skillrelay_devstack.embedded import free_port
 
 
@@ -30,6 +44,10 @@ class NameForm(BaseModel):
 
 class Sum(BaseModel):
     total: int
+
+
+def _echo(text: str) -> str:
+    return text
 
 
 def _ask_for_name() -> Elicit[NameForm]:
@@ -47,9 +65,6 @@ async def _log(ctx: Context, level: Any, data: Any) -> None:
 
 def build_upstream(name: str = "upstream") -> MCPServer:
     server = MCPServer(name, version="1.0.0")
-    # Headers of the last request (lower-cased names): tests check what the edge forwarded.
-    seen: dict[str, str] = {}
-    server.seen_headers = seen  # type: ignore[attr-defined]
 
     @server.tool(description="Echo the text back.")
     def echo(text: str) -> str:
@@ -70,15 +85,35 @@ def build_upstream(name: str = "upstream") -> MCPServer:
     async def ask_name(form: Annotated[NameForm, Resolve(_ask_for_name)]) -> str:
         return f"Hello, {form.name}!"
 
+    # Calls of ``slow`` that ended by cancellation (the client's, relayed by the edge).
+    cancelled: list[float] = []
+    cancelled_signal = threading.Event()  # set at each (tests wait on it from another thread)
+    server.cancelled = cancelled  # type: ignore[attr-defined]
+    server.cancelled_signal = cancelled_signal  # type: ignore[attr-defined]
+    slow_started = threading.Event()
+    server.slow_started = slow_started  # type: ignore[attr-defined]
+
     @server.tool(description="Wait, then answer (for cancellation and timeouts).")
     async def slow(seconds: float) -> str:
-        await asyncio.sleep(seconds)
+        slow_started.set()
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            cancelled.append(seconds)
+            cancelled_signal.set()
+            raise
         return f"slept {seconds}"
 
     @server.tool(description="Which credential header reached the upstream.")
     def whoami(ctx: Context) -> str:
         headers = ctx.headers or {}
         return f"authorization={headers.get('authorization', '')}"
+
+    @server.tool(description="Add a tool named `name` that echoes; listeners hear tools/list_changed.")
+    async def add_tool(name: str, ctx: Context) -> str:
+        server.add_tool(_echo, name=name, description="Added at run time.")
+        await ctx.notify_tools_changed()  # 2026-07-28 subscriptions/listen streams
+        return f"added {name}"
 
     @server.resource("upstream://greeting", mime_type="text/plain", description="A fixed greeting.")
     def greeting() -> str:
@@ -106,6 +141,10 @@ class UpstreamServer:
         self._uvicorn: uvicorn.Server | None = None
 
     def start(self) -> UpstreamServer:
+        # sse-starlette (the SDK's SSE answers) keeps one process-wide "the server is exiting" flag, set
+        # by any uvicorn server of the process that stops (an edge harness of an earlier test): left
+        # set, every SSE answer of this server would end before its first event.
+        AppStatus.should_exit = False
         app = self.server.streamable_http_app()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self._uvicorn = uvicorn.Server(config)
@@ -129,3 +168,62 @@ class UpstreamServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def source_skillset(
+    skillset_id: str, source: SourceDef, catalog: UpstreamCatalog, *, prefix: str = ""
+) -> SkillsetSnapshot:
+    """A skillset whose every tool, resource and prompt is forwarded to ``source`` (what the registry's
+    snapshot assembly makes of a source's catalog; tests and benchmarks build it directly)."""
+    handler = functools.partial(McpSourceHandler, source_id=source.id)
+    abilities = [
+        AbilityDef(
+            id=f"{source.id}_tool_{index}",
+            name=prefix + tool["name"],
+            description=tool.get("description") or "",
+            title=tool.get("title"),
+            input_schema=tool.get("inputSchema") or {"type": "object"},
+            output_schema=tool.get("outputSchema"),
+            annotations=tool.get("annotations"),
+            handler=handler(name=tool["name"]),
+        )
+        for index, tool in enumerate(catalog.tools)
+    ]
+    resources = [
+        ResourceDef(
+            id=f"{source.id}_resource_{index}",
+            name=item.get("name") or item.get("uri") or item.get("uriTemplate") or "",
+            uri=item.get("uri"),
+            uri_template=item.get("uriTemplate"),
+            description=item.get("description") or "",
+            mime_type=item.get("mimeType"),
+            handler=handler(name=item.get("uri") or item.get("uriTemplate") or ""),
+        )
+        for index, item in enumerate([*catalog.resources, *catalog.resource_templates])
+    ]
+    prompts = [
+        PromptDef(
+            id=f"{source.id}_prompt_{index}",
+            name=prefix + prompt["name"],
+            description=prompt.get("description") or "",
+            arguments=[
+                PromptArgument(
+                    name=argument["name"],
+                    description=argument.get("description") or "",
+                    required=bool(argument.get("required")),
+                )
+                for argument in prompt.get("arguments") or []
+            ],
+            handler=handler(name=prompt["name"]),
+        )
+        for index, prompt in enumerate(catalog.prompts)
+    ]
+    return SkillsetSnapshot(
+        id=skillset_id,
+        name="From an upstream",
+        revision=1,
+        abilities=abilities,
+        resources=resources,
+        prompts=prompts,
+        sources=[source],
+    )

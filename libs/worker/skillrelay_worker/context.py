@@ -19,6 +19,7 @@ from skillrelay_worker.protocol import (
     WorkerClientRequest,
     WorkerLog,
     WorkerProgress,
+    WorkerTaskStart,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class WorkerContext:
         # Every sequenced event sent, kept while the call may still be adopted by another edge replica.
         self._sent: list[_SentEvent] = []
         self.finished = False
+        self._task_started = False
 
     @property
     def session_id(self) -> str | None:
@@ -111,6 +113,19 @@ class WorkerContext:
                 logger=logger,
             ),
         )
+
+    async def start_task(self, status_message: str | None = None) -> bool:
+        """Go on as a task (Tasks extension of 2026-07-28): the client's request is answered at once
+        with a task it polls, and what the handler returns, raises or asks from here on reaches the
+        client through that task. Call it before long work. Returns False, and changes nothing, when the
+        call cannot become a task (the client did not declare the extension, the ability does not allow
+        tasks, a 2025 session): the handler then simply goes on and answers the request itself."""
+        if not self.call.tasks or self._task_started:
+            return self._task_started
+        self._task_started = True
+        seq = self._next_seq()
+        self._send(seq, WorkerTaskStart(call_id=self.call.call_id, seq=seq, status_message=status_message))
+        return True
 
     async def request_client(
         self, method: str, params: dict[str, Any], timeout: float = 60.0, *, key: str | None = None

@@ -73,6 +73,9 @@ class WorkerCall(Message, kw_only=True):
     timeout_ms: int = 30_000
     # How often the worker sends a heartbeat while the handler runs; the edge gives up after 3 misses.
     heartbeat_ms: int = 1_000
+    # The edge may answer this call with a task (Tasks extension of 2026-07-28): the client declared
+    # the extension and the ability allows tasks. ``WorkerContext.start_task`` does nothing without it.
+    tasks: bool = False
 
 
 class WorkerProgress(Message, kw_only=True):
@@ -120,7 +123,16 @@ class WorkerError(Message, kw_only=True):
     message: str
 
 
-WorkerEvent = WorkerProgress | WorkerLog | WorkerHeartbeat | WorkerResult | WorkerError
+class WorkerTaskStart(Message, kw_only=True):
+    """The handler goes on as a task: the edge answers the client's request with a task (its result,
+    error and later questions are read with ``tasks/get``) and follows the rest of the call for it."""
+
+    call_id: str
+    seq: int = 0
+    status_message: str | None = None
+
+
+WorkerEvent = WorkerProgress | WorkerLog | WorkerHeartbeat | WorkerResult | WorkerError | WorkerTaskStart
 
 
 class WorkerClientRequest(Message, kw_only=True):

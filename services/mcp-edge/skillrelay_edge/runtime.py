@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import Settings
 from skillrelay_edge.abilities.http import HttpRunner
+from skillrelay_edge.abilities.mcp_source import McpSourceRunner, ask_source_refresh
 from skillrelay_edge.abilities.openapi import OpenApiRunner
 from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.abilities.worker import WorkerRunner
@@ -35,6 +37,8 @@ from skillrelay_edge.protocol.scope import Services
 from skillrelay_edge.sessions.local import LocalSessionManager
 from skillrelay_edge.sessions.manager import SessionManager
 from skillrelay_edge.sessions.notifications import SessionStreams
+from skillrelay_edge.tasks.service import TaskService
+from skillrelay_edge.tasks.store import TaskStore
 from skillrelay_edge.transport.endpoint import ALL_VERSIONS, McpEndpoint
 from skillrelay_edge.transport.rules import HttpRules
 from skillrelay_edge.transport.shutdown import on_server_exit
@@ -82,10 +86,16 @@ class EdgeRuntime:
         self.verifier.add_revocation_listener(self.listens.end_integration)
         self.inflight = InFlightCalls(bus)
         self.http_runner = HttpRunner(allow_private_targets=settings.allow_private_http_targets)
+        # Skillset sources' upstream MCP servers: SSRF-guarded by the same setting as http abilities.
+        self.source_runner = McpSourceRunner(
+            allow_private_targets=settings.allow_private_http_targets,
+            on_list_changed=functools.partial(ask_source_refresh, bus),
+        )
         runners: dict[str, AbilityRunner] = {
             "static": StaticRunner(),
             "http": self.http_runner,
             "openapi": OpenApiRunner(self.http_runner.client),
+            "mcp": self.source_runner,
         }
         # One key per replica: worker events come to workerev.<key>.*, other replicas ask whether it lives.
         self.edge_key = uuid.uuid4().hex[:12]
@@ -104,7 +114,11 @@ class EdgeRuntime:
             sessions=self.sessions, runners=runners, on_subscriptions=self.streams.publish_subscriptions
         )
         dispatcher = Dispatcher(services)
-        modern = ModernDispatcher(services, RequestStateCodec(settings.secret_key), ALL_VERSIONS)
+        # Tasks extension: tasks in a KV bucket every replica reads; this replica's worker runner
+        # follows the calls of the tasks it created.
+        self.task_store = TaskStore(bus)
+        tasks = TaskService(self.task_store, self.worker_runner, self.edge_key)
+        modern = ModernDispatcher(services, RequestStateCodec(settings.secret_key), ALL_VERSIONS, tasks)
         self.endpoint = McpEndpoint(
             rules=HttpRules(settings.http.edge_public_url, settings.http.host, settings.max_body_bytes),
             catalogs=self.snapshots,
@@ -140,6 +154,7 @@ class EdgeRuntime:
             self.streams,
             self.worker_runner,
             self.adoption,
+            self.task_store,
         ):
             if part is not None:
                 await part.start()
@@ -162,3 +177,4 @@ class EdgeRuntime:
                 _log.exception("edge.stop.failed", part=type(part).__name__)
         self._started.clear()
         await self.http_runner.aclose()
+        await self.source_runner.aclose()

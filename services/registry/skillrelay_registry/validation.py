@@ -194,8 +194,11 @@ def _string(block: Mapping[str, Any], key: str, field: str) -> str:
     return value
 
 
-def handler(value: StaticHandler | HttpHandler | WorkerHandler, field: str = "handler") -> None:
-    """The handler kinds are already typed by decoding; these are the rules types cannot say."""
+def handler(
+    value: StaticHandler | HttpHandler | WorkerHandler, field: str = "handler", *, tools: bool = False
+) -> None:
+    """The handler kinds are already typed by decoding; these are the rules types cannot say. Only a
+    tool's worker handler may allow tasks (the Tasks extension augments ``tools/call`` alone)."""
     if isinstance(value, StaticHandler):
         for index, block in enumerate(value.content):
             content_block(block, f"{field}.content[{index}]")
@@ -213,6 +216,8 @@ def handler(value: StaticHandler | HttpHandler | WorkerHandler, field: str = "ha
                 f"{field}.subject {value.subject!r} must be dot-separated tokens of A-Z a-z 0-9 _ -"
             )
         _timeout(value.timeout_ms, field)
+        if value.task_support != "forbidden" and not tools:
+            raise InvalidInput(f"{field}.taskSupport: only a tool can run as a task")
 
 
 def _timeout(timeout_ms: int, field: str) -> None:

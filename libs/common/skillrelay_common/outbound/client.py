@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -106,9 +106,11 @@ class OutboundClient:
         query: str | None = None,
         timeout: float,
         max_body: int,
+        stream: Callable[[bytes], None] | None = None,
     ) -> Response:
         """Send and wait for the whole answer. Raises ``TargetRefused`` (SSRF), ``TimeoutError`` or
-        ``OutboundError``; every message is safe to show."""
+        ``OutboundError``; every message is safe to show. ``stream`` takes an event-stream answer's
+        body as it arrives (see ``Http1Connection.send``)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         target = await self.targets.target(shape.url)
@@ -116,7 +118,7 @@ class OutboundClient:
         key = (target.scheme, target.address, target.port, target.host)
         for _attempt in range(2):
             connection = await self._acquire(key, target, deadline)
-            waiter = connection.send(request, max_body)
+            waiter = connection.send(request, max_body, stream)
             timer = loop.call_at(deadline, _expire, waiter)
             try:
                 response = await waiter

@@ -3,12 +3,14 @@ llhttp (``httptools``, the parser uvicorn serves with) straight from ``data_rece
 
 A request costs one ``transport.write`` and one future: no task, no stream reader, no per-chunk
 coroutine. The body is bounded while it arrives (the connection is dropped past the limit, so a huge
-answer is never buffered).
+answer is never buffered). A caller that passes ``stream`` gets a ``text/event-stream`` answer's body
+chunk by chunk as it arrives (an upstream MCP server's SSE answer), not in the ``Response``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httptools
 
@@ -62,6 +64,9 @@ class Http1Connection(asyncio.Protocol):
         self._limit = 0
         self._headers_done = False
         self._received = False
+        # Where an event-stream body goes (``send(stream=…)``), and whether this answer is one.
+        self._stream: Callable[[bytes], None] | None = None
+        self._streaming = False
         self.reusable = False
         self.requests = 0  # how many this connection has carried (a reused one may have gone stale)
         self.idle_since = 0.0
@@ -105,6 +110,10 @@ class Http1Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        if self._stream is not None:
+            for name, value in self._headers:
+                if name == b"content-type" and value.lower().startswith(b"text/event-stream"):
+                    self._streaming = True
 
     def on_body(self, body: bytes) -> None:
         if self._waiter is None:
@@ -113,14 +122,20 @@ class Http1Connection(asyncio.Protocol):
         if self._size > self._limit:
             self._fail(BodyTooLarge(f"the answer is larger than {self._limit} bytes"))
             return
+        if self._streaming and self._stream is not None:
+            self._stream(body)
+            return
         self._body.append(body)
 
     def on_message_complete(self) -> None:
         self._complete()
 
     # requests
-    def send(self, request: bytes, limit: int) -> asyncio.Future[Response]:
-        """Write ``request`` (a whole HTTP/1.1 message); the future holds the answer."""
+    def send(
+        self, request: bytes, limit: int, stream: Callable[[bytes], None] | None = None
+    ) -> asyncio.Future[Response]:
+        """Write ``request`` (a whole HTTP/1.1 message); the future holds the answer. With ``stream``,
+        an event-stream body is handed to it as it arrives instead (the ``Response`` body is empty)."""
         assert self.transport is not None and self._waiter is None
         self.reusable = False
         self.requests += 1
@@ -130,6 +145,8 @@ class Http1Connection(asyncio.Protocol):
         self._limit = limit
         self._headers_done = False
         self._received = False
+        self._stream = stream
+        self._streaming = False
         waiter: asyncio.Future[Response] = self._loop.create_future()
         self._waiter = waiter
         self.transport.write(request)
@@ -163,8 +180,10 @@ class Http1Connection(asyncio.Protocol):
         if 100 <= self._parser.get_status_code() < 200:
             self._headers = []  # an interim answer (103 Early Hints, …): the real one follows
             self._headers_done = False
+            self._streaming = False
             return
         self._waiter = None
+        self._stream = None
         self.reusable = self._parser.should_keep_alive() and self.is_open
         if not self.reusable:
             self.close()

@@ -41,6 +41,10 @@ class WorkerHandler(_Handler, tag="worker"):
 
     subject: str
     timeout_ms: int = 30_000
+    # Tasks extension of 2026-07-28 (tools only): "optional" lets the handler go on as a task
+    # (``ctx.start_task()``) for a client that declared the extension; "required" also refuses a
+    # 2026-07-28 client that did not (-32021). 2025 sessions always run the call to its end.
+    task_support: Literal["forbidden", "optional", "required"] = "forbidden"
 
 
 Handler = StaticHandler | HttpHandler | WorkerHandler

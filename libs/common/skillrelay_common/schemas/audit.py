@@ -113,10 +113,22 @@ def _secret_key(key: str) -> bool:
 
 
 def scrub_text(value: str) -> str:
+    # Every record repeats a few short strings (its outcome, principal, method, tool name): those are
+    # scrubbed once; a longer text is scrubbed each time.
+    if len(value) <= _CACHED_STRING:
+        return _scrub_short(value)
+    return _scrub(value)
+
+
+def _scrub(value: str) -> str:
     value = _SECRET_VALUE.sub(REDACTED, value)
     if len(value) > MAX_STRING:
         value = value[:MAX_STRING] + "…"
     return value
+
+
+_CACHED_STRING = 80
+_scrub_short = functools.lru_cache(maxsize=2048)(_scrub)
 
 
 def scrub(value: Any, depth: int = 0) -> Any:

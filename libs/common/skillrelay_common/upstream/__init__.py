@@ -12,6 +12,7 @@ from skillrelay_common.upstream.client import (
     UpstreamUnreachable,
     new_http_client,
 )
+from skillrelay_common.upstream.watch import watch_changes
 
 __all__ = [
     "IGNORE_MESSAGES",
@@ -23,4 +24,5 @@ __all__ = [
     "UpstreamUnreachable",
     "new_http_client",
     "read_catalog",
+    "watch_changes",
 ]

@@ -11,9 +11,13 @@ import msgspec
 
 from skillrelay_common.outbound.targets import TargetCache
 from skillrelay_common.schemas.abilities import SourceDef
-from skillrelay_common.upstream.client import Era, UpstreamConnection, UpstreamError, UpstreamRpcError
-
-METHOD_NOT_FOUND = -32601
+from skillrelay_common.upstream.client import (
+    METHOD_NOT_FOUND,
+    Era,
+    UpstreamConnection,
+    UpstreamError,
+    UpstreamRpcError,
+)
 
 # A bound on what one upstream may bring (pages followed per list, items kept per list).
 MAX_PAGES = 50

@@ -20,6 +20,8 @@ import asyncio
 import base64
 import contextlib
 import itertools
+import socket
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
@@ -27,6 +29,13 @@ import httpx
 import msgspec
 import structlog
 
+from skillrelay_common.outbound import (
+    BodyTooLarge,
+    OutboundClient,
+    OutboundError,
+    RequestShape,
+    Response,
+)
 from skillrelay_common.outbound.targets import TargetCache
 from skillrelay_common.schemas.abilities import SourceDef
 from skillrelay_common.ssrf import TargetRefused
@@ -39,6 +48,7 @@ CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo"
 CLIENT_CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
 LOG_LEVEL_KEY = "io.modelcontextprotocol/logLevel"
 SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
+METHOD_NOT_FOUND = -32601
 CLIENT_INFO = {"name": "skillrelay-edge", "version": "0.1.0"}
 # What a session-era upstream may ask of the edge: it relays each to its own client when that
 # client can answer (and says so with an error when not).
@@ -60,7 +70,10 @@ _OWN_HEADERS = frozenset(
 )
 # Methods whose target is named in the 2026 ``Mcp-Name`` header, and the param that holds it.
 _NAME_PARAM = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-MAX_ANSWER_BYTES = 8 * 1024 * 1024
+# One answer, JSON or a whole SSE stream (each SSE event is bounded on its own as well).
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+# Request shapes kept per connection (one per method, name and session): past it they start over.
+_MAX_SHAPES = 512
 
 Era = Literal["stateless", "session"]
 _log = structlog.get_logger("skillrelay.upstream")
@@ -121,6 +134,7 @@ class UpstreamConnection:
         *,
         targets: TargetCache,
         http: httpx.AsyncClient | None = None,
+        outbound: OutboundClient | None = None,
         eras: tuple[Era, ...] = ("stateless", "session"),
     ) -> None:
         if source.type != "mcp" or not source.url:
@@ -130,7 +144,12 @@ class UpstreamConnection:
         self.timeout = source.timeout_ms / 1000
         self._targets = targets
         self._own_http = http is None
-        self._http = http or new_http_client()
+        self.http = http or new_http_client()
+        # Requests and their answers go through the lean pooled HTTP/1.1 client (``outbound``); httpx
+        # carries only what is rare: notifications and answers posted back, the change stream, DELETE.
+        self._own_outbound = outbound is None
+        self.outbound = outbound or OutboundClient(targets)
+        self._shapes: dict[tuple[tuple[str, str], ...], RequestShape] = {}
         self._eras = eras
         self._headers = {
             name: value for name, value in source.headers.items() if name.lower() not in _OWN_HEADERS
@@ -151,11 +170,13 @@ class UpstreamConnection:
         if self.era == "session" and self.session_id is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):
-                    url, headers = await self._pinned(self._session_headers())
-                    await self._http.delete(url, headers=headers)
+                    url, headers = await self.pinned(self._session_headers())
+                    await self.http.delete(url, headers=headers)
         self.session_id = None
         if self._own_http:
-            await self._http.aclose()
+            await self.http.aclose()
+        if self._own_outbound:
+            await self.outbound.aclose()
 
     async def connect(self) -> None:
         """Settle the era (and open the session) once; concurrent callers wait for the first."""
@@ -188,7 +209,7 @@ class UpstreamConnection:
                 request_id = next(self._ids)
                 if on_request_id is not None:
                     on_request_id(request_id)
-                body = self._request_body(request_id, method, params or {}, client_capabilities, log_level)
+                body = self.request_body(request_id, method, params or {}, client_capabilities, log_level)
                 try:
                     return await self._exchange(request_id, method, params or {}, body, messages)
                 except _HttpStatus as exc:
@@ -224,7 +245,7 @@ class UpstreamConnection:
     async def _discover(self) -> bool:
         """Whether the upstream speaks 2026-07-28 (a ``server/discover`` answer naming it)."""
         request_id = next(self._ids)
-        body = self._request_body(request_id, "server/discover", {}, {}, None)
+        body = self.request_body(request_id, "server/discover", {}, {}, None)
         try:
             result = await self._exchange(request_id, "server/discover", {}, body, IGNORE_MESSAGES)
         except (UpstreamRpcError, _HttpStatus):
@@ -269,7 +290,7 @@ class UpstreamConnection:
 
     # -- one exchange ------------------------------------------------------------------------
 
-    def _request_body(
+    def request_body(
         self,
         request_id: int,
         method: str,
@@ -295,68 +316,113 @@ class UpstreamConnection:
         body: dict[str, Any],
         messages: MessageHandler,
     ) -> dict[str, Any]:
-        url, headers = await self._pinned(self._headers_for(method, params))
-        payload = msgspec.json.encode(body)
+        """One POST through the lean outbound client: a JSON answer, or an SSE answer read as it
+        arrives (notifications and requests to the client relayed until the result)."""
         try:
-            async with self._http.stream("POST", url, content=payload, headers=headers) as response:
-                if response.status_code == 404 and self.era == "session" and self.session_id is not None:
-                    raise _SessionLost
-                if method == "initialize":
-                    self.session_id = response.headers.get("mcp-session-id")
-                content_type = response.headers.get("content-type", "")
-                if response.status_code >= 400 and "json" not in content_type:
-                    raise _HttpStatus(response.status_code)
-                if content_type.startswith("text/event-stream"):
-                    return await self._follow_stream(response, request_id, method, messages)
-                raw = await _read_limited(response)
-        except httpx.TransportError as exc:
-            raise UpstreamUnreachable(
-                f"cannot reach upstream {self.label}: {_transport_reason(exc)}"
+            shape = self._shape(self.headers_for(method, params))
+        except TargetRefused as exc:
+            raise UpstreamUnreachable(f"upstream {self.label} refused: {exc}") from None
+        chunks = _Chunks(asyncio.get_running_loop())
+        sending = asyncio.ensure_future(
+            self.outbound.send(
+                shape,
+                body=msgspec.json.encode(body),
+                timeout=self.timeout,
+                max_body=MAX_ANSWER_BYTES,
+                stream=chunks.put,
+            )
+        )
+        sending.add_done_callback(chunks.end)
+        reader: SseReader | None = None
+        asked: set[asyncio.Task[None]] = set()
+        try:
+            while (chunk := await chunks.get()) is not None:
+                reader = reader or SseReader()
+                try:
+                    events = reader.feed(chunk)
+                except EventTooLarge as exc:
+                    raise UpstreamError(f"upstream {self.label}: {exc}") from None
+                for data in events:
+                    result = await self._on_event(data, request_id, method, messages, asked)
+                    if result is not None:
+                        if method == "initialize":
+                            self._take_session(await sending)  # its headers name the session
+                        else:
+                            # The stream ends right after its result: wait a moment for that, so
+                            # the connection is kept for the next request rather than closed.
+                            await asyncio.wait({sending}, timeout=0.5)
+                        return result
+            response = sending.result()
+        except TargetRefused as exc:
+            raise UpstreamUnreachable(f"upstream {self.label} refused: {exc}") from None
+        except BodyTooLarge:
+            raise UpstreamError(
+                f"upstream {self.label} answered more than {MAX_ANSWER_BYTES} bytes"
             ) from None
+        except OutboundError as exc:
+            raise UpstreamUnreachable(f"cannot reach upstream {self.label}: {exc}") from None
+        finally:
+            if not sending.done():
+                sending.cancel()
+            for task in asked:
+                task.cancel()
+        if reader is not None:
+            raise UpstreamError(f"upstream {self.label} ended the stream of {method} without an answer")
+        if response.status == 404 and self.era == "session" and self.session_id is not None:
+            raise _SessionLost
+        if method == "initialize":
+            self._take_session(response)
+        content_type = (response.header(b"content-type") or b"").decode("latin-1")
+        if response.status >= 400 and "json" not in content_type:
+            raise _HttpStatus(response.status)
         try:
-            message = _decoder.decode(raw)
+            message = _decoder.decode(response.body)
         except msgspec.DecodeError:
             raise UpstreamError(f"upstream {self.label} answered {method} with something not JSON") from None
         if not isinstance(message, dict):
             raise UpstreamError(f"upstream {self.label} answered {method} with something not JSON-RPC")
         return _result_of(message, self.label, method)
 
-    async def _follow_stream(
-        self, response: httpx.Response, request_id: int, method: str, messages: MessageHandler
-    ) -> dict[str, Any]:
-        reader = SseReader()
-        asked: set[asyncio.Task[None]] = set()
+    async def _on_event(
+        self,
+        data: str,
+        request_id: int,
+        method: str,
+        messages: MessageHandler,
+        asked: set[asyncio.Task[None]],
+    ) -> dict[str, Any] | None:
+        """One SSE event of an answer: the result (returned), a notification or a request to relay."""
         try:
-            async for chunk in response.aiter_bytes():
-                try:
-                    events = reader.feed(chunk)
-                except EventTooLarge as exc:
-                    raise UpstreamError(f"upstream {self.label}: {exc}") from None
-                for data in events:
-                    try:
-                        message = _decoder.decode(data)
-                    except msgspec.DecodeError:
-                        continue  # a keep-alive or a malformed event: not ours to fail on
-                    if not isinstance(message, dict):
-                        continue
-                    if "method" not in message:
-                        if message.get("id") == request_id:
-                            return _result_of(message, self.label, method)
-                        continue
-                    params = _dict(message.get("params"))
-                    if "id" in message:
-                        # Answered on its own task: the upstream may send more before it needs the answer.
-                        task = asyncio.create_task(
-                            self._answer(message["id"], message["method"], params, messages)
-                        )
-                        asked.add(task)
-                        task.add_done_callback(asked.discard)
-                    else:
-                        await messages.notify(message["method"], params)
-        finally:
-            for task in asked:
-                task.cancel()
-        raise UpstreamError(f"upstream {self.label} ended the stream of {method} without an answer")
+            message = _decoder.decode(data)
+        except msgspec.DecodeError:
+            return None  # a keep-alive or a malformed event: not ours to fail on
+        if not isinstance(message, dict):
+            return None
+        if "method" not in message:
+            return _result_of(message, self.label, method) if message.get("id") == request_id else None
+        params = _dict(message.get("params"))
+        if "id" in message:
+            # Answered on its own task: the upstream may send more before it needs the answer.
+            task = asyncio.create_task(self._answer(message["id"], message["method"], params, messages))
+            asked.add(task)
+            task.add_done_callback(asked.discard)
+        else:
+            await messages.notify(message["method"], params)
+        return None
+
+    def _take_session(self, response: Response) -> None:
+        session = response.header(b"mcp-session-id")
+        self.session_id = session.decode("latin-1") if session else None
+
+    def _shape(self, headers: dict[str, str]) -> RequestShape:
+        """The request's shape (checked and encoded once per set of headers, not per call)."""
+        key = tuple(headers.items())
+        shape = self._shapes.get(key)
+        if shape is None:
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            shape = self._shapes[key] = RequestShape("POST", self.url, headers)
+        return shape
 
     async def _answer(
         self, request_id: Any, method: str, params: dict[str, Any], messages: MessageHandler
@@ -375,12 +441,12 @@ class UpstreamConnection:
 
     async def _post(self, body: dict[str, Any], method: str) -> None:
         """A message with no answer of its own (notification, response): HTTP 202 expected."""
-        url, headers = await self._pinned(self._headers_for(method, {}))
-        response = await self._http.post(url, content=msgspec.json.encode(body), headers=headers)
+        url, headers = await self.pinned(self.headers_for(method, {}))
+        response = await self.http.post(url, content=msgspec.json.encode(body), headers=headers)
         if response.status_code >= 400:
             _log.info("upstream.post.refused", source=self.source.id, status=response.status_code)
 
-    def _headers_for(self, method: str, params: dict[str, Any]) -> dict[str, str]:
+    def headers_for(self, method: str, params: dict[str, Any]) -> dict[str, str]:
         headers = dict(self._headers)
         headers["Content-Type"] = "application/json"
         headers["Accept"] = "application/json, text/event-stream"
@@ -401,7 +467,7 @@ class UpstreamConnection:
             headers["Mcp-Session-Id"] = self.session_id
         return headers
 
-    async def _pinned(self, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+    async def pinned(self, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
         """The URL to connect to (the checked address) and the headers naming the real host."""
         try:
             target = await self._targets.target(self.url)
@@ -422,6 +488,43 @@ class UpstreamConnection:
             ) from None
 
 
+class _Chunks:
+    """An SSE answer's body as it arrives (from the protocol's callback), read by one task; ``None``
+    once the request is over (its result or error is then the ``send`` future's)."""
+
+    __slots__ = ("_done", "_items", "_loop", "_waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: deque[bytes] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._done = False
+
+    def put(self, chunk: bytes) -> None:
+        self._items.append(chunk)
+        self._wake()
+
+    def end(self, _: object) -> None:
+        self._done = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> bytes | None:
+        while not self._items:
+            if self._done:
+                return None
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+
 class _SessionLost(Exception):
     """HTTP 404 for the session: the upstream forgot it (restart, expiry)."""
 
@@ -435,23 +538,15 @@ class _HttpStatus(Exception):
 def new_http_client() -> httpx.AsyncClient:
     """A pool for upstream requests: no redirects (a redirect could leave the checked address), no
     environment proxies, time bounded by the caller (``asyncio.timeout``), TLS names from SNI."""
-    return httpx.AsyncClient(
-        follow_redirects=False,
-        trust_env=False,
-        timeout=httpx.Timeout(None),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=5.0),
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=5.0)
+    # TCP_NODELAY: a request goes out as head then body; with Nagle's algorithm the body waits for the
+    # head's delayed ACK (~40 ms on Linux) on every call.
+    transport = httpx.AsyncHTTPTransport(
+        limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
     )
-
-
-async def _read_limited(response: httpx.Response) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise UpstreamError(f"the upstream's answer is larger than {MAX_ANSWER_BYTES} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
+    return httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, timeout=httpx.Timeout(None), transport=transport
+    )
 
 
 def _result_of(message: dict[str, Any], label: str, method: str) -> dict[str, Any]:
@@ -487,11 +582,3 @@ def _header_value(value: str) -> str:
     if value.isascii() and value.isprintable() and value == value.strip():
         return value
     return "=?base64?" + base64.b64encode(value.encode()).decode() + "?="
-
-
-def _transport_reason(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused or no route"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "the connection closed mid-answer"
-    return type(exc).__name__

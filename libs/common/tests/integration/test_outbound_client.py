@@ -351,3 +351,34 @@ async def test_tls_checks_the_url_name_while_connecting_to_the_pinned_address(tm
     finally:
         await trusting.aclose()
         server.close()
+
+
+async def test_an_event_stream_is_handed_over_as_it_arrives(
+    serve: Callable[[Handler], Awaitable[Upstream]], client: OutboundClient
+) -> None:
+    second_part = asyncio.Event()
+
+    async def events(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: Upstream) -> None:
+        while await up.read_request(reader):
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            writer.write(b"d\r\ndata: first\n\n\r\n")
+            await writer.drain()
+            await second_part.wait()
+            writer.write(b"e\r\ndata: second\n\n\r\n0\r\n\r\n")
+
+    up = await serve(events)
+    seen: list[bytes] = []
+
+    def stream(chunk: bytes) -> None:
+        seen.append(chunk)
+        second_part.set()  # the first part arrived before the answer was complete
+
+    answer = await client.send(post(up.url), body=b"{}", timeout=5, max_body=1024, stream=stream)
+    assert b"".join(seen) == b"data: first\n\ndata: second\n\n"
+    assert answer.status == 200 and answer.body == b""
+    # With a sink given, an answer that is not an event stream is still collected whole.
+    json_up = await serve(echo)
+    plain = await client.send(post(json_up.url), body=b"[1]", timeout=5, max_body=1024, stream=stream)
+    assert plain.body == b"[1]" and b"".join(seen).count(b"data:") == 2

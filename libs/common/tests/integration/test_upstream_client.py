@@ -17,6 +17,7 @@ from skillrelay_common.upstream import (
     UpstreamRpcError,
     UpstreamUnreachable,
     read_catalog,
+    watch_changes,
 )
 from skillrelay_common.upstream.client import Era
 from skillrelay_devstack.upstream import UpstreamServer
@@ -55,7 +56,15 @@ async def test_read_catalog_lists_everything_the_upstream_offers(
 ) -> None:
     catalog = await read_catalog(source(upstream.url), allow_private=True, eras=eras)
     assert catalog.era == eras[0]
-    assert {tool["name"] for tool in catalog.tools} == {"echo", "add", "count", "ask_name", "slow", "whoami"}
+    assert {tool["name"] for tool in catalog.tools} == {
+        "echo",
+        "add",
+        "count",
+        "ask_name",
+        "slow",
+        "whoami",
+        "add_tool",
+    }
     add = next(tool for tool in catalog.tools if tool["name"] == "add")
     assert add["inputSchema"]["required"] == ["a", "b"]
     assert add["outputSchema"]["properties"]["total"]["type"] == "integer"
@@ -179,3 +188,34 @@ async def test_a_session_the_upstream_forgot_is_opened_again(upstream: UpstreamS
         assert connection.session_id not in {None, first, "forgotten-session"}
     finally:
         await connection.aclose()
+
+
+async def test_list_changed_from_the_upstream_is_heard_by_a_watcher() -> None:
+    with UpstreamServer() as changing:  # its own server: this test changes the tool list
+        targets = TargetCache(allow_private=True)
+        watched = UpstreamConnection(source(changing.url), targets=targets)
+        caller = UpstreamConnection(source(changing.url), targets=targets)
+        heard: asyncio.Queue[str] = asyncio.Queue()
+        watcher = asyncio.create_task(watch_changes(watched, heard.put))
+        try:
+            # The listen stream may open after the first change: change until one is heard.
+            async with asyncio.timeout(20):
+                method = None
+                attempt = 0
+                while method is None:
+                    attempt += 1
+                    await caller.request(
+                        "tools/call", {"name": "add_tool", "arguments": {"name": f"t{attempt}"}}
+                    )
+                    try:
+                        method = await asyncio.wait_for(heard.get(), 1.0)
+                    except TimeoutError:
+                        continue
+            assert method == "notifications/tools/list_changed"
+            catalog = await read_catalog(source(changing.url), allow_private=True)
+            assert "t1" in {tool["name"] for tool in catalog.tools}
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await watched.aclose()
+            await caller.aclose()

@@ -9,7 +9,7 @@ import pytest
 from skillrelay_worker import ToolResult, Worker, WorkerContext, audio, embedded_resource, image, text
 from skillrelay_worker.content import resource_contents, tool_result
 from skillrelay_worker.message import Message
-from skillrelay_worker.protocol import WorkerCall, WorkerLog, WorkerProgress
+from skillrelay_worker.protocol import WorkerCall, WorkerLog, WorkerProgress, WorkerTaskStart
 from skillrelay_worker.uri_templates import compile_uri_template
 
 
@@ -104,3 +104,17 @@ def test_registered_handlers_are_listed() -> None:
         return []
 
     assert worker.names == {"tools": ["a"], "resources": [], "prompts": ["p"], "completions": []}
+
+
+async def test_start_task_tells_the_edge_once_and_only_when_the_call_may_become_a_task() -> None:
+    worker = RecordingWorker()
+    plain = context(worker)
+    assert await plain.start_task("working") is False
+    assert worker.published == []  # a 2025 session or a client without the extension: nothing changes
+
+    tasked = context(worker, tasks=True)
+    assert await tasked.start_task("working") is True
+    assert await tasked.start_task("again") is True
+    assert [type(m).__name__ for m in worker.published] == ["WorkerTaskStart"]
+    start = worker.published[0]
+    assert isinstance(start, WorkerTaskStart) and start.seq == 1 and start.status_message == "working"

@@ -49,6 +49,7 @@ from skillrelay_edge.calls.context import (
 )
 from skillrelay_edge.modern.inputs import CAPABILITY_OF, InputRequired, ResumePoint, input_key
 from skillrelay_edge.modern.meta import MISSING_REQUIRED_CLIENT_CAPABILITY
+from skillrelay_edge.tasks.service import DRIVER_REFRESH_SECONDS, TaskCreated, TaskHost
 from skillrelay_edge.transport.jsonrpc import RpcError
 from skillrelay_worker.correlation import CORRELATION_HEADER, correlation_id
 from skillrelay_worker.nats_lane import NO_RESPONDERS, LaneMessage, NatsLane
@@ -65,6 +66,7 @@ from skillrelay_worker.protocol import (
     WorkerLog,
     WorkerProgress,
     WorkerResult,
+    WorkerTaskStart,
 )
 from skillrelay_worker.subjects import (
     parse_events_subject,
@@ -153,6 +155,8 @@ class _CallState:
     suspended: bool = False
     # Stateless era: when the whole call must be over (wall clock; travels in requestState).
     wall_deadline: float = 0.0
+    # Tasks extension: the call went on as a task; its driver follows it now (see ``_drive_task``).
+    handed_off: bool = False
 
 
 _NO_RESPONDER_BACKOFF = (0.02, 0.05, 0.1)
@@ -184,6 +188,8 @@ class WorkerRunner:
         self._call_prefix = uuid.uuid4().hex[:16]
         self._call_counter = itertools.count()
         self._stopping = False
+        # Calls followed for their tasks (see ``_drive_task``), kept so they are not collected.
+        self._drivers: set[asyncio.Task[None]] = set()
 
     @property
     def lane(self) -> NatsLane:
@@ -198,6 +204,8 @@ class WorkerRunner:
 
     async def stop(self) -> None:
         self._stopping = True
+        for driver in list(self._drivers):
+            driver.cancel()  # its tasks are reported failed by any replica once its refreshes stop
         if self._lane is not None:
             await self._lane.close()
             self._lane = None
@@ -278,8 +286,16 @@ class WorkerRunner:
         finally:
             for task in client_requests:
                 task.cancel()
-            self._calls.pop(call_id, None)
-            if not state.worker_done and not state.suspended and not leaving and not self._stopping:
+            # A call that went on as a task is followed by its driver now (it keeps the inbox).
+            if not state.handed_off:
+                self._calls.pop(call_id, None)
+            if (
+                not state.worker_done
+                and not state.suspended
+                and not state.handed_off
+                and not leaving
+                and not self._stopping
+            ):
                 # Timed out, cancelled by the client, or the edge gave up: the worker stops its handler.
                 # Not when the edge stops: the call lives on for another replica to adopt.
                 self._cancel(owner_id, call_id, "cancelled by the edge")
@@ -334,6 +350,7 @@ class WorkerRunner:
             meta=ctx.meta,
             timeout_ms=handler.timeout_ms,
             heartbeat_ms=self.heartbeat_ms,
+            tasks=ctx.tasks is not None,
         )
 
     async def _follow(
@@ -410,6 +427,26 @@ class WorkerRunner:
                     await ctx.log(level, data, logger)
                 case WorkerHeartbeat():
                     pass
+                case WorkerTaskStart(status_message=status_message):
+                    host: TaskHost | None = ctx.tasks
+                    if host is None:
+                        continue  # this request cannot be answered with a task: the call goes on here
+                    record = await host.create(ctx.worker_call_id or "", status_message)
+                    state.handed_off = True
+                    driver = asyncio.create_task(
+                        self._drive_task(
+                            host,
+                            record.task_id,
+                            record.call_id,
+                            inbox,
+                            handler,
+                            state,
+                            ctx.client_capabilities,
+                        )
+                    )
+                    self._drivers.add(driver)
+                    driver.add_done_callback(self._drivers.discard)
+                    raise TaskCreated(record)
                 case WorkerClientRequest():
                     if item.reply and ctx.inputs is not None:
                         self._take_input(ctx, event, item.reply, pending)
@@ -417,6 +454,114 @@ class WorkerRunner:
                         task = asyncio.create_task(self._ask_client(ctx, event, item.reply))
                         client_requests.add(task)
                         task.add_done_callback(client_requests.discard)
+
+    async def _drive_task(
+        self,
+        host: TaskHost,
+        task_id: str,
+        call_id: str,
+        inbox: _CallInbox,
+        handler: WorkerHandler,
+        state: _CallState,
+        client_capabilities: dict[str, Any],
+    ) -> None:
+        """Follow a call that went on as a task and write what it does into the task: questions (as
+        ``input_required``, answered by ``tasks/update`` on any replica straight to the worker), the
+        progress message (as ``statusMessage``), the result or the error. Log messages and progress
+        numbers have no place in a task (the extension says so) and are dropped."""
+        loop = asyncio.get_running_loop()
+        silence_limit = 3 * self.heartbeat_ms / 1000 + self.silence_slack
+        heard = refreshed = loop.time()
+        pending: dict[str, tuple[dict[str, Any], str]] = {}
+        try:
+            while True:
+                if state.wall_deadline and time.time() > state.wall_deadline:
+                    await host.fail(
+                        task_id,
+                        REQUEST_TIMEOUT,
+                        f"the task did not finish within {handler.timeout_ms / 1000:g}s",
+                    )
+                    self._cancel(host.owner_id, call_id, "the task timed out")
+                    return
+                try:
+                    item = await inbox.get(INPUT_COLLECT_SECONDS if pending else 1.0)
+                except TimeoutError:
+                    if pending:
+                        if not await host.ask(task_id, pending):
+                            return  # cancelled meanwhile
+                        pending = {}
+                        refreshed = loop.time()
+                    elif loop.time() - heard > silence_limit:
+                        await host.fail(
+                            task_id,
+                            INTERNAL_ERROR,
+                            f"worker {handler.subject!r} stopped responding (crashed or hung)",
+                        )
+                        return
+                    continue
+                if not isinstance(item, LaneMessage):
+                    continue  # the original request was cancelled or closed: the task goes on
+                if item.status == NO_RESPONDERS:
+                    continue
+                try:
+                    event = _event_decoder.decode(item.data)
+                except msgspec.DecodeError:
+                    continue
+                heard = loop.time()
+                if not isinstance(event, WorkerHeartbeat) and event.seq:
+                    if event.seq <= state.last_seq:
+                        continue
+                    state.last_seq = event.seq
+                match event:
+                    case WorkerResult(result=result):
+                        await host.complete(task_id, result)
+                        return
+                    case WorkerError(code=code, message=message):
+                        await host.fail(task_id, code, message)
+                        return
+                    case WorkerProgress(message=message) if message:
+                        if not await host.progress(task_id, message):
+                            return
+                    case WorkerClientRequest() if item.reply:
+                        capability = CAPABILITY_OF.get(event.method)
+                        if capability is not None and capability not in client_capabilities:
+                            self.answer_error(
+                                item.reply,
+                                event.call_id,
+                                MISSING_REQUIRED_CLIENT_CAPABILITY,
+                                f"the client does not support {capability}",
+                            )
+                            continue
+                        key = input_key(event.method, event.seq, event.key)
+                        pending[key] = ({"method": event.method, "params": event.params}, item.reply)
+                    case _:
+                        pass
+                if loop.time() - refreshed > DRIVER_REFRESH_SECONDS:
+                    refreshed = loop.time()
+                    if not await host.seen(task_id):
+                        return  # cancelled: the worker was told; nothing left to follow
+        except asyncio.CancelledError:
+            raise  # this replica stops: its tasks are reported failed once their refreshes stop
+        except Exception:
+            _log.exception("worker.task.failed", task_id=task_id)
+            with contextlib.suppress(Exception):
+                await host.fail(task_id, INTERNAL_ERROR, "the edge failed while following this task")
+        finally:
+            self._calls.pop(call_id, None)
+
+    # -- what any replica does to a task's worker call (tasks/update, tasks/cancel) ----------------
+
+    def answer(self, reply_subject: str, call_id: str, result: dict[str, Any]) -> None:
+        with contextlib.suppress(nats.errors.Error):
+            self.lane.publish(reply_subject, encode(WorkerClientAnswer(call_id=call_id, result=result)))
+
+    def answer_error(self, reply_subject: str, call_id: str, code: int, message: str) -> None:
+        answer = WorkerClientAnswer(call_id=call_id, error_code=code, error_message=message)
+        with contextlib.suppress(nats.errors.Error):
+            self.lane.publish(reply_subject, encode(answer))
+
+    def cancel(self, owner_id: str, call_id: str, reason: str) -> None:
+        self._cancel(owner_id, call_id, reason)
 
     def _take_input(
         self,

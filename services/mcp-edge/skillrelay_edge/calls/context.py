@@ -138,6 +138,9 @@ class CallContext:
     # Stateless era: questions to the client become an ``input_required`` result instead of
     # server-to-client requests (``modern.inputs.InputExchange``); None in the session era.
     inputs: Any = None
+    # Stateless era, Tasks extension: where the call goes when its handler starts a task
+    # (``tasks.service.TaskHost``); None when this request cannot be answered with a task.
+    tasks: Any = None
     _notify: NotifyFn = field(default=_no_notify, repr=False)
     _request_client: RequestClientFn = field(default=_no_client_requests, repr=False)
 

@@ -120,6 +120,22 @@ class Catalog:
             sources={source.id: source for source in skillset.sources},
         )
 
+    def source_of_request(self, method: str, params: dict[str, Any]) -> str | None:
+        """The source id a request is forwarded to (for audit records), None when it is served here."""
+        if not self.sources:
+            return None
+        target: Any = None
+        if method == "tools/call":
+            target = self.tools.get(str(params.get("name", "")))
+        elif method == "prompts/get":
+            target = self.prompts.get(str(params.get("name", "")))
+        elif method == "resources/read":
+            uri = str(params.get("uri", ""))
+            found = self.resources.get(uri) or self.find_template(uri)
+            target = found[0] if isinstance(found, tuple) else found
+        source = self.source_of(target)
+        return source.id if source is not None else None
+
     def source_of(self, target: Any) -> SourceDef | None:
         """The source an ability, resource or prompt forwards to (None for one of the skillset's own)."""
         source_id = getattr(getattr(target, "handler", None), "source_id", None)

@@ -11,10 +11,14 @@ import structlog
 from skillrelay_edge.calls.context import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND
 from skillrelay_edge.modern import results
 from skillrelay_edge.modern.inputs import NO_INPUTS, InputExchange, InputRequired, read_input_responses
+from skillrelay_edge.modern.meta import MISSING_REQUIRED_CLIENT_CAPABILITY
 from skillrelay_edge.modern.request_state import RequestStateCodec, request_digest
 from skillrelay_edge.protocol import completion, prompts, resources, tools
 from skillrelay_edge.protocol.dispatcher import MethodHandler
 from skillrelay_edge.protocol.scope import RequestScope, Services
+from skillrelay_edge.tasks import wire as task_wire
+from skillrelay_edge.tasks.service import METHODS as TASK_METHODS
+from skillrelay_edge.tasks.service import TaskCreated, TaskService
 from skillrelay_edge.transport import jsonrpc
 from skillrelay_edge.transport.jsonrpc import RpcError
 
@@ -37,7 +41,15 @@ ENDPOINT_METHODS = frozenset({"server/discover", "subscriptions/listen"})
 
 
 def knows(method: str) -> bool:
-    return method in METHODS or method in ENDPOINT_METHODS
+    return method in METHODS or method in ENDPOINT_METHODS or method in TASK_METHODS
+
+
+def _missing_tasks_capability() -> RpcError:
+    return RpcError(
+        MISSING_REQUIRED_CLIENT_CAPABILITY,
+        f"Missing required client capability: extension {task_wire.EXTENSION}",
+        task_wire.REQUIRED_CAPABILITIES,
+    )
 
 
 def _subject(method: str, params: dict[str, Any]) -> tuple[str, str]:
@@ -48,23 +60,42 @@ def _subject(method: str, params: dict[str, Any]) -> tuple[str, str]:
 
 
 class ModernDispatcher:
-    def __init__(self, services: Services, codec: RequestStateCodec, supported: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        codec: RequestStateCodec,
+        supported: tuple[str, ...],
+        tasks: TaskService | None = None,
+    ) -> None:
         self.services = services
         self.codec = codec
         self.supported = supported
+        self.tasks = tasks
 
     async def answer(self, scope: RequestScope, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """The JSON-RPC response message for one request (never raises for client input)."""
         request_id = scope.request_id
         if method == "server/discover":
-            return jsonrpc.result(request_id, results.discover(scope, self.services, self.supported))
+            discovered = results.discover(scope, self.services, self.supported, tasks=self.tasks is not None)
+            return jsonrpc.result(request_id, discovered)
+        if method in TASK_METHODS and self.tasks is not None:
+            try:
+                if not task_wire.declares_tasks(_client_capabilities(scope)):
+                    raise _missing_tasks_capability()
+                return jsonrpc.result(request_id, await self.tasks.answer(scope, method, params))
+            except RpcError as exc:
+                return jsonrpc.error(request_id, exc.code, exc.message, exc.data)
         handler = METHODS.get(method)
         if handler is None:
             return jsonrpc.error(request_id, METHOD_NOT_FOUND, f"Method not found: {method}")
         try:
             if method in INPUT_METHODS:
                 scope.inputs = self._exchange(scope, method, params)
+            if method == "tools/call" and self.tasks is not None:
+                self._offer_tasks(scope, params)
             result = await handler(scope, self.services, params)
+        except TaskCreated as exc:
+            return jsonrpc.result(request_id, task_wire.created(exc.record))
         except InputRequired as exc:
             name, digest = _subject(method, params)
             state = self.codec.seal(
@@ -85,6 +116,19 @@ class ModernDispatcher:
             return jsonrpc.error(request_id, INTERNAL_ERROR, "Internal error")
         return jsonrpc.result(request_id, results.complete(result, results.ttl_for(scope, method, params)))
 
+    def _offer_tasks(self, scope: RequestScope, params: dict[str, Any]) -> None:
+        """A tool whose handler allows tasks may become one for a client that declared the extension
+        (the handler decides, with ``ctx.start_task()``); a tool that requires it refuses other clients."""
+        assert self.tasks is not None
+        tool = scope.catalog.tools.get(str(params.get("name")))
+        support = getattr(tool.handler, "task_support", "forbidden") if tool is not None else "forbidden"
+        if support == "forbidden":
+            return
+        if task_wire.declares_tasks(_client_capabilities(scope)):
+            scope.tasks = self.tasks.host(scope)
+        elif support == "required":
+            raise _missing_tasks_capability()
+
     def _exchange(self, scope: RequestScope, method: str, params: dict[str, Any]) -> InputExchange:
         if "inputResponses" not in params and "requestState" not in params:
             return NO_INPUTS
@@ -102,3 +146,8 @@ class ModernDispatcher:
             digest=digest,
         )
         return InputExchange(responses, resume)
+
+
+def _client_capabilities(scope: RequestScope) -> dict[str, Any]:
+    capabilities = scope.state.get("clientCapabilities")
+    return capabilities if isinstance(capabilities, dict) else {}

@@ -12,7 +12,15 @@ from typing import Any
 from skillrelay_edge.modern.meta import HEADER_MISMATCH, ModernError
 
 # Which params field ``Mcp-Name`` mirrors, per method.
-NAME_FIELD = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+NAME_FIELD = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    # Tasks extension: routing by task (an intermediary may send a task's requests to one place).
+    "tasks/get": "taskId",
+    "tasks/update": "taskId",
+    "tasks/cancel": "taskId",
+}
 _SENTINEL = re.compile(r"^=\?base64\?(.*)\?=$", re.DOTALL)
 # RFC 9110 field values: visible ASCII, space and horizontal tab.
 _FIELD_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
@@ -21,6 +29,8 @@ _FIELD_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
 def decode_header_value(raw: str) -> str:
     """A header value as the body would hold it: surrounding whitespace dropped (RFC 9110 OWS), the
     ``=?base64?…?=`` sentinel decoded. Raises ``ValueError`` for a malformed value."""
+    if raw and raw[0] not in " =" and raw[-1] != " " and raw.isascii() and raw.isprintable():
+        return raw  # the usual value: plain visible ASCII, nothing to trim or decode (no regex)
     value = raw.strip(" \t")
     if not _FIELD_VALUE.match(value):
         raise ValueError("contains characters a header value may not hold")

@@ -56,10 +56,19 @@ def server_info(scope: RequestScope, services: Services) -> dict[str, Any]:
     }
 
 
-def discover(scope: RequestScope, services: Services, supported: tuple[str, ...]) -> dict[str, Any]:
+# With the Tasks extension (``io.modelcontextprotocol/tasks``): worker tools may answer with a task.
+CAPABILITIES_WITH_TASKS: dict[str, Any] = {
+    **CAPABILITIES,
+    "extensions": {"io.modelcontextprotocol/tasks": {}},
+}
+
+
+def discover(
+    scope: RequestScope, services: Services, supported: tuple[str, ...], *, tasks: bool = False
+) -> dict[str, Any]:
     result: dict[str, Any] = {
         "supportedVersions": list(supported),
-        "capabilities": CAPABILITIES,
+        "capabilities": CAPABILITIES_WITH_TASKS if tasks else CAPABILITIES,
         "_meta": {SERVER_INFO_KEY: server_info(scope, services)},
     }
     instructions = scope.catalog.integration.description or scope.catalog.snapshot.skillset.description

@@ -40,6 +40,7 @@ def make_context(
         # Stateless era: log messages only for a request that asked for them (``_meta`` logLevel).
         logs_off=scope.modern and state.get("logLevel") is None,
         inputs=scope.inputs,
+        tasks=scope.tasks,
     )
     if scope.hooks is not None:
         scope.hooks.bind(ctx)

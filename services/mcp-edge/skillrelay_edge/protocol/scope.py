@@ -43,6 +43,7 @@ class RequestScope:
     modern: bool = False
     client_state: dict[str, Any] | None = None
     inputs: Any = None  # modern.inputs.InputExchange
+    tasks: Any = None  # tasks.service.TaskHost: the request may be answered with a task
 
     @property
     def session_id(self) -> str | None:

@@ -528,6 +528,9 @@ class McpEndpoint:
         if req.method == "tools/call":
             kind = "tool.call"
             data["tool"] = str(req.params.get("name", ""))[:MAX_AUDITED_TEXT]
+        source_id = scope.catalog.source_of_request(req.method, req.params)
+        if source_id is not None:
+            data["source"] = source_id  # a call forwarded to a skillset source's upstream
         self.audit.record(
             kind,
             scope.catalog.integration.id,

@@ -32,6 +32,7 @@ from skillrelay_registry.dashboard.views_account import home, sign_in_handler, s
 from skillrelay_registry.dashboard.views_integrations import INTEGRATION_HANDLERS
 from skillrelay_registry.dashboard.views_search import SEARCH_HANDLERS
 from skillrelay_registry.dashboard.views_skillsets import SKILLSET_HANDLERS
+from skillrelay_registry.dashboard.views_sources import SOURCE_HANDLERS
 from skillrelay_registry.dashboard.views_workers import WORKER_HANDLERS, CredentialRevealer
 from skillrelay_registry.errors import RegistryError
 
@@ -53,6 +54,7 @@ def dashboard_router(settings: Settings, get_bus: Callable[[], Bus]) -> Router:
             sign_in_handler(codec),
             sign_out_handler(codec),
             *SKILLSET_HANDLERS,
+            *SOURCE_HANDLERS,
             *INTEGRATION_HANDLERS,
             *WORKER_HANDLERS,
             *SEARCH_HANDLERS,

@@ -143,7 +143,7 @@ def check_json_field(check: str, text: str, field_name: str | None = None) -> st
                 return "must be a JSON object"
             validation.json_schema_object(value, check)
         elif check == "handler":
-            validation.handler(msgspec.convert(value, Handler))
+            validation.handler(msgspec.convert(value, Handler), tools=True)  # an ability's
         elif check == "dynamicHandler":
             validation.handler(msgspec.convert(value, DynamicHandler))
         elif check == "arguments":

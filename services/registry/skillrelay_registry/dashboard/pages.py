@@ -27,6 +27,8 @@ NOTICES = {
     "created": "Created.",
     "saved": "Saved.",
     "deleted": "Deleted.",
+    "refreshed": "Read again.",
+    "refresh-failed": "Could not be read: see its last error.",
     "session-ended": "The session was ended.",
     "sessions-ended": "Sessions ended: {count}.",
     "signed-out": "You are signed out.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import yaml
 
 from skillrelay_common.outbound import BodyTooLarge, OutboundClient, OutboundError, RequestShape
 from skillrelay_common.schemas.abilities import SourceDef
@@ -53,6 +54,9 @@ class SourceReader:
         servers = server_url(document)
         if servers is not None:
             catalog["baseUrl"] = servers
+        info = document.get("info")
+        if isinstance(info, dict) and isinstance(info.get("title"), str):
+            catalog["title"] = info["title"][:256]  # the source's name when the owner gives none
         return catalog
 
     async def fetch_document(self, source: SourceDef) -> dict[str, Any]:
@@ -72,10 +76,7 @@ class SourceReader:
             raise SourceUnreadable(f"the document could not be read: {exc}") from None
         if not 200 <= response.status < 300:
             raise SourceUnreadable(f"reading the document answered HTTP {response.status}")
-        try:
-            document = msgspec.json.decode(response.body)
-        except msgspec.DecodeError:
-            raise SourceUnreadable("the document is not JSON (YAML documents are not read yet)") from None
+        document = _decode_document(response.body)
         if not isinstance(document, dict):
             raise SourceUnreadable("the OpenAPI document must be a JSON object")
         return document
@@ -97,3 +98,19 @@ class SourceReader:
             "resourceTemplates": catalog.resource_templates,
             "prompts": catalog.prompts,
         }
+
+
+def _decode_document(body: bytes) -> Any:
+    """A document as JSON or YAML. YAML aliases are refused: a few bytes of them can stand for an
+    exponentially large document (the "billion laughs")."""
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        pass
+    try:
+        text = body.decode()
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise SourceUnreadable("the document uses YAML aliases (*name), which are not read")
+        return yaml.safe_load(text)
+    except (UnicodeDecodeError, yaml.YAMLError):
+        raise SourceUnreadable("the document is neither JSON nor YAML") from None

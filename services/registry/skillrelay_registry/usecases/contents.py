@@ -4,9 +4,12 @@ rename of an item whose name must be unique in its skillset. Each is driven by t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
+from msgspec import UNSET
+
+from skillrelay_common import ids
 from skillrelay_registry import schemas
 from skillrelay_registry.errors import ConflictError
 from skillrelay_registry.kinds import ContentKind, RecordT
@@ -23,7 +26,62 @@ from skillrelay_registry.usecases.base import (
 )
 
 
+def copy_given(row: Any, data: Any, fields: Iterable[str]) -> None:
+    """Copy onto ``row`` each of ``fields`` that the update body ``data`` gives (is not ``UNSET``)."""
+    for name in fields:
+        value = getattr(data, name)
+        if value is not UNSET:
+            setattr(row, name, value)
+
+
 class ContentUseCases(UseCaseBase):
+    def _new_item(
+        self, kind: ContentKind[Any, Any], owner_id: str, skillset_id: str, data: Any
+    ) -> dict[str, Any]:
+        """The columns every new ability, resource and prompt takes from its create body."""
+        now = self._clock()
+        return {
+            "id": ids.new_id(kind.name),
+            "owner_id": owner_id,
+            "skillset_id": skillset_id,
+            "name": data.name,
+            "title": data.title,
+            "description": data.description,
+            "meta": data.meta,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    async def _update(
+        self,
+        kind: ContentKind[Any, Any],
+        owner_id: str,
+        skillset_id: str,
+        item_id: str,
+        merge: Callable[[Repository, Any], Awaitable[None]],
+        *,
+        duplicate: str,
+    ) -> schemas.Created:
+        """Change an item under its skillset's lock: ``merge`` applies the update body to the row
+        (and may refuse it), then the skillset's revision is bumped and the event published."""
+        now = self._clock()
+        with conflict_on_duplicate(duplicate):
+            async with self._unit() as repo:
+                await self._skillset_for_change(repo, owner_id, skillset_id)
+                row = await child(repo, kind.model, skillset_id, item_id, kind.name)
+                await merge(repo, row)
+                row.updated_at = now
+                await repo.flush()
+                revision = await self._bump_revision_if_it_fits(repo, skillset_id, now)
+        await self._publish(
+            [
+                skillset_event(
+                    skillset_id, owner_id, "updated", kind.name, item_id, kind.event_uri(row), revision
+                )
+            ]
+        )
+        return schemas.Created(id=item_id)
+
     async def list_content(
         self, kind: ContentKind[Any, RecordT], owner_id: str, skillset_id: str, query: ListQuery
     ) -> Page[RecordT]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from msgspec import UNSET
 
-from skillrelay_common import ids
 from skillrelay_registry import convert, schemas, validation
 from skillrelay_registry.kinds import RESOURCE
 from skillrelay_registry.models import Resource
-from skillrelay_registry.usecases.base import child, conflict_on_duplicate, skillset_event
-from skillrelay_registry.usecases.contents import ContentUseCases
+from skillrelay_registry.repo import Repository
+from skillrelay_registry.usecases.base import conflict_on_duplicate, skillset_event
+from skillrelay_registry.usecases.contents import ContentUseCases, copy_given
 
 
 class ResourceUseCases(ContentUseCases):
@@ -27,14 +27,8 @@ class ResourceUseCases(ContentUseCases):
         )
         if data.handler is not None:
             validation.handler(data.handler)
-        now = self._clock()
         row = Resource(
-            id=ids.new_id(ids.RESOURCE),
-            owner_id=owner_id,
-            skillset_id=skillset_id,
-            name=data.name,
-            title=data.title,
-            description=data.description,
+            **self._new_item(RESOURCE, owner_id, skillset_id, data),
             uri=data.uri,
             uri_template=data.uri_template,
             mime_type=data.mime_type,
@@ -43,16 +37,13 @@ class ResourceUseCases(ContentUseCases):
             handler=None if data.handler is None else convert.handler_json(data.handler),
             annotations=data.annotations,
             size=data.size,
-            meta=data.meta,
-            created_at=now,
-            updated_at=now,
         )
         with conflict_on_duplicate(RESOURCE.duplicate()):
             async with self._unit() as repo:
                 await self._skillset_for_change(repo, owner_id, skillset_id)
                 repo.add(row)
                 await repo.flush()
-                revision = await self._bump_revision_if_it_fits(repo, skillset_id, now)
+                revision = await self._bump_revision_if_it_fits(repo, skillset_id, row.created_at)
         await self._publish(
             [
                 skillset_event(
@@ -69,41 +60,23 @@ class ResourceUseCases(ContentUseCases):
             validation.require_name(data.name)
         if data.handler is not UNSET and data.handler is not None:
             validation.handler(data.handler)
-        now = self._clock()
-        with conflict_on_duplicate(RESOURCE.duplicate()):
-            async with self._unit() as repo:
-                await self._skillset_for_change(repo, owner_id, skillset_id)
-                row = await child(repo, Resource, skillset_id, resource_id, "resource")
-                for field in ("name", "title", "description", "uri", "uri_template", "mime_type", "blob"):
-                    value = getattr(data, field)
-                    if value is not UNSET:
-                        setattr(row, field, value)
-                if data.text is not UNSET:
-                    row.text_content = data.text
-                if data.handler is not UNSET:
-                    row.handler = None if data.handler is None else convert.handler_json(data.handler)
-                if data.annotations is not UNSET:
-                    row.annotations = data.annotations
-                if data.size is not UNSET:
-                    row.size = data.size
-                if data.meta is not UNSET:
-                    row.meta = data.meta
-                # The merged record must still be a valid resource.
-                validation.resource_shape(
-                    uri_value=row.uri,
-                    template=row.uri_template,
-                    text=row.text_content,
-                    blob=row.blob,
-                    has_handler=row.handler is not None,
-                )
-                row.updated_at = now
-                await repo.flush()
-                revision = await self._bump_revision_if_it_fits(repo, skillset_id, now)
-        await self._publish(
-            [
-                skillset_event(
-                    skillset_id, owner_id, "updated", "resource", row.id, RESOURCE.event_uri(row), revision
-                )
-            ]
+
+        async def merge(repo: Repository, row: Resource) -> None:
+            fields = ("name", "title", "description", "uri", "uri_template", "mime_type", "blob")
+            copy_given(row, data, (*fields, "annotations", "size", "meta"))
+            if data.text is not UNSET:
+                row.text_content = data.text
+            if data.handler is not UNSET:
+                row.handler = None if data.handler is None else convert.handler_json(data.handler)
+            # The merged record must still be a valid resource.
+            validation.resource_shape(
+                uri_value=row.uri,
+                template=row.uri_template,
+                text=row.text_content,
+                blob=row.blob,
+                has_handler=row.handler is not None,
+            )
+
+        return await self._update(
+            RESOURCE, owner_id, skillset_id, resource_id, merge, duplicate=RESOURCE.duplicate()
         )
-        return schemas.Created(id=resource_id)

@@ -84,6 +84,9 @@ class SourceUseCases(UseCaseBase):
         await self._require_skillset(owner_id, skillset_id)
         source_id = ids.new_id(ids.SOURCE)
         read = await self._read(source_id, name, config)
+        title = (read.catalog or {}).get("title")
+        if data.name is None and config.document is None and isinstance(title, str) and title.strip():
+            name = title.strip()
         now = self._clock()
         row = Source(
             id=source_id,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import html
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -25,6 +27,7 @@ from skillrelay_devstack.upstream import UpstreamServer
 from skillrelay_registry.app import create_app
 
 from .conftest import ADMIN_TOKEN, FakeSessionStore, FakeTokenAuthority, registry_settings, running
+from .test_dashboard import sign_in
 
 
 @pytest.fixture
@@ -224,6 +227,26 @@ async def _eventually(check: Callable[[], Awaitable[bool]], attempts: int = 200)
     return False
 
 
+async def test_openapi_documents_in_yaml_are_read_but_not_with_aliases(
+    local_client: httpx.AsyncClient, pet_api: PetApi
+) -> None:
+    owner = await _owner(local_client)
+    skillset_id = await _skillset(local_client, owner)
+    base = f"/api/v1/skillset/{skillset_id}/source"
+    body = {"type": "openapi", "url": f"{pet_api.url}/openapi.yaml", "baseUrl": pet_api.url}
+    created = await local_client.post(f"{base}/create", json=body, headers=owner)
+    assert created.status_code == 200, created.text
+    source = (await local_client.get(f"{base}/{created.json()['id']}/fetch", headers=owner)).json()
+    assert source["status"] == "ok" and source["name"] == "Pet shelf" and len(source["tools"]) == 4
+
+    pet_api.yaml_document = "openapi: 3.1.0\na: &a [1, 2]\nb: [*a, *a]\npaths: {}\n"
+    laughs = (await local_client.post(f"{base}/{created.json()['id']}/refresh", headers=owner)).json()
+    assert laughs["status"] == "error" and "aliases" in laughs["lastError"]
+    pet_api.yaml_document = "openapi: [unclosed"
+    broken = (await local_client.post(f"{base}/{created.json()['id']}/refresh", headers=owner)).json()
+    assert "neither JSON nor YAML" in broken["lastError"] and len(broken["tools"]) == 4
+
+
 async def test_mcp_source_whose_upstream_is_down_is_kept_with_its_error(
     local_client: httpx.AsyncClient, events: Any
 ) -> None:
@@ -347,7 +370,8 @@ async def test_mcp_source_reads_the_upstreams_tools_resources_and_prompts(
     source_id = created.json()["id"]
     source = (await client.get(f"{base}/{source_id}/fetch", headers=owner)).json()
     assert source["status"] == "ok", source
-    assert set(source["tools"]) == {"up_echo", "up_add", "up_count", "up_ask_name", "up_whoami"}
+    assert {"up_echo", "up_add", "up_count", "up_ask_name", "up_whoami"} <= set(source["tools"])
+    assert "up_slow" not in source["tools"] and all(name.startswith("up_") for name in source["tools"])
     assert source["resources"] == ["upstream://greeting"] and source["prompts"] == ["up_greet"]
     assert "upstream-secret" not in str(source) and source["headerNames"] == ["Authorization"]
 
@@ -378,3 +402,54 @@ async def test_mcp_source_reads_the_upstreams_tools_resources_and_prompts(
     refreshed = (await client.post(f"{base}/{source_id}/refresh", headers=owner)).json()
     assert refreshed["resources"] == ["upstream://greeting", "upstream://items/{item_id}"]
     assert refreshed["status"] == "ok"
+
+
+async def test_dashboard_lists_sources_with_status_and_tools_adds_refreshes_and_deletes(
+    local_client: httpx.AsyncClient, pet_api: PetApi
+) -> None:
+    client = local_client
+    owner = await _owner(client)
+    csrf = await sign_in(client, owner["Authorization"].removeprefix("Bearer "))  # type: ignore[arg-type]
+    skillset_id = await _skillset(client, owner)
+    page = f"/dashboard/sources/{skillset_id}"
+    assert f'href="{page}"' in (await client.get(f"/dashboard/skillsets/{skillset_id}")).text
+    assert "No sources yet." in (await client.get(page)).text
+
+    refused = await client.post(page, data={"_csrf": csrf, "type": "openapi", "url": pet_api.document_url})
+    assert refused.status_code == 422 and "baseUrl is needed" in html.unescape(refused.text)
+    headers = json.dumps({"X-Api-Key": API_KEY})
+    added = await client.post(
+        page,
+        data={
+            "_csrf": csrf,
+            "type": "openapi",
+            "url": pet_api.document_url,
+            "baseUrl": pet_api.url,
+            "headers": headers,
+            "exclude": "removePet, addPet",
+        },
+        follow_redirects=False,
+    )
+    assert added.status_code == 303, added.text
+    listed = (await client.get(page)).text
+    assert "Pet shelf" in listed and "status-ok" in listed and "2 tools" in listed
+    assert "<code>getPet</code>" in listed and API_KEY not in listed
+
+    (source,) = (await client.get(f"/api/v1/skillset/{skillset_id}/source/list", headers=owner)).json()[
+        "items"
+    ]
+    pet_api.document = {"openapi": "2.0"}
+    refreshed = await client.post(
+        f"{page}/{source['id']}/refresh", data={"_csrf": csrf}, follow_redirects=False
+    )
+    assert refreshed.status_code == 303
+    failed = html.unescape((await client.get(page)).text)
+    assert "status-error" in failed and "only OpenAPI 3.0 and 3.1 documents are supported" in failed
+
+    confirm = await client.get(f"{page}/{source['id']}/delete")
+    assert "Delete the source" in html.unescape(confirm.text)
+    deleted = await client.post(f"{page}/{source['id']}/delete", data={"_csrf": csrf}, follow_redirects=False)
+    assert deleted.status_code == 303
+    assert "No sources yet." in (await client.get(page)).text
+    # Without the CSRF token nothing happens.
+    assert (await client.post(page, data={"type": "mcp", "url": "http://x.example/mcp"})).status_code == 403

@@ -104,6 +104,14 @@ def test_handlers_beyond_their_types() -> None:
         validation.handler(StaticHandler(content=[{"type": "image", "data": "***", "mimeType": "image/png"}]))
 
 
+def test_only_a_tool_may_run_as_a_task() -> None:
+    tasked = WorkerHandler(subject="jobs.run", task_support="optional")
+    validation.handler(tasked, tools=True)
+    validation.handler(WorkerHandler(subject="jobs.run", task_support="required"), tools=True)
+    with pytest.raises(InvalidInput, match="taskSupport"):
+        validation.handler(tasked)  # a resource's or prompt's handler
+
+
 def test_resource_shapes() -> None:
     validation.resource_shape(uri_value="file:///a", template=None, text="x", blob=None, has_handler=False)
     validation.resource_shape(uri_value="file:///a", template=None, text=None, blob="aGk=", has_handler=False)

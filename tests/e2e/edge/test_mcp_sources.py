@@ -1,0 +1,281 @@
+"""Skillset sources of type ``mcp`` through the edge: an upstream MCP server written with the official
+Python SDK (``skillrelay_devstack.upstream``) federated into a skillset, called by the official SDK
+client in both eras across two edge replicas behind a round-robin "balancer" (each request goes to
+the next replica), with progress, log messages, elicitation, resources, prompts, the source's own
+credentials, cancellation, a timeout and an unreachable upstream beside working ones, and the
+upstream's list_changed turned into a refresh request to the registry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import mcp.types as types
+import msgspec
+import pytest
+from mcp.client import Client
+from mcp.client.session import ClientRequestContext
+from mcp.client.streamable_http import streamable_http_client
+from prometheus_client import REGISTRY
+
+from skillrelay_common.messaging import Bus
+from skillrelay_common.schemas.abilities import AbilityDef, McpSourceHandler, SourceDef
+from skillrelay_common.schemas.base import Ok
+from skillrelay_common.schemas.registry import RefreshSource
+from skillrelay_common.subjects import REGISTRY_SOURCE_REFRESH
+from skillrelay_common.upstream import read_catalog
+from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, two_replicas
+from skillrelay_devstack.embedded import free_port
+from skillrelay_devstack.testing import create_database_now
+from skillrelay_devstack.upstream import UpstreamServer, source_skillset
+
+pytestmark = pytest.mark.timeout(180)
+INTEGRATION = "mcpserver_sources"
+UPSTREAM_SECRET = "Bearer upstream-only-secret"
+WAIT = 20.0
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[UpstreamServer]:
+    with UpstreamServer() as server:
+        yield server
+
+
+def _skillset(upstream: UpstreamServer) -> Any:
+    source = SourceDef(
+        id="src_up",
+        type="mcp",
+        name="tools-upstream",
+        url=upstream.url,
+        headers={"Authorization": UPSTREAM_SECRET},
+    )
+    catalog = asyncio.run(read_catalog(source, allow_private=True))
+    skillset = source_skillset("skillset_sources", source, catalog, prefix="up_")
+    # Beside it: a source whose upstream is down, and one with a timeout shorter than its tool.
+    down = SourceDef(
+        id="src_down", type="mcp", name="down-upstream", url=f"http://127.0.0.1:{free_port()}/mcp"
+    )
+    short = SourceDef(id="src_short", type="mcp", name="short-upstream", url=upstream.url, timeout_ms=1_000)
+    extra = [
+        AbilityDef(
+            id="a_down", name="down_echo", handler=McpSourceHandler(source_id="src_down", name="echo")
+        ),
+        AbilityDef(
+            id="a_short", name="short_slow", handler=McpSourceHandler(source_id="src_short", name="slow")
+        ),
+    ]
+    return msgspec.structs.replace(
+        skillset, abilities=[*skillset.abilities, *extra], sources=[*skillset.sources, down, short]
+    )
+
+
+@pytest.fixture(scope="module")
+def edges(nats_url: str, postgres_admin_url: str, upstream: UpstreamServer) -> Iterator[list[EdgeHarness]]:
+    control = ControlPlane()
+    control.add(INTEGRATION, _skillset(upstream))
+    database_url = create_database_now(postgres_admin_url)
+    with two_replicas(
+        nats_url, control, database_url, allow_private_http_targets=True, secret_key="s" * 32
+    ) as replicas:
+        yield replicas
+
+
+class RoundRobin(httpx.AsyncBaseTransport):
+    """Each request to the next edge replica; notes (replica, method, carries inputResponses)."""
+
+    def __init__(self, replicas: list[str]) -> None:
+        self._replicas = [httpx.URL(url) for url in replicas]
+        self._inner = httpx.AsyncHTTPTransport()
+        self._next = 0
+        self.served: list[tuple[int, str | None, bool]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        replica = self._next % len(self._replicas)
+        self._next += 1
+        body: dict[str, Any] = {}
+        if request.method == "POST":
+            try:
+                body = json.loads(request.content or b"{}")
+            except ValueError:
+                body = {}
+        params = body.get("params") if isinstance(body.get("params"), dict) else {}
+        self.served.append((replica, body.get("method"), "inputResponses" in (params or {})))
+        target = self._replicas[replica]
+        request.url = request.url.copy_with(host=target.host, port=target.port)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class Seen:
+    def __init__(self) -> None:
+        self.elicited: list[str] = []
+        self.logs: list[Any] = []
+        self.progress: list[float] = []
+
+    async def on_elicitation(self, context: ClientRequestContext, params: Any) -> types.ElicitResult:
+        self.elicited.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async def on_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(params.data)
+
+    async def on_progress(self, progress: float, total: float | None, message: str | None) -> None:
+        self.progress.append(progress)
+
+
+@pytest.fixture
+async def balancer(edges: list[EdgeHarness]) -> AsyncIterator[RoundRobin]:
+    transport = RoundRobin([edge.url for edge in edges])
+    yield transport
+    await transport.aclose()
+
+
+def texts(result: types.CallToolResult) -> list[str]:
+    return [block.text for block in result.content if isinstance(block, types.TextContent)]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_the_sdk_client_uses_an_upstream_through_two_replicas(
+    edges: list[EdgeHarness], balancer: RoundRobin, upstream: UpstreamServer, mode: str
+) -> None:
+    seen = Seen()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        httpx.AsyncClient(transport=balancer, headers=headers, timeout=30) as http,
+        Client(
+            streamable_http_client(edges[0].mcp_url(INTEGRATION), http_client=http),
+            mode=mode,  # type: ignore[arg-type]
+            elicitation_callback=seen.on_elicitation,
+            logging_callback=seen.on_log,
+            log_level="debug",
+        ) as client,
+    ):
+        assert client.protocol_version == ("2026-07-28" if mode == "auto" else "2025-11-25")
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"up_echo", "up_add", "up_count", "up_ask_name", "up_slow", "down_echo"} <= names
+
+        assert texts(await client.call_tool("up_echo", {"text": "hi"})) == ["hi"]
+        added = await client.call_tool("up_add", {"a": 2, "b": 3})
+        assert added.structured_content == {"total": 5}
+
+        counted = await client.call_tool("up_count", {"steps": 3}, progress_callback=seen.on_progress)
+        assert texts(counted) == ["counted to 3"]
+        assert seen.progress == [1, 2, 3]
+        assert seen.logs == ["counted 1", "counted 2", "counted 3"]
+
+        # The upstream asks the user's name: answered by the client's callback, on whichever replica.
+        assert texts(await client.call_tool("up_ask_name", {})) == ["Hello, Ada!"]
+        assert seen.elicited == ["What is your name?"]
+
+        # The upstream sees the source's credential, never the client's token.
+        assert texts(await client.call_tool("up_whoami", {})) == [f"authorization={UPSTREAM_SECRET}"]
+
+        item = await client.read_resource("upstream://items/42")
+        assert item.contents[0].text == "item 42"  # type: ignore[union-attr]
+        greeting = await client.read_resource("upstream://greeting")
+        assert greeting.contents[0].text == "hello from upstream"  # type: ignore[union-attr]
+        prompt = await client.get_prompt("up_greet", {"name": "Ada"})
+        assert "Ada" in prompt.messages[0].content.text  # type: ignore[union-attr]
+
+        # An upstream that is down is a tool error naming it; the rest of the skillset still answers.
+        down = await client.call_tool("down_echo", {"text": "x"})
+        assert down.is_error and "cannot reach upstream down-upstream" in texts(down)[0]
+        slow = await client.call_tool("short_slow", {"seconds": 30})
+        assert slow.is_error and "did not answer tools/call within 1000 ms" in texts(slow)[0]
+        assert texts(await client.call_tool("up_echo", {"text": "still here"})) == ["still here"]
+    assert {replica for replica, *_ in balancer.served} == {0, 1}
+    if mode == "auto":
+        retries = [entry for entry in balancer.served if entry[1] == "tools/call" and entry[2]]
+        assert len(retries) == 1  # the elicitation's answer came back as a retry (to any replica)
+        assert all(method != "initialize" for _, method, _ in balancer.served)
+    ok = REGISTRY.get_sample_value(
+        "skillrelay_source_calls_total", {"source": "src_up", "method": "tools/call", "outcome": "ok"}
+    )
+    unreachable = REGISTRY.get_sample_value(
+        "skillrelay_source_calls_total",
+        {"source": "src_down", "method": "tools/call", "outcome": "unreachable"},
+    )
+    assert ok is not None and ok >= 6 and unreachable is not None and unreachable >= 1
+
+
+async def test_a_cancelled_call_is_cancelled_upstream(
+    edges: list[EdgeHarness], upstream: UpstreamServer
+) -> None:
+    url = edges[0].mcp_url(INTEGRATION)
+    base = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {TOKEN}"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        opened = await http.post(url, json=init, headers=base)
+        session = {
+            **base,
+            "mcp-session-id": opened.headers["mcp-session-id"],
+            "mcp-protocol-version": "2025-11-25",
+        }
+        await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
+        signal = upstream.server.cancelled_signal  # type: ignore[attr-defined]
+        signal.clear()
+        started = upstream.server.slow_started  # type: ignore[attr-defined]
+        started.clear()
+        call = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "up_slow", "arguments": {"seconds": 60}},
+        }
+        pending = asyncio.create_task(http.post(url, json=call, headers=session))
+        assert await asyncio.to_thread(started.wait, WAIT)  # the call reached the upstream
+        cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}
+        # Sent to the other replica: the edge's cancellation reaches the call wherever it runs.
+        other = edges[1].mcp_url(INTEGRATION)
+        assert (await http.post(other, json=cancel, headers=session)).status_code == 202
+        await asyncio.wait_for(pending, WAIT)
+        assert await asyncio.to_thread(signal.wait, WAIT)
+        assert upstream.server.cancelled[-1] == 60  # type: ignore[attr-defined]
+
+
+async def test_list_changed_from_the_upstream_asks_the_registry_to_refresh_the_source(
+    edges: list[EdgeHarness], nats_url: str, balancer: RoundRobin
+) -> None:
+    asked: asyncio.Queue[str] = asyncio.Queue()
+
+    async def refresh(request: RefreshSource) -> Ok:
+        await asked.put(request.source_id)
+        return Ok()
+
+    registry = await Bus.connect(nats_url, "test-registry-refresh")
+    registry.serve(REGISTRY_SOURCE_REFRESH, refresh)
+    await registry.start()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        async with (
+            httpx.AsyncClient(transport=balancer, headers=headers, timeout=30) as http,
+            Client(streamable_http_client(edges[0].mcp_url(INTEGRATION), http_client=http)) as client,
+        ):
+            # A first call through each replica opens its watch of the upstream (listen streams open
+            # asynchronously): change the upstream's tools until a refresh is asked for.
+            async with asyncio.timeout(WAIT):
+                source_id = None
+                attempt = 0
+                while source_id is None:
+                    attempt += 1
+                    await client.call_tool("up_add_tool", {"name": f"late_{attempt}"})
+                    with contextlib.suppress(TimeoutError):
+                        source_id = await asyncio.wait_for(asked.get(), 1.0)
+        assert source_id == "src_up"
+    finally:
+        await registry.close()
