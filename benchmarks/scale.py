@@ -102,10 +102,11 @@ async def _exchange(port: int, request: bytes) -> tuple[bytes, bytes]:
 class Listener(asyncio.Protocol):
     """One GET stream: notes when it opened and when each awaited notification arrived."""
 
-    __slots__ = ("_buffer", "arrivals", "opened", "transport")
+    __slots__ = ("_buffer", "arrivals", "opened", "opened_at", "transport")
 
     def __init__(self, opened: asyncio.Future[None]) -> None:
         self.opened = opened
+        self.opened_at = 0.0
         self.arrivals: dict[bytes, float] = {}
         self.transport: asyncio.Transport | None = None
         self._buffer = b""
@@ -121,6 +122,7 @@ class Listener(asyncio.Protocol):
                 self.opened.set_exception(RuntimeError(data[:200].decode(errors="replace")))
                 return
             self.opened.set_result(None)
+            self.opened_at = now
         for marker in (b"tools/list_changed", b"resources/updated"):
             if marker in data and marker not in self.arrivals:
                 self.arrivals[marker] = now
@@ -521,7 +523,7 @@ def main() -> None:
             os.sched_setaffinity(edge.pid, {cores[0]})  # one edge replica on one core
             if len(cores) > 1:
                 os.sched_setaffinity(0, set(cores[1:]))  # the load generator elsewhere
-        wait_for_port("127.0.0.1", port, 30, edge)
+        wait_for_port("127.0.0.1", port, 120, edge)
         _wait_http(f"http://127.0.0.1:{port}/ready")
         asyncio.run(
             measure(
