@@ -127,7 +127,15 @@ async def test_many_listeners_on_one_replica_all_get_list_changed_without_a_cons
     edges: list[EdgeHarness], client: httpx.AsyncClient, bus: Bus
 ) -> None:
     url = edges[0].mcp_url(INTEGRATION)
-    sessions = await asyncio.gather(*(_initialize(client, url) for _ in range(LISTENERS)))
+    # Sessions are opened a few at a time, as clients arrive: the sessions service answers creates
+    # one after another, and 60 at once queue past the request timeout on a loaded machine.
+    opening = asyncio.Semaphore(8)
+
+    async def open_session() -> str:
+        async with opening:
+            return await _initialize(client, url)
+
+    sessions = await asyncio.gather(*(open_session() for _ in range(LISTENERS)))
     listeners = [Listener(client, url, session) for session in sessions]
     try:
         await asyncio.wait_for(asyncio.gather(*(listener.opened.wait() for listener in listeners)), 20)

@@ -5,11 +5,13 @@ to the source's base URL with the source's own headers through the SSRF-guarded 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 from urllib.parse import quote
 
 import msgspec
 
+from skillrelay_common.metrics import SOURCE_CALL_SECONDS, SOURCE_CALLS
 from skillrelay_common.outbound import OutboundClient, RequestShape
 from skillrelay_common.schemas.abilities import OpenApiHandler
 from skillrelay_common.ssrf import TargetRefused
@@ -45,16 +47,23 @@ class OpenApiRunner:
             shape = RequestShape(handler.method, url, headers)
         except TargetRefused as exc:
             raise AbilityError(f"{what} refused: {exc}") from None
-        response = await send_for_call(
-            self.client,
-            ctx,
-            shape,
-            body=body,
-            query=_query(handler, arguments),
-            timeout_ms=source.timeout_ms,
-            what=what,
-        )
-        if not 200 <= response.status < 300:
+        started, outcome = time.perf_counter(), "unreachable"  # no answer (timeout, refused, cancelled)
+        try:
+            response = await send_for_call(
+                self.client,
+                ctx,
+                shape,
+                body=body,
+                query=_query(handler, arguments),
+                timeout_ms=source.timeout_ms,
+                what=what,
+            )
+            outcome = "ok" if 200 <= response.status < 300 else "error"
+        finally:
+            # The same metrics as calls forwarded to an mcp source's upstream.
+            SOURCE_CALLS.labels(source.id, ctx.method, outcome).inc()
+            SOURCE_CALL_SECONDS.labels(source.id).observe(time.perf_counter() - started)
+        if outcome == "error":
             snippet = response.body[:500].decode(errors="replace")
             raise AbilityError(f"{what} answered HTTP {response.status}: {snippet}")
         content_type = (response.header(b"content-type") or b"").decode("latin-1")

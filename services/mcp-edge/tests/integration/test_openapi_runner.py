@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from prometheus_client import REGISTRY
 
 from skillrelay_common.outbound import OutboundClient, TargetCache
 from skillrelay_common.schemas.abilities import AbilityDef, OpenApiHandler, OpenApiParameter, SourceDef
@@ -98,7 +99,15 @@ async def test_arguments_go_to_path_query_headers_and_body(runner: OpenApiRunner
     assert pet_api.requests[-1]["path"] == "/pets/..%2Fopenapi.json"
 
 
+def _calls(outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "skillrelay_source_calls_total", {"source": "source_1", "method": "tools/call", "outcome": outcome}
+    )
+    return value or 0.0
+
+
 async def test_failures_are_tool_errors(runner: OpenApiRunner, pet_api: PetApi) -> None:
+    errors, unreachable = _calls("error"), _calls("unreachable")
     with pytest.raises(AbilityError, match="not available"):
         await runner.run(_ctx(None, GET), GET, {"petId": 1})
     with pytest.raises(AbilityError, match="'petId' is required"):
@@ -113,3 +122,5 @@ async def test_failures_are_tool_errors(runner: OpenApiRunner, pet_api: PetApi) 
     with pytest.raises(AbilityError, match="refused"):
         await guarded.run(_ctx(_source(pet_api.url), GET), GET, {"petId": 1})
     await guarded.client.aclose()
+    # The source's metrics count them: the 401 as the upstream's error, the rest as no answer.
+    assert _calls("error") == errors + 1 and _calls("unreachable") == unreachable + 2

@@ -14,7 +14,7 @@ from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
 from skillrelay_registry.errors import InvalidInput
 from skillrelay_registry.pagination import MAX_TAKE, ListQuery
-from skillrelay_registry.sources.schemas import SourceCreate
+from skillrelay_registry.sources.schemas import SourceCreate, SourceUpdate
 
 SOURCE_FIELDS = [
     Field(
@@ -43,7 +43,11 @@ SOURCE_FIELDS = [
     Field("exclude", "Exclude", "words", hint="Leave these upstream names out."),
     Field("timeoutMs", "Timeout (ms)", "integer", hint="Per request to the upstream, 100 to 120000."),
 ]
+# Editing: every field but the type and an inline document; an empty input leaves the field as it is
+# (headers too: they are never shown, so an empty box keeps the stored ones).
+EDIT_FIELDS = [field for field in SOURCE_FIELDS if field.name not in ("type", "document")]
 LIST_ALL = ListQuery(take=MAX_TAKE, order="asc")
+_KIND = {"title": "Source", "singular": "source"}
 
 
 def _page(skillset_id: str) -> str:
@@ -115,6 +119,71 @@ async def refresh_source(
     )
 
 
+async def _edit_page(
+    request: Request[Any, Any, Any],
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: str,
+    source_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: FormErrors | None = None,
+) -> Response[str]:
+    skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
+    source = as_dict(await service.get_source(owner_id, skillset_id, source_id))
+    shown = {key: value for key, value in source.items() if key != "headers"}
+    return render(
+        request,
+        "item_form.html",
+        status_code=422 if errors else 200,
+        skillset=skillset,
+        kind=_KIND,
+        item=source,
+        action=f"{_page(skillset_id)}/{source_id}",
+        fields=EDIT_FIELDS,
+        values=values or forms.form_values(EDIT_FIELDS, shown),
+        errors=errors or FormErrors(),
+    )
+
+
+@get("/sources/{skillset_id:str}/{source_id:str}")
+async def edit_source(
+    request: Request[Any, Any, Any],
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: FromPath[str],
+    source_id: FromPath[str],
+) -> Response[str]:
+    return await _edit_page(request, service, owner_id, skillset_id, source_id)
+
+
+@post("/sources/{skillset_id:str}/{source_id:str}")
+async def update_source(
+    request: Request[Any, Any, Any],
+    service: Service,
+    owner_id: OwnerId,
+    skillset_id: FromPath[str],
+    source_id: FromPath[str],
+) -> Response[str]:
+    form = dict((await request.form()).items())
+    try:
+        body, errors = forms.read_form(EDIT_FIELDS, form)
+        # An emptied list or prefix means "none" (the form shows them, so emptying one is a choice).
+        for name, empty in (("include", []), ("exclude", []), ("prefix", "")):
+            if name in form and not str(form[name]).strip():
+                body[name] = empty
+        await service.update_source(
+            owner_id, skillset_id, source_id, forms.to_body(body, SourceUpdate, errors)
+        )
+    except (FormErrors, InvalidInput) as exc:
+        errors = exc if isinstance(exc, FormErrors) else forms.registry_errors(exc)
+        values = forms.posted_values(EDIT_FIELDS, form)
+        return await _edit_page(
+            request, service, owner_id, skillset_id, source_id, values=values, errors=errors
+        )
+    return redirect(request, _page(skillset_id), "saved")
+
+
 @get("/sources/{skillset_id:str}/{source_id:str}/delete")
 async def confirm_delete_source(
     request: Request[Any, Any, Any],
@@ -148,4 +217,12 @@ async def delete_source(
     return redirect(request, _page(skillset_id), "deleted")
 
 
-SOURCE_HANDLERS = [list_sources, create_source, refresh_source, confirm_delete_source, delete_source]
+SOURCE_HANDLERS = [
+    list_sources,
+    create_source,
+    edit_source,
+    update_source,
+    refresh_source,
+    confirm_delete_source,
+    delete_source,
+]

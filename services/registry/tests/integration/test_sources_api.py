@@ -435,9 +435,22 @@ async def test_dashboard_lists_sources_with_status_and_tools_adds_refreshes_and_
     assert "Pet shelf" in listed and "status-ok" in listed and "2 tools" in listed
     assert "<code>getPet</code>" in listed and API_KEY not in listed
 
-    (source,) = (await client.get(f"/api/v1/skillset/{skillset_id}/source/list", headers=owner)).json()[
-        "items"
-    ]
+    listing = await client.get(f"/api/v1/skillset/{skillset_id}/source/list", headers=owner)
+    (source,) = listing.json()["items"]
+    # Editing: the form shows the source without its headers; emptying exclude brings every tool back.
+    edit = await client.get(f"{page}/{source['id']}")
+    assert edit.status_code == 200 and "removePet addPet" in edit.text and API_KEY not in edit.text
+    bad = await client.post(f"{page}/{source['id']}", data={"_csrf": csrf, "prefix": "no spaces please"})
+    assert bad.status_code == 422 and "prefix must be" in html.unescape(bad.text)
+    saved = await client.post(
+        f"{page}/{source['id']}",
+        data={"_csrf": csrf, "exclude": "", "prefix": "pet_"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    fetched = await client.get(f"/api/v1/skillset/{skillset_id}/source/{source['id']}/fetch", headers=owner)
+    assert fetched.json()["exclude"] == [] and len(fetched.json()["tools"]) == 4
+    assert fetched.json()["headerNames"] == ["X-Api-Key"]  # an empty headers box keeps them
     pet_api.document = {"openapi": "2.0"}
     refreshed = await client.post(
         f"{page}/{source['id']}/refresh", data={"_csrf": csrf}, follow_redirects=False
