@@ -556,7 +556,7 @@ class McpEndpoint:
         SSE stream sent from another task meanwhile (``CallStream``); else the result is plain JSON."""
         if scope is None:
             scope = self._scope(catalog, principal, session, version, req)
-        if not _may_stream(catalog, req):
+        if not _may_stream(catalog, req) or (scope.modern and not _modern_may_notify(scope, req)):
             response = await self._dispatch(scope, req)
             return HttpAnswer(_status_of(scope, response), jsonrpc.encode(response), headers)
         negotiated = session.protocol_version if session is not None else None
@@ -781,6 +781,17 @@ def _no_get_or_delete() -> HttpAnswer:
     answer = _rpc_error_answer(405, -32000, "Method Not Allowed: 2026-07-28 uses POST only")
     answer.headers["Allow"] = "POST"
     return answer
+
+
+def _modern_may_notify(scope: RequestScope, req: Incoming) -> bool:
+    """Whether a 2026-07-28 request may get anything before its result. Only progress (for a request
+    with a progress token) and log messages (for one whose ``_meta`` asked for them) can come: its
+    questions are ``input_required`` results and its cancellation is the client closing the answer.
+    Without either, the answer is one JSON body and the call needs no stream around it."""
+    if scope.state.get("logLevel") is not None:
+        return True
+    meta = req.params.get("_meta")
+    return isinstance(meta, dict) and meta.get("progressToken") is not None
 
 
 def _may_stream(catalog: Catalog, req: Incoming) -> bool:
