@@ -55,6 +55,12 @@ def raise_open_files(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (/proc/<pid>/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -96,10 +102,11 @@ async def _exchange(port: int, request: bytes) -> tuple[bytes, bytes]:
 class Listener(asyncio.Protocol):
     """One GET stream: notes when it opened and when each awaited notification arrived."""
 
-    __slots__ = ("_buffer", "arrivals", "opened", "transport")
+    __slots__ = ("_buffer", "arrivals", "opened", "opened_at", "transport")
 
     def __init__(self, opened: asyncio.Future[None]) -> None:
         self.opened = opened
+        self.opened_at = 0.0
         self.arrivals: dict[bytes, float] = {}
         self.transport: asyncio.Transport | None = None
         self._buffer = b""
@@ -115,13 +122,18 @@ class Listener(asyncio.Protocol):
                 self.opened.set_exception(RuntimeError(data[:200].decode(errors="replace")))
                 return
             self.opened.set_result(None)
+            self.opened_at = now
         for marker in (b"tools/list_changed", b"resources/updated"):
             if marker in data and marker not in self.arrivals:
                 self.arrivals[marker] = now
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
         if not self.opened.done():
             self.opened.set_exception(RuntimeError("closed"))
+
+    def ended(self) -> bool:
+        return self.transport is None
 
 
 async def open_sessions(port: int, token: str, count: int, concurrency: int = 32) -> list[tuple[str, str]]:
@@ -189,35 +201,40 @@ async def subscribe(port: int, token: str, integration: str, session: str) -> No
     )
 
 
+async def open_stream(port: int, request: bytes, retries: list[int]) -> Listener:
+    """One listening stream; a refusal (a busy sessions or auth service may answer 503) is retried
+    after a second, as a client would, up to five times."""
+    loop = asyncio.get_running_loop()
+    for attempt in range(5):
+        opened: asyncio.Future[None] = loop.create_future()
+        _, listener = await loop.create_connection(functools.partial(Listener, opened), "127.0.0.1", port)
+        assert listener.transport is not None
+        listener.transport.write(request)
+        try:
+            await opened
+        except RuntimeError:
+            if not listener.ended():
+                listener.transport.close()
+            retries.append(attempt)
+            if attempt == 4:
+                raise
+            await asyncio.sleep(1)
+            continue
+        return listener
+    raise AssertionError("unreachable")
+
+
 async def open_listeners(
     port: int, token: str, sessions: list[tuple[str, str]], concurrency: int = 50
 ) -> list[Listener]:
-    loop = asyncio.get_running_loop()
     listeners: list[Listener] = []
-    retries: list[str] = []
+    retries: list[int] = []
     pending = iter(sessions)
 
     async def worker() -> None:
         for integration, session in pending:
             headers = {**_session_headers(token, session), "Accept": "text/event-stream"}
-            for attempt in range(5):  # a busy sessions service may answer 503: the client retries
-                opened: asyncio.Future[None] = loop.create_future()
-                _, listener = await loop.create_connection(
-                    functools.partial(Listener, opened), "127.0.0.1", port
-                )
-                assert listener.transport is not None
-                listener.transport.write(_request("GET", _path(integration), headers))
-                try:
-                    await opened
-                except RuntimeError:
-                    listener.transport.close()
-                    retries.append(session)
-                    if attempt == 4:
-                        raise
-                    await asyncio.sleep(1)
-                    continue
-                listeners.append(listener)
-                break
+            listeners.append(await open_stream(port, _request("GET", _path(integration), headers), retries))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     if retries:
@@ -230,8 +247,8 @@ async def open_listen_streams(
 ) -> list[Listener]:
     """``count`` 2026-07-28 ``subscriptions/listen`` streams (stateless: no session), on the first
     integration; the first ``subscribers`` of them also ask for ``resources/updated`` of WATCHED."""
-    loop = asyncio.get_running_loop()
     listeners: list[Listener] = []
+    retries: list[int] = []
     pending = iter(range(count))
     path = _path(f"{INTEGRATION_ID}_0")
     headers = {
@@ -253,14 +270,11 @@ async def open_listen_streams(
             if index < subscribers:
                 wanted["resourceSubscriptions"] = [WATCHED]
             body = _rpc("subscriptions/listen", {"notifications": wanted, "_meta": meta}, index + 1)
-            opened: asyncio.Future[None] = loop.create_future()
-            _, listener = await loop.create_connection(functools.partial(Listener, opened), "127.0.0.1", port)
-            assert listener.transport is not None
-            listener.transport.write(_request("POST", path, headers, body))
-            await opened
-            listeners.append(listener)
+            listeners.append(await open_stream(port, _request("POST", path, headers, body), retries))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if retries:
+        print(f"listen streams retried after a refusal: {len(retries)}")
     return listeners
 
 
@@ -329,7 +343,7 @@ def print_allocations(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot,
 
 
 def print_memory(kind: str, held: int, before: int, after: int, seconds: float) -> None:
-    print(f"{kind + ' held:':<27}{held} (opened in {seconds:.1f}s)")
+    print(f"{kind} held: {held} (opened in {seconds:.1f}s)")
     print(
         f"{'  edge memory:':<27}{before / 2**20:.0f} MiB -> {after / 2**20:.0f} MiB, "
         f"{(after - before) / max(1, held) / 1024:.1f} KiB per client"
@@ -343,20 +357,27 @@ async def fan_out(
     marker: bytes,
     uri: str | None,
     expected: int,
+    edge_pids: tuple[int, ...] = (),
 ) -> None:
-    """Publish the registry event a REST change publishes; time its notification at every listener."""
+    """Publish the registry event a REST change publishes; time its notification at every listener.
+    Also prints the edge CPU the fan-out took per listener reached: on a shared machine the wall
+    time depends on what else runs, the CPU time much less."""
     event = SkillsetChanged(
         skillset_id=SKILLSET, owner_id="user_bench", change="updated", entity=entity, uri=uri, revision=1
     )
+    cpu = sum(cpu_seconds(pid) for pid in edge_pids)
     sent = time.perf_counter()
     await bus.nc.publish(f"events.registry.{entity}.updated", msgspec.json.encode(event))
     await await_arrivals(listeners, marker, expected, 60)
+    cpu = sum(cpu_seconds(pid) for pid in edge_pids) - cpu
     delays = [listener.arrivals[marker] - sent for listener in listeners if marker in listener.arrivals]
     print(
         f"{marker.decode():<26} reached {len(delays)} of {expected} expected; "
         f"p50 {percentile(delays, 0.5) * 1e3:.0f} ms, p99 {percentile(delays, 0.99) * 1e3:.0f} ms, "
         f"max {max(delays, default=float('nan')) * 1e3:.0f} ms"
     )
+    if edge_pids and delays:
+        print(f"{'':<27}edge CPU {cpu * 1e3:.0f} ms, {cpu / len(delays) * 1e6:.0f} µs per listener reached")
 
 
 async def measure(
@@ -416,7 +437,7 @@ async def measure(
             f"({percentile(loaded, 0.99) / percentile(idle, 0.99):.2f}x idle p99)"
         )
         watching = streams[:subscribers] + listening[:subscribers]
-        await fan_out(bus, listeners, "ability", b"tools/list_changed", None, len(listeners))
+        await fan_out(bus, listeners, "ability", b"tools/list_changed", None, len(listeners), (edge_pid,))
         await fan_out(bus, watching, "resource", b"resources/updated", WATCHED, len(watching))
         others = streams[subscribers:] + listening[subscribers:]
         wrong = sum(b"resources/updated" in listener.arrivals for listener in others)
@@ -502,7 +523,7 @@ def main() -> None:
             os.sched_setaffinity(edge.pid, {cores[0]})  # one edge replica on one core
             if len(cores) > 1:
                 os.sched_setaffinity(0, set(cores[1:]))  # the load generator elsewhere
-        wait_for_port("127.0.0.1", port, 30, edge)
+        wait_for_port("127.0.0.1", port, 120, edge)
         _wait_http(f"http://127.0.0.1:{port}/ready")
         asyncio.run(
             measure(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import os
 import secrets
 import signal
@@ -41,6 +40,7 @@ from benchmarks.scale import (
     fan_out,
     open_listen_streams,
     open_sessions,
+    open_stream,
     percentile,
     raise_open_files,
     rss_bytes,
@@ -50,14 +50,8 @@ from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_po
 
 
 async def open_get_stream(port: int, token: str, integration: str, session: str) -> Listener:
-    loop = asyncio.get_running_loop()
-    opened: asyncio.Future[None] = loop.create_future()
-    _, listener = await loop.create_connection(functools.partial(Listener, opened), "127.0.0.1", port)
-    assert listener.transport is not None
     headers = {**_session_headers(token, session), "Accept": "text/event-stream"}
-    listener.transport.write(_request("GET", _path(integration), headers))
-    await opened
-    return listener
+    return await open_stream(port, _request("GET", _path(integration), headers), [])
 
 
 async def reconnect(
@@ -66,21 +60,16 @@ async def reconnect(
     """The killed replica's clients, opened again on ``port``: listen streams anew, GET streams with
     their session id. Prints how long after the kill each was open again."""
     reopened: list[Listener] = []
-    delays: list[float] = []
     gets = iter(sessions)
-    listens = len(lost) - len(sessions)
 
     async def again_get() -> None:
         for integration, session in gets:
             reopened.append(await open_get_stream(port, token, integration, session))
-            delays.append(time.perf_counter() - killed_at)
 
-    async def again_listen(share: int) -> None:
-        for listener in await open_listen_streams(port, token, share, 0):
-            reopened.append(listener)
-            delays.append(time.perf_counter() - killed_at)
-
-    await asyncio.gather(again_get(), again_listen(listens))
+    listening = asyncio.ensure_future(open_listen_streams(port, token, len(lost) - len(sessions), 0))
+    await asyncio.gather(listening, *(again_get() for _ in range(10)))
+    reopened += listening.result()
+    delays = [listener.opened_at - killed_at for listener in reopened]
     print(
         f"reconnected to the survivor: {len(reopened)} of {len(lost)} "
         f"({len(sessions)} GET streams with their Mcp-Session-Id); after the kill p50 "
@@ -112,19 +101,22 @@ async def measure(
             print(f"{name + ' replica holds:':<27}{len(clients)} ({growth:.1f} KiB per client)")
         everyone = on_first + on_second
         print(f"both replicas hold:        {len(everyone)} (opened in {opened:.1f}s)")
-        await fan_out(bus, everyone, "ability", b"tools/list_changed", None, len(everyone))
+        await fan_out(bus, everyone, "ability", b"tools/list_changed", None, len(everyone), pids)
         killed_at = time.perf_counter()
         os.kill(pids[0], signal.SIGKILL)
-        await asyncio.sleep(0.5)  # the kernel closes the dead replica's sockets; clients notice
-        lost = [
-            listener for listener in on_first if listener.transport is None or listener.transport.is_closing()
-        ]
+        # The kernel closes the dead replica's sockets; each client notices its stream end.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            lost = [listener for listener in on_first if listener.ended()]
+            if len(lost) == len(on_first):
+                break
+            await asyncio.sleep(0.1)
         print(f"first replica killed:      {len(lost)} of its {len(on_first)} clients saw their stream end")
         reopened = await reconnect(ports[1], token, lost, sessions, killed_at)
         survivors = on_second + reopened
         for listener in survivors:
             listener.arrivals.clear()
-        await fan_out(bus, survivors, "ability", b"tools/list_changed", None, len(survivors))
+        await fan_out(bus, survivors, "ability", b"tools/list_changed", None, len(survivors), pids[1:])
         for listener in survivors:
             if listener.transport is not None:
                 listener.transport.close()
@@ -186,7 +178,7 @@ def main() -> None:
                 os.sched_setaffinity(edge.pid, {cores[number % len(cores)]})  # a replica on each core
             edges.append(edge)
         for port, edge in zip(ports, edges, strict=True):
-            wait_for_port("127.0.0.1", port, 30, edge)
+            wait_for_port("127.0.0.1", port, 120, edge)
             _wait_http(f"http://127.0.0.1:{port}/ready")
         asyncio.run(
             measure((edges[0].pid, edges[1].pid), ports, token, nats.url, args.per_replica, args.sessions)

@@ -3,7 +3,7 @@
 Runs the real sessions service in-process (its NATS handlers, PostgreSQL store and expiry sweeper) on
 embedded NATS and PostgreSQL, and talks to it over NATS as the edge does:
 
-1. creates sessions through ``sessions.create`` (64 in flight, capped integrations): created per second;
+1. creates sessions through ``sessions.create`` (8 in flight, capped integrations): created per second;
 2. loads the rest of the million straight into the table with ``COPY`` (the service path would take
    hours at that rate on a 2-core machine; what the service then does with them is what is measured);
 3. prints the database size per session (table and indexes) and the process's memory per session;
@@ -60,7 +60,7 @@ def loaded_id(index: int) -> str:
     return f"scale{index:010d}{'x' * 17}"  # as long as the service's own ids (32 characters)
 
 
-async def create_through_service(bus: Bus, count: int, in_flight: int = 64) -> float:
+async def create_through_service(bus: Bus, count: int, in_flight: int = 8) -> float:
     """Sessions per second opened by ``sessions.create`` into capped integrations (the edge's path)."""
     manager = SessionManager(bus, ttl_seconds=TTL)
     remaining = iter(range(count))
@@ -200,7 +200,7 @@ async def main(sessions: int, created: int, expire: int) -> None:
             rss_before = rss_bytes_self()
             rate = await create_through_service(bus, created)
             print(
-                f"sessions created:          {created} through sessions.create, {rate:,.0f}/s (64 in flight)"
+                f"sessions created:          {created} through sessions.create, {rate:,.0f}/s (8 in flight)"
             )
             loaded = sessions - created
             copy_rate = await bulk_load(conn, 0, loaded)

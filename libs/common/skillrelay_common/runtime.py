@@ -3,6 +3,8 @@ with the worker SDK (a worker runs without this library), and imported from here
 
 from __future__ import annotations
 
+import contextlib
+import resource
 import socket
 from typing import Any
 
@@ -43,6 +45,20 @@ def serve_http(
     config = uvicorn_config(app, host, port, log_level=log_level, forwarded_allow_ips=forwarded_allow_ips)
     stop_with_parent()
     _Server(config).run()
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft open-files limit to its hard one; the new soft limit.
+
+    A listening MCP client holds one connection, so one descriptor, on its edge replica for as long as
+    it listens: the usual soft limit of 1,024 would cap a replica at about a thousand clients although
+    the hard limit (a kernel or container setting: ``ulimits`` in docker-compose.yml) allows far more.
+    See docs/scale.md."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def uvicorn_config(

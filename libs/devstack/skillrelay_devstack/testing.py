@@ -127,6 +127,16 @@ async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     await drop_database(postgres_admin_url, url)
 
 
+@pytest.fixture(params=["memory", "connected"])
+def answers_url(request: pytest.FixtureRequest) -> str | None:
+    """Where a handler test serves a service's ``Answers`` (``skillrelay_devstack.answers.serving``):
+    None for FastStream's in-memory ``TestNatsBroker``, else the session's real nats-server. A test
+    taking it runs once each way."""
+    if request.param == "memory":
+        return None
+    return str(request.getfixturevalue("nats_url"))
+
+
 @pytest.fixture
 async def bus(nats_url: str) -> AsyncIterator[Bus]:
     """A NATS connection for the test itself (to send requests, watch events)."""

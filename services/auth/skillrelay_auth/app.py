@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +13,6 @@ import httpx
 import structlog
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from skillrelay_auth.bus_callout import WorkerCallout, serve_callout
 from skillrelay_auth.bus_disconnect import SystemAccountDisconnector
@@ -50,9 +49,8 @@ from skillrelay_common.audit import AuditRecorder, audit_stream
 from skillrelay_common.crypto import SecretBox
 from skillrelay_common.db import create_engine, migrate
 from skillrelay_common.http import EXCEPTION_HANDLERS, health_handlers
-from skillrelay_common.lifecycle import ServiceResources
+from skillrelay_common.lifecycle import ServiceResources, Wire, Wiring
 from skillrelay_common.logging import configure_logging
-from skillrelay_common.messaging import Bus
 from skillrelay_common.metrics import metrics_middleware, metrics_routes
 from skillrelay_common.request_log import request_log_middleware
 from skillrelay_common.runtime import serve_http
@@ -118,16 +116,16 @@ class AuthComponents:
             await self.disconnector.close()
 
 
-def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Callable[[Bus], Awaitable[None]]:
-    """The ``register`` step of ``ServiceResources.start``: build the use cases, serve their subjects."""
+def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Wire:
+    """The ``wire`` step of ``ServiceResources.start``: build the use cases, serve their subjects."""
 
-    async def register(bus: Bus) -> None:
+    async def register(wiring: Wiring) -> None:
+        bus = wiring.bus
         settings = components.settings
-        engine = resources.engine
-        assert engine is not None, "the auth service needs its database"
+        engine = wiring.require_engine()
         secret_key = settings.secret_key or ""
         presence = EdgePresence()
-        await listen_for_heartbeats(bus, presence)
+        listen_for_heartbeats(wiring.consumers, presence)
         components.audit = AuditRecorder(bus, SERVICE, stream=audit_stream(settings))
         invalidator = BusEdgeInvalidator(bus, presence)
         config = oauth_config(settings)
@@ -153,29 +151,30 @@ def nats_wiring(resources: ServiceResources, components: AuthComponents) -> Call
             on_revoked=store.revoke_integration,
         )
         components.static_tokens = tokens
-        bus.serve_ping(AUTH_PING)
-        register_static_token_handlers(bus, tokens)
-        register_jwks_handler(bus, keys)
-        await serve_worker_identities(bus, engine, components)
+        wiring.answers.serve_ping(AUTH_PING)
+        register_static_token_handlers(wiring.answers, tokens)
+        register_jwks_handler(wiring.answers, keys)
+        await serve_worker_identities(wiring, components)
 
     return register
 
 
-async def serve_worker_identities(bus: Bus, engine: AsyncEngine, components: AuthComponents) -> None:
+async def serve_worker_identities(wiring: Wiring, components: AuthComponents) -> None:
     """Worker credentials, and the bus's auth callout that lets their workers in (docs/security.md)."""
     settings = components.settings
+    bus = wiring.bus
     if settings.nats.system_url:
         components.disconnector = await SystemAccountDisconnector.connect(settings.nats.system_url)
     else:
         _log.warning("bus.no_system_account", effect="rotated worker credentials do not disconnect workers")
     credentials = WorkerCredentials(
-        SqlWorkerCredentialStore(engine), components.disconnector, BusCredentialEvents(bus)
+        SqlWorkerCredentialStore(wiring.require_engine()), components.disconnector, BusCredentialEvents(bus)
     )
     components.worker_credentials = credentials
-    register_worker_credential_handlers(bus, credentials)
+    register_worker_credential_handlers(wiring.answers, credentials)
     if settings.nats.callout_seed:
-        await serve_callout(
-            bus, WorkerCallout(credentials, nkey.KeyPair.from_seed(settings.nats.callout_seed))
+        serve_callout(
+            wiring.consumers, WorkerCallout(credentials, nkey.KeyPair.from_seed(settings.nats.callout_seed))
         )
     else:
         _log.warning("bus.no_callout_key", effect="no worker can connect to NATS")

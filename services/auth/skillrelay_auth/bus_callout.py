@@ -13,12 +13,12 @@ import time
 from typing import Any
 
 import structlog
-from nats.aio.msg import Msg
+from faststream.message import StreamMessage
+from faststream.nats import NatsMessage, NatsRouter
 
 from skillrelay_auth.worker_credentials import WorkerCredentials
 from skillrelay_common import nats_jwt, nkey
 from skillrelay_common.bus_auth import APP_ACCOUNT
-from skillrelay_common.messaging import Bus
 from skillrelay_worker.credential import is_subject_token
 from skillrelay_worker.subjects import worker_permissions
 
@@ -100,14 +100,25 @@ def _printable(value: Any) -> str | None:
     return value[:80] if isinstance(value, str) and value.isprintable() else None
 
 
-async def serve_callout(bus: Bus, callout: WorkerCallout) -> None:
-    """Answer the server's authorization requests (queue group: any auth replica may answer)."""
+def serve_callout(consumers: NatsRouter, callout: WorkerCallout) -> None:
+    """Answer the server's authorization requests (queue group: any auth replica may answer). A raw
+    subscriber (a signed JWT in, one out) that answers by hand: an unreadable request stays unanswered,
+    so the server refuses the connection when its wait ends, as it does for a callout that is down."""
 
-    async def on_request(msg: Msg) -> None:
+    @consumers.subscriber(
+        CALLOUT_SUBJECT,
+        queue="auth",
+        no_reply=True,
+        decoder=_raw_body,
+        title=CALLOUT_SUBJECT,
+        description="nats-server's authorization requests for connecting workers (auth callout)",
+    )
+    async def authorize_connection(body: bytes, message: NatsMessage) -> None:
+        msg = message.raw_message
         if not msg.reply:
             return
         try:
-            answer = await callout.answer(msg.data)
+            answer = await callout.answer(body)
         except nats_jwt.JwtError as exc:
             _log.warning("bus.callout.unreadable", error=str(exc))
             return  # unanswered: the server refuses the connection when its wait ends
@@ -116,4 +127,6 @@ async def serve_callout(bus: Bus, callout: WorkerCallout) -> None:
             return
         await msg.respond(answer)
 
-    await bus.nc.subscribe(CALLOUT_SUBJECT, queue="auth", cb=on_request)
+
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    return bytes(message.body)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import msgspec
 import structlog
-from nats.aio.msg import Msg
+from faststream.message import StreamMessage
+from faststream.nats import NatsRouter
 
 from skillrelay_auth.oauth_repo import RevokedAccess
 from skillrelay_auth.presence import EdgePresence
@@ -110,14 +112,21 @@ class BusTokenEvents:
             _log.warning("event.publish.failed", subject=event.subject, error=type(exc).__name__)
 
 
-async def listen_for_heartbeats(bus: Bus, presence: EdgePresence) -> None:
+def listen_for_heartbeats(consumers: NatsRouter, presence: EdgePresence) -> None:
     """Every auth replica keeps its own view of live edges (a plain subscription, no queue group)."""
 
-    async def on_heartbeat(msg: Msg) -> None:
+    async def readable_heartbeat(message: StreamMessage[Any]) -> EdgeHeartbeat | None:
         try:
-            beat = _heartbeat_decoder.decode(msg.data)
+            return _heartbeat_decoder.decode(message.body)
         except msgspec.DecodeError:
-            return
-        presence.saw(beat.instance_id)
+            return None  # not an edge's heartbeat: ignored
 
-    await bus.nc.subscribe(EDGE_HEARTBEAT_SUBJECT, cb=on_heartbeat)
+    @consumers.subscriber(
+        EDGE_HEARTBEAT_SUBJECT,
+        decoder=readable_heartbeat,
+        title=EDGE_HEARTBEAT_SUBJECT,
+        description="edge replicas' presence, for the acknowledgements a rotation awaits",
+    )
+    async def saw_edge(beat: EdgeHeartbeat | None) -> None:
+        if beat is not None:
+            presence.saw(beat.instance_id)

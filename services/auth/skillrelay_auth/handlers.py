@@ -1,4 +1,5 @@
-"""NATS entry points of the auth service: decode, call the service, encode. Nothing else."""
+"""NATS entry points of the auth service (FastStream subscribers, ``skillrelay_common.broker``):
+decode, call the service, encode. Nothing else."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from skillrelay_auth.signing import SigningKeys
 from skillrelay_auth.static_tokens import StaticTokens, TokenExists
-from skillrelay_common.messaging import Bus
+from skillrelay_common.broker import Answers
 from skillrelay_common.schemas.auth import (
     GetJwks,
     IssueToken,
@@ -51,7 +52,7 @@ SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
 _MAX_ID = 80
 
 
-def register_static_token_handlers(bus: Bus, tokens: StaticTokens) -> None:
+def register_static_token_handlers(answers: Answers, tokens: StaticTokens) -> None:
     async def issue(request: IssueToken) -> TokenIssued | Conflict | Invalid:
         if not request.integration_id or len(request.integration_id) > _MAX_ID:
             return Invalid(message="integration_id is empty or too long")
@@ -76,14 +77,14 @@ def register_static_token_handlers(bus: Bus, tokens: StaticTokens) -> None:
     async def revoke(request: RevokeToken) -> Ok | NotFound:
         return Ok() if await tokens.revoke(request.integration_id) else NotFound(what="token")
 
-    bus.serve(AUTH_TOKEN_ISSUE, issue)
-    bus.serve(AUTH_TOKEN_VERIFY, verify)
-    bus.serve(AUTH_TOKEN_ROTATE, rotate)
-    bus.serve(AUTH_TOKEN_REVOKE, revoke)
+    answers.serve(AUTH_TOKEN_ISSUE, issue)
+    answers.serve(AUTH_TOKEN_VERIFY, verify)
+    answers.serve(AUTH_TOKEN_ROTATE, rotate)
+    answers.serve(AUTH_TOKEN_REVOKE, revoke)
 
 
-def register_jwks_handler(bus: Bus, keys: SigningKeys) -> None:
+def register_jwks_handler(answers: Answers, keys: SigningKeys) -> None:
     async def jwks(_: GetJwks) -> Jwks:
         return Jwks(keys=await keys.jwks())
 
-    bus.serve(AUTH_JWKS_GET, jwks)
+    answers.serve(AUTH_JWKS_GET, jwks)

@@ -10,6 +10,7 @@ from skillrelay_auth.worker_credentials import (
     TooManyCredentials,
     WorkerCredentials,
 )
+from skillrelay_common.broker import Answers
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import (
     CreateWorkerCredential,
@@ -74,7 +75,7 @@ class BusCredentialEvents:
         )
 
 
-def register_worker_credential_handlers(bus: Bus, credentials: WorkerCredentials) -> None:
+def register_worker_credential_handlers(answers: Answers, credentials: WorkerCredentials) -> None:
     async def create(request: CreateWorkerCredential) -> WorkerCredentialIssued | Invalid | Conflict:
         if not is_subject_token(request.owner_id):
             return Invalid(message="owner_id is malformed")
@@ -105,8 +106,8 @@ def register_worker_credential_handlers(bus: Bus, credentials: WorkerCredentials
         deleted = await credentials.delete(request.owner_id, request.credential_id)
         return Ok() if deleted else NotFound(what="worker credential")
 
-    bus.serve(AUTH_WORKER_CREDENTIAL_CREATE, create)
-    bus.serve(AUTH_WORKER_CREDENTIAL_LIST, list_credentials)
-    bus.serve(AUTH_WORKER_CREDENTIAL_GET, get)
-    bus.serve(AUTH_WORKER_CREDENTIAL_ROTATE, rotate)
-    bus.serve(AUTH_WORKER_CREDENTIAL_DELETE, delete)
+    answers.serve(AUTH_WORKER_CREDENTIAL_CREATE, create)
+    answers.serve(AUTH_WORKER_CREDENTIAL_LIST, list_credentials)
+    answers.serve(AUTH_WORKER_CREDENTIAL_GET, get)
+    answers.serve(AUTH_WORKER_CREDENTIAL_ROTATE, rotate)
+    answers.serve(AUTH_WORKER_CREDENTIAL_DELETE, delete)

@@ -12,7 +12,7 @@ from skillrelay_common.http import EXCEPTION_HANDLERS, health_handlers
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.metrics import metrics_middleware, metrics_routes
-from skillrelay_common.runtime import serve_http
+from skillrelay_common.runtime import raise_open_files_limit, serve_http
 from skillrelay_common.settings import Settings
 from skillrelay_common.tracing import configure_tracing, tracing_middleware
 from skillrelay_edge.access.oauth_metadata import protected_resource_routes
@@ -78,6 +78,7 @@ def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json, service=SERVICE)
     configure_tracing(SERVICE, settings)
+    raise_open_files_limit()  # a descriptor per listening client (docs/scale.md)
     serve_http(
         create_asgi(settings),
         settings.http.host,

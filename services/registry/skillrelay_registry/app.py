@@ -12,9 +12,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from skillrelay_common.http import health_handlers
-from skillrelay_common.lifecycle import ServiceResources
+from skillrelay_common.lifecycle import ServiceResources, Wiring
 from skillrelay_common.logging import configure_logging
-from skillrelay_common.messaging import Bus
 from skillrelay_common.metrics import metrics_middleware, metrics_routes
 from skillrelay_common.request_log import request_log_middleware
 from skillrelay_common.runtime import serve_http
@@ -70,14 +69,13 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.usage = usage
 
-        def register(bus: Bus) -> None:
-            assert resources.engine is not None
+        def register(wiring: Wiring) -> None:
             service = RegistryService(
-                async_sessionmaker(resources.engine, expire_on_commit=False), bus, settings
+                async_sessionmaker(wiring.require_engine(), expire_on_commit=False), wiring.bus, settings
             )
             # Controllers (and the dashboard) take the service from the application state.
             app.state.registry = service
-            register_handlers(bus, service)
+            register_handlers(wiring.answers, service)
             refreshers.append(SourceRefresher(service, settings.source_refresh_seconds))
 
         await resources.start(register)

@@ -1,10 +1,11 @@
-"""NATS entry points of the registry service: decode, call the service, encode. Nothing else."""
+"""NATS entry points of the registry service (FastStream subscribers, ``skillrelay_common.broker``):
+decode, call the service, encode. Nothing else."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from skillrelay_common.messaging import Bus
+from skillrelay_common.broker import Answers
 from skillrelay_common.schemas.base import NotFound, Ok
 from skillrelay_common.schemas.registry import (
     GetOAuthConnection,
@@ -31,8 +32,8 @@ SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
 )
 
 
-def register_handlers(bus: Bus, service: RegistryService) -> None:
-    bus.serve_ping(REGISTRY_PING)
+def register_handlers(answers: Answers, service: RegistryService) -> None:
+    answers.serve_ping(REGISTRY_PING)
 
     async def resolve_integration(request: ResolveIntegration) -> IntegrationSnapshot | NotFound:
         snapshot = await service.resolve_integration(request.integration_id)
@@ -49,6 +50,6 @@ def register_handlers(bus: Bus, service: RegistryService) -> None:
         service.refresh_soon(request.source_id)
         return Ok()
 
-    bus.serve(REGISTRY_INTEGRATION_RESOLVE, resolve_integration)
-    bus.serve(REGISTRY_SOURCE_REFRESH, refresh_source)
-    bus.serve(REGISTRY_OAUTH_CONNECTION_GET, get_oauth_connection)
+    answers.serve(REGISTRY_INTEGRATION_RESOLVE, resolve_integration)
+    answers.serve(REGISTRY_SOURCE_REFRESH, refresh_source)
+    answers.serve(REGISTRY_OAUTH_CONNECTION_GET, get_oauth_connection)

@@ -1,4 +1,6 @@
-"""Composition root of the sessions service (NATS only, no HTTP)."""
+"""Composition root of the sessions service (NATS only, no HTTP), in the shape every service has
+(``skillrelay_common.lifecycle``): ``service_resources`` declares the connections, ``_wire`` builds the
+use cases and registers the NATS entry points, ``SessionsRuntime`` runs them."""
 
 from __future__ import annotations
 
@@ -8,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skillrelay_common.audit import AuditRecorder, audit_stream
-from skillrelay_common.lifecycle import ServiceResources
+from skillrelay_common.lifecycle import ServiceResources, Wiring
 from skillrelay_common.logging import configure_logging
-from skillrelay_common.messaging import Bus
 from skillrelay_common.runtime import run_until_signalled
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import AUTH_EVENTS, REGISTRY_EVENTS, SESSIONS_EVENTS
@@ -18,14 +19,14 @@ from skillrelay_common.tracing import configure_tracing
 from skillrelay_sessions.events import JetStreamSessionEvents
 from skillrelay_sessions.handlers import SERVED_ENDPOINTS, register_handlers
 from skillrelay_sessions.repo import PostgresSessionStore
-from skillrelay_sessions.revocations import RevocationListener
+from skillrelay_sessions.revocations import register_revocation_consumers
 from skillrelay_sessions.service import SessionPolicy, SessionService
 from skillrelay_sessions.sweeper import ExpirySweeper
 
 SERVICE = "sessions"
 
 
-def build_resources(settings: Settings) -> ServiceResources:
+def service_resources(settings: Settings) -> ServiceResources:
     return ServiceResources(
         SERVICE,
         settings,
@@ -50,37 +51,31 @@ class SessionsRuntime:
     durable_prefix: str = "sessions"
 
     def __post_init__(self) -> None:
-        self.resources = build_resources(self.settings)
+        self.resources = service_resources(self.settings)
         self.service: SessionService | None = None
         self.store: PostgresSessionStore | None = None
         self.sweeper: ExpirySweeper | None = None
-        self.revocations: RevocationListener | None = None
         self.audit: AuditRecorder | None = None
 
     async def start(self) -> None:
-        await self.resources.start(self._register)
+        await self.resources.start(self._wire)
         assert self.service is not None and self.audit is not None
         await self.audit.start()
         self.sweeper = ExpirySweeper(self.service, self.sweep_interval_seconds)
         self.sweeper.start()
-        self.revocations = RevocationListener(
-            self.resources.bus, self.service, durable_prefix=self.durable_prefix
-        )
-        await self.revocations.start()
 
-    def _register(self, bus: Bus) -> None:
-        assert self.resources.engine is not None
-        self.store = PostgresSessionStore(self.resources.engine)
+    def _wire(self, wiring: Wiring) -> None:
+        bus = wiring.bus
+        self.store = PostgresSessionStore(wiring.require_engine())
         policy = SessionPolicy(
             ttl_seconds=self.settings.session_ttl_seconds, sweep_grace_seconds=self.sweep_grace_seconds
         )
         self.audit = AuditRecorder(bus, SERVICE, stream=audit_stream(self.settings))
         self.service = SessionService(self.store, JetStreamSessionEvents(bus, self.audit), policy, self.clock)
-        register_handlers(bus, self.service)
+        register_handlers(wiring.answers, self.service)
+        register_revocation_consumers(wiring.consumers, self.service, durable_prefix=self.durable_prefix)
 
     async def stop(self) -> None:
-        if self.revocations is not None:
-            await self.revocations.stop()
         if self.sweeper is not None:
             await self.sweeper.stop()
         if self.audit is not None:

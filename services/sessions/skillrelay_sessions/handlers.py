@@ -1,10 +1,11 @@
-"""NATS entry points of the sessions service: decode, call the service, encode. Nothing else."""
+"""NATS entry points of the sessions service (FastStream subscribers, ``skillrelay_common.broker``):
+decode, call the service, encode. Nothing else."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from skillrelay_common.messaging import Bus
+from skillrelay_common.broker import Answers
 from skillrelay_common.schemas.base import Invalid, NotFound, Ok
 from skillrelay_common.schemas.sessions import (
     CloseIdleSessions,
@@ -51,8 +52,8 @@ SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
 )
 
 
-def register_handlers(bus: Bus, service: SessionService) -> None:
-    bus.serve_ping(SESSIONS_PING)
+def register_handlers(answers: Answers, service: SessionService) -> None:
+    answers.serve_ping(SESSIONS_PING)
 
     async def create(request: CreateSession) -> SessionInfo | Invalid:
         return await service.create(
@@ -90,13 +91,13 @@ def register_handlers(bus: Bus, service: SessionService) -> None:
             request.integration_id, request.take, request.order == "desc", request.after
         )
 
-    bus.serve(SESSIONS_CREATE, create)
-    bus.serve(SESSIONS_GET, get)
-    bus.serve(SESSIONS_TOUCH, touch)
-    bus.serve(SESSIONS_UPDATE_STATE, update_state)
-    bus.serve(SESSIONS_CLOSE, close)
-    bus.serve(SESSIONS_CLOSE_ALL, close_all)
-    bus.serve(SESSIONS_LIST, list_sessions)
+    answers.serve(SESSIONS_CREATE, create)
+    answers.serve(SESSIONS_GET, get)
+    answers.serve(SESSIONS_TOUCH, touch)
+    answers.serve(SESSIONS_UPDATE_STATE, update_state)
+    answers.serve(SESSIONS_CLOSE, close)
+    answers.serve(SESSIONS_CLOSE_ALL, close_all)
+    answers.serve(SESSIONS_LIST, list_sessions)
 
     async def close_idle(request: CloseIdleSessions) -> SessionsClosed | Invalid:
         return await service.close_idle(request.integration_id, request.idle_seconds, request.reason)
@@ -104,5 +105,5 @@ def register_handlers(bus: Bus, service: SessionService) -> None:
     async def count(request: CountSessions) -> SessionCounts | Invalid:
         return await service.count(request.integration_ids)
 
-    bus.serve(SESSIONS_CLOSE_IDLE, close_idle)
-    bus.serve(SESSIONS_COUNT, count)
+    answers.serve(SESSIONS_CLOSE_IDLE, close_idle)
+    answers.serve(SESSIONS_COUNT, count)

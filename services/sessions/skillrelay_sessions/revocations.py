@@ -1,7 +1,8 @@
 """Ends sessions when what covered them goes away: a rotated or revoked static token, a deleted
 integration, or a changed OAuth connection.
 
-The events are read through durable JetStream pull consumers shared by every sessions replica (each
+The events are read through durable JetStream pull consumers (FastStream subscribers) shared by every
+sessions replica (each
 event is handled by one replica, acknowledged only after the sessions were closed). If every sessions
 replica is down when the event is published, it waits in the stream and is handled on the next start;
 while no replica runs, no session can be created or resolved either, so nothing acts on a session
@@ -11,18 +12,17 @@ redelivery after a crash between closing and acknowledging is harmless.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
-import nats.errors
 import structlog
-from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from faststream import AckPolicy
+from faststream.message import StreamMessage
+from faststream.nats import JStream, NatsMessage, NatsRouter, PullSub
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import TokenRevoked
 from skillrelay_common.schemas.registry import IntegrationChanged
 from skillrelay_common.subjects import (
@@ -66,78 +66,51 @@ class _Feed:
     durable: str
 
 
-class RevocationListener:
-    def __init__(
-        self,
-        bus: Bus,
-        service: SessionService,
-        *,
-        durable_prefix: str = "sessions",
-        fetch_timeout: float = 1.0,
-    ) -> None:
-        self._bus = bus
-        self._service = service
-        self._fetch_timeout = fetch_timeout
-        self._feeds = (
-            _Feed(AUTH_EVENTS.name, "events.auth.token.*", f"{durable_prefix}-token-revocations"),
-            _Feed(
-                REGISTRY_EVENTS.name, "events.registry.integration.*", f"{durable_prefix}-integration-changes"
-            ),
-        )
-        self._tasks: list[asyncio.Task[None]] = []
-        self._subscriptions: list[object] = []
-
-    async def start(self) -> None:
-        for feed in self._feeds:
+def register_revocation_consumers(
+    consumers: NatsRouter,
+    service: SessionService,
+    *,
+    durable_prefix: str = "sessions",
+    fetch_timeout: float = 1.0,
+) -> None:
+    """Two durable pull consumers (FastStream subscribers): static-token events and integration
+    changes. Acknowledged by hand: only once the sessions are closed."""
+    feeds = (
+        _Feed(AUTH_EVENTS.name, "events.auth.token.*", f"{durable_prefix}-token-revocations"),
+        _Feed(REGISTRY_EVENTS.name, "events.registry.integration.*", f"{durable_prefix}-integration-changes"),
+    )
+    for feed in feeds:
+        subscriber = consumers.subscriber(
+            feed.filter_subject,
+            stream=JStream(feed.stream, declare=False),
+            durable=feed.durable,
             # DeliverPolicy.NEW applies only when the durable is first created (first start ever,
             # no sessions yet); afterwards the consumer resumes from its acknowledged position.
-            config = ConsumerConfig(
-                durable_name=feed.durable,
-                deliver_policy=DeliverPolicy.NEW,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=30,
-                # No delivery limit: a revocation must not be dropped because the database was down.
-            )
-            subscription = await self._bus.js.pull_subscribe(
-                feed.filter_subject, durable=feed.durable, stream=feed.stream, config=config
-            )
-            self._subscriptions.append(subscription)
-            self._tasks.append(
-                asyncio.create_task(self._consume(subscription.fetch), name=f"sessions-{feed.durable}")
-            )
+            deliver_policy=DeliverPolicy.NEW,
+            # No delivery limit: a revocation must not be dropped because the database was down.
+            config=ConsumerConfig(ack_wait=30),
+            pull_sub=PullSub(batch_size=32, timeout=fetch_timeout),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_body,
+            title=f"{feed.durable} ({feed.filter_subject})",
+            description="ends the sessions a rotated or revoked token, a deleted integration or a "
+            "changed OAuth connection covered",
+        )
+        subscriber(_revocation_handler(service))
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        for subscription in self._subscriptions:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()  # type: ignore[attr-defined]
-        self._subscriptions.clear()
 
-    async def _consume(self, fetch: Callable[..., Awaitable[list[Msg]]]) -> None:
-        while True:
-            try:
-                messages = await fetch(batch=32, timeout=self._fetch_timeout)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue  # nothing new within the fetch window
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
-                return
-            except Exception as exc:
-                _log.warning("sessions.revocations.fetch_failed", error=type(exc).__name__)
-                await asyncio.sleep(self._fetch_timeout)
-                continue
-            for message in messages:
-                await self._handle(message)
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    """The event's bytes as they came: ``revocation_reason`` decodes them by subject."""
+    return bytes(message.body)
 
-    async def _handle(self, message: Msg) -> None:
+
+def _revocation_handler(service: SessionService) -> Callable[..., Awaitable[None]]:
+    async def end_covered_sessions(body: bytes, message: NatsMessage) -> None:
+        subject = message.raw_message.subject
         try:
-            target = revocation_reason(message.subject, message.data)
+            target = revocation_reason(subject, body)
         except msgspec.DecodeError:
-            _log.warning("sessions.revocations.unreadable_event", subject=message.subject)
+            _log.warning("sessions.revocations.unreadable_event", subject=subject)
             await message.ack()
             return
         if target is None:
@@ -145,10 +118,12 @@ class RevocationListener:
             return
         integration_id, reason = target
         try:
-            closed = await self._service.close_all(integration_id, None, reason)
+            closed = await service.close_all(integration_id, None, reason)
         except Exception:
             _log.exception("sessions.revocations.close_failed", integration_id=integration_id)
-            await message.nak(delay=2.0)
+            await message.nack(delay=2.0)
             return
         await message.ack()
         _log.info("sessions.revoked", integration_id=integration_id, reason=reason, count=closed.count)
+
+    return end_covered_sessions

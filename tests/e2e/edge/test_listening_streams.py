@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from prometheus_client import REGISTRY
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import SkillsetChanged
@@ -126,7 +127,15 @@ async def test_many_listeners_on_one_replica_all_get_list_changed_without_a_cons
     edges: list[EdgeHarness], client: httpx.AsyncClient, bus: Bus
 ) -> None:
     url = edges[0].mcp_url(INTEGRATION)
-    sessions = await asyncio.gather(*(_initialize(client, url) for _ in range(LISTENERS)))
+    # Sessions are opened a few at a time, as clients arrive: the sessions service answers creates
+    # one after another, and 60 at once queue past the request timeout on a loaded machine.
+    opening = asyncio.Semaphore(8)
+
+    async def open_session() -> str:
+        async with opening:
+            return await _initialize(client, url)
+
+    sessions = await asyncio.gather(*(open_session() for _ in range(LISTENERS)))
     listeners = [Listener(client, url, session) for session in sessions]
     try:
         await asyncio.wait_for(asyncio.gather(*(listener.opened.wait() for listener in listeners)), 20)
@@ -212,3 +221,49 @@ async def test_a_get_stream_resumes_on_the_other_replica_with_last_event_id(
         assert await _consumers(bus) == 0
     finally:
         await asyncio.gather(listener.close(), keep_open.close())
+
+
+def _open_streams() -> float:
+    return REGISTRY.get_sample_value("skillrelay_sse_streams") or 0.0
+
+
+async def _until_open_streams(count: float) -> None:
+    async def reached() -> None:
+        while _open_streams() != count:  # noqa: ASYNC110 (a gauge the in-process replicas keep)
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(reached(), 20)
+
+
+async def test_a_listening_client_that_goes_away_frees_its_stream_on_the_replica(
+    edges: list[EdgeHarness], client: httpx.AsyncClient
+) -> None:
+    """The lean stream path: no task of its own to cancel, the client's disconnect ends the stream
+    (``HttpAnswer.stop``), for a 2025 GET stream and a 2026 ``subscriptions/listen`` alike."""
+    url = edges[0].mcp_url(INTEGRATION)
+    before = _open_streams()
+    get_stream = Listener(client, url, await _initialize(client, url))
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    params = {"notifications": {"toolsListChanged": True}, "_meta": meta}
+    body = {"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen", "params": params}
+    headers = _headers(**{"mcp-protocol-version": "2026-07-28", "mcp-method": "subscriptions/listen"})
+    listen_opened = asyncio.Event()
+
+    async def listen() -> None:
+        async with client.stream("POST", url, headers=headers, json=body) as stream:
+            assert stream.status_code == 200
+            async for _ in stream.aiter_lines():
+                listen_opened.set()
+
+    listening = asyncio.create_task(listen())
+    try:
+        await asyncio.wait_for(asyncio.gather(get_stream.opened.wait(), listen_opened.wait()), 20)
+        await _until_open_streams(before + 2)
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, get_stream.close(), return_exceptions=True)
+    await _until_open_streams(before)

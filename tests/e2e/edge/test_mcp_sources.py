@@ -20,6 +20,7 @@ import pytest
 from mcp.client import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from prometheus_client import REGISTRY
 
 from skillrelay_common.messaging import Bus
@@ -32,6 +33,7 @@ from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, two_repli
 from skillrelay_devstack.embedded import free_port
 from skillrelay_devstack.testing import create_database_now
 from skillrelay_devstack.upstream import UpstreamServer, source_skillset
+from skillrelay_edge.abilities.mcp_source import McpSourceRunner
 
 pytestmark = pytest.mark.timeout(180)
 INTEGRATION = "mcpserver_sources"
@@ -279,3 +281,57 @@ async def test_list_changed_from_the_upstream_asks_the_registry_to_refresh_the_s
         assert source_id == "src_up"
     finally:
         await registry.close()
+
+
+@pytest.fixture(scope="module")
+def session_era_edge(nats_url: str, upstream: UpstreamServer) -> Iterator[EdgeHarness]:
+    """One replica whose source runner speaks only the 2025 session era to upstreams: the upstream's
+    questions then come as server-to-client requests on the call's stream."""
+    control = ControlPlane()
+    control.add(INTEGRATION, _skillset(upstream))
+    runner = McpSourceRunner(allow_private_targets=True, eras=("session",))
+    edge = EdgeHarness(nats_url, control, runners={"mcp": runner}, allow_private_http_targets=True)
+    edge.start()
+    try:
+        yield edge
+    finally:
+        edge.stop()
+
+
+async def test_a_session_era_upstream_asks_a_2025_client_through_the_edge(
+    session_era_edge: EdgeHarness,
+) -> None:
+    seen = Seen()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        httpx.AsyncClient(headers=headers, timeout=30) as http,
+        Client(
+            streamable_http_client(session_era_edge.mcp_url(INTEGRATION), http_client=http),
+            mode="legacy",
+            elicitation_callback=seen.on_elicitation,
+        ) as client,
+    ):
+        assert texts(await client.call_tool("up_ask_name", {})) == ["Hello, Ada!"]
+        assert seen.elicited == ["What is your name?"]
+        counted = await client.call_tool("up_count", {"steps": 2}, progress_callback=seen.on_progress)
+        assert texts(counted) == ["counted to 2"] and seen.progress == [1, 2]
+
+
+async def test_a_session_era_upstreams_question_to_a_2026_client_is_refused_plainly(
+    session_era_edge: EdgeHarness,
+) -> None:
+    seen = Seen()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        httpx.AsyncClient(headers=headers, timeout=30) as http,
+        Client(
+            streamable_http_client(session_era_edge.mcp_url(INTEGRATION), http_client=http),
+            elicitation_callback=seen.on_elicitation,
+        ) as client,
+    ):
+        assert client.protocol_version == "2026-07-28"
+        # The upstream's handler fails on the edge's error answer; its error names why.
+        with pytest.raises(MCPError, match="cannot be relayed to a 2026-07-28 client from a 2025 session"):
+            await client.call_tool("up_ask_name", {})
+        assert seen.elicited == []
+        assert texts(await client.call_tool("up_echo", {"text": "fine"})) == ["fine"]

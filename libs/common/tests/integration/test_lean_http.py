@@ -1,18 +1,19 @@
 """The services' uvicorn protocol (``LeanHttpToolsProtocol``) on a real server and real sockets:
 plain and pipelined HTTP/1.1 requests are answered as uvicorn answers them, and an idle connection
-keeps no pipeline deque."""
+keeps no pipeline deque; a service raises its open-files limit as far as it may."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 from collections.abc import AsyncIterator
 
 import pytest
 import uvicorn
 
 from skillrelay_common.lean_http import LeanHttpToolsProtocol, _RarePipeline
-from skillrelay_common.runtime import uvicorn_config
+from skillrelay_common.runtime import raise_open_files_limit, uvicorn_config
 from skillrelay_devstack.embedded import free_port
 
 
@@ -90,3 +91,13 @@ def test_the_pipeline_keeps_order_and_drops_its_deque_once_empty() -> None:
     assert not pipeline and pipeline._queue is None
     with pytest.raises(IndexError):
         pipeline.pop()
+
+
+def test_a_service_raises_its_open_files_limit_to_the_hard_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+    try:
+        assert raise_open_files_limit() == hard
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

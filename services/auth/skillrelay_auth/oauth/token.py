@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, TokenMixin, grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
@@ -203,17 +204,20 @@ async def consume_refresh(
 
 async def token_answer(server: Any, headers: Mapping[str, str], form: dict[str, str]) -> Answer:
     """The token endpoint: Authlib picks the grant, authenticates the client, runs the grant."""
-    basic_id, _ = extract_basic_authorization(headers)
-    if basic_id is not None and form.get("client_id") not in (None, basic_id):
-        raise InvalidRequestError("client_id differs between header and body")
-    request = FormRequest("POST", f"{server.issuer}/token", headers, form)
-    answer: Answer = await in_thread(server.create_token_response, request)
+    try:
+        basic_id, _ = extract_basic_authorization(headers)
+        if basic_id is not None and form.get("client_id") not in (None, basic_id):
+            raise InvalidRequestError("client_id differs between header and body")
+        request = FormRequest("POST", f"{server.issuer}/token", headers, form)
+        answer: Answer = await in_thread(server.create_token_response, request)
+    except OAuth2Error as error:  # refused before Authlib's token endpoint could answer
+        answer = Answer(*error())
     grant, integration_id = form.get("grant_type"), server.integration.id
     if answer.status == 200 and server.granted is not None:
         principal = f"oauth:{server.granted.subject}"
         server.parts.record("oauth.grant", integration_id, "granted", principal, {"grant": grant})
     elif answer.status >= 400:
-        error = str(answer.body.get("error")) if isinstance(answer.body, dict) else "error"
+        code = str(answer.body.get("error")) if isinstance(answer.body, dict) else "error"
         data = {"endpoint": "token", "grant": grant}
-        server.parts.record("auth.failure", integration_id, error, None, data)
+        server.parts.record("auth.failure", integration_id, code, None, data)
     return answer

@@ -13,10 +13,13 @@ from urllib.parse import urlencode
 
 import httpx
 import jwt
+import msgspec
 import pytest
 
 from skillrelay_auth.app import rotate_signing_key
+from skillrelay_common.audit import read_records
 from skillrelay_common.messaging import Bus, encode
+from skillrelay_common.schemas.audit import AuditRecord
 from skillrelay_common.schemas.auth import GetJwks, IssueToken, Jwks, TokenIssued
 from skillrelay_common.schemas.registry import IntegrationChanged, IntegrationInfo
 from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_ISSUE, INTEGRATION_UPDATED
@@ -580,3 +583,44 @@ async def test_authlib_checks_at_the_token_and_revocation_endpoints(
         auth=auth,
     )
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+
+
+async def test_token_grants_and_refusals_are_audited_without_secrets(
+    oauth_stack: OAuthStack, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    integration = oauth_stack.add_integration()
+    client = await register(http, oauth_stack, integration)
+    verifier, challenge = pkce()
+    code = await code_for(oauth_stack, integration, client, challenge)
+    granted = await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
+    assert granted.status_code == 200
+    replayed = await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
+    assert replayed.status_code == 400
+    mismatched = await http.post(
+        f"{oauth_stack.issuer(integration.id)}/token",
+        data={"grant_type": "authorization_code", "code": "x", "client_id": "client_other"},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert mismatched.status_code == 400 and mismatched.json()["error"] == "invalid_request"
+
+    async def audited() -> list[AuditRecord]:
+        while True:
+            records, _ = await read_records(bus, f"audit.{integration.id}.>", limit=100)
+            found = [record for _, record in records]
+            outcomes = {(r.data.kind, r.data.outcome) for r in found}
+            wanted = {
+                ("oauth.grant", "granted"),
+                ("auth.failure", "invalid_grant"),
+                ("oauth.grant", "revoked"),
+            }
+            if wanted | {("auth.failure", "invalid_request")} <= outcomes:
+                return found
+            await asyncio.sleep(0.05)  # polling the stream until the recorder has flushed
+
+    found = await asyncio.wait_for(audited(), 15)
+    grant = next(r for r in found if r.data.kind == "oauth.grant" and r.data.outcome == "granted")
+    assert grant.data.principal == "oauth:alice" and grant.data.details.get("grant") == "authorization_code"
+    raw = msgspec.json.encode(found).decode()
+    tokens = granted.json()
+    for secret in (code, verifier, client["client_secret"], tokens["access_token"], tokens["refresh_token"]):
+        assert secret not in raw

@@ -115,7 +115,7 @@ class SessionStreams:
                 if event.uri is not None and event.uri not in stream.subscriptions:
                     continue  # a resources/updated for the subscribers of another resource
                 if event.data:  # a final event without data: the call was cancelled, no response
-                    yield frame(event.data, event.event_id)
+                    yield frame(event.data, event.event_id or None)
                 if event.final and not is_get:
                     return
             while True:
@@ -128,7 +128,7 @@ class SessionStreams:
                 if live.seq and live.seq <= floor:
                     continue  # replayed already
                 if live.data:
-                    yield frame(live.data, live.event_id)
+                    yield frame(live.data, live.event_id or None)
                 if live.final and not is_get:
                     return
         finally:
@@ -195,9 +195,12 @@ class SessionStreams:
                     integration_id, data, dedup_key=f"{change.key}:{integration_id}:{method}", uri=uri
                 )
             except Exception as exc:
+                # Not stored (the event store is down, or its answer came too late for a replica
+                # busy fanning out to tens of thousands): still sent to the streams open here, with
+                # no event id, so a client that resumes later cannot ask for it again.
                 _log.warning("notifications.store.failed", error=type(exc).__name__)
-                continue
-            event = StoredEvent(f"{GET_STREAM_ID}-{seq}", data, False, seq, uri)
+                seq = 0
+            event = StoredEvent(f"{GET_STREAM_ID}-{seq}" if seq else "", data, False, seq, uri)
             for stream in streams:
                 stream.push(event)
 

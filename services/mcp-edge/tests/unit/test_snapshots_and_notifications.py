@@ -17,6 +17,7 @@ from skillrelay_common.schemas.registry import (
     SkillsetChanged,
 )
 from skillrelay_devstack.edge import demo_skillset
+from skillrelay_edge.calls.sse import KEEPALIVE
 from skillrelay_edge.integrations.catalog import Catalog
 from skillrelay_edge.integrations.snapshots import Change, SnapshotCache
 from skillrelay_edge.sessions.notifications import OpenStream, SessionStreams
@@ -155,3 +156,22 @@ async def test_changes_map_to_notifications() -> None:
     )
     assert len(await _notified(moved, [])) == 3
     assert await _notified(Change("integration", "deleted", integration_id="mcpserver_1"), []) == ["ended"]
+
+
+class FailingStore:
+    async def broadcast(
+        self, integration_id: str, data: bytes, *, dedup_key: str, uri: str | None = None
+    ) -> int:
+        raise TimeoutError
+
+
+async def test_a_notification_the_store_refuses_still_reaches_the_streams_open_here() -> None:
+    streams = SessionStreams(None, FailingStore())  # type: ignore[arg-type]
+    stream = OpenStream("sess", "mcpserver_1", "skillset_demo", "static:v1")
+    frames = await streams.follow(stream, None)
+    assert await anext(frames) == KEEPALIVE
+    await streams._notify(Change("ability", "updated", skillset_id="skillset_demo"))
+    sent = await anext(frames)
+    assert not sent.startswith(b"id:")  # not stored: nothing a resuming client could name
+    assert b"notifications/tools/list_changed" in sent
+    await frames.aclose()
