@@ -153,7 +153,8 @@ async def test_a_worker_cannot_subscribe_outside_its_owners_namespace(
             seen.append(msg.subject)
 
         async def on_probe(msg: Msg) -> None:
-            probe.set_result(msg.subject)
+            if not probe.done():
+                probe.set_result(msg.subject)
 
         await worker.nc.subscribe(subject, cb=on_forbidden)
         await worker.nc.subscribe(f"worker.{OWNER}.probe", cb=on_probe)
@@ -165,8 +166,12 @@ async def test_a_worker_cannot_subscribe_outside_its_owners_namespace(
         # And nothing flows to it: a message published before the probe would arrive before it.
         target = subject.replace(">", "x").replace("*", "x")
         await bus.nc.publish(target, b"secret")
-        await bus.nc.publish(f"worker.{OWNER}.probe", b"probe")
-        await asyncio.wait_for(probe, 30)
+        # The probe is sent again until it arrives: one was seen lost once in a full run (not the
+        # forbidden message; that is published once, before every probe).
+        async with asyncio.timeout(30):
+            while not probe.done():
+                await bus.nc.publish(f"worker.{OWNER}.probe", b"probe")
+                await asyncio.wait([probe], timeout=1.0)
         assert seen == []
     finally:
         await worker.nc.close()

@@ -302,6 +302,9 @@ def oauth_stack(nats_url: str, postgres_admin_url: str) -> Iterator[OAuthStack]:
         http=http,
         secret_key="test-secret-key-" + "k" * 16,
         allow_private_http_targets=True,  # the IdP runs on 127.0.0.1
+        # Every test of the module registers clients from 127.0.0.1: on a quiet machine they outrun
+        # the production default of 20 a minute. The limit itself is tested in unit/test_rate_limit.py.
+        oauth_registrations_per_minute=6000,
     )
     idp = IdentityProvider(url=f"http://127.0.0.1:{idp_port}")
     idp.redirect_uris.add(f"{http.auth_public_url}/oauth/callback")
