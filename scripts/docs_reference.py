@@ -205,6 +205,9 @@ def nats_page(document: Schema) -> str:
             )
         else:
             direction = "received" if operation.get("action") == "receive" else "published"
+            if reply is not None:  # a NATS request outside the services' endpoints
+                answered = _payloads(channels.get(_ref_name(reply.get("channel", {})), {}), messages, schemas)
+                sent += f", answered with {answered}"
             published.append(_row(f"`{address}`", direction, sent, description))
     info = document.get("info", {})
     streams: Mapping[str, Schema] = info.get("x-jetstream-streams", {})
@@ -221,13 +224,13 @@ def nats_page(document: Schema) -> str:
         "",
         "| subject | answered by | request | replies | what for |",
         "|---|---|---|---|---|",
-        *requests,
+        *sorted(requests),
         "",
         "## Events, audit and the worker protocol",
         "",
         "| subject | direction | messages | what for |",
         "|---|---|---|---|",
-        *published,
+        *sorted(published),
         "",
     ]
     if streams:
@@ -262,9 +265,14 @@ def _payloads(channel: Schema, messages: Mapping[str, Schema], schemas: Mapping[
 
 
 def _message_type(schema: Schema) -> str:
-    name = _ref_name(schema)
-    if name:
+    """A payload's type, each named type linked to its section below."""
+    if name := _ref_name(schema):
         return f"[{name}](#{_message_anchor(name)})"
+    for combinator in ("oneOf", "anyOf"):
+        if combinator in schema:
+            return " or ".join(_message_type(option) for option in schema[combinator])
+    if schema.get("type") == "array" and "items" in schema:
+        return f"array of {_message_type(schema['items'])}"
     return _type(schema, link=False)
 
 
@@ -278,13 +286,8 @@ def _message_section(name: str, payload: Schema) -> list[str]:
     required = set(payload.get("required", []))
     lines += ["| field | type | required |", "|---|---|---|"]
     for field, field_schema in properties.items():
-        lines.append(_row(f"`{field}`", _nats_type(field_schema), _yes(field in required)))
+        lines.append(_row(f"`{field}`", _message_type(field_schema), _yes(field in required)))
     return [*lines, ""]
-
-
-def _nats_type(schema: Schema) -> str:
-    """A field's type, a named type linked to its section."""
-    return _type(schema, link=False) if "$ref" not in schema else _message_type(schema)
 
 
 def _message_anchor(name: str) -> str:
