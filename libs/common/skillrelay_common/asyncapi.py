@@ -9,7 +9,8 @@ the edge's SSE storage). Message schemas come from msgspec through pydantic
 
 ``complete`` then adds what FastStream 0.7.8's AsyncAPI 3.0 generator has no place for: an operation's
 ``reply`` (the reply union of a request, as ``oneOf`` its tagged members), channel ``parameters``,
-the JetStream stream of a channel, and the ``x-answered-by``/``x-broadcast`` of a request.
+the JetStream stream of a channel, who answers a request (``x-answered-by``, ``x-broadcast``) or sends
+or receives a declared subject (``x-party``), and our correlation header where it travels.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Declared:
     address: str
     messages: tuple[Any, ...]
     action: Literal["send", "receive"]
+    # Who sends or receives it (the operation's ``x-party``).
     party: str
     description: str
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -400,9 +402,11 @@ class _Completion:
                 message["correlationId"] = CORRELATION
 
     def declared(self, spec: Declared) -> None:
-        for channel in self.document["channels"].values():
-            if channel.get("address") == spec.address and spec.stream:
-                channel["x-jetstream-stream"] = spec.stream
+        # FastStream keys a titled endpoint's channel and operation by its title.
+        operation = self.document["operations"][spec.title]
+        operation["x-party"] = spec.party
+        if spec.stream:
+            self.document["channels"][spec.title]["x-jetstream-stream"] = spec.stream
         if spec.replies:
             self.reply(spec.address, spec.replies, f"replies on {spec.address}")
 
