@@ -31,6 +31,7 @@ from skillrelay_common.audit import RECORDS_PER_MESSAGE
 from skillrelay_common.broker import Answers
 from skillrelay_common.schemas import edge
 from skillrelay_common.schemas.audit import AUDIT_KINDS, AuditRecord
+from skillrelay_common.schemas.auth import EdgeHeartbeat
 from skillrelay_common.schemas.base import Message, Unavailable
 from skillrelay_worker import protocol
 from skillrelay_worker.correlation import CORRELATION_HEADER
@@ -162,6 +163,15 @@ DECLARED: tuple[Declared, ...] = (
         "edge",
         "A client's answer to a server-to-client request, handed to the edge replica holding the call.",
         {"edgeKey": "the edge replica holding the call"},
+    ),
+    Declared(
+        "edge_heartbeat",
+        subjects.EDGE_HEARTBEAT_SUBJECT,
+        (EdgeHeartbeat,),
+        "send",
+        "edge",
+        "Core NATS presence of edge replicas, so auth knows whose acknowledgement a rotation awaits "
+        "(auth's listener is the subscriber on the same subject).",
     ),
     Declared(
         "edge_mcp_cancel",
