@@ -5,8 +5,9 @@ stateless and the 2025 sessions) as any server built on the SDK does.
 What it offers: ``echo``, ``add`` (structured output), ``count`` (progress and log messages),
 ``ask_name`` (elicits: a server-to-client request in a 2025 session, ``input_required`` at
 2026-07-28), ``ask_twice`` (two questions one after the other with ``ctx.elicit``, 2025 sessions only;
-notes a call cancelled while it waits), ``slow`` (for cancellation and timeouts), ``whoami`` (which headers reached it), ``add_tool``
-(changes the tool list: ``subscriptions/listen`` streams hear ``tools/list_changed``); the
+notes a call cancelled while it waits), ``slow`` (for cancellation and timeouts), ``whoami`` (which
+headers reached it), ``add_tool`` (changes the tool list: ``subscriptions/listen`` streams hear
+``tools/list_changed``); the
 resource ``upstream://greeting``, the template ``upstream://items/{item_id}``, the prompt ``greet``.
 
 ``UpstreamServer`` runs it under uvicorn on a free port in a thread (like ``EdgeHarness``);
