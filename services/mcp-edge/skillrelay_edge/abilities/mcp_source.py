@@ -220,7 +220,7 @@ class McpSourceRunner:
                     params["requestState"] = state
             await connection.connect()
             if connection.era == "session":
-                return await self._park(ctx, connection, method, params, relay)
+                return await self._park(relay, method, params)
             if inputs.responses:
                 params["inputResponses"] = dict(inputs.responses)
         for _round in range(MAX_INPUT_ROUNDS):
@@ -255,16 +255,10 @@ class McpSourceRunner:
                 params["requestState"] = state
         raise AbilityError(f"upstream {connection.label} asked for input more than {MAX_INPUT_ROUNDS} times")
 
-    async def _park(
-        self,
-        ctx: CallContext,
-        connection: UpstreamConnection,
-        method: str,
-        params: dict[str, Any],
-        relay: _Relay,
-    ) -> dict[str, Any]:
+    async def _park(self, relay: _Relay, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """A 2026 client calls a 2025-session upstream: the request runs parked, so a question the
         upstream asks on its open stream can outlive this request (``abilities.parked``)."""
+        ctx, connection = relay.ctx, relay.connection
         log_level = None if ctx.logs_off else (ctx.log_level or "debug")
 
         async def start(parked: ParkedCall) -> dict[str, Any]:
@@ -375,11 +369,11 @@ def _require_capability(ctx: CallContext, method: str) -> None:
 class _Relay:
     """What the upstream sends during one call, handed to the client's request."""
 
-    __slots__ = ("_connection", "ctx", "request_id")
+    __slots__ = ("connection", "ctx", "request_id")
 
     def __init__(self, ctx: CallContext, connection: UpstreamConnection) -> None:
         self.ctx = ctx
-        self._connection = connection
+        self.connection = connection
         self.request_id: int | None = None
 
     def bind(self, request_id: int) -> None:
@@ -415,7 +409,7 @@ class _Relay:
         if capability is not None and capability not in self.ctx.client_capabilities:
             raise UpstreamRpcError(INVALID_REQUEST, f"the client does not support {capability}")
         try:
-            return await self.ctx.request_client(method, params, self._connection.timeout)
+            return await self.ctx.request_client(method, params, self.connection.timeout)
         except ClientRequestError as exc:
             raise UpstreamRpcError(exc.code, exc.message, exc.data) from None
 
