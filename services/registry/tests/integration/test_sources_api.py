@@ -68,6 +68,12 @@ async def _skillset(client: httpx.AsyncClient, owner: dict[str, str]) -> str:
     return str(created.json()["id"])
 
 
+async def _own_ability(client: httpx.AsyncClient, owner: dict[str, str], skillset_id: str, name: str) -> None:
+    own = {"name": name, "inputSchema": {"type": "object"}, "handler": {"type": "static", "content": []}}
+    created = await client.post(f"/api/v1/skillset/{skillset_id}/ability/create", json=own, headers=owner)
+    assert created.is_success, created.text
+
+
 def _openapi_body(pet_api: PetApi, **extra: Any) -> dict[str, Any]:
     return {
         "type": "openapi",
@@ -86,14 +92,7 @@ async def test_openapi_source_lifecycle_with_encrypted_headers_events_and_snapsh
     skillset_id = await _skillset(client, owner)
     base = f"/api/v1/skillset/{skillset_id}/source"
     # The skillset's own ability keeps its name: the source's item of the same name is left out.
-    own = {
-        "name": "pet_getPet",
-        "inputSchema": {"type": "object"},
-        "handler": {"type": "static", "content": []},
-    }
-    assert (
-        await client.post(f"/api/v1/skillset/{skillset_id}/ability/create", json=own, headers=owner)
-    ).is_success
+    await _own_ability(client, owner, skillset_id, "pet_getPet")
 
     created = await client.post(
         f"{base}/create", json=_openapi_body(pet_api, prefix="pet_", exclude=["removePet"]), headers=owner
@@ -478,14 +477,7 @@ async def test_a_name_clash_is_reported_in_the_source_s_warnings(
     await sign_in(client, owner["Authorization"].removeprefix("Bearer "))  # type: ignore[arg-type]
     skillset_id = await _skillset(client, owner)
     base = f"/api/v1/skillset/{skillset_id}/source"
-    own = {
-        "name": "pet_getPet",
-        "inputSchema": {"type": "object"},
-        "handler": {"type": "static", "content": []},
-    }
-    assert (
-        await client.post(f"/api/v1/skillset/{skillset_id}/ability/create", json=own, headers=owner)
-    ).is_success
+    await _own_ability(client, owner, skillset_id, "pet_getPet")
     first = await client.post(f"{base}/create", json=_openapi_body(pet_api, prefix="pet_"), headers=owner)
     second = await client.post(
         f"{base}/create",
