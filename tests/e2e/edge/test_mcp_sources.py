@@ -82,9 +82,17 @@ def _skillset(upstream: UpstreamServer) -> Any:
 
 
 @pytest.fixture(scope="module")
-def edges(nats_url: str, postgres_admin_url: str, upstream: UpstreamServer) -> Iterator[list[EdgeHarness]]:
-    control = ControlPlane()
-    control.add(INTEGRATION, _skillset(upstream))
+def control(upstream: UpstreamServer) -> ControlPlane:
+    """What every edge harness of this module serves as the registry and auth (each serves it on the
+    same NATS subjects, so any of them may answer any replica's question: one control plane for all)."""
+    plane = ControlPlane()
+    plane.add(INTEGRATION, _skillset(upstream))
+    plane.add(OTHER_INTEGRATION, _skillset(upstream))
+    return plane
+
+
+@pytest.fixture(scope="module")
+def edges(nats_url: str, postgres_admin_url: str, control: ControlPlane) -> Iterator[list[EdgeHarness]]:
     database_url = create_database_now(postgres_admin_url)
     with two_replicas(
         nats_url, control, database_url, allow_private_http_targets=True, secret_key="s" * 32
@@ -293,14 +301,6 @@ async def test_list_changed_from_the_upstream_asks_the_registry_to_refresh_the_s
         await registry.close()
 
 
-@pytest.fixture(scope="module")
-def session_control(upstream: UpstreamServer) -> ControlPlane:
-    control = ControlPlane()
-    control.add(INTEGRATION, _skillset(upstream))
-    control.add(OTHER_INTEGRATION, _skillset(upstream))
-    return control
-
-
 def session_era_replica(nats_url: str, control: ControlPlane) -> EdgeHarness:
     """A replica whose source runner speaks only the 2025 session era to upstreams (their questions
     then come as server-to-client requests on the call's stream), with the deployment's shared secret."""
@@ -313,8 +313,8 @@ def session_era_replica(nats_url: str, control: ControlPlane) -> EdgeHarness:
 
 
 @pytest.fixture(scope="module")
-def session_era_pair(nats_url: str, session_control: ControlPlane) -> Iterator[list[EdgeHarness]]:
-    replicas = [session_era_replica(nats_url, session_control) for _ in range(2)]
+def session_era_pair(nats_url: str, control: ControlPlane) -> Iterator[list[EdgeHarness]]:
+    replicas = [session_era_replica(nats_url, control) for _ in range(2)]
     try:
         yield replicas
     finally:
@@ -434,9 +434,9 @@ async def test_a_parked_calls_state_is_refused_when_tampered_or_foreign(
 
 
 async def test_a_retry_after_the_holding_replica_stopped_is_a_clear_error(
-    session_era_pair: list[EdgeHarness], nats_url: str, session_control: ControlPlane
+    session_era_pair: list[EdgeHarness], nats_url: str, control: ControlPlane
 ) -> None:
-    holder = session_era_replica(nats_url, session_control)
+    holder = session_era_replica(nats_url, control)
     try:
         async with httpx.AsyncClient(timeout=WAIT) as http:
             asked = (await _call(http, holder, "up_ask_name"))["result"]

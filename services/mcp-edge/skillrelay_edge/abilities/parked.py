@@ -18,8 +18,8 @@ call's next step and replies with it, either the result (or error) or the next q
 - a retry after that deadline: the sealed state has expired (Invalid params, "send the request again
   without it"); a retry for a call the holder no longer knows (finished, cancelled, or named for
   another integration or principal): a tool error saying to call again;
-- the holder stopped (no responders on its subject): a tool error saying to call again; its parked
-  calls were cancelled upstream as it stopped;
+- the holder stopped (no responders on its subject) or gave no reply by the call's deadline: a tool
+  error saying to call again; a holder that stops cancels its parked calls upstream;
 - progress and log messages reach the client during the first request only; those the upstream sends
   in later rounds are dropped (the retry's answer carries the next step, not a stream).
 """
@@ -59,6 +59,7 @@ GONE = (
     "call the tool again"
 )
 HOLDER_GONE = "the edge replica holding this call has stopped; call the tool again"
+NO_REPLY = "the edge replica holding this call did not answer in time; call the tool again"
 
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
 StartRequest = Callable[["ParkedCall"], Awaitable[dict[str, Any]]]
@@ -259,12 +260,12 @@ class ParkedCalls:
                     await asyncio.sleep(0.05)
                     continue
                 return ParkedStep(outcome="gone", message=HOLDER_GONE)
-            except nats.errors.TimeoutError:
-                return ParkedStep(outcome="gone", message=HOLDER_GONE)
+            except nats.errors.Error:  # no reply in time, or this replica's own connection is down
+                return ParkedStep(outcome="gone", message=NO_REPLY)
             try:
                 return _step_decoder.decode(reply.data)
             except msgspec.DecodeError:
-                return ParkedStep(outcome="gone", message=HOLDER_GONE)
+                return ParkedStep(outcome="gone", message=NO_REPLY)
         return ParkedStep(outcome="gone", message=HOLDER_GONE)
 
     async def _step(self, answer: ParkedAnswer) -> ParkedStep:
