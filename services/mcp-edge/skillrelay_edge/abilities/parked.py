@@ -152,7 +152,7 @@ class ParkedCall:
             return ParkedStep(outcome="rpc_error", code=error.code, message=error.message, data=error.data)
         if isinstance(error, UpstreamError):
             return ParkedStep(outcome="upstream_error", message=error.message)
-        _log.error("parked.call.failed", error=repr(error))
+        _log.error("parked.call.failed", error=type(error).__name__)
         return ParkedStep(outcome="upstream_error", message="the upstream call failed")
 
 
