@@ -321,10 +321,17 @@ def all_events() -> list[Event[Any]]:
 # --- Edge replicas among themselves (the worker subjects are in ``skillrelay_worker.subjects``) --------
 #   edge.relay.<edgeKey>                  ClientResponseRelayed: a client's answer to the holding edge
 #   edge.replica.<edgeKey>.alive          any payload, answered by that edge replica while it runs
+#   edge.upstream.<edgeKey>               ParkedAnswer -> ParkedStep: a 2026 client's answers to the
+#                                         replica holding a 2025-session upstream's open request
 
 
 def relay_subject(edge_key: str) -> str:
     return f"edge.relay.{edge_key}"
+
+
+def parked_call_subject(edge_key: str) -> str:
+    """Served by the edge replica whose key this is, for the upstream calls it holds parked."""
+    return f"edge.upstream.{edge_key}"
 
 
 def edge_liveness_subject(edge_key: str) -> str:
