@@ -19,26 +19,25 @@ from skillrelay_registry.dashboard.client_config import client_configs, install_
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
 from skillrelay_registry.dashboard.reveal import TokenRevealer
+from skillrelay_registry.dashboard.view_helpers import (
+    Deletion,
+    Rejected,
+    confirm_page,
+    deletion_handlers,
+    every_error,
+    form_page,
+    posted_form,
+    submit_form,
+)
 from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
 from skillrelay_registry.dashboard.views_try import TOKEN_FIELD, TryPanel, shown_blocks, try_handler
 from skillrelay_registry.dashboard.views_try import try_panel as make_try_panel
-from skillrelay_registry.errors import RegistryError, ServiceUnavailable
+from skillrelay_registry.errors import ServiceUnavailable
 from skillrelay_registry.pagination import parse_session_query
+from skillrelay_registry.service import RegistryService
 
 Revealer = NamedDependency[TokenRevealer]
 SESSIONS_PER_PAGE = 20
-
-
-async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return dict((await request.form()).items())
-
-
-def _form_errors(exc: FormErrors | RegistryError) -> FormErrors:
-    if isinstance(exc, FormErrors):
-        return exc
-    if exc.status == 503:
-        return FormErrors(general=[f"Nothing was changed: {exc.message}. Try again in a moment."])
-    return forms.registry_errors(exc)
 
 
 async def _integration_fields(service: Service, owner_id: OwnerId) -> list[Field]:
@@ -66,19 +65,18 @@ async def _integrations_page(
     usage = provide_usage(request.app.state)
     hour = {item.id: usage.book.report(item.id, "1h", usage.now()).totals for item in page.items}
     live = await service.count_live_sessions([item.id for item in page.items])
-    return render(
+    return form_page(
         request,
         "integrations.html",
-        status_code=422 if errors else 200,
+        fields,
+        values or {"sessionMode": "strict", "sessionIdleMinutes": "1440", "maxSessions": "1000"},
+        errors,
         integrations=[as_dict(item) for item in page.items],
         usage_hour=hour,
         live_sessions=live,
         format_ms=format_ms,
         skillset_names=names,
         next_cursor=page.cursor,
-        fields=fields,
-        values=values or {"sessionMode": "strict", "sessionIdleMinutes": "1440", "maxSessions": "1000"},
-        errors=errors or FormErrors(),
     )
 
 
@@ -122,16 +120,17 @@ def _connect_context(integration: dict[str, Any], token: str | None) -> dict[str
 async def create_integration(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, revealer: Revealer
 ) -> Response[str]:
-    form = await _form(request)
     fields = await _integration_fields(service, owner_id)
-    try:
-        body, errors = forms.read_form(fields, form)
-        created = await service.create_integration(
-            owner_id, forms.to_body(body, schemas.IntegrationCreate, errors)
-        )
-    except (FormErrors, RegistryError) as exc:
+    created = await submit_form(
+        request,
+        fields,
+        schemas.IntegrationCreate,
+        lambda body: service.create_integration(owner_id, body),
+        shown=every_error,
+    )
+    if isinstance(created, Rejected):
         return await _integrations_page(
-            request, service, owner_id, values=forms.posted_values(fields, form), errors=_form_errors(exc)
+            request, service, owner_id, values=created.values, errors=created.errors
         )
     return redirect(
         request, revealer.hand_over(request, owner_id, created.id, created.access_token, rotated=False)
@@ -174,10 +173,13 @@ async def _integration_page(
         sessions, sessions_problem = None, exc.message
     window: Literal["1h", "1d"] = "1d" if request.query_params.get("usage") == "1d" else "1h"
     usage = await usage_of(service, owner_id, provide_usage(request.app.state), integration_id, window)
-    return render(
+    return form_page(
         request,
         "integration.html",
-        status_code=status_code or (422 if errors or idle_errors else 200),
+        fields,
+        values or forms.form_values(fields, integration),
+        errors,
+        status_code=status_code or (422 if idle_errors else None),
         idle_errors=idle_errors or FormErrors(),
         integration=integration,
         audit_kinds=AUDIT_KINDS,
@@ -195,9 +197,6 @@ async def _integration_page(
         usage_window=window,
         chart=usage_chart(usage),
         format_ms=format_ms,
-        fields=fields,
-        values=values or forms.form_values(fields, integration),
-        errors=errors or FormErrors(),
     )
 
 
@@ -212,21 +211,16 @@ async def show_integration(
 async def update_integration(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
 ) -> Response[str]:
-    form = await _form(request)
-    fields = await _integration_fields(service, owner_id)
-    try:
-        body, errors = forms.read_form(fields, form)
-        await service.update_integration(
-            owner_id, integration_id, forms.to_body(body, schemas.IntegrationUpdate, errors)
-        )
-    except (FormErrors, RegistryError) as exc:
+    saved = await submit_form(
+        request,
+        await _integration_fields(service, owner_id),
+        schemas.IntegrationUpdate,
+        lambda body: service.update_integration(owner_id, integration_id, body),
+        shown=every_error,
+    )
+    if isinstance(saved, Rejected):
         return await _integration_page(
-            request,
-            service,
-            owner_id,
-            integration_id,
-            values=forms.posted_values(fields, form),
-            errors=_form_errors(exc),
+            request, service, owner_id, integration_id, values=saved.values, errors=saved.errors
         )
     return redirect(request, f"{PREFIX}/integrations/{integration_id}", "saved")
 
@@ -236,16 +230,14 @@ async def confirm_rotate(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
 ) -> Response[str]:
     integration = await service.get_integration(owner_id, integration_id)
-    return render(
+    return confirm_page(
         request,
-        "confirm.html",
+        f"{PREFIX}/integrations/{integration_id}/rotate",
+        f"{PREFIX}/integrations/{integration_id}",
         title=f"Rotate the access token of “{integration.name}”?",
         message="Every client using the current token is refused from the moment the new one is shown. "
         "The new token is shown once.",
-        action=f"{PREFIX}/integrations/{integration_id}/rotate",
-        confirm_label="Rotate token",
-        cancel=f"{PREFIX}/integrations/{integration_id}",
-        danger=True,
+        label="Rotate token",
     )
 
 
@@ -279,36 +271,11 @@ async def show_token(
     return _token_page(request, integration, reveal.token, rotated=reveal.rotated)
 
 
-@get("/integrations/{integration_id:str}/delete")
-async def confirm_delete_integration(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
-) -> Response[str]:
-    integration = await service.get_integration(owner_id, integration_id)
-    return render(
-        request,
-        "confirm.html",
-        title=f"Delete the integration “{integration.name}”?",
-        message="Its token stops working and its sessions end at once. The skillset is kept.",
-        action=f"{PREFIX}/integrations/{integration_id}/delete",
-        confirm_label="Delete integration",
-        cancel=f"{PREFIX}/integrations/{integration_id}",
-        danger=True,
-    )
-
-
-@post("/integrations/{integration_id:str}/delete")
-async def delete_integration(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
-) -> Response[str]:
-    await service.delete_integration(owner_id, integration_id)
-    return redirect(request, f"{PREFIX}/integrations", "deleted")
-
-
 @post("/integrations/{integration_id:str}/sessions/end-idle")
 async def end_idle_sessions(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
 ) -> Response[str]:
-    form = await _form(request)
+    form = await posted_form(request)
     minutes = str(form.get("idleMinutes", "")).strip()
     try:
         body = schemas.SessionEndIdle(idle_minutes=int(minutes))
@@ -347,15 +314,14 @@ async def _connections_page(
     errors: FormErrors | None = None,
 ) -> Response[str]:
     page = await service.list_oauth_connections(owner_id, page_query(request))
-    return render(
+    return form_page(
         request,
         "connections.html",
-        status_code=422 if errors else 200,
+        forms.oauth_connection_fields(editing=False),
+        values or {},
+        errors,
         connections=[as_dict(item) for item in page.items],
         next_cursor=page.cursor,
-        fields=forms.oauth_connection_fields(editing=False),
-        values=values or {},
-        errors=errors or FormErrors(),
     )
 
 
@@ -370,16 +336,16 @@ async def list_connections(
 async def create_connection(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
 ) -> Response[str]:
-    form = await _form(request)
-    fields = forms.oauth_connection_fields(editing=False)
-    try:
-        body, errors = forms.read_form(fields, form)
-        await service.create_oauth_connection(
-            owner_id, forms.to_body(body, schemas.OAuthConnectionCreate, errors)
-        )
-    except (FormErrors, RegistryError) as exc:
+    created = await submit_form(
+        request,
+        forms.oauth_connection_fields(editing=False),
+        schemas.OAuthConnectionCreate,
+        lambda body: service.create_oauth_connection(owner_id, body),
+        shown=every_error,
+    )
+    if isinstance(created, Rejected):
         return await _connections_page(
-            request, service, owner_id, values=forms.posted_values(fields, form), errors=_form_errors(exc)
+            request, service, owner_id, values=created.values, errors=created.errors
         )
     return redirect(request, f"{PREFIX}/connections", "created")
 
@@ -395,15 +361,8 @@ async def _connection_page(
 ) -> Response[str]:
     connection = as_dict(await service.get_oauth_connection(owner_id, connection_id))
     fields = forms.oauth_connection_fields(editing=True)
-    return render(
-        request,
-        "connection.html",
-        status_code=422 if errors else 200,
-        connection=connection,
-        fields=fields,
-        values=values or forms.form_values(fields, connection),
-        errors=errors or FormErrors(),
-    )
+    values = values or forms.form_values(fields, connection)
+    return form_page(request, "connection.html", fields, values, errors, connection=connection)
 
 
 @get("/connections/{connection_id:str}")
@@ -417,48 +376,18 @@ async def show_connection(
 async def update_connection(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
 ) -> Response[str]:
-    form = await _form(request)
-    fields = forms.oauth_connection_fields(editing=True)
-    try:
-        body, errors = forms.read_form(fields, form)
-        await service.update_oauth_connection(
-            owner_id, connection_id, forms.to_body(body, schemas.OAuthConnectionUpdate, errors)
-        )
-    except (FormErrors, RegistryError) as exc:
+    saved = await submit_form(
+        request,
+        forms.oauth_connection_fields(editing=True),
+        schemas.OAuthConnectionUpdate,
+        lambda body: service.update_oauth_connection(owner_id, connection_id, body),
+        shown=every_error,
+    )
+    if isinstance(saved, Rejected):
         return await _connection_page(
-            request,
-            service,
-            owner_id,
-            connection_id,
-            values=forms.posted_values(fields, form),
-            errors=_form_errors(exc),
+            request, service, owner_id, connection_id, values=saved.values, errors=saved.errors
         )
     return redirect(request, f"{PREFIX}/connections/{connection_id}", "saved")
-
-
-@get("/connections/{connection_id:str}/delete")
-async def confirm_delete_connection(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
-) -> Response[str]:
-    connection = await service.get_oauth_connection(owner_id, connection_id)
-    return render(
-        request,
-        "confirm.html",
-        title=f"Delete the OAuth connection “{connection.name}”?",
-        message="Refused while an integration is gated by it. This cannot be undone.",
-        action=f"{PREFIX}/connections/{connection_id}/delete",
-        confirm_label="Delete connection",
-        cancel=f"{PREFIX}/connections/{connection_id}",
-        danger=True,
-    )
-
-
-@post("/connections/{connection_id:str}/delete")
-async def delete_connection(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
-) -> Response[str]:
-    await service.delete_oauth_connection(owner_id, connection_id)
-    return redirect(request, f"{PREFIX}/connections", "deleted")
 
 
 INTEGRATION_HANDLERS = [
@@ -470,14 +399,30 @@ INTEGRATION_HANDLERS = [
     confirm_rotate,
     rotate_token,
     show_token,
-    confirm_delete_integration,
-    delete_integration,
+    *deletion_handlers(
+        Deletion(
+            "integrations",
+            "the integration",
+            "Its token stops working and its sessions end at once. The skillset is kept.",
+            "Delete integration",
+            RegistryService.get_integration,
+            RegistryService.delete_integration,
+        )
+    ),
     end_idle_sessions,
     end_session,
     list_connections,
     create_connection,
     show_connection,
     update_connection,
-    confirm_delete_connection,
-    delete_connection,
+    *deletion_handlers(
+        Deletion(
+            "connections",
+            "the OAuth connection",
+            "Refused while an integration is gated by it. This cannot be undone.",
+            "Delete connection",
+            RegistryService.get_oauth_connection,
+            RegistryService.delete_oauth_connection,
+        )
+    ),
 ]

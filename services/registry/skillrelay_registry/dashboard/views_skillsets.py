@@ -14,9 +14,20 @@ from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms, handler_form
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
-from skillrelay_registry.errors import InvalidInput, NotFoundError, RegistryError
+from skillrelay_registry.dashboard.view_helpers import (
+    Deletion,
+    Rejected,
+    client_errors,
+    confirm_page,
+    deletion_handlers,
+    form_page,
+    posted_form,
+    submit_form,
+)
+from skillrelay_registry.errors import NotFoundError
 from skillrelay_registry.kinds import ABILITY, PROMPT, RESOURCE, ContentKind
 from skillrelay_registry.pagination import MAX_TAKE, ListQuery
+from skillrelay_registry.service import RegistryService
 
 LIST_ALL = ListQuery(take=MAX_TAKE, order="asc")
 
@@ -63,10 +74,6 @@ def _kind(slug: str) -> ChildKind:
     return kind
 
 
-async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return dict((await request.form()).items())
-
-
 # --- skillsets ------------------------------------------------------------------------------------
 
 
@@ -79,15 +86,14 @@ async def _skillsets_page(
     errors: FormErrors | None = None,
 ) -> Response[str]:
     page = await service.list_skillsets(owner_id, page_query(request))
-    return render(
+    return form_page(
         request,
         "skillsets.html",
-        status_code=422 if errors else 200,
+        forms.SKILLSET_FIELDS,
+        values or {},
+        errors,
         skillsets=[as_dict(item) for item in page.items],
         next_cursor=page.cursor,
-        fields=forms.SKILLSET_FIELDS,
-        values=values or {},
-        errors=errors or FormErrors(),
     )
 
 
@@ -102,22 +108,14 @@ async def list_skillsets(
 async def create_skillset(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
 ) -> Response[str]:
-    form = await _form(request)
-    try:
-        body, errors = forms.read_form(forms.SKILLSET_FIELDS, form)
-        created = await service.create_skillset(owner_id, forms.to_body(body, schemas.SkillsetCreate, errors))
-    except FormErrors as exc:
-        return await _skillsets_page(
-            request, service, owner_id, values=forms.posted_values(forms.SKILLSET_FIELDS, form), errors=exc
-        )
-    except InvalidInput as exc:
-        return await _skillsets_page(
-            request,
-            service,
-            owner_id,
-            values=forms.posted_values(forms.SKILLSET_FIELDS, form),
-            errors=forms.registry_errors(exc),
-        )
+    created = await submit_form(
+        request,
+        forms.SKILLSET_FIELDS,
+        schemas.SkillsetCreate,
+        lambda body: service.create_skillset(owner_id, body),
+    )
+    if isinstance(created, Rejected):
+        return await _skillsets_page(request, service, owner_id, values=created.values, errors=created.errors)
     return redirect(request, f"{PREFIX}/skillsets/{created.id}", "created")
 
 
@@ -138,15 +136,9 @@ async def _skillset_page(
         ]
         for slug, kind in CHILD_KINDS.items()
     }
-    return render(
-        request,
-        "skillset.html",
-        status_code=422 if errors else 200,
-        skillset=skillset,
-        children=children,
-        fields=forms.SKILLSET_FIELDS,
-        values=values or forms.form_values(forms.SKILLSET_FIELDS, skillset),
-        errors=errors or FormErrors(),
+    values = values or forms.form_values(forms.SKILLSET_FIELDS, skillset)
+    return form_page(
+        request, "skillset.html", forms.SKILLSET_FIELDS, values, errors, skillset=skillset, children=children
     )
 
 
@@ -161,48 +153,17 @@ async def show_skillset(
 async def update_skillset(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
 ) -> Response[str]:
-    form = await _form(request)
-    try:
-        body, errors = forms.read_form(forms.SKILLSET_FIELDS, form)
-        await service.update_skillset(
-            owner_id, skillset_id, forms.to_body(body, schemas.SkillsetUpdate, errors)
-        )
-    except (FormErrors, InvalidInput) as exc:
-        errors = exc if isinstance(exc, FormErrors) else forms.registry_errors(exc)
+    saved = await submit_form(
+        request,
+        forms.SKILLSET_FIELDS,
+        schemas.SkillsetUpdate,
+        lambda body: service.update_skillset(owner_id, skillset_id, body),
+    )
+    if isinstance(saved, Rejected):
         return await _skillset_page(
-            request,
-            service,
-            owner_id,
-            skillset_id,
-            values=forms.posted_values(forms.SKILLSET_FIELDS, form),
-            errors=errors,
+            request, service, owner_id, skillset_id, values=saved.values, errors=saved.errors
         )
     return redirect(request, f"{PREFIX}/skillsets/{skillset_id}", "saved")
-
-
-@get("/skillsets/{skillset_id:str}/delete")
-async def confirm_delete_skillset(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
-    skillset = await service.get_skillset(owner_id, skillset_id)
-    return render(
-        request,
-        "confirm.html",
-        title=f"Delete the skillset “{skillset.name}”?",
-        message="Its abilities, resources and prompts are deleted with it. This cannot be undone.",
-        action=f"{PREFIX}/skillsets/{skillset_id}/delete",
-        confirm_label="Delete skillset",
-        cancel=f"{PREFIX}/skillsets/{skillset_id}",
-        danger=True,
-    )
-
-
-@post("/skillsets/{skillset_id:str}/delete")
-async def delete_skillset(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
-    await service.delete_skillset(owner_id, skillset_id)
-    return redirect(request, f"{PREFIX}/skillsets", "deleted")
 
 
 # --- abilities, resources, prompts ----------------------------------------------------------------
@@ -221,17 +182,16 @@ async def _child_form_page(
 ) -> Response[str]:
     skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
     base = f"{PREFIX}/skillsets/{skillset_id}/{kind.slug}"
-    return render(
+    return form_page(
         request,
         "item_form.html",
-        status_code=422 if errors else 200,
+        kind.fields,
+        values,
+        errors,
         skillset=skillset,
         kind=kind,
         item=item,
         action=f"{base}/{item['id']}" if item else base,
-        fields=kind.fields,
-        values=values,
-        errors=errors or FormErrors(),
         handler_kinds=handler_form.KINDS,
         http_methods=handler_form.HTTP_METHODS,
     )
@@ -257,6 +217,14 @@ async def new_child(
     return await _child_form_page(request, service, owner_id, skillset_id, kind, item=None, values=values)
 
 
+def _with_handler(form: dict[str, Any]) -> dict[str, Any]:
+    """An ability's form with its handler inputs read into the ``handler`` JSON."""
+    try:
+        return handler_form.with_handler(form)
+    except handler_form.HandlerFormError as exc:
+        raise FormErrors(fields={"handler": str(exc)}) from None
+
+
 async def _save_child(
     request: Request[Any, Any, Any],
     service: Service,
@@ -265,30 +233,32 @@ async def _save_child(
     kind: ChildKind,
     item_id: FromPath[str] | None,
 ) -> Response[str]:
-    posted = await _form(request)
+    posted = await posted_form(request)
     item = (
         None
         if item_id is None
         else as_dict(await service.get_content(kind.content, owner_id, skillset_id, item_id))
     )
-    form = posted
-    try:
-        if kind.slug == "abilities":
-            try:
-                form = handler_form.with_handler(posted)
-            except handler_form.HandlerFormError as exc:
-                raise FormErrors(fields={"handler": str(exc)}) from None
-        body, errors = forms.read_form(kind.fields, form)
-        if item_id is None:
-            data = forms.to_body(body, kind.content.create_body, errors)
-            await service.create_content(kind.content, owner_id, skillset_id, data)
-        else:
-            data = forms.to_body(body, kind.content.update_body, errors)
-            await service.update_content(kind.content, owner_id, skillset_id, item_id, data)
-    except (FormErrors, RegistryError) as exc:
-        if isinstance(exc, RegistryError) and exc.status not in {400, 409}:
-            raise
-        errors = exc if isinstance(exc, FormErrors) else forms.registry_errors(exc)
+    content = kind.content
+    body_type, save = (
+        (content.create_body, lambda data: service.create_content(content, owner_id, skillset_id, data))
+        if item_id is None
+        else (
+            content.update_body,
+            lambda data: service.update_content(content, owner_id, skillset_id, item_id, data),
+        )
+    )
+    saved = await submit_form(
+        request,
+        kind.fields,
+        body_type,
+        save,
+        shown=client_errors,
+        form=posted,
+        prepare=_with_handler if kind.slug == "abilities" else None,
+    )
+    if isinstance(saved, Rejected):
+        handler_inputs = {name: str(posted[name]) for name in handler_form.FIELDS if name in posted}
         return await _child_form_page(
             request,
             service,
@@ -296,9 +266,8 @@ async def _save_child(
             skillset_id,
             kind,
             item=item,
-            values=forms.posted_values(kind.fields, form)
-            | {name: str(posted[name]) for name in handler_form.FIELDS if name in posted},
-            errors=errors,
+            values=saved.values | handler_inputs,
+            errors=saved.errors,
         )
     return redirect(
         request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}", "created" if item_id is None else "saved"
@@ -354,16 +323,14 @@ async def confirm_delete_child(
 ) -> Response[str]:
     kind = _kind(kind_slug)
     item = as_dict(await service.get_content(kind.content, owner_id, skillset_id, item_id))
-    base = f"{PREFIX}/skillsets/{skillset_id}"
-    return render(
+    base = f"{PREFIX}/skillsets/{skillset_id}/{kind.slug}/{item_id}"
+    return confirm_page(
         request,
-        "confirm.html",
+        f"{base}/delete",
+        base,
         title=f"Delete the {kind.singular} “{item['name']}”?",
         message="Clients with an open session are told at once that the list changed.",
-        action=f"{base}/{kind.slug}/{item_id}/delete",
-        confirm_label=f"Delete {kind.singular}",
-        cancel=f"{base}/{kind.slug}/{item_id}",
-        danger=True,
+        label=f"Delete {kind.singular}",
     )
 
 
@@ -398,8 +365,16 @@ SKILLSET_HANDLERS = [
     create_skillset,
     show_skillset,
     update_skillset,
-    confirm_delete_skillset,
-    delete_skillset,
+    *deletion_handlers(
+        Deletion(
+            "skillsets",
+            "the skillset",
+            "Its abilities, resources and prompts are deleted with it. This cannot be undone.",
+            "Delete skillset",
+            RegistryService.get_skillset,
+            RegistryService.delete_skillset,
+        )
+    ),
     new_child,
     create_child,
     edit_child,

@@ -11,8 +11,8 @@ from litestar.params import FromPath
 from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.forms import Field, FormErrors
-from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
-from skillrelay_registry.errors import InvalidInput
+from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect
+from skillrelay_registry.dashboard.view_helpers import Rejected, confirm_page, form_page, submit_form
 from skillrelay_registry.pagination import MAX_TAKE, ListQuery
 from skillrelay_registry.sources.schemas import SourceCreate, SourceUpdate
 
@@ -65,15 +65,14 @@ async def _sources_page(
 ) -> Response[str]:
     skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
     sources = (await service.list_sources(owner_id, skillset_id, LIST_ALL)).items
-    return render(
+    return form_page(
         request,
         "sources.html",
-        status_code=422 if errors else 200,
+        SOURCE_FIELDS,
+        values or {"type": "mcp"},
+        errors,
         skillset=skillset,
         sources=[as_dict(source) for source in sources],
-        fields=SOURCE_FIELDS,
-        values=values or {"type": "mcp"},
-        errors=errors or FormErrors(),
     )
 
 
@@ -88,19 +87,12 @@ async def list_sources(
 async def create_source(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
 ) -> Response[str]:
-    form = dict((await request.form()).items())
-    try:
-        body, errors = forms.read_form(SOURCE_FIELDS, form)
-        await service.create_source(owner_id, skillset_id, forms.to_body(body, SourceCreate, errors))
-    except (FormErrors, InvalidInput) as exc:
-        errors = exc if isinstance(exc, FormErrors) else forms.registry_errors(exc)
+    created = await submit_form(
+        request, SOURCE_FIELDS, SourceCreate, lambda body: service.create_source(owner_id, skillset_id, body)
+    )
+    if isinstance(created, Rejected):
         return await _sources_page(
-            request,
-            service,
-            owner_id,
-            skillset_id,
-            values=forms.posted_values(SOURCE_FIELDS, form),
-            errors=errors,
+            request, service, owner_id, skillset_id, values=created.values, errors=created.errors
         )
     return redirect(request, _page(skillset_id), "created")
 
@@ -132,17 +124,16 @@ async def _edit_page(
     skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
     source = as_dict(await service.get_source(owner_id, skillset_id, source_id))
     shown = {key: value for key, value in source.items() if key != "headers"}
-    return render(
+    return form_page(
         request,
         "item_form.html",
-        status_code=422 if errors else 200,
+        EDIT_FIELDS,
+        values or forms.form_values(EDIT_FIELDS, shown),
+        errors,
         skillset=skillset,
         kind=_KIND,
         item=source,
         action=f"{_page(skillset_id)}/{source_id}",
-        fields=EDIT_FIELDS,
-        values=values or forms.form_values(EDIT_FIELDS, shown),
-        errors=errors or FormErrors(),
     )
 
 
@@ -157,6 +148,13 @@ async def edit_source(
     return await _edit_page(request, service, owner_id, skillset_id, source_id)
 
 
+def _emptied_means_none(body: dict[str, Any], form: dict[str, Any]) -> None:
+    """An emptied list or prefix means "none" (the form shows them, so emptying one is a choice)."""
+    for name, empty in (("include", []), ("exclude", []), ("prefix", "")):
+        if name in form and not str(form[name]).strip():
+            body[name] = empty
+
+
 @post("/sources/{skillset_id:str}/{source_id:str}")
 async def update_source(
     request: Request[Any, Any, Any],
@@ -165,21 +163,16 @@ async def update_source(
     skillset_id: FromPath[str],
     source_id: FromPath[str],
 ) -> Response[str]:
-    form = dict((await request.form()).items())
-    try:
-        body, errors = forms.read_form(EDIT_FIELDS, form)
-        # An emptied list or prefix means "none" (the form shows them, so emptying one is a choice).
-        for name, empty in (("include", []), ("exclude", []), ("prefix", "")):
-            if name in form and not str(form[name]).strip():
-                body[name] = empty
-        await service.update_source(
-            owner_id, skillset_id, source_id, forms.to_body(body, SourceUpdate, errors)
-        )
-    except (FormErrors, InvalidInput) as exc:
-        errors = exc if isinstance(exc, FormErrors) else forms.registry_errors(exc)
-        values = forms.posted_values(EDIT_FIELDS, form)
+    saved = await submit_form(
+        request,
+        EDIT_FIELDS,
+        SourceUpdate,
+        lambda body: service.update_source(owner_id, skillset_id, source_id, body),
+        adjust=_emptied_means_none,
+    )
+    if isinstance(saved, Rejected):
         return await _edit_page(
-            request, service, owner_id, skillset_id, source_id, values=values, errors=errors
+            request, service, owner_id, skillset_id, source_id, values=saved.values, errors=saved.errors
         )
     return redirect(request, _page(skillset_id), "saved")
 
@@ -193,15 +186,13 @@ async def confirm_delete_source(
     source_id: FromPath[str],
 ) -> Response[str]:
     source = await service.get_source(owner_id, skillset_id, source_id)
-    return render(
+    return confirm_page(
         request,
-        "confirm.html",
+        f"{_page(skillset_id)}/{source_id}/delete",
+        _page(skillset_id),
         title=f"Delete the source “{source.name}”?",
         message=f"The {len(source.tools)} tools, resources and prompts it brings leave the skillset.",
-        action=f"{_page(skillset_id)}/{source_id}/delete",
-        confirm_label="Delete source",
-        cancel=_page(skillset_id),
-        danger=True,
+        label="Delete source",
     )
 
 

@@ -15,7 +15,15 @@ from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
 from skillrelay_registry.dashboard.security import request_session
 from skillrelay_registry.dashboard.session import REVEAL_COOKIE, REVEAL_SECONDS, RevealCodec
+from skillrelay_registry.dashboard.view_helpers import (
+    Deletion,
+    confirm_page,
+    deletion_handlers,
+    form_page,
+    unavailable_errors,
+)
 from skillrelay_registry.errors import RegistryError
+from skillrelay_registry.service import RegistryService
 
 NAME_FIELD = Field(
     "name",
@@ -71,15 +79,8 @@ async def _workers_page(
     errors: FormErrors | None = None,
 ) -> Response[str]:
     page = await service.list_worker_credentials(owner_id)
-    return render(
-        request,
-        "workers.html",
-        status_code=422 if errors else 200,
-        credentials=[as_dict(item) for item in page.items],
-        fields=[NAME_FIELD],
-        values=values or {},
-        errors=errors or FormErrors(),
-    )
+    credentials = [as_dict(item) for item in page.items]
+    return form_page(request, "workers.html", [NAME_FIELD], values or {}, errors, credentials=credentials)
 
 
 @get("/workers")
@@ -96,11 +97,7 @@ async def create_worker_credential(
     try:
         created = await service.create_worker_credential(owner_id, schemas.WorkerCredentialCreate(name=name))
     except RegistryError as exc:
-        problem = (
-            FormErrors(fields={"name": exc.message})
-            if exc.status < 500
-            else FormErrors(general=[f"Nothing was changed: {exc.message}. Try again in a moment."])
-        )
+        problem = FormErrors(fields={"name": exc.message}) if exc.status < 500 else unavailable_errors(exc)
         return await _workers_page(request, service, owner_id, values={"name": name}, errors=problem)
     return redirect(
         request,
@@ -133,16 +130,14 @@ async def confirm_rotate_credential(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, credential_id: FromPath[str]
 ) -> Response[str]:
     record = await service.get_worker_credential(owner_id, credential_id)
-    return render(
+    return confirm_page(
         request,
-        "confirm.html",
+        f"{PREFIX}/workers/{credential_id}/rotate",
+        f"{PREFIX}/workers",
         title=f"Rotate the worker credential “{record.name}”?",
         message="Workers connected with the current credential are disconnected at once and cannot "
         "reconnect with it. The new credential is shown once.",
-        action=f"{PREFIX}/workers/{credential_id}/rotate",
-        confirm_label="Rotate credential",
-        cancel=f"{PREFIX}/workers",
-        danger=True,
+        label="Rotate credential",
     )
 
 
@@ -161,37 +156,21 @@ async def rotate_credential(
     )
 
 
-@get("/workers/{credential_id:str}/delete")
-async def confirm_delete_credential(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, credential_id: FromPath[str]
-) -> Response[str]:
-    record = await service.get_worker_credential(owner_id, credential_id)
-    return render(
-        request,
-        "confirm.html",
-        title=f"Delete the worker credential “{record.name}”?",
-        message="Workers connected with it are disconnected at once and cannot reconnect.",
-        action=f"{PREFIX}/workers/{credential_id}/delete",
-        confirm_label="Delete credential",
-        cancel=f"{PREFIX}/workers",
-        danger=True,
-    )
-
-
-@post("/workers/{credential_id:str}/delete")
-async def delete_credential(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, credential_id: FromPath[str]
-) -> Response[str]:
-    await service.delete_worker_credential(owner_id, credential_id)
-    return redirect(request, f"{PREFIX}/workers", "deleted")
-
-
 WORKER_HANDLERS = [
     list_workers,
     create_worker_credential,
     show_credential,
     confirm_rotate_credential,
     rotate_credential,
-    confirm_delete_credential,
-    delete_credential,
+    *deletion_handlers(
+        Deletion(
+            "workers",
+            "the worker credential",
+            "Workers connected with it are disconnected at once and cannot reconnect.",
+            "Delete credential",
+            RegistryService.get_worker_credential,
+            RegistryService.delete_worker_credential,
+            cancel_to_list=True,
+        )
+    ),
 ]

@@ -1,0 +1,179 @@
+"""What the dashboard's views share, one place per pattern: a posted form read into the REST API's
+request body (and its problems back into the form), a page with a form, the confirmation page, and the
+confirm-then-delete pair of routes of a record reached by one id.
+
+Which ``RegistryError`` a form shows as its own problem is each view's choice (an ``ErrorPolicy``);
+the others propagate to the error page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
+
+from skillrelay_registry.api.common import OwnerId, Service
+from skillrelay_registry.dashboard import forms
+from skillrelay_registry.dashboard.forms import Field, FormErrors
+from skillrelay_registry.dashboard.pages import PREFIX, redirect, render
+from skillrelay_registry.errors import InvalidInput, RegistryError
+from skillrelay_registry.service import RegistryService
+
+BodyT = TypeVar("BodyT", bound=msgspec.Struct)
+ResultT = TypeVar("ResultT")
+
+# A RegistryError as the form's problems, or None: not the form's to show (the error page shows it).
+ErrorPolicy = Callable[[RegistryError], FormErrors | None]
+
+
+async def posted_form(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return dict((await request.form()).items())
+
+
+def unavailable_errors(exc: RegistryError) -> FormErrors:
+    """A service the registry needs did not answer: the form stays as posted, to send again."""
+    return FormErrors(general=[f"Nothing was changed: {exc.message}. Try again in a moment."])
+
+
+def input_errors(exc: RegistryError) -> FormErrors | None:
+    """Only bad input (``InvalidInput``) is the form's problem."""
+    return forms.registry_errors(exc) if isinstance(exc, InvalidInput) else None
+
+
+def client_errors(exc: RegistryError) -> FormErrors | None:
+    """Bad input and conflicts (400, 409) are the form's problem."""
+    return forms.registry_errors(exc) if exc.status in {400, 409} else None
+
+
+def every_error(exc: RegistryError) -> FormErrors | None:
+    """Every error is the form's problem; an unavailable service says nothing was changed."""
+    return unavailable_errors(exc) if exc.status == 503 else forms.registry_errors(exc)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A posted form that was not saved: the values to show again and why."""
+
+    values: dict[str, str]
+    errors: FormErrors
+
+
+async def submit_form(
+    request: Request[Any, Any, Any],
+    fields: list[Field],
+    body_type: type[BodyT],
+    save: Callable[[BodyT], Awaitable[ResultT]],
+    *,
+    shown: ErrorPolicy = input_errors,
+    form: dict[str, Any] | None = None,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    adjust: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+) -> ResultT | Rejected:
+    """Reads the posted form (or ``form``) into ``body_type`` exactly as the REST API decodes a body,
+    and saves it; or says why not. ``prepare`` rewrites the form first (it may raise ``FormErrors``),
+    ``adjust(body, form)`` the body before it is decoded."""
+    if form is None:
+        form = await posted_form(request)
+    try:
+        if prepare is not None:
+            form = prepare(form)
+        body, errors = forms.read_form(fields, form)
+        if adjust is not None:
+            adjust(body, form)
+        return await save(forms.to_body(body, body_type, errors))
+    except FormErrors as exc:
+        return Rejected(forms.posted_values(fields, form), exc)
+    except RegistryError as exc:
+        problems = shown(exc)
+        if problems is None:
+            raise
+        return Rejected(forms.posted_values(fields, form), problems)
+
+
+def form_page(
+    request: Request[Any, Any, Any],
+    template: str,
+    fields: list[Field],
+    values: dict[str, str],
+    errors: FormErrors | None,
+    *,
+    status_code: int | None = None,
+    **context: Any,
+) -> Response[str]:
+    """A page with a form; 422 while it shows the problems of the one just posted."""
+    return render(
+        request,
+        template,
+        status_code=status_code or (422 if errors else 200),
+        fields=fields,
+        values=values,
+        errors=errors or FormErrors(),
+        **context,
+    )
+
+
+def confirm_page(
+    request: Request[Any, Any, Any], action: str, cancel: str, *, title: str, message: str, label: str
+) -> Response[str]:
+    """Asks before a change that cannot be undone; the form posts to ``action``."""
+    return render(
+        request,
+        "confirm.html",
+        title=title,
+        message=message,
+        action=action,
+        confirm_label=label,
+        cancel=cancel,
+        danger=True,
+    )
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A record under ``/<collection>/<id>`` that is deleted after a confirmation page."""
+
+    collection: str  # the path segment, e.g. "integrations"
+    what: str  # as the question names it, e.g. "the integration"
+    message: str  # what deleting it does
+    label: str  # the button
+    get: Callable[[RegistryService, str, str], Awaitable[Named]]
+    delete: Callable[[RegistryService, str, str], Awaitable[object]]
+    cancel_to_list: bool = False  # "Cancel" goes back to the list, not to the record's page
+
+
+def deletion_handlers(deletion: Deletion) -> list[HTTPRouteHandler]:
+    """``GET …/delete`` (the question) and ``POST …/delete`` (deleting, then back to the list)."""
+    listed = f"{PREFIX}/{deletion.collection}"
+
+    @get(f"/{deletion.collection}/{{record_id:str}}/delete")
+    async def confirm_delete(
+        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
+    ) -> Response[str]:
+        record = await deletion.get(service, owner_id, record_id)
+        return confirm_page(
+            request,
+            f"{listed}/{record_id}/delete",
+            listed if deletion.cancel_to_list else f"{listed}/{record_id}",
+            title=f"Delete {deletion.what} “{record.name}”?",
+            message=deletion.message,
+            label=deletion.label,
+        )
+
+    @post(f"/{deletion.collection}/{{record_id:str}}/delete")
+    async def delete(
+        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
+    ) -> Response[str]:
+        await deletion.delete(service, owner_id, record_id)
+        return redirect(request, listed, "deleted")
+
+    return [confirm_delete, delete]
