@@ -1,6 +1,7 @@
 """What the dashboard's views share, one place per pattern: a posted form read into the REST API's
-request body (and its problems back into the form), a page with a form, the confirmation page, and the
-confirm-then-delete pair of routes of a record reached by one id.
+request body (and its problems back into the form), a page with a form, the confirmation page, a
+list page with its create form, and, for a record reached by one id, its page with the edit form and
+the confirm-then-delete routes.
 
 Which ``RegistryError`` a form shows as its own problem is each view's choice (an ``ErrorPolicy``);
 the others propagate to the error page.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -20,8 +21,10 @@ from litestar.params import FromPath
 from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.forms import Field, FormErrors
-from skillrelay_registry.dashboard.pages import PREFIX, redirect, render
+from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
 from skillrelay_registry.errors import InvalidInput, RegistryError
+from skillrelay_registry.pagination import ListQuery, Page
+from skillrelay_registry.schemas import Created
 from skillrelay_registry.service import RegistryService
 
 BodyT = TypeVar("BodyT", bound=msgspec.Struct)
@@ -131,6 +134,119 @@ def confirm_page(
         cancel=cancel,
         danger=True,
     )
+
+
+@dataclass(frozen=True)
+class Listing(Generic[BodyT]):
+    """The records under ``/<collection>``, a hundred a page (``<collection>.html``, which names them
+    ``<collection>``), on a page whose form creates one."""
+
+    collection: str  # the path segment, e.g. "connections"
+    records: Callable[[RegistryService, str, ListQuery], Awaitable[Page[Any]]]
+    fields: list[Field]
+    body_type: type[BodyT]
+    create: Callable[[RegistryService, str, BodyT], Awaitable[Created]]
+    then: Callable[[Created], str]  # where the owner goes next
+    shown: ErrorPolicy = input_errors
+    name: str | None = None  # of the list route
+
+
+def listing_handlers(listing: Listing[Any]) -> list[HTTPRouteHandler]:
+    """``GET /<collection>`` (the list) and ``POST`` to it (creating, then on to ``then``)."""
+
+    async def page(
+        request: Request[Any, Any, Any], service: RegistryService, owner_id: str, rejected: Rejected | None
+    ) -> Response[str]:
+        records = await listing.records(service, owner_id, page_query(request))
+        listed: dict[str, Any] = {listing.collection: [as_dict(item) for item in records.items]}
+        return form_page(
+            request,
+            f"{listing.collection}.html",
+            listing.fields,
+            rejected.values if rejected else {},
+            rejected.errors if rejected else None,
+            next_cursor=records.cursor,
+            **listed,
+        )
+
+    @get(f"/{listing.collection}", name=listing.name)
+    async def show(request: Request[Any, Any, Any], service: Service, owner_id: OwnerId) -> Response[str]:
+        return await page(request, service, owner_id, None)
+
+    @post(f"/{listing.collection}")
+    async def create(request: Request[Any, Any, Any], service: Service, owner_id: OwnerId) -> Response[str]:
+        created = await submit_form(
+            request,
+            listing.fields,
+            listing.body_type,
+            lambda body: listing.create(service, owner_id, body),
+            shown=listing.shown,
+        )
+        if isinstance(created, Rejected):
+            return await page(request, service, owner_id, created)
+        return redirect(request, listing.then(created), "created")
+
+    return [show, create]
+
+
+class RecordPage(Protocol):
+    """Renders a record's page, its edit form showing ``values`` and ``errors`` when given."""
+
+    def __call__(
+        self,
+        request: Request[Any, Any, Any],
+        service: RegistryService,
+        owner_id: str,
+        record_id: str,
+        /,
+        *,
+        values: dict[str, str] | None = None,
+        errors: FormErrors | None = None,
+    ) -> Awaitable[Response[str]]: ...
+
+
+@dataclass(frozen=True)
+class Editing(Generic[BodyT]):
+    """A record under ``/<collection>/<id>`` whose page holds its edit form."""
+
+    collection: str  # the path segment, e.g. "integrations"
+    page: RecordPage
+    fields: list[Field] | Callable[[RegistryService, str], Awaitable[list[Field]]]  # or per owner
+    body_type: type[BodyT]
+    update: Callable[[RegistryService, str, str, BodyT], Awaitable[object]]
+    shown: ErrorPolicy = input_errors
+
+
+def editing_handlers(editing: Editing[Any]) -> list[HTTPRouteHandler]:
+    """``GET /<collection>/<id>`` (the page) and ``POST`` to it (saving, then back to the page)."""
+
+    @get(f"/{editing.collection}/{{record_id:str}}")
+    async def show(
+        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
+    ) -> Response[str]:
+        return await editing.page(request, service, owner_id, record_id)
+
+    @post(f"/{editing.collection}/{{record_id:str}}")
+    async def update(
+        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
+    ) -> Response[str]:
+        fields = (
+            editing.fields if isinstance(editing.fields, list) else await editing.fields(service, owner_id)
+        )
+        saved = await submit_form(
+            request,
+            fields,
+            editing.body_type,
+            lambda body: editing.update(service, owner_id, record_id, body),
+            shown=editing.shown,
+        )
+        if isinstance(saved, Rejected):
+            return await editing.page(
+                request, service, owner_id, record_id, values=saved.values, errors=saved.errors
+            )
+        return redirect(request, f"{PREFIX}/{editing.collection}/{record_id}", "saved")
+
+    return [show, update]
 
 
 class Named(Protocol):

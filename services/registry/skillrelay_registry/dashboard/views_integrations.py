@@ -21,11 +21,15 @@ from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, red
 from skillrelay_registry.dashboard.reveal import TokenRevealer
 from skillrelay_registry.dashboard.view_helpers import (
     Deletion,
+    Editing,
+    Listing,
     Rejected,
     confirm_page,
     deletion_handlers,
+    editing_handlers,
     every_error,
     form_page,
+    listing_handlers,
     posted_form,
     submit_form,
 )
@@ -200,31 +204,6 @@ async def _integration_page(
     )
 
 
-@get("/integrations/{integration_id:str}")
-async def show_integration(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
-) -> Response[str]:
-    return await _integration_page(request, service, owner_id, integration_id)
-
-
-@post("/integrations/{integration_id:str}")
-async def update_integration(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
-) -> Response[str]:
-    saved = await submit_form(
-        request,
-        await _integration_fields(service, owner_id),
-        schemas.IntegrationUpdate,
-        lambda body: service.update_integration(owner_id, integration_id, body),
-        shown=every_error,
-    )
-    if isinstance(saved, Rejected):
-        return await _integration_page(
-            request, service, owner_id, integration_id, values=saved.values, errors=saved.errors
-        )
-    return redirect(request, f"{PREFIX}/integrations/{integration_id}", "saved")
-
-
 @get("/integrations/{integration_id:str}/rotate")
 async def confirm_rotate(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
@@ -305,51 +284,6 @@ async def end_session(
 # --- OAuth connections ----------------------------------------------------------------------------
 
 
-async def _connections_page(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    *,
-    values: dict[str, str] | None = None,
-    errors: FormErrors | None = None,
-) -> Response[str]:
-    page = await service.list_oauth_connections(owner_id, page_query(request))
-    return form_page(
-        request,
-        "connections.html",
-        forms.oauth_connection_fields(editing=False),
-        values or {},
-        errors,
-        connections=[as_dict(item) for item in page.items],
-        next_cursor=page.cursor,
-    )
-
-
-@get("/connections")
-async def list_connections(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
-) -> Response[str]:
-    return await _connections_page(request, service, owner_id)
-
-
-@post("/connections")
-async def create_connection(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
-) -> Response[str]:
-    created = await submit_form(
-        request,
-        forms.oauth_connection_fields(editing=False),
-        schemas.OAuthConnectionCreate,
-        lambda body: service.create_oauth_connection(owner_id, body),
-        shown=every_error,
-    )
-    if isinstance(created, Rejected):
-        return await _connections_page(
-            request, service, owner_id, values=created.values, errors=created.errors
-        )
-    return redirect(request, f"{PREFIX}/connections", "created")
-
-
 async def _connection_page(
     request: Request[Any, Any, Any],
     service: Service,
@@ -365,37 +299,20 @@ async def _connection_page(
     return form_page(request, "connection.html", fields, values, errors, connection=connection)
 
 
-@get("/connections/{connection_id:str}")
-async def show_connection(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
-) -> Response[str]:
-    return await _connection_page(request, service, owner_id, connection_id)
-
-
-@post("/connections/{connection_id:str}")
-async def update_connection(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
-) -> Response[str]:
-    saved = await submit_form(
-        request,
-        forms.oauth_connection_fields(editing=True),
-        schemas.OAuthConnectionUpdate,
-        lambda body: service.update_oauth_connection(owner_id, connection_id, body),
-        shown=every_error,
-    )
-    if isinstance(saved, Rejected):
-        return await _connection_page(
-            request, service, owner_id, connection_id, values=saved.values, errors=saved.errors
-        )
-    return redirect(request, f"{PREFIX}/connections/{connection_id}", "saved")
-
-
 INTEGRATION_HANDLERS = [
     try_handler(_integration_page),
     list_integrations,
     create_integration,
-    show_integration,
-    update_integration,
+    *editing_handlers(
+        Editing(
+            "integrations",
+            _integration_page,
+            _integration_fields,
+            schemas.IntegrationUpdate,
+            RegistryService.update_integration,
+            shown=every_error,
+        )
+    ),
     confirm_rotate,
     rotate_token,
     show_token,
@@ -411,10 +328,27 @@ INTEGRATION_HANDLERS = [
     ),
     end_idle_sessions,
     end_session,
-    list_connections,
-    create_connection,
-    show_connection,
-    update_connection,
+    *listing_handlers(
+        Listing(
+            "connections",
+            RegistryService.list_oauth_connections,
+            forms.oauth_connection_fields(editing=False),
+            schemas.OAuthConnectionCreate,
+            RegistryService.create_oauth_connection,
+            lambda _: f"{PREFIX}/connections",
+            shown=every_error,
+        )
+    ),
+    *editing_handlers(
+        Editing(
+            "connections",
+            _connection_page,
+            forms.oauth_connection_fields(editing=True),
+            schemas.OAuthConnectionUpdate,
+            RegistryService.update_oauth_connection,
+            shown=every_error,
+        )
+    ),
     *deletion_handlers(
         Deletion(
             "connections",

@@ -13,14 +13,18 @@ from skillrelay_registry import schemas
 from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms, handler_form
 from skillrelay_registry.dashboard.forms import Field, FormErrors
-from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
+from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
 from skillrelay_registry.dashboard.view_helpers import (
     Deletion,
+    Editing,
+    Listing,
     Rejected,
     client_errors,
     confirm_page,
     deletion_handlers,
+    editing_handlers,
     form_page,
+    listing_handlers,
     posted_form,
     submit_form,
 )
@@ -77,48 +81,6 @@ def _kind(slug: str) -> ChildKind:
 # --- skillsets ------------------------------------------------------------------------------------
 
 
-async def _skillsets_page(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    *,
-    values: dict[str, str] | None = None,
-    errors: FormErrors | None = None,
-) -> Response[str]:
-    page = await service.list_skillsets(owner_id, page_query(request))
-    return form_page(
-        request,
-        "skillsets.html",
-        forms.SKILLSET_FIELDS,
-        values or {},
-        errors,
-        skillsets=[as_dict(item) for item in page.items],
-        next_cursor=page.cursor,
-    )
-
-
-@get("/skillsets", name="dashboard:skillsets")
-async def list_skillsets(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
-) -> Response[str]:
-    return await _skillsets_page(request, service, owner_id)
-
-
-@post("/skillsets")
-async def create_skillset(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
-) -> Response[str]:
-    created = await submit_form(
-        request,
-        forms.SKILLSET_FIELDS,
-        schemas.SkillsetCreate,
-        lambda body: service.create_skillset(owner_id, body),
-    )
-    if isinstance(created, Rejected):
-        return await _skillsets_page(request, service, owner_id, values=created.values, errors=created.errors)
-    return redirect(request, f"{PREFIX}/skillsets/{created.id}", "created")
-
-
 async def _skillset_page(
     request: Request[Any, Any, Any],
     service: Service,
@@ -140,30 +102,6 @@ async def _skillset_page(
     return form_page(
         request, "skillset.html", forms.SKILLSET_FIELDS, values, errors, skillset=skillset, children=children
     )
-
-
-@get("/skillsets/{skillset_id:str}")
-async def show_skillset(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
-    return await _skillset_page(request, service, owner_id, skillset_id)
-
-
-@post("/skillsets/{skillset_id:str}")
-async def update_skillset(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
-    saved = await submit_form(
-        request,
-        forms.SKILLSET_FIELDS,
-        schemas.SkillsetUpdate,
-        lambda body: service.update_skillset(owner_id, skillset_id, body),
-    )
-    if isinstance(saved, Rejected):
-        return await _skillset_page(
-            request, service, owner_id, skillset_id, values=saved.values, errors=saved.errors
-        )
-    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}", "saved")
 
 
 # --- abilities, resources, prompts ----------------------------------------------------------------
@@ -361,10 +299,26 @@ async def validate_field(
 
 
 SKILLSET_HANDLERS = [
-    list_skillsets,
-    create_skillset,
-    show_skillset,
-    update_skillset,
+    *listing_handlers(
+        Listing(
+            "skillsets",
+            RegistryService.list_skillsets,
+            forms.SKILLSET_FIELDS,
+            schemas.SkillsetCreate,
+            RegistryService.create_skillset,
+            lambda created: f"{PREFIX}/skillsets/{created.id}",
+            name="dashboard:skillsets",
+        )
+    ),
+    *editing_handlers(
+        Editing(
+            "skillsets",
+            _skillset_page,
+            forms.SKILLSET_FIELDS,
+            schemas.SkillsetUpdate,
+            RegistryService.update_skillset,
+        )
+    ),
     *deletion_handlers(
         Deletion(
             "skillsets",
