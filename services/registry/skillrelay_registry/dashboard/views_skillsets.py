@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
 from skillrelay_registry import schemas
@@ -107,29 +108,56 @@ async def _skillset_page(
 # --- abilities, resources, prompts ----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Children:
+    """Where a page of abilities, resources or prompts is: the owner, the skillset, the kind."""
+
+    service: RegistryService
+    owner_id: str
+    skillset_id: str
+    kind: ChildKind
+
+    @property
+    def base(self) -> str:
+        return f"{PREFIX}/skillsets/{self.skillset_id}/{self.kind.slug}"
+
+    async def get(self, item_id: str) -> dict[str, Any]:
+        return as_dict(
+            await self.service.get_content(self.kind.content, self.owner_id, self.skillset_id, item_id)
+        )
+
+
+async def _provide_children(
+    service: Service, owner_id: OwnerId, skillset_id: FromPath[str], kind_slug: FromPath[str]
+) -> Children:
+    return Children(service, owner_id, skillset_id, _kind(kind_slug))
+
+
+At = NamedDependency[Children]
+CHILDREN = {"at": Provide(_provide_children)}
+CHILD = "/skillsets/{skillset_id:str}/{kind_slug:str}"
+ITEM = CHILD + "/{item_id:str}"
+
+
 async def _child_form_page(
     request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind: ChildKind,
+    at: Children,
     *,
     item: dict[str, Any] | None,
     values: dict[str, str],
     errors: FormErrors | None = None,
 ) -> Response[str]:
-    skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
-    base = f"{PREFIX}/skillsets/{skillset_id}/{kind.slug}"
+    skillset = as_dict(await at.service.get_skillset(at.owner_id, at.skillset_id))
     return form_page(
         request,
         "item_form.html",
-        kind.fields,
+        at.kind.fields,
         values,
         errors,
         skillset=skillset,
-        kind=kind,
+        kind=at.kind,
         item=item,
-        action=f"{base}/{item['id']}" if item else base,
+        action=f"{at.base}/{item['id']}" if item else at.base,
         handler_kinds=handler_form.KINDS,
         http_methods=handler_form.HTTP_METHODS,
     )
@@ -140,19 +168,12 @@ def _handler_values(kind: ChildKind, handler: Any) -> dict[str, str]:
     return handler_form.handler_values(handler) if kind.slug == "abilities" else {}
 
 
-@get("/skillsets/{skillset_id:str}/{kind_slug:str}/new")
-async def new_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-) -> Response[str]:
-    kind = _kind(kind_slug)
-    values = dict(kind.example)
+@get(CHILD + "/new", dependencies=CHILDREN)
+async def new_child(request: Request[Any, Any, Any], at: At) -> Response[str]:
+    values = dict(at.kind.example)
     if "handler" in values:
-        values |= _handler_values(kind, json.loads(values["handler"]))
-    return await _child_form_page(request, service, owner_id, skillset_id, kind, item=None, values=values)
+        values |= _handler_values(at.kind, json.loads(values["handler"]))
+    return await _child_form_page(request, at, item=None, values=values)
 
 
 def _with_handler(form: dict[str, Any]) -> dict[str, Any]:
@@ -163,21 +184,10 @@ def _with_handler(form: dict[str, Any]) -> dict[str, Any]:
         raise FormErrors(fields={"handler": str(exc)}) from None
 
 
-async def _save_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind: ChildKind,
-    item_id: FromPath[str] | None,
-) -> Response[str]:
+async def _save_child(request: Request[Any, Any, Any], at: Children, item_id: str | None) -> Response[str]:
     posted = await posted_form(request)
-    item = (
-        None
-        if item_id is None
-        else as_dict(await service.get_content(kind.content, owner_id, skillset_id, item_id))
-    )
-    content = kind.content
+    item = None if item_id is None else await at.get(item_id)
+    content, service, owner_id, skillset_id = at.kind.content, at.service, at.owner_id, at.skillset_id
     body_type, save = (
         (content.create_body, lambda data: service.create_content(content, owner_id, skillset_id, data))
         if item_id is None
@@ -188,102 +198,59 @@ async def _save_child(
     )
     saved = await submit_form(
         request,
-        kind.fields,
+        at.kind.fields,
         body_type,
         save,
         shown=client_errors,
         form=posted,
-        prepare=_with_handler if kind.slug == "abilities" else None,
+        prepare=_with_handler if at.kind.slug == "abilities" else None,
     )
     if isinstance(saved, Rejected):
         handler_inputs = {name: str(posted[name]) for name in handler_form.FIELDS if name in posted}
         return await _child_form_page(
-            request,
-            service,
-            owner_id,
-            skillset_id,
-            kind,
-            item=item,
-            values=saved.values | handler_inputs,
-            errors=saved.errors,
+            request, at, item=item, values=saved.values | handler_inputs, errors=saved.errors
         )
     return redirect(
-        request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}", "created" if item_id is None else "saved"
+        request, f"{PREFIX}/skillsets/{skillset_id}#{at.kind.slug}", "created" if item_id is None else "saved"
     )
 
 
-@post("/skillsets/{skillset_id:str}/{kind_slug:str}")
-async def create_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-) -> Response[str]:
-    return await _save_child(request, service, owner_id, skillset_id, _kind(kind_slug), None)
+@post(CHILD, dependencies=CHILDREN)
+async def create_child(request: Request[Any, Any, Any], at: At) -> Response[str]:
+    return await _save_child(request, at, None)
 
 
-@get("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}")
-async def edit_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-    item_id: FromPath[str],
-) -> Response[str]:
-    kind = _kind(kind_slug)
-    item = as_dict(await service.get_content(kind.content, owner_id, skillset_id, item_id))
-    values = forms.form_values(kind.fields, item) | _handler_values(kind, item.get("handler"))
-    return await _child_form_page(request, service, owner_id, skillset_id, kind, item=item, values=values)
+@get(ITEM, dependencies=CHILDREN)
+async def edit_child(request: Request[Any, Any, Any], at: At, item_id: FromPath[str]) -> Response[str]:
+    item = await at.get(item_id)
+    values = forms.form_values(at.kind.fields, item) | _handler_values(at.kind, item.get("handler"))
+    return await _child_form_page(request, at, item=item, values=values)
 
 
-@post("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}")
-async def update_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-    item_id: FromPath[str],
-) -> Response[str]:
-    return await _save_child(request, service, owner_id, skillset_id, _kind(kind_slug), item_id)
+@post(ITEM, dependencies=CHILDREN)
+async def update_child(request: Request[Any, Any, Any], at: At, item_id: FromPath[str]) -> Response[str]:
+    return await _save_child(request, at, item_id)
 
 
-@get("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}/delete")
+@get(ITEM + "/delete", dependencies=CHILDREN)
 async def confirm_delete_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-    item_id: FromPath[str],
+    request: Request[Any, Any, Any], at: At, item_id: FromPath[str]
 ) -> Response[str]:
-    kind = _kind(kind_slug)
-    item = as_dict(await service.get_content(kind.content, owner_id, skillset_id, item_id))
-    base = f"{PREFIX}/skillsets/{skillset_id}/{kind.slug}/{item_id}"
+    item = await at.get(item_id)
     return confirm_page(
         request,
-        f"{base}/delete",
-        base,
-        title=f"Delete the {kind.singular} “{item['name']}”?",
+        f"{at.base}/{item_id}/delete",
+        f"{at.base}/{item_id}",
+        title=f"Delete the {at.kind.singular} “{item['name']}”?",
         message="Clients with an open session are told at once that the list changed.",
-        label=f"Delete {kind.singular}",
+        label=f"Delete {at.kind.singular}",
     )
 
 
-@post("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}/delete")
-async def delete_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-    item_id: FromPath[str],
-) -> Response[str]:
-    kind = _kind(kind_slug)
-    await service.delete_content(kind.content, owner_id, skillset_id, item_id)
-    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}", "deleted")
+@post(ITEM + "/delete", dependencies=CHILDREN)
+async def delete_child(request: Request[Any, Any, Any], at: At, item_id: FromPath[str]) -> Response[str]:
+    await at.service.delete_content(at.kind.content, at.owner_id, at.skillset_id, item_id)
+    return redirect(request, f"{PREFIX}/skillsets/{at.skillset_id}#{at.kind.slug}", "deleted")
 
 
 @post("/validate/{check:str}/{field_name:str}")
