@@ -249,6 +249,22 @@ def editing_handlers(editing: Editing[Any]) -> list[HTTPRouteHandler]:
     return [show, update]
 
 
+@dataclass(frozen=True)
+class InSkillset:
+    """Where a page below a skillset is: the signed-in owner's service and the skillset the URL names."""
+
+    service: RegistryService
+    owner_id: str
+    skillset_id: str
+
+    async def skillset(self) -> dict[str, Any]:
+        return as_dict(await self.service.get_skillset(self.owner_id, self.skillset_id))
+
+
+async def provide_in_skillset(service: Service, owner_id: OwnerId, skillset_id: FromPath[str]) -> InSkillset:
+    return InSkillset(service, owner_id, skillset_id)
+
+
 class Named(Protocol):
     @property
     def name(self) -> str: ...

@@ -18,6 +18,7 @@ from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, rende
 from skillrelay_registry.dashboard.view_helpers import (
     Deletion,
     Editing,
+    InSkillset,
     Listing,
     Rejected,
     client_errors,
@@ -109,12 +110,9 @@ async def _skillset_page(
 
 
 @dataclass(frozen=True)
-class Children:
+class Children(InSkillset):
     """Where a page of abilities, resources or prompts is: the owner, the skillset, the kind."""
 
-    service: RegistryService
-    owner_id: str
-    skillset_id: str
     kind: ChildKind
 
     @property
@@ -147,14 +145,13 @@ async def _child_form_page(
     values: dict[str, str],
     errors: FormErrors | None = None,
 ) -> Response[str]:
-    skillset = as_dict(await at.service.get_skillset(at.owner_id, at.skillset_id))
     return form_page(
         request,
         "item_form.html",
         at.kind.fields,
         values,
         errors,
-        skillset=skillset,
+        skillset=await at.skillset(),
         kind=at.kind,
         item=item,
         action=f"{at.base}/{item['id']}" if item else at.base,

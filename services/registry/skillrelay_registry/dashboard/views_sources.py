@@ -6,13 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
-from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect
-from skillrelay_registry.dashboard.view_helpers import Rejected, confirm_page, form_page, submit_form
+from skillrelay_registry.dashboard.view_helpers import (
+    InSkillset,
+    Rejected,
+    confirm_page,
+    form_page,
+    provide_in_skillset,
+    submit_form,
+)
 from skillrelay_registry.pagination import MAX_TAKE, ListQuery
 from skillrelay_registry.sources.schemas import SourceCreate, SourceUpdate
 
@@ -54,17 +61,21 @@ def _page(skillset_id: str) -> str:
     return f"{PREFIX}/sources/{skillset_id}"
 
 
+At = NamedDependency[InSkillset]
+IN_SKILLSET = {"at": Provide(provide_in_skillset)}
+SOURCES = "/sources/{skillset_id:str}"
+SOURCE = SOURCES + "/{source_id:str}"
+
+
 async def _sources_page(
     request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: str,
+    at: InSkillset,
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
 ) -> Response[str]:
-    skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
-    sources = (await service.list_sources(owner_id, skillset_id, LIST_ALL)).items
+    skillset = await at.skillset()
+    sources = (await at.service.list_sources(at.owner_id, at.skillset_id, LIST_ALL)).items
     return form_page(
         request,
         "sources.html",
@@ -76,53 +87,42 @@ async def _sources_page(
     )
 
 
-@get("/sources/{skillset_id:str}", name="dashboard:sources")
-async def list_sources(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
-    return await _sources_page(request, service, owner_id, skillset_id)
+@get(SOURCES, name="dashboard:sources", dependencies=IN_SKILLSET)
+async def list_sources(request: Request[Any, Any, Any], at: At) -> Response[str]:
+    return await _sources_page(request, at)
 
 
-@post("/sources/{skillset_id:str}")
-async def create_source(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
+@post(SOURCES, dependencies=IN_SKILLSET)
+async def create_source(request: Request[Any, Any, Any], at: At) -> Response[str]:
     created = await submit_form(
-        request, SOURCE_FIELDS, SourceCreate, lambda body: service.create_source(owner_id, skillset_id, body)
+        request,
+        SOURCE_FIELDS,
+        SourceCreate,
+        lambda body: at.service.create_source(at.owner_id, at.skillset_id, body),
     )
     if isinstance(created, Rejected):
-        return await _sources_page(
-            request, service, owner_id, skillset_id, values=created.values, errors=created.errors
-        )
-    return redirect(request, _page(skillset_id), "created")
+        return await _sources_page(request, at, values=created.values, errors=created.errors)
+    return redirect(request, _page(at.skillset_id), "created")
 
 
-@post("/sources/{skillset_id:str}/{source_id:str}/refresh")
-async def refresh_source(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    source_id: FromPath[str],
-) -> Response[str]:
-    refreshed = await service.refresh_source(owner_id, skillset_id, source_id)
+@post(SOURCE + "/refresh", dependencies=IN_SKILLSET)
+async def refresh_source(request: Request[Any, Any, Any], at: At, source_id: FromPath[str]) -> Response[str]:
+    refreshed = await at.service.refresh_source(at.owner_id, at.skillset_id, source_id)
     return redirect(
-        request, _page(skillset_id), "refreshed" if refreshed.status == "ok" else "refresh-failed"
+        request, _page(at.skillset_id), "refreshed" if refreshed.status == "ok" else "refresh-failed"
     )
 
 
 async def _edit_page(
     request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: str,
+    at: InSkillset,
     source_id: str,
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
 ) -> Response[str]:
-    skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
-    source = as_dict(await service.get_source(owner_id, skillset_id, source_id))
+    skillset = await at.skillset()
+    source = as_dict(await at.service.get_source(at.owner_id, at.skillset_id, source_id))
     shown = {key: value for key, value in source.items() if key != "headers"}
     return form_page(
         request,
@@ -133,19 +133,13 @@ async def _edit_page(
         skillset=skillset,
         kind=_KIND,
         item=source,
-        action=f"{_page(skillset_id)}/{source_id}",
+        action=f"{_page(at.skillset_id)}/{source_id}",
     )
 
 
-@get("/sources/{skillset_id:str}/{source_id:str}")
-async def edit_source(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    source_id: FromPath[str],
-) -> Response[str]:
-    return await _edit_page(request, service, owner_id, skillset_id, source_id)
+@get(SOURCE, dependencies=IN_SKILLSET)
+async def edit_source(request: Request[Any, Any, Any], at: At, source_id: FromPath[str]) -> Response[str]:
+    return await _edit_page(request, at, source_id)
 
 
 def _emptied_means_none(body: dict[str, Any], form: dict[str, Any]) -> None:
@@ -155,57 +149,39 @@ def _emptied_means_none(body: dict[str, Any], form: dict[str, Any]) -> None:
             body[name] = empty
 
 
-@post("/sources/{skillset_id:str}/{source_id:str}")
-async def update_source(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    source_id: FromPath[str],
-) -> Response[str]:
+@post(SOURCE, dependencies=IN_SKILLSET)
+async def update_source(request: Request[Any, Any, Any], at: At, source_id: FromPath[str]) -> Response[str]:
     saved = await submit_form(
         request,
         EDIT_FIELDS,
         SourceUpdate,
-        lambda body: service.update_source(owner_id, skillset_id, source_id, body),
+        lambda body: at.service.update_source(at.owner_id, at.skillset_id, source_id, body),
         adjust=_emptied_means_none,
     )
     if isinstance(saved, Rejected):
-        return await _edit_page(
-            request, service, owner_id, skillset_id, source_id, values=saved.values, errors=saved.errors
-        )
-    return redirect(request, _page(skillset_id), "saved")
+        return await _edit_page(request, at, source_id, values=saved.values, errors=saved.errors)
+    return redirect(request, _page(at.skillset_id), "saved")
 
 
-@get("/sources/{skillset_id:str}/{source_id:str}/delete")
+@get(SOURCE + "/delete", dependencies=IN_SKILLSET)
 async def confirm_delete_source(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    source_id: FromPath[str],
+    request: Request[Any, Any, Any], at: At, source_id: FromPath[str]
 ) -> Response[str]:
-    source = await service.get_source(owner_id, skillset_id, source_id)
+    source = await at.service.get_source(at.owner_id, at.skillset_id, source_id)
     return confirm_page(
         request,
-        f"{_page(skillset_id)}/{source_id}/delete",
-        _page(skillset_id),
+        f"{_page(at.skillset_id)}/{source_id}/delete",
+        _page(at.skillset_id),
         title=f"Delete the source “{source.name}”?",
         message=f"The {len(source.tools)} tools, resources and prompts it brings leave the skillset.",
         label="Delete source",
     )
 
 
-@post("/sources/{skillset_id:str}/{source_id:str}/delete")
-async def delete_source(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    source_id: FromPath[str],
-) -> Response[str]:
-    await service.delete_source(owner_id, skillset_id, source_id)
-    return redirect(request, _page(skillset_id), "deleted")
+@post(SOURCE + "/delete", dependencies=IN_SKILLSET)
+async def delete_source(request: Request[Any, Any, Any], at: At, source_id: FromPath[str]) -> Response[str]:
+    await at.service.delete_source(at.owner_id, at.skillset_id, source_id)
+    return redirect(request, _page(at.skillset_id), "deleted")
 
 
 SOURCE_HANDLERS = [
