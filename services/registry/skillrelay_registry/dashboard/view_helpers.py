@@ -1,7 +1,7 @@
 """What the dashboard's views share, one place per pattern: a posted form read into the REST API's
 request body (and its problems back into the form), a page with a form, the confirmation page, a
 list page with its create form, and, for a record reached by one id, its page with the edit form and
-the confirm-then-delete routes.
+the confirm-then-delete and confirm-then-rotate routes.
 
 Which ``RegistryError`` a form shows as its own problem is each view's choice (an ``ErrorPolicy``);
 the others propagate to the error page.
@@ -15,6 +15,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
@@ -22,6 +23,7 @@ from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
+from skillrelay_registry.dashboard.reveal import Revealer, SecretPage
 from skillrelay_registry.errors import InvalidInput, RegistryError
 from skillrelay_registry.pagination import ListQuery, Page
 from skillrelay_registry.schemas import Created
@@ -270,6 +272,33 @@ class Named(Protocol):
     def name(self) -> str: ...
 
 
+RecordOf = Callable[[RegistryService, str, str], Awaitable[Named]]
+RevealerDep = NamedDependency[Revealer]
+
+
+def _confirmation(
+    collection: str, verb: str, what: str, message: str, label: str, get_record: RecordOf, *, to_list: bool
+) -> HTTPRouteHandler:
+    """``GET /<collection>/<id>/<verb>``: asks “<Verb> <what> “<name>”?” before the POST does it."""
+    listed = f"{PREFIX}/{collection}"
+
+    @get(f"/{collection}/{{record_id:str}}/{verb}")
+    async def confirm(
+        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
+    ) -> Response[str]:
+        record = await get_record(service, owner_id, record_id)
+        return confirm_page(
+            request,
+            f"{listed}/{record_id}/{verb}",
+            listed if to_list else f"{listed}/{record_id}",
+            title=f"{verb.capitalize()} {what} “{record.name}”?",
+            message=message,
+            label=label,
+        )
+
+    return confirm
+
+
 @dataclass(frozen=True)
 class Deletion:
     """A record under ``/<collection>/<id>`` that is deleted after a confirmation page."""
@@ -278,7 +307,7 @@ class Deletion:
     what: str  # as the question names it, e.g. "the integration"
     message: str  # what deleting it does
     label: str  # the button
-    get: Callable[[RegistryService, str, str], Awaitable[Named]]
+    get: RecordOf
     delete: Callable[[RegistryService, str, str], Awaitable[object]]
     cancel_to_list: bool = False  # "Cancel" goes back to the list, not to the record's page
 
@@ -287,20 +316,6 @@ def deletion_handlers(deletion: Deletion) -> list[HTTPRouteHandler]:
     """``GET …/delete`` (the question) and ``POST …/delete`` (deleting, then back to the list)."""
     listed = f"{PREFIX}/{deletion.collection}"
 
-    @get(f"/{deletion.collection}/{{record_id:str}}/delete")
-    async def confirm_delete(
-        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
-    ) -> Response[str]:
-        record = await deletion.get(service, owner_id, record_id)
-        return confirm_page(
-            request,
-            f"{listed}/{record_id}/delete",
-            listed if deletion.cancel_to_list else f"{listed}/{record_id}",
-            title=f"Delete {deletion.what} “{record.name}”?",
-            message=deletion.message,
-            label=deletion.label,
-        )
-
     @post(f"/{deletion.collection}/{{record_id:str}}/delete")
     async def delete(
         request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
@@ -308,4 +323,56 @@ def deletion_handlers(deletion: Deletion) -> list[HTTPRouteHandler]:
         await deletion.delete(service, owner_id, record_id)
         return redirect(request, listed, "deleted")
 
-    return [confirm_delete, delete]
+    confirm = _confirmation(
+        deletion.collection,
+        "delete",
+        deletion.what,
+        deletion.message,
+        deletion.label,
+        deletion.get,
+        to_list=deletion.cancel_to_list,
+    )
+    return [confirm, delete]
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A record whose secret is replaced after a confirmation page, the new one shown once on its
+    ``shown_on`` page (the record's collection is that page's)."""
+
+    shown_on: SecretPage
+    what: str  # as the question names it, e.g. "the access token of"
+    message: str  # what rotating it does
+    label: str  # the button
+    get: RecordOf
+    rotate: Callable[[RegistryService, str, str], Awaitable[str]]  # the new secret
+    cancel_to_list: bool = False
+
+
+def rotation_handlers(rotation: Rotation) -> list[HTTPRouteHandler]:
+    """``GET …/rotate`` (the question) and ``POST …/rotate`` (rotating, then the new secret, once)."""
+    collection = rotation.shown_on.collection
+
+    @post(f"/{collection}/{{record_id:str}}/rotate")
+    async def rotate(
+        request: Request[Any, Any, Any],
+        service: Service,
+        owner_id: OwnerId,
+        revealer: RevealerDep,
+        record_id: FromPath[str],
+    ) -> Response[str]:
+        secret = await rotation.rotate(service, owner_id, record_id)
+        return redirect(
+            request, revealer.hand_over(request, rotation.shown_on, owner_id, record_id, secret, rotated=True)
+        )
+
+    confirm = _confirmation(
+        collection,
+        "rotate",
+        rotation.what,
+        rotation.message,
+        rotation.label,
+        rotation.get,
+        to_list=rotation.cancel_to_list,
+    )
+    return [confirm, rotate]

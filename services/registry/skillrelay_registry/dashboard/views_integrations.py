@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from litestar import Request, Response, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from skillrelay_common.schemas.audit import AUDIT_KINDS
@@ -18,19 +17,21 @@ from skillrelay_registry.dashboard.charts import format_ms, usage_chart
 from skillrelay_registry.dashboard.client_config import client_configs, install_links
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
-from skillrelay_registry.dashboard.reveal import TokenRevealer
+from skillrelay_registry.dashboard.reveal import TOKEN_PAGE
 from skillrelay_registry.dashboard.view_helpers import (
     Deletion,
     Editing,
     Listing,
     Rejected,
-    confirm_page,
+    RevealerDep,
+    Rotation,
     deletion_handlers,
     editing_handlers,
     every_error,
     form_page,
     listing_handlers,
     posted_form,
+    rotation_handlers,
     submit_form,
 )
 from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
@@ -40,7 +41,6 @@ from skillrelay_registry.errors import ServiceUnavailable
 from skillrelay_registry.pagination import parse_session_query
 from skillrelay_registry.service import RegistryService
 
-Revealer = NamedDependency[TokenRevealer]
 SESSIONS_PER_PAGE = 20
 
 
@@ -122,7 +122,7 @@ def _connect_context(integration: dict[str, Any], token: str | None) -> dict[str
 
 @post("/integrations")
 async def create_integration(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, revealer: Revealer
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, revealer: RevealerDep
 ) -> Response[str]:
     fields = await _integration_fields(service, owner_id)
     created = await submit_form(
@@ -137,7 +137,8 @@ async def create_integration(
             request, service, owner_id, values=created.values, errors=created.errors
         )
     return redirect(
-        request, revealer.hand_over(request, owner_id, created.id, created.access_token, rotated=False)
+        request,
+        revealer.hand_over(request, TOKEN_PAGE, owner_id, created.id, created.access_token, rotated=False),
     )
 
 
@@ -204,34 +205,8 @@ async def _integration_page(
     )
 
 
-@get("/integrations/{integration_id:str}/rotate")
-async def confirm_rotate(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
-) -> Response[str]:
-    integration = await service.get_integration(owner_id, integration_id)
-    return confirm_page(
-        request,
-        f"{PREFIX}/integrations/{integration_id}/rotate",
-        f"{PREFIX}/integrations/{integration_id}",
-        title=f"Rotate the access token of “{integration.name}”?",
-        message="Every client using the current token is refused from the moment the new one is shown. "
-        "The new token is shown once.",
-        label="Rotate token",
-    )
-
-
-@post("/integrations/{integration_id:str}/rotate")
-async def rotate_token(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    revealer: Revealer,
-    integration_id: FromPath[str],
-) -> Response[str]:
-    rotated = await service.rotate_integration_token(owner_id, integration_id)
-    return redirect(
-        request, revealer.hand_over(request, owner_id, integration_id, rotated.access_token, rotated=True)
-    )
+async def _rotate_token(service: RegistryService, owner_id: str, integration_id: str) -> str:
+    return (await service.rotate_integration_token(owner_id, integration_id)).access_token
 
 
 @get("/integrations/{integration_id:str}/token")
@@ -239,12 +214,12 @@ async def show_token(
     request: Request[Any, Any, Any],
     service: Service,
     owner_id: OwnerId,
-    revealer: Revealer,
+    revealer: RevealerDep,
     integration_id: FromPath[str],
 ) -> Response[str]:
     """The token just created or rotated, once: a reload finds the cookie gone."""
     integration = as_dict(await service.get_integration(owner_id, integration_id))
-    reveal = revealer.take(request, owner_id, integration_id)
+    reveal = revealer.take(request, TOKEN_PAGE, owner_id, integration_id)
     if reveal is None:
         return render(request, "token_gone.html", integration=integration)
     return _token_page(request, integration, reveal.token, rotated=reveal.rotated)
@@ -313,8 +288,17 @@ INTEGRATION_HANDLERS = [
             shown=every_error,
         )
     ),
-    confirm_rotate,
-    rotate_token,
+    *rotation_handlers(
+        Rotation(
+            TOKEN_PAGE,
+            "the access token of",
+            "Every client using the current token is refused from the moment the new one is shown. "
+            "The new token is shown once.",
+            "Rotate token",
+            RegistryService.get_integration,
+            _rotate_token,
+        )
+    ),
     show_token,
     *deletion_handlers(
         Deletion(
