@@ -15,7 +15,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
@@ -24,6 +24,7 @@ from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
 from skillrelay_registry.dashboard.reveal import Revealer, SecretPage
+from skillrelay_registry.dashboard.session import TokenReveal
 from skillrelay_registry.errors import InvalidInput, RegistryError
 from skillrelay_registry.pagination import ListQuery, Page
 from skillrelay_registry.schemas import Created
@@ -263,8 +264,13 @@ class InSkillset:
         return as_dict(await self.service.get_skillset(self.owner_id, self.skillset_id))
 
 
-async def provide_in_skillset(service: Service, owner_id: OwnerId, skillset_id: FromPath[str]) -> InSkillset:
+async def _provide_in_skillset(service: Service, owner_id: OwnerId, skillset_id: FromPath[str]) -> InSkillset:
     return InSkillset(service, owner_id, skillset_id)
+
+
+# A handler below ``{skillset_id}`` takes ``at: InSkillsetDep`` and declares ``dependencies=IN_SKILLSET``.
+InSkillsetDep = NamedDependency[InSkillset]
+IN_SKILLSET = {"at": Provide(_provide_in_skillset)}
 
 
 class Named(Protocol):
@@ -276,24 +282,37 @@ RecordOf = Callable[[RegistryService, str, str], Awaitable[Named]]
 RevealerDep = NamedDependency[Revealer]
 
 
-def _confirmation(
-    collection: str, verb: str, what: str, message: str, label: str, get_record: RecordOf, *, to_list: bool
-) -> HTTPRouteHandler:
-    """``GET /<collection>/<id>/<verb>``: asks “<Verb> <what> “<name>”?” before the POST does it."""
+class Question(Protocol):
+    """What a confirmation page asks about a record: “<Verb> <what> “<name>”?”."""
+
+    @property
+    def what(self) -> str: ...  # as the question names it, e.g. "the integration"
+    @property
+    def message(self) -> str: ...  # what the action does
+    @property
+    def label(self) -> str: ...  # the button
+    @property
+    def get(self) -> RecordOf: ...
+    @property
+    def cancel_to_list(self) -> bool: ...  # "Cancel" goes back to the list, not to the record's page
+
+
+def _confirmation(collection: str, verb: str, question: Question) -> HTTPRouteHandler:
+    """``GET /<collection>/<id>/<verb>``: asks before the POST to the same path does it."""
     listed = f"{PREFIX}/{collection}"
 
     @get(f"/{collection}/{{record_id:str}}/{verb}")
     async def confirm(
         request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
     ) -> Response[str]:
-        record = await get_record(service, owner_id, record_id)
+        record = await question.get(service, owner_id, record_id)
         return confirm_page(
             request,
             f"{listed}/{record_id}/{verb}",
-            listed if to_list else f"{listed}/{record_id}",
-            title=f"{verb.capitalize()} {what} “{record.name}”?",
-            message=message,
-            label=label,
+            listed if question.cancel_to_list else f"{listed}/{record_id}",
+            title=f"{verb.capitalize()} {question.what} “{record.name}”?",
+            message=question.message,
+            label=question.label,
         )
 
     return confirm
@@ -305,11 +324,11 @@ class Deletion:
 
     collection: str  # the path segment, e.g. "integrations"
     what: str  # as the question names it, e.g. "the integration"
-    message: str  # what deleting it does
-    label: str  # the button
+    message: str
+    label: str
     get: RecordOf
     delete: Callable[[RegistryService, str, str], Awaitable[object]]
-    cancel_to_list: bool = False  # "Cancel" goes back to the list, not to the record's page
+    cancel_to_list: bool = False
 
 
 def deletion_handlers(deletion: Deletion) -> list[HTTPRouteHandler]:
@@ -323,16 +342,29 @@ def deletion_handlers(deletion: Deletion) -> list[HTTPRouteHandler]:
         await deletion.delete(service, owner_id, record_id)
         return redirect(request, listed, "deleted")
 
-    confirm = _confirmation(
-        deletion.collection,
-        "delete",
-        deletion.what,
-        deletion.message,
-        deletion.label,
-        deletion.get,
-        to_list=deletion.cancel_to_list,
-    )
-    return [confirm, delete]
+    return [_confirmation(deletion.collection, "delete", deletion), delete]
+
+
+def secret_page_handler(
+    page: SecretPage,
+    get_record: Callable[[RegistryService, str, str], Awaitable[msgspec.Struct]],
+    show: Callable[[Request[Any, Any, Any], dict[str, Any], TokenReveal | None], Response[str]],
+) -> HTTPRouteHandler:
+    """``GET`` the page that shows a record's new secret once: a reload finds the cookie gone, and
+    ``show`` gets ``None`` for the secret."""
+
+    @get(f"/{page.collection}/{{record_id:str}}/{page.name}")
+    async def show_secret(
+        request: Request[Any, Any, Any],
+        service: Service,
+        owner_id: OwnerId,
+        revealer: RevealerDep,
+        record_id: FromPath[str],
+    ) -> Response[str]:
+        record = as_dict(await get_record(service, owner_id, record_id))
+        return show(request, record, revealer.take(request, page, owner_id, record_id))
+
+    return show_secret
 
 
 @dataclass(frozen=True)
@@ -342,8 +374,8 @@ class Rotation:
 
     shown_on: SecretPage
     what: str  # as the question names it, e.g. "the access token of"
-    message: str  # what rotating it does
-    label: str  # the button
+    message: str
+    label: str
     get: RecordOf
     rotate: Callable[[RegistryService, str, str], Awaitable[str]]  # the new secret
     cancel_to_list: bool = False
@@ -366,13 +398,4 @@ def rotation_handlers(rotation: Rotation) -> list[HTTPRouteHandler]:
             request, revealer.hand_over(request, rotation.shown_on, owner_id, record_id, secret, rotated=True)
         )
 
-    confirm = _confirmation(
-        collection,
-        "rotate",
-        rotation.what,
-        rotation.message,
-        rotation.label,
-        rotation.get,
-        to_list=rotation.cancel_to_list,
-    )
-    return [confirm, rotate]
+    return [_confirmation(collection, "rotate", rotation), rotate]

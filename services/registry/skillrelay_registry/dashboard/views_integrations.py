@@ -18,6 +18,7 @@ from skillrelay_registry.dashboard.client_config import client_configs, install_
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
 from skillrelay_registry.dashboard.reveal import TOKEN_PAGE
+from skillrelay_registry.dashboard.session import TokenReveal
 from skillrelay_registry.dashboard.view_helpers import (
     Deletion,
     Editing,
@@ -32,6 +33,7 @@ from skillrelay_registry.dashboard.view_helpers import (
     listing_handlers,
     posted_form,
     rotation_handlers,
+    secret_page_handler,
     submit_form,
 )
 from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
@@ -92,19 +94,18 @@ async def list_integrations(
 
 
 def _token_page(
-    request: Request[Any, Any, Any],
-    integration: dict[str, Any],
-    token: str,
-    *,
-    rotated: bool,
+    request: Request[Any, Any, Any], integration: dict[str, Any], reveal: TokenReveal | None
 ) -> Response[str]:
+    """The token just created or rotated, once; then a page that says it cannot be shown again."""
+    if reveal is None:
+        return render(request, "token_gone.html", integration=integration)
     return render(
         request,
         "token.html",
         integration=integration,
-        token=token,
-        rotated=rotated,
-        **_connect_context(integration, token),
+        token=reveal.token,
+        rotated=reveal.rotated,
+        **_connect_context(integration, reveal.token),
     )
 
 
@@ -209,22 +210,6 @@ async def _rotate_token(service: RegistryService, owner_id: str, integration_id:
     return (await service.rotate_integration_token(owner_id, integration_id)).access_token
 
 
-@get("/integrations/{integration_id:str}/token")
-async def show_token(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    revealer: RevealerDep,
-    integration_id: FromPath[str],
-) -> Response[str]:
-    """The token just created or rotated, once: a reload finds the cookie gone."""
-    integration = as_dict(await service.get_integration(owner_id, integration_id))
-    reveal = revealer.take(request, TOKEN_PAGE, owner_id, integration_id)
-    if reveal is None:
-        return render(request, "token_gone.html", integration=integration)
-    return _token_page(request, integration, reveal.token, rotated=reveal.rotated)
-
-
 @post("/integrations/{integration_id:str}/sessions/end-idle")
 async def end_idle_sessions(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
@@ -299,7 +284,7 @@ INTEGRATION_HANDLERS = [
             _rotate_token,
         )
     ),
-    show_token,
+    secret_page_handler(TOKEN_PAGE, RegistryService.get_integration, _token_page),
     *deletion_handlers(
         Deletion(
             "integrations",

@@ -6,18 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
 from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect
 from skillrelay_registry.dashboard.view_helpers import (
+    IN_SKILLSET,
     InSkillset,
+    InSkillsetDep,
     Rejected,
     confirm_page,
     form_page,
-    provide_in_skillset,
     submit_form,
 )
 from skillrelay_registry.pagination import MAX_TAKE, ListQuery
@@ -61,8 +61,7 @@ def _page(skillset_id: str) -> str:
     return f"{PREFIX}/sources/{skillset_id}"
 
 
-At = NamedDependency[InSkillset]
-IN_SKILLSET = {"at": Provide(provide_in_skillset)}
+At = InSkillsetDep
 SOURCES = "/sources/{skillset_id:str}"
 SOURCE = SOURCES + "/{source_id:str}"
 

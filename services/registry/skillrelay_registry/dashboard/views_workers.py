@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath
 
 from skillrelay_registry import schemas
 from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import as_dict, redirect, render
 from skillrelay_registry.dashboard.reveal import CREDENTIAL_PAGE
+from skillrelay_registry.dashboard.session import TokenReveal
 from skillrelay_registry.dashboard.view_helpers import (
     Deletion,
     RevealerDep,
@@ -20,6 +20,7 @@ from skillrelay_registry.dashboard.view_helpers import (
     deletion_handlers,
     form_page,
     rotation_handlers,
+    secret_page_handler,
     unavailable_errors,
 )
 from skillrelay_registry.errors import RegistryError
@@ -69,17 +70,10 @@ async def create_worker_credential(
     )
 
 
-@get("/workers/{credential_id:str}/credential")
-async def show_credential(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    revealer: RevealerDep,
-    credential_id: FromPath[str],
+def _credential_page(
+    request: Request[Any, Any, Any], record: dict[str, Any], reveal: TokenReveal | None
 ) -> Response[str]:
-    """The credential just created or rotated, once: a reload finds the cookie gone."""
-    record = as_dict(await service.get_worker_credential(owner_id, credential_id))
-    reveal = revealer.take(request, CREDENTIAL_PAGE, owner_id, credential_id)
+    """The credential just created or rotated, once; then the page says it cannot be shown again."""
     return render(
         request,
         "worker_credential.html",
@@ -96,7 +90,7 @@ async def _rotate_credential(service: RegistryService, owner_id: str, credential
 WORKER_HANDLERS = [
     list_workers,
     create_worker_credential,
-    show_credential,
+    secret_page_handler(CREDENTIAL_PAGE, RegistryService.get_worker_credential, _credential_page),
     *rotation_handlers(
         Rotation(
             CREDENTIAL_PAGE,
