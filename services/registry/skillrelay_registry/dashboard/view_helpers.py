@@ -1,7 +1,8 @@
 """What the dashboard's views share, one place per pattern: a posted form read into the REST API's
-request body (and its problems back into the form), a page with a form, the confirmation page, a
-list page with its create form, and, for a record reached by one id, its page with the edit form and
-the confirm-then-delete and confirm-then-rotate routes.
+request body (and its problems back into the form), a page with a form, the confirmation page, where a
+page is (the owner and the record or skillset the URL names, one dependency), a list page with its
+create form, and, for a record reached by one id, its page with the edit form, the confirm-then-delete
+and confirm-then-rotate routes, and the page that shows a new secret once.
 
 Which ``RegistryError`` a form shows as its own problem is each view's choice (an ``ErrorPolicy``);
 the others propagate to the error page.
@@ -139,6 +140,49 @@ def confirm_page(
     )
 
 
+# --- where a page is: one dependency, ``at``, instead of the same parameters on every handler -------
+
+
+@dataclass(frozen=True)
+class Owned:
+    """The signed-in owner and the service acting for them."""
+
+    service: RegistryService
+    owner_id: str
+
+
+@dataclass(frozen=True)
+class OwnedRecord(Owned):
+    """A page of one record, the URL's ``{record_id}``."""
+
+    record_id: str
+
+
+@dataclass(frozen=True)
+class InSkillset(Owned):
+    """A page below the skillset the URL's ``{skillset_id}`` names."""
+
+    skillset_id: str
+
+    async def skillset(self) -> dict[str, Any]:
+        return as_dict(await self.service.get_skillset(self.owner_id, self.skillset_id))
+
+
+async def _owned_record(service: Service, owner_id: OwnerId, record_id: FromPath[str]) -> OwnedRecord:
+    return OwnedRecord(service, owner_id, record_id)
+
+
+async def _in_skillset(service: Service, owner_id: OwnerId, skillset_id: FromPath[str]) -> InSkillset:
+    return InSkillset(service, owner_id, skillset_id)
+
+
+# A handler takes ``at: AtRecord`` and declares ``dependencies=AT_RECORD`` (likewise for a skillset).
+AtRecord = NamedDependency[OwnedRecord]
+AT_RECORD = {"at": Provide(_owned_record)}
+InSkillsetDep = NamedDependency[InSkillset]
+IN_SKILLSET = {"at": Provide(_in_skillset)}
+
+
 @dataclass(frozen=True)
 class Listing(Generic[BodyT]):
     """The records under ``/<collection>``, a hundred a page (``<collection>.html``, which names them
@@ -223,54 +267,31 @@ class Editing(Generic[BodyT]):
 def editing_handlers(editing: Editing[Any]) -> list[HTTPRouteHandler]:
     """``GET /<collection>/<id>`` (the page) and ``POST`` to it (saving, then back to the page)."""
 
-    @get(f"/{editing.collection}/{{record_id:str}}")
-    async def show(
-        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
-    ) -> Response[str]:
-        return await editing.page(request, service, owner_id, record_id)
+    @get(f"/{editing.collection}/{{record_id:str}}", dependencies=AT_RECORD)
+    async def show(request: Request[Any, Any, Any], at: AtRecord) -> Response[str]:
+        return await editing.page(request, at.service, at.owner_id, at.record_id)
 
-    @post(f"/{editing.collection}/{{record_id:str}}")
-    async def update(
-        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
-    ) -> Response[str]:
+    @post(f"/{editing.collection}/{{record_id:str}}", dependencies=AT_RECORD)
+    async def update(request: Request[Any, Any, Any], at: AtRecord) -> Response[str]:
         fields = (
-            editing.fields if isinstance(editing.fields, list) else await editing.fields(service, owner_id)
+            editing.fields
+            if isinstance(editing.fields, list)
+            else await editing.fields(at.service, at.owner_id)
         )
         saved = await submit_form(
             request,
             fields,
             editing.body_type,
-            lambda body: editing.update(service, owner_id, record_id, body),
+            lambda body: editing.update(at.service, at.owner_id, at.record_id, body),
             shown=editing.shown,
         )
         if isinstance(saved, Rejected):
             return await editing.page(
-                request, service, owner_id, record_id, values=saved.values, errors=saved.errors
+                request, at.service, at.owner_id, at.record_id, values=saved.values, errors=saved.errors
             )
-        return redirect(request, f"{PREFIX}/{editing.collection}/{record_id}", "saved")
+        return redirect(request, f"{PREFIX}/{editing.collection}/{at.record_id}", "saved")
 
     return [show, update]
-
-
-@dataclass(frozen=True)
-class InSkillset:
-    """Where a page below a skillset is: the signed-in owner's service and the skillset the URL names."""
-
-    service: RegistryService
-    owner_id: str
-    skillset_id: str
-
-    async def skillset(self) -> dict[str, Any]:
-        return as_dict(await self.service.get_skillset(self.owner_id, self.skillset_id))
-
-
-async def _provide_in_skillset(service: Service, owner_id: OwnerId, skillset_id: FromPath[str]) -> InSkillset:
-    return InSkillset(service, owner_id, skillset_id)
-
-
-# A handler below ``{skillset_id}`` takes ``at: InSkillsetDep`` and declares ``dependencies=IN_SKILLSET``.
-InSkillsetDep = NamedDependency[InSkillset]
-IN_SKILLSET = {"at": Provide(_provide_in_skillset)}
 
 
 class Named(Protocol):
@@ -301,15 +322,13 @@ def _confirmation(collection: str, verb: str, question: Question) -> HTTPRouteHa
     """``GET /<collection>/<id>/<verb>``: asks before the POST to the same path does it."""
     listed = f"{PREFIX}/{collection}"
 
-    @get(f"/{collection}/{{record_id:str}}/{verb}")
-    async def confirm(
-        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
-    ) -> Response[str]:
-        record = await question.get(service, owner_id, record_id)
+    @get(f"/{collection}/{{record_id:str}}/{verb}", dependencies=AT_RECORD)
+    async def confirm(request: Request[Any, Any, Any], at: AtRecord) -> Response[str]:
+        record = await question.get(at.service, at.owner_id, at.record_id)
         return confirm_page(
             request,
-            f"{listed}/{record_id}/{verb}",
-            listed if question.cancel_to_list else f"{listed}/{record_id}",
+            f"{listed}/{at.record_id}/{verb}",
+            listed if question.cancel_to_list else f"{listed}/{at.record_id}",
             title=f"{verb.capitalize()} {question.what} “{record.name}”?",
             message=question.message,
             label=question.label,
@@ -335,11 +354,9 @@ def deletion_handlers(deletion: Deletion) -> list[HTTPRouteHandler]:
     """``GET …/delete`` (the question) and ``POST …/delete`` (deleting, then back to the list)."""
     listed = f"{PREFIX}/{deletion.collection}"
 
-    @post(f"/{deletion.collection}/{{record_id:str}}/delete")
-    async def delete(
-        request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, record_id: FromPath[str]
-    ) -> Response[str]:
-        await deletion.delete(service, owner_id, record_id)
+    @post(f"/{deletion.collection}/{{record_id:str}}/delete", dependencies=AT_RECORD)
+    async def delete(request: Request[Any, Any, Any], at: AtRecord) -> Response[str]:
+        await deletion.delete(at.service, at.owner_id, at.record_id)
         return redirect(request, listed, "deleted")
 
     return [_confirmation(deletion.collection, "delete", deletion), delete]
@@ -353,16 +370,12 @@ def secret_page_handler(
     """``GET`` the page that shows a record's new secret once: a reload finds the cookie gone, and
     ``show`` gets ``None`` for the secret."""
 
-    @get(f"/{page.collection}/{{record_id:str}}/{page.name}")
+    @get(f"/{page.collection}/{{record_id:str}}/{page.name}", dependencies=AT_RECORD)
     async def show_secret(
-        request: Request[Any, Any, Any],
-        service: Service,
-        owner_id: OwnerId,
-        revealer: RevealerDep,
-        record_id: FromPath[str],
+        request: Request[Any, Any, Any], at: AtRecord, revealer: RevealerDep
     ) -> Response[str]:
-        record = as_dict(await get_record(service, owner_id, record_id))
-        return show(request, record, revealer.take(request, page, owner_id, record_id))
+        record = as_dict(await get_record(at.service, at.owner_id, at.record_id))
+        return show(request, record, revealer.take(request, page, at.owner_id, at.record_id))
 
     return show_secret
 
@@ -385,17 +398,10 @@ def rotation_handlers(rotation: Rotation) -> list[HTTPRouteHandler]:
     """``GET …/rotate`` (the question) and ``POST …/rotate`` (rotating, then the new secret, once)."""
     collection = rotation.shown_on.collection
 
-    @post(f"/{collection}/{{record_id:str}}/rotate")
-    async def rotate(
-        request: Request[Any, Any, Any],
-        service: Service,
-        owner_id: OwnerId,
-        revealer: RevealerDep,
-        record_id: FromPath[str],
-    ) -> Response[str]:
-        secret = await rotation.rotate(service, owner_id, record_id)
-        return redirect(
-            request, revealer.hand_over(request, rotation.shown_on, owner_id, record_id, secret, rotated=True)
-        )
+    @post(f"/{collection}/{{record_id:str}}/rotate", dependencies=AT_RECORD)
+    async def rotate(request: Request[Any, Any, Any], at: AtRecord, revealer: RevealerDep) -> Response[str]:
+        secret = await rotation.rotate(at.service, at.owner_id, at.record_id)
+        path = revealer.hand_over(request, rotation.shown_on, at.owner_id, at.record_id, secret, rotated=True)
+        return redirect(request, path)
 
     return [_confirmation(collection, "rotate", rotation), rotate]
