@@ -3,13 +3,13 @@ official Python SDK (``mcp`` 2.x, a development dependency): it speaks both eras
 stateless and the 2025 sessions) as any server built on the SDK does.
 
 What it offers: ``echo``, ``add`` (structured output), ``count`` (progress and log messages),
-``ask_name`` (elicits: a server-to-client request in a 2025 session, ``input_required`` at
-2026-07-28), ``ask_twice`` (two questions one after the other with ``ctx.elicit``, 2025 sessions only;
-notes a call cancelled while it waits), ``slow`` (for cancellation and timeouts), ``locate`` (an
-argument mirrored in the ``Mcp-Param-Region`` header at 2026-07-28), ``touch`` (its resource's
-subscribers hear ``resources/updated``), ``whoami`` (which headers reached it), ``add_tool`` (changes the tool list: ``subscriptions/listen`` streams hear ``tools/list_changed``);
-the
-resource ``upstream://greeting``, the template ``upstream://items/{item_id}``, the prompt ``greet``.
+``ask_name`` (elicits: a server-to-client request in a 2025 session, ``input_required`` at 2026-07-28),
+``ask_twice`` (two questions one after the other with ``ctx.elicit``, 2025 sessions only; notes a call
+cancelled while it waits), ``slow`` (for cancellation and timeouts), ``locate`` (an argument mirrored in
+the ``Mcp-Param-Region`` header at 2026-07-28), ``touch`` (its resource's subscribers hear
+``resources/updated``), ``whoami`` (which headers reached it), ``add_tool`` (changes the tool list:
+``subscriptions/listen`` streams hear ``tools/list_changed``); the resource ``upstream://greeting``, the
+template ``upstream://items/{item_id}``, the prompt ``greet``.
 
 ``UpstreamServer`` runs it under uvicorn on a free port in a thread (like ``EdgeHarness``);
 ``source_skillset`` turns its catalog into a skillset whose every item is forwarded to it.

@@ -120,9 +120,9 @@ async def _follow(connection: UpstreamConnection, on_change: Notice, on_updated:
                         if message.get("method") in LIST_CHANGED:
                             await on_change(str(message["method"]))
                         elif message.get("method") == RESOURCE_UPDATED and on_updated is not None:
-                            uri = (message.get("params") or {}).get("uri")
-                            if isinstance(uri, str) and uri in uris:
-                                await on_updated(uri)
+                            changed = (message.get("params") or {}).get("uri")
+                            if isinstance(changed, str) and changed in uris:
+                                await on_updated(changed)
             return True
     except (httpx.TransportError, EventTooLarge) as exc:
         raise UpstreamError(
