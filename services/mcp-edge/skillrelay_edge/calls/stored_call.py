@@ -1,10 +1,9 @@
-"""The ``CallHooks`` of a call adopted from a replica that died: no HTTP answer of its own, everything
+"""The ``AnswerSink`` of a call adopted from a replica that died: no HTTP answer of its own, everything
 it sends (notifications, server-to-client requests, the final answer) is appended to the call's stored
 SSE stream, which the client's ``GET`` + ``Last-Event-ID`` follows on whichever replica it reached."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -13,6 +12,7 @@ from skillrelay_edge.calls.client_requests import ask_client
 from skillrelay_edge.calls.context import (
     AdoptCall,
     CallContext,
+    CallsInFlight,
     ClientResponseRelay,
 )
 from skillrelay_edge.calls.sse import EventStore
@@ -30,23 +30,28 @@ class StoredCall:
         session_id: str,
         stream_id: str,
         adopt: AdoptCall,
-        on_bind: Callable[[CallContext], None] | None = None,
+        inflight: CallsInFlight | None = None,
     ) -> None:
         self._store = store
         self._relay = relay
         self.session_id = session_id
         self.stream_id = stream_id
         self._adopt = adopt
-        self._on_bind = on_bind
+        self._inflight = inflight
         self.ctx: CallContext | None = None
 
     def bind(self, ctx: CallContext) -> None:
         self.ctx = ctx
         ctx.adopt = self._adopt
-        ctx._notify = self.notify
-        ctx._request_client = self.request_client
-        if self._on_bind is not None:
-            self._on_bind(ctx)
+        ctx.sink = self
+        if self._inflight is not None:
+            self._inflight.add(ctx)
+
+    def release(self) -> None:
+        if self.ctx is not None:
+            if self._inflight is not None:
+                self._inflight.remove(self.ctx)
+            self.ctx.detach()  # no reference cycle left with the stored call
 
     async def _append(self, message: dict[str, Any] | None, *, final: bool = False) -> None:
         seq = self.ctx.worker_seq if self.ctx is not None and not final else 0
