@@ -22,6 +22,7 @@ it into an ``isError`` result, for the other methods into a JSON-RPC error with 
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -162,6 +163,42 @@ class _NoSink:
 
 
 NO_SINK: AnswerSink = _NoSink()
+
+
+class BoundSink(ABC):
+    """What every request's sink does with its call the same way: holds the context it is bound to,
+    which is in flight (in ``inflight``) from ``bind`` to ``release``. Subclasses say where the
+    messages go."""
+
+    def __init__(self, inflight: CallsInFlight | None) -> None:
+        self._inflight = inflight
+        self.ctx: CallContext | None = None
+
+    def bind(self, ctx: CallContext) -> None:
+        self.ctx = ctx
+        ctx.sink = self
+        if self._inflight is not None:
+            self._inflight.add(ctx)
+
+    def release(self) -> None:
+        ctx = self.ctx
+        if ctx is not None:
+            if self._inflight is not None:
+                self._inflight.remove(ctx)
+            ctx.detach()  # no reference cycle left between the context and this sink
+
+    @property
+    def cancelled(self) -> bool:
+        return self.ctx is not None and self.ctx.cancelled.is_set()
+
+    @abstractmethod
+    async def notify(self, method: str, params: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def finish(self, response: dict[str, Any]) -> None: ...
 
 
 @dataclass(eq=False)

@@ -11,6 +11,7 @@ import structlog
 from skillrelay_edge.calls.client_requests import ask_client
 from skillrelay_edge.calls.context import (
     AdoptCall,
+    BoundSink,
     CallContext,
     CallsInFlight,
     ClientResponseRelay,
@@ -21,7 +22,7 @@ from skillrelay_edge.transport import jsonrpc
 _log = structlog.get_logger("skillrelay.edge.stored_call")
 
 
-class StoredCall:
+class StoredCall(BoundSink):
     def __init__(
         self,
         *,
@@ -32,26 +33,16 @@ class StoredCall:
         adopt: AdoptCall,
         inflight: CallsInFlight | None = None,
     ) -> None:
+        super().__init__(inflight)
         self._store = store
         self._relay = relay
         self.session_id = session_id
         self.stream_id = stream_id
         self._adopt = adopt
-        self._inflight = inflight
-        self.ctx: CallContext | None = None
 
     def bind(self, ctx: CallContext) -> None:
-        self.ctx = ctx
         ctx.adopt = self._adopt
-        ctx.sink = self
-        if self._inflight is not None:
-            self._inflight.add(ctx)
-
-    def release(self) -> None:
-        if self.ctx is not None:
-            if self._inflight is not None:
-                self._inflight.remove(self.ctx)
-            self.ctx.detach()  # no reference cycle left with the stored call
+        super().bind(ctx)
 
     async def _append(self, message: dict[str, Any] | None, *, final: bool = False) -> None:
         seq = self.ctx.worker_seq if self.ctx is not None and not final else 0
@@ -66,10 +57,6 @@ class StoredCall:
 
     async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         return await ask_client(self._relay, self.session_id, self.ctx, method, params, timeout, self._append)
-
-    @property
-    def cancelled(self) -> bool:
-        return self.ctx is not None and self.ctx.cancelled.is_set()
 
     async def finish(self, response: dict[str, Any]) -> None:
         """Store the final answer; a cancelled call gets none (an empty final event ends the stream)."""

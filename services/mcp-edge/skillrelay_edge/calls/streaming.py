@@ -27,6 +27,7 @@ import structlog
 from skillrelay_edge.calls.client_requests import ask_client
 from skillrelay_edge.calls.context import (
     INVALID_REQUEST,
+    BoundSink,
     CallContext,
     CallsInFlight,
     ClientRequestError,
@@ -60,7 +61,7 @@ def new_stream_id() -> str:
     return secrets.token_hex(8)
 
 
-class CallStream:
+class CallStream(BoundSink):
     """The ``AnswerSink`` of a call answering its own HTTP request: binds a ``CallContext`` to this
     request's outgoing messages."""
 
@@ -75,12 +76,11 @@ class CallStream:
         priming_retry_ms: int | None = None,
         event_ids: bool = True,
     ) -> None:
+        super().__init__(inflight)
         self._event_ids = event_ids
-        self._inflight = inflight
         self._owner = owner
         self.session_id = session_id
         self._stream_id: str | None = None
-        self.ctx: CallContext | None = None
         self._relay = relay
         self._store = store
         # SEP-1699 (2025-11-25): an event with an id and no data first, so a client whose stream breaks
@@ -99,19 +99,7 @@ class CallStream:
             self._stream_id = new_stream_id()
         return self._stream_id
 
-    # -- AnswerSink ------------------------------------------------------------------------------
-
-    def bind(self, ctx: CallContext) -> None:
-        self.ctx = ctx
-        ctx.sink = self
-        if self._inflight is not None:
-            self._inflight.add(ctx)
-
-    def release(self) -> None:
-        if self.ctx is not None:
-            if self._inflight is not None:
-                self._inflight.remove(self.ctx)
-            self.ctx.detach()
+    # -- AnswerSink (``bind``, ``release`` and ``cancelled`` are ``BoundSink``'s) ------------------
 
     def _worker_seq(self) -> int:
         return self.ctx.worker_seq if self.ctx is not None else 0
@@ -128,10 +116,6 @@ class CallStream:
 
     async def _send_request(self, message: dict[str, Any]) -> None:
         self._put((message, False, self._worker_seq()))
-
-    @property
-    def cancelled(self) -> bool:
-        return self.ctx is not None and self.ctx.cancelled.is_set()
 
     async def finish(self, response: dict[str, Any]) -> None:
         """The stream's last event, and wait until the answer has gone out. Only for an answer that
