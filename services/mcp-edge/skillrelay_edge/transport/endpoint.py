@@ -674,13 +674,17 @@ class McpEndpoint:
 
     # -- GET -------------------------------------------------------------------------------------
 
-    async def get(self, inp: HttpInput) -> HttpAnswer:
+    async def _admit_session_request(
+        self, inp: HttpInput, *, stream: bool
+    ) -> tuple[Catalog, PrincipalLike, str] | HttpAnswer:
+        """The checks GET (``stream``) and DELETE share, in order: 2025 era only, transport rules (a GET
+        must accept an event stream), integration and credentials, then the session id they act on."""
         h = inp.headers
         if h.get("mcp-protocol-version") in MODERN_VERSIONS:
             return _no_get_or_delete()
         rejection = (
             self.rules.check_host_and_origin(h.get("host"), h.get("origin"))
-            or self.rules.check_get_headers(h.get("accept"))
+            or (self.rules.check_get_headers(h.get("accept")) if stream else None)
             or self.rules.check_protocol_version(h.get("mcp-protocol-version"))
         )
         if rejection is not None:
@@ -688,10 +692,17 @@ class McpEndpoint:
         admitted = await self._admit(inp)
         if isinstance(admitted, HttpAnswer):
             return admitted
-        catalog, principal = admitted
         session_id = h.get("mcp-session-id")
         if not session_id:
             return _rpc_error_answer(400, -32000, "Bad Request: Mcp-Session-Id header is required")
+        return admitted[0], admitted[1], session_id
+
+    async def get(self, inp: HttpInput) -> HttpAnswer:
+        admitted = await self._admit_session_request(inp, stream=True)
+        if isinstance(admitted, HttpAnswer):
+            return admitted
+        catalog, principal, session_id = admitted
+        h = inp.headers
         headers: dict[str, str] = dict(_NO_CACHE)
         try:
             session = await self._existing_session(catalog, principal, session_id)
@@ -753,21 +764,10 @@ class McpEndpoint:
     # -- DELETE ----------------------------------------------------------------------------------
 
     async def delete(self, inp: HttpInput) -> HttpAnswer:
-        h = inp.headers
-        if h.get("mcp-protocol-version") in MODERN_VERSIONS:
-            return _no_get_or_delete()
-        rejection = self.rules.check_host_and_origin(
-            h.get("host"), h.get("origin")
-        ) or self.rules.check_protocol_version(h.get("mcp-protocol-version"))
-        if rejection is not None:
-            return _reject(rejection)
-        admitted = await self._admit(inp)
+        admitted = await self._admit_session_request(inp, stream=False)
         if isinstance(admitted, HttpAnswer):
             return admitted
-        catalog, principal = admitted
-        session_id = h.get("mcp-session-id")
-        if not session_id:
-            return _rpc_error_answer(400, -32000, "Bad Request: Mcp-Session-Id header is required")
+        catalog, principal, session_id = admitted
         try:
             session = await self.sessions.resolve(session_id, catalog.integration.id, principal.id)
             if session is None:
