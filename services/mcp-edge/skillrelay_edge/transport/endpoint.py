@@ -266,15 +266,10 @@ class _StreamedAnswer:
         )
 
     async def send(self, frames: AsyncIterator[bytes], ctx: CallContext | None) -> None:
-        endpoint, call_task = self._endpoint, self._call_task
         try:
             await self._send(HttpAnswer(200, None, {**self._headers, **_NO_CACHE}, frames, EVENT_STREAM))
         finally:
-            if call_task in endpoint._streamed_calls:  # the call still runs
-                if self._modern and ctx is not None:
-                    ctx.cancel()  # 2026-07-28: closing the response stream cancels the request
-                elif endpoint._leaving:
-                    call_task.cancel()  # its client went away while the server is stopping
+            self._endpoint.answer_closed(self._call_task, ctx, self._modern)
 
 
 class McpEndpoint:
@@ -647,6 +642,17 @@ class McpEndpoint:
             # Cancelled before it sent anything: an event stream that ends at once, with no response.
             return HttpAnswer(200, b"", {**headers, **_NO_CACHE}, media_type=EVENT_STREAM)
         return HttpAnswer(_status_of(scope, response), jsonrpc.encode(response), headers)
+
+    def answer_closed(self, call_task: asyncio.Task[Any], ctx: CallContext | None, modern: bool) -> None:
+        """A call's SSE answer is over: sent, or its client went away. Should the call still run, a
+        2026-07-28 one is cancelled (closing the response stream cancels the request), and one whose
+        client went away while the server is stopping is let go."""
+        if call_task not in self._streamed_calls:
+            return
+        if modern and ctx is not None:
+            ctx.cancel()
+        elif self._leaving:
+            call_task.cancel()
 
     def leave(self) -> None:
         """The server is stopping. A call whose answer streamed to a client that has gone (now or
