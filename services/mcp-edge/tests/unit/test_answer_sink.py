@@ -79,6 +79,17 @@ def _stream(owner: Owner, store: Store | None, inflight: InFlightCalls) -> CallS
     )
 
 
+def _stored(store: Store, adopt: AdoptCall, inflight: InFlightCalls | None) -> StoredCall:
+    return StoredCall(
+        store=store,  # type: ignore[arg-type]
+        relay=LocalClientResponseRelay(),
+        session_id="session-1",
+        stream_id="s1",
+        adopt=adopt,
+        inflight=inflight,
+    )
+
+
 async def test_a_context_starts_with_no_sink() -> None:
     ctx = _ctx()
     assert ctx.sink is NO_SINK
@@ -134,14 +145,7 @@ async def test_a_cancelled_streamed_call_ends_without_a_response() -> None:
 
 async def test_a_stored_call_appends_everything_to_the_stored_stream() -> None:
     store, inflight = Store(), InFlightCalls(None)
-    call = StoredCall(
-        store=store,  # type: ignore[arg-type]
-        relay=LocalClientResponseRelay(),
-        session_id="session-1",
-        stream_id="s1",
-        adopt=AdoptCall("call-1", 4),
-        inflight=inflight,
-    )
+    call = _stored(store, AdoptCall("call-1", 4), inflight)
     ctx = _ctx()
     call.bind(ctx)
     assert ctx.sink is call and ctx.adopt == AdoptCall("call-1", 4)
@@ -161,13 +165,7 @@ async def test_a_stored_call_appends_everything_to_the_stored_stream() -> None:
 
 async def test_a_cancelled_stored_call_ends_with_an_empty_final_event() -> None:
     store = Store()
-    call = StoredCall(
-        store=store,  # type: ignore[arg-type]
-        relay=LocalClientResponseRelay(),
-        session_id="session-1",
-        stream_id="s1",
-        adopt=AdoptCall("call-1", 0),
-    )
+    call = _stored(store, AdoptCall("call-1", 0), None)
     ctx = _ctx()
     call.bind(ctx)
     ctx.cancel()
