@@ -14,10 +14,10 @@ import pytest
 from skillrelay_common.audit import read_records
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.audit import AuditRecord
-from skillrelay_devstack.edge import INITIALIZE, TOKEN, EdgeHarness
+from skillrelay_devstack.edge import TOKEN, EdgeHarness, initialize_request
 
 ACCEPT = "application/json, text/event-stream"
-INIT = INITIALIZE
+INIT = initialize_request()
 
 
 @pytest.fixture
