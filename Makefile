@@ -59,7 +59,7 @@ test-compose: install ## docker-compose.yml really run: own dockerd, Debian-buil
 
 .PHONY: asyncapi
 asyncapi: install ## write docs/asyncapi.json (AsyncAPI 3.0 of every NATS subject) from the code
-	$(RUN) python -m skillrelay_common.asyncapi docs/asyncapi.json
+	$(RUN) python -m skillrelay.asyncapi docs/asyncapi.json
 
 .PHONY: docs
 docs: install ## build the documentation site strictly into site/ (a broken link fails it)

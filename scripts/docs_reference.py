@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
@@ -193,20 +194,20 @@ def nats_page(document: Schema) -> str:
     for operation in document.get("operations", {}).values():
         channel = channels.get(_ref_name(operation.get("channel", {})), {})
         address = channel.get("address") or "?"
-        sent = ", ".join(_message_link(ref, messages) for ref in operation.get("messages", []))
+        sent = _payloads(channel, messages, schemas)
         description = _cell(operation.get("summary") or channel.get("description", ""))
         reply = operation.get("reply")
         if reply is not None and operation.get("x-answered-by"):
-            reply_channel = channels.get(_ref_name(reply.get("channel", {})), {})
-            answers = " \\| ".join(
-                _message_link(ref, messages) for ref in reply_channel.get("messages", {}).values()
-            )
+            answers = _payloads(channels.get(_ref_name(reply.get("channel", {})), {}), messages, schemas)
             mode = "broadcast, gathered" if operation.get("x-broadcast") else "queue group"
             requests.append(
                 _row(f"`{address}`", f"{operation['x-answered-by']} ({mode})", sent, answers, description)
             )
         else:
             direction = "received" if operation.get("action") == "receive" else "published"
+            if reply is not None:  # a NATS request outside the services' endpoints
+                answered = _payloads(channels.get(_ref_name(reply.get("channel", {})), {}), messages, schemas)
+                sent += f", answered with {answered}"
             published.append(_row(f"`{address}`", direction, sent, description))
     info = document.get("info", {})
     streams: Mapping[str, Schema] = info.get("x-jetstream-streams", {})
@@ -214,22 +215,22 @@ def nats_page(document: Schema) -> str:
         "# NATS subjects",
         "",
         "Generated at build time from [`asyncapi.json`](../asyncapi.json) (AsyncAPI "
-        f"{document.get('asyncapi', '3')}), which `make asyncapi` writes from "
-        "`libs/common/skillrelay_common/subjects.py`; a test fails when the committed file is stale. "
-        "Messages are JSON (msgspec); a request's reply is a tagged union (field `kind`), and "
-        "`Unavailable` stands for no answer in time.",
+        f"{document.get('asyncapi', '3')}), which `make asyncapi` writes with FastStream from the "
+        "services' subscribers and `libs/common/skillrelay_common/subjects.py`; a test fails when the "
+        "committed file is stale. Messages are JSON (msgspec); a request's reply is a tagged union "
+        "(field `kind`), and `Unavailable` stands for no answer in time.",
         "",
         "## Requests",
         "",
         "| subject | answered by | request | replies | what for |",
         "|---|---|---|---|---|",
-        *requests,
+        *sorted(requests),
         "",
         "## Events, audit and the worker protocol",
         "",
         "| subject | direction | messages | what for |",
         "|---|---|---|---|",
-        *published,
+        *sorted(published),
         "",
     ]
     if streams:
@@ -239,16 +240,45 @@ def nats_page(document: Schema) -> str:
             lines.append(f"| `{name}` | {subjects} | {_age(stream.get('maxAgeSeconds'))} |")
         lines.append("")
     lines += ["## Messages", ""]
-    for name in sorted(messages):
-        message = messages[name]
-        payload = schemas.get(_ref_name(message.get("payload", {})), message.get("payload", {}))
-        lines += _message_section(name, message, payload)
+    for name in sorted(schemas):
+        if _named_type(name):
+            lines += _message_section(name, schemas[name])
     return "\n".join(lines) + "\n"
 
 
-def _message_section(name: str, message: Schema, payload: Schema) -> list[str]:
+def _named_type(name: str) -> bool:
+    """A message type's schema; FastStream names an unnamed payload ``<channel>:Message:Payload``."""
+    return ":" not in name
+
+
+def _payloads(channel: Schema, messages: Mapping[str, Schema], schemas: Mapping[str, Schema]) -> str:
+    """The types a channel carries: each message type linked, an unnamed payload by its shape."""
+    shown = []
+    for ref in channel.get("messages", {}).values():
+        payload = messages.get(_ref_name(ref), {}).get("payload", {})
+        name = _ref_name(payload)
+        if name and not _named_type(name):
+            payload = schemas.get(name, {})
+        options = payload.get("oneOf", [payload]) if "$ref" not in payload else [payload]
+        shown += [_message_type(option) for option in options]
+    return " \\| ".join(shown)
+
+
+def _message_type(schema: Schema) -> str:
+    """A payload's type, each named type linked to its section below."""
+    if name := _ref_name(schema):
+        return f"[{name}](#{_message_anchor(name)})"
+    for combinator in ("oneOf", "anyOf"):
+        if combinator in schema:
+            return " or ".join(_message_type(option) for option in schema[combinator])
+    if schema.get("type") == "array" and "items" in schema:
+        return f"array of {_message_type(schema['items'])}"
+    return _type(schema, link=False)
+
+
+def _message_section(name: str, payload: Schema) -> list[str]:
     lines = [f"### {name} {{#{_message_anchor(name)}}}", ""]
-    if summary := message.get("summary") or payload.get("description"):
+    if summary := payload.get("description"):
         lines += [_one_line(summary), ""]
     properties: Mapping[str, Schema] = payload.get("properties", {})
     if not properties:
@@ -256,13 +286,8 @@ def _message_section(name: str, message: Schema, payload: Schema) -> list[str]:
     required = set(payload.get("required", []))
     lines += ["| field | type | required |", "|---|---|---|"]
     for field, field_schema in properties.items():
-        lines.append(_row(f"`{field}`", _type(field_schema, link=False), _yes(field in required)))
+        lines.append(_row(f"`{field}`", _message_type(field_schema), _yes(field in required)))
     return [*lines, ""]
-
-
-def _message_link(ref: Schema, messages: Mapping[str, Schema]) -> str:
-    name = _ref_name(ref)
-    return f"[{name}](#{_message_anchor(name)})" if name in messages else f"`{name}`"
 
 
 def _message_anchor(name: str) -> str:
@@ -270,7 +295,8 @@ def _message_anchor(name: str) -> str:
 
 
 def _ref_name(ref: Schema) -> str:
-    return str(ref.get("$ref", "")).rsplit("/", 1)[-1]
+    """The last part of a JSON pointer (FastStream percent-encodes keys such as ``$SYS…``)."""
+    return unquote(str(ref.get("$ref", "")).rsplit("/", 1)[-1]).replace("~1", "/").replace("~0", "~")
 
 
 def _age(seconds: int | None) -> str:

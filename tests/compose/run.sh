@@ -141,12 +141,29 @@ for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 
 # --- the stack --------------------------------------------------------------------------------------
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# The stack's /24 must be one the host does not already route (a host inside 172.29.0.0/16 would send
+# the published port's traffic out of its own interface instead of to the proxy container).
+network_prefix=$(python3 - <<'PY'
+import ipaddress, socket, struct
+routed = []
+for line in open("/proc/net/route").read().splitlines()[1:]:
+    fields = line.split()
+    destination, mask = (socket.inet_ntoa(struct.pack("<I", int(value, 16))) for value in (fields[1], fields[7]))
+    if destination != "0.0.0.0":
+        routed.append(ipaddress.ip_network(f"{destination}/{mask}", strict=False))
+for prefix in ("172.29.0", "172.30.229", "10.229.17", "192.168.229"):
+    if not any(ipaddress.ip_network(f"{prefix}.0/24").overlaps(net) for net in routed):
+        print(prefix)
+        break
+PY
+)
 secret() { python3 -c 'import secrets; print(secrets.token_hex(32))'; }
 export SKILLRELAY_COMPOSE_BIN=$COMPOSE SKILLRELAY_COMPOSE_LOGS=$STATE/last-run.log \
 	SKILLRELAY_PUBLIC_PORT=$port SKILLRELAY_PUBLIC_ORIGIN=http://127.0.0.1:$port \
+	SKILLRELAY_NETWORK_PREFIX=${network_prefix:?every candidate network is routed by this host} \
 	SKILLRELAY_ADMIN_TOKEN=$(secret) SKILLRELAY_SECRET_KEY=$(secret)
 eval "$(.venv/bin/python -m skillrelay bus-secrets)" # NATS credentials, as the compose file asks
-log "docker-compose up on 127.0.0.1:$port, then the tests (container logs: $SKILLRELAY_COMPOSE_LOGS)"
+log "docker-compose up on 127.0.0.1:$port (network $SKILLRELAY_NETWORK_PREFIX.0/24), then the tests (container logs: $SKILLRELAY_COMPOSE_LOGS)"
 tests_started=$SECONDS
 status=0
 .venv/bin/pytest tests/compose/running -m compose -p no:cacheprovider -v ${PYTEST_ARGS:-} || status=$?

@@ -375,12 +375,16 @@ def test_the_health_check_connects_to_every_listed_nats_server() -> None:
 @pytest.mark.parametrize("name", ["registry", "auth", "edge-1", "edge-2"])
 def test_forwarded_headers_are_believed_from_the_proxy_alone(compose: dict[str, Any], name: str) -> None:
     """Not "*": the worker container shares the network and could otherwise claim any client address."""
-    settings = Settings.from_env(_environment(compose["services"][name]))
     proxy_address = compose["services"]["proxy"]["networks"]["default"]["ipv4_address"]
-    assert settings.forwarded_allow_ips == proxy_address
-    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
-    assert ipaddress.ip_address(proxy_address) in ipaddress.ip_network(subnet)
-    # Addresses handed out to the other containers never include the proxy's.
-    dynamic = compose["networks"]["default"]["ipam"]["config"][0]["ip_range"]
-    assert ipaddress.ip_network(dynamic).subnet_of(ipaddress.ip_network(subnet))
-    assert ipaddress.ip_address(proxy_address) not in ipaddress.ip_network(dynamic)
+    ipam = compose["networks"]["default"]["ipam"]["config"][0]
+    # The same holds wherever SKILLRELAY_NETWORK_PREFIX moves the network (a host that routes the default).
+    for env in ({}, {"SKILLRELAY_NETWORK_PREFIX": "10.213.7"}):
+        address = ipaddress.ip_address(_interpolate(proxy_address, env))
+        settings = Settings.from_env(_environment(compose["services"][name], {**USER_ENV, **env}))
+        assert settings.forwarded_allow_ips == str(address)
+        subnet = ipaddress.ip_network(_interpolate(ipam["subnet"], env))
+        assert address in subnet
+        # Addresses handed out to the other containers never include the proxy's.
+        dynamic = ipaddress.ip_network(_interpolate(ipam["ip_range"], env))
+        assert dynamic.subnet_of(subnet)
+        assert address not in dynamic

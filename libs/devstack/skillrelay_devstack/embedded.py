@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -30,9 +31,34 @@ POSTGRES_SYSTEM_USER = "skillrelay-pg"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now, for a server started a moment later. Taken below the kernel's
+    ephemeral range when there is room: a port from ``bind(0)`` comes from that range, where the
+    local end of any outgoing connection made in the meantime (tests make thousands) can take it
+    before the server binds it."""
+    low = _ephemeral_low()
+    if low > _LOWEST_CHOSEN + 1000:
+        for _ in range(20):
+            port = random.randrange(_LOWEST_CHOSEN, low)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+# Ports chosen by free_port: above the registered services people commonly run (5432, 4222, 8000…).
+_LOWEST_CHOSEN = 20000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # not Linux: bind(0)
 
 
 def open_private_log(path: Path) -> BinaryIO:

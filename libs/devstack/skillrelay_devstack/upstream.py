@@ -4,7 +4,8 @@ stateless and the 2025 sessions) as any server built on the SDK does.
 
 What it offers: ``echo``, ``add`` (structured output), ``count`` (progress and log messages),
 ``ask_name`` (elicits: a server-to-client request in a 2025 session, ``input_required`` at
-2026-07-28), ``slow`` (for cancellation and timeouts), ``whoami`` (which headers reached it), ``add_tool``
+2026-07-28), ``slow`` (for cancellation and timeouts), ``locate`` (an argument mirrored in the
+``Mcp-Param-Region`` header at 2026-07-28), ``whoami`` (which headers reached it), ``add_tool``
 (changes the tool list: ``subscriptions/listen`` streams hear ``tools/list_changed``); the
 resource ``upstream://greeting``, the template ``upstream://items/{item_id}``, the prompt ``greet``.
 
@@ -22,7 +23,7 @@ from typing import Annotated, Any
 
 import uvicorn
 from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sse_starlette.sse import AppStatus
 
 from skillrelay_common.schemas.abilities import (
@@ -103,6 +104,11 @@ def build_upstream(name: str = "upstream") -> MCPServer:
             cancelled_signal.set()
             raise
         return f"slept {seconds}"
+
+    @server.tool(description="Say where the text was sent; the region also travels as a header.")
+    def locate(region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})], text: str) -> str:
+        # At 2026-07-28 the SDK refuses a call whose Mcp-Param-Region header is missing or differs.
+        return f"{region}: {text}"
 
     @server.tool(description="Which credential header reached the upstream.")
     def whoami(ctx: Context) -> str:

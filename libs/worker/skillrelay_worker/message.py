@@ -8,8 +8,22 @@ dispatched with ``match``. Evolve a message by appending fields with defaults; n
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import msgspec
+
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler
+    from pydantic_core import CoreSchema
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True, tag=True, tag_field="kind"):
     """Base of every NATS message."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        """Lets pydantic (FastStream's AsyncAPI generator) describe a message by its msgspec JSON
+        schema. pydantic is imported only when asked: a worker installs without it."""
+        from skillrelay_worker.pydantic_schema import msgspec_core_schema
+
+        return msgspec_core_schema(cls)

@@ -89,7 +89,12 @@ def register_revocation_consumers(
             deliver_policy=DeliverPolicy.NEW,
             # No delivery limit: a revocation must not be dropped because the database was down.
             config=ConsumerConfig(ack_wait=30),
-            pull_sub=PullSub(batch_size=32, timeout=fetch_timeout),
+            # One message per fetch: nats-py's batch fetch, once a first message arrived on an idle
+            # consumer, waits out its whole timeout for the rest of the batch (a revocation then took
+            # up to that long), and when its deadline runs out it raises a plain TimeoutError that
+            # FastStream does not expect (an error logged and the consumer restarted, seen in
+            # `make run`). Revocations are rare; a round trip each is nothing.
+            pull_sub=PullSub(batch_size=1, timeout=fetch_timeout),
             ack_policy=AckPolicy.MANUAL,
             decoder=_raw_body,
             title=f"{feed.durable} ({feed.filter_subject})",

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -69,7 +70,46 @@ def compose() -> Iterator[Compose]:
 
 @pytest.fixture(scope="module")
 def origin(compose: Compose) -> str:
-    return os.environ["SKILLRELAY_PUBLIC_ORIGIN"]
+    """The public origin, once the published port answers: ``--wait`` saw the proxy healthy from
+    inside its container, the host's path to it (docker-proxy → the proxy's address) is checked here,
+    and when it never works the failure says what the host and the proxy saw."""
+    public = os.environ["SKILLRELAY_PUBLIC_ORIGIN"]
+    deadline = time.monotonic() + 90.0
+    while True:
+        try:
+            answer = httpx.get(f"{public}/health", timeout=5.0)
+            if answer.status_code == 200:
+                return public
+            problem = f"{answer.status_code} {answer.text[:200]}"
+        except httpx.HTTPError as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            pytest.fail(f"{public}/health through the published port: {problem}\n{_reachability(compose)}")
+        time.sleep(2.0)
+
+
+def _reachability(compose: Compose) -> str:
+    """What explains a published port that does not answer: the host's routes and listeners, the
+    proxy's address, what the proxy answers from inside, and its last log lines."""
+    steps = {
+        "host routes": ["ip", "-4", "route"],
+        "host listeners": ["ss", "-ltnp"],
+    }
+    out = []
+    for title, command in steps.items():
+        with contextlib.suppress(Exception):
+            done = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+            out.append(f"--- {title}\n{done.stdout[-3000:]}")
+    for title, args in {
+        "proxy container": ("ps", "--all", "proxy"),
+        "proxy from inside": ("exec", "-T", "proxy", "wget", "-q", "-O", "-", "http://127.0.0.1:80/health"),
+        "proxy logs": ("logs", "--no-color", "--tail", "40", "proxy"),
+    }.items():
+        try:
+            out.append(f"--- {title}\n{compose.run(*args, timeout=30)[-3000:]}")
+        except Exception as exc:
+            out.append(f"--- {title}: {exc}")
+    return "\n".join(out)
 
 
 @pytest.fixture(scope="module")

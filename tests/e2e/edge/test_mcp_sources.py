@@ -175,6 +175,12 @@ async def test_the_sdk_client_uses_an_upstream_through_two_replicas(
         assert texts(await client.call_tool("up_ask_name", {})) == ["Hello, Ada!"]
         assert seen.elicited == ["What is your name?"]
 
+        # An argument the upstream's tool marks x-mcp-header: a 2026 upstream gets it mirrored in its
+        # Mcp-Param-Region header (the SDK's server refuses the call without it), and the client's own
+        # header to the edge (sent by the SDK client at 2026-07-28) is checked by the edge.
+        located = await client.call_tool("up_locate", {"region": "Köln", "text": "hi"})
+        assert texts(located) == ["Köln: hi"], located
+
         # The upstream sees the source's credential, never the client's token.
         assert texts(await client.call_tool("up_whoami", {})) == [f"authorization={UPSTREAM_SECRET}"]
 
@@ -203,7 +209,7 @@ async def test_the_sdk_client_uses_an_upstream_through_two_replicas(
         "skillrelay_source_calls_total",
         {"source": "src_down", "method": "tools/call", "outcome": "unreachable"},
     )
-    assert ok is not None and ok >= 6 and unreachable is not None and unreachable >= 1
+    assert ok is not None and ok >= 7 and unreachable is not None and unreachable >= 1
 
 
 async def test_a_cancelled_call_is_cancelled_upstream(

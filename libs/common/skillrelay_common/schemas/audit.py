@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler
+    from pydantic_core import CoreSchema
 
 SPEC_VERSION = "1.0"
 AUDIT_SCHEMA_VERSION = 1
@@ -59,6 +63,13 @@ class AuditRecord(msgspec.Struct, kw_only=True):
     @property
     def kind(self) -> str:
         return self.data.kind
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        """Described by its msgspec schema, as a ``Message`` is (for the AsyncAPI document)."""
+        from skillrelay_worker.pydantic_schema import msgspec_core_schema
+
+        return msgspec_core_schema(cls)
 
 
 class AuditPage(msgspec.Struct, kw_only=True):

@@ -17,7 +17,6 @@ session. Errors are ``UpstreamError`` whose message is safe to show a client (no
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import itertools
 import socket
@@ -29,6 +28,7 @@ import httpx
 import msgspec
 import structlog
 
+from skillrelay_common.mcp_headers import encode_header_value, param_headers
 from skillrelay_common.outbound import (
     BodyTooLarge,
     OutboundClient,
@@ -198,11 +198,14 @@ class UpstreamConnection:
         log_level: str | None = None,
         on_request_id: Callable[[int], None] | None = None,
         timeout: float | None = None,
+        input_schema: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Send one request and return its result; raises ``UpstreamError``.
 
         ``client_capabilities`` and ``log_level`` go into the 2026 ``_meta`` (a session declares
-        them once). ``on_request_id`` learns the JSON-RPC id (to cancel it, 2025)."""
+        them once). ``on_request_id`` learns the JSON-RPC id (to cancel it, 2025). ``input_schema``
+        (the tool's, for ``tools/call``): the arguments it marks ``x-mcp-header`` also go in
+        ``Mcp-Param-{Name}`` headers, as a 2026 upstream requires."""
         await self.connect()
         async with self._deadline(method, timeout):
             for attempt in range(2):
@@ -211,7 +214,9 @@ class UpstreamConnection:
                     on_request_id(request_id)
                 body = self.request_body(request_id, method, params or {}, client_capabilities, log_level)
                 try:
-                    return await self._exchange(request_id, method, params or {}, body, messages)
+                    return await self._exchange(
+                        request_id, method, params or {}, body, messages, input_schema
+                    )
                 except _HttpStatus as exc:
                     raise _status_error(self.label, method, exc.status) from None
                 except _SessionLost:
@@ -315,11 +320,15 @@ class UpstreamConnection:
         params: dict[str, Any],
         body: dict[str, Any],
         messages: MessageHandler,
+        input_schema: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One POST through the lean outbound client: a JSON answer, or an SSE answer read as it
         arrives (notifications and requests to the client relayed until the result)."""
         try:
-            shape = self._shape(self.headers_for(method, params))
+            headers = self.headers_for(method, params)
+            mirrored = self._param_headers(method, params, input_schema)
+            # Argument values change from call to call: such a request's shape is not kept.
+            shape = RequestShape("POST", self.url, headers | mirrored) if mirrored else self._shape(headers)
         except TargetRefused as exc:
             raise UpstreamUnreachable(f"upstream {self.label} refused: {exc}") from None
         chunks = _Chunks(asyncio.get_running_loop())
@@ -458,8 +467,16 @@ class UpstreamConnection:
                 headers["Mcp-Method"] = method
             name_param = _NAME_PARAM.get(method)
             if name_param is not None and isinstance(params.get(name_param), str):
-                headers["Mcp-Name"] = _header_value(params[name_param])
+                headers["Mcp-Name"] = encode_header_value(params[name_param])
         return headers
+
+    def _param_headers(
+        self, method: str, params: dict[str, Any], input_schema: dict[str, Any] | None
+    ) -> dict[str, str]:
+        """``Mcp-Param-{Name}`` for a 2026 ``tools/call`` whose tool marks arguments ``x-mcp-header``."""
+        if input_schema is None or method != "tools/call" or self.era == "session":
+            return {}
+        return param_headers(input_schema, params.get("arguments"))
 
     def _session_headers(self) -> dict[str, str]:
         headers = {"MCP-Protocol-Version": SESSION_VERSION}
@@ -575,10 +592,3 @@ def _status_error(label: str, method: str, status: int) -> UpstreamError:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _header_value(value: str) -> str:
-    """A header-safe value; anything else goes base64-encoded as the 2026 revision says."""
-    if value.isascii() and value.isprintable() and value == value.strip():
-        return value
-    return "=?base64?" + base64.b64encode(value.encode()).decode() + "?="

@@ -101,7 +101,10 @@ async def test_gather_collects_one_ack_per_broadcast_instance(nats_url: str, bus
     try:
         expected = {"edge-0", "edge-1", "edge-2"}
         replies = await bus.gather(
-            EDGE_CREDENTIALS_INVALIDATE, InvalidateCredentials(integration_id="i"), expect=expected, timeout=5
+            EDGE_CREDENTIALS_INVALIDATE,
+            InvalidateCredentials(integration_id="i"),
+            expect=expected,
+            timeout=15,
         )
         assert set(replies) == expected
     finally:

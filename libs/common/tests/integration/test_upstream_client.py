@@ -64,6 +64,7 @@ async def test_read_catalog_lists_everything_the_upstream_offers(
         "slow",
         "whoami",
         "add_tool",
+        "locate",
     }
     add = next(tool for tool in catalog.tools if tool["name"] == "add")
     assert add["inputSchema"]["required"] == ["a", "b"]
@@ -171,6 +172,29 @@ async def test_the_sources_headers_reach_the_upstream_and_errors_are_relayed(
         with pytest.raises(UpstreamRpcError) as error:
             await connection.request("prompts/get", {"name": "no-such-prompt"})
         assert "secret" not in error.value.message
+    finally:
+        await connection.aclose()
+
+
+async def test_arguments_a_tool_marks_x_mcp_header_go_in_mcp_param_headers(upstream: UpstreamServer) -> None:
+    """At 2026-07-28 the SDK's server refuses a call of ``locate`` without the ``Mcp-Param-Region``
+    header its inputSchema asks for; given the schema, the client mirrors the argument (base64 for a
+    value a header cannot carry as is)."""
+    catalog = await read_catalog(source(upstream.url), allow_private=True)
+    schema = next(tool["inputSchema"] for tool in catalog.tools if tool["name"] == "locate")
+    assert schema["properties"]["region"]["x-mcp-header"] == "Region"
+    connection = UpstreamConnection(source(upstream.url), targets=TargetCache(allow_private=True))
+    try:
+        for region in ("eu-west", "Grüße aus Köln"):
+            params = {"name": "locate", "arguments": {"region": region, "text": "hi"}}
+            result = await connection.request("tools/call", params, input_schema=schema)
+            assert result["content"][0]["text"] == f"{region}: hi"
+        assert connection.era == "stateless"
+        with pytest.raises(UpstreamRpcError) as refused:  # without the schema: no header, refused
+            await connection.request(
+                "tools/call", {"name": "locate", "arguments": {"region": "x", "text": "y"}}
+            )
+        assert refused.value.code == -32020 and "Mcp-Param-Region" in refused.value.message
     finally:
         await connection.aclose()
 

@@ -34,7 +34,7 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.metrics import SOURCE_CALL_SECONDS, SOURCE_CALLS
 from skillrelay_common.outbound import OutboundClient
 from skillrelay_common.outbound.targets import TargetCache
-from skillrelay_common.schemas.abilities import McpSourceHandler, SourceDef
+from skillrelay_common.schemas.abilities import AbilityDef, McpSourceHandler, SourceDef
 from skillrelay_common.schemas.base import Unavailable
 from skillrelay_common.schemas.registry import RefreshSource
 from skillrelay_common.subjects import REGISTRY_SOURCE_REFRESH
@@ -209,6 +209,7 @@ class McpSourceRunner:
                 client_capabilities=ctx.client_capabilities,
                 log_level=None if ctx.logs_off else (ctx.log_level or "debug"),
                 on_request_id=relay.bind,
+                input_schema=_input_schema(ctx),
             )
             if result.get("resultType") != "input_required":
                 return _answer(result)
@@ -253,6 +254,12 @@ def _upstream_request(
     if ctx.progress_token is not None:
         params["_meta"] = {"progressToken": ctx.progress_token}
     return ctx.method, params
+
+
+def _input_schema(ctx: CallContext) -> dict[str, Any] | None:
+    """The called tool's inputSchema, which is the upstream's own (its ``x-mcp-header`` marks say
+    which arguments a 2026 upstream expects mirrored in ``Mcp-Param-*`` headers)."""
+    return ctx.target.input_schema if isinstance(ctx.target, AbilityDef) else None
 
 
 def _expand(template: str, variables: dict[str, Any]) -> str:

@@ -3,12 +3,10 @@ an intermediary routing on a header and this server acting on the body never dis
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from skillrelay_common.mcp_headers import argument_at, decode_header_value, header_params, header_text
 from skillrelay_edge.modern.meta import HEADER_MISMATCH, ModernError
 
 # Which params field ``Mcp-Name`` mirrors, per method.
@@ -21,27 +19,6 @@ NAME_FIELD = {
     "tasks/update": "taskId",
     "tasks/cancel": "taskId",
 }
-_SENTINEL = re.compile(r"^=\?base64\?(.*)\?=$", re.DOTALL)
-# RFC 9110 field values: visible ASCII, space and horizontal tab.
-_FIELD_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
-
-
-def decode_header_value(raw: str) -> str:
-    """A header value as the body would hold it: surrounding whitespace dropped (RFC 9110 OWS), the
-    ``=?base64?…?=`` sentinel decoded. Raises ``ValueError`` for a malformed value."""
-    if raw and raw[0] not in " =" and raw[-1] != " " and raw.isascii() and raw.isprintable():
-        return raw  # the usual value: plain visible ASCII, nothing to trim or decode (no regex)
-    value = raw.strip(" \t")
-    if not _FIELD_VALUE.match(value):
-        raise ValueError("contains characters a header value may not hold")
-    found = _SENTINEL.match(value)
-    if found is None:
-        return value
-    encoded = found.group(1)
-    try:
-        return base64.b64decode(encoded, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise ValueError("is not valid base64 of UTF-8") from None
 
 
 def check_standard_headers(headers: Mapping[str, str], method: str, params: dict[str, Any]) -> None:
@@ -77,44 +54,6 @@ def check_standard_headers(headers: Mapping[str, str], method: str, params: dict
 
 # --- Mcp-Param-{Name}: tool arguments a tool's inputSchema marks with ``x-mcp-header`` ----------
 
-_annotated: dict[int, tuple[Any, list[tuple[tuple[str, ...], str]]]] = {}
-
-
-def header_params(input_schema: Any) -> list[tuple[tuple[str, ...], str]]:
-    """``(property path, header name)`` of every ``x-mcp-header`` in a tool's inputSchema (through
-    ``properties`` only, as the spec defines the path). Cached per schema object: the catalog keeps
-    its schemas for the snapshot's life, so this walk happens once per tool, not per call."""
-    key = id(input_schema)
-    cached = _annotated.get(key)
-    if cached is not None and cached[0] is input_schema:
-        return cached[1]
-    found: list[tuple[tuple[str, ...], str]] = []
-
-    def walk(schema: Any, path: tuple[str, ...]) -> None:
-        properties = schema.get("properties") if isinstance(schema, dict) else None
-        if not isinstance(properties, dict):
-            return
-        for name, sub in properties.items():
-            if isinstance(sub, dict):
-                header = sub.get("x-mcp-header")
-                if isinstance(header, str) and header:
-                    found.append(((*path, name), header))
-                walk(sub, (*path, name))
-
-    walk(input_schema, ())
-    if len(_annotated) > 4096:
-        _annotated.clear()
-    _annotated[key] = (input_schema, found)
-    return found
-
-
-def _as_header_text(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float | str):
-        return str(value)
-    return None
-
 
 def _same(header: str, value: Any) -> bool:
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -122,16 +61,14 @@ def _same(header: str, value: Any) -> bool:
             return float(header) == float(value)  # numerically: 42.0 and 42 are equal
         except ValueError:
             return False
-    return header == _as_header_text(value)
+    return header == header_text(value)
 
 
 def check_param_headers(headers: Mapping[str, str], input_schema: Any, arguments: Any) -> None:
     """Each argument a tool mirrors into ``Mcp-Param-{Name}`` must come with that header, equal to it
     after decoding (-32020 otherwise); an absent or null argument expects no header."""
     for path, name in header_params(input_schema):
-        value: Any = arguments
-        for part in path:
-            value = value.get(part) if isinstance(value, dict) else None
+        value = argument_at(arguments, path)
         raw = headers.get(f"mcp-param-{name.lower()}")
         if value is None:
             continue

@@ -6,12 +6,8 @@ import base64
 
 import pytest
 
-from skillrelay_edge.modern.headers import (
-    check_param_headers,
-    check_standard_headers,
-    decode_header_value,
-    header_params,
-)
+from skillrelay_common.mcp_headers import decode_header_value, header_params
+from skillrelay_edge.modern.headers import check_param_headers, check_standard_headers
 from skillrelay_edge.modern.inputs import ResumePoint, input_key, read_input_responses
 from skillrelay_edge.modern.meta import ModernError, check_version, read_meta
 from skillrelay_edge.modern.request_state import RequestStateCodec, request_digest
