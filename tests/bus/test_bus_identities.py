@@ -189,6 +189,7 @@ FORBIDDEN_PUBLICATIONS = [
     f"worker.{OWNER}.echo",
     f"workerev.edge1.{OTHER_OWNER}.call1",
     "edge.relay.edge1",
+    "edge.upstream.edge1",
 ]
 
 

@@ -165,6 +165,18 @@ DECLARED: tuple[Declared, ...] = (
         {"edgeKey": "the edge replica holding the call"},
     ),
     Declared(
+        "edge_upstream",
+        "edge.upstream.{edgeKey}",
+        (edge.ParkedAnswer,),
+        "receive",
+        "edge",
+        "A 2026-07-28 client's answers to a 2025-session upstream's question, handed to the edge "
+        "replica holding that upstream's open request; it replies with the call's next step. "
+        "'No responders' means that replica is gone.",
+        {"edgeKey": "the edge replica holding the parked call"},
+        replies=(edge.ParkedStep,),
+    ),
+    Declared(
         "edge_heartbeat",
         subjects.EDGE_HEARTBEAT_SUBJECT,
         (EdgeHeartbeat,),

@@ -62,6 +62,17 @@ class Stream:
     # Copies kept in a NATS cluster (1 on a single server); audit uses up to 3 in docker-compose.
     replicas: int = 1
 
+    def event(self, name: str, payload: type[EvtT], description: str = "") -> Event[EvtT]:
+        """The event ``<prefix>.<name>`` on this stream, its prefix the stream's (``events.auth``)."""
+        return Event(self.subjects[0].removesuffix(">") + name, payload, self.name, description)
+
+
+def _endpoint(
+    subject: str, request: type[ReqT], reply: Any, description: str = "", *, broadcast: bool = False
+) -> Endpoint[ReqT, Any]:
+    """The service answering a request subject is its first segment (``auth.token.issue``: auth)."""
+    return Endpoint(subject, request, reply, subject.split(".")[0], broadcast, description)
+
 
 # --- Streams -------------------------------------------------------------------------------------
 
@@ -74,7 +85,7 @@ STREAMS: tuple[Stream, ...] = (REGISTRY_EVENTS, AUTH_EVENTS, SESSIONS_EVENTS)
 
 
 def _ping(service: str) -> Endpoint[Ping, Pong]:
-    return Endpoint(f"{service}.service.ping", Ping, Pong, service, description="liveness over NATS")
+    return _endpoint(f"{service}.service.ping", Ping, Pong, "liveness over NATS")
 
 
 REGISTRY_PING = _ping("registry")
@@ -86,153 +97,125 @@ EDGE_PING = _ping("edge")
 
 REGISTRY_INTEGRATION_RESOLVE: Endpoint[
     registry.ResolveIntegration, registry.IntegrationSnapshot | NotFound
-] = Endpoint(
+] = _endpoint(
     "registry.integration.resolve",
     registry.ResolveIntegration,
     registry.IntegrationSnapshot | NotFound,
-    "registry",
     description="an integration with the snapshot of its skillset, for the edge and auth",
 )
-REGISTRY_SOURCE_REFRESH: Endpoint[registry.RefreshSource, Ok | NotFound] = Endpoint(
+REGISTRY_SOURCE_REFRESH: Endpoint[registry.RefreshSource, Ok | NotFound] = _endpoint(
     "registry.source.refresh",
     registry.RefreshSource,
     Ok | NotFound,
-    "registry",
     description="read a skillset source's listings again (an edge heard list_changed from its upstream)",
 )
 REGISTRY_OAUTH_CONNECTION_GET: Endpoint[
     registry.GetOAuthConnection, registry.OAuthConnectionSecret | NotFound
-] = Endpoint(
+] = _endpoint(
     "registry.oauthconnection.get",
     registry.GetOAuthConnection,
     registry.OAuthConnectionSecret | NotFound,
-    "registry",
     description="an OAuth connection with its decrypted client secret, for auth only",
 )
 
-INTEGRATION_CREATED = Event(
-    "events.registry.integration.created", registry.IntegrationChanged, REGISTRY_EVENTS.name
-)
-INTEGRATION_UPDATED = Event(
-    "events.registry.integration.updated", registry.IntegrationChanged, REGISTRY_EVENTS.name
-)
-INTEGRATION_DELETED = Event(
-    "events.registry.integration.deleted", registry.IntegrationChanged, REGISTRY_EVENTS.name
-)
+INTEGRATION_CREATED = REGISTRY_EVENTS.event("integration.created", registry.IntegrationChanged)
+INTEGRATION_UPDATED = REGISTRY_EVENTS.event("integration.updated", registry.IntegrationChanged)
+INTEGRATION_DELETED = REGISTRY_EVENTS.event("integration.deleted", registry.IntegrationChanged)
 # entity is one of skillset, ability, resource, prompt, source; verb one of created, updated, deleted.
-SKILLSET_CHANGED = Event(
-    "events.registry.*.*",
+SKILLSET_CHANGED = REGISTRY_EVENTS.event(
+    "*.*",
     registry.SkillsetChanged,
-    REGISTRY_EVENTS.name,
-    description="events.registry.<skillset|ability|resource|prompt|source>.<verb>",
+    "events.registry.<skillset|ability|resource|prompt|source>.<verb>",
 )
-OWNED_RECORD_CHANGED = Event(
-    "events.registry.*.*",
+OWNED_RECORD_CHANGED = REGISTRY_EVENTS.event(
+    "*.*",
     registry.OwnedRecordChanged,
-    REGISTRY_EVENTS.name,
-    description="events.registry.<user|blueprint|oauthconnection>.<verb>",
+    "events.registry.<user|blueprint|oauthconnection>.<verb>",
 )
 
 # --- Auth -----------------------------------------------------------------------------------------
 
-AUTH_TOKEN_ISSUE: Endpoint[auth.IssueToken, auth.TokenIssued | Conflict | Invalid] = Endpoint(
+AUTH_TOKEN_ISSUE: Endpoint[auth.IssueToken, auth.TokenIssued | Conflict | Invalid] = _endpoint(
     "auth.token.issue",
     auth.IssueToken,
     auth.TokenIssued | Conflict | Invalid,
-    "auth",
     description="mint the first static token of a new integration",
 )
-AUTH_TOKEN_ROTATE: Endpoint[auth.RotateToken, auth.TokenIssued | NotFound] = Endpoint(
+AUTH_TOKEN_ROTATE: Endpoint[auth.RotateToken, auth.TokenIssued | NotFound] = _endpoint(
     "auth.token.rotate",
     auth.RotateToken,
     auth.TokenIssued | NotFound,
-    "auth",
     description="replace a static token; replies after every live edge replica dropped the old one",
 )
-AUTH_TOKEN_REVOKE: Endpoint[auth.RevokeToken, Ok | NotFound] = Endpoint(
+AUTH_TOKEN_REVOKE: Endpoint[auth.RevokeToken, Ok | NotFound] = _endpoint(
     "auth.token.revoke",
     auth.RevokeToken,
     Ok | NotFound,
-    "auth",
     description="remove a static token for good; replies after every live edge replica dropped it",
 )
-AUTH_TOKEN_VERIFY: Endpoint[auth.VerifyToken, auth.TokenValid | Denied] = Endpoint(
+AUTH_TOKEN_VERIFY: Endpoint[auth.VerifyToken, auth.TokenValid | Denied] = _endpoint(
     "auth.token.verify",
     auth.VerifyToken,
     auth.TokenValid | Denied,
-    "auth",
     description="check a static token (constant-time); the edge caches positive answers",
 )
-AUTH_JWKS_GET: Endpoint[auth.GetJwks, auth.Jwks] = Endpoint(
+AUTH_JWKS_GET: Endpoint[auth.GetJwks, auth.Jwks] = _endpoint(
     "auth.jwks.get",
     auth.GetJwks,
     auth.Jwks,
-    "auth",
     description="public signing keys for local JWT checks",
 )
 
-TOKEN_ROTATED = Event("events.auth.token.rotated", auth.TokenRevoked, AUTH_EVENTS.name)
-TOKEN_REVOKED = Event("events.auth.token.revoked", auth.TokenRevoked, AUTH_EVENTS.name)
+TOKEN_ROTATED = AUTH_EVENTS.event("token.rotated", auth.TokenRevoked)
+TOKEN_REVOKED = AUTH_EVENTS.event("token.revoked", auth.TokenRevoked)
 
 # Worker credentials: the registry's REST API asks auth, which keeps them and answers NATS's callout.
 AUTH_WORKER_CREDENTIAL_CREATE: Endpoint[
     auth.CreateWorkerCredential, auth.WorkerCredentialIssued | Invalid | Conflict
-] = Endpoint(
+] = _endpoint(
     "auth.workercredential.create",
     auth.CreateWorkerCredential,
     auth.WorkerCredentialIssued | Invalid | Conflict,
-    "auth",
     description="a new worker credential of an owner (its secret is told only in this reply)",
 )
-AUTH_WORKER_CREDENTIAL_LIST: Endpoint[auth.ListWorkerCredentials, auth.WorkerCredentialList] = Endpoint(
+AUTH_WORKER_CREDENTIAL_LIST: Endpoint[auth.ListWorkerCredentials, auth.WorkerCredentialList] = _endpoint(
     "auth.workercredential.list",
     auth.ListWorkerCredentials,
     auth.WorkerCredentialList,
-    "auth",
     description="an owner's worker credentials, newest first, without secrets",
 )
 AUTH_WORKER_CREDENTIAL_GET: Endpoint[auth.GetWorkerCredential, auth.WorkerCredentialInfo | NotFound] = (
-    Endpoint(
+    _endpoint(
         "auth.workercredential.get",
         auth.GetWorkerCredential,
         auth.WorkerCredentialInfo | NotFound,
-        "auth",
         description="one worker credential of an owner, without its secret",
     )
 )
 AUTH_WORKER_CREDENTIAL_ROTATE: Endpoint[
     auth.RotateWorkerCredential, auth.WorkerCredentialIssued | NotFound
-] = Endpoint(
+] = _endpoint(
     "auth.workercredential.rotate",
     auth.RotateWorkerCredential,
     auth.WorkerCredentialIssued | NotFound,
-    "auth",
     description="a new secret; replies once workers connected with the old one are disconnected",
 )
-AUTH_WORKER_CREDENTIAL_DELETE: Endpoint[auth.DeleteWorkerCredential, Ok | NotFound] = Endpoint(
+AUTH_WORKER_CREDENTIAL_DELETE: Endpoint[auth.DeleteWorkerCredential, Ok | NotFound] = _endpoint(
     "auth.workercredential.delete",
     auth.DeleteWorkerCredential,
     Ok | NotFound,
-    "auth",
     description="remove a worker credential; replies once its workers are disconnected",
 )
-WORKER_CREDENTIAL_CREATED = Event(
-    "events.auth.workercredential.created", auth.WorkerCredentialChanged, AUTH_EVENTS.name
-)
-WORKER_CREDENTIAL_ROTATED = Event(
-    "events.auth.workercredential.rotated", auth.WorkerCredentialChanged, AUTH_EVENTS.name
-)
-WORKER_CREDENTIAL_DELETED = Event(
-    "events.auth.workercredential.deleted", auth.WorkerCredentialChanged, AUTH_EVENTS.name
-)
+WORKER_CREDENTIAL_CREATED = AUTH_EVENTS.event("workercredential.created", auth.WorkerCredentialChanged)
+WORKER_CREDENTIAL_ROTATED = AUTH_EVENTS.event("workercredential.rotated", auth.WorkerCredentialChanged)
+WORKER_CREDENTIAL_DELETED = AUTH_EVENTS.event("workercredential.deleted", auth.WorkerCredentialChanged)
 
 # --- Edge (broadcast to every replica) -----------------------------------------------------------
 
-EDGE_CREDENTIALS_INVALIDATE: Endpoint[auth.InvalidateCredentials, auth.InvalidationAck] = Endpoint(
+EDGE_CREDENTIALS_INVALIDATE: Endpoint[auth.InvalidateCredentials, auth.InvalidationAck] = _endpoint(
     "edge.credentials.invalidate",
     auth.InvalidateCredentials,
     auth.InvalidationAck,
-    "edge",
     broadcast=True,
     description="every edge replica drops cached credentials of an integration and acknowledges",
 )
@@ -241,72 +224,63 @@ EDGE_HEARTBEAT_SUBJECT = "edge.presence.heartbeat"
 
 # --- Sessions -------------------------------------------------------------------------------------
 
-SESSIONS_CREATE: Endpoint[sessions.CreateSession, sessions.SessionInfo | Invalid] = Endpoint(
+SESSIONS_CREATE: Endpoint[sessions.CreateSession, sessions.SessionInfo | Invalid] = _endpoint(
     "sessions.session.create",
     sessions.CreateSession,
     sessions.SessionInfo | Invalid,
-    "sessions",
 )
-SESSIONS_GET: Endpoint[sessions.GetSession, sessions.SessionInfo | NotFound] = Endpoint(
+SESSIONS_GET: Endpoint[sessions.GetSession, sessions.SessionInfo | NotFound] = _endpoint(
     "sessions.session.get",
     sessions.GetSession,
     sessions.SessionInfo | NotFound,
-    "sessions",
     description="a live (not expired, not closed) session",
 )
-SESSIONS_TOUCH: Endpoint[sessions.TouchSessions, Ok] = Endpoint(
+SESSIONS_TOUCH: Endpoint[sessions.TouchSessions, Ok] = _endpoint(
     "sessions.session.touch",
     sessions.TouchSessions,
     Ok,
-    "sessions",
     description="batched sliding-expiry keep-alive from an edge replica",
 )
 SESSIONS_UPDATE_STATE: Endpoint[sessions.UpdateSessionState, sessions.SessionInfo | NotFound | Invalid] = (
-    Endpoint(
+    _endpoint(
         "sessions.session.update",
         sessions.UpdateSessionState,
         sessions.SessionInfo | NotFound | Invalid,
-        "sessions",
     )
 )
-SESSIONS_CLOSE: Endpoint[sessions.CloseSession, Ok | NotFound] = Endpoint(
+SESSIONS_CLOSE: Endpoint[sessions.CloseSession, Ok | NotFound] = _endpoint(
     "sessions.session.close",
     sessions.CloseSession,
     Ok | NotFound,
-    "sessions",
 )
-SESSIONS_CLOSE_ALL: Endpoint[sessions.CloseSessions, sessions.SessionsClosed] = Endpoint(
+SESSIONS_CLOSE_ALL: Endpoint[sessions.CloseSessions, sessions.SessionsClosed] = _endpoint(
     "sessions.session.closeall",
     sessions.CloseSessions,
     sessions.SessionsClosed,
-    "sessions",
 )
-SESSIONS_LIST: Endpoint[sessions.ListSessions, sessions.SessionList] = Endpoint(
+SESSIONS_LIST: Endpoint[sessions.ListSessions, sessions.SessionList] = _endpoint(
     "sessions.session.list",
     sessions.ListSessions,
     sessions.SessionList,
-    "sessions",
 )
-SESSIONS_CLOSE_IDLE: Endpoint[sessions.CloseIdleSessions, sessions.SessionsClosed | Invalid] = Endpoint(
+SESSIONS_CLOSE_IDLE: Endpoint[sessions.CloseIdleSessions, sessions.SessionsClosed | Invalid] = _endpoint(
     "sessions.session.closeidle",
     sessions.CloseIdleSessions,
     sessions.SessionsClosed | Invalid,
-    "sessions",
     description="end an integration's sessions unused for a while (the owner's clean-up)",
 )
-SESSIONS_COUNT: Endpoint[sessions.CountSessions, sessions.SessionCounts | Invalid] = Endpoint(
+SESSIONS_COUNT: Endpoint[sessions.CountSessions, sessions.SessionCounts | Invalid] = _endpoint(
     "sessions.session.count",
     sessions.CountSessions,
     sessions.SessionCounts | Invalid,
-    "sessions",
     description="live sessions per integration",
 )
 
-SESSION_OPENED = Event("events.sessions.session.opened", sessions.SessionEvent, SESSIONS_EVENTS.name)
-SESSION_CLOSED = Event("events.sessions.session.closed", sessions.SessionEvent, SESSIONS_EVENTS.name)
-SESSION_EXPIRED = Event("events.sessions.session.expired", sessions.SessionEvent, SESSIONS_EVENTS.name)
+SESSION_OPENED = SESSIONS_EVENTS.event("session.opened", sessions.SessionEvent)
+SESSION_CLOSED = SESSIONS_EVENTS.event("session.closed", sessions.SessionEvent)
+SESSION_EXPIRED = SESSIONS_EVENTS.event("session.expired", sessions.SessionEvent)
 # State changed (log level, subscriptions, capabilities): edge replicas drop their cached copy.
-SESSION_UPDATED = Event("events.sessions.session.updated", sessions.SessionEvent, SESSIONS_EVENTS.name)
+SESSION_UPDATED = SESSIONS_EVENTS.event("session.updated", sessions.SessionEvent)
 
 
 def all_endpoints() -> list[Endpoint[Any, Any]]:
@@ -321,10 +295,17 @@ def all_events() -> list[Event[Any]]:
 # --- Edge replicas among themselves (the worker subjects are in ``skillrelay_worker.subjects``) --------
 #   edge.relay.<edgeKey>                  ClientResponseRelayed: a client's answer to the holding edge
 #   edge.replica.<edgeKey>.alive          any payload, answered by that edge replica while it runs
+#   edge.upstream.<edgeKey>               ParkedAnswer -> ParkedStep: a 2026 client's answers to the
+#                                         replica holding a 2025-session upstream's open request
 
 
 def relay_subject(edge_key: str) -> str:
     return f"edge.relay.{edge_key}"
+
+
+def parked_call_subject(edge_key: str) -> str:
+    """Served by the edge replica whose key this is, for the upstream calls it holds parked."""
+    return f"edge.upstream.{edge_key}"
 
 
 def edge_liveness_subject(edge_key: str) -> str:

@@ -4,9 +4,11 @@ stateless and the 2025 sessions) as any server built on the SDK does.
 
 What it offers: ``echo``, ``add`` (structured output), ``count`` (progress and log messages),
 ``ask_name`` (elicits: a server-to-client request in a 2025 session, ``input_required`` at
-2026-07-28), ``slow`` (for cancellation and timeouts), ``locate`` (an argument mirrored in the
-``Mcp-Param-Region`` header at 2026-07-28), ``whoami`` (which headers reached it), ``add_tool``
-(changes the tool list: ``subscriptions/listen`` streams hear ``tools/list_changed``); the
+2026-07-28), ``ask_twice`` (two questions one after the other with ``ctx.elicit``, 2025 sessions only;
+notes a call cancelled while it waits), ``slow`` (for cancellation and timeouts), ``locate`` (an
+argument mirrored in the ``Mcp-Param-Region`` header at 2026-07-28), ``whoami`` (which headers reached
+it), ``add_tool`` (changes the tool list: ``subscriptions/listen`` streams hear ``tools/list_changed``);
+the
 resource ``upstream://greeting``, the template ``upstream://items/{item_id}``, the prompt ``greet``.
 
 ``UpstreamServer`` runs it under uvicorn on a free port in a thread (like ``EdgeHarness``);
@@ -41,6 +43,10 @@ from skillrelay_devstack.embedded import free_port
 
 class NameForm(BaseModel):
     name: str
+
+
+class ColourForm(BaseModel):
+    colour: str
 
 
 class Sum(BaseModel):
@@ -85,6 +91,22 @@ def build_upstream(name: str = "upstream") -> MCPServer:
     @server.tool(description="Ask the user's name and greet them.")
     async def ask_name(form: Annotated[NameForm, Resolve(_ask_for_name)]) -> str:
         return f"Hello, {form.name}!"
+
+    # Calls of ``ask_twice`` cancelled while waiting for an answer.
+    asks_cancelled = threading.Event()
+    server.asks_cancelled = asks_cancelled  # type: ignore[attr-defined]
+
+    @server.tool(description="Ask a name, then a colour; answer with both (2025 sessions).")
+    async def ask_twice(ctx: Context) -> str:
+        try:
+            named = await ctx.elicit("What is your name?", NameForm)
+            coloured = await ctx.elicit("Which colour?", ColourForm)
+        except asyncio.CancelledError:
+            asks_cancelled.set()
+            raise
+        name = named.data.name if named.action == "accept" and named.data else "nobody"
+        colour = coloured.data.colour if coloured.action == "accept" and coloured.data else "none"
+        return f"{name} likes {colour}"
 
     # Calls of ``slow`` that ended by cancellation (the client's, relayed by the edge).
     cancelled: list[float] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -38,6 +39,25 @@ def _ts(name: str, nullable: bool = False) -> Column[datetime]:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
 
+def _grant(*, user_known: bool, redirect: bool) -> list[Column[Any]]:
+    """What an OAuth authorization is for, from its request through its code to its refresh tokens:
+    the integration, the client (and where its code goes, with the PKCE challenge), the scope, the
+    resource (RFC 8707), and the user (``subject`` at the upstream, and its contact) once known."""
+    code = [
+        Column("redirect_uri", Text, nullable=False),
+        Column("code_challenge", String(128), nullable=False),
+    ]
+    return [
+        Column("integration_id", String(80), nullable=False),
+        Column("client_id", String(2048), nullable=False),
+        *(code if redirect else []),
+        Column("scope", Text, nullable=False),
+        Column("resource", Text, nullable=False),
+        Column("subject", Text, nullable=not user_known),
+        Column("contact_id", String(80), nullable=not user_known),
+    ]
+
+
 signing_keys = Table(
     "signing_keys",
     metadata,
@@ -70,20 +90,13 @@ authorization_requests = Table(
     "authorization_requests",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("integration_id", String(80), nullable=False),
-    Column("client_id", String(2048), nullable=False),
-    Column("redirect_uri", Text, nullable=False),
+    *_grant(user_known=False, redirect=True),
     Column("state", Text, nullable=True),
-    Column("code_challenge", String(128), nullable=False),
-    Column("scope", Text, nullable=False),
-    Column("resource", Text, nullable=False),
     Column("force_consent", Boolean, nullable=False),
     Column("upstream_state", String(64), nullable=False, unique=True),
     Column("upstream_verifier", Text, nullable=False),
     Column("upstream_nonce", String(64), nullable=False),
     Column("binding_hash", String(64), nullable=False),
-    Column("subject", Text, nullable=True),
-    Column("contact_id", String(80), nullable=True),
     _ts("created_at"),
     _ts("expires_at"),
 )
@@ -92,14 +105,7 @@ authorization_codes = Table(
     "authorization_codes",
     metadata,
     Column("code_hash", String(64), primary_key=True),
-    Column("integration_id", String(80), nullable=False),
-    Column("client_id", String(2048), nullable=False),
-    Column("redirect_uri", Text, nullable=False),
-    Column("code_challenge", String(128), nullable=False),
-    Column("scope", Text, nullable=False),
-    Column("resource", Text, nullable=False),
-    Column("subject", Text, nullable=False),
-    Column("contact_id", String(80), nullable=False),
+    *_grant(user_known=True, redirect=True),
     Column("generation", Integer, nullable=False),
     Column("family_id", String(64), nullable=False),
     _ts("expires_at"),
@@ -111,12 +117,7 @@ refresh_tokens = Table(
     metadata,
     Column("token_hash", String(64), primary_key=True),
     Column("family_id", String(64), nullable=False),
-    Column("integration_id", String(80), nullable=False),
-    Column("client_id", String(2048), nullable=False),
-    Column("subject", Text, nullable=False),
-    Column("contact_id", String(80), nullable=False),
-    Column("scope", Text, nullable=False),
-    Column("resource", Text, nullable=False),
+    *_grant(user_known=True, redirect=False),
     Column("generation", Integer, nullable=False),
     Column("access_jti", String(64), nullable=False),
     _ts("access_expires_at"),

@@ -17,6 +17,7 @@ from skillrelay_common.settings import Settings
 from skillrelay_edge.abilities.http import HttpRunner
 from skillrelay_edge.abilities.mcp_source import McpSourceRunner, ask_source_refresh
 from skillrelay_edge.abilities.openapi import OpenApiRunner
+from skillrelay_edge.abilities.parked import ParkedCalls
 from skillrelay_edge.abilities.static import StaticRunner
 from skillrelay_edge.abilities.worker import WorkerRunner
 from skillrelay_edge.access.credentials import CredentialVerifier
@@ -99,9 +100,14 @@ class EdgeRuntime:
         }
         # One key per replica: worker events come to workerev.<key>.*, other replicas ask whether it lives.
         self.edge_key = uuid.uuid4().hex[:12]
+        # 2025-session upstreams' questions to 2026 clients: their calls wait here for a retry on any replica.
+        self.parked = ParkedCalls(bus, self.edge_key)
         self.worker_runner = WorkerRunner(bus, nats_url=settings.nats.require_url(), edge_key=self.edge_key)
         runners["worker"] = self.worker_runner
         runners.update(self.extra_runners)
+        for runner in runners.values():
+            if isinstance(runner, McpSourceRunner):
+                runner.parked = self.parked
         self.adoption = CallAdoption(
             records=CallRecords(bus),
             liveness=ReplicaLiveness(bus, self.edge_key),
@@ -152,6 +158,7 @@ class EdgeRuntime:
             self.inflight,
             self.streams,
             self.worker_runner,
+            self.parked,
             self.adoption,
             self.task_store,
         ):

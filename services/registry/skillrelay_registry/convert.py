@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -27,6 +27,8 @@ from skillrelay_registry.models import (
     Skillset,
 )
 
+StructT = TypeVar("StructT", bound=msgspec.Struct)
+
 
 def endpoint_url(edge_public_url: str, integration_id: str) -> str:
     return f"{edge_public_url}/api/v1/integration/mcpserver/{integration_id}/mcp"
@@ -45,109 +47,46 @@ def load_dynamic_handler(stored: dict[str, Any] | None) -> DynamicHandler | None
     return None if stored is None else cast(DynamicHandler, msgspec.convert(stored, DynamicHandler))
 
 
+def from_row(struct: type[StructT], row: object, **given: Any) -> StructT:
+    """``struct`` with each field the row's attribute of the same name, unless ``given``: a field the
+    row lacks must be given (an ``AttributeError`` otherwise, never a silent default)."""
+    names = [field.name for field in msgspec.structs.fields(struct) if field.name not in given]
+    return struct(**{name: getattr(row, name) for name in names}, **given)
+
+
 def blueprint_out(row: Blueprint) -> schemas.BlueprintOut:
-    return schemas.BlueprintOut(
-        id=row.id,
-        name=row.name,
-        description=row.description,
-        meta=row.meta,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return from_row(schemas.BlueprintOut, row)
 
 
 def skillset_out(row: Skillset) -> schemas.SkillsetOut:
-    return schemas.SkillsetOut(
-        id=row.id,
-        name=row.name,
-        description=row.description,
-        blueprint_id=row.blueprint_id,
-        meta=row.meta,
-        revision=row.revision,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def _item_fields(row: Ability | Resource | Prompt) -> dict[str, Any]:
-    """What every ability, resource and prompt record shows (``schemas.SkillsetItemOut``)."""
-    return {
-        "id": row.id,
-        "skillset_id": row.skillset_id,
-        "name": row.name,
-        "title": row.title,
-        "description": row.description,
-        "meta": row.meta,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
+    return from_row(schemas.SkillsetOut, row)
 
 
 def ability_out(row: Ability) -> schemas.AbilityOut:
-    return schemas.AbilityOut(
-        **_item_fields(row),
-        input_schema=row.input_schema,
-        output_schema=row.output_schema,
-        annotations=row.annotations,
-        handler=load_handler(row.handler),
-    )
+    return from_row(schemas.AbilityOut, row, handler=load_handler(row.handler))
 
 
 def resource_out(row: Resource) -> schemas.ResourceOut:
-    return schemas.ResourceOut(
-        **_item_fields(row),
-        uri=row.uri,
-        uri_template=row.uri_template,
-        mime_type=row.mime_type,
-        text=row.text_content,
-        blob=row.blob,
-        handler=load_dynamic_handler(row.handler),
-        annotations=row.annotations,
-        size=row.size,
+    return from_row(
+        schemas.ResourceOut, row, text=row.text_content, handler=load_dynamic_handler(row.handler)
     )
 
 
 def prompt_out(row: Prompt) -> schemas.PromptOut:
-    return schemas.PromptOut(
-        **_item_fields(row),
-        arguments=row.arguments,
-        messages=row.messages,
-        handler=load_dynamic_handler(row.handler),
-    )
+    return from_row(schemas.PromptOut, row, handler=load_dynamic_handler(row.handler))
 
 
 def oauth_connection_out(row: OAuthConnection) -> schemas.OAuthConnectionOut:
-    return schemas.OAuthConnectionOut(
-        id=row.id,
-        name=row.name,
-        description=row.description,
-        client_id=row.client_id,
-        scopes=list(row.scopes),
-        issuer=row.issuer,
-        authorization_url=row.authorization_url,
-        token_url=row.token_url,
-        userinfo_url=row.userinfo_url,
-        meta=row.meta,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return from_row(schemas.OAuthConnectionOut, row, scopes=list(row.scopes))
 
 
 def integration_out(row: Integration, edge_public_url: str) -> schemas.IntegrationOut:
-    return schemas.IntegrationOut(
-        id=row.id,
-        name=row.name,
-        description=row.description,
-        skillset_id=row.skillset_id,
-        blueprint_id=row.blueprint_id,
+    return from_row(
+        schemas.IntegrationOut,
+        row,
         o_auth_connection_id=row.oauth_connection_id,
         session_mode=cast(SessionMode, row.session_mode),
-        max_sessions=row.max_sessions,
-        session_idle_minutes=row.session_idle_minutes,
         endpoint=endpoint_url(edge_public_url, row.id),
-        meta=row.meta,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 
@@ -155,63 +94,30 @@ def integration_out(row: Integration, edge_public_url: str) -> schemas.Integrati
 
 
 def integration_info(row: Integration) -> IntegrationInfo:
-    return IntegrationInfo(
-        id=row.id,
-        owner_id=row.owner_id,
-        name=row.name,
-        description=row.description,
-        skillset_id=row.skillset_id,
-        blueprint_id=row.blueprint_id,
+    return from_row(
+        IntegrationInfo,
+        row,
         o_auth_connection_id=row.oauth_connection_id,
-        oauth_generation=row.oauth_generation,
         session_mode=cast(SessionMode, row.session_mode),
-        max_sessions=row.max_sessions,
         session_ttl_seconds=row.session_idle_minutes * 60.0,
     )
 
 
 def ability_def(row: Ability) -> AbilityDef:
-    return AbilityDef(
-        id=row.id,
-        name=row.name,
-        description=row.description,
-        title=row.title,
-        input_schema=row.input_schema,
-        output_schema=row.output_schema,
-        annotations=row.annotations,
-        handler=load_handler(row.handler),
-        meta=row.meta,
-    )
+    return from_row(AbilityDef, row, handler=load_handler(row.handler))
 
 
 def resource_def(row: Resource) -> ResourceDef:
-    return ResourceDef(
-        id=row.id,
-        name=row.name,
-        uri=row.uri,
-        uri_template=row.uri_template,
-        title=row.title,
-        description=row.description,
-        mime_type=row.mime_type,
-        text=row.text_content,
-        blob=row.blob,
-        handler=load_dynamic_handler(row.handler),
-        annotations=row.annotations,
-        size=row.size,
-        meta=row.meta,
-    )
+    return from_row(ResourceDef, row, text=row.text_content, handler=load_dynamic_handler(row.handler))
 
 
 def prompt_def(row: Prompt) -> PromptDef:
-    return PromptDef(
-        id=row.id,
-        name=row.name,
-        title=row.title,
-        description=row.description,
+    return from_row(
+        PromptDef,
+        row,
         arguments=msgspec.convert(row.arguments, list[PromptArgument]),
         messages=msgspec.convert(row.messages, list[PromptMessage]),
         handler=load_dynamic_handler(row.handler),
-        meta=row.meta,
     )
 
 

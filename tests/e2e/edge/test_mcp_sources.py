@@ -20,8 +20,8 @@ import pytest
 from mcp.client import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
 from prometheus_client import REGISTRY
+from sse_starlette.sse import AppStatus
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import AbilityDef, McpSourceHandler, SourceDef
@@ -37,6 +37,7 @@ from skillrelay_edge.abilities.mcp_source import McpSourceRunner
 
 pytestmark = pytest.mark.timeout(180)
 INTEGRATION = "mcpserver_sources"
+OTHER_INTEGRATION = "mcpserver_sources_other"
 UPSTREAM_SECRET = "Bearer upstream-only-secret"
 WAIT = 20.0
 
@@ -69,6 +70,11 @@ def _skillset(upstream: UpstreamServer) -> Any:
         AbilityDef(
             id="a_short", name="short_slow", handler=McpSourceHandler(source_id="src_short", name="slow")
         ),
+        AbilityDef(
+            id="a_short_ask",
+            name="short_ask",
+            handler=McpSourceHandler(source_id="src_short", name="ask_twice"),
+        ),
     ]
     return msgspec.structs.replace(
         skillset, abilities=[*skillset.abilities, *extra], sources=[*skillset.sources, down, short]
@@ -76,9 +82,17 @@ def _skillset(upstream: UpstreamServer) -> Any:
 
 
 @pytest.fixture(scope="module")
-def edges(nats_url: str, postgres_admin_url: str, upstream: UpstreamServer) -> Iterator[list[EdgeHarness]]:
-    control = ControlPlane()
-    control.add(INTEGRATION, _skillset(upstream))
+def control(upstream: UpstreamServer) -> ControlPlane:
+    """What every edge harness of this module serves as the registry and auth (each serves it on the
+    same NATS subjects, so any of them may answer any replica's question: one control plane for all)."""
+    plane = ControlPlane()
+    plane.add(INTEGRATION, _skillset(upstream))
+    plane.add(OTHER_INTEGRATION, _skillset(upstream))
+    return plane
+
+
+@pytest.fixture(scope="module")
+def edges(nats_url: str, postgres_admin_url: str, control: ControlPlane) -> Iterator[list[EdgeHarness]]:
     database_url = create_database_now(postgres_admin_url)
     with two_replicas(
         nats_url, control, database_url, allow_private_http_targets=True, secret_key="s" * 32
@@ -87,23 +101,27 @@ def edges(nats_url: str, postgres_admin_url: str, upstream: UpstreamServer) -> I
 
 
 class RoundRobin(httpx.AsyncBaseTransport):
-    """Each request to the next edge replica; notes (replica, method, carries inputResponses)."""
+    """Each request to the next edge replica; notes (replica, method, carries inputResponses).
+    With ``rotate_on``, only requests of those methods go round; the others go to the first replica."""
 
-    def __init__(self, replicas: list[str]) -> None:
+    def __init__(self, replicas: list[str], rotate_on: frozenset[str] | None = None) -> None:
         self._replicas = [httpx.URL(url) for url in replicas]
         self._inner = httpx.AsyncHTTPTransport()
         self._next = 0
+        self._rotate_on = rotate_on
         self.served: list[tuple[int, str | None, bool]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        replica = self._next % len(self._replicas)
-        self._next += 1
         body: dict[str, Any] = {}
         if request.method == "POST":
             try:
                 body = json.loads(request.content or b"{}")
             except ValueError:
                 body = {}
+        replica = 0
+        if self._rotate_on is None or body.get("method") in self._rotate_on:
+            replica = self._next % len(self._replicas)
+            self._next += 1
         params = body.get("params") if isinstance(body.get("params"), dict) else {}
         self.served.append((replica, body.get("method"), "inputResponses" in (params or {})))
         target = self._replicas[replica]
@@ -280,30 +298,36 @@ async def test_list_changed_from_the_upstream_asks_the_registry_to_refresh_the_s
         await registry.close()
 
 
-@pytest.fixture(scope="module")
-def session_era_edge(nats_url: str, upstream: UpstreamServer) -> Iterator[EdgeHarness]:
-    """One replica whose source runner speaks only the 2025 session era to upstreams: the upstream's
-    questions then come as server-to-client requests on the call's stream."""
-    control = ControlPlane()
-    control.add(INTEGRATION, _skillset(upstream))
+def session_era_replica(nats_url: str, control: ControlPlane) -> EdgeHarness:
+    """A replica whose source runner speaks only the 2025 session era to upstreams (their questions
+    then come as server-to-client requests on the call's stream), with the deployment's shared secret."""
     runner = McpSourceRunner(allow_private_targets=True, eras=("session",))
-    edge = EdgeHarness(nats_url, control, runners={"mcp": runner}, allow_private_http_targets=True)
+    edge = EdgeHarness(
+        nats_url, control, runners={"mcp": runner}, allow_private_http_targets=True, secret_key="s" * 32
+    )
     edge.start()
+    return edge
+
+
+@pytest.fixture(scope="module")
+def session_era_pair(nats_url: str, control: ControlPlane) -> Iterator[list[EdgeHarness]]:
+    replicas = [session_era_replica(nats_url, control) for _ in range(2)]
     try:
-        yield edge
+        yield replicas
     finally:
-        edge.stop()
+        for edge in replicas:
+            edge.stop()
 
 
 async def test_a_session_era_upstream_asks_a_2025_client_through_the_edge(
-    session_era_edge: EdgeHarness,
+    session_era_pair: list[EdgeHarness],
 ) -> None:
     seen = Seen()
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with (
         httpx.AsyncClient(headers=headers, timeout=30) as http,
         Client(
-            streamable_http_client(session_era_edge.mcp_url(INTEGRATION), http_client=http),
+            streamable_http_client(session_era_pair[0].mcp_url(INTEGRATION), http_client=http),
             mode="legacy",
             elicitation_callback=seen.on_elicitation,
         ) as client,
@@ -314,21 +338,132 @@ async def test_a_session_era_upstream_asks_a_2025_client_through_the_edge(
         assert texts(counted) == ["counted to 2"] and seen.progress == [1, 2]
 
 
-async def test_a_session_era_upstreams_question_to_a_2026_client_is_refused_plainly(
-    session_era_edge: EdgeHarness,
+async def test_a_session_era_upstream_asks_a_2026_client_whose_retries_go_to_the_other_replica(
+    session_era_pair: list[EdgeHarness],
 ) -> None:
-    seen = Seen()
+    """The upstream's open request is parked on the replica that sent it; the 2026 client gets its
+    question as input_required and retries on the other replica, which hands the answer over."""
+    asked: list[str] = []
+
+    async def answer(context: ClientRequestContext, params: Any) -> types.ElicitResult:
+        asked.append(params.message)
+        content = {"name": "Ada"} if "name" in params.message else {"colour": "teal"}
+        return types.ElicitResult(action="accept", content=content)
+
+    balancer = RoundRobin([edge.url for edge in session_era_pair], rotate_on=frozenset({"tools/call"}))
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with (
-        httpx.AsyncClient(headers=headers, timeout=30) as http,
+        httpx.AsyncClient(transport=balancer, headers=headers, timeout=30) as http,
         Client(
-            streamable_http_client(session_era_edge.mcp_url(INTEGRATION), http_client=http),
-            elicitation_callback=seen.on_elicitation,
+            streamable_http_client(session_era_pair[0].mcp_url(INTEGRATION), http_client=http),
+            elicitation_callback=answer,
         ) as client,
     ):
         assert client.protocol_version == "2026-07-28"
-        # The upstream's handler fails on the edge's error answer; its error names why.
-        with pytest.raises(MCPError, match="cannot be relayed to a 2026-07-28 client from a 2025 session"):
-            await client.call_tool("up_ask_name", {})
-        assert seen.elicited == []
-        assert texts(await client.call_tool("up_echo", {"text": "fine"})) == ["fine"]
+        assert texts(await client.call_tool("up_ask_name", {})) == ["Hello, Ada!"]
+        # Two questions, one after the other: three requests, the last back on the holding replica.
+        assert texts(await client.call_tool("up_ask_twice", {})) == ["Ada likes teal"]
+        counted = await client.call_tool("up_count", {"steps": 2})
+        assert texts(counted) == ["counted to 2"]
+    assert asked == ["What is your name?", "What is your name?", "Which colour?"]
+    calls = [(replica, retry) for replica, method, retry in balancer.served if method == "tools/call"]
+    assert calls == [(0, False), (1, True), (0, False), (1, True), (0, True), (1, False)]
+
+
+async def _call(
+    http: httpx.AsyncClient,
+    edge: EdgeHarness,
+    name: str,
+    extra: dict[str, Any] | None = None,
+    integration: str = INTEGRATION,
+) -> dict[str, Any]:
+    """A raw 2026-07-28 tools/call (a client that can elicit); the JSON-RPC response."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+    }
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "authorization": f"Bearer {TOKEN}",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": name,
+    }
+    params = {"name": name, "arguments": {}, "_meta": meta, **(extra or {})}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+    answered = await http.post(edge.mcp_url(integration), headers=headers, json=body)
+    assert answered.status_code == 200
+    message: dict[str, Any] = answered.json()
+    return message
+
+
+def _answered(key: str, name: str, state: str) -> dict[str, Any]:
+    return {
+        "inputResponses": {key: {"action": "accept", "content": {"name": name}}},
+        "requestState": state,
+    }
+
+
+async def test_a_parked_calls_state_is_refused_when_tampered_or_foreign(
+    session_era_pair: list[EdgeHarness],
+) -> None:
+    first, second = session_era_pair
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        asked = (await _call(http, first, "up_ask_name"))["result"]
+        assert asked["resultType"] == "input_required"
+        [(key, question)] = asked["inputRequests"].items()
+        assert key == "elicit-1" and question["method"] == "elicitation/create"
+        assert question["params"]["message"] == "What is your name?"
+        state = asked["requestState"]
+        for forged, integration in (
+            (state + "x", INTEGRATION),
+            (state[:-4], INTEGRATION),
+            (state, OTHER_INTEGRATION),  # sealed for another integration (and its principal)
+        ):
+            refused = await _call(http, second, "up_ask_name", _answered(key, "Eve", forged), integration)
+            assert refused["error"]["code"] == -32602 and "requestState" in refused["error"]["message"]
+        # The genuine state still works after those attempts, on either replica.
+        done = (await _call(http, second, "up_ask_name", _answered(key, "Eve", state)))["result"]
+        assert done["content"] == [{"type": "text", "text": "Hello, Eve!"}]
+        # The call is over: its state leads nowhere now (a tool error saying to call again).
+        again = (await _call(http, first, "up_ask_name", _answered(key, "Eve", state)))["result"]
+        assert again["isError"] and "call the tool again" in again["content"][0]["text"]
+
+
+async def test_a_retry_after_the_holding_replica_stopped_is_a_clear_error(
+    session_era_pair: list[EdgeHarness], nats_url: str, control: ControlPlane
+) -> None:
+    holder = session_era_replica(nats_url, control)
+    try:
+        async with httpx.AsyncClient(timeout=WAIT) as http:
+            asked = (await _call(http, holder, "up_ask_name"))["result"]
+            assert asked["resultType"] == "input_required"
+            holder.stop()
+            retry = _answered("elicit-1", "Ada", asked["requestState"])
+            gone = (await _call(http, session_era_pair[0], "up_ask_name", retry))["result"]
+        assert gone["isError"]
+        assert (
+            gone["content"][0]["text"]
+            == "the edge replica holding this call has stopped; call the tool again"
+        )
+    finally:
+        holder.stop()
+        # A uvicorn server that stops sets sse-starlette's process-wide "exiting" flag, which would end
+        # every SSE answer of the upstream (served in this process) before its first event.
+        AppStatus.should_exit = False
+
+
+async def test_a_parked_call_whose_client_never_retries_is_cancelled_upstream(
+    session_era_pair: list[EdgeHarness], upstream: UpstreamServer
+) -> None:
+    cancelled = upstream.server.asks_cancelled  # type: ignore[attr-defined]
+    cancelled.clear()
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        # short_ask: the upstream's ask_twice through a source whose timeout is one second.
+        asked = (await _call(http, session_era_pair[0], "short_ask"))["result"]
+        assert asked["resultType"] == "input_required"
+        assert await asyncio.to_thread(cancelled.wait, WAIT)  # its window ended: cancelled upstream
+        late = await _call(
+            http, session_era_pair[1], "short_ask", _answered("elicit-1", "Ada", asked["requestState"])
+        )
+        assert late["error"]["code"] == -32602 and "expired" in late["error"]["message"]

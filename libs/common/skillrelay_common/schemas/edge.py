@@ -15,3 +15,27 @@ class ClientResponseRelayed(Message, kw_only=True):
     request_id: str
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+
+
+class ParkedAnswer(Message, kw_only=True):
+    """A 2026 client's retry of a call parked on another edge replica (a 2025-session upstream's open
+    request waiting for the client's answer): the answers, handed to the replica holding the call."""
+
+    park_id: str
+    integration_id: str
+    principal: str
+    responses: dict[str, dict[str, Any]] = {}
+
+
+class ParkedStep(Message, kw_only=True):
+    """What a parked call did next, the holding replica's reply to ``ParkedAnswer``. ``outcome``:
+    ``result`` (the upstream's result), ``input`` (its next questions, ``requests`` by key),
+    ``rpc_error`` (the upstream's JSON-RPC error: ``code``, ``message``, ``data``), ``upstream_error``
+    (the upstream failed or timed out: ``message``) or ``gone`` (no such call waits here any more)."""
+
+    outcome: str
+    result: dict[str, Any] | None = None
+    requests: dict[str, dict[str, Any]] | None = None
+    message: str = ""
+    code: int = 0
+    data: Any = None

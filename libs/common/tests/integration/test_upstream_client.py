@@ -61,6 +61,7 @@ async def test_read_catalog_lists_everything_the_upstream_offers(
         "add",
         "count",
         "ask_name",
+        "ask_twice",
         "slow",
         "whoami",
         "add_tool",

@@ -10,7 +10,9 @@ its session, a pinned connection pool). What it sends while it works reaches the
   2026 upstream and 2025 client: its ``input_required`` questions are asked on the call's stream and
   the upstream is retried with the answers; 2026 upstream and 2026 client: passed through, the
   upstream's ``requestState`` sealed inside the edge's own (any replica takes the retry);
-  2025 upstream and 2026 client: refused (the upstream's open stream cannot outlive the request);
+  2025 upstream and 2026 client: the upstream's open request is parked on this replica and its
+  question asked with ``input_required``; the retry, on any replica, brings the answer back here over
+  NATS (``abilities.parked``);
 - the client's cancellation ends the upstream request (2025: ``notifications/cancelled``; 2026: the
   stream is closed, which cancels it).
 
@@ -36,6 +38,7 @@ from skillrelay_common.outbound import OutboundClient
 from skillrelay_common.outbound.targets import TargetCache
 from skillrelay_common.schemas.abilities import AbilityDef, McpSourceHandler, SourceDef
 from skillrelay_common.schemas.base import Unavailable
+from skillrelay_common.schemas.edge import ParkedStep
 from skillrelay_common.schemas.registry import RefreshSource
 from skillrelay_common.subjects import REGISTRY_SOURCE_REFRESH
 from skillrelay_common.upstream import (
@@ -46,6 +49,7 @@ from skillrelay_common.upstream import (
     watch_changes,
 )
 from skillrelay_common.upstream.client import Era
+from skillrelay_edge.abilities.parked import GONE, PARKED_PREFIX, ParkedCall, ParkedCalls
 from skillrelay_edge.calls.context import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -142,6 +146,9 @@ class McpSourceRunner:
         self.connections = SourceConnections(
             allow_private=allow_private_targets, eras=eras, on_list_changed=on_list_changed
         )
+        # Calls of 2025-session upstreams waiting for a 2026 client's answer. This replica's own
+        # until the edge runtime attaches the one that serves other replicas' retries over NATS.
+        self.parked = ParkedCalls()
 
     async def aclose(self) -> None:
         await self.connections.aclose()
@@ -179,6 +186,9 @@ class McpSourceRunner:
         except InputRequired:
             outcome = "input_required"
             raise
+        except AbilityError:
+            outcome = "error"
+            raise
         finally:
             interrupt.active = False
             SOURCE_CALLS.labels(source.id, ctx.method, outcome).inc()
@@ -195,10 +205,22 @@ class McpSourceRunner:
         inputs = ctx.inputs
         if inputs is not None:  # a 2026 client's retry carries answers for the upstream
             resume = inputs.resume
+            if resume is not None and resume.call_id.startswith(PARKED_PREFIX):
+                step = await self.parked.resume(
+                    resume.call_id,
+                    integration_id=ctx.integration.id,
+                    principal=ctx.principal.id,
+                    responses=dict(inputs.responses),
+                    deadline=resume.deadline,
+                )
+                return _settled(step, resume)
             if resume is not None and resume.call_id.startswith(UPSTREAM_STATE_PREFIX):
                 state = resume.call_id[len(UPSTREAM_STATE_PREFIX) :]
                 if state:
                     params["requestState"] = state
+            await connection.connect()
+            if connection.era == "session":
+                return await self._park(relay, method, params)
             if inputs.responses:
                 params["inputResponses"] = dict(inputs.responses)
         for _round in range(MAX_INPUT_ROUNDS):
@@ -233,6 +255,34 @@ class McpSourceRunner:
             if isinstance(state, str):
                 params["requestState"] = state
         raise AbilityError(f"upstream {connection.label} asked for input more than {MAX_INPUT_ROUNDS} times")
+
+    async def _park(self, relay: _Relay, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A 2026 client calls a 2025-session upstream: the request runs parked, so a question the
+        upstream asks on its open stream can outlive this request (``abilities.parked``)."""
+        ctx, connection = relay.ctx, relay.connection
+        log_level = None if ctx.logs_off else (ctx.log_level or "debug")
+
+        async def start(parked: ParkedCall) -> dict[str, Any]:
+            return await connection.request(
+                method,
+                params,
+                messages=parked,
+                client_capabilities=ctx.client_capabilities,
+                log_level=log_level,
+                on_request_id=parked.bind,
+            )
+
+        parked = self.parked.park(
+            connection,
+            start,
+            integration_id=ctx.integration.id,
+            principal=ctx.principal.id,
+            capabilities=ctx.client_capabilities,
+            notify=relay.notify,
+            lifetime=min(connection.timeout, INPUT_WINDOW_SECONDS),
+        )
+        step = await self.parked.first_step(parked)
+        return _settled(step, ResumePoint(self.parked.resume_id(parked), 0, parked.deadline))
 
 
 def _upstream_request(
@@ -276,6 +326,19 @@ def _expand(template: str, variables: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _settled(step: ParkedStep, resume: ResumePoint) -> dict[str, Any]:
+    """A parked call's step as this request's outcome (its next question: ``input_required`` again)."""
+    if step.outcome == "result" and step.result is not None:
+        return _answer(step.result)
+    if step.outcome == "input" and step.requests:
+        raise InputRequired(step.requests, resume)
+    if step.outcome == "rpc_error":
+        raise UpstreamRpcError(step.code, step.message, step.data)
+    if step.outcome == "upstream_error":
+        raise UpstreamError(step.message)
+    raise AbilityError(step.message or GONE)
+
+
 def _answer(result: dict[str, Any]) -> dict[str, Any]:
     if any(field in result for field in _ANSWER_FIELDS):
         return {key: value for key, value in result.items() if key not in _ANSWER_FIELDS}
@@ -313,11 +376,11 @@ def _require_capability(ctx: CallContext, method: str) -> None:
 class _Relay:
     """What the upstream sends during one call, handed to the client's request."""
 
-    __slots__ = ("_connection", "ctx", "request_id")
+    __slots__ = ("connection", "ctx", "request_id")
 
     def __init__(self, ctx: CallContext, connection: UpstreamConnection) -> None:
         self.ctx = ctx
-        self._connection = connection
+        self.connection = connection
         self.request_id: int | None = None
 
     def bind(self, request_id: int) -> None:
@@ -346,16 +409,14 @@ class _Relay:
     async def ask(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """A 2025 upstream's server-to-client request, relayed to the client of this call."""
         if self.ctx.inputs is not None:
-            # A 2026 client is asked only through input_required; a session-era upstream waits on its
-            # open stream, which cannot outlive this request. Refused, plainly.
-            raise UpstreamRpcError(
-                METHOD_NOT_FOUND, f"{method} cannot be relayed to a 2026-07-28 client from a 2025 session"
-            )
+            # A 2026 client is asked only through input_required (a session-era upstream's call runs
+            # parked, see ``_park``): nothing else asks it.
+            raise UpstreamRpcError(METHOD_NOT_FOUND, f"{method} cannot be relayed on this request")
         capability = CAPABILITY_OF.get(method)
         if capability is not None and capability not in self.ctx.client_capabilities:
             raise UpstreamRpcError(INVALID_REQUEST, f"the client does not support {capability}")
         try:
-            return await self.ctx.request_client(method, params, self._connection.timeout)
+            return await self.ctx.request_client(method, params, self.connection.timeout)
         except ClientRequestError as exc:
             raise UpstreamRpcError(exc.code, exc.message, exc.data) from None
 

@@ -25,7 +25,7 @@ from skillrelay_registry.dashboard.pages import (
     registry_error_page,
     sign_in_redirect,
 )
-from skillrelay_registry.dashboard.reveal import TokenRevealer
+from skillrelay_registry.dashboard.reveal import Revealer
 from skillrelay_registry.dashboard.security import DashboardMiddleware, csrf_guard
 from skillrelay_registry.dashboard.session import RevealCodec, SessionCodec
 from skillrelay_registry.dashboard.views_account import home, sign_in_handler, sign_in_page, sign_out_handler
@@ -33,7 +33,7 @@ from skillrelay_registry.dashboard.views_integrations import INTEGRATION_HANDLER
 from skillrelay_registry.dashboard.views_search import SEARCH_HANDLERS
 from skillrelay_registry.dashboard.views_skillsets import SKILLSET_HANDLERS
 from skillrelay_registry.dashboard.views_sources import SOURCE_HANDLERS
-from skillrelay_registry.dashboard.views_workers import WORKER_HANDLERS, CredentialRevealer
+from skillrelay_registry.dashboard.views_workers import WORKER_HANDLERS
 from skillrelay_registry.errors import RegistryError
 
 STATIC = Path(__file__).parent / "static"
@@ -44,8 +44,7 @@ __all__ = ["dashboard_router"]
 def dashboard_router(settings: Settings, get_bus: Callable[[], Bus]) -> Router:
     codec = SessionCodec(settings.secret_key or "")
     secure = settings.http.registry_public_url.startswith("https://")
-    revealer = TokenRevealer(RevealCodec(settings.secret_key or ""))
-    credential_revealer = CredentialRevealer(RevealCodec(settings.secret_key or ""))
+    revealer = Revealer(RevealCodec(settings.secret_key or ""))
     return Router(
         PREFIX,
         route_handlers=[
@@ -65,7 +64,6 @@ def dashboard_router(settings: Settings, get_bus: Callable[[], Bus]) -> Router:
             "service": Provide(provide_service, sync_to_thread=False),
             "owner_id": Provide(provide_owner_id),
             "revealer": Provide(lambda: revealer, sync_to_thread=False),
-            "credential_revealer": Provide(lambda: credential_revealer, sync_to_thread=False),
         },
         middleware=[DashboardMiddleware(codec, secure_cookie=secure)],
         before_request=csrf_guard,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from litestar import Request, Response, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from skillrelay_common.schemas.audit import AUDIT_KINDS
@@ -18,27 +17,33 @@ from skillrelay_registry.dashboard.charts import format_ms, usage_chart
 from skillrelay_registry.dashboard.client_config import client_configs, install_links
 from skillrelay_registry.dashboard.forms import Field, FormErrors
 from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
-from skillrelay_registry.dashboard.reveal import TokenRevealer
+from skillrelay_registry.dashboard.reveal import TOKEN_PAGE
+from skillrelay_registry.dashboard.session import TokenReveal
+from skillrelay_registry.dashboard.view_helpers import (
+    Deletion,
+    Editing,
+    Listing,
+    Rejected,
+    RevealerDep,
+    Rotation,
+    deletion_handlers,
+    editing_handlers,
+    every_error,
+    form_page,
+    listing_handlers,
+    posted_form,
+    rotation_handlers,
+    secret_page_handler,
+    submit_form,
+)
 from skillrelay_registry.dashboard.views_skillsets import LIST_ALL
 from skillrelay_registry.dashboard.views_try import TOKEN_FIELD, TryPanel, shown_blocks, try_handler
 from skillrelay_registry.dashboard.views_try import try_panel as make_try_panel
-from skillrelay_registry.errors import RegistryError, ServiceUnavailable
+from skillrelay_registry.errors import ServiceUnavailable
 from skillrelay_registry.pagination import parse_session_query
+from skillrelay_registry.service import RegistryService
 
-Revealer = NamedDependency[TokenRevealer]
 SESSIONS_PER_PAGE = 20
-
-
-async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return dict((await request.form()).items())
-
-
-def _form_errors(exc: FormErrors | RegistryError) -> FormErrors:
-    if isinstance(exc, FormErrors):
-        return exc
-    if exc.status == 503:
-        return FormErrors(general=[f"Nothing was changed: {exc.message}. Try again in a moment."])
-    return forms.registry_errors(exc)
 
 
 async def _integration_fields(service: Service, owner_id: OwnerId) -> list[Field]:
@@ -66,19 +71,18 @@ async def _integrations_page(
     usage = provide_usage(request.app.state)
     hour = {item.id: usage.book.report(item.id, "1h", usage.now()).totals for item in page.items}
     live = await service.count_live_sessions([item.id for item in page.items])
-    return render(
+    return form_page(
         request,
         "integrations.html",
-        status_code=422 if errors else 200,
+        fields,
+        values or {"sessionMode": "strict", "sessionIdleMinutes": "1440", "maxSessions": "1000"},
+        errors,
         integrations=[as_dict(item) for item in page.items],
         usage_hour=hour,
         live_sessions=live,
         format_ms=format_ms,
         skillset_names=names,
         next_cursor=page.cursor,
-        fields=fields,
-        values=values or {"sessionMode": "strict", "sessionIdleMinutes": "1440", "maxSessions": "1000"},
-        errors=errors or FormErrors(),
     )
 
 
@@ -90,19 +94,18 @@ async def list_integrations(
 
 
 def _token_page(
-    request: Request[Any, Any, Any],
-    integration: dict[str, Any],
-    token: str,
-    *,
-    rotated: bool,
+    request: Request[Any, Any, Any], integration: dict[str, Any], reveal: TokenReveal | None
 ) -> Response[str]:
+    """The token just created or rotated, once; then a page that says it cannot be shown again."""
+    if reveal is None:
+        return render(request, "token_gone.html", integration=integration)
     return render(
         request,
         "token.html",
         integration=integration,
-        token=token,
-        rotated=rotated,
-        **_connect_context(integration, token),
+        token=reveal.token,
+        rotated=reveal.rotated,
+        **_connect_context(integration, reveal.token),
     )
 
 
@@ -120,21 +123,23 @@ def _connect_context(integration: dict[str, Any], token: str | None) -> dict[str
 
 @post("/integrations")
 async def create_integration(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, revealer: Revealer
+    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, revealer: RevealerDep
 ) -> Response[str]:
-    form = await _form(request)
     fields = await _integration_fields(service, owner_id)
-    try:
-        body, errors = forms.read_form(fields, form)
-        created = await service.create_integration(
-            owner_id, forms.to_body(body, schemas.IntegrationCreate, errors)
-        )
-    except (FormErrors, RegistryError) as exc:
+    created = await submit_form(
+        request,
+        fields,
+        schemas.IntegrationCreate,
+        lambda body: service.create_integration(owner_id, body),
+        shown=every_error,
+    )
+    if isinstance(created, Rejected):
         return await _integrations_page(
-            request, service, owner_id, values=forms.posted_values(fields, form), errors=_form_errors(exc)
+            request, service, owner_id, values=created.values, errors=created.errors
         )
     return redirect(
-        request, revealer.hand_over(request, owner_id, created.id, created.access_token, rotated=False)
+        request,
+        revealer.hand_over(request, TOKEN_PAGE, owner_id, created.id, created.access_token, rotated=False),
     )
 
 
@@ -174,10 +179,13 @@ async def _integration_page(
         sessions, sessions_problem = None, exc.message
     window: Literal["1h", "1d"] = "1d" if request.query_params.get("usage") == "1d" else "1h"
     usage = await usage_of(service, owner_id, provide_usage(request.app.state), integration_id, window)
-    return render(
+    return form_page(
         request,
         "integration.html",
-        status_code=status_code or (422 if errors or idle_errors else 200),
+        fields,
+        values or forms.form_values(fields, integration),
+        errors,
+        status_code=status_code or (422 if idle_errors else None),
         idle_errors=idle_errors or FormErrors(),
         integration=integration,
         audit_kinds=AUDIT_KINDS,
@@ -195,120 +203,18 @@ async def _integration_page(
         usage_window=window,
         chart=usage_chart(usage),
         format_ms=format_ms,
-        fields=fields,
-        values=values or forms.form_values(fields, integration),
-        errors=errors or FormErrors(),
     )
 
 
-@get("/integrations/{integration_id:str}")
-async def show_integration(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
-) -> Response[str]:
-    return await _integration_page(request, service, owner_id, integration_id)
-
-
-@post("/integrations/{integration_id:str}")
-async def update_integration(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
-) -> Response[str]:
-    form = await _form(request)
-    fields = await _integration_fields(service, owner_id)
-    try:
-        body, errors = forms.read_form(fields, form)
-        await service.update_integration(
-            owner_id, integration_id, forms.to_body(body, schemas.IntegrationUpdate, errors)
-        )
-    except (FormErrors, RegistryError) as exc:
-        return await _integration_page(
-            request,
-            service,
-            owner_id,
-            integration_id,
-            values=forms.posted_values(fields, form),
-            errors=_form_errors(exc),
-        )
-    return redirect(request, f"{PREFIX}/integrations/{integration_id}", "saved")
-
-
-@get("/integrations/{integration_id:str}/rotate")
-async def confirm_rotate(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
-) -> Response[str]:
-    integration = await service.get_integration(owner_id, integration_id)
-    return render(
-        request,
-        "confirm.html",
-        title=f"Rotate the access token of “{integration.name}”?",
-        message="Every client using the current token is refused from the moment the new one is shown. "
-        "The new token is shown once.",
-        action=f"{PREFIX}/integrations/{integration_id}/rotate",
-        confirm_label="Rotate token",
-        cancel=f"{PREFIX}/integrations/{integration_id}",
-        danger=True,
-    )
-
-
-@post("/integrations/{integration_id:str}/rotate")
-async def rotate_token(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    revealer: Revealer,
-    integration_id: FromPath[str],
-) -> Response[str]:
-    rotated = await service.rotate_integration_token(owner_id, integration_id)
-    return redirect(
-        request, revealer.hand_over(request, owner_id, integration_id, rotated.access_token, rotated=True)
-    )
-
-
-@get("/integrations/{integration_id:str}/token")
-async def show_token(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    revealer: Revealer,
-    integration_id: FromPath[str],
-) -> Response[str]:
-    """The token just created or rotated, once: a reload finds the cookie gone."""
-    integration = as_dict(await service.get_integration(owner_id, integration_id))
-    reveal = revealer.take(request, owner_id, integration_id)
-    if reveal is None:
-        return render(request, "token_gone.html", integration=integration)
-    return _token_page(request, integration, reveal.token, rotated=reveal.rotated)
-
-
-@get("/integrations/{integration_id:str}/delete")
-async def confirm_delete_integration(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
-) -> Response[str]:
-    integration = await service.get_integration(owner_id, integration_id)
-    return render(
-        request,
-        "confirm.html",
-        title=f"Delete the integration “{integration.name}”?",
-        message="Its token stops working and its sessions end at once. The skillset is kept.",
-        action=f"{PREFIX}/integrations/{integration_id}/delete",
-        confirm_label="Delete integration",
-        cancel=f"{PREFIX}/integrations/{integration_id}",
-        danger=True,
-    )
-
-
-@post("/integrations/{integration_id:str}/delete")
-async def delete_integration(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
-) -> Response[str]:
-    await service.delete_integration(owner_id, integration_id)
-    return redirect(request, f"{PREFIX}/integrations", "deleted")
+async def _rotate_token(service: RegistryService, owner_id: str, integration_id: str) -> str:
+    return (await service.rotate_integration_token(owner_id, integration_id)).access_token
 
 
 @post("/integrations/{integration_id:str}/sessions/end-idle")
 async def end_idle_sessions(
     request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, integration_id: FromPath[str]
 ) -> Response[str]:
-    form = await _form(request)
+    form = await posted_form(request)
     minutes = str(form.get("idleMinutes", "")).strip()
     try:
         body = schemas.SessionEndIdle(idle_minutes=int(minutes))
@@ -338,52 +244,6 @@ async def end_session(
 # --- OAuth connections ----------------------------------------------------------------------------
 
 
-async def _connections_page(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    *,
-    values: dict[str, str] | None = None,
-    errors: FormErrors | None = None,
-) -> Response[str]:
-    page = await service.list_oauth_connections(owner_id, page_query(request))
-    return render(
-        request,
-        "connections.html",
-        status_code=422 if errors else 200,
-        connections=[as_dict(item) for item in page.items],
-        next_cursor=page.cursor,
-        fields=forms.oauth_connection_fields(editing=False),
-        values=values or {},
-        errors=errors or FormErrors(),
-    )
-
-
-@get("/connections")
-async def list_connections(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
-) -> Response[str]:
-    return await _connections_page(request, service, owner_id)
-
-
-@post("/connections")
-async def create_connection(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
-) -> Response[str]:
-    form = await _form(request)
-    fields = forms.oauth_connection_fields(editing=False)
-    try:
-        body, errors = forms.read_form(fields, form)
-        await service.create_oauth_connection(
-            owner_id, forms.to_body(body, schemas.OAuthConnectionCreate, errors)
-        )
-    except (FormErrors, RegistryError) as exc:
-        return await _connections_page(
-            request, service, owner_id, values=forms.posted_values(fields, form), errors=_form_errors(exc)
-        )
-    return redirect(request, f"{PREFIX}/connections", "created")
-
-
 async def _connection_page(
     request: Request[Any, Any, Any],
     service: Service,
@@ -395,89 +255,77 @@ async def _connection_page(
 ) -> Response[str]:
     connection = as_dict(await service.get_oauth_connection(owner_id, connection_id))
     fields = forms.oauth_connection_fields(editing=True)
-    return render(
-        request,
-        "connection.html",
-        status_code=422 if errors else 200,
-        connection=connection,
-        fields=fields,
-        values=values or forms.form_values(fields, connection),
-        errors=errors or FormErrors(),
-    )
-
-
-@get("/connections/{connection_id:str}")
-async def show_connection(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
-) -> Response[str]:
-    return await _connection_page(request, service, owner_id, connection_id)
-
-
-@post("/connections/{connection_id:str}")
-async def update_connection(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
-) -> Response[str]:
-    form = await _form(request)
-    fields = forms.oauth_connection_fields(editing=True)
-    try:
-        body, errors = forms.read_form(fields, form)
-        await service.update_oauth_connection(
-            owner_id, connection_id, forms.to_body(body, schemas.OAuthConnectionUpdate, errors)
-        )
-    except (FormErrors, RegistryError) as exc:
-        return await _connection_page(
-            request,
-            service,
-            owner_id,
-            connection_id,
-            values=forms.posted_values(fields, form),
-            errors=_form_errors(exc),
-        )
-    return redirect(request, f"{PREFIX}/connections/{connection_id}", "saved")
-
-
-@get("/connections/{connection_id:str}/delete")
-async def confirm_delete_connection(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
-) -> Response[str]:
-    connection = await service.get_oauth_connection(owner_id, connection_id)
-    return render(
-        request,
-        "confirm.html",
-        title=f"Delete the OAuth connection “{connection.name}”?",
-        message="Refused while an integration is gated by it. This cannot be undone.",
-        action=f"{PREFIX}/connections/{connection_id}/delete",
-        confirm_label="Delete connection",
-        cancel=f"{PREFIX}/connections/{connection_id}",
-        danger=True,
-    )
-
-
-@post("/connections/{connection_id:str}/delete")
-async def delete_connection(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, connection_id: FromPath[str]
-) -> Response[str]:
-    await service.delete_oauth_connection(owner_id, connection_id)
-    return redirect(request, f"{PREFIX}/connections", "deleted")
+    values = values or forms.form_values(fields, connection)
+    return form_page(request, "connection.html", fields, values, errors, connection=connection)
 
 
 INTEGRATION_HANDLERS = [
     try_handler(_integration_page),
     list_integrations,
     create_integration,
-    show_integration,
-    update_integration,
-    confirm_rotate,
-    rotate_token,
-    show_token,
-    confirm_delete_integration,
-    delete_integration,
+    *editing_handlers(
+        Editing(
+            "integrations",
+            _integration_page,
+            _integration_fields,
+            schemas.IntegrationUpdate,
+            RegistryService.update_integration,
+            shown=every_error,
+        )
+    ),
+    *rotation_handlers(
+        Rotation(
+            TOKEN_PAGE,
+            "the access token of",
+            "Every client using the current token is refused from the moment the new one is shown. "
+            "The new token is shown once.",
+            "Rotate token",
+            RegistryService.get_integration,
+            _rotate_token,
+        )
+    ),
+    secret_page_handler(TOKEN_PAGE, RegistryService.get_integration, _token_page),
+    *deletion_handlers(
+        Deletion(
+            "integrations",
+            "the integration",
+            "Its token stops working and its sessions end at once. The skillset is kept.",
+            "Delete integration",
+            RegistryService.get_integration,
+            RegistryService.delete_integration,
+        )
+    ),
     end_idle_sessions,
     end_session,
-    list_connections,
-    create_connection,
-    show_connection,
-    update_connection,
-    confirm_delete_connection,
-    delete_connection,
+    *listing_handlers(
+        Listing(
+            "connections",
+            RegistryService.list_oauth_connections,
+            forms.oauth_connection_fields(editing=False),
+            schemas.OAuthConnectionCreate,
+            RegistryService.create_oauth_connection,
+            lambda _: f"{PREFIX}/connections",
+            shown=every_error,
+        )
+    ),
+    *editing_handlers(
+        Editing(
+            "connections",
+            _connection_page,
+            forms.oauth_connection_fields(editing=True),
+            schemas.OAuthConnectionUpdate,
+            RegistryService.update_oauth_connection,
+            shown=every_error,
+        )
+    ),
+    *deletion_handlers(
+        Deletion(
+            "connections",
+            "the OAuth connection",
+            "Refused while an integration is gated by it. This cannot be undone.",
+            "Delete connection",
+            RegistryService.get_oauth_connection,
+            RegistryService.delete_oauth_connection,
+        )
+    ),
 ]

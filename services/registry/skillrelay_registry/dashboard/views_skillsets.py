@@ -7,16 +7,33 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
 from skillrelay_registry import schemas
 from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms, handler_form
 from skillrelay_registry.dashboard.forms import Field, FormErrors
-from skillrelay_registry.dashboard.pages import PREFIX, as_dict, page_query, redirect, render
-from skillrelay_registry.errors import InvalidInput, NotFoundError, RegistryError
+from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
+from skillrelay_registry.dashboard.view_helpers import (
+    Deletion,
+    Editing,
+    InSkillset,
+    Listing,
+    Rejected,
+    client_errors,
+    confirm_page,
+    deletion_handlers,
+    editing_handlers,
+    form_page,
+    listing_handlers,
+    posted_form,
+    submit_form,
+)
+from skillrelay_registry.errors import NotFoundError
 from skillrelay_registry.kinds import ABILITY, PROMPT, RESOURCE, ContentKind
 from skillrelay_registry.pagination import MAX_TAKE, ListQuery
+from skillrelay_registry.service import RegistryService
 
 LIST_ALL = ListQuery(take=MAX_TAKE, order="asc")
 
@@ -63,62 +80,7 @@ def _kind(slug: str) -> ChildKind:
     return kind
 
 
-async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return dict((await request.form()).items())
-
-
 # --- skillsets ------------------------------------------------------------------------------------
-
-
-async def _skillsets_page(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    *,
-    values: dict[str, str] | None = None,
-    errors: FormErrors | None = None,
-) -> Response[str]:
-    page = await service.list_skillsets(owner_id, page_query(request))
-    return render(
-        request,
-        "skillsets.html",
-        status_code=422 if errors else 200,
-        skillsets=[as_dict(item) for item in page.items],
-        next_cursor=page.cursor,
-        fields=forms.SKILLSET_FIELDS,
-        values=values or {},
-        errors=errors or FormErrors(),
-    )
-
-
-@get("/skillsets", name="dashboard:skillsets")
-async def list_skillsets(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
-) -> Response[str]:
-    return await _skillsets_page(request, service, owner_id)
-
-
-@post("/skillsets")
-async def create_skillset(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId
-) -> Response[str]:
-    form = await _form(request)
-    try:
-        body, errors = forms.read_form(forms.SKILLSET_FIELDS, form)
-        created = await service.create_skillset(owner_id, forms.to_body(body, schemas.SkillsetCreate, errors))
-    except FormErrors as exc:
-        return await _skillsets_page(
-            request, service, owner_id, values=forms.posted_values(forms.SKILLSET_FIELDS, form), errors=exc
-        )
-    except InvalidInput as exc:
-        return await _skillsets_page(
-            request,
-            service,
-            owner_id,
-            values=forms.posted_values(forms.SKILLSET_FIELDS, form),
-            errors=forms.registry_errors(exc),
-        )
-    return redirect(request, f"{PREFIX}/skillsets/{created.id}", "created")
 
 
 async def _skillset_page(
@@ -138,100 +100,61 @@ async def _skillset_page(
         ]
         for slug, kind in CHILD_KINDS.items()
     }
-    return render(
-        request,
-        "skillset.html",
-        status_code=422 if errors else 200,
-        skillset=skillset,
-        children=children,
-        fields=forms.SKILLSET_FIELDS,
-        values=values or forms.form_values(forms.SKILLSET_FIELDS, skillset),
-        errors=errors or FormErrors(),
+    values = values or forms.form_values(forms.SKILLSET_FIELDS, skillset)
+    return form_page(
+        request, "skillset.html", forms.SKILLSET_FIELDS, values, errors, skillset=skillset, children=children
     )
-
-
-@get("/skillsets/{skillset_id:str}")
-async def show_skillset(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
-    return await _skillset_page(request, service, owner_id, skillset_id)
-
-
-@post("/skillsets/{skillset_id:str}")
-async def update_skillset(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
-    form = await _form(request)
-    try:
-        body, errors = forms.read_form(forms.SKILLSET_FIELDS, form)
-        await service.update_skillset(
-            owner_id, skillset_id, forms.to_body(body, schemas.SkillsetUpdate, errors)
-        )
-    except (FormErrors, InvalidInput) as exc:
-        errors = exc if isinstance(exc, FormErrors) else forms.registry_errors(exc)
-        return await _skillset_page(
-            request,
-            service,
-            owner_id,
-            skillset_id,
-            values=forms.posted_values(forms.SKILLSET_FIELDS, form),
-            errors=errors,
-        )
-    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}", "saved")
-
-
-@get("/skillsets/{skillset_id:str}/delete")
-async def confirm_delete_skillset(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
-    skillset = await service.get_skillset(owner_id, skillset_id)
-    return render(
-        request,
-        "confirm.html",
-        title=f"Delete the skillset “{skillset.name}”?",
-        message="Its abilities, resources and prompts are deleted with it. This cannot be undone.",
-        action=f"{PREFIX}/skillsets/{skillset_id}/delete",
-        confirm_label="Delete skillset",
-        cancel=f"{PREFIX}/skillsets/{skillset_id}",
-        danger=True,
-    )
-
-
-@post("/skillsets/{skillset_id:str}/delete")
-async def delete_skillset(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
-    await service.delete_skillset(owner_id, skillset_id)
-    return redirect(request, f"{PREFIX}/skillsets", "deleted")
 
 
 # --- abilities, resources, prompts ----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Children(InSkillset):
+    """Where a page of abilities, resources or prompts is: the owner, the skillset, the kind."""
+
+    kind: ChildKind
+
+    @property
+    def base(self) -> str:
+        return f"{PREFIX}/skillsets/{self.skillset_id}/{self.kind.slug}"
+
+    async def get(self, item_id: str) -> dict[str, Any]:
+        return as_dict(
+            await self.service.get_content(self.kind.content, self.owner_id, self.skillset_id, item_id)
+        )
+
+
+async def _provide_children(
+    service: Service, owner_id: OwnerId, skillset_id: FromPath[str], kind_slug: FromPath[str]
+) -> Children:
+    return Children(service, owner_id, skillset_id, _kind(kind_slug))
+
+
+At = NamedDependency[Children]
+CHILDREN = {"at": Provide(_provide_children)}
+CHILD = "/skillsets/{skillset_id:str}/{kind_slug:str}"
+ITEM = CHILD + "/{item_id:str}"
+
+
 async def _child_form_page(
     request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind: ChildKind,
+    at: Children,
     *,
     item: dict[str, Any] | None,
     values: dict[str, str],
     errors: FormErrors | None = None,
 ) -> Response[str]:
-    skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
-    base = f"{PREFIX}/skillsets/{skillset_id}/{kind.slug}"
-    return render(
+    return form_page(
         request,
         "item_form.html",
-        status_code=422 if errors else 200,
-        skillset=skillset,
-        kind=kind,
+        at.kind.fields,
+        values,
+        errors,
+        skillset=await at.skillset(),
+        kind=at.kind,
         item=item,
-        action=f"{base}/{item['id']}" if item else base,
-        fields=kind.fields,
-        values=values,
-        errors=errors or FormErrors(),
+        action=f"{at.base}/{item['id']}" if item else at.base,
         handler_kinds=handler_form.KINDS,
         http_methods=handler_form.HTTP_METHODS,
     )
@@ -242,143 +165,89 @@ def _handler_values(kind: ChildKind, handler: Any) -> dict[str, str]:
     return handler_form.handler_values(handler) if kind.slug == "abilities" else {}
 
 
-@get("/skillsets/{skillset_id:str}/{kind_slug:str}/new")
-async def new_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-) -> Response[str]:
-    kind = _kind(kind_slug)
-    values = dict(kind.example)
+@get(CHILD + "/new", dependencies=CHILDREN)
+async def new_child(request: Request[Any, Any, Any], at: At) -> Response[str]:
+    values = dict(at.kind.example)
     if "handler" in values:
-        values |= _handler_values(kind, json.loads(values["handler"]))
-    return await _child_form_page(request, service, owner_id, skillset_id, kind, item=None, values=values)
+        values |= _handler_values(at.kind, json.loads(values["handler"]))
+    return await _child_form_page(request, at, item=None, values=values)
 
 
-async def _save_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind: ChildKind,
-    item_id: FromPath[str] | None,
-) -> Response[str]:
-    posted = await _form(request)
-    item = (
-        None
-        if item_id is None
-        else as_dict(await service.get_content(kind.content, owner_id, skillset_id, item_id))
-    )
-    form = posted
+def _with_handler(form: dict[str, Any]) -> dict[str, Any]:
+    """An ability's form with its handler inputs read into the ``handler`` JSON."""
     try:
-        if kind.slug == "abilities":
-            try:
-                form = handler_form.with_handler(posted)
-            except handler_form.HandlerFormError as exc:
-                raise FormErrors(fields={"handler": str(exc)}) from None
-        body, errors = forms.read_form(kind.fields, form)
-        if item_id is None:
-            data = forms.to_body(body, kind.content.create_body, errors)
-            await service.create_content(kind.content, owner_id, skillset_id, data)
-        else:
-            data = forms.to_body(body, kind.content.update_body, errors)
-            await service.update_content(kind.content, owner_id, skillset_id, item_id, data)
-    except (FormErrors, RegistryError) as exc:
-        if isinstance(exc, RegistryError) and exc.status not in {400, 409}:
-            raise
-        errors = exc if isinstance(exc, FormErrors) else forms.registry_errors(exc)
+        return handler_form.with_handler(form)
+    except handler_form.HandlerFormError as exc:
+        raise FormErrors(fields={"handler": str(exc)}) from None
+
+
+async def _save_child(request: Request[Any, Any, Any], at: Children, item_id: str | None) -> Response[str]:
+    posted = await posted_form(request)
+    item = None if item_id is None else await at.get(item_id)
+    content, service, owner_id, skillset_id = at.kind.content, at.service, at.owner_id, at.skillset_id
+    body_type, save = (
+        (content.create_body, lambda data: service.create_content(content, owner_id, skillset_id, data))
+        if item_id is None
+        else (
+            content.update_body,
+            lambda data: service.update_content(content, owner_id, skillset_id, item_id, data),
+        )
+    )
+    saved = await submit_form(
+        request,
+        at.kind.fields,
+        body_type,
+        save,
+        shown=client_errors,
+        form=posted,
+        prepare=_with_handler if at.kind.slug == "abilities" else None,
+    )
+    if isinstance(saved, Rejected):
+        handler_inputs = {name: str(posted[name]) for name in handler_form.FIELDS if name in posted}
         return await _child_form_page(
-            request,
-            service,
-            owner_id,
-            skillset_id,
-            kind,
-            item=item,
-            values=forms.posted_values(kind.fields, form)
-            | {name: str(posted[name]) for name in handler_form.FIELDS if name in posted},
-            errors=errors,
+            request, at, item=item, values=saved.values | handler_inputs, errors=saved.errors
         )
     return redirect(
-        request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}", "created" if item_id is None else "saved"
+        request, f"{PREFIX}/skillsets/{skillset_id}#{at.kind.slug}", "created" if item_id is None else "saved"
     )
 
 
-@post("/skillsets/{skillset_id:str}/{kind_slug:str}")
-async def create_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-) -> Response[str]:
-    return await _save_child(request, service, owner_id, skillset_id, _kind(kind_slug), None)
+@post(CHILD, dependencies=CHILDREN)
+async def create_child(request: Request[Any, Any, Any], at: At) -> Response[str]:
+    return await _save_child(request, at, None)
 
 
-@get("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}")
-async def edit_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-    item_id: FromPath[str],
-) -> Response[str]:
-    kind = _kind(kind_slug)
-    item = as_dict(await service.get_content(kind.content, owner_id, skillset_id, item_id))
-    values = forms.form_values(kind.fields, item) | _handler_values(kind, item.get("handler"))
-    return await _child_form_page(request, service, owner_id, skillset_id, kind, item=item, values=values)
+@get(ITEM, dependencies=CHILDREN)
+async def edit_child(request: Request[Any, Any, Any], at: At, item_id: FromPath[str]) -> Response[str]:
+    item = await at.get(item_id)
+    values = forms.form_values(at.kind.fields, item) | _handler_values(at.kind, item.get("handler"))
+    return await _child_form_page(request, at, item=item, values=values)
 
 
-@post("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}")
-async def update_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-    item_id: FromPath[str],
-) -> Response[str]:
-    return await _save_child(request, service, owner_id, skillset_id, _kind(kind_slug), item_id)
+@post(ITEM, dependencies=CHILDREN)
+async def update_child(request: Request[Any, Any, Any], at: At, item_id: FromPath[str]) -> Response[str]:
+    return await _save_child(request, at, item_id)
 
 
-@get("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}/delete")
+@get(ITEM + "/delete", dependencies=CHILDREN)
 async def confirm_delete_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-    item_id: FromPath[str],
+    request: Request[Any, Any, Any], at: At, item_id: FromPath[str]
 ) -> Response[str]:
-    kind = _kind(kind_slug)
-    item = as_dict(await service.get_content(kind.content, owner_id, skillset_id, item_id))
-    base = f"{PREFIX}/skillsets/{skillset_id}"
-    return render(
+    item = await at.get(item_id)
+    return confirm_page(
         request,
-        "confirm.html",
-        title=f"Delete the {kind.singular} “{item['name']}”?",
+        f"{at.base}/{item_id}/delete",
+        f"{at.base}/{item_id}",
+        title=f"Delete the {at.kind.singular} “{item['name']}”?",
         message="Clients with an open session are told at once that the list changed.",
-        action=f"{base}/{kind.slug}/{item_id}/delete",
-        confirm_label=f"Delete {kind.singular}",
-        cancel=f"{base}/{kind.slug}/{item_id}",
-        danger=True,
+        label=f"Delete {at.kind.singular}",
     )
 
 
-@post("/skillsets/{skillset_id:str}/{kind_slug:str}/{item_id:str}/delete")
-async def delete_child(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    kind_slug: FromPath[str],
-    item_id: FromPath[str],
-) -> Response[str]:
-    kind = _kind(kind_slug)
-    await service.delete_content(kind.content, owner_id, skillset_id, item_id)
-    return redirect(request, f"{PREFIX}/skillsets/{skillset_id}#{kind.slug}", "deleted")
+@post(ITEM + "/delete", dependencies=CHILDREN)
+async def delete_child(request: Request[Any, Any, Any], at: At, item_id: FromPath[str]) -> Response[str]:
+    await at.service.delete_content(at.kind.content, at.owner_id, at.skillset_id, item_id)
+    return redirect(request, f"{PREFIX}/skillsets/{at.skillset_id}#{at.kind.slug}", "deleted")
 
 
 @post("/validate/{check:str}/{field_name:str}")
@@ -394,12 +263,36 @@ async def validate_field(
 
 
 SKILLSET_HANDLERS = [
-    list_skillsets,
-    create_skillset,
-    show_skillset,
-    update_skillset,
-    confirm_delete_skillset,
-    delete_skillset,
+    *listing_handlers(
+        Listing(
+            "skillsets",
+            RegistryService.list_skillsets,
+            forms.SKILLSET_FIELDS,
+            schemas.SkillsetCreate,
+            RegistryService.create_skillset,
+            lambda created: f"{PREFIX}/skillsets/{created.id}",
+            name="dashboard:skillsets",
+        )
+    ),
+    *editing_handlers(
+        Editing(
+            "skillsets",
+            _skillset_page,
+            forms.SKILLSET_FIELDS,
+            schemas.SkillsetUpdate,
+            RegistryService.update_skillset,
+        )
+    ),
+    *deletion_handlers(
+        Deletion(
+            "skillsets",
+            "the skillset",
+            "Its abilities, resources and prompts are deleted with it. This cannot be undone.",
+            "Delete skillset",
+            RegistryService.get_skillset,
+            RegistryService.delete_skillset,
+        )
+    ),
     new_child,
     create_child,
     edit_child,

@@ -8,11 +8,18 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
-from skillrelay_registry.api.common import OwnerId, Service
 from skillrelay_registry.dashboard import forms
 from skillrelay_registry.dashboard.forms import Field, FormErrors
-from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect, render
-from skillrelay_registry.errors import InvalidInput
+from skillrelay_registry.dashboard.pages import PREFIX, as_dict, redirect
+from skillrelay_registry.dashboard.view_helpers import (
+    IN_SKILLSET,
+    InSkillset,
+    InSkillsetDep,
+    Rejected,
+    confirm_page,
+    form_page,
+    submit_form,
+)
 from skillrelay_registry.pagination import MAX_TAKE, ListQuery
 from skillrelay_registry.sources.schemas import SourceCreate, SourceUpdate
 
@@ -54,167 +61,126 @@ def _page(skillset_id: str) -> str:
     return f"{PREFIX}/sources/{skillset_id}"
 
 
+At = InSkillsetDep
+SOURCES = "/sources/{skillset_id:str}"
+SOURCE = SOURCES + "/{source_id:str}"
+
+
 async def _sources_page(
     request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: str,
+    at: InSkillset,
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
 ) -> Response[str]:
-    skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
-    sources = (await service.list_sources(owner_id, skillset_id, LIST_ALL)).items
-    return render(
+    skillset = await at.skillset()
+    sources = (await at.service.list_sources(at.owner_id, at.skillset_id, LIST_ALL)).items
+    return form_page(
         request,
         "sources.html",
-        status_code=422 if errors else 200,
+        SOURCE_FIELDS,
+        values or {"type": "mcp"},
+        errors,
         skillset=skillset,
         sources=[as_dict(source) for source in sources],
-        fields=SOURCE_FIELDS,
-        values=values or {"type": "mcp"},
-        errors=errors or FormErrors(),
     )
 
 
-@get("/sources/{skillset_id:str}", name="dashboard:sources")
-async def list_sources(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
-    return await _sources_page(request, service, owner_id, skillset_id)
+@get(SOURCES, name="dashboard:sources", dependencies=IN_SKILLSET)
+async def list_sources(request: Request[Any, Any, Any], at: At) -> Response[str]:
+    return await _sources_page(request, at)
 
 
-@post("/sources/{skillset_id:str}")
-async def create_source(
-    request: Request[Any, Any, Any], service: Service, owner_id: OwnerId, skillset_id: FromPath[str]
-) -> Response[str]:
-    form = dict((await request.form()).items())
-    try:
-        body, errors = forms.read_form(SOURCE_FIELDS, form)
-        await service.create_source(owner_id, skillset_id, forms.to_body(body, SourceCreate, errors))
-    except (FormErrors, InvalidInput) as exc:
-        errors = exc if isinstance(exc, FormErrors) else forms.registry_errors(exc)
-        return await _sources_page(
-            request,
-            service,
-            owner_id,
-            skillset_id,
-            values=forms.posted_values(SOURCE_FIELDS, form),
-            errors=errors,
-        )
-    return redirect(request, _page(skillset_id), "created")
+@post(SOURCES, dependencies=IN_SKILLSET)
+async def create_source(request: Request[Any, Any, Any], at: At) -> Response[str]:
+    created = await submit_form(
+        request,
+        SOURCE_FIELDS,
+        SourceCreate,
+        lambda body: at.service.create_source(at.owner_id, at.skillset_id, body),
+    )
+    if isinstance(created, Rejected):
+        return await _sources_page(request, at, values=created.values, errors=created.errors)
+    return redirect(request, _page(at.skillset_id), "created")
 
 
-@post("/sources/{skillset_id:str}/{source_id:str}/refresh")
-async def refresh_source(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    source_id: FromPath[str],
-) -> Response[str]:
-    refreshed = await service.refresh_source(owner_id, skillset_id, source_id)
+@post(SOURCE + "/refresh", dependencies=IN_SKILLSET)
+async def refresh_source(request: Request[Any, Any, Any], at: At, source_id: FromPath[str]) -> Response[str]:
+    refreshed = await at.service.refresh_source(at.owner_id, at.skillset_id, source_id)
     return redirect(
-        request, _page(skillset_id), "refreshed" if refreshed.status == "ok" else "refresh-failed"
+        request, _page(at.skillset_id), "refreshed" if refreshed.status == "ok" else "refresh-failed"
     )
 
 
 async def _edit_page(
     request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: str,
+    at: InSkillset,
     source_id: str,
     *,
     values: dict[str, str] | None = None,
     errors: FormErrors | None = None,
 ) -> Response[str]:
-    skillset = as_dict(await service.get_skillset(owner_id, skillset_id))
-    source = as_dict(await service.get_source(owner_id, skillset_id, source_id))
+    skillset = await at.skillset()
+    source = as_dict(await at.service.get_source(at.owner_id, at.skillset_id, source_id))
     shown = {key: value for key, value in source.items() if key != "headers"}
-    return render(
+    return form_page(
         request,
         "item_form.html",
-        status_code=422 if errors else 200,
+        EDIT_FIELDS,
+        values or forms.form_values(EDIT_FIELDS, shown),
+        errors,
         skillset=skillset,
         kind=_KIND,
         item=source,
-        action=f"{_page(skillset_id)}/{source_id}",
-        fields=EDIT_FIELDS,
-        values=values or forms.form_values(EDIT_FIELDS, shown),
-        errors=errors or FormErrors(),
+        action=f"{_page(at.skillset_id)}/{source_id}",
     )
 
 
-@get("/sources/{skillset_id:str}/{source_id:str}")
-async def edit_source(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    source_id: FromPath[str],
-) -> Response[str]:
-    return await _edit_page(request, service, owner_id, skillset_id, source_id)
+@get(SOURCE, dependencies=IN_SKILLSET)
+async def edit_source(request: Request[Any, Any, Any], at: At, source_id: FromPath[str]) -> Response[str]:
+    return await _edit_page(request, at, source_id)
 
 
-@post("/sources/{skillset_id:str}/{source_id:str}")
-async def update_source(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    source_id: FromPath[str],
-) -> Response[str]:
-    form = dict((await request.form()).items())
-    try:
-        body, errors = forms.read_form(EDIT_FIELDS, form)
-        # An emptied list or prefix means "none" (the form shows them, so emptying one is a choice).
-        for name, empty in (("include", []), ("exclude", []), ("prefix", "")):
-            if name in form and not str(form[name]).strip():
-                body[name] = empty
-        await service.update_source(
-            owner_id, skillset_id, source_id, forms.to_body(body, SourceUpdate, errors)
-        )
-    except (FormErrors, InvalidInput) as exc:
-        errors = exc if isinstance(exc, FormErrors) else forms.registry_errors(exc)
-        values = forms.posted_values(EDIT_FIELDS, form)
-        return await _edit_page(
-            request, service, owner_id, skillset_id, source_id, values=values, errors=errors
-        )
-    return redirect(request, _page(skillset_id), "saved")
+def _emptied_means_none(body: dict[str, Any], form: dict[str, Any]) -> None:
+    """An emptied list or prefix means "none" (the form shows them, so emptying one is a choice)."""
+    for name, empty in (("include", []), ("exclude", []), ("prefix", "")):
+        if name in form and not str(form[name]).strip():
+            body[name] = empty
 
 
-@get("/sources/{skillset_id:str}/{source_id:str}/delete")
-async def confirm_delete_source(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    source_id: FromPath[str],
-) -> Response[str]:
-    source = await service.get_source(owner_id, skillset_id, source_id)
-    return render(
+@post(SOURCE, dependencies=IN_SKILLSET)
+async def update_source(request: Request[Any, Any, Any], at: At, source_id: FromPath[str]) -> Response[str]:
+    saved = await submit_form(
         request,
-        "confirm.html",
+        EDIT_FIELDS,
+        SourceUpdate,
+        lambda body: at.service.update_source(at.owner_id, at.skillset_id, source_id, body),
+        adjust=_emptied_means_none,
+    )
+    if isinstance(saved, Rejected):
+        return await _edit_page(request, at, source_id, values=saved.values, errors=saved.errors)
+    return redirect(request, _page(at.skillset_id), "saved")
+
+
+@get(SOURCE + "/delete", dependencies=IN_SKILLSET)
+async def confirm_delete_source(
+    request: Request[Any, Any, Any], at: At, source_id: FromPath[str]
+) -> Response[str]:
+    source = await at.service.get_source(at.owner_id, at.skillset_id, source_id)
+    return confirm_page(
+        request,
+        f"{_page(at.skillset_id)}/{source_id}/delete",
+        _page(at.skillset_id),
         title=f"Delete the source “{source.name}”?",
         message=f"The {len(source.tools)} tools, resources and prompts it brings leave the skillset.",
-        action=f"{_page(skillset_id)}/{source_id}/delete",
-        confirm_label="Delete source",
-        cancel=_page(skillset_id),
-        danger=True,
+        label="Delete source",
     )
 
 
-@post("/sources/{skillset_id:str}/{source_id:str}/delete")
-async def delete_source(
-    request: Request[Any, Any, Any],
-    service: Service,
-    owner_id: OwnerId,
-    skillset_id: FromPath[str],
-    source_id: FromPath[str],
-) -> Response[str]:
-    await service.delete_source(owner_id, skillset_id, source_id)
-    return redirect(request, _page(skillset_id), "deleted")
+@post(SOURCE + "/delete", dependencies=IN_SKILLSET)
+async def delete_source(request: Request[Any, Any, Any], at: At, source_id: FromPath[str]) -> Response[str]:
+    await at.service.delete_source(at.owner_id, at.skillset_id, source_id)
+    return redirect(request, _page(at.skillset_id), "deleted")
 
 
 SOURCE_HANDLERS = [

@@ -6,6 +6,7 @@ Names take the source's prefix; ``include`` (when given) keeps only matching ups
 drops matching ones (shell-style patterns; resources match by name or URI). The skillset's own
 abilities, resources and prompts come first, then sources in creation order: an item whose exposed
 name (or URI) is already taken is left out, as is a tool whose prefixed name is not a valid tool name.
+What a clash leaves out is reported in the source's ``warnings`` (``clashes``).
 """
 
 from __future__ import annotations
@@ -47,26 +48,57 @@ def with_sources(
     snapshot: SkillsetSnapshot, sources: Iterable[Source], headers_of: HeadersOf
 ) -> SkillsetSnapshot:
     """``snapshot`` (the skillset's own contents) with every source's items and ``SourceDef`` added."""
-    tools = {ability.name for ability in snapshot.abilities}
-    uris = {resource.uri or resource.uri_template or "" for resource in snapshot.resources}
-    prompts = {prompt.name for prompt in snapshot.prompts}
+    _merge(snapshot, sources, headers_of)
+    return snapshot
+
+
+def clashes(snapshot: SkillsetSnapshot, sources: Iterable[Source]) -> dict[str, list[str]]:
+    """Per source id, what it brings that is left out because the name (or URI) is already taken,
+    each with who took it: the source's warnings (``snapshot``, the skillset's own contents, grows)."""
+    return _merge(snapshot, sources, lambda source: {})
+
+
+_OWN = "the skillset's own {}"
+
+
+def _merge(
+    snapshot: SkillsetSnapshot, sources: Iterable[Source], headers_of: HeadersOf
+) -> dict[str, list[str]]:
+    """Add every source's items that are not taken yet; returns what was left out, per source id."""
+    # Exposed name (or URI) -> who brings it.
+    tools = {ability.name: _OWN.format("ability") for ability in snapshot.abilities}
+    uris = {
+        resource.uri or resource.uri_template or "": _OWN.format("resource")
+        for resource in snapshot.resources
+    }
+    prompts = {prompt.name: _OWN.format("prompt") for prompt in snapshot.prompts}
+    left_out: dict[str, list[str]] = {}
     for source in sources:
         items = source_items(source)
+        owner = f"source {source.name!r} ({source.id})"
+        notes = left_out.setdefault(source.id, [])
         for ability in items.abilities:
-            if ability.name not in tools:
-                tools.add(ability.name)
+            if _claim(tools, ability.name, owner, "tool", notes):
                 snapshot.abilities.append(ability)
         for resource in items.resources:
-            uri = resource.uri or resource.uri_template or ""
-            if uri not in uris:
-                uris.add(uri)
+            if _claim(uris, resource.uri or resource.uri_template or "", owner, "resource", notes):
                 snapshot.resources.append(resource)
         for prompt in items.prompts:
-            if prompt.name not in prompts:
-                prompts.add(prompt.name)
+            if _claim(prompts, prompt.name, owner, "prompt", notes):
                 snapshot.prompts.append(prompt)
         snapshot.sources.append(source_def(source, headers_of(source)))
-    return snapshot
+    return left_out
+
+
+def _claim(taken: dict[str, str], name: str, owner: str, kind: str, notes: list[str]) -> bool:
+    """Whether ``owner`` gets ``name``; when another has it, a note says the item is left out."""
+    holder = taken.get(name)
+    if holder is None:
+        taken[name] = owner
+        return True
+    if holder != owner:
+        notes.append(f"{kind} {name!r} left out: {holder} already exposes it")
+    return False
 
 
 def source_def(source: Source, headers: dict[str, str]) -> SourceDef:

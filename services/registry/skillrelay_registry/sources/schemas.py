@@ -50,7 +50,9 @@ class SourceUpdate(Body):
 
 class SourceOut(Record):
     """Never carries header values (only their names) nor an inline document (only ``hasDocument``).
-    ``tools``, ``resources`` and ``prompts`` are what the source brings, as the skillset exposes them."""
+    ``tools``, ``resources`` and ``prompts`` are what the source brings, as the skillset exposes them;
+    ``warnings`` name those left out because the skillset's own items or an earlier source already
+    expose the same name (or URI)."""
 
     id: str
     skillset_id: str
@@ -73,6 +75,7 @@ class SourceOut(Record):
     base_url: str | None = None
     last_refresh_at: datetime | None = None
     last_error: str | None = None
+    warnings: list[str] = []
 
 
 class SourcePage(Record):

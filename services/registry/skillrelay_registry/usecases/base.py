@@ -16,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skillrelay_common.crypto import SecretBox
 from skillrelay_common.schemas.base import Message, Unavailable
-from skillrelay_common.schemas.registry import ChangeKind, OwnedRecordChanged, SkillsetChanged
+from skillrelay_common.schemas.registry import (
+    ChangeKind,
+    OwnedRecordChanged,
+    SkillsetChanged,
+    SkillsetSnapshot,
+)
 from skillrelay_common.schemas.sessions import SessionInfo
 from skillrelay_common.settings import Settings
 from skillrelay_common.subjects import OWNED_RECORD_CHANGED, SKILLSET_CHANGED, Endpoint, Event
@@ -256,6 +261,16 @@ def session_out(info: SessionInfo) -> schemas.SessionOut:
     )
 
 
+async def own_snapshot(repo: Repository, skillset: Skillset) -> SkillsetSnapshot:
+    """The skillset with its own abilities, resources and prompts (its sources' items not yet added)."""
+    return convert.skillset_snapshot(
+        skillset,
+        await repo.children(Ability, skillset.id),
+        await repo.children(Resource, skillset.id),
+        await repo.children(Prompt, skillset.id),
+    )
+
+
 async def ensure_skillset_fits(repo: Repository, skillset_id: str) -> None:
     """Refuse (413) a skillset that would no longer fit the message that carries it to the edge:
     an integration the edge cannot resolve answers nothing but 503."""
@@ -263,12 +278,7 @@ async def ensure_skillset_fits(repo: Repository, skillset_id: str) -> None:
     if skillset is None:
         return
     snapshot = with_sources(
-        convert.skillset_snapshot(
-            skillset,
-            await repo.children(Ability, skillset_id),
-            await repo.children(Resource, skillset_id),
-            await repo.children(Prompt, skillset_id),
-        ),
+        await own_snapshot(repo, skillset),
         await repo.children(Source, skillset_id),
         # A source's headers counted by their ciphertext, longer than the values: no key needed here.
         lambda source: {"headers": source.headers_encrypted or ""},

@@ -35,12 +35,9 @@ from skillrelay_common.subjects import (
 from skillrelay_registry import convert, schemas, validation
 from skillrelay_registry.errors import NotFoundError, ServiceUnavailable
 from skillrelay_registry.models import (
-    Ability,
     Blueprint,
     Integration,
     OAuthConnection,
-    Prompt,
-    Resource,
     Skillset,
     Source,
 )
@@ -51,6 +48,7 @@ from skillrelay_registry.sources.headers import SourceHeaderBox
 from skillrelay_registry.usecases.base import (
     PendingEvent,
     UseCaseBase,
+    own_snapshot,
     owned,
     owned_fetch,
     reply_reason,
@@ -323,12 +321,7 @@ class IntegrationUseCases(UseCaseBase):
             return IntegrationSnapshot(
                 integration=convert.integration_info(row),
                 skillset=with_sources(
-                    convert.skillset_snapshot(
-                        skillset,
-                        await repo.children(Ability, skillset.id),
-                        await repo.children(Resource, skillset.id),
-                        await repo.children(Prompt, skillset.id),
-                    ),
+                    await own_snapshot(repo, skillset),
                     await repo.children(Source, skillset.id),
                     SourceHeaderBox(self._settings.secret_key).headers_of,
                 ),

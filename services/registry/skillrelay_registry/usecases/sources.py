@@ -9,7 +9,7 @@ edge receives over NATS.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, cast
@@ -25,6 +25,7 @@ from skillrelay_registry import schemas, validation
 from skillrelay_registry.errors import ConflictError, InvalidInput, NotFoundError, TooLarge
 from skillrelay_registry.models import Skillset, Source
 from skillrelay_registry.pagination import ListQuery, Page
+from skillrelay_registry.repo import Repository
 from skillrelay_registry.sources import assembly, checks
 from skillrelay_registry.sources.headers import SourceHeaderBox
 from skillrelay_registry.sources.openapi import DocumentInvalid, read_tools, server_url
@@ -35,6 +36,7 @@ from skillrelay_registry.usecases.base import (
     child,
     child_fetch,
     ensure_skillset_fits,
+    own_snapshot,
     owned,
     skillset_event,
 )
@@ -125,19 +127,28 @@ class SourceUseCases(UseCaseBase):
         return schemas.Created(id=row.id)
 
     async def list_sources(self, owner_id: str, skillset_id: str, query: ListQuery) -> Page[SourceOut]:
-        await self._require_skillset(owner_id, skillset_id)
-        return await self._page(child_fetch(Source, skillset_id), query, source_out)
+        to_out = await self._with_warnings(owner_id, skillset_id)
+        return await self._page(child_fetch(Source, skillset_id), query, to_out)
 
     async def stream_sources(
         self, owner_id: str, skillset_id: str, query: ListQuery
     ) -> AsyncIterator[SourceOut]:
-        await self._require_skillset(owner_id, skillset_id)
-        return self._stream(child_fetch(Source, skillset_id), query, source_out)
+        to_out = await self._with_warnings(owner_id, skillset_id)
+        return self._stream(child_fetch(Source, skillset_id), query, to_out)
 
     async def get_source(self, owner_id: str, skillset_id: str, source_id: str) -> SourceOut:
         async with self._unit() as repo:
-            await owned(repo, Skillset, owner_id, skillset_id, "skillset")
-            return source_out(await child(repo, Source, skillset_id, source_id, "source"))
+            skillset = await owned(repo, Skillset, owner_id, skillset_id, "skillset")
+            row = await child(repo, Source, skillset_id, source_id, "source")
+            return source_out(row, (await source_warnings(repo, skillset)).get(row.id, []))
+
+    async def _with_warnings(self, owner_id: str, skillset_id: str) -> Callable[[Source], SourceOut]:
+        """``source_out`` with each source's warnings (what a name clash leaves out) as of now."""
+        async with self._unit() as repo:
+            warnings = await source_warnings(
+                repo, await owned(repo, Skillset, owner_id, skillset_id, "skillset")
+            )
+        return lambda row: source_out(row, warnings.get(row.id, []))
 
     async def update_source(
         self, owner_id: str, skillset_id: str, source_id: str, data: SourceUpdate
@@ -248,7 +259,9 @@ class SourceUseCases(UseCaseBase):
                     row.catalog, row.last_error = old, exc.message
                 else:
                     revision = await repo.bump_revision(skillset_id, now)
-            result = source_out(row)
+            skillset = await repo.skillset(skillset_id)
+            warnings = await source_warnings(repo, skillset) if skillset is not None else {}
+            result = source_out(row, warnings.get(row.id, []))
         if revision is not None:
             await self._publish(
                 [skillset_event(skillset_id, owner_id, "updated", "source", source_id, None, revision)]
@@ -397,7 +410,12 @@ def source_status(row: Source) -> SourceStatus:
     return "ok" if row.last_refresh_at is not None else "pending"
 
 
-def source_out(row: Source) -> SourceOut:
+async def source_warnings(repo: Repository, skillset: Skillset) -> dict[str, list[str]]:
+    """Per source id: its items a name clash leaves out of the skillset (``assembly.clashes``)."""
+    return assembly.clashes(await own_snapshot(repo, skillset), await repo.children(Source, skillset.id))
+
+
+def source_out(row: Source, warnings: list[str] | None = None) -> SourceOut:
     tools, resources, prompts = assembly.exposed_names(row)
     return SourceOut(
         id=row.id,
@@ -421,4 +439,5 @@ def source_out(row: Source) -> SourceOut:
         base_url=row.base_url or row.catalog.get("baseUrl"),
         last_refresh_at=row.last_refresh_at,
         last_error=row.last_error,
+        warnings=warnings or [],
     )

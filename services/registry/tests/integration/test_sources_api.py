@@ -68,6 +68,12 @@ async def _skillset(client: httpx.AsyncClient, owner: dict[str, str]) -> str:
     return str(created.json()["id"])
 
 
+async def _own_ability(client: httpx.AsyncClient, owner: dict[str, str], skillset_id: str, name: str) -> None:
+    own = {"name": name, "inputSchema": {"type": "object"}, "handler": {"type": "static", "content": []}}
+    created = await client.post(f"/api/v1/skillset/{skillset_id}/ability/create", json=own, headers=owner)
+    assert created.is_success, created.text
+
+
 def _openapi_body(pet_api: PetApi, **extra: Any) -> dict[str, Any]:
     return {
         "type": "openapi",
@@ -86,14 +92,7 @@ async def test_openapi_source_lifecycle_with_encrypted_headers_events_and_snapsh
     skillset_id = await _skillset(client, owner)
     base = f"/api/v1/skillset/{skillset_id}/source"
     # The skillset's own ability keeps its name: the source's item of the same name is left out.
-    own = {
-        "name": "pet_getPet",
-        "inputSchema": {"type": "object"},
-        "handler": {"type": "static", "content": []},
-    }
-    assert (
-        await client.post(f"/api/v1/skillset/{skillset_id}/ability/create", json=own, headers=owner)
-    ).is_success
+    await _own_ability(client, owner, skillset_id, "pet_getPet")
 
     created = await client.post(
         f"{base}/create", json=_openapi_body(pet_api, prefix="pet_", exclude=["removePet"]), headers=owner
@@ -466,3 +465,45 @@ async def test_dashboard_lists_sources_with_status_and_tools_adds_refreshes_and_
     assert "No sources yet." in (await client.get(page)).text
     # Without the CSRF token nothing happens.
     assert (await client.post(page, data={"type": "mcp", "url": "http://x.example/mcp"})).status_code == 403
+
+
+async def test_a_name_clash_is_reported_in_the_source_s_warnings(
+    local_client: httpx.AsyncClient, pet_api: PetApi
+) -> None:
+    """Two sources (and the skillset's own ability) exposing the same tool name: the later one's item
+    is left out of the skillset, and its source says so in ``warnings`` (fetch, list, dashboard)."""
+    client = local_client
+    owner = await _owner(client)
+    await sign_in(client, owner["Authorization"].removeprefix("Bearer "))  # type: ignore[arg-type]
+    skillset_id = await _skillset(client, owner)
+    base = f"/api/v1/skillset/{skillset_id}/source"
+    await _own_ability(client, owner, skillset_id, "pet_getPet")
+    first = await client.post(f"{base}/create", json=_openapi_body(pet_api, prefix="pet_"), headers=owner)
+    second = await client.post(
+        f"{base}/create",
+        json=_openapi_body(pet_api, name="Second shelf", prefix="pet_", include=["listPets", "getPet"]),
+        headers=owner,
+    )
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    first_id, second_id = first.json()["id"], second.json()["id"]
+
+    by_own = "tool 'pet_getPet' left out: the skillset's own ability already exposes it"
+    by_first = f"tool 'pet_listPets' left out: source 'Pet shelf' ({first_id}) already exposes it"
+    fetched = (await client.get(f"{base}/{first_id}/fetch", headers=owner)).json()
+    assert fetched["warnings"] == [by_own] and "pet_getPet" in fetched["tools"]
+    fetched = (await client.get(f"{base}/{second_id}/fetch", headers=owner)).json()
+    assert fetched["warnings"] == [by_first, by_own]
+    listed = (await client.get(f"{base}/list", headers=owner)).json()["items"]
+    assert {item["id"]: item["warnings"] for item in listed} == {
+        first_id: [by_own],
+        second_id: [by_first, by_own],
+    }
+    refreshed = (await client.post(f"{base}/{second_id}/refresh", headers=owner)).json()
+    assert refreshed["warnings"] == [by_first, by_own]
+    page = html.unescape((await client.get(f"/dashboard/sources/{skillset_id}")).text)
+    assert by_first in page and by_own in page
+
+    # The first source gone, the second brings listPets: only the own ability's clash remains.
+    assert (await client.post(f"{base}/{first_id}/delete", headers=owner)).is_success
+    fetched = (await client.get(f"{base}/{second_id}/fetch", headers=owner)).json()
+    assert fetched["warnings"] == [by_own]
