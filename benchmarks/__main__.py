@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 
+from skillrelay_devstack.edge import initialize_request
 from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 
 INTEGRATION_ID = "mcpserver_bench"
@@ -225,16 +226,7 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 def _initialize(url: str, headers: dict[str, str]) -> str:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "bench", "version": "1"},
-        },
-    }
+    body = initialize_request("bench")
     deadline = time.monotonic() + 30
     while True:
         response = httpx.post(url, headers=headers, json=body, timeout=10)

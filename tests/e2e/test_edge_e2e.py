@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from skillrelay_devstack.edge import initialize_request
 from skillrelay_devstack.stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -133,16 +134,7 @@ def _rpc(client: httpx.Client, deployment: Deployment, session: str, method: str
 
 
 def _session(client: httpx.Client, deployment: Deployment) -> str:
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "e2e", "version": "1"},
-        },
-    }
+    init = initialize_request("e2e")
     response = client.post(deployment.url, headers=deployment.headers(), json=init)
     assert response.status_code == 200, response.text
     return response.headers["mcp-session-id"]

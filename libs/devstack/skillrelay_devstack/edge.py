@@ -35,6 +35,20 @@ from skillrelay_edge.calls.context import AbilityRunner
 TOKEN = "test-token-1"
 
 
+def initialize_request(client: str = "t") -> dict[str, Any]:
+    """A 2025-11-25 ``initialize`` request (id 0, no capabilities) of a client named ``client``."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": client, "version": "1"},
+        },
+    }
+
+
 def sse_events(text: str) -> list[tuple[str | None, Any]]:
     """(event id, decoded data) of each SSE event with data in a response body."""
     events: list[tuple[str | None, Any]] = []

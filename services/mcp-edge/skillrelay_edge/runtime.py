@@ -112,8 +112,7 @@ class EdgeRuntime:
             liveness=ReplicaLiveness(bus, self.edge_key),
             store=self.store,
             relay=self.relay,
-            on_bind=self.inflight.add,
-            on_done=self.inflight.remove,
+            inflight=self.inflight,
         )
         services = Services(
             sessions=self.sessions, runners=runners, on_subscriptions=self.streams.publish_subscriptions

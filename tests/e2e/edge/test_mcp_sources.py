@@ -29,7 +29,14 @@ from skillrelay_common.schemas.base import Ok
 from skillrelay_common.schemas.registry import RefreshSource, SkillsetChanged, SourceResourceUpdated
 from skillrelay_common.subjects import REGISTRY_SOURCE_REFRESH, REGISTRY_SOURCE_RESOURCE_UPDATED
 from skillrelay_common.upstream import read_catalog
-from skillrelay_devstack.edge import DEMO_OWNER, TOKEN, ControlPlane, EdgeHarness, two_replicas
+from skillrelay_devstack.edge import (
+    DEMO_OWNER,
+    TOKEN,
+    ControlPlane,
+    EdgeHarness,
+    initialize_request,
+    two_replicas,
+)
 from skillrelay_devstack.embedded import free_port
 from skillrelay_devstack.testing import create_database_now
 from skillrelay_devstack.upstream import UpstreamServer, source_skillset
@@ -235,16 +242,7 @@ async def test_a_cancelled_call_is_cancelled_upstream(
 ) -> None:
     url = edges[0].mcp_url(INTEGRATION)
     base = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {TOKEN}"}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
+    init = initialize_request()
     async with httpx.AsyncClient(timeout=WAIT) as http:
         opened = await http.post(url, json=init, headers=base)
         session = {
