@@ -239,7 +239,7 @@ async def test_a_listening_client_that_goes_away_frees_its_stream_on_the_replica
     edges: list[EdgeHarness], client: httpx.AsyncClient
 ) -> None:
     """The lean stream path: no task of its own to cancel, the client's disconnect ends the stream
-    (``HttpAnswer.stop``), for a 2025 GET stream and a 2026 ``subscriptions/listen`` alike."""
+    (``HttpAnswer.listening``), for a 2025 GET stream and a 2026 ``subscriptions/listen`` alike."""
     url = edges[0].mcp_url(INTEGRATION)
     before = _open_streams()
     get_stream = Listener(client, url, await _initialize(client, url))

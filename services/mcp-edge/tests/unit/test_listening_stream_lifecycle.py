@@ -99,7 +99,7 @@ async def test_a_client_going_away_ends_its_stream_through_stop_and_leaves_no_ta
     finished: list[str] = []
     client = FakeClient()
     stream = _stream(box, finished)
-    answer = HttpAnswer(200, None, {"Cache-Control": "no-cache"}, stream, "text/event-stream", stop=box.end)
+    answer = HttpAnswer(200, None, {"Cache-Control": "no-cache"}, stream, "text/event-stream", listening=box)
     before = asyncio.all_tasks()
     serving = asyncio.create_task(_send_stream(client.send, client.receive, answer))  # type: ignore[arg-type]
     await asyncio.sleep(0.01)
@@ -121,7 +121,7 @@ async def test_a_stream_the_server_ends_finishes_the_response_and_stops_watching
     finished: list[str] = []
     client = FakeClient()
     stream = _stream(box, finished)
-    answer = HttpAnswer(200, None, {}, stream, "text/event-stream", stop=box.end)
+    answer = HttpAnswer(200, None, {}, stream, "text/event-stream", listening=box)
     before = asyncio.all_tasks()
     serving = asyncio.create_task(_send_stream(client.send, client.receive, answer))  # type: ignore[arg-type]
     await asyncio.sleep(0.01)
