@@ -141,29 +141,34 @@ async def _chunks(reader: asyncio.StreamReader) -> list[bytes]:
     return chunks
 
 
-async def test_a_streaming_response_is_written_from_outside_its_task_in_order() -> None:
+@contextlib.asynccontextmanager
+async def _streaming() -> AsyncIterator[tuple[StreamingApp, asyncio.StreamReader, StreamWriter]]:
+    """A streaming response under way on a real server: the app, the client's reader, the writer."""
     app = StreamingApp()
     async with _serving(app) as (port, _):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
         direct = await asyncio.wait_for(app.writer, 10)
         assert direct is not None
+        try:
+            yield app, reader, direct
+        finally:
+            app.finish.set()
+            writer.close()
+
+
+async def test_a_streaming_response_is_written_from_outside_its_task_in_order() -> None:
+    async with _streaming() as (app, reader, direct):
         assert direct.write_now(b"second;")
         assert direct.write_now(b"third;")
         app.finish.set()
         chunks = await asyncio.wait_for(_chunks(reader), 10)
         assert chunks == [b"first;", b"second;", b"third;", b"last;"]
         assert not direct.write_now(b"too late;")  # the response is complete
-        writer.close()
 
 
 async def test_a_client_that_stops_reading_is_not_written_to_and_may_be_dropped() -> None:
-    app = StreamingApp()
-    async with _serving(app) as (port, _):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-        direct = await asyncio.wait_for(app.writer, 10)
-        assert direct is not None
+    async with _streaming() as (_, reader, direct):
         block = b"x" * 65536
         written = 0
         while direct.write_now(block):  # the client reads nothing: the socket fills, then uvicorn's buffer
@@ -175,8 +180,6 @@ async def test_a_client_that_stops_reading_is_not_written_to_and_may_be_dropped(
         with contextlib.suppress(ConnectionError):
             while await reader.read(1 << 20):  # the connection ends (after what the kernel had)
                 pass
-        app.finish.set()
-        writer.close()
 
 
 def test_without_the_lean_protocol_there_is_no_writer() -> None:
