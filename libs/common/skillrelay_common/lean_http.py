@@ -6,18 +6,19 @@ block) although HTTP/1.1 clients all but never pipeline; here it is made only wh
 protocol is otherwise uvicorn's own. See docs/scale.md for what a connection costs.
 
 It also lets a fan-out write a listening stream's frame straight to its connection, without waking
-the request's task (``stream_writer``): the request's cycle is kept in its scope (``CYCLE_KEY``; the
-cycle already refers to the scope and the protocol, so this adds no new kind of reference cycle)."""
+the request's task: the protocol itself is the writer (``write_now``, ``abort``; no object per stream),
+found through the request's scope (``stream_writer``; the protocol already refers to the scope and
+its request cycle to the protocol, so this adds no new kind of reference cycle)."""
 
 from __future__ import annotations
 
 from collections import deque
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# The scope key under which a request's uvicorn cycle is found (this protocol only).
-CYCLE_KEY = "skillrelay.cycle"
+# The scope key under which a request's connection (this protocol) is found.
+CONNECTION_KEY = "skillrelay.connection"
 
 
 class _RarePipeline:
@@ -55,9 +56,33 @@ class LeanHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        self.scope[CONNECTION_KEY] = self  # type: ignore[literal-required]
+
+    def write_now(self, data: bytes) -> bool:
+        """Send ``data`` as the next body bytes of the chunked (streaming) response under way, exactly
+        as uvicorn's ``send`` would, but only when that needs no waiting: the response has started
+        and is not complete, the client is connected, no pipelined request waits behind it, and the
+        connection is not paused by back-pressure. False, having sent nothing, otherwise (the caller
+        then sends from the request's task, through ``send``)."""
         cycle = self.cycle
-        if cycle is not None and cycle.scope is self.scope:
-            self.scope[CYCLE_KEY] = cycle  # type: ignore[literal-required]
+        if (
+            cycle is None
+            or self.pipeline
+            or cycle.disconnected
+            or cycle.response_complete
+            or not cycle.response_started
+            or cycle.chunked_encoding is not True
+            or self.flow.write_paused
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(_last_chunk.of(data))
+        return True
+
+    def abort(self) -> None:
+        """Drop the connection at once, discarding what it has not sent (a client that stopped
+        reading); uvicorn then reports the disconnect to the request."""
+        self.transport.abort()
 
 
 class _LastChunk:
@@ -79,37 +104,9 @@ class _LastChunk:
 _last_chunk = _LastChunk()
 
 
-class StreamWriter:
-    """Writes body bytes of a chunked streaming response (an SSE stream) from outside its request's
-    task, exactly as uvicorn's ``send`` would, but only when that needs no waiting: the response has
-    started and is not complete, the client is connected and its connection is not paused by
-    back-pressure. The caller otherwise falls back to ``send`` from the request's task."""
-
-    __slots__ = ("_cycle",)
-
-    def __init__(self, cycle: RequestResponseCycle) -> None:
-        self._cycle = cycle
-
-    def write_now(self, data: bytes) -> bool:
-        cycle = self._cycle
-        if (
-            cycle.disconnected
-            or cycle.response_complete
-            or not cycle.response_started
-            or cycle.chunked_encoding is not True
-            or cycle.flow.write_paused
-            or cycle.transport.is_closing()
-        ):
-            return False
-        cycle.transport.write(_last_chunk.of(data))
-        return True
-
-    def abort(self) -> None:
-        self._cycle.transport.abort()
-
-
-def stream_writer(scope: Any) -> StreamWriter | None:
-    """A writer for the streaming response of ``scope``'s request; None unless served by
-    ``LeanHttpToolsProtocol`` (another server, or a test calling the app directly)."""
-    cycle = scope.get(CYCLE_KEY)
-    return StreamWriter(cycle) if isinstance(cycle, RequestResponseCycle) else None
+def stream_writer(scope: Any) -> LeanHttpToolsProtocol | None:
+    """The connection of ``scope``'s request, to write its streaming response from outside the
+    request's task; None unless served by ``LeanHttpToolsProtocol`` (another server, or a test calling
+    the app directly)."""
+    connection = scope.get(CONNECTION_KEY)
+    return connection if isinstance(connection, LeanHttpToolsProtocol) else None

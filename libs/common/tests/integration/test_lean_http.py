@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 import uvicorn
 
-from skillrelay_common.lean_http import LeanHttpToolsProtocol, StreamWriter, _RarePipeline, stream_writer
+from skillrelay_common.lean_http import LeanHttpToolsProtocol, _RarePipeline, stream_writer
 from skillrelay_common.runtime import raise_open_files_limit, uvicorn_config
 from skillrelay_devstack.embedded import free_port
 
@@ -116,7 +116,7 @@ class StreamingApp:
     and sends its last chunk once told."""
 
     def __init__(self) -> None:
-        self.writer: asyncio.Future[StreamWriter | None] = asyncio.get_running_loop().create_future()
+        self.writer: asyncio.Future[LeanHttpToolsProtocol | None] = asyncio.get_running_loop().create_future()
         self.finish = asyncio.Event()
 
     async def __call__(self, scope: dict[str, object], receive: object, send: object) -> None:
@@ -125,7 +125,8 @@ class StreamingApp:
         start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
         await send(start)  # type: ignore[operator]
         await send({"type": "http.response.body", "body": b"first;", "more_body": True})  # type: ignore[operator]
-        self.writer.set_result(stream_writer(scope))
+        if not self.writer.done():  # the first request's (a pipelined one streams the same)
+            self.writer.set_result(stream_writer(scope))
         await self.finish.wait()
         await send({"type": "http.response.body", "body": b"last;", "more_body": True})  # type: ignore[operator]
         await send({"type": "http.response.body", "body": b"", "more_body": False})  # type: ignore[operator]
@@ -142,7 +143,7 @@ async def _chunks(reader: asyncio.StreamReader) -> list[bytes]:
 
 
 @contextlib.asynccontextmanager
-async def _streaming() -> AsyncIterator[tuple[StreamingApp, asyncio.StreamReader, StreamWriter]]:
+async def _streaming() -> AsyncIterator[tuple[StreamingApp, asyncio.StreamReader, LeanHttpToolsProtocol]]:
     """A streaming response under way on a real server: the app, the client's reader, the writer."""
     app = StreamingApp()
     async with _serving(app) as (port, _):
@@ -180,6 +181,21 @@ async def test_a_client_that_stops_reading_is_not_written_to_and_may_be_dropped(
         with contextlib.suppress(ConnectionError):
             while await reader.read(1 << 20):  # the connection ends (after what the kernel had)
                 pass
+
+
+async def test_no_direct_write_while_a_pipelined_request_waits_behind_the_stream() -> None:
+    app = StreamingApp()
+    async with _serving(app) as (port, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        direct = await asyncio.wait_for(app.writer, 10)
+        assert direct is not None
+        while not direct.pipeline:  # noqa: ASYNC110 (the second request is parsed from the same bytes)
+            await asyncio.sleep(0.01)
+        assert not direct.write_now(b"refused;")
+        app.finish.set()
+        assert await asyncio.wait_for(_chunks(reader), 10) == [b"first;", b"last;"]
+        writer.close()
 
 
 def test_without_the_lean_protocol_there_is_no_writer() -> None:
