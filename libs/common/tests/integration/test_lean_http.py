@@ -142,13 +142,18 @@ async def _chunks(reader: asyncio.StreamReader) -> list[bytes]:
     return chunks
 
 
+STREAM_REQUEST = b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
 @contextlib.asynccontextmanager
-async def _streaming() -> AsyncIterator[tuple[StreamingApp, asyncio.StreamReader, LeanHttpToolsProtocol]]:
+async def _streaming(
+    request: bytes = STREAM_REQUEST,
+) -> AsyncIterator[tuple[StreamingApp, asyncio.StreamReader, LeanHttpToolsProtocol]]:
     """A streaming response under way on a real server: the app, the client's reader, the writer."""
     app = StreamingApp()
     async with _serving(app) as (port, _):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write(request)
         direct = await asyncio.wait_for(app.writer, 10)
         assert direct is not None
         try:
@@ -184,18 +189,12 @@ async def test_a_client_that_stops_reading_is_not_written_to_and_may_be_dropped(
 
 
 async def test_no_direct_write_while_a_pipelined_request_waits_behind_the_stream() -> None:
-    app = StreamingApp()
-    async with _serving(app) as (port, _):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
-        direct = await asyncio.wait_for(app.writer, 10)
-        assert direct is not None
+    async with _streaming(STREAM_REQUEST + b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n") as (app, reader, direct):
         while not direct.pipeline:  # noqa: ASYNC110 (the second request is parsed from the same bytes)
             await asyncio.sleep(0.01)
         assert not direct.write_now(b"refused;")
         app.finish.set()
         assert await asyncio.wait_for(_chunks(reader), 10) == [b"first;", b"last;"]
-        writer.close()
 
 
 def test_without_the_lean_protocol_there_is_no_writer() -> None:
