@@ -144,6 +144,22 @@ async def test_many_listeners_on_one_replica_all_get_list_changed_without_a_cons
             assert listener.methods() == ["notifications/tools/list_changed"]
         # One stored notification for the integration, so every session shows the same event id.
         assert len({listener.events[0][0] for listener in listeners}) == 1
+        # A burst of changes: every stream gets every notification, in order, with rising ids
+        # (whether the fan-out wrote a frame straight to the connection or queued it).
+        for revision, entity in enumerate(("prompt", "resource", "ability", "prompt"), start=2):
+            await _change(bus, entity, revision=revision)
+        await asyncio.gather(*(listener.wait_for(5) for listener in listeners))
+        for listener in listeners:
+            assert listener.methods() == [
+                "notifications/tools/list_changed",
+                "notifications/prompts/list_changed",
+                "notifications/resources/list_changed",
+                "notifications/tools/list_changed",
+                "notifications/prompts/list_changed",
+            ]
+            seqs = [int(str(event_id).rsplit("-", 1)[1]) for event_id, _ in listener.events]
+            assert seqs == sorted(seqs) and len(set(seqs)) == 5
+        assert len({tuple(event_id for event_id, _ in listener.events) for listener in listeners}) == 1
     finally:
         await asyncio.gather(*(listener.close() for listener in listeners))
 
@@ -221,6 +237,65 @@ async def test_a_get_stream_resumes_on_the_other_replica_with_last_event_id(
         await asyncio.gather(listener.close(), keep_open.close())
 
 
+LISTEN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+async def test_many_listen_streams_each_get_every_notification_in_order_with_their_own_id(
+    edges: list[EdgeHarness], client: httpx.AsyncClient, bus: Bus
+) -> None:
+    """2026-07-28 ``subscriptions/listen`` on one replica: each stream gets its acknowledgment, then
+    every change's notification in order, each carrying that stream's own subscription id."""
+    url = edges[0].mcp_url(INTEGRATION)
+    headers = _headers(**{"mcp-protocol-version": "2026-07-28", "mcp-method": "subscriptions/listen"})
+    wanted = {"toolsListChanged": True, "promptsListChanged": True}
+    received: dict[str, list[Any]] = {}
+    opened = {f"listen-{n}": asyncio.Event() for n in range(20)}
+
+    async def listen(subscription_id: str) -> None:
+        body = {
+            "jsonrpc": "2.0",
+            "id": subscription_id,
+            "method": "subscriptions/listen",
+            "params": {"notifications": wanted, "_meta": LISTEN_META},
+        }
+        messages = received.setdefault(subscription_id, [])
+        async with client.stream("POST", url, headers=headers, json=body) as stream:
+            assert stream.status_code == 200
+            async for line in stream.aiter_lines():
+                if line.startswith("data: "):
+                    messages.append(msgspec.json.decode(line[6:]))
+                    opened[subscription_id].set()
+
+    listening = [asyncio.create_task(listen(subscription_id)) for subscription_id in opened]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in opened.values())), 20)
+        for revision, entity in enumerate(("ability", "prompt", "ability"), start=20):
+            await _change(bus, entity, revision=revision)
+
+        async def all_arrived() -> None:
+            while any(len(messages) < 4 for messages in received.values()):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(all_arrived(), 20)
+        for subscription_id, messages in received.items():
+            assert [message["method"] for message in messages] == [
+                "notifications/subscriptions/acknowledged",
+                "notifications/tools/list_changed",
+                "notifications/prompts/list_changed",
+                "notifications/tools/list_changed",
+            ]
+            for message in messages:
+                assert message["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == subscription_id
+    finally:
+        for task in listening:
+            task.cancel()
+        await asyncio.gather(*listening, return_exceptions=True)
+
+
 def _open_streams() -> float:
     return REGISTRY.get_sample_value("skillrelay_sse_streams") or 0.0
 
@@ -237,16 +312,11 @@ async def test_a_listening_client_that_goes_away_frees_its_stream_on_the_replica
     edges: list[EdgeHarness], client: httpx.AsyncClient
 ) -> None:
     """The lean stream path: no task of its own to cancel, the client's disconnect ends the stream
-    (``HttpAnswer.stop``), for a 2025 GET stream and a 2026 ``subscriptions/listen`` alike."""
+    (``HttpAnswer.listening``), for a 2025 GET stream and a 2026 ``subscriptions/listen`` alike."""
     url = edges[0].mcp_url(INTEGRATION)
     before = _open_streams()
     get_stream = Listener(client, url, await _initialize(client, url))
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
-    params = {"notifications": {"toolsListChanged": True}, "_meta": meta}
+    params = {"notifications": {"toolsListChanged": True}, "_meta": LISTEN_META}
     body = {"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen", "params": params}
     headers = _headers(**{"mcp-protocol-version": "2026-07-28", "mcp-method": "subscriptions/listen"})
     listen_opened = asyncio.Event()

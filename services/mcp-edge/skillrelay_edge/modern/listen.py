@@ -8,10 +8,11 @@ breaks opens a new one (streams are not resumed in this era).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+
+import structlog
 
 from skillrelay_edge.calls.context import INVALID_PARAMS, RequestId
 from skillrelay_edge.calls.sse import KEEPALIVE, frame
@@ -21,6 +22,7 @@ from skillrelay_edge.transport import jsonrpc
 from skillrelay_edge.transport.jsonrpc import RpcError
 from skillrelay_edge.transport.mailbox import Mailbox
 
+_log = structlog.get_logger("skillrelay.edge.listen")
 KEEPALIVE_SECONDS = 15.0
 MAX_RESOURCE_SUBSCRIPTIONS = 1000
 _LIST_FLAGS = {
@@ -84,10 +86,38 @@ class Listener(Mailbox[bytes]):
         self.wanted = wanted
 
     def send(self, method: str, params: dict[str, Any] | None = None) -> None:
-        message = jsonrpc.notification(
-            method, {**(params or {}), "_meta": {SUBSCRIPTION_ID_KEY: self.subscription_id}}
-        )
-        self.push(frame(jsonrpc.encode(message)))
+        self.push(_frame(method, params or {}, self.subscription_id))
+
+    def notify(self, frames: _Frames, method: str, uri: str | None = None) -> None:
+        """A notification of a change fanned out to every listener (``frames`` made once for it)."""
+        wire = frames.of(method, uri, self.subscription_id)
+        self.offer(wire, wire)
+
+
+def _frame(method: str, params: dict[str, Any], subscription_id: Any) -> bytes:
+    message = jsonrpc.notification(method, {**params, "_meta": {SUBSCRIPTION_ID_KEY: subscription_id}})
+    return frame(jsonrpc.encode(message))
+
+
+_MARK = "\x00subscription\x00"  # stands for the subscription id, which no JSON-RPC id can equal
+_ENCODED_MARK = jsonrpc.encode(_MARK)
+
+
+class _Frames:
+    """The frames of one change's notifications, each encoded once for every listener: only the
+    listener's subscription id differs, and is spliced in (a fan-out pays this per listener)."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[str, str | None], tuple[bytes, bytes]] = {}
+
+    def of(self, method: str, uri: str | None, subscription_id: RequestId) -> bytes:
+        parts = self._parts.get((method, uri))
+        if parts is None:
+            head, tail = _frame(method, {"uri": uri} if uri is not None else {}, _MARK).split(_ENCODED_MARK)
+            parts = self._parts[(method, uri)] = (head, tail)
+        return parts[0] + jsonrpc.encode(subscription_id) + parts[1]
 
 
 class ListenStreams:
@@ -136,12 +166,15 @@ class ListenStreams:
                 listener.end()
 
     def on_change(self, change: Change) -> None:
+        frames = _Frames()
         for listener in list(self._open):
-            with contextlib.suppress(Exception):
-                _deliver(listener, change)
+            try:
+                _deliver(listener, change, frames)
+            except Exception:
+                _log.exception("listen.deliver.failed")
 
 
-def _deliver(listener: Listener, change: Change) -> None:
+def _deliver(listener: Listener, change: Change, frames: _Frames) -> None:
     wanted = listener.wanted
     if change.entity == "integration":
         if change.integration_id != listener.integration_id:
@@ -150,7 +183,7 @@ def _deliver(listener: Listener, change: Change) -> None:
             if "skillsetId" in change.fields and change.skillset_id:
                 listener.skillset_id = change.skillset_id
                 for flag in sorted(wanted.lists):
-                    listener.send(_LIST_FLAGS[flag])
+                    listener.notify(frames, _LIST_FLAGS[flag])
             return
         # Deleted, or its credentials or connection changed: end the stream; a client still allowed
         # opens a new one, which checks its credentials again.
@@ -161,10 +194,10 @@ def _deliver(listener: Listener, change: Change) -> None:
     if change.entity == "skillset":
         if change.change == "deleted":
             for flag in sorted(wanted.lists):
-                listener.send(_LIST_FLAGS[flag])
+                listener.notify(frames, _LIST_FLAGS[flag])
         return
     entity_flag = _FLAG_OF_ENTITY.get(change.entity)
     if entity_flag is not None and entity_flag in wanted.lists:
-        listener.send(_LIST_FLAGS[entity_flag])
+        listener.notify(frames, _LIST_FLAGS[entity_flag])
     if change.entity == "resource" and change.change == "updated" and change.uri in wanted.resources:
-        listener.send("notifications/resources/updated", {"uri": change.uri})
+        listener.notify(frames, "notifications/resources/updated", change.uri)

@@ -29,6 +29,7 @@ class OpenStream(Mailbox[StoredEvent]):
     """One listening stream open on this replica: a session's GET stream or a resumed request stream."""
 
     __slots__ = (
+        "floor",
         "integration_id",
         "key",
         "principal",
@@ -56,6 +57,12 @@ class OpenStream(Mailbox[StoredEvent]):
         self.principal = principal
         # Resource URIs this session subscribed to; kept current by mcp.subscriptions.<key> messages.
         self.subscriptions: frozenset[str] = frozenset(subscriptions)
+        # The last sequence its client has (replayed on resumption): live events up to it are skipped.
+        self.floor = 0
+
+    def offer(self, item: StoredEvent, wire: bytes) -> None:
+        if not item.seq or item.seq > self.floor:
+            super().offer(item, wire)
 
 
 class Fanout:

@@ -118,6 +118,7 @@ class SessionStreams:
                     yield frame(event.data, event.event_id or None)
                 if event.final and not is_get:
                     return
+            stream.floor = floor  # for what a fan-out writes to it directly (``OpenStream.offer``)
             while True:
                 live = await stream.next(KEEPALIVE_SECONDS)
                 if stream.ended:
@@ -201,8 +202,9 @@ class SessionStreams:
                 _log.warning("notifications.store.failed", error=type(exc).__name__)
                 seq = 0
             event = StoredEvent(f"{GET_STREAM_ID}-{seq}" if seq else "", data, False, seq, uri)
+            wire = frame(data, event.event_id or None)  # the same frame for every stream: made once
             for stream in streams:
-                stream.push(event)
+                stream.offer(event, wire)
 
     async def _on_session_event(self, msg: Msg) -> None:
         if not msg.subject.endswith((".closed", ".expired")):

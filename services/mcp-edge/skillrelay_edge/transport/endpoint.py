@@ -58,6 +58,7 @@ from skillrelay_edge.protocol.scope import RequestScope, handler_kind
 from skillrelay_edge.sessions.notifications import OpenStream, SessionStreams
 from skillrelay_edge.transport import jsonrpc
 from skillrelay_edge.transport.jsonrpc import FramingError, Incoming, RpcError
+from skillrelay_edge.transport.mailbox import Mailbox
 from skillrelay_edge.transport.rules import (
     DEFAULT_HEADER_VERSION,
     SUPPORTED_VERSIONS,
@@ -160,9 +161,10 @@ class HttpAnswer:
     media_type: str = JSON
     # Went out already through ``HttpInput.send_stream`` (a call's SSE answer): nothing left to send.
     sent: bool = False
-    # For a listening stream: ends ``stream`` (its generator returns) once the client has gone, so the
-    # HTTP layer needs no second task to cancel it with.
-    stop: Callable[[], None] | None = None
+    # For a listening stream, the mailbox it waits on: the HTTP layer ends it (its generator returns)
+    # once the client has gone, so it needs no second task to cancel it with, and attaches the
+    # connection so a fan-out may write frames straight to it (``Mailbox.offer``).
+    listening: Mailbox[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -537,7 +539,7 @@ class McpEndpoint:
             data={"method": req.method},
         )
         return HttpAnswer(
-            200, None, dict(_NO_CACHE), self.listens.follow(listener), EVENT_STREAM, stop=listener.end
+            200, None, dict(_NO_CACHE), self.listens.follow(listener), EVENT_STREAM, listening=listener
         )
 
     def _scope(
@@ -748,7 +750,7 @@ class McpEndpoint:
             rerun = functools.partial(self._rerun, catalog, principal, session)
             frames = self.adoption.watch(frames, session.session_id, stream_id, rerun)
             return HttpAnswer(200, None, headers, frames, EVENT_STREAM)
-        return HttpAnswer(200, None, headers, frames, EVENT_STREAM, stop=open_stream.end)
+        return HttpAnswer(200, None, headers, frames, EVENT_STREAM, listening=open_stream)
 
     # -- OPTIONS (CORS preflight of browser clients) --------------------------------------------
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from typing import Protocol, cast
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs
 
 import structlog
@@ -18,8 +18,10 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from skillrelay_common import metrics
 from skillrelay_common.http import new_correlation_id
+from skillrelay_common.lean_http import stream_writer
 from skillrelay_edge.transport import jsonrpc
 from skillrelay_edge.transport.endpoint import BodyTooLarge, HttpAnswer, HttpInput, McpEndpoint, cors_headers
+from skillrelay_edge.transport.mailbox import DirectWriter, Mailbox
 from skillrelay_worker.correlation import CORRELATION_HEADER, bind_correlation_id
 
 # Mounted (Litestar ASGI handlers cannot take path parameters): the tail is ``/<integrationId>/mcp``.
@@ -87,30 +89,36 @@ def _stream_start(answer: HttpAnswer) -> dict[str, object]:
     return {"type": "http.response.start", "status": answer.status, "headers": raw}
 
 
-async def _send_stream(send: Send, receive: Receive, answer: HttpAnswer) -> None:
+async def _send_stream(
+    send: Send, receive: Receive, answer: HttpAnswer, writer: DirectWriter | None = None
+) -> None:
     """An SSE answer: its status and headers, then its stream's frames until either side ends it.
 
-    Listening streams (``answer.stop`` set) stay open for hours on tens of thousands of idle clients
-    at once, so what each costs is kept small: the frames go out from the request's own task, and
-    one watcher task ends the stream through ``stop`` once the client has gone (the generator then
-    returns; nothing is cancelled); no context manager or wrapper frame stays alive per stream. See
-    docs/scale.md."""
-    stream, stop = answer.stream, answer.stop
+    Listening streams (``answer.listening`` set) stay open for hours on tens of thousands of idle
+    clients at once, so what each costs is kept small: the frames go out from the request's own task,
+    and one watcher task ends the stream through its mailbox once the client has gone (the generator
+    then returns; nothing is cancelled); no context manager or wrapper frame stays alive per stream.
+    Once the response has started, ``writer`` (the connection, when the server offers one) is
+    attached to the mailbox so a fan-out writes to an idle stream directly. See docs/scale.md."""
+    stream, listening = answer.stream, answer.listening
     assert stream is not None
     metrics.SSE_STREAMS.inc()
     try:
-        if stop is None:
+        if listening is None:
             await _pump_until_disconnected(send, receive, answer, stream)
             return
-        watching = asyncio.ensure_future(_stop_when_disconnected(receive, stop))
+        watching = asyncio.ensure_future(_stop_when_disconnected(receive, listening))
         try:
             await send(_stream_start(answer))  # type: ignore[arg-type]
+            listening.attach(writer)
             async for chunk in stream:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            listening.attach(None)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except (OSError, RuntimeError):
             pass  # the connection broke under a write: the client is gone
         finally:
+            listening.attach(None)
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
@@ -120,10 +128,10 @@ async def _send_stream(send: Send, receive: Receive, answer: HttpAnswer) -> None
         metrics.SSE_STREAMS.dec()
 
 
-async def _stop_when_disconnected(receive: Receive, stop: Callable[[], None]) -> None:
+async def _stop_when_disconnected(receive: Receive, listening: Mailbox[Any]) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-    stop()
+    listening.end()
 
 
 async def _pump_until_disconnected(
@@ -243,7 +251,7 @@ def mcp_asgi(holder: EndpointHolder, max_body_bytes: int) -> ASGIApp:
             # A listening stream may stay open for hours: drop what only the request needed.
             del inp, headers, read_body, send_stream
             finish_headers(answer)
-            await _send_stream(send, receive, answer)
+            await _send_stream(send, receive, answer, stream_writer(scope))
         else:
             finish_headers(answer)
             await _send_bytes(send, answer.status, answer.body or b"", answer.headers, answer.media_type)
