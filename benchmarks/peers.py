@@ -22,18 +22,17 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.__main__ import (
-    HTTP,
+from benchmarks.__main__ import HTTP, start_edge, start_mcp_upstream, start_upstream
+from benchmarks.harness import (
     TEXT,
     Target,
-    _affinity,
-    _cpus,
-    _measure,
-    _pin_all,
-    _process_tree,
-    _running,
-    start_edge,
-    start_upstream,
+    affinity,
+    print_errors,
+    print_medians,
+    run_rounds,
+    running,
+    split_cpus,
+    state_folder,
 )
 from skillrelay_devstack.embedded import free_port, wait_for_port
 
@@ -78,7 +77,7 @@ def start_contextforge(
     port = free_port()
     env = contextforge_env(port, state)
     command = [executable, "--host", "127.0.0.1", "--port", str(port)]
-    process = stack.enter_context(_running(command, env, logs / "contextforge.log"))
+    process = stack.enter_context(running(command, env, logs / "contextforge.log"))
     wait_for_port("127.0.0.1", port, 600, process)  # first start: migrations, role bootstrap
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
@@ -131,7 +130,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
     parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections")
     args = parser.parse_args()
-    server_cpus, load_cpus = _cpus()
+    server_cpus, load_cpus = split_cpus()
     token = "bench-" + secrets.token_urlsafe(24)
     print(
         f"servers on CPU {sorted(server_cpus or ())}, load on CPU {sorted(load_cpus or ())}; "
@@ -141,36 +140,21 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="skillrelay-peers-") as tmp, contextlib.ExitStack() as stack:
         state = Path(tmp)
-        os.chmod(state, 0o755)  # noqa: S103 (embedded PostgreSQL may run as another user)
-        logs = state / "logs"
-        logs.mkdir()
-        with _affinity(server_cpus):
+        logs = state_folder(state)
+        with affinity(server_cpus):
             upstream_url = start_upstream(stack, logs)
-            ours = [t for t in start_edge(stack, token, state, logs, upstream_url) if t.name == HTTP]
+            upstreams = upstream_url, start_mcp_upstream(stack, token, logs)
+            ours = [t for t in start_edge(stack, token, state, logs, *upstreams) if t.name == HTTP]
             peer = start_contextforge(stack, args.contextforge, upstream_url, state, logs)
-        if server_cpus is not None:
-            _pin_all(_process_tree(os.getpid())[1:], server_cpus)
         targets = [*ours, peer]
-        for number in range(1, args.rounds + 1):
-            print(f"round {number}", flush=True)
-            for target in targets:
-                _measure(target, args, load_cpus)
-    print("\nmedian of the rounds:\n")
-    print("| target | req/s | p50 ms | p99 ms | server CPU µs/call |")
-    print("|---|---:|---:|---:|---:|")
-    for target in targets:
-        print(
-            f"| {target.name} | {target.median('rps'):.0f} | {target.median('p50_ms'):.2f} | "
-            f"{target.median('p99_ms'):.2f} | {target.median('server_cpu_us'):.0f} |"
-        )
+        run_rounds(targets, args, server_cpus, load_cpus)
+    print_medians(targets)
     ratios = [a["rps"] / (b["rps"] or 1.0) for a, b in zip(ours[0].rounds, peer.rounds, strict=True)]
     print(
         f"\nours / ContextForge req/s per round: {', '.join(f'{r:.0f}x' for r in ratios)}; "
         f"median {ours[0].median('rps') / (peer.median('rps') or 1.0):.0f}x (aim: >= 50x)"
     )
-    errors = sum(target.errors for target in targets)
-    if errors:
-        print(f"\n{errors} requests failed: the figures above are not trustworthy")
+    print_errors(targets)
 
 
 if __name__ == "__main__":
