@@ -20,11 +20,11 @@ from skillrelay_auth.app import rotate_signing_key
 from skillrelay_common.audit import read_records
 from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.audit import AuditRecord
-from skillrelay_common.schemas.auth import GetJwks, IssueToken, Jwks, TokenIssued
+from skillrelay_common.schemas.auth import GetJwks, Jwks
 from skillrelay_common.schemas.registry import IntegrationChanged, IntegrationInfo
-from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_ISSUE, INTEGRATION_UPDATED
+from skillrelay_common.subjects import AUTH_JWKS_GET, INTEGRATION_UPDATED
 
-from .conftest import OAuthStack, browse_authorization
+from .conftest import OAuthStack, browse_authorization, ping, static_token
 
 REDIRECT = "http://127.0.0.1:1/cb"
 
@@ -92,6 +92,16 @@ async def exchange(
         data=data,
         auth=(client["client_id"], client["client_secret"]),
     )
+
+
+async def granted(
+    http: httpx.AsyncClient, oauth_stack: OAuthStack, integration: IntegrationInfo, client: dict[str, Any]
+) -> dict[str, Any]:
+    """The tokens of a new grant: a code with PKCE for ``client``, exchanged."""
+    verifier, challenge = pkce()
+    code = await code_for(oauth_stack, integration, client, challenge)
+    exchanged = await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
+    return dict(exchanged.json())
 
 
 async def test_metadata_documents(oauth_stack: OAuthStack, http: httpx.AsyncClient) -> None:
@@ -255,14 +265,9 @@ async def test_refresh_reuse_revokes_the_family(
     oauth_stack: OAuthStack, http: httpx.AsyncClient, bus: Bus
 ) -> None:
     integration = oauth_stack.add_integration()
-    issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration.id))
-    assert isinstance(issued, TokenIssued)
+    token = await static_token(bus, integration.id)
     client = await register(http, oauth_stack, integration)
-    verifier, challenge = pkce()
-    code = await code_for(oauth_stack, integration, client, challenge)
-    tokens = (
-        await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
-    ).json()
+    tokens = await granted(http, oauth_stack, integration, client)
     token_url = f"{oauth_stack.issuer(integration.id)}/token"
     auth = (client["client_id"], client["client_secret"])
     rotated = await http.post(
@@ -270,7 +275,7 @@ async def test_refresh_reuse_revokes_the_family(
     )
     assert rotated.status_code == 200
     newer = rotated.json()
-    mcp_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={issued.token}"
+    mcp_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={token}"
     assert (await ping(http, mcp_url, newer["access_token"])).status_code == 200
     stolen = await http.post(
         token_url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=auth
@@ -298,15 +303,9 @@ async def test_edge_checks_audience_static_token_and_oauth_generation(
     first, second = oauth_stack.add_integration(), oauth_stack.add_integration()
     statics = {}
     for integration in (first, second):
-        issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration.id))
-        assert isinstance(issued, TokenIssued)
-        statics[integration.id] = issued.token
+        statics[integration.id] = await static_token(bus, integration.id)
     client = await register(http, oauth_stack, first)
-    verifier, challenge = pkce()
-    code = await code_for(oauth_stack, first, client, challenge)
-    access = (await exchange(http, oauth_stack, first, client, code=code, code_verifier=verifier)).json()[
-        "access_token"
-    ]
+    access = (await granted(http, oauth_stack, first, client))["access_token"]
     first_url = f"{oauth_stack.mcp_url(first.id)}?authorization={statics[first.id]}"
     assert (await ping(http, first_url, access)).status_code == 200
     # Another integration's endpoint (wrong audience), even with that integration's static token.
@@ -371,14 +370,9 @@ async def test_signing_key_rotation_keeps_live_tokens_valid(
     oauth_stack: OAuthStack, http: httpx.AsyncClient, bus: Bus
 ) -> None:
     integration = oauth_stack.add_integration()
-    issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration.id))
-    assert isinstance(issued, TokenIssued)
+    token = await static_token(bus, integration.id)
     client = await register(http, oauth_stack, integration)
-    verifier, challenge = pkce()
-    code = await code_for(oauth_stack, integration, client, challenge)
-    tokens = (
-        await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
-    ).json()
+    tokens = await granted(http, oauth_stack, integration, client)
     old_kid = jwt.get_unverified_header(tokens["access_token"])["kid"]
     new_kid = await rotate_signing_key(oauth_stack.settings)
     assert new_kid != old_kid
@@ -405,22 +399,9 @@ async def test_signing_key_rotation_keeps_live_tokens_valid(
             break
         await asyncio.sleep(0.1)
     assert jwt.get_unverified_header(newer["access_token"])["kid"] == new_kid
-    mcp_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={issued.token}"
+    mcp_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={token}"
     assert (await ping(http, mcp_url, newer["access_token"])).status_code == 200  # edge learns the new kid
     assert (await ping(http, mcp_url, tokens["access_token"])).status_code == 200  # old key still published
-
-
-async def ping(http: httpx.AsyncClient, url: str, access_token: str) -> httpx.Response:
-    return await http.post(
-        url,
-        headers={
-            "Authorization": f"Bearer {access_token}",
-            "Accept": "application/json, text/event-stream",
-            "Content-Type": "application/json",
-            "MCP-Protocol-Version": "2025-11-25",
-        },
-        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
-    )
 
 
 def _fields(info: IntegrationInfo) -> dict[str, Any]:
