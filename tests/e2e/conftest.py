@@ -1,15 +1,30 @@
 """Whole-stack fixtures: every service as its own process, on the test session's NATS and a fresh
-database."""
+database; and a headless browser (Debian's Chromium driven by Playwright) for the dashboard's tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from skillrelay_common import bus_auth
 from skillrelay_devstack.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -29,3 +44,21 @@ def stack(
     running.start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium, installed by ``scripts/ensure-chromium.sh`` if missing (skips if it cannot be)."""
+    if not CHROMIUM.exists():
+        subprocess.run(["bash", str(ROOT / "scripts" / "ensure-chromium.sh")], check=False, timeout=900)
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed and scripts/ensure-chromium.sh could not install it")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
