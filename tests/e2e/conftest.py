@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from skillrelay_common import bus_auth
-from skillrelay_devstack.stack import Stack
+from skillrelay_devstack.stack import Stack, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,22 +28,31 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
+def stack_env() -> dict[str, str]:
+    """More environment for every service of ``stack``: none, unless a test module overrides this."""
+    return {}
+
+
+@pytest.fixture
 def stack(
     nats_url: str,
     nats_system_url: str,
     nats_secrets: bus_auth.BusSecrets,
     database_url: str,
     tmp_path: Path,
+    stack_env: dict[str, str],
 ) -> Iterator[Stack]:
     """One stack with one edge replica. Service logs land in ``tmp_path/logs`` (printed on failure)."""
-    running = Stack.on_free_ports(tmp_path / "state", edge_replicas=1, log_dir=tmp_path / "logs")
-    running.nats_url = nats_url
-    running.nats_system_url = nats_system_url
-    running.nats_callout_seed = nats_secrets.callout_seed
-    running.database_url = database_url
-    running.start()
-    yield running
-    running.stop()
+    with running_stack(
+        tmp_path / "state",
+        nats_url=nats_url,
+        database_url=database_url,
+        nats_system_url=nats_system_url,
+        nats_callout_seed=nats_secrets.callout_seed,
+        log_dir=tmp_path / "logs",
+        extra_env=stack_env,
+    ) as running:
+        yield running
 
 
 @pytest.fixture

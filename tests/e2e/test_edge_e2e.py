@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import queue
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from skillrelay_devstack.stack import Stack
+from skillrelay_devstack.stack import Stack, running_stack
+from skillrelay_devstack.testing import fresh_database
 
 pytestmark = pytest.mark.slow
 
@@ -26,28 +26,14 @@ ACCEPT = "application/json, text/event-stream"
 def stack(
     nats_url: str, postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    import asyncio
-
-    import asyncpg
-
-    name = f"e2e_edge_{uuid.uuid4().hex[:8]}"
-
-    async def database(statement: str) -> None:
-        conn = await asyncpg.connect(postgres_admin_url)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(database(f'CREATE DATABASE "{name}"'))
     folder: Path = tmp_path_factory.mktemp("edge-stack")
-    running = Stack.on_free_ports(folder / "state", edge_replicas=1, log_dir=folder / "logs")
-    running.nats_url = nats_url
-    running.database_url = f"{postgres_admin_url.rpartition('/')[0]}/{name}"
-    running.start()
-    yield running
-    running.stop()
-    asyncio.run(database(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with (
+        fresh_database(postgres_admin_url) as database_url,
+        running_stack(
+            folder / "state", nats_url=nats_url, database_url=database_url, log_dir=folder / "logs"
+        ) as running,
+    ):
+        yield running
 
 
 class Deployment:

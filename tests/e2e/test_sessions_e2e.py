@@ -3,7 +3,6 @@ routing. Sessions are issued by one replica and honoured (or refused) by the oth
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -12,11 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from skillrelay_devstack.stack import Stack
+from skillrelay_devstack.stack import Stack, running_stack
+from skillrelay_devstack.testing import fresh_database
 
 pytestmark = pytest.mark.slow
 
@@ -31,32 +30,23 @@ INIT = {
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 
 
-def _database(admin_url: str, statement: str) -> None:
-    async def run() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
 @pytest.fixture(scope="module")
 def stack(
     nats_url: str, postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """One stack with two edge replicas for the whole module (starting one costs seconds)."""
-    name = f"e2e_sessions_{uuid.uuid4().hex[:8]}"
-    _database(postgres_admin_url, f'CREATE DATABASE "{name}"')
     folder: Path = tmp_path_factory.mktemp("sessions-stack")
-    running = Stack.on_free_ports(folder / "state", edge_replicas=2, log_dir=folder / "logs")
-    running.nats_url = nats_url
-    running.database_url = f"{postgres_admin_url.rpartition('/')[0]}/{name}"
-    running.start()
-    yield running
-    running.stop()
-    _database(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with (
+        fresh_database(postgres_admin_url) as database_url,
+        running_stack(
+            folder / "state",
+            nats_url=nats_url,
+            database_url=database_url,
+            edge_replicas=2,
+            log_dir=folder / "logs",
+        ) as running,
+    ):
+        yield running
 
 
 class Owner:

@@ -114,6 +114,16 @@ async def drop_database(postgres_admin_url: str, database_url: str) -> None:
     await _admin(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def fresh_database(postgres_admin_url: str) -> Iterator[str]:
+    """``create_database`` for synchronous (e.g. module-scoped) fixtures, dropped after the block."""
+    url = create_database_now(postgres_admin_url)
+    try:
+        yield url
+    finally:
+        asyncio.run(drop_database(postgres_admin_url, url))
+
+
 def create_database_now(postgres_admin_url: str) -> str:
     """``create_database`` for synchronous (e.g. module-scoped) fixtures."""
     return asyncio.run(create_database(postgres_admin_url))
@@ -211,7 +221,7 @@ def start_everything(
     fresh database: ``with start_everything("name", edge_replicas=2) as deployment: …``."""
     # Imported here: the deployment pulls in the stack launcher and the example, which most tests
     # never need, and this plugin is loaded by every test run.
-    from skillrelay_devstack.everything import everything_deployment, fresh_database
+    from skillrelay_devstack.everything import everything_deployment
 
     @contextlib.contextmanager
     def start(name: str, *, edge_replicas: int = 1) -> Iterator[Deployment]:

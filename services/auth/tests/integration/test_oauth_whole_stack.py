@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from skillrelay_devstack.embedded import free_port
-from skillrelay_devstack.stack import Stack
+from skillrelay_devstack.stack import Stack, running_stack
 
 from .conftest import (
     IDP_CLIENT_ID,
@@ -40,16 +40,14 @@ def idp() -> Iterator[IdentityProvider]:
 
 @pytest.fixture
 def oauth_whole_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
-    running = Stack.on_free_ports(
+    with running_stack(
         tmp_path / "state",
+        nats_url=nats_url,
+        database_url=database_url,
         log_dir=tmp_path / "logs",
         extra_env={"SKILLRELAY_ALLOW_PRIVATE_HTTP_TARGETS": "1"},  # the IdP listens on 127.0.0.1
-    )
-    running.nats_url = nats_url
-    running.database_url = database_url
-    running.start()
-    yield running
-    running.stop()
+    ) as running:
+        yield running
 
 
 async def test_owner_sets_up_oauth_over_rest_and_the_sdk_client_gets_in(
