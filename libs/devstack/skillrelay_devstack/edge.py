@@ -35,6 +35,20 @@ from skillrelay_edge.calls.context import AbilityRunner
 TOKEN = "test-token-1"
 
 
+def mcp_headers(session: str | None = None, **extra: str) -> dict[str, str]:
+    """What an MCP client sends the harness: JSON or SSE accepted, the static ``TOKEN``; with a
+    session, its id and protocol version (2025-11-25); ``extra`` added last."""
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "authorization": f"Bearer {TOKEN}",
+    }
+    if session:
+        headers["mcp-session-id"] = session
+        headers["mcp-protocol-version"] = "2025-11-25"
+    return {**headers, **extra}
+
+
 def sse_events(text: str) -> list[tuple[str | None, Any]]:
     """(event id, decoded data) of each SSE event with data in a response body."""
     events: list[tuple[str | None, Any]] = []

@@ -94,6 +94,22 @@ async def exchange(
     )
 
 
+async def refresh(
+    http: httpx.AsyncClient,
+    stack: OAuthStack,
+    integration: IntegrationInfo,
+    client: dict[str, Any],
+    refresh_token: str,
+    **form: str,
+) -> httpx.Response:
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, **form}
+    return await http.post(
+        f"{stack.issuer(integration.id)}/token",
+        data=data,
+        auth=(client["client_id"], client["client_secret"]),
+    )
+
+
 async def granted(
     http: httpx.AsyncClient, oauth_stack: OAuthStack, integration: IntegrationInfo, client: dict[str, Any]
 ) -> dict[str, Any]:
@@ -253,12 +269,8 @@ async def test_code_reuse_revokes_what_the_code_gave(
     assert first.status_code == 200 and first.headers["cache-control"] == "no-store"
     again = await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
-    refresh = await http.post(
-        f"{oauth_stack.issuer(integration.id)}/token",
-        data={"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]},
-        auth=(client["client_id"], client["client_secret"]),
-    )
-    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+    refreshed = await refresh(http, oauth_stack, integration, client, first.json()["refresh_token"])
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
 
 
 async def test_refresh_reuse_revokes_the_family(
@@ -270,21 +282,15 @@ async def test_refresh_reuse_revokes_the_family(
     tokens = await granted(http, oauth_stack, integration, client)
     token_url = f"{oauth_stack.issuer(integration.id)}/token"
     auth = (client["client_id"], client["client_secret"])
-    rotated = await http.post(
-        token_url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=auth
-    )
+    rotated = await refresh(http, oauth_stack, integration, client, tokens["refresh_token"])
     assert rotated.status_code == 200
     newer = rotated.json()
     mcp_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={token}"
     assert (await ping(http, mcp_url, newer["access_token"])).status_code == 200
-    stolen = await http.post(
-        token_url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=auth
-    )
+    stolen = await refresh(http, oauth_stack, integration, client, tokens["refresh_token"])
     assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
     # The legitimate holder's newer tokens are gone too: refresh token and (at the edge) access token.
-    after = await http.post(
-        token_url, data={"grant_type": "refresh_token", "refresh_token": newer["refresh_token"]}, auth=auth
-    )
+    after = await refresh(http, oauth_stack, integration, client, newer["refresh_token"])
     assert after.status_code == 400
     assert (await ping(http, mcp_url, newer["access_token"])).status_code == 401
     wrong_secret = await http.post(
@@ -384,15 +390,9 @@ async def test_signing_key_rotation_keeps_live_tokens_valid(
         await asyncio.sleep(0.1)
     assert {old_kid, new_kid} <= {k["kid"] for k in published.keys}
     # New tokens are signed with the new key once it has been published for a moment.
-    token_url = f"{oauth_stack.issuer(integration.id)}/token"
-    auth = (client["client_id"], client["client_secret"])
     newer = tokens
     for _ in range(40):
-        answer = await http.post(
-            token_url,
-            data={"grant_type": "refresh_token", "refresh_token": newer["refresh_token"]},
-            auth=auth,
-        )
+        answer = await refresh(http, oauth_stack, integration, client, newer["refresh_token"])
         assert answer.status_code == 200
         newer = answer.json()
         if jwt.get_unverified_header(newer["access_token"])["kid"] == new_kid:
@@ -513,7 +513,6 @@ async def test_authlib_checks_at_the_token_and_revocation_endpoints(
     """Checks Authlib adds: a malformed code_verifier, a refresh that widens the scope, and revoking a
     token issued to another client (RFC 7009 section 2.1) are refused."""
     integration = oauth_stack.add_integration()
-    token_url = f"{oauth_stack.issuer(integration.id)}/token"
     client, other = (
         await register(http, oauth_stack, integration),
         await register(http, oauth_stack, integration),
@@ -540,9 +539,7 @@ async def test_authlib_checks_at_the_token_and_revocation_endpoints(
         auth=auth,
     )
     assert odd_hint.status_code == 400 and odd_hint.json()["error"] == "unsupported_token_type"
-    still = await http.post(
-        token_url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=auth
-    )
+    still = await refresh(http, oauth_stack, integration, client, tokens["refresh_token"])
     assert still.status_code == 200  # the other client's attempt did not revoke it
     own = await http.post(
         f"{oauth_stack.issuer(integration.id)}/revoke",
@@ -550,19 +547,11 @@ async def test_authlib_checks_at_the_token_and_revocation_endpoints(
         auth=auth,
     )
     assert own.status_code == 200
-    gone = await http.post(
-        token_url,
-        data={"grant_type": "refresh_token", "refresh_token": still.json()["refresh_token"]},
-        auth=auth,
-    )
+    gone = await refresh(http, oauth_stack, integration, client, still.json()["refresh_token"])
     assert gone.status_code == 400 and gone.json()["error"] == "invalid_grant"
     code = await code_for(oauth_stack, integration, client, challenge)
     fresh = (await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)).json()
-    wider = await http.post(
-        token_url,
-        data={"grant_type": "refresh_token", "refresh_token": fresh["refresh_token"], "scope": "mcp admin"},
-        auth=auth,
-    )
+    wider = await refresh(http, oauth_stack, integration, client, fresh["refresh_token"], scope="mcp admin")
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
 
 
