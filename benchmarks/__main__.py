@@ -26,11 +26,13 @@ from benchmarks.harness import (
     PYTHON,
     TEXT,
     Target,
+    add_round_options,
     affinity,
     bench_env,
     edge_env,
     print_errors,
     print_medians,
+    print_plan,
     run_rounds,
     running,
     split_cpus,
@@ -221,24 +223,12 @@ def start_edge(
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per target and round")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per target and round")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
-    parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections")
+    add_round_options(parser, duration=4.0, warmup=1.0)
     parser.add_argument("--only-edge", action="store_true", help="skip the baselines (developer aid)")
     args = parser.parse_args()
     server_cpus, load_cpus = split_cpus()
     token = "bench-" + secrets.token_urlsafe(24)
-    where = (
-        f"servers on CPU {sorted(server_cpus)}, load on CPU {sorted(load_cpus or ())}"
-        if server_cpus
-        else "no pinning"
-    )
-    print(
-        f"{where}; {args.concurrency} connections; {args.rounds} rounds of "
-        f"{args.warmup:g} s warm-up + {args.duration:g} s per target",
-        flush=True,
-    )
+    print_plan(args, server_cpus, load_cpus)
     with tempfile.TemporaryDirectory(prefix="skillrelay-bench-") as tmp, contextlib.ExitStack() as stack:
         state = Path(tmp)
         logs = state_folder(state)

@@ -243,6 +243,29 @@ def edge_env(env: dict[str, str], port: int) -> dict[str, str]:
     }
 
 
+def add_round_options(parser: argparse.ArgumentParser, duration: float, warmup: float) -> None:
+    """The options of interleaved rounds (``run_rounds``), with this benchmark's default lengths."""
+    per_target = "per target and round"
+    parser.add_argument("--duration", type=float, default=duration, help=f"seconds measured {per_target}")
+    parser.add_argument("--warmup", type=float, default=warmup, help=f"seconds of warm-up {per_target}")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
+    parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections")
+
+
+def print_plan(args: argparse.Namespace, server_cpus: set[int] | None, load_cpus: set[int] | None) -> None:
+    """Where servers and load run, and how long each target is measured."""
+    where = (
+        f"servers on CPU {sorted(server_cpus)}, load on CPU {sorted(load_cpus or ())}"
+        if server_cpus
+        else "no pinning"
+    )
+    print(
+        f"{where}; {args.concurrency} connections; {args.rounds} rounds of "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s per target",
+        flush=True,
+    )
+
+
 def run_rounds(
     targets: list[Target], args: argparse.Namespace, server_cpus: set[int] | None, load_cpus: set[int] | None
 ) -> None:

@@ -26,9 +26,11 @@ from benchmarks.__main__ import HTTP, start_edge, start_mcp_upstream, start_upst
 from benchmarks.harness import (
     TEXT,
     Target,
+    add_round_options,
     affinity,
     print_errors,
     print_medians,
+    print_plan,
     run_rounds,
     running,
     split_cpus,
@@ -125,19 +127,11 @@ def start_contextforge(
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.peers")
     parser.add_argument("--contextforge", required=True, help="the mcpgateway executable of its venv")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per target and round")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per target and round")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
-    parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections")
+    add_round_options(parser, duration=8.0, warmup=2.0)
     args = parser.parse_args()
     server_cpus, load_cpus = split_cpus()
     token = "bench-" + secrets.token_urlsafe(24)
-    print(
-        f"servers on CPU {sorted(server_cpus or ())}, load on CPU {sorted(load_cpus or ())}; "
-        f"{args.concurrency} connections; {args.rounds} rounds of {args.warmup:g} s warm-up + "
-        f"{args.duration:g} s per target",
-        flush=True,
-    )
+    print_plan(args, server_cpus, load_cpus)
     with tempfile.TemporaryDirectory(prefix="skillrelay-peers-") as tmp, contextlib.ExitStack() as stack:
         state = Path(tmp)
         logs = state_folder(state)

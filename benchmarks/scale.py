@@ -77,6 +77,12 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def close_streams(listeners: list[Listener]) -> None:
+    for listener in listeners:
+        if listener.transport is not None:
+            listener.transport.close()
+
+
 def _path(integration: str) -> str:
     return f"/api/v1/integration/mcpserver/{integration}/mcp"
 
@@ -451,9 +457,7 @@ async def measure(
         others = streams[subscribers:] + listening[subscribers:]
         wrong = sum(b"resources/updated" in listener.arrivals for listener in others)
         print(f"resources/updated at non-subscribers: {wrong}")
-        for listener in listeners:
-            if listener.transport is not None:
-                listener.transport.close()
+        close_streams(listeners)
     finally:
         await bus.close()
 

@@ -46,6 +46,7 @@ from benchmarks.scale import (
     _path,
     _request,
     _session_headers,
+    close_streams,
     fan_out,
     open_listen_streams,
     open_sessions,
@@ -126,9 +127,7 @@ async def measure(
         for listener in survivors:
             listener.arrivals.clear()
         await fan_out(bus, survivors, "ability", b"tools/list_changed", None, len(survivors), pids[1:])
-        for listener in survivors:
-            if listener.transport is not None:
-                listener.transport.close()
+        close_streams(survivors)
     finally:
         await bus.close()
 
