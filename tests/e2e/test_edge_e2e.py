@@ -8,14 +8,13 @@ import json
 import queue
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from skillrelay_devstack.stack import Stack, running_stack
-from skillrelay_devstack.testing import fresh_database
+from skillrelay_devstack.stack import Stack
+from skillrelay_devstack.testing import StackStarter
 
 pytestmark = pytest.mark.slow
 
@@ -23,16 +22,8 @@ ACCEPT = "application/json, text/event-stream"
 
 
 @pytest.fixture(scope="module")
-def stack(
-    nats_url: str, postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    folder: Path = tmp_path_factory.mktemp("edge-stack")
-    with (
-        fresh_database(postgres_admin_url) as database_url,
-        running_stack(
-            folder / "state", nats_url=nats_url, database_url=database_url, log_dir=folder / "logs"
-        ) as running,
-    ):
+def stack(start_stack: StackStarter) -> Iterator[Stack]:
+    with start_stack("edge-stack") as running:
         yield running
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
@@ -22,13 +22,6 @@ from skillrelay_devstack.stack import Stack
 
 pytestmark = pytest.mark.slow
 WAIT = 20.0
-
-
-@pytest.fixture
-def pet_api() -> Iterator[PetApi]:
-    api = PetApi().start()
-    yield api
-    api.stop()
 
 
 @pytest.fixture

@@ -8,14 +8,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from skillrelay_devstack.stack import Stack, running_stack
-from skillrelay_devstack.testing import fresh_database
+from skillrelay_devstack.stack import Stack
+from skillrelay_devstack.testing import StackStarter
 
 pytestmark = pytest.mark.slow
 
@@ -31,21 +30,9 @@ PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 
 
 @pytest.fixture(scope="module")
-def stack(
-    nats_url: str, postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+def stack(start_stack: StackStarter) -> Iterator[Stack]:
     """One stack with two edge replicas for the whole module (starting one costs seconds)."""
-    folder: Path = tmp_path_factory.mktemp("sessions-stack")
-    with (
-        fresh_database(postgres_admin_url) as database_url,
-        running_stack(
-            folder / "state",
-            nats_url=nats_url,
-            database_url=database_url,
-            edge_replicas=2,
-            log_dir=folder / "logs",
-        ) as running,
-    ):
+    with start_stack("sessions-stack", edge_replicas=2) as running:
         yield running
 
 

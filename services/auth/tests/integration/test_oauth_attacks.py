@@ -79,6 +79,20 @@ async def code_for(
     return login.params["code"]
 
 
+async def token_request(
+    http: httpx.AsyncClient,
+    stack: OAuthStack,
+    integration: IntegrationInfo,
+    client: dict[str, Any],
+    **form: str,
+) -> httpx.Response:
+    return await http.post(
+        f"{stack.issuer(integration.id)}/token",
+        data=form,
+        auth=(client["client_id"], client["client_secret"]),
+    )
+
+
 async def exchange(
     http: httpx.AsyncClient,
     stack: OAuthStack,
@@ -87,11 +101,7 @@ async def exchange(
     **form: str,
 ) -> httpx.Response:
     data = {"grant_type": "authorization_code", "redirect_uri": REDIRECT, **form}
-    return await http.post(
-        f"{stack.issuer(integration.id)}/token",
-        data=data,
-        auth=(client["client_id"], client["client_secret"]),
-    )
+    return await token_request(http, stack, integration, client, **data)
 
 
 async def refresh(
@@ -103,11 +113,7 @@ async def refresh(
     **form: str,
 ) -> httpx.Response:
     data = {"grant_type": "refresh_token", "refresh_token": refresh_token, **form}
-    return await http.post(
-        f"{stack.issuer(integration.id)}/token",
-        data=data,
-        auth=(client["client_id"], client["client_secret"]),
-    )
+    return await token_request(http, stack, integration, client, **data)
 
 
 async def granted(
