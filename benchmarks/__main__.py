@@ -15,8 +15,6 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,16 +27,13 @@ from benchmarks.harness import (
     add_round_options,
     affinity,
     bench_env,
+    bench_run,
     edge_env,
     print_errors,
     print_medians,
-    print_plan,
-    run_rounds,
     running,
-    split_cpus,
     start_control_plane,
     start_sessions_service,
-    state_folder,
     wait_http,
 )
 from skillrelay_devstack.embedded import free_port, wait_for_port
@@ -226,19 +221,17 @@ def main() -> None:
     add_round_options(parser, duration=4.0, warmup=1.0)
     parser.add_argument("--only-edge", action="store_true", help="skip the baselines (developer aid)")
     args = parser.parse_args()
-    server_cpus, load_cpus = split_cpus()
-    token = "bench-" + secrets.token_urlsafe(24)
-    print_plan(args, server_cpus, load_cpus)
-    with tempfile.TemporaryDirectory(prefix="skillrelay-bench-") as tmp, contextlib.ExitStack() as stack:
-        state = Path(tmp)
-        logs = state_folder(state)
-        with affinity(server_cpus):
+    with bench_run(args, "skillrelay-bench-") as run:
+        with affinity(run.server_cpus):
             # Servers inherit the server CPU from their first instruction: a Go runtime (nats-server)
             # sizes its scheduler by the CPUs it sees at start; pinned later, it would keep two.
-            targets = [] if args.only_edge else _start_baselines(stack, token, logs)
-            upstreams = start_upstream(stack, logs), start_mcp_upstream(stack, token, logs)
-            targets += start_edge(stack, token, state, logs, *upstreams)
-        run_rounds(targets, args, server_cpus, load_cpus)
+            targets = [] if args.only_edge else _start_baselines(run.stack, run.token, run.logs)
+            upstreams = (
+                start_upstream(run.stack, run.logs),
+                start_mcp_upstream(run.stack, run.token, run.logs),
+            )
+            targets += start_edge(run.stack, run.token, run.state, run.logs, *upstreams)
+        run.rounds(targets, args)
     _report(targets)
 
 

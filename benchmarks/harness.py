@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import statistics
@@ -264,6 +265,33 @@ def print_plan(args: argparse.Namespace, server_cpus: set[int] | None, load_cpus
         f"{args.warmup:g} s warm-up + {args.duration:g} s per target",
         flush=True,
     )
+
+
+@dataclass
+class Run:
+    """One run of interleaved rounds: where servers and load run, the static token every target takes,
+    the state folder with its logs, and the servers started on ``stack`` (stopped with the run)."""
+
+    stack: contextlib.ExitStack
+    state: Path
+    logs: Path
+    token: str
+    server_cpus: set[int] | None
+    load_cpus: set[int] | None
+
+    def rounds(self, targets: list[Target], args: argparse.Namespace) -> None:
+        run_rounds(targets, args, self.server_cpus, self.load_cpus)
+
+
+@contextlib.contextmanager
+def bench_run(args: argparse.Namespace, prefix: str) -> Iterator[Run]:
+    """A run: the CPUs split (its plan printed), a token, a temporary state folder, an exit stack."""
+    server_cpus, load_cpus = split_cpus()
+    token = "bench-" + secrets.token_urlsafe(24)
+    print_plan(args, server_cpus, load_cpus)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, contextlib.ExitStack() as stack:
+        state = Path(tmp)
+        yield Run(stack, state, state_folder(state), token, server_cpus, load_cpus)
 
 
 def run_rounds(

@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import secrets
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,13 +27,10 @@ from benchmarks.harness import (
     Target,
     add_round_options,
     affinity,
+    bench_run,
     print_errors,
     print_medians,
-    print_plan,
-    run_rounds,
     running,
-    split_cpus,
-    state_folder,
 )
 from skillrelay_devstack.embedded import free_port, wait_for_port
 
@@ -129,19 +125,16 @@ def main() -> None:
     parser.add_argument("--contextforge", required=True, help="the mcpgateway executable of its venv")
     add_round_options(parser, duration=8.0, warmup=2.0)
     args = parser.parse_args()
-    server_cpus, load_cpus = split_cpus()
-    token = "bench-" + secrets.token_urlsafe(24)
-    print_plan(args, server_cpus, load_cpus)
-    with tempfile.TemporaryDirectory(prefix="skillrelay-peers-") as tmp, contextlib.ExitStack() as stack:
-        state = Path(tmp)
-        logs = state_folder(state)
-        with affinity(server_cpus):
-            upstream_url = start_upstream(stack, logs)
-            upstreams = upstream_url, start_mcp_upstream(stack, token, logs)
-            ours = [t for t in start_edge(stack, token, state, logs, *upstreams) if t.name == HTTP]
-            peer = start_contextforge(stack, args.contextforge, upstream_url, state, logs)
+    with bench_run(args, "skillrelay-peers-") as run:
+        with affinity(run.server_cpus):
+            upstream_url = start_upstream(run.stack, run.logs)
+            upstreams = upstream_url, start_mcp_upstream(run.stack, run.token, run.logs)
+            ours = [
+                t for t in start_edge(run.stack, run.token, run.state, run.logs, *upstreams) if t.name == HTTP
+            ]
+            peer = start_contextforge(run.stack, args.contextforge, upstream_url, run.state, run.logs)
         targets = [*ours, peer]
-        run_rounds(targets, args, server_cpus, load_cpus)
+        run.rounds(targets, args)
     print_medians(targets)
     ratios = [a["rps"] / (b["rps"] or 1.0) for a, b in zip(ours[0].rounds, peer.rounds, strict=True)]
     print(
