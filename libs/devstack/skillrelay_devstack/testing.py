@@ -29,7 +29,9 @@ from skillrelay_worker import Worker, WorkerContext
 if TYPE_CHECKING:
     from skillrelay_devstack.everything import Deployment
     from skillrelay_devstack.pet_api import PetApi
+    from skillrelay_devstack.sessions import ManualClock
     from skillrelay_devstack.stack import Stack
+    from skillrelay_sessions.app import SessionsRuntime
 
 
 @pytest.fixture(scope="session")
@@ -206,6 +208,27 @@ def gated_counter_worker(subject: str) -> tuple[Worker, asyncio.Event]:
         return "counted"
 
     return worker, gate
+
+
+SESSIONS_TTL = 1000  # seconds: how long a session of the ``sessions`` fixture's service lives unused
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that moves only when the test says so (``clock.advance``)."""
+    from skillrelay_devstack.sessions import ManualClock
+
+    return ManualClock()
+
+
+@pytest.fixture
+async def sessions(nats_url: str, database_url: str, clock: ManualClock) -> AsyncIterator[SessionsRuntime]:
+    """The sessions service in-process on the session's NATS and a fresh database, on ``clock``, its
+    sessions living ``SESSIONS_TTL`` seconds."""
+    from skillrelay_devstack.sessions import running_sessions
+
+    async with running_sessions(nats_url, database_url, clock, ttl_seconds=SESSIONS_TTL) as runtime:
+        yield runtime
 
 
 @pytest.fixture

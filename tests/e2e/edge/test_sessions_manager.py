@@ -13,21 +13,9 @@ import pytest
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.sessions import SessionInfo
 from skillrelay_devstack.sessions import ManualClock, running_sessions
+from skillrelay_devstack.testing import SESSIONS_TTL as TTL
 from skillrelay_edge.sessions.manager import SessionManager, SessionsUnavailable
 from skillrelay_sessions.app import SessionsRuntime
-
-TTL = 1000
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def sessions(nats_url: str, database_url: str, clock: ManualClock) -> AsyncIterator[SessionsRuntime]:
-    async with running_sessions(nats_url, database_url, clock, ttl_seconds=TTL) as runtime:
-        yield runtime
 
 
 @asynccontextmanager
