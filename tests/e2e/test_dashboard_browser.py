@@ -21,6 +21,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from playwright.async_api import Browser, Page, expect
 
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
 
 # The whole stack plus a browser on a shared 2-core machine: more than the default 120 s budget.
@@ -90,16 +91,7 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 async def open_session(endpoint: str, token: str) -> str:
     """A raw MCP session (initialize + initialized); returns its ``Mcp-Session-Id``."""
     headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
+    initialize = initialize_request(request_id=1)
     async with httpx.AsyncClient(timeout=30) as http:
         response = await http.post(endpoint, json=initialize, headers=headers)
         assert response.status_code == 200, response.text

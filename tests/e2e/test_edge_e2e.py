@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
 from skillrelay_devstack.testing import StackStarter
 
@@ -110,17 +111,7 @@ def _rpc(client: httpx.Client, deployment: Deployment, session: str, method: str
 
 
 def _session(client: httpx.Client, deployment: Deployment) -> str:
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "e2e", "version": "1"},
-        },
-    }
-    response = client.post(deployment.url, headers=deployment.headers(), json=init)
+    response = client.post(deployment.url, headers=deployment.headers(), json=initialize_request("e2e"))
     assert response.status_code == 200, response.text
     return response.headers["mcp-session-id"]
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
 from skillrelay_worker import Worker, WorkerContext
 
@@ -71,16 +72,7 @@ class Owner:
             init = await client.post(
                 self.endpoint,
                 headers=headers,
-                json={
-                    "jsonrpc": "2.0",
-                    "id": 0,
-                    "method": "initialize",
-                    "params": {
-                        "protocolVersion": "2025-11-25",
-                        "capabilities": {},
-                        "clientInfo": {"name": "e2e", "version": "1"},
-                    },
-                },
+                json=initialize_request("e2e"),
             )
             assert init.status_code == 200, init.text
             session = {"mcp-session-id": init.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}

@@ -22,6 +22,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from playwright.async_api import Browser, Page, expect
 
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
@@ -361,16 +362,7 @@ async def test_try_it_through_the_real_edge(stack: Stack, browser: Browser) -> N
 
 async def open_session(endpoint: str, token: str, name: str, version: str) -> str:
     """A raw 2025-era session of a client that names itself and never sends DELETE (as many do)."""
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": name, "version": version},
-        },
-    }
+    initialize = initialize_request(name, version, request_id=1)
     headers = {
         "Authorization": f"Bearer {token}",
         "Accept": "application/json, text/event-stream",

@@ -9,21 +9,13 @@ import uuid
 import httpx
 import pytest
 
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
 
 pytestmark = pytest.mark.slow
 
 ACCEPT = "application/json, text/event-stream"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "e2e", "version": "1"},
-    },
-}
+INIT = initialize_request("e2e")
 
 
 def _initialize(endpoint: str, token: str) -> httpx.Response:

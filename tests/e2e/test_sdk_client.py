@@ -21,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from skillrelay_devstack.everything import Deployment
-from skillrelay_devstack.sse import resume_a_broken_call, stream_events
+from skillrelay_devstack.raw_mcp import initialize_request, resume_a_broken_call, stream_events
 from skillrelay_devstack.testing import EverythingStarter, until
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
@@ -264,16 +264,7 @@ def _open_session(client: httpx.Client, deployment: Deployment, replica: int) ->
     init = client.post(
         deployment.endpoint(replica),
         headers=_headers(deployment),
-        json={
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": PROTOCOL,
-                "capabilities": {"elicitation": {}, "sampling": {}},
-                "clientInfo": {"name": "raw", "version": "1"},
-            },
-        },
+        json=initialize_request("raw", capabilities={"elicitation": {}, "sampling": {}}),
     )
     assert init.status_code == 200, init.text
     session_id = init.headers["mcp-session-id"]

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
 from skillrelay_devstack.testing import StackStarter
 
@@ -20,12 +21,7 @@ pytestmark = pytest.mark.slow
 
 ACCEPT = "application/json, text/event-stream"
 VERSION = "2025-11-25"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}},
-}
+INIT = initialize_request("e2e")
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 
 

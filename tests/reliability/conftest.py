@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from skillrelay_common import bus_auth
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack, running_stack
 
 ACCEPT = "application/json, text/event-stream"
@@ -187,16 +188,7 @@ class McpClient:
         response = await self.http.post(
             self.url,
             headers=self._headers(),
-            json={
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": VERSION,
-                    "capabilities": {},
-                    "clientInfo": {"name": "reliability", "version": "1"},
-                },
-            },
+            json=initialize_request("reliability"),
         )
         if response.status_code == 200:
             self.session = response.headers.get("mcp-session-id")

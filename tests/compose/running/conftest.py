@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from skillrelay_devstack.sse import stream_events
+from skillrelay_devstack.raw_mcp import initialize_request, stream_events
 
 PROTOCOL = "2025-11-25"
 ACCEPT = "application/json, text/event-stream"
@@ -120,16 +120,7 @@ def open_session(client: httpx.Client, endpoint: str, token: str) -> str:
     init = client.post(
         endpoint,
         headers=headers(token),
-        json={
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": PROTOCOL,
-                "capabilities": {},
-                "clientInfo": {"name": "compose-test", "version": "1"},
-            },
-        },
+        json=initialize_request("compose-test"),
     )
     assert init.status_code == 200, init.text
     session_id = init.headers["mcp-session-id"]

@@ -28,7 +28,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from skillrelay_devstack.sse import resume_a_broken_call
+from skillrelay_devstack.raw_mcp import resume_a_broken_call
 
 from .conftest import (
     Compose,

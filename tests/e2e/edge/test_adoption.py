@@ -29,6 +29,7 @@ from skillrelay_devstack.edge import (
     sse_events,
     two_replicas,
 )
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.testing import create_database_now, gated_counter_worker, until
 from skillrelay_edge.calls.call_records import CallRecord, CallRecords
 from skillrelay_edge.calls.context import CALL_LOST_MESSAGE
@@ -75,17 +76,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _session(http: httpx.AsyncClient, url: str) -> str:
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    response = await http.post(url, headers=mcp_headers(), json=init)
+    response = await http.post(url, headers=mcp_headers(), json=initialize_request())
     assert response.status_code == 200, response.text
     return response.headers["mcp-session-id"]
 

@@ -18,22 +18,14 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import SkillsetChanged
 from skillrelay_common.subjects import MCP_EVENTS
 from skillrelay_devstack.edge import ControlPlane, EdgeHarness, demo_skillset, mcp_headers, two_replicas
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.testing import create_database_now
 
 INTEGRATION = "mcpserver_listen"
 SKILLSET = "skillset_listen"
 LISTENERS = 60
 ACCEPT = "application/json, text/event-stream"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
+INIT = initialize_request()
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ from skillrelay_common.subjects import REGISTRY_SOURCE_REFRESH
 from skillrelay_common.upstream import read_catalog
 from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, two_replicas
 from skillrelay_devstack.embedded import free_port
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.testing import create_database_now
 from skillrelay_devstack.upstream import UpstreamServer, source_skillset
 from skillrelay_edge.abilities.mcp_source import McpSourceRunner
@@ -235,18 +236,8 @@ async def test_a_cancelled_call_is_cancelled_upstream(
 ) -> None:
     url = edges[0].mcp_url(INTEGRATION)
     base = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {TOKEN}"}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
     async with httpx.AsyncClient(timeout=WAIT) as http:
-        opened = await http.post(url, json=init, headers=base)
+        opened = await http.post(url, json=initialize_request(), headers=base)
         session = {
             **base,
             "mcp-session-id": opened.headers["mcp-session-id"],

@@ -26,20 +26,12 @@ from skillrelay_devstack.edge import (
     sse_events,
     two_replicas,
 )
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.testing import create_database_now, cyclic_garbage
 from skillrelay_edge.calls.context import CallContext, ClientRequestError
 
 ACCEPT = "application/json, text/event-stream"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {"sampling": {}},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
+INIT = initialize_request(capabilities={"sampling": {}})
 
 
 class FakeWorkerRunner:

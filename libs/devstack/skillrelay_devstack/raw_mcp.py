@@ -1,6 +1,6 @@
-"""Reading an MCP server's event stream (Streamable HTTP) line by line, as the whole-stack tests do
-against the edge through any HTTP client: the events, and the resumption of a stream broken mid-call
-(``Last-Event-ID``)."""
+"""A raw MCP client over Streamable HTTP (no SDK), as tests speak to the edge through any HTTP client:
+the initialize request, the server's event stream read line by line, and the resumption of a stream
+broken mid-call (``Last-Event-ID``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,19 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
+
+
+def initialize_request(
+    name: str = "t", version: str = "1", capabilities: dict[str, Any] | None = None, request_id: int = 0
+) -> dict[str, Any]:
+    """A 2025-11-25 ``initialize`` of a client called ``name`` (``version``) with ``capabilities``."""
+    params = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": capabilities or {},
+        "clientInfo": {"name": name, "version": version},
+    }
+    return {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}
+
 
 # A worker tool of the everything example that reports progress 0, 50, 100 and answers its progress token.
 PROGRESS_CALL: dict[str, Any] = {
