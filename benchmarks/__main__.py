@@ -37,6 +37,7 @@ from benchmarks.harness import (
     wait_http,
 )
 from skillrelay_devstack.embedded import free_port, wait_for_port
+from skillrelay_devstack.raw_mcp import initialize_request
 
 INTEGRATION_ID = "mcpserver_bench"
 MCP_ACCEPT = "application/json, text/event-stream"
@@ -74,16 +75,7 @@ def _headers_2026(headers: dict[str, str], tool: str) -> dict[str, str]:
 
 
 def _initialize(url: str, headers: dict[str, str]) -> str:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "bench", "version": "1"},
-        },
-    }
+    body = initialize_request("bench")
     deadline = time.monotonic() + 30
     while True:
         response = httpx.post(url, headers=headers, json=body, timeout=10)

@@ -82,6 +82,7 @@ def bus_secrets(_: argparse.Namespace) -> int:
     print(f"export SKILLRELAY_NATS_SYSTEM_PASSWORD={generated.system_password}")
     print(f"export SKILLRELAY_NATS_CALLOUT_SEED={generated.callout_seed}")
     print(f"export SKILLRELAY_NATS_CALLOUT_ISSUER={generated.callout_issuer}")
+    print(f"export SKILLRELAY_NATS_ROUTE_PASSWORD={generated.route_password}")
     return 0
 
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the whole stack in the foreground").set_defaults(func=run)
     commands.add_parser(
-        "bus-secrets", help="print new NATS credentials (services, system, callout key) as shell exports"
+        "bus-secrets", help="print new NATS credentials (services, system, callout, routes) as shell exports"
     ).set_defaults(func=bus_secrets)
     audit_cli.register(commands)
     args = parser.parse_args(argv)

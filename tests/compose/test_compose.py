@@ -10,17 +10,22 @@ import importlib
 import importlib.util
 import ipaddress
 import json
+import os
 import re
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 import yaml
 
 from skillrelay_common import bus_auth
 from skillrelay_common.settings import Settings
+from skillrelay_devstack.embedded import free_port, nats_server_binary, wait_for_port
 
 # Every service may connect through any node of the cluster.
 CLUSTER_URLS = "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222"
@@ -41,6 +46,7 @@ USER_ENV = {
     "SKILLRELAY_NATS_SYSTEM_PASSWORD": "pwsystem",
     "SKILLRELAY_NATS_CALLOUT_SEED": "SAseed",
     "SKILLRELAY_NATS_CALLOUT_ISSUER": "Aissuer",
+    "SKILLRELAY_NATS_ROUTE_PASSWORD": "pwroute",
 }
 HTTP_SERVICES = {  # compose service -> (module, app module, port setting)
     "registry": ("skillrelay_registry", "skillrelay_registry.app", "registry_port"),
@@ -113,7 +119,14 @@ def test_topology(compose: dict[str, Any]) -> None:
     assert any(v.endswith(":/var/lib/postgresql/data") for v in services["postgres"]["volumes"])
     conf = NATS_CONF.read_text()
     assert "sync_interval: always" in conf and "store_dir: /data" in conf
-    assert sorted(re.findall(r"nats-route://(nats-\d):6222", conf)) == ["nats-1", "nats-2", "nats-3"]
+    for node in ("nats-1", "nats-2", "nats-3"):  # every node routes to the three (its own is ignored)
+        command = services[node]["command"]
+        routes = _interpolate(command[command.index("--routes") + 1], USER_ENV)
+        assert sorted(re.findall(r"nats-route://route:pwroute@(nats-\d):6222", routes)) == [
+            "nats-1",
+            "nats-2",
+            "nats-3",
+        ]
 
 
 def test_the_secrets_are_required(compose: dict[str, Any]) -> None:
@@ -166,6 +179,67 @@ def test_the_bus_refuses_strangers_on_every_node(compose: dict[str, Any]) -> Non
     for name in ("registry", "sessions", "edge-1", "edge-2"):
         others = Settings.from_env(_environment(compose["services"][name]))
         assert others.nats.callout_seed is None and others.nats.system_url is None, name
+
+
+def test_the_cluster_admits_only_nodes_that_know_the_route_password(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """The real docker/nats/nats.conf and the nodes' command line from docker-compose.yml, run by the
+    wheel's nats-server on loopback: two nodes with the route password form a cluster; a third that
+    routes to them without it is refused and never joins (a route sees every message)."""
+    command = compose["services"]["nats-1"]["command"]
+    routes = _interpolate(command[command.index("--routes") + 1], USER_ENV)
+    assert routes.count("nats-route://route:pwroute@") == 3
+
+    def start(name: str, cluster: int, password: str, peers: list[int]) -> tuple[int, Path]:
+        client, monitor = free_port(), free_port()
+        text = (
+            NATS_CONF.read_text()
+            .replace("0.0.0.0:4222", f"127.0.0.1:{client}")
+            .replace("0.0.0.0:6222", f"127.0.0.1:{cluster}")
+            .replace("0.0.0.0:8222", f"127.0.0.1:{monitor}")
+            .replace("store_dir: /data", f"store_dir: {tmp_path / name}")
+        )
+        config = tmp_path / f"{name}.conf"
+        config.write_text(text)
+        env = {
+            **os.environ,
+            "NATS_SERVER_NAME": name,
+            "NATS_SERVICE_PASSWORD": "pwservice",
+            "NATS_SYSTEM_PASSWORD": "pwsystem",
+            "NATS_CALLOUT_ISSUER": bus_auth.BusSecrets.generate().callout_issuer,
+            "NATS_ROUTE_PASSWORD": "pwroute",
+        }
+        # As the compose command does: every node of the cluster (its own route is ignored).
+        peer_routes = ",".join(f"nats-route://route:{password}@127.0.0.1:{port}" for port in peers)
+        log = tmp_path / f"{name}.log"
+        args = [nats_server_binary(), "--config", str(config), "--routes", peer_routes, "--log", str(log)]
+        process = subprocess.Popen(args, env=env)
+        processes.append(process)
+        wait_for_port("127.0.0.1", client, 15.0, process)
+        return monitor, log
+
+    def routes_of(monitor: int) -> set[str]:
+        answer = httpx.get(f"http://127.0.0.1:{monitor}/routez", timeout=5).json()
+        return {route.get("remote_name") or route.get("remote_id") for route in answer.get("routes") or []}
+
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        a, b, c = free_port(), free_port(), free_port()
+        first_monitor, first_log = start("node-a", a, "pwroute", [a, b])
+        second_monitor, _ = start("node-b", b, "pwroute", [a, b])
+        start("node-c", c, "not-the-password", [a, b, c])
+        deadline = time.monotonic() + 20
+        while "node-b" not in routes_of(first_monitor) or "authentication error" not in first_log.read_text():
+            assert time.monotonic() < deadline, (routes_of(first_monitor), first_log.read_text()[-2000:])
+            time.sleep(0.2)
+        assert routes_of(first_monitor) == {"node-b"}
+        assert routes_of(second_monitor) == {"node-a"}
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(10)
 
 
 def test_edge_replicas_have_distinct_instance_ids(compose: dict[str, Any]) -> None:

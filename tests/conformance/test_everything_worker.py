@@ -39,7 +39,7 @@ class Client:
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         self.sent.append((method, params))
 
-    async def request(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         self.sent.append((method, params))
         if method == "sampling/createMessage":
             return SAMPLED
@@ -54,8 +54,7 @@ class Client:
             session_id="s",
             request_id=1,
             client_capabilities={"sampling": {}, "elicitation": {}},
-            _notify=self.notify,
-            _request_client=self.request,
+            sink=self,  # type: ignore[arg-type]
             **extra,
         )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,6 +31,13 @@ SERVICE_USER = "skillrelay"
 SYSTEM_USER = "system"
 
 
+def _password() -> str:
+    # Letters and digits only, starting with a letter: read verbatim by nats-server's configuration
+    # parser also from an environment variable (docker/nats/nats.conf), where "-1…" could be a number,
+    # and safe inside a route URL.
+    return "pw" + secrets.token_hex(32)
+
+
 @dataclass(frozen=True)
 class BusSecrets:
     """The secrets of one deployment's bus: the services' password, the system user's password, and
@@ -39,14 +46,15 @@ class BusSecrets:
     service_password: str
     system_password: str
     callout_seed: str
+    # What the nodes of a NATS cluster (docker-compose.yml) ask of each other's routes; `make run`'s
+    # single node has no routes and does not keep it.
+    route_password: str = field(default_factory=lambda: _password())
 
     @classmethod
     def generate(cls) -> BusSecrets:
-        # Letters and digits only, starting with a letter: read verbatim by nats-server's configuration
-        # parser also from an environment variable (docker/nats/nats.conf), where "-1…" could be a number.
         return cls(
-            service_password="pw" + secrets.token_hex(32),
-            system_password="pw" + secrets.token_hex(32),
+            service_password=_password(),
+            system_password=_password(),
             callout_seed=nkey.KeyPair.create(nkey.ACCOUNT).seed,
         )
 

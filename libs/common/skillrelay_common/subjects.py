@@ -109,6 +109,12 @@ REGISTRY_SOURCE_REFRESH: Endpoint[registry.RefreshSource, Ok | NotFound] = _endp
     Ok | NotFound,
     description="read a skillset source's listings again (an edge heard list_changed from its upstream)",
 )
+REGISTRY_SOURCE_RESOURCE_UPDATED: Endpoint[registry.SourceResourceUpdated, Ok | NotFound] = _endpoint(
+    "registry.source.resource_updated",
+    registry.SourceResourceUpdated,
+    Ok | NotFound,
+    description="a source's upstream said one of its resources changed (an edge heard resources/updated)",
+)
 REGISTRY_OAUTH_CONNECTION_GET: Endpoint[
     registry.GetOAuthConnection, registry.OAuthConnectionSecret | NotFound
 ] = _endpoint(

@@ -29,6 +29,7 @@ from skillrelay_common.schemas.registry import (
 from skillrelay_common.settings import HttpSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_VERIFY, REGISTRY_INTEGRATION_RESOLVE
 from skillrelay_devstack.embedded import free_port
+from skillrelay_devstack.raw_mcp import initialize_request as initialize_request  # the harness's tests use it
 from skillrelay_edge.app import create_asgi
 from skillrelay_edge.calls.context import AbilityRunner
 

@@ -3,13 +3,13 @@ official Python SDK (``mcp`` 2.x, a development dependency): it speaks both eras
 stateless and the 2025 sessions) as any server built on the SDK does.
 
 What it offers: ``echo``, ``add`` (structured output), ``count`` (progress and log messages),
-``ask_name`` (elicits: a server-to-client request in a 2025 session, ``input_required`` at
-2026-07-28), ``ask_twice`` (two questions one after the other with ``ctx.elicit``, 2025 sessions only;
-notes a call cancelled while it waits), ``slow`` (for cancellation and timeouts), ``locate`` (an
-argument mirrored in the ``Mcp-Param-Region`` header at 2026-07-28), ``whoami`` (which headers reached
-it), ``add_tool`` (changes the tool list: ``subscriptions/listen`` streams hear ``tools/list_changed``);
-the
-resource ``upstream://greeting``, the template ``upstream://items/{item_id}``, the prompt ``greet``.
+``ask_name`` (elicits: a server-to-client request in a 2025 session, ``input_required`` at 2026-07-28),
+``ask_twice`` (two questions one after the other with ``ctx.elicit``, 2025 sessions only; notes a call
+cancelled while it waits), ``slow`` (for cancellation and timeouts), ``locate`` (an argument mirrored in
+the ``Mcp-Param-Region`` header at 2026-07-28), ``touch`` (its resource's subscribers hear
+``resources/updated``), ``whoami`` (which headers reached it), ``add_tool`` (changes the tool list:
+``subscriptions/listen`` streams hear ``tools/list_changed``); the resource ``upstream://greeting``, the
+template ``upstream://items/{item_id}``, the prompt ``greet``.
 
 ``UpstreamServer`` runs it under uvicorn on a free port in a thread (like ``EdgeHarness``);
 ``source_skillset`` turns its catalog into a skillset whose every item is forwarded to it.
@@ -131,6 +131,11 @@ def build_upstream(name: str = "upstream") -> MCPServer:
     def locate(region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})], text: str) -> str:
         # At 2026-07-28 the SDK refuses a call whose Mcp-Param-Region header is missing or differs.
         return f"{region}: {text}"
+
+    @server.tool(description="Say the resource at `uri` changed (subscribers hear resources/updated).")
+    async def touch(uri: str, ctx: Context) -> str:
+        await ctx.notify_resource_updated(uri)  # 2026-07-28 subscriptions/listen streams
+        return f"touched {uri}"
 
     @server.tool(description="Which credential header reached the upstream.")
     def whoami(ctx: Context) -> str:

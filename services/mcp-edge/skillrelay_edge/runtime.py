@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +14,7 @@ from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import Settings
 from skillrelay_edge.abilities.http import HttpRunner
-from skillrelay_edge.abilities.mcp_source import McpSourceRunner, ask_source_refresh
+from skillrelay_edge.abilities.mcp_source import McpSourceRunner, RegistryNotices
 from skillrelay_edge.abilities.openapi import OpenApiRunner
 from skillrelay_edge.abilities.parked import ParkedCalls
 from skillrelay_edge.abilities.static import StaticRunner
@@ -90,7 +89,7 @@ class EdgeRuntime:
         # Skillset sources' upstream MCP servers: SSRF-guarded by the same setting as http abilities.
         self.source_runner = McpSourceRunner(
             allow_private_targets=settings.allow_private_http_targets,
-            on_list_changed=functools.partial(ask_source_refresh, bus),
+            notices=RegistryNotices(bus),
         )
         runners: dict[str, AbilityRunner] = {
             "static": StaticRunner(),
@@ -113,8 +112,7 @@ class EdgeRuntime:
             liveness=ReplicaLiveness(bus, self.edge_key),
             store=self.store,
             relay=self.relay,
-            on_bind=self.inflight.add,
-            on_done=self.inflight.remove,
+            inflight=self.inflight,
         )
         services = Services(
             sessions=self.sessions, runners=runners, on_subscriptions=self.streams.publish_subscriptions

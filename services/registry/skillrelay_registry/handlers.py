@@ -13,12 +13,14 @@ from skillrelay_common.schemas.registry import (
     OAuthConnectionSecret,
     RefreshSource,
     ResolveIntegration,
+    SourceResourceUpdated,
 )
 from skillrelay_common.subjects import (
     REGISTRY_INTEGRATION_RESOLVE,
     REGISTRY_OAUTH_CONNECTION_GET,
     REGISTRY_PING,
     REGISTRY_SOURCE_REFRESH,
+    REGISTRY_SOURCE_RESOURCE_UPDATED,
     Endpoint,
 )
 from skillrelay_registry.service import RegistryService
@@ -29,6 +31,7 @@ SERVED_ENDPOINTS: tuple[Endpoint[Any, Any], ...] = (
     REGISTRY_INTEGRATION_RESOLVE,
     REGISTRY_OAUTH_CONNECTION_GET,
     REGISTRY_SOURCE_REFRESH,
+    REGISTRY_SOURCE_RESOURCE_UPDATED,
 )
 
 
@@ -50,6 +53,11 @@ def register_handlers(answers: Answers, service: RegistryService) -> None:
         service.refresh_soon(request.source_id)
         return Ok()
 
+    async def source_resource_updated(request: SourceResourceUpdated) -> Ok | NotFound:
+        found = await service.resource_updated(request.source_id, request.uri)
+        return Ok() if found else NotFound(what="source resource")
+
     answers.serve(REGISTRY_INTEGRATION_RESOLVE, resolve_integration)
+    answers.serve(REGISTRY_SOURCE_RESOURCE_UPDATED, source_resource_updated)
     answers.serve(REGISTRY_SOURCE_REFRESH, refresh_source)
     answers.serve(REGISTRY_OAUTH_CONNECTION_GET, get_oauth_connection)

@@ -26,10 +26,16 @@ from sse_starlette.sse import AppStatus
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import AbilityDef, McpSourceHandler, SourceDef
 from skillrelay_common.schemas.base import Ok
-from skillrelay_common.schemas.registry import RefreshSource
-from skillrelay_common.subjects import REGISTRY_SOURCE_REFRESH
+from skillrelay_common.schemas.registry import RefreshSource, SkillsetChanged, SourceResourceUpdated
+from skillrelay_common.subjects import REGISTRY_SOURCE_REFRESH, REGISTRY_SOURCE_RESOURCE_UPDATED
 from skillrelay_common.upstream import read_catalog
-from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, two_replicas
+from skillrelay_devstack.edge import (
+    DEMO_OWNER,
+    TOKEN,
+    ControlPlane,
+    EdgeHarness,
+    two_replicas,
+)
 from skillrelay_devstack.embedded import free_port
 from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.testing import create_database_now
@@ -294,6 +300,88 @@ async def test_list_changed_from_the_upstream_asks_the_registry_to_refresh_the_s
                     with contextlib.suppress(TimeoutError):
                         source_id = await asyncio.wait_for(asked.get(), 1.0)
         assert source_id == "src_up"
+    finally:
+        await registry.close()
+
+
+async def test_resources_updated_from_the_upstream_reaches_a_subscriber_on_the_other_replica(
+    edges: list[EdgeHarness], nats_url: str, balancer: RoundRobin
+) -> None:
+    """The upstream says its greeting changed: the replica watching it asks the registry
+    (``registry.source.resource_updated``), whose ``resource`` event reaches every replica, and a 2026
+    client listening on the other replica for that URI hears ``resources/updated``."""
+    asked: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    registry = await Bus.connect(nats_url, "test-registry-resource-updated")
+
+    async def resource_updated(request: SourceResourceUpdated) -> Ok:
+        # As the registry does: a resource event of the source's skillset, no revision bump.
+        await asked.put((request.source_id, request.uri))
+        event = SkillsetChanged(
+            skillset_id="skillset_sources",
+            owner_id=DEMO_OWNER,
+            change="updated",
+            entity="resource",
+            item_id=f"{request.source_id}:{request.uri}",
+            uri=request.uri,
+        )
+        await registry.nc.publish("events.registry.resource.updated", msgspec.json.encode(event))
+        return Ok()
+
+    registry.serve(REGISTRY_SOURCE_RESOURCE_UPDATED, resource_updated)
+    await registry.start()
+    heard = asyncio.Event()
+    listening = asyncio.Event()
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    listen = {
+        "jsonrpc": "2.0",
+        "id": "listen-1",
+        "method": "subscriptions/listen",
+        "params": {"notifications": {"resourceSubscriptions": ["upstream://greeting"]}, "_meta": meta},
+    }
+    listen_headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "subscriptions/listen",
+    }
+
+    async def follow(http: httpx.AsyncClient) -> None:
+        async with http.stream(
+            "POST", edges[1].mcp_url(INTEGRATION), headers=listen_headers, json=listen
+        ) as s:
+            assert s.status_code == 200
+            async for line in s.aiter_lines():
+                listening.set()
+                if line.startswith("data:") and "notifications/resources/updated" in line:
+                    assert json.loads(line[5:])["params"]["uri"] == "upstream://greeting"
+                    heard.set()
+                    return
+
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        async with (
+            httpx.AsyncClient(timeout=30) as raw,
+            httpx.AsyncClient(transport=balancer, headers=headers, timeout=30) as http,
+            Client(streamable_http_client(edges[0].mcp_url(INTEGRATION), http_client=http)) as client,
+        ):
+            follower = asyncio.create_task(follow(raw))
+            try:
+                async with asyncio.timeout(WAIT):
+                    await listening.wait()
+                    # A first call through each replica opens its watch of the upstream (listen streams
+                    # open asynchronously): touch the greeting until the subscriber hears it.
+                    while not heard.is_set():
+                        await client.call_tool("up_touch", {"uri": "upstream://greeting"})
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(heard.wait(), 1.0)
+            finally:
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
+        assert await asked.get() == ("src_up", "upstream://greeting")
     finally:
         await registry.close()
 

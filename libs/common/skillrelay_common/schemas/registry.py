@@ -60,6 +60,15 @@ class RefreshSource(Message, kw_only=True):
     source_id: str
 
 
+class SourceResourceUpdated(Message, kw_only=True):
+    """An edge heard ``notifications/resources/updated`` from a source's upstream: the registry tells
+    every edge replica (a ``resource`` ``updated`` event), whose clients subscribed to ``uri`` hear it.
+    Answered ``Ok``, or ``NotFound`` when the source is gone or does not bring that resource."""
+
+    source_id: str
+    uri: str
+
+
 class ResolveIntegration(Message, kw_only=True):
     integration_id: str
 

@@ -66,6 +66,7 @@ async def test_read_catalog_lists_everything_the_upstream_offers(
         "whoami",
         "add_tool",
         "locate",
+        "touch",
     }
     add = next(tool for tool in catalog.tools if tool["name"] == "add")
     assert add["inputSchema"]["required"] == ["a", "b"]
@@ -244,3 +245,37 @@ async def test_list_changed_from_the_upstream_is_heard_by_a_watcher() -> None:
             await asyncio.gather(watcher, return_exceptions=True)
             await watched.aclose()
             await caller.aclose()
+
+
+async def test_resources_updated_from_the_upstream_is_heard_for_its_own_resources(
+    upstream: UpstreamServer,
+) -> None:
+    """The watcher subscribes to the upstream's resources (its listing; the SDK offers subscriptions
+    at 2026-07-28) and hears ``resources/updated`` for them; one for a URI it does not list is not
+    passed on."""
+    targets = TargetCache(allow_private=True)
+    watched = UpstreamConnection(source(upstream.url), targets=targets)
+    caller = UpstreamConnection(source(upstream.url), targets=targets)
+    changes: asyncio.Queue[str] = asyncio.Queue()
+    updated: asyncio.Queue[str] = asyncio.Queue()
+    watcher = asyncio.create_task(watch_changes(watched, changes.put, updated.put))
+    try:
+        async with asyncio.timeout(20):
+            uri = None
+            while uri is None:  # the listen stream opens asynchronously: touch until one is heard
+                for touched in ("upstream://not-listed", "upstream://greeting"):
+                    await caller.request("tools/call", {"name": "touch", "arguments": {"uri": touched}})
+                try:
+                    uri = await asyncio.wait_for(updated.get(), 1.0)
+                except TimeoutError:
+                    continue
+        assert uri == "upstream://greeting"
+        assert watched.era == "stateless"
+        await asyncio.sleep(0.3)
+        assert all(updated.get_nowait() == "upstream://greeting" for _ in range(updated.qsize()))
+        assert changes.empty()
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await watched.aclose()
+        await caller.aclose()

@@ -20,14 +20,16 @@ An unreachable upstream, or one silent past the source's ``timeoutMs``, is a too
 source; nothing else in the skillset is touched. From the first call forwarded to it, the upstream is
 watched for ``list_changed``, and each one asks the registry to read the source again
 (``registry.source.refresh``); the registry's ``source`` event then reaches every replica's clients.
+Its ``resources/updated`` (for the upstream's resources, when it offers subscriptions) asks the
+registry to tell every replica (``registry.source.resource_updated``): clients subscribed to that URI
+hear it wherever they listen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -39,8 +41,8 @@ from skillrelay_common.outbound.targets import TargetCache
 from skillrelay_common.schemas.abilities import AbilityDef, McpSourceHandler, SourceDef
 from skillrelay_common.schemas.base import Unavailable
 from skillrelay_common.schemas.edge import ParkedStep
-from skillrelay_common.schemas.registry import RefreshSource
-from skillrelay_common.subjects import REGISTRY_SOURCE_REFRESH
+from skillrelay_common.schemas.registry import RefreshSource, SourceResourceUpdated
+from skillrelay_common.subjects import REGISTRY_SOURCE_REFRESH, REGISTRY_SOURCE_RESOURCE_UPDATED
 from skillrelay_common.upstream import (
     UpstreamConnection,
     UpstreamError,
@@ -72,27 +74,32 @@ MAX_INPUT_ROUNDS = 8
 _ANSWER_FIELDS = ("resultType", "ttlMs", "cacheScope")
 
 
-ListChanged = Callable[[str], Awaitable[None]]
+class UpstreamNotices(Protocol):
+    """Where what an upstream says of its own changes goes (``RegistryNotices``: to the registry)."""
+
+    async def list_changed(self, source_id: str) -> None: ...
+
+    async def resource_updated(self, source_id: str, uri: str) -> None: ...
 
 
 class SourceConnections:
     """One ``UpstreamConnection`` per source on this replica, replaced when the source changes.
 
-    With ``on_list_changed``, each connection's upstream is also watched for ``list_changed``
-    (``watch_changes``) from the first call forwarded to it: the callback gets the source id."""
+    With ``notices``, each connection's upstream is also watched (``watch_changes``) from the first
+    call forwarded to it: its ``list_changed`` and ``resources/updated`` go to ``notices``."""
 
     def __init__(
         self,
         *,
         allow_private: bool,
         eras: tuple[Era, ...] = ("stateless", "session"),
-        on_list_changed: ListChanged | None = None,
+        notices: UpstreamNotices | None = None,
     ) -> None:
         self.targets = TargetCache(allow_private=allow_private)
         self.http: httpx.AsyncClient = new_http_client()  # change streams, posted answers, DELETE
         self.outbound = OutboundClient(self.targets)  # calls: the lean pooled HTTP/1.1 client
         self.eras = eras
-        self._on_list_changed = on_list_changed
+        self._notices = notices
         self._by_id: dict[str, UpstreamConnection] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -108,13 +115,16 @@ class SourceConnections:
         old_watcher = self._watchers.pop(source.id, None)
         if old_watcher is not None:
             old_watcher.cancel()
-        if self._on_list_changed is not None:
-            on_change = self._on_list_changed
+        if self._notices is not None:
+            notices = self._notices
 
             async def changed(method: str) -> None:
-                await on_change(source.id)
+                await notices.list_changed(source.id)
 
-            self._watchers[source.id] = asyncio.create_task(watch_changes(connection, changed))
+            async def updated(uri: str) -> None:
+                await notices.resource_updated(source.id, uri)
+
+            self._watchers[source.id] = asyncio.create_task(watch_changes(connection, changed, updated))
         if known is not None:  # the source was edited: its old session ends in the background
             task = asyncio.create_task(known.aclose())
             self._closing.add(task)
@@ -141,11 +151,9 @@ class McpSourceRunner:
         *,
         allow_private_targets: bool,
         eras: tuple[Era, ...] = ("stateless", "session"),
-        on_list_changed: ListChanged | None = None,
+        notices: UpstreamNotices | None = None,
     ) -> None:
-        self.connections = SourceConnections(
-            allow_private=allow_private_targets, eras=eras, on_list_changed=on_list_changed
-        )
+        self.connections = SourceConnections(allow_private=allow_private_targets, eras=eras, notices=notices)
         # Calls of 2025-session upstreams waiting for a 2026 client's answer. This replica's own
         # until the edge runtime attaches the one that serves other replicas' retries over NATS.
         self.parked = ParkedCalls()
@@ -455,9 +463,24 @@ class _Interrupt:
 _pending: set[asyncio.Future[None]] = set()
 
 
-async def ask_source_refresh(bus: Bus, source_id: str) -> None:
-    """An upstream said its lists changed: the registry reads the source again (and its ``source``
-    event reloads every replica's snapshot and tells their clients ``list_changed``)."""
-    answer = await bus.request(REGISTRY_SOURCE_REFRESH, RefreshSource(source_id=source_id), timeout=5.0)
-    if isinstance(answer, Unavailable):
-        _log.warning("source.refresh.unavailable", source=source_id, reason=answer.message)
+class RegistryNotices:
+    """``UpstreamNotices`` for the edge: an upstream's ``list_changed`` asks the registry to read the
+    source again (its ``source`` event reloads every replica's snapshot and tells their clients
+    ``list_changed``); its ``resources/updated`` asks the registry to say so to every replica (a
+    ``resource`` event: clients subscribed to the URI are told, on whichever replica they listen)."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    async def list_changed(self, source_id: str) -> None:
+        answer = await self._bus.request(
+            REGISTRY_SOURCE_REFRESH, RefreshSource(source_id=source_id), timeout=5.0
+        )
+        if isinstance(answer, Unavailable):
+            _log.warning("source.refresh.unavailable", source=source_id, reason=answer.message)
+
+    async def resource_updated(self, source_id: str, uri: str) -> None:
+        notice = SourceResourceUpdated(source_id=source_id, uri=uri)
+        answer = await self._bus.request(REGISTRY_SOURCE_RESOURCE_UPDATED, notice, timeout=5.0)
+        if isinstance(answer, Unavailable):
+            _log.warning("source.resource_updated.unavailable", source=source_id, reason=answer.message)

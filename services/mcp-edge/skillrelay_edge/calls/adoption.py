@@ -24,7 +24,7 @@ from skillrelay_edge.calls.context import (
     CALL_LOST_MESSAGE,
     INTERNAL_ERROR,
     AdoptCall,
-    CallContext,
+    CallsInFlight,
     ClientResponseRelay,
     RequestId,
 )
@@ -35,7 +35,7 @@ from skillrelay_edge.transport import jsonrpc
 
 _log = structlog.get_logger("skillrelay.edge.adoption")
 
-# Re-runs a recorded request with the given hooks and returns its JSON-RPC response.
+# Re-runs a recorded request with the given sink and returns its JSON-RPC response.
 Rerun = Callable[[CallRecord, StoredCall], Awaitable[dict[str, Any]]]
 
 
@@ -55,16 +55,14 @@ class CallAdoption:
         liveness: ReplicaLiveness,
         store: EventStore,
         relay: ClientResponseRelay,
-        on_bind: Callable[[CallContext], None] | None = None,
-        on_done: Callable[[CallContext], None] | None = None,
+        inflight: CallsInFlight | None = None,
         recheck_seconds: float = 2.0,
     ) -> None:
         self._records = records
         self._liveness = liveness
         self._store = store
         self._relay = relay
-        self._on_bind = on_bind
-        self._on_done = on_done
+        self._inflight = inflight
         self.recheck_seconds = recheck_seconds
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -172,7 +170,7 @@ class CallAdoption:
             session_id=session_id,
             stream_id=stream_id,
             adopt=AdoptCall(record.call_id or "", after_seq),
-            on_bind=self._on_bind,
+            inflight=self._inflight,
         )
         response = lost_response(record)
         try:
@@ -181,8 +179,5 @@ class CallAdoption:
         except Exception:
             _log.exception("mcp.call.adopt.failed", method=record.method)
         finally:
-            if call.ctx is not None:
-                if self._on_done is not None:
-                    self._on_done(call.ctx)
-                call.ctx.detach()  # no reference cycle left with the stored call
+            call.release()
         await call.finish(response)

@@ -13,11 +13,10 @@ from typing import Any
 
 import msgspec
 import nats.js.errors
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.kv import KeyValue
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import MCP_CALLS_BUCKET, MCP_CALLS_TTL_SECONDS
+from skillrelay_edge.calls.kv_records import RecordBucket
 from skillrelay_edge.calls.sse import session_key
 
 
@@ -30,49 +29,23 @@ class CallRecord(msgspec.Struct, kw_only=True):
     protocol_version: str
 
 
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(CallRecord)
-
-
 def _key(session_id: str, stream_id: str) -> str:
     return f"{session_key(session_id)}.{stream_id}"
 
 
 class CallRecords:
     def __init__(self, bus: Bus) -> None:
-        self._bus = bus
-        self._kv: KeyValue | None = None
+        self._bucket = RecordBucket(bus, MCP_CALLS_BUCKET, MCP_CALLS_TTL_SECONDS, CallRecord)
 
     async def ensure(self) -> None:
-        config = KeyValueConfig(
-            bucket=MCP_CALLS_BUCKET, ttl=MCP_CALLS_TTL_SECONDS, history=1, storage=StorageType.FILE
-        )
-        try:
-            self._kv = await self._bus.js.create_key_value(config)
-        except nats.js.errors.BadRequestError:
-            # Exists (perhaps made by an older release with other limits): use it as it is.
-            self._kv = await self._bus.js.key_value(MCP_CALLS_BUCKET)
-
-    async def _bucket(self) -> KeyValue:
-        if self._kv is None:
-            self._kv = await self._bus.js.key_value(MCP_CALLS_BUCKET)
-        return self._kv
+        await self._bucket.ensure()
 
     async def put(self, session_id: str, stream_id: str, record: CallRecord) -> None:
-        await (await self._bucket()).put(_key(session_id, stream_id), _encoder.encode(record))
+        await (await self._bucket.kv()).put(_key(session_id, stream_id), self._bucket.encode(record))
 
     async def get(self, session_id: str, stream_id: str) -> tuple[CallRecord, int] | None:
         """The record and its revision (for ``claim``); None when there is none or it is unreadable."""
-        try:
-            entry = await (await self._bucket()).get(_key(session_id, stream_id))
-        except nats.js.errors.KeyNotFoundError:
-            return None
-        if entry.value is None or entry.revision is None:
-            return None
-        try:
-            return _decoder.decode(entry.value), entry.revision
-        except msgspec.DecodeError:
-            return None
+        return await self._bucket.get(_key(session_id, stream_id))
 
     async def claim(
         self, session_id: str, stream_id: str, record: CallRecord, revision: int, holder: str
@@ -81,8 +54,8 @@ class CallRecords:
         changed it first."""
         claimed = msgspec.structs.replace(record, holder=holder)
         try:
-            await (await self._bucket()).update(
-                _key(session_id, stream_id), _encoder.encode(claimed), last=revision
+            await (await self._bucket.kv()).update(
+                _key(session_id, stream_id), self._bucket.encode(claimed), last=revision
             )
         except nats.js.errors.KeyWrongLastSequenceError:
             return None

@@ -3,8 +3,8 @@
 One ``CallContext`` is built per client request that runs an ability (``tools/call``,
 ``resources/read``, ``prompts/get``, ``completion/complete``). Runners (``abilities/static.py``,
 ``abilities/http.py``, ``abilities/worker.py``) implement ``AbilityRunner`` and never touch HTTP:
-everything they send to the client goes through ``notify`` / ``request_client``, which the edge
-routes onto this request's own SSE stream (the spec's "related request" routing).
+everything they send to the client goes through ``notify`` / ``request_client`` to the context's
+``AnswerSink``, which routes it onto this request's own SSE stream (the spec's "related request" routing).
 
 Result shapes returned by ``AbilityRunner.run`` (plain JSON-ready dicts, camelCase MCP fields):
 
@@ -22,6 +22,7 @@ it into an ``isError`` result, for the other methods into a JSON-RPC error with 
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -90,16 +91,114 @@ class AdoptCall:
     after_seq: int
 
 
-NotifyFn = Callable[[str, dict[str, Any]], Awaitable[None]]
-RequestClientFn = Callable[[str, dict[str, Any], float], Awaitable[dict[str, Any]]]
+class AnswerSink(Protocol):
+    """Where one call's answer goes: everything it sends the client before its result, and the result.
+
+    A ``CallContext`` holds its sink as ``ctx.sink`` (one reference, set by ``bind``). Implemented by
+    ``calls.streaming.CallStream`` (the live HTTP answer, either era: plain JSON until the call sends
+    something before its result, then an SSE stream), ``calls.stored_call.StoredCall`` (a call adopted
+    from a replica that died: its stored SSE stream) and ``NO_SINK`` (nothing can be sent)."""
+
+    def bind(self, ctx: CallContext) -> None:
+        """The call starts with ``ctx``: ``ctx.sink`` is this sink from now on, and the call is in flight
+        (``notifications/cancelled`` finds it)."""
+        ...
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        """A notification before the result (the answer becomes a stream if it is not one yet)."""
+        ...
+
+    async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Ask the client and return its result; raises ``ClientRequestError``."""
+        ...
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the client cancelled the call."""
+        ...
+
+    async def finish(self, response: dict[str, Any]) -> None:
+        """The call's last word: ``response``, or, when the client cancelled the call, none at all (MCP:
+        a cancelled request gets no response; the stream just ends)."""
+        ...
+
+    def release(self) -> None:
+        """The call is over: no longer in flight, and its context forgets this sink (``detach``)."""
+        ...
 
 
-async def _no_notify(method: str, params: dict[str, Any]) -> None:
-    return None
+class CallsInFlight(Protocol):
+    """The calls running on this replica, found by ``notifications/cancelled``
+    (``calls.cancellation.InFlightCalls``): a sink adds its call when bound and removes it when released."""
+
+    def add(self, ctx: CallContext) -> None: ...
+
+    def remove(self, ctx: CallContext) -> None: ...
 
 
-async def _no_client_requests(method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
-    raise ClientRequestError(INVALID_REQUEST, "this request cannot carry server-to-client requests")
+class _NoSink:
+    """The sink of a context no request stream is bound to, or no longer (``CallContext.detach``):
+    notifications go nowhere, the client cannot be asked."""
+
+    __slots__ = ()
+
+    def bind(self, ctx: CallContext) -> None:
+        ctx.sink = self
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        return None
+
+    async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        raise ClientRequestError(INVALID_REQUEST, "this request cannot carry server-to-client requests")
+
+    @property
+    def cancelled(self) -> bool:
+        return False
+
+    async def finish(self, response: dict[str, Any]) -> None:
+        return None
+
+    def release(self) -> None:
+        return None
+
+
+NO_SINK: AnswerSink = _NoSink()
+
+
+class BoundSink(ABC):
+    """What every request's sink does with its call the same way: holds the context it is bound to,
+    which is in flight (in ``inflight``) from ``bind`` to ``release``. Subclasses say where the
+    messages go."""
+
+    def __init__(self, inflight: CallsInFlight | None) -> None:
+        self._inflight = inflight
+        self.ctx: CallContext | None = None
+
+    def bind(self, ctx: CallContext) -> None:
+        self.ctx = ctx
+        ctx.sink = self
+        if self._inflight is not None:
+            self._inflight.add(ctx)
+
+    def release(self) -> None:
+        ctx = self.ctx
+        if ctx is not None:
+            if self._inflight is not None:
+                self._inflight.remove(ctx)
+            ctx.detach()  # no reference cycle left between the context and this sink
+
+    @property
+    def cancelled(self) -> bool:
+        return self.ctx is not None and self.ctx.cancelled.is_set()
+
+    @abstractmethod
+    async def notify(self, method: str, params: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def finish(self, response: dict[str, Any]) -> None: ...
 
 
 @dataclass(eq=False)
@@ -141,15 +240,14 @@ class CallContext:
     # Stateless era, Tasks extension: where the call goes when its handler starts a task
     # (``tasks.service.TaskHost``); None when this request cannot be answered with a task.
     tasks: Any = None
-    _notify: NotifyFn = field(default=_no_notify, repr=False)
-    _request_client: RequestClientFn = field(default=_no_client_requests, repr=False)
+    # Where everything the call sends goes (``AnswerSink``), set when a sink binds this context.
+    sink: AnswerSink = field(default=NO_SINK, repr=False)
 
     def detach(self) -> None:
-        """The request is over: forget its stream's hooks. They are bound methods of an object that
-        holds this context, a reference cycle that would keep the whole request (its HTTP task,
-        buffers, closures) alive until the cyclic GC runs, which then costs more than the call."""
-        self._notify = _no_notify
-        self._request_client = _no_client_requests
+        """The request is over: forget its sink. The sink holds this context, a reference cycle that
+        would keep the whole request (its HTTP task, buffers, closures) alive until the cyclic GC runs,
+        which then costs more than the call."""
+        self.sink = NO_SINK
 
     def cancel(self) -> None:
         """The client cancelled the request (``notifications/cancelled``)."""
@@ -168,14 +266,14 @@ class CallContext:
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         """Send a notification on this request's stream (before its result)."""
-        await self._notify(method, params)
+        await self.sink.notify(method, params)
 
     async def request_client(
         self, method: str, params: dict[str, Any], timeout: float = 60.0
     ) -> dict[str, Any]:
         """Ask the client (``sampling/createMessage``, ``elicitation/create``, ``roots/list``) and return
         its result; raises ``ClientRequestError`` on an error answer, a timeout or cancellation."""
-        return await self._request_client(method, params, timeout)
+        return await self.sink.request_client(method, params, timeout)
 
     def wants_log(self, level: str) -> bool:
         """Whether a ``notifications/message`` at ``level`` passes the client's logging/setLevel."""

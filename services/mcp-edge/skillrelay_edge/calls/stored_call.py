@@ -1,10 +1,9 @@
-"""The ``CallHooks`` of a call adopted from a replica that died: no HTTP answer of its own, everything
+"""The ``AnswerSink`` of a call adopted from a replica that died: no HTTP answer of its own, everything
 it sends (notifications, server-to-client requests, the final answer) is appended to the call's stored
 SSE stream, which the client's ``GET`` + ``Last-Event-ID`` follows on whichever replica it reached."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -12,7 +11,9 @@ import structlog
 from skillrelay_edge.calls.client_requests import ask_client
 from skillrelay_edge.calls.context import (
     AdoptCall,
+    BoundSink,
     CallContext,
+    CallsInFlight,
     ClientResponseRelay,
 )
 from skillrelay_edge.calls.sse import EventStore
@@ -21,7 +22,7 @@ from skillrelay_edge.transport import jsonrpc
 _log = structlog.get_logger("skillrelay.edge.stored_call")
 
 
-class StoredCall:
+class StoredCall(BoundSink):
     def __init__(
         self,
         *,
@@ -30,23 +31,18 @@ class StoredCall:
         session_id: str,
         stream_id: str,
         adopt: AdoptCall,
-        on_bind: Callable[[CallContext], None] | None = None,
+        inflight: CallsInFlight | None = None,
     ) -> None:
+        super().__init__(inflight)
         self._store = store
         self._relay = relay
         self.session_id = session_id
         self.stream_id = stream_id
         self._adopt = adopt
-        self._on_bind = on_bind
-        self.ctx: CallContext | None = None
 
     def bind(self, ctx: CallContext) -> None:
-        self.ctx = ctx
         ctx.adopt = self._adopt
-        ctx._notify = self.notify
-        ctx._request_client = self.request_client
-        if self._on_bind is not None:
-            self._on_bind(ctx)
+        super().bind(ctx)
 
     async def _append(self, message: dict[str, Any] | None, *, final: bool = False) -> None:
         seq = self.ctx.worker_seq if self.ctx is not None and not final else 0
@@ -61,10 +57,6 @@ class StoredCall:
 
     async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         return await ask_client(self._relay, self.session_id, self.ctx, method, params, timeout, self._append)
-
-    @property
-    def cancelled(self) -> bool:
-        return self.ctx is not None and self.ctx.cancelled.is_set()
 
     async def finish(self, response: dict[str, Any]) -> None:
         """Store the final answer; a cancelled call gets none (an empty final event ends the stream)."""

@@ -3,12 +3,14 @@
 A call runs in its HTTP request's own task and starts in JSON mode: if its result is the first thing
 it produces, the answer is a plain ``application/json`` response (the cheap path: no other task is
 involved). If it first sends a notification or a server-to-client request, the answer becomes an SSE
-stream, sent by a task of its own (``send_answer``) while the call goes on, carrying those messages in
-order and then the result. In SSE mode a pump task stores each event (for resumption on any replica)
+stream, sent by a task of its own (``StreamOwner.send``) while the call goes on, carrying those messages
+in order and then the result. In SSE mode a pump task stores each event (for resumption on any replica)
 independently of the HTTP connection, so a client that drops the stream can pick it up again with
-``Last-Event-ID``. Before the first event the pump calls ``on_stream`` (the endpoint records the call
-there, so another replica can adopt it should this one die), and every stored event keeps the worker
-``seq`` that produced it.
+``Last-Event-ID``. Before the first event the pump calls ``StreamOwner.record`` (the endpoint records
+the call there, so another replica can adopt it should this one die), and every stored event keeps the
+worker ``seq`` that produced it.
+
+``CallStream`` is the call's ``AnswerSink``; its ``StreamOwner`` is the endpoint's side of one request.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ import asyncio
 import contextlib
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 import structlog
 
 from skillrelay_edge.calls.client_requests import ask_client
 from skillrelay_edge.calls.context import (
     INVALID_REQUEST,
+    BoundSink,
     CallContext,
+    CallsInFlight,
     ClientRequestError,
     ClientResponseRelay,
 )
@@ -36,16 +40,30 @@ _log = structlog.get_logger("skillrelay.edge.streaming")
 # (message, final, worker seq): the worker event seq behind the message, or 0; a final None: the call
 # was cancelled, so it ends without a response.
 _Item = tuple[dict[str, Any] | None, bool, int]
-# Called when the answer becomes a stream, with its stream id and the worker call id (if any).
-OnStream = Callable[[str, str | None], Awaitable[None]]
+
+
+class StreamOwner(Protocol):
+    """The endpoint's side of one call whose answer may become a stream. It must not refer to the
+    ``CallStream`` (which refers to it): that cycle would keep every finished request alive until the
+    cyclic GC runs."""
+
+    async def record(self, stream_id: str, call_id: str | None) -> None:
+        """The answer became stream ``stream_id`` (of worker call ``call_id``, if any): remember the call
+        so another replica can adopt it. Called before the first event, with a store and a session."""
+        ...
+
+    async def send(self, frames: AsyncIterator[bytes], ctx: CallContext | None) -> None:
+        """Send the SSE answer ``frames`` (in a task of its own, while the call ``ctx`` goes on)."""
+        ...
 
 
 def new_stream_id() -> str:
     return secrets.token_hex(8)
 
 
-class CallStream:
-    """Implements ``CallHooks``: binds a ``CallContext`` to this request's outgoing messages."""
+class CallStream(BoundSink):
+    """The ``AnswerSink`` of a call answering its own HTTP request: binds a ``CallContext`` to this
+    request's outgoing messages."""
 
     def __init__(
         self,
@@ -53,19 +71,16 @@ class CallStream:
         session_id: str | None,
         relay: ClientResponseRelay,
         store: EventStore | None,
+        owner: StreamOwner,
+        inflight: CallsInFlight | None = None,
         priming_retry_ms: int | None = None,
-        on_bind: Callable[[CallContext], None] | None = None,
-        on_stream: OnStream | None = None,
-        send_answer: Callable[[AsyncIterator[bytes]], Coroutine[Any, Any, None]],
         event_ids: bool = True,
     ) -> None:
+        super().__init__(inflight)
         self._event_ids = event_ids
-        self._on_bind = on_bind
-        self.on_stream = on_stream
-        self._send_answer = send_answer
+        self._owner = owner
         self.session_id = session_id
         self._stream_id: str | None = None
-        self.ctx: CallContext | None = None
         self._relay = relay
         self._store = store
         # SEP-1699 (2025-11-25): an event with an id and no data first, so a client whose stream breaks
@@ -84,14 +99,7 @@ class CallStream:
             self._stream_id = new_stream_id()
         return self._stream_id
 
-    # -- CallHooks -------------------------------------------------------------------------------
-
-    def bind(self, ctx: CallContext) -> None:
-        self.ctx = ctx
-        ctx._notify = self.notify
-        ctx._request_client = self.request_client
-        if self._on_bind is not None:
-            self._on_bind(ctx)
+    # -- AnswerSink (``bind``, ``release`` and ``cancelled`` are ``BoundSink``'s) ------------------
 
     def _worker_seq(self) -> int:
         return self.ctx.worker_seq if self.ctx is not None else 0
@@ -109,24 +117,19 @@ class CallStream:
     async def _send_request(self, message: dict[str, Any]) -> None:
         self._put((message, False, self._worker_seq()))
 
+    async def finish(self, response: dict[str, Any]) -> None:
+        """The stream's last event, and wait until the answer has gone out. Only for an answer that
+        streams (``streaming``): the endpoint answers any other call in plain JSON itself."""
+        # A cancelled call ends its stream without a response (MCP says it gets none).
+        self._put((None if self.cancelled else response, True, 0))
+        await self.sent()
+
     # -- the edge side ---------------------------------------------------------------------------
 
     @property
     def streaming(self) -> bool:
         """Whether the call sent something before its result (its answer is an SSE stream)."""
         return self._queue is not None
-
-    def finish(self, message: dict[str, Any]) -> None:
-        """The result of a streaming call: the stream's last event."""
-        self._put((message, True, 0))
-
-    @property
-    def cancelled(self) -> bool:
-        return self.ctx is not None and self.ctx.cancelled.is_set()
-
-    def end_without_response(self) -> None:
-        """The client cancelled the request: MCP says it gets no response, so the stream just ends."""
-        self._put((None, True, 0))
 
     @property
     def answer_ended(self) -> bool:
@@ -152,15 +155,16 @@ class CallStream:
             self._queue = asyncio.Queue()
             out: asyncio.Queue[bytes | None] = asyncio.Queue()
             self._pumping = asyncio.create_task(self._pump(out))
-            self._sending = asyncio.create_task(self._send_answer(_drain(out)))
+            self._sending = asyncio.create_task(self._owner.send(_drain(out), self.ctx))
         self._queue.put_nowait(item)
 
     async def _pump(self, out: asyncio.Queue[bytes | None]) -> None:
         assert self._queue is not None
         if self._priming_retry_ms is not None and self._store is not None and self.session_id is not None:
             out.put_nowait(priming_frame(f"{self.stream_id}-0", self._priming_retry_ms))
-        if self.on_stream is not None and self._store is not None and self.session_id is not None:
-            await self.on_stream(self.stream_id, self.ctx.worker_call_id if self.ctx is not None else None)
+        if self._store is not None and self.session_id is not None:
+            call_id = self.ctx.worker_call_id if self.ctx is not None else None
+            await self._owner.record(self.stream_id, call_id)
         while True:
             message, final, worker_seq = await self._queue.get()
             if message is None:

@@ -13,8 +13,7 @@ from skillrelay_edge.modern import results
 from skillrelay_edge.modern.inputs import NO_INPUTS, InputExchange, InputRequired, read_input_responses
 from skillrelay_edge.modern.meta import MISSING_REQUIRED_CLIENT_CAPABILITY
 from skillrelay_edge.modern.request_state import RequestStateCodec, request_digest
-from skillrelay_edge.protocol import completion, prompts, resources, tools
-from skillrelay_edge.protocol.dispatcher import MethodHandler
+from skillrelay_edge.protocol.dispatcher import CATALOG_METHODS, MethodHandler
 from skillrelay_edge.protocol.scope import RequestScope, Services
 from skillrelay_edge.tasks import wire as task_wire
 from skillrelay_edge.tasks.service import METHODS as TASK_METHODS
@@ -24,16 +23,8 @@ from skillrelay_edge.transport.jsonrpc import RpcError
 
 _log = structlog.get_logger("skillrelay.edge.modern")
 
-METHODS: dict[str, MethodHandler] = {
-    "tools/list": tools.list_tools,
-    "tools/call": tools.call_tool,
-    "resources/list": resources.list_resources,
-    "resources/templates/list": resources.list_templates,
-    "resources/read": resources.read_resource,
-    "prompts/list": prompts.list_prompts,
-    "prompts/get": prompts.get_prompt,
-    "completion/complete": completion.complete,
-}
+# No ping, logging/setLevel or resources/(un)subscribe: the stateless era has no session to hold them.
+METHODS: dict[str, MethodHandler] = CATALOG_METHODS
 # The requests that may answer ``input_required`` (SEP-2322); no other may.
 INPUT_METHODS = frozenset({"tools/call", "resources/read", "prompts/get"})
 # Handled by the endpoint itself (they answer with a stream or need no catalog work).

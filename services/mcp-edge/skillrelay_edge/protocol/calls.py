@@ -42,8 +42,8 @@ def make_context(
         inputs=scope.inputs,
         tasks=scope.tasks,
     )
-    if scope.hooks is not None:
-        scope.hooks.bind(ctx)
+    if scope.sink is not None:
+        scope.sink.bind(ctx)
     return ctx
 
 

@@ -17,19 +17,24 @@ MethodHandler = Callable[[RequestScope, Services, dict[str, Any]], Awaitable[dic
 
 _log = structlog.get_logger("skillrelay.edge.dispatcher")
 
-METHODS: dict[str, MethodHandler] = {
-    "ping": lifecycle.ping,
-    "logging/setLevel": lifecycle.set_level,
+# The methods on an integration's catalog, alike in both eras (``modern.dispatch`` serves these too).
+CATALOG_METHODS: dict[str, MethodHandler] = {
     "tools/list": tools.list_tools,
     "tools/call": tools.call_tool,
     "resources/list": resources.list_resources,
     "resources/templates/list": resources.list_templates,
     "resources/read": resources.read_resource,
-    "resources/subscribe": resources.subscribe,
-    "resources/unsubscribe": resources.unsubscribe,
     "prompts/list": prompts.list_prompts,
     "prompts/get": prompts.get_prompt,
     "completion/complete": completion.complete,
+}
+# The session era's: the catalog's, and what a session has (a ping, its log level, its subscriptions).
+METHODS: dict[str, MethodHandler] = {
+    **CATALOG_METHODS,
+    "ping": lifecycle.ping,
+    "logging/setLevel": lifecycle.set_level,
+    "resources/subscribe": resources.subscribe,
+    "resources/unsubscribe": resources.unsubscribe,
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from skillrelay_common.schemas.sessions import SessionInfo
-from skillrelay_edge.calls.context import AbilityRunner, CallContext, PrincipalLike, RequestId
+from skillrelay_edge.calls.context import AbilityRunner, AnswerSink, PrincipalLike, RequestId
 from skillrelay_edge.integrations.catalog import Catalog
 
 
@@ -23,12 +23,6 @@ class SessionStore(Protocol):
     ) -> SessionInfo | None: ...
 
 
-class CallHooks(Protocol):
-    """How a call's ``CallContext`` reaches the client (the edge's per-request stream)."""
-
-    def bind(self, ctx: CallContext) -> None: ...
-
-
 @dataclass
 class RequestScope:
     catalog: Catalog
@@ -36,7 +30,9 @@ class RequestScope:
     session: SessionInfo | None
     protocol_version: str
     request_id: RequestId | None = None
-    hooks: CallHooks | None = None
+    # Where the call this request runs sends its answer (bound to its ``CallContext``); None: nothing
+    # can come before the result, so the context keeps ``NO_SINK``.
+    sink: AnswerSink | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # Stateless era (2026-07-28): what the request's ``_meta`` says of the client (there is no
     # session to hold it), and the multi round-trip answers and resume point it carries.

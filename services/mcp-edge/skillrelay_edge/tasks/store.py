@@ -17,11 +17,10 @@ from typing import Any, Literal
 
 import msgspec
 import nats.js.errors
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.kv import KeyValue
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import MCP_TASKS_BUCKET, MCP_TASKS_TTL_SECONDS
+from skillrelay_edge.calls.kv_records import RecordBucket
 
 TaskStatus = Literal["working", "input_required", "completed", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
@@ -60,10 +59,6 @@ class TaskRecord(msgspec.Struct, kw_only=True):
         return self.status in TERMINAL
 
 
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(TaskRecord)
-
-
 def new_task_id() -> str:
     """An unguessable handle (the spec lets a server treat it as a bearer of the task's state)."""
     return "task_" + secrets.token_urlsafe(24)
@@ -71,51 +66,30 @@ def new_task_id() -> str:
 
 class TaskStore:
     def __init__(self, bus: Bus, clock: Callable[[], float] = time.time) -> None:
-        self._bus = bus
-        self._kv: KeyValue | None = None
+        self._bucket = RecordBucket(bus, MCP_TASKS_BUCKET, MCP_TASKS_TTL_SECONDS, TaskRecord)
         self.clock = clock
 
     async def start(self) -> None:
-        config = KeyValueConfig(
-            bucket=MCP_TASKS_BUCKET, ttl=MCP_TASKS_TTL_SECONDS, history=1, storage=StorageType.FILE
-        )
-        try:
-            self._kv = await self._bus.js.create_key_value(config)
-        except nats.js.errors.BadRequestError:
-            self._kv = await self._bus.js.key_value(MCP_TASKS_BUCKET)
+        await self._bucket.ensure()
 
     async def stop(self) -> None:
         return None
 
-    async def _bucket(self) -> KeyValue:
-        if self._kv is None:
-            self._kv = await self._bus.js.key_value(MCP_TASKS_BUCKET)
-        return self._kv
-
     async def create(self, record: TaskRecord) -> None:
         """Written (acknowledged by JetStream) before the client hears of the task: a ``tasks/get``
         on any replica finds it at once."""
-        await (await self._bucket()).create(record.task_id, _encoder.encode(record))
+        await (await self._bucket.kv()).create(record.task_id, self._bucket.encode(record))
 
     async def get(self, task_id: str) -> tuple[TaskRecord, int] | None:
         """The task and its revision; None when there is none (never created, expired, unreadable)."""
         if not _valid_key(task_id):
             return None
-        try:
-            entry = await (await self._bucket()).get(task_id)
-        except nats.js.errors.KeyNotFoundError:
-            return None
-        if entry.value is None or entry.revision is None:
-            return None
-        try:
-            return _decoder.decode(entry.value), entry.revision
-        except msgspec.DecodeError:
-            return None
+        return await self._bucket.get(task_id)
 
     async def change(self, task_id: str, mutate: Callable[[TaskRecord], bool]) -> TaskRecord | None:
         """Apply ``mutate`` (returns False when there is nothing to change) at the revision read,
         again on a race. The record as stored afterwards; None when the task does not exist."""
-        kv = await self._bucket()
+        kv = await self._bucket.kv()
         for attempt in range(_UPDATE_ATTEMPTS):
             found = await self.get(task_id)
             if found is None:
@@ -125,7 +99,7 @@ class TaskStore:
                 return record
             record.updated_at = self.clock()
             try:
-                await kv.update(task_id, _encoder.encode(record), last=revision)
+                await kv.update(task_id, self._bucket.encode(record), last=revision)
                 return record
             except nats.js.errors.KeyWrongLastSequenceError:
                 await asyncio.sleep(0.005 * (attempt + 1))

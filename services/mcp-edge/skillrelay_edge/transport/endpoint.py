@@ -32,13 +32,14 @@ from skillrelay_edge.calls.context import (
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
+    AnswerSink,
     CallContext,
     ClientResponseRelay,
     PrincipalLike,
 )
 from skillrelay_edge.calls.sse import GET_STREAM_ID, EventStore, parse_event_id
 from skillrelay_edge.calls.stored_call import StoredCall
-from skillrelay_edge.calls.streaming import CallStream, OnStream
+from skillrelay_edge.calls.streaming import CallStream
 from skillrelay_edge.integrations.catalog import Catalog
 from skillrelay_edge.modern.dispatch import ModernDispatcher
 from skillrelay_edge.modern.headers import check_param_headers, check_standard_headers
@@ -223,6 +224,52 @@ def _status_of(scope: RequestScope, response: dict[str, Any]) -> int:
         return 200
     code = error.get("code")
     return _MODERN_ERROR_STATUS.get(code, 200) if isinstance(code, int) else 200
+
+
+class _StreamedAnswer:
+    """``StreamOwner`` of one POST whose call may stream: sends its SSE answer and records the call for
+    adoption. Holds values, not the scope or the stream (the stream holds this: no reference cycle)."""
+
+    __slots__ = ("_call_task", "_endpoint", "_headers", "_modern", "_req", "_send", "_session_id", "_version")
+
+    def __init__(
+        self,
+        endpoint: McpEndpoint,
+        call_task: asyncio.Task[Any],
+        req: Incoming,
+        scope: RequestScope,
+        send_stream: Callable[[HttpAnswer], Awaitable[None]],
+        headers: dict[str, str],
+    ) -> None:
+        self._endpoint = endpoint
+        self._call_task = call_task
+        self._req = req
+        self._session_id = scope.session_id
+        self._version = scope.protocol_version
+        self._modern = scope.modern
+        self._send = send_stream
+        self._headers = headers
+
+    async def record(self, stream_id: str, call_id: str | None) -> None:
+        """Records a call whose answer became a stream, so another replica can adopt it."""
+        adoption, req = self._endpoint.adoption, self._req
+        if adoption is None or self._session_id is None:
+            return
+        await adoption.record(
+            self._session_id,
+            stream_id,
+            call_id=call_id,
+            method=req.method,
+            params=req.params,
+            request_id=req.id,
+            protocol_version=self._version,
+        )
+
+    async def send(self, frames: AsyncIterator[bytes], ctx: CallContext | None) -> None:
+        try:
+            await self._send(HttpAnswer(200, None, {**self._headers, **_NO_CACHE}, frames, EVENT_STREAM))
+        finally:
+            self._endpoint.answer_closed(self._call_task, ctx, self._modern)
 
 
 class McpEndpoint:
@@ -514,7 +561,7 @@ class McpEndpoint:
         return await self._dispatch(self._scope(catalog, principal, session, version, req), req)
 
     async def _dispatch(
-        self, scope: RequestScope, req: Incoming, stream: CallStream | StoredCall | None = None
+        self, scope: RequestScope, req: Incoming, sink: AnswerSink | None = None
     ) -> dict[str, Any]:
         """Answer one request and audit it (``tool.call`` for tools/call, else ``mcp.request``)."""
         started = time.perf_counter()
@@ -522,7 +569,7 @@ class McpEndpoint:
             response = await self.modern.answer(scope, req.method, req.params)
         else:
             response = await self.dispatcher.answer(scope, req.method, req.params)
-        outcome, data = ("cancelled", {}) if stream is not None and stream.cancelled else _outcome(response)
+        outcome, data = ("cancelled", {}) if sink is not None and sink.cancelled else _outcome(response)
         data["method"] = req.method[:MAX_AUDITED_TEXT]  # a client's text, bounded like the tool name
         kind = "mcp.request"
         if req.method == "tools/call":
@@ -560,38 +607,18 @@ class McpEndpoint:
             response = await self._dispatch(scope, req)
             return HttpAnswer(_status_of(scope, response), jsonrpc.encode(response), headers)
         negotiated = session.protocol_version if session is not None else None
-
         call_task = asyncio.current_task()
         assert call_task is not None
-        # The call's context once bound (a list, not the stream: the closure must not hold the stream,
-        # which holds the closure; a cycle would keep every finished request alive until the GC runs).
-        modern, bound = scope.modern, list[CallContext]()
-
-        def on_bind(ctx: CallContext) -> None:
-            bound.append(ctx)
-            self.inflight.add(ctx)
-
-        async def send_answer(frames: AsyncIterator[bytes]) -> None:
-            try:
-                await send_stream(HttpAnswer(200, None, {**headers, **_NO_CACHE}, frames, EVENT_STREAM))
-            finally:
-                if call_task in self._streamed_calls:
-                    if modern and bound:
-                        bound[0].cancel()  # 2026-07-28: closing the response stream cancels the request
-                    elif self._leaving:
-                        call_task.cancel()  # its client went away while the server is stopping
-
         stream = CallStream(
             session_id=scope.session_id,
             relay=self.relay,
             store=self.store,
+            owner=_StreamedAnswer(self, call_task, req, scope, send_stream, headers),
+            inflight=self.inflight,
             priming_retry_ms=PRIMING_RETRY_MS if (negotiated or version) >= PRIMING_SINCE else None,
-            on_bind=on_bind,
-            on_stream=self._recorder(scope, req),
-            send_answer=send_answer,
             event_ids=not scope.modern,  # 2026-07-28 streams are not resumable: no event ids
         )
-        scope.hooks = stream
+        scope.sink = stream
         self._streamed_calls[call_task] = stream
         response = jsonrpc.error(req.id, INTERNAL_ERROR, "Internal error")
         try:
@@ -605,23 +632,27 @@ class McpEndpoint:
             _log.exception("mcp.call.failed", method=req.method)
         finally:
             self._streamed_calls.pop(call_task, None)
-            bound.clear()
-            if stream.ctx is not None:
-                self.inflight.remove(stream.ctx)
-                stream.ctx.detach()
+            stream.release()
         # The answer always ends (never a hang): with the response, or, when the client cancelled the
         # request, without one (MCP: a cancelled request gets no response).
         if stream.streaming:
-            if stream.cancelled:
-                stream.end_without_response()
-            else:
-                stream.finish(response)
-            await stream.sent()
+            await stream.finish(response)
             return HttpAnswer(200, sent=True)
         if stream.cancelled:
             # Cancelled before it sent anything: an event stream that ends at once, with no response.
             return HttpAnswer(200, b"", {**headers, **_NO_CACHE}, media_type=EVENT_STREAM)
         return HttpAnswer(_status_of(scope, response), jsonrpc.encode(response), headers)
+
+    def answer_closed(self, call_task: asyncio.Task[Any], ctx: CallContext | None, modern: bool) -> None:
+        """A call's SSE answer is over: sent, or its client went away. Should the call still run, a
+        2026-07-28 one is cancelled (closing the response stream cancels the request), and one whose
+        client went away while the server is stopping is let go."""
+        if call_task not in self._streamed_calls:
+            return
+        if modern and ctx is not None:
+            ctx.cancel()
+        elif self._leaving:
+            call_task.cancel()
 
     def leave(self) -> None:
         """The server is stopping. A call whose answer streamed to a client that has gone (now or
@@ -631,26 +662,6 @@ class McpEndpoint:
         for task, stream in list(self._streamed_calls.items()):
             if stream.answer_ended:
                 task.cancel()
-
-    def _recorder(self, scope: RequestScope, req: Incoming) -> OnStream | None:
-        """Records a call whose answer became a stream, so another replica can adopt it."""
-        adoption, session_id, version = self.adoption, scope.session_id, scope.protocol_version
-        if adoption is None or session_id is None:
-            return None
-
-        # Takes values, not the scope or the stream: they refer to this closure (no reference cycle).
-        async def record(stream_id: str, call_id: str | None) -> None:
-            await adoption.record(
-                session_id,
-                stream_id,
-                call_id=call_id,
-                method=req.method,
-                params=req.params,
-                request_id=req.id,
-                protocol_version=version,
-            )
-
-        return record
 
     async def _rerun(
         self,
@@ -663,19 +674,23 @@ class McpEndpoint:
         """A recorded request dispatched again, adopting the call another replica held."""
         version, request_id = record.protocol_version, record.request_id
         scope = RequestScope(catalog, principal, session, version, request_id=request_id)
-        scope.hooks = call
+        scope.sink = call
         message = {"jsonrpc": "2.0", "id": request_id, "method": record.method, "params": record.params}
         return await self._dispatch(scope, Incoming("request", message), call)
 
     # -- GET -------------------------------------------------------------------------------------
 
-    async def get(self, inp: HttpInput) -> HttpAnswer:
+    async def _admit_session_request(
+        self, inp: HttpInput, *, stream: bool
+    ) -> tuple[Catalog, PrincipalLike, str] | HttpAnswer:
+        """The checks GET (``stream``) and DELETE share, in order: 2025 era only, transport rules (a GET
+        must accept an event stream), integration and credentials, then the session id they act on."""
         h = inp.headers
         if h.get("mcp-protocol-version") in MODERN_VERSIONS:
             return _no_get_or_delete()
         rejection = (
             self.rules.check_host_and_origin(h.get("host"), h.get("origin"))
-            or self.rules.check_get_headers(h.get("accept"))
+            or (self.rules.check_get_headers(h.get("accept")) if stream else None)
             or self.rules.check_protocol_version(h.get("mcp-protocol-version"))
         )
         if rejection is not None:
@@ -683,10 +698,17 @@ class McpEndpoint:
         admitted = await self._admit(inp)
         if isinstance(admitted, HttpAnswer):
             return admitted
-        catalog, principal = admitted
         session_id = h.get("mcp-session-id")
         if not session_id:
             return _rpc_error_answer(400, -32000, "Bad Request: Mcp-Session-Id header is required")
+        return admitted[0], admitted[1], session_id
+
+    async def get(self, inp: HttpInput) -> HttpAnswer:
+        admitted = await self._admit_session_request(inp, stream=True)
+        if isinstance(admitted, HttpAnswer):
+            return admitted
+        catalog, principal, session_id = admitted
+        h = inp.headers
         headers: dict[str, str] = dict(_NO_CACHE)
         try:
             session = await self._existing_session(catalog, principal, session_id)
@@ -748,21 +770,10 @@ class McpEndpoint:
     # -- DELETE ----------------------------------------------------------------------------------
 
     async def delete(self, inp: HttpInput) -> HttpAnswer:
-        h = inp.headers
-        if h.get("mcp-protocol-version") in MODERN_VERSIONS:
-            return _no_get_or_delete()
-        rejection = self.rules.check_host_and_origin(
-            h.get("host"), h.get("origin")
-        ) or self.rules.check_protocol_version(h.get("mcp-protocol-version"))
-        if rejection is not None:
-            return _reject(rejection)
-        admitted = await self._admit(inp)
+        admitted = await self._admit_session_request(inp, stream=False)
         if isinstance(admitted, HttpAnswer):
             return admitted
-        catalog, principal = admitted
-        session_id = h.get("mcp-session-id")
-        if not session_id:
-            return _rpc_error_answer(400, -32000, "Bad Request: Mcp-Session-Id header is required")
+        catalog, principal, session_id = admitted
         try:
             session = await self.sessions.resolve(session_id, catalog.integration.id, principal.id)
             if session is None:

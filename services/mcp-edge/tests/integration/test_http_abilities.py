@@ -15,7 +15,14 @@ import httpx
 import msgspec
 import pytest
 
-from skillrelay_devstack.edge import TOKEN, ControlPlane, EdgeHarness, ability, demo_skillset
+from skillrelay_devstack.edge import (
+    TOKEN,
+    ControlPlane,
+    EdgeHarness,
+    ability,
+    demo_skillset,
+    initialize_request,
+)
 from skillrelay_devstack.embedded import free_port
 
 SEEN: list[dict[str, Any]] = []
@@ -154,17 +161,7 @@ async def test_a_cancelled_call_hangs_up_on_the_upstream(
 ) -> None:
     url = http_edge.mcp_url("mcpserver_http")
     headers = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {TOKEN}"}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    opened = await client.post(url, headers=headers, json=init)
+    opened = await client.post(url, headers=headers, json=initialize_request())
     headers = {
         **headers,
         "mcp-session-id": opened.headers["mcp-session-id"],

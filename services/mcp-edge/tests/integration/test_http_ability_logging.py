@@ -20,7 +20,7 @@ import pytest
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_VERIFY, REGISTRY_INTEGRATION_RESOLVE
-from skillrelay_devstack.edge import TOKEN, ControlPlane, ability, demo_skillset
+from skillrelay_devstack.edge import TOKEN, ControlPlane, ability, demo_skillset, initialize_request
 from skillrelay_devstack.embedded import free_port
 from skillrelay_devstack.sessions import ManualClock, running_sessions
 
@@ -108,17 +108,7 @@ async def test_an_http_call_at_warning_writes_no_log_line(
             async with httpx.AsyncClient(timeout=10) as client:
                 await _ready(client, f"http://127.0.0.1:{port}/ready", process)
                 mcp = f"http://127.0.0.1:{port}/api/v1/integration/mcpserver/{INTEGRATION}/mcp"
-                init = {
-                    "jsonrpc": "2.0",
-                    "id": 0,
-                    "method": "initialize",
-                    "params": {
-                        "protocolVersion": "2025-11-25",
-                        "capabilities": {},
-                        "clientInfo": {"name": "t", "version": "1"},
-                    },
-                }
-                opened = await client.post(mcp, headers=HEADERS, json=init)
+                opened = await client.post(mcp, headers=HEADERS, json=initialize_request())
                 assert opened.status_code == 200, opened.text
                 session = {**HEADERS, "mcp-session-id": opened.headers["mcp-session-id"]}
                 before = output.stat().st_size

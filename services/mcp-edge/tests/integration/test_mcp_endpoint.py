@@ -14,19 +14,10 @@ import pytest
 from skillrelay_common.audit import read_records
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.audit import AuditRecord
-from skillrelay_devstack.edge import TOKEN, EdgeHarness
+from skillrelay_devstack.edge import TOKEN, EdgeHarness, initialize_request
 
 ACCEPT = "application/json, text/event-stream"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
+INIT = initialize_request()
 
 
 @pytest.fixture

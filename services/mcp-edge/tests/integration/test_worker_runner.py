@@ -44,7 +44,7 @@ class FakeClient:
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         self.sent.append((method, params))
 
-    async def request(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def request_client(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         self.sent.append((method, params))
         if method not in self.answers:
             raise ClientRequestError(-32601, f"{method} refused")
@@ -70,8 +70,7 @@ class FakeClient:
             log_level=log_level,
             client_capabilities={"sampling": {}, "elicitation": {}},
             target=target,
-            _notify=self.notify,
-            _request_client=self.request,
+            sink=self,  # type: ignore[arg-type]
         )
 
 
@@ -323,7 +322,7 @@ async def test_cancelling_while_the_client_is_asked_cancels_the_handler(
         await ctx.cancelled.wait()
         raise ClientRequestError(REQUEST_TIMEOUT, "the request was cancelled")
 
-    ctx._request_client = unanswered
+    client.request_client = unanswered  # type: ignore[method-assign]
     call = asyncio.create_task(edge.run(ctx, handler(worker), {}))
     await until(lambda: bool(client.sent), 2.0)
     ctx.cancel()

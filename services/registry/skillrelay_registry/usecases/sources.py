@@ -42,6 +42,8 @@ from skillrelay_registry.usecases.base import (
 )
 
 _log = structlog.get_logger("skillrelay.registry.sources")
+# Edge replicas watching one upstream each hear its resources/updated: notices this close are one.
+_RESOURCE_NOTICE_SECONDS = 1.0
 
 
 @dataclass
@@ -66,6 +68,7 @@ class SourceUseCases(UseCaseBase):
     _source_reader_instance: SourceReader | None = None
     _refreshing: set[str] | None = None
     _refresh_tasks: set[asyncio.Task[None]] | None = None
+    _resource_notices: dict[tuple[str, str], float] | None = None
 
     # -- REST ------------------------------------------------------------------------------------
 
@@ -270,6 +273,38 @@ class SourceUseCases(UseCaseBase):
             "registry.source.refreshed", source_id=source_id, changed=revision is not None, error=read.error
         )
         return result
+
+    async def resource_updated(self, source_id: str, uri: str) -> bool:
+        """An edge heard ``resources/updated`` from the source's upstream: a ``resource`` ``updated``
+        event (no revision bump: the skillset is unchanged) tells every edge replica, whose clients
+        subscribed to ``uri`` are notified. False when the source is gone or does not bring ``uri``.
+        Every replica that watches the upstream hears the same notice: repeats within
+        ``_RESOURCE_NOTICE_SECONDS`` are one."""
+        async with self._unit() as repo:
+            row = await repo.session.get(Source, source_id)
+            if row is None:
+                return False
+            resources = (row.catalog or {}).get("resources") or []
+            if not any(isinstance(item, dict) and item.get("uri") == uri for item in resources):
+                return False
+            skillset = await repo.skillset(row.skillset_id)
+            if skillset is None:
+                return False
+            skillset_id, owner_id, revision = skillset.id, skillset.owner_id, skillset.revision
+        now = asyncio.get_running_loop().time()
+        if self._resource_notices is None:
+            self._resource_notices = {}
+        last = self._resource_notices.get((source_id, uri))
+        if last is not None and now - last < _RESOURCE_NOTICE_SECONDS:
+            return True
+        if len(self._resource_notices) > 10_000:
+            self._resource_notices.clear()
+        self._resource_notices[(source_id, uri)] = now
+        item_id = f"{source_id}:{uri}"
+        await self._publish(
+            [skillset_event(skillset_id, owner_id, "updated", "resource", item_id, uri, revision)]
+        )
+        return True
 
     def refresh_soon(self, source_id: str) -> None:
         """Refresh in the background (an edge heard ``list_changed``); one at a time per source."""

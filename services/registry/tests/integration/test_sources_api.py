@@ -18,8 +18,17 @@ import pytest
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.abilities import McpSourceHandler, OpenApiHandler
 from skillrelay_common.schemas.base import NotFound, Ok
-from skillrelay_common.schemas.registry import IntegrationSnapshot, RefreshSource, ResolveIntegration
-from skillrelay_common.subjects import REGISTRY_INTEGRATION_RESOLVE, REGISTRY_SOURCE_REFRESH
+from skillrelay_common.schemas.registry import (
+    IntegrationSnapshot,
+    RefreshSource,
+    ResolveIntegration,
+    SourceResourceUpdated,
+)
+from skillrelay_common.subjects import (
+    REGISTRY_INTEGRATION_RESOLVE,
+    REGISTRY_SOURCE_REFRESH,
+    REGISTRY_SOURCE_RESOURCE_UPDATED,
+)
 from skillrelay_devstack.embedded import free_port
 from skillrelay_devstack.pet_api import API_KEY, PetApi, pet_document
 from skillrelay_devstack.testing import until
@@ -500,3 +509,48 @@ async def test_a_name_clash_is_reported_in_the_source_s_warnings(
     assert (await client.post(f"{base}/{first_id}/delete", headers=owner)).is_success
     fetched = (await client.get(f"{base}/{second_id}/fetch", headers=owner)).json()
     assert fetched["warnings"] == [by_own]
+
+
+async def test_an_upstreams_resource_update_becomes_a_resource_event_of_its_skillset(
+    local_client: httpx.AsyncClient, upstream: UpstreamServer, events: Any, bus: Bus
+) -> None:
+    """``registry.source.resource_updated`` (an edge heard ``resources/updated`` from the upstream): a
+    ``resource`` ``updated`` event of the source's skillset with the URI, no revision bump; repeats
+    within a second are one (every replica watching the upstream asks); unknown sources and URIs the
+    source does not bring are NotFound."""
+    owner = await _owner(local_client)
+    skillset_id = await _skillset(local_client, owner)
+    created = await local_client.post(
+        f"/api/v1/skillset/{skillset_id}/source/create",
+        json={"type": "mcp", "url": upstream.url},
+        headers=owner,
+    )
+    assert created.status_code == 200, created.text
+    source_id = created.json()["id"]
+    revision = (await local_client.get(f"/api/v1/skillset/{skillset_id}/fetch", headers=owner)).json()[
+        "revision"
+    ]
+
+    notice = SourceResourceUpdated(source_id=source_id, uri="upstream://greeting")
+    assert isinstance(await bus.request(REGISTRY_SOURCE_RESOURCE_UPDATED, notice), Ok)
+    assert isinstance(
+        await bus.request(REGISTRY_SOURCE_RESOURCE_UPDATED, notice), Ok
+    )  # the same notice again
+    event = await events.wait_for(
+        "events.registry.resource.updated", lambda e: e["skillset_id"] == skillset_id
+    )
+    assert event["uri"] == "upstream://greeting" and event["revision"] == revision
+    assert event["item_id"] == f"{source_id}:upstream://greeting"
+    await asyncio.sleep(0.5)
+    repeats = [
+        payload
+        for subject, payload in events.received
+        if subject == "events.registry.resource.updated" and payload["skillset_id"] == skillset_id
+    ]
+    assert len(repeats) == 1
+
+    for source, uri in ((source_id, "upstream://not-brought"), ("source_nope", "upstream://greeting")):
+        answer = await bus.request(
+            REGISTRY_SOURCE_RESOURCE_UPDATED, SourceResourceUpdated(source_id=source, uri=uri)
+        )
+        assert isinstance(answer, NotFound), (source, uri)
