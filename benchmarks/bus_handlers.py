@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.harness import percentile
 from skillrelay_common.broker import Answers, service_broker
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.messaging import Bus
@@ -68,11 +69,6 @@ def serve(url: str, kind: str) -> None:
             await thing.stop() if hasattr(thing, "stop") else await thing.close()  # type: ignore[attr-defined]
 
     run_until_signalled(start, stop)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def cpu_seconds(pid: int) -> float:

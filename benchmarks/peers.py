@@ -16,24 +16,21 @@ import contextlib
 import json
 import os
 import secrets
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from benchmarks.__main__ import (
-    HTTP,
+from benchmarks.__main__ import HTTP, start_edge, start_mcp_upstream, start_upstream
+from benchmarks.harness import (
     TEXT,
     Target,
-    _affinity,
-    _cpus,
-    _measure,
-    _pin_all,
-    _process_tree,
-    _running,
-    start_edge,
-    start_upstream,
+    add_round_options,
+    affinity,
+    bench_run,
+    print_errors,
+    print_medians,
+    running,
 )
 from skillrelay_devstack.embedded import free_port, wait_for_port
 
@@ -78,7 +75,7 @@ def start_contextforge(
     port = free_port()
     env = contextforge_env(port, state)
     command = [executable, "--host", "127.0.0.1", "--port", str(port)]
-    process = stack.enter_context(_running(command, env, logs / "contextforge.log"))
+    process = stack.enter_context(running(command, env, logs / "contextforge.log"))
     wait_for_port("127.0.0.1", port, 600, process)  # first start: migrations, role bootstrap
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
@@ -126,51 +123,25 @@ def start_contextforge(
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.peers")
     parser.add_argument("--contextforge", required=True, help="the mcpgateway executable of its venv")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per target and round")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per target and round")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
-    parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections")
+    add_round_options(parser, duration=8.0, warmup=2.0)
     args = parser.parse_args()
-    server_cpus, load_cpus = _cpus()
-    token = "bench-" + secrets.token_urlsafe(24)
-    print(
-        f"servers on CPU {sorted(server_cpus or ())}, load on CPU {sorted(load_cpus or ())}; "
-        f"{args.concurrency} connections; {args.rounds} rounds of {args.warmup:g} s warm-up + "
-        f"{args.duration:g} s per target",
-        flush=True,
-    )
-    with tempfile.TemporaryDirectory(prefix="skillrelay-peers-") as tmp, contextlib.ExitStack() as stack:
-        state = Path(tmp)
-        os.chmod(state, 0o755)  # noqa: S103 (embedded PostgreSQL may run as another user)
-        logs = state / "logs"
-        logs.mkdir()
-        with _affinity(server_cpus):
-            upstream_url = start_upstream(stack, logs)
-            ours = [t for t in start_edge(stack, token, state, logs, upstream_url) if t.name == HTTP]
-            peer = start_contextforge(stack, args.contextforge, upstream_url, state, logs)
-        if server_cpus is not None:
-            _pin_all(_process_tree(os.getpid())[1:], server_cpus)
+    with bench_run(args, "skillrelay-peers-") as run:
+        with affinity(run.server_cpus):
+            upstream_url = start_upstream(run.stack, run.logs)
+            upstreams = upstream_url, start_mcp_upstream(run.stack, run.token, run.logs)
+            ours = [
+                t for t in start_edge(run.stack, run.token, run.state, run.logs, *upstreams) if t.name == HTTP
+            ]
+            peer = start_contextforge(run.stack, args.contextforge, upstream_url, run.state, run.logs)
         targets = [*ours, peer]
-        for number in range(1, args.rounds + 1):
-            print(f"round {number}", flush=True)
-            for target in targets:
-                _measure(target, args, load_cpus)
-    print("\nmedian of the rounds:\n")
-    print("| target | req/s | p50 ms | p99 ms | server CPU µs/call |")
-    print("|---|---:|---:|---:|---:|")
-    for target in targets:
-        print(
-            f"| {target.name} | {target.median('rps'):.0f} | {target.median('p50_ms'):.2f} | "
-            f"{target.median('p99_ms'):.2f} | {target.median('server_cpu_us'):.0f} |"
-        )
+        run.rounds(targets, args)
+    print_medians(targets)
     ratios = [a["rps"] / (b["rps"] or 1.0) for a, b in zip(ours[0].rounds, peer.rounds, strict=True)]
     print(
         f"\nours / ContextForge req/s per round: {', '.join(f'{r:.0f}x' for r in ratios)}; "
         f"median {ours[0].median('rps') / (peer.median('rps') or 1.0):.0f}x (aim: >= 50x)"
     )
-    errors = sum(target.errors for target in targets)
-    if errors:
-        print(f"\n{errors} requests failed: the figures above are not trustworthy")
+    print_errors(targets)
 
 
 if __name__ == "__main__":

@@ -15,29 +15,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
+from benchmarks.harness import infrastructure, percentile
 from skillrelay_auth.app import AuthComponents, nats_wiring, service_resources
 from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.auth import EdgeHeartbeat, IssueToken, RotateToken, TokenIssued
 from skillrelay_common.schemas.registry import IntegrationInfo
 from skillrelay_common.settings import DatabaseSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_TOKEN_ISSUE, AUTH_TOKEN_ROTATE, EDGE_HEARTBEAT_SUBJECT
-from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_edge.access.credentials import CredentialVerifier, Principal
 
 INTEGRATION = IntegrationInfo(
     id="mcpserver_rotatebench", owner_id="user_b", name="b", skillset_id="skillset_b"
 )
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def run(nats_url: str, database_url: str, rotations: int, replicas: int, workers: int) -> None:
@@ -144,26 +136,12 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4, help="concurrent authenticating tasks per replica")
     args = parser.parse_args()
-    nats_url = os.environ.get("SKILLRELAY_NATS_URL")
-    database_url = os.environ.get("SKILLRELAY_DATABASE_URL")
-    with tempfile.TemporaryDirectory(prefix="skillrelay-rotate-bench-") as tmp:
-        state = Path(tmp)
-        os.chmod(state, 0o755)  # noqa: S103 (embedded PostgreSQL may run as another user)
-        nats = postgres = None
-        try:
-            if not nats_url:
-                nats = EmbeddedNats(store_dir=state / "nats")
-                nats_url = nats.start()
-            if not database_url:
-                postgres = EmbeddedPostgres(data_dir=state / "pg")
-                postgres.start()
-                database_url = postgres.create_database("rotatebench")
-            asyncio.run(run(nats_url, database_url, args.rotations, args.replicas, args.workers))
-        finally:
-            if postgres is not None:
-                postgres.stop()
-            if nats is not None:
-                nats.stop()
+    asyncio.run(measure(args.rotations, args.replicas, args.workers))
+
+
+async def measure(rotations: int, replicas: int, workers: int) -> None:
+    async with infrastructure("rotatebench") as (nats_url, database_url):
+        await run(nats_url, database_url, rotations, replicas, workers)
 
 
 if __name__ == "__main__":

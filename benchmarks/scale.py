@@ -35,11 +35,20 @@ from typing import Literal
 
 import msgspec
 
-from benchmarks.__main__ import INTEGRATION_ID, MODERN, PYTHON, _env, _running, _wait_http
+from benchmarks.__main__ import INTEGRATION_ID, MODERN
+from benchmarks.harness import (
+    PYTHON,
+    edge_env,
+    running,
+    start_control_plane,
+    start_sessions_service,
+    state_folder,
+    wait_http,
+)
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import SkillsetChanged
 from skillrelay_common.subjects import MCP_EVENTS
-from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+from skillrelay_devstack.embedded import free_port, wait_for_port
 
 PER_INTEGRATION = 5000  # clients per integration (an integration keeps at most 10,000 live sessions)
 SKILLSET = "skillset_bench"
@@ -66,6 +75,12 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def close_streams(listeners: list[Listener]) -> None:
+    for listener in listeners:
+        if listener.transport is not None:
+            listener.transport.close()
 
 
 def _path(integration: str) -> str:
@@ -442,9 +457,7 @@ async def measure(
         others = streams[subscribers:] + listening[subscribers:]
         wrong = sum(b"resources/updated" in listener.arrivals for listener in others)
         print(f"resources/updated at non-subscribers: {wrong}")
-        for listener in listeners:
-            if listener.transport is not None:
-                listener.transport.close()
+        close_streams(listeners)
     finally:
         await bus.close()
 
@@ -477,57 +490,28 @@ def main() -> None:
         f"cores: {os.cpu_count()}"
     )
     state = Path(tempfile.mkdtemp(prefix="skillrelay-scale-"))
-    os.chmod(state, 0o755)  # noqa: S103 (PostgreSQL may run as another user)
-    logs = state / "logs"
-    logs.mkdir()
+    logs = state_folder(state)
     token = secrets.token_urlsafe(24)
     with contextlib.ExitStack() as stack:
-        nats = EmbeddedNats(store_dir=state / "nats")
-        nats.start()
-        stack.callback(nats.stop)
-        postgres = EmbeddedPostgres(data_dir=state / "pg")
-        postgres.start()
-        stack.callback(postgres.stop)
-        database_url = postgres.create_database("bench_scale")
-        env = _env(SKILLRELAY_NATS_URL=nats.url, SKILLRELAY_STATE_DIR=str(state), SKILLRELAY_HOST="127.0.0.1")
-        stack.enter_context(
-            _running(
-                [PYTHON, "-m", "skillrelay_sessions"],
-                {**env, "SKILLRELAY_DATABASE_URL": database_url},
-                logs / "sessions.log",
-            )
-        )
-        control = [
-            PYTHON,
-            "-m",
-            "benchmarks.control_plane",
-            nats.url,
-            INTEGRATION_ID,
-            token,
-            "http://127.0.0.1:9/",
-        ]
-        stack.enter_context(_running(control, env, logs / "control.log"))
+        nats_url, env = start_sessions_service(stack, state, logs, "bench_scale")
+        start_control_plane(stack, env, logs, nats_url, INTEGRATION_ID, token, "http://127.0.0.1:9/")
         port = free_port()
-        edge_env = {
-            **env,
-            "SKILLRELAY_EDGE_PORT": str(port),
-            "SKILLRELAY_EDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        }
+        environment = edge_env(env, port)
         snapshots = str(state / "edge-heap") if args.profile_memory else None
         if snapshots:
-            edge_env["SKILLRELAY_BENCH_SNAPSHOT"] = snapshots
+            environment["SKILLRELAY_BENCH_SNAPSHOT"] = snapshots
         module = "benchmarks.traced_edge" if snapshots else "skillrelay_edge"
-        edge = stack.enter_context(_running([PYTHON, "-m", module], edge_env, logs / "edge.log"))
+        edge = stack.enter_context(running([PYTHON, "-m", module], environment, logs / "edge.log"))
         cores = sorted(os.sched_getaffinity(0))
         with contextlib.suppress(OSError):
             os.sched_setaffinity(edge.pid, {cores[0]})  # one edge replica on one core
             if len(cores) > 1:
                 os.sched_setaffinity(0, set(cores[1:]))  # the load generator elsewhere
         wait_for_port("127.0.0.1", port, 120, edge)
-        _wait_http(f"http://127.0.0.1:{port}/ready")
+        wait_http(f"http://127.0.0.1:{port}/ready")
         asyncio.run(
             measure(
-                edge.pid, port, token, nats.url, clients, listens, args.subscribers, args.calls, snapshots
+                edge.pid, port, token, nats_url, clients, listens, args.subscribers, args.calls, snapshots
             )
         )
     print(f"logs: {logs}")

@@ -31,12 +31,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.__main__ import INTEGRATION_ID, PYTHON, _env, _running, _wait_http
+from benchmarks.__main__ import INTEGRATION_ID
+from benchmarks.harness import (
+    PYTHON,
+    edge_env,
+    running,
+    start_control_plane,
+    start_sessions_service,
+    state_folder,
+    wait_http,
+)
 from benchmarks.scale import (
     Listener,
     _path,
     _request,
     _session_headers,
+    close_streams,
     fan_out,
     open_listen_streams,
     open_sessions,
@@ -46,7 +56,7 @@ from benchmarks.scale import (
     rss_bytes,
 )
 from skillrelay_common.messaging import Bus
-from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+from skillrelay_devstack.embedded import free_port, wait_for_port
 
 
 async def open_get_stream(port: int, token: str, integration: str, session: str) -> Listener:
@@ -117,9 +127,7 @@ async def measure(
         for listener in survivors:
             listener.arrivals.clear()
         await fan_out(bus, survivors, "ability", b"tools/list_changed", None, len(survivors), pids[1:])
-        for listener in survivors:
-            if listener.transport is not None:
-                listener.transport.close()
+        close_streams(survivors)
     finally:
         await bus.close()
 
@@ -135,53 +143,25 @@ def main() -> None:
     limit = raise_open_files(total + 1_000)
     print(f"open-files limit: {limit}; clients: {total} over two replicas; cores: {os.cpu_count()}")
     state = Path(tempfile.mkdtemp(prefix="skillrelay-failover-"))
-    os.chmod(state, 0o755)  # noqa: S103 (PostgreSQL may run as another user)
-    logs = state / "logs"
-    logs.mkdir()
+    logs = state_folder(state)
     token = secrets.token_urlsafe(24)
     with contextlib.ExitStack() as stack:
-        nats = EmbeddedNats(store_dir=state / "nats")
-        nats.start()
-        stack.callback(nats.stop)
-        postgres = EmbeddedPostgres(data_dir=state / "pg")
-        postgres.start()
-        stack.callback(postgres.stop)
-        database_url = postgres.create_database("bench_failover")
-        env = _env(SKILLRELAY_NATS_URL=nats.url, SKILLRELAY_STATE_DIR=str(state), SKILLRELAY_HOST="127.0.0.1")
-        sessions_env = {**env, "SKILLRELAY_DATABASE_URL": database_url}
-        stack.enter_context(
-            _running([PYTHON, "-m", "skillrelay_sessions"], sessions_env, logs / "sessions.log")
-        )
-        control = [
-            PYTHON,
-            "-m",
-            "benchmarks.control_plane",
-            nats.url,
-            INTEGRATION_ID,
-            token,
-            "http://127.0.0.1:9/",
-        ]
-        stack.enter_context(_running(control, env, logs / "control.log"))
+        nats_url, env = start_sessions_service(stack, state, logs, "bench_failover")
+        start_control_plane(stack, env, logs, nats_url, INTEGRATION_ID, token, "http://127.0.0.1:9/")
         ports = (free_port(), free_port())
         edges = []
         cores = sorted(os.sched_getaffinity(0))
         for number, port in enumerate(ports):
-            edge_env = {
-                **env,
-                "SKILLRELAY_EDGE_PORT": str(port),
-                "SKILLRELAY_EDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            }
-            edge = stack.enter_context(
-                _running([PYTHON, "-m", "skillrelay_edge"], edge_env, logs / f"edge{number}.log")
-            )
+            command = [PYTHON, "-m", "skillrelay_edge"]
+            edge = stack.enter_context(running(command, edge_env(env, port), logs / f"edge{number}.log"))
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(edge.pid, {cores[number % len(cores)]})  # a replica on each core
             edges.append(edge)
         for port, edge in zip(ports, edges, strict=True):
             wait_for_port("127.0.0.1", port, 120, edge)
-            _wait_http(f"http://127.0.0.1:{port}/ready")
+            wait_http(f"http://127.0.0.1:{port}/ready")
         asyncio.run(
-            measure((edges[0].pid, edges[1].pid), ports, token, nats.url, args.per_replica, args.sessions)
+            measure((edges[0].pid, edges[1].pid), ports, token, nats_url, args.per_replica, args.sessions)
         )
     print(f"logs: {logs}")
 

@@ -27,8 +27,8 @@ import uuid
 
 import asyncpg
 
+from benchmarks.harness import infrastructure
 from benchmarks.scale import percentile, rss_bytes
-from benchmarks.session_touch import infrastructure
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.sessions import (

@@ -17,25 +17,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 
+from benchmarks.harness import infrastructure
 from skillrelay_common.logging import configure_logging
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.sessions import TouchSessions
 from skillrelay_common.settings import DatabaseSettings, NatsSettings, Settings
 from skillrelay_common.subjects import SESSIONS_TOUCH
-from skillrelay_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from skillrelay_edge.sessions.manager import SessionManager
 from skillrelay_sessions.app import SessionsRuntime
 
@@ -57,29 +51,6 @@ class Result:
             f"{self.name:<34} {self.requests / self.seconds:>12,.0f} {self.statements * per_10k:>12,.0f} "
             f"{self.rows * per_10k:>12,.0f} {self.wal_bytes * per_10k / 1024:>12,.0f}"
         )
-
-
-@asynccontextmanager
-async def infrastructure() -> AsyncIterator[tuple[str, str]]:
-    nats_url, database_url = os.environ.get("SKILLRELAY_NATS_URL"), os.environ.get("SKILLRELAY_DATABASE_URL")
-    folder = Path(tempfile.mkdtemp(prefix="skillrelay-bench-"))
-    os.chmod(folder, 0o755)  # noqa: S103 (PostgreSQL may run as another user)
-    nats = postgres = None
-    try:
-        if not nats_url:
-            nats = EmbeddedNats(store_dir=folder / "nats")
-            nats_url = nats.start()
-        if not database_url:
-            postgres = EmbeddedPostgres(data_dir=folder / "pg")
-            postgres.start()
-            database_url = postgres.create_database(f"bench_{uuid.uuid4().hex[:8]}")
-        yield nats_url, database_url
-    finally:
-        if nats is not None:
-            nats.stop()
-        if postgres is not None:
-            postgres.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def wal_position(database_url: str) -> int:

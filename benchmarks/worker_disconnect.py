@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nats
 
+from benchmarks.harness import percentile
 from skillrelay_auth.app import AuthComponents, nats_wiring, service_resources
 from skillrelay_common import bus_auth
 from skillrelay_common.messaging import Bus
@@ -42,11 +43,6 @@ from skillrelay_worker.credential import WorkerCredential
 
 async def _expected(_: Exception) -> None:
     """The server closing a kicked connection is what is measured, not an error."""
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def run(

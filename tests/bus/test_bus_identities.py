@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import nats
@@ -62,6 +63,16 @@ async def issue(bus: Bus, owner: str = OWNER) -> WorkerCredential:
     return WorkerCredential.parse(reply.credential)
 
 
+async def rotate(bus: Bus, credential: WorkerCredential, owner: str = OWNER) -> object:
+    request = RotateWorkerCredential(owner_id=owner, credential_id=credential.credential_id)
+    return await bus.request(AUTH_WORKER_CREDENTIAL_ROTATE, request, timeout=10)
+
+
+async def delete(bus: Bus, credential: WorkerCredential, owner: str = OWNER) -> object:
+    request = DeleteWorkerCredential(owner_id=owner, credential_id=credential.credential_id)
+    return await bus.request(AUTH_WORKER_CREDENTIAL_DELETE, request, timeout=10)
+
+
 @dataclass
 class Watched:
     """A worker's nats-py connection with what the server told it."""
@@ -91,12 +102,29 @@ async def connect_worker(plain_url: str, credential: WorkerCredential) -> Watche
     return watched
 
 
+@asynccontextmanager
+async def connected(plain_url: str, credential: WorkerCredential) -> AsyncIterator[Watched]:
+    """A worker connected with ``credential`` for the block."""
+    worker = await connect_worker(plain_url, credential)
+    try:
+        yield worker
+    finally:
+        await worker.nc.close()
+
+
 async def refused(url: str) -> str:
     """The server's reason for refusing a connection to ``url`` (fails the test if it lets it in)."""
     with pytest.raises(nats.errors.Error) as caught:
         nc = await nats.connect(url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=3)
         await nc.close()
     return str(caught.value)
+
+
+async def assert_cut_off(worker: Watched, plain_url: str, credential: WorkerCredential) -> None:
+    """The server dropped ``worker``'s connection and refuses ``credential``'s secret from now on."""
+    await asyncio.wait_for(worker.disconnected.wait(), 10)
+    old = bus_auth.with_user(plain_url, credential.credential_id, credential.secret)
+    assert "Authorization Violation" in await refused(old)
 
 
 async def test_a_connection_without_credentials_is_refused(
@@ -144,8 +172,7 @@ FORBIDDEN_SUBSCRIPTIONS = [
 async def test_a_worker_cannot_subscribe_outside_its_owners_namespace(
     auth_service: AuthComponents, bus: Bus, nats_plain_url: str, subject: str
 ) -> None:
-    worker = await connect_worker(nats_plain_url, await issue(bus))
-    try:
+    async with connected(nats_plain_url, await issue(bus)) as worker:
         seen: list[str] = []
         probe = asyncio.get_running_loop().create_future()
 
@@ -173,8 +200,6 @@ async def test_a_worker_cannot_subscribe_outside_its_owners_namespace(
                 await bus.nc.publish(f"worker.{OWNER}.probe", b"probe")
                 await asyncio.wait([probe], timeout=1.0)
         assert seen == []
-    finally:
-        await worker.nc.close()
 
 
 FORBIDDEN_PUBLICATIONS = [
@@ -233,8 +258,7 @@ async def test_a_worker_answers_a_request_it_receives_once(
     auth_service: AuthComponents, bus: Bus, nats_plain_url: str
 ) -> None:
     """Adoption asks workers with a NATS request: the holder may reply, to that reply subject only."""
-    worker = await connect_worker(nats_plain_url, await issue(bus))
-    try:
+    async with connected(nats_plain_url, await issue(bus)) as worker:
 
         async def on_adopt(msg: Msg) -> None:
             await msg.respond(b"adopted")
@@ -243,74 +267,42 @@ async def test_a_worker_answers_a_request_it_receives_once(
         await worker.nc.flush()
         reply = await bus.nc.request(f"workerctl.{OWNER}.adopt", b"who holds it?", timeout=5)
         assert reply.data == b"adopted"
-    finally:
-        await worker.nc.close()
 
 
 async def test_rotating_a_credential_disconnects_its_workers_and_keeps_the_old_secret_out(
     auth_service: AuthComponents, bus: Bus, nats_plain_url: str
 ) -> None:
     credential = await issue(bus)
-    worker = await connect_worker(nats_plain_url, credential)
-    bystander = await connect_worker(nats_plain_url, await issue(bus))
-    try:
-        reply = await bus.request(
-            AUTH_WORKER_CREDENTIAL_ROTATE,
-            RotateWorkerCredential(owner_id=OWNER, credential_id=credential.credential_id),
-            timeout=10,
-        )
+    async with (
+        connected(nats_plain_url, credential) as worker,
+        connected(nats_plain_url, await issue(bus)) as bystander,
+    ):
+        reply = await rotate(bus, credential)
         assert isinstance(reply, WorkerCredentialIssued)
-        await asyncio.wait_for(worker.disconnected.wait(), 10)
-        old = bus_auth.with_user(nats_plain_url, credential.credential_id, credential.secret)
-        assert "Authorization Violation" in await refused(old)
+        await assert_cut_off(worker, nats_plain_url, credential)
         rotated = WorkerCredential.parse(reply.credential)
         assert rotated.credential_id == credential.credential_id and rotated.secret != credential.secret
         again = await connect_worker(nats_plain_url, rotated)
         await again.nc.close()
         assert not bystander.disconnected.is_set() and bystander.nc.is_connected
-    finally:
-        await worker.nc.close()
-        await bystander.nc.close()
 
 
 async def test_deleting_a_credential_disconnects_its_workers_for_good(
     auth_service: AuthComponents, bus: Bus, nats_plain_url: str
 ) -> None:
     credential = await issue(bus)
-    worker = await connect_worker(nats_plain_url, credential)
-    try:
-        reply = await bus.request(
-            AUTH_WORKER_CREDENTIAL_DELETE,
-            DeleteWorkerCredential(owner_id=OWNER, credential_id=credential.credential_id),
-            timeout=10,
-        )
-        assert isinstance(reply, Ok)
-        await asyncio.wait_for(worker.disconnected.wait(), 10)
-        old = bus_auth.with_user(nats_plain_url, credential.credential_id, credential.secret)
-        assert "Authorization Violation" in await refused(old)
-    finally:
-        await worker.nc.close()
+    async with connected(nats_plain_url, credential) as worker:
+        assert isinstance(await delete(bus, credential), Ok)
+        await assert_cut_off(worker, nats_plain_url, credential)
 
 
 async def test_another_owner_cannot_rotate_or_delete_a_credential(
     auth_service: AuthComponents, bus: Bus, nats_plain_url: str
 ) -> None:
     credential = await issue(bus)
-    worker = await connect_worker(nats_plain_url, credential)
-    try:
-        for endpoint, message in (
-            (
-                AUTH_WORKER_CREDENTIAL_ROTATE,
-                RotateWorkerCredential(owner_id=OTHER_OWNER, credential_id=credential.credential_id),
-            ),
-            (
-                AUTH_WORKER_CREDENTIAL_DELETE,
-                DeleteWorkerCredential(owner_id=OTHER_OWNER, credential_id=credential.credential_id),
-            ),
-        ):
-            reply = await bus.request(endpoint, message, timeout=10)  # type: ignore[arg-type]
+    async with connected(nats_plain_url, credential) as worker:
+        for change in (rotate, delete):
+            reply = await change(bus, credential, OTHER_OWNER)
             assert type(reply).__name__ == "NotFound"
         await worker.nc.flush()
         assert worker.nc.is_connected and not worker.disconnected.is_set()
-    finally:
-        await worker.nc.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -20,47 +19,17 @@ import httpx2
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
 
 # The whole stack plus a browser on a shared 2-core machine: more than the default 120 s budget.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-DOCS = ROOT / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 TIMEOUT_MS = 15_000
 REDACTED = "sr_mcp_••••••••••••••••(redacted in this screenshot)"
-
-
-def ensure_chromium() -> Path:
-    if not CHROMIUM.exists():
-        subprocess.run(["bash", str(ROOT / "scripts" / "ensure-chromium.sh")], check=False, timeout=900)
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed and scripts/ensure-chromium.sh could not install it")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = ensure_chromium()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(executable), args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        await launched.close()
 
 
 async def screenshot(page: Page, name: str) -> None:
@@ -122,16 +91,7 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 async def open_session(endpoint: str, token: str) -> str:
     """A raw MCP session (initialize + initialized); returns its ``Mcp-Session-Id``."""
     headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
+    initialize = initialize_request(request_id=1)
     async with httpx.AsyncClient(timeout=30) as http:
         response = await http.post(endpoint, json=initialize, headers=headers)
         assert response.status_code == 200, response.text
@@ -306,7 +266,8 @@ async def test_click_through_create_copy_call_rotate_delete(stack: Stack, browse
     await plain.close()
 
 
-def test_chromium_is_the_debian_build() -> None:
-    path = ensure_chromium()
-    version = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=True, timeout=60)
+def test_chromium_is_the_debian_build(chromium: Path) -> None:
+    version = subprocess.run(
+        [str(chromium), "--version"], capture_output=True, text=True, check=True, timeout=60
+    )
     assert re.search(r"Chromium \d+.*Debian", version.stdout), version.stdout

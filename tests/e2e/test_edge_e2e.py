@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import queue
 import threading
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from skillrelay_devstack.edge import initialize_request
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
+from skillrelay_devstack.testing import StackStarter
 
 pytestmark = pytest.mark.slow
 
@@ -24,31 +23,9 @@ ACCEPT = "application/json, text/event-stream"
 
 
 @pytest.fixture(scope="module")
-def stack(
-    nats_url: str, postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    import asyncio
-
-    import asyncpg
-
-    name = f"e2e_edge_{uuid.uuid4().hex[:8]}"
-
-    async def database(statement: str) -> None:
-        conn = await asyncpg.connect(postgres_admin_url)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(database(f'CREATE DATABASE "{name}"'))
-    folder: Path = tmp_path_factory.mktemp("edge-stack")
-    running = Stack.on_free_ports(folder / "state", edge_replicas=1, log_dir=folder / "logs")
-    running.nats_url = nats_url
-    running.database_url = f"{postgres_admin_url.rpartition('/')[0]}/{name}"
-    running.start()
-    yield running
-    running.stop()
-    asyncio.run(database(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+def stack(start_stack: StackStarter) -> Iterator[Stack]:
+    with start_stack("edge-stack") as running:
+        yield running
 
 
 class Deployment:
@@ -134,8 +111,7 @@ def _rpc(client: httpx.Client, deployment: Deployment, session: str, method: str
 
 
 def _session(client: httpx.Client, deployment: Deployment) -> str:
-    init = initialize_request("e2e")
-    response = client.post(deployment.url, headers=deployment.headers(), json=init)
+    response = client.post(deployment.url, headers=deployment.headers(), json=initialize_request("e2e"))
     assert response.status_code == 200, response.text
     return response.headers["mcp-session-id"]
 

@@ -10,23 +10,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from skillrelay_devstack.stack import Stack
+from skillrelay_devstack.stack import Stack, running_stack
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def limited_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
-    running = Stack.on_free_ports(
+    with running_stack(
         tmp_path / "state",
+        nats_url=nats_url,
+        database_url=database_url,
         log_dir=tmp_path / "logs",
         extra_env={"SKILLRELAY_OAUTH_REGISTRATIONS_PER_MINUTE": "3"},
-    )
-    running.nats_url = nats_url
-    running.database_url = database_url
-    running.start()
-    yield running
-    running.stop()
+    ) as running:
+        yield running
 
 
 def test_a_local_client_cannot_dodge_the_registration_limit_with_forwarded_headers(

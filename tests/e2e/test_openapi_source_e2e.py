@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 import mcp.types as types
@@ -18,7 +17,6 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from skillrelay_common import bus_auth
 from skillrelay_devstack.pet_api import API_KEY, PetApi
 from skillrelay_devstack.stack import Stack
 
@@ -27,33 +25,8 @@ WAIT = 20.0
 
 
 @pytest.fixture
-def pet_api() -> Iterator[PetApi]:
-    api = PetApi().start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
-def stack(
-    nats_url: str,
-    nats_system_url: str,
-    nats_secrets: bus_auth.BusSecrets,
-    database_url: str,
-    tmp_path: Path,
-) -> Iterator[Stack]:
-    running = Stack.on_free_ports(
-        tmp_path / "state",
-        edge_replicas=1,
-        log_dir=tmp_path / "logs",
-        extra_env={"SKILLRELAY_ALLOW_PRIVATE_HTTP_TARGETS": "true"},
-    )
-    running.nats_url = nats_url
-    running.nats_system_url = nats_system_url
-    running.nats_callout_seed = nats_secrets.callout_seed
-    running.database_url = database_url
-    running.start()
-    yield running
-    running.stop()
+def stack_env() -> dict[str, str]:
+    return {"SKILLRELAY_ALLOW_PRIVATE_HTTP_TARGETS": "true"}  # the pet API listens on 127.0.0.1
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from skillrelay_devstack.edge import initialize_request
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
 from skillrelay_worker import Worker, WorkerContext
 

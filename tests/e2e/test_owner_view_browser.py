@@ -11,8 +11,6 @@ import asyncio
 import base64
 import json
 import os
-import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -22,39 +20,15 @@ import httpx2
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-]
 TIMEOUT_MS = 15_000
-
-
-def ensure_chromium() -> Path:
-    if not CHROMIUM.exists():
-        subprocess.run(["bash", str(ROOT / "scripts" / "ensure-chromium.sh")], check=False, timeout=900)
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed and scripts/ensure-chromium.sh could not install it")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = ensure_chromium()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def screenshot(page: Page, name: str, selector: str | None = None) -> None:
@@ -388,16 +362,7 @@ async def test_try_it_through_the_real_edge(stack: Stack, browser: Browser) -> N
 
 async def open_session(endpoint: str, token: str, name: str, version: str) -> str:
     """A raw 2025-era session of a client that names itself and never sends DELETE (as many do)."""
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": name, "version": version},
-        },
-    }
+    initialize = initialize_request(name, version, request_id=1)
     headers = {
         "Authorization": f"Bearer {token}",
         "Accept": "application/json, text/event-stream",

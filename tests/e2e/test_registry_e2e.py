@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from skillrelay_devstack.edge import initialize_request
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
 
 pytestmark = pytest.mark.slow

@@ -21,6 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from skillrelay_devstack.everything import Deployment
+from skillrelay_devstack.raw_mcp import initialize_request, resume_a_broken_call, stream_events
 from skillrelay_devstack.testing import EverythingStarter, until
 
 # The first test also pays for starting the whole stack (and, once, `npm ci`).
@@ -263,16 +264,7 @@ def _open_session(client: httpx.Client, deployment: Deployment, replica: int) ->
     init = client.post(
         deployment.endpoint(replica),
         headers=_headers(deployment),
-        json={
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": PROTOCOL,
-                "capabilities": {"elicitation": {}, "sampling": {}},
-                "clientInfo": {"name": "raw", "version": "1"},
-            },
-        },
+        json=initialize_request("raw", capabilities={"elicitation": {}, "sampling": {}}),
     )
     assert init.status_code == 200, init.text
     session_id = init.headers["mcp-session-id"]
@@ -283,22 +275,6 @@ def _open_session(client: httpx.Client, deployment: Deployment, replica: int) ->
     )
     assert notified.status_code == 202
     return session_id
-
-
-def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str | None, dict[str, Any] | None]]:
-    """(event id, JSON data) per SSE event; data None for priming events."""
-    event_id: str | None = None
-    data: list[str] = []
-    for line in lines:
-        if line == "":
-            payload = "\n".join(data).strip()
-            if event_id is not None or payload:
-                yield event_id, (json.loads(payload) if payload else None)
-            event_id, data = None, []
-        elif line.startswith("id:"):
-            event_id = line[3:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
 
 
 def test_a_session_opened_on_one_replica_works_on_the_other(deployment: Deployment) -> None:
@@ -313,7 +289,7 @@ def test_a_session_opened_on_one_replica_works_on_the_other(deployment: Deployme
         body = (
             listed.json()
             if listed.headers["content-type"].startswith("application/json")
-            else next(data for _, data in _sse_events(iter(listed.text.splitlines())) if data)
+            else next(data for _, data in stream_events(iter(listed.text.splitlines())) if data)
         )
         assert any(tool["name"] == "test_simple_text" for tool in body["result"]["tools"])
         deleted = client.delete(deployment.endpoint(1), headers=_headers(deployment, session_id))
@@ -333,22 +309,32 @@ def test_a_session_opened_on_one_replica_works_on_the_other(deployment: Deployme
         assert gone.status_code == 404
 
 
+@contextlib.contextmanager
+def _elicitation_asked(
+    client: httpx.Client, deployment: Deployment, session_id: str, request_id: int, message: str
+) -> Iterator[tuple[Iterator[tuple[str | None, dict[str, Any] | None]], dict[str, Any]]]:
+    """``test_elicitation`` called on the first replica, its stream read up to the worker's
+    ``elicitation/create``: yields the rest of the stream's events and that request."""
+    call = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": "test_elicitation", "arguments": {"message": message}},
+    }
+    with client.stream(
+        "POST", deployment.endpoint(0), headers=_headers(deployment, session_id), json=call
+    ) as sse:
+        assert sse.status_code == 200
+        assert sse.headers["content-type"].startswith("text/event-stream")
+        events = stream_events(sse.iter_lines())
+        request = next(data for _, data in events if data and data.get("method") == "elicitation/create")
+        yield events, request
+
+
 def test_elicitation_answer_posted_to_the_other_replica_reaches_the_worker(deployment: Deployment) -> None:
     with httpx.Client(timeout=WAIT) as client:
         session_id = _open_session(client, deployment, 0)
-        call = {
-            "jsonrpc": "2.0",
-            "id": 7,
-            "method": "tools/call",
-            "params": {"name": "test_elicitation", "arguments": {"message": "Your name?"}},
-        }
-        with client.stream(
-            "POST", deployment.endpoint(0), headers=_headers(deployment, session_id), json=call
-        ) as sse:
-            assert sse.status_code == 200
-            assert sse.headers["content-type"].startswith("text/event-stream")
-            events = _sse_events(sse.iter_lines())
-            request = next(data for _, data in events if data and data.get("method") == "elicitation/create")
+        with _elicitation_asked(client, deployment, session_id, 7, "Your name?") as (events, request):
             assert request["params"]["message"] == "Your name?"
             answered = client.post(
                 deployment.endpoint(1),
@@ -370,34 +356,10 @@ def test_elicitation_answer_posted_to_the_other_replica_reaches_the_worker(deplo
 def test_a_broken_stream_resumes_on_the_other_replica(deployment: Deployment) -> None:
     with httpx.Client(timeout=WAIT) as client:
         session_id = _open_session(client, deployment, 0)
-        call = {
-            "jsonrpc": "2.0",
-            "id": 9,
-            "method": "tools/call",
-            "params": {"name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": "p9"}},
-        }
-        with client.stream(
-            "POST", deployment.endpoint(0), headers=_headers(deployment, session_id), json=call
-        ) as sse:
-            events = _sse_events(sse.iter_lines())
-            last_id, first = next((eid, data) for eid, data in events if data)
-            assert first is not None and first["method"] == "notifications/progress"
-            assert last_id is not None
         # The connection is gone mid-call; the rest is replayed by the other replica.
-        seen: list[dict[str, Any]] = []
-        with client.stream(
-            "GET",
-            deployment.endpoint(1),
-            headers=_headers(
-                deployment, session_id, Accept="text/event-stream", **{"Last-Event-ID": last_id}
-            ),
-        ) as resumed:
-            assert resumed.status_code == 200
-            for _, data in _sse_events(resumed.iter_lines()):
-                if data:
-                    seen.append(data)
-                if data and data.get("id") == 9:
-                    break
+        seen = resume_a_broken_call(
+            client, deployment.endpoint(0), deployment.endpoint(1), _headers(deployment, session_id)
+        )
         progress = [d["params"]["progress"] for d in seen if d.get("method") == "notifications/progress"]
         assert progress == [50, 100]
         assert seen[-1]["result"]["content"][0]["text"] == "p9"
@@ -408,17 +370,7 @@ def test_cancelling_on_the_other_replica_stops_the_worker_handler(deployment: De
     cancelled_before = worker_log.read_text().count("worker.call.cancelled")
     with httpx.Client(timeout=WAIT) as client:
         session_id = _open_session(client, deployment, 0)
-        call = {
-            "jsonrpc": "2.0",
-            "id": 11,
-            "method": "tools/call",
-            "params": {"name": "test_elicitation", "arguments": {"message": "Never answered"}},
-        }
-        with client.stream(
-            "POST", deployment.endpoint(0), headers=_headers(deployment, session_id), json=call
-        ) as sse:
-            events = _sse_events(sse.iter_lines())
-            next(data for _, data in events if data and data.get("method") == "elicitation/create")
+        with _elicitation_asked(client, deployment, session_id, 11, "Never answered") as (events, _):
             cancelled = client.post(
                 deployment.endpoint(1),
                 headers=_headers(deployment, session_id),

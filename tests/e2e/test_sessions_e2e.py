@@ -3,60 +3,33 @@ routing. Sessions are issued by one replica and honoured (or refused) by the oth
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.stack import Stack
+from skillrelay_devstack.testing import StackStarter
 
 pytestmark = pytest.mark.slow
 
 ACCEPT = "application/json, text/event-stream"
 VERSION = "2025-11-25"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}},
-}
+INIT = initialize_request("e2e")
 PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 
 
-def _database(admin_url: str, statement: str) -> None:
-    async def run() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
 @pytest.fixture(scope="module")
-def stack(
-    nats_url: str, postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+def stack(start_stack: StackStarter) -> Iterator[Stack]:
     """One stack with two edge replicas for the whole module (starting one costs seconds)."""
-    name = f"e2e_sessions_{uuid.uuid4().hex[:8]}"
-    _database(postgres_admin_url, f'CREATE DATABASE "{name}"')
-    folder: Path = tmp_path_factory.mktemp("sessions-stack")
-    running = Stack.on_free_ports(folder / "state", edge_replicas=2, log_dir=folder / "logs")
-    running.nats_url = nats_url
-    running.database_url = f"{postgres_admin_url.rpartition('/')[0]}/{name}"
-    running.start()
-    yield running
-    running.stop()
-    _database(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with start_stack("sessions-stack", edge_replicas=2) as running:
+        yield running
 
 
 class Owner:

@@ -9,8 +9,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ import httpx
 import pytest
 
 from skillrelay_common import bus_auth
-from skillrelay_devstack.stack import Stack
+from skillrelay_devstack.raw_mcp import initialize_request
+from skillrelay_devstack.stack import Stack, running_stack
 
 ACCEPT = "application/json, text/event-stream"
 VERSION = "2025-11-25"
@@ -29,10 +32,8 @@ VERSION = "2025-11-25"
 def rstack(test_state_dir: Path) -> Iterator[Stack]:
     # Under the session's state folder: PostgreSQL (run as another user when we are root) can reach it.
     folder = test_state_dir / f"reliability-{uuid.uuid4().hex[:6]}"
-    running = Stack.on_free_ports(folder / "state", edge_replicas=2, log_dir=folder / "logs")
-    running.start()
-    yield running
-    running.stop()
+    with running_stack(folder / "state", edge_replicas=2, log_dir=folder / "logs") as running:
+        yield running
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -129,6 +130,32 @@ HELLO = {
 }
 
 
+async def timed(
+    outcomes: Counter[str], request: Awaitable[httpx.Response]
+) -> tuple[httpx.Response, float] | None:
+    """A client's request under a fault: its response and how long it took, or None after a client
+    timeout or a transport error (counted in ``outcomes``; after the latter a short back-off)."""
+    started = time.monotonic()
+    try:
+        response = await request
+    except httpx.TimeoutException:
+        outcomes["client-timeout"] += 1
+        return None
+    except httpx.TransportError as exc:
+        outcomes[f"transport:{type(exc).__name__}"] += 1
+        await asyncio.sleep(0.1)
+        return None
+    return response, time.monotonic() - started
+
+
+def assert_clean(outcomes: Counter[str]) -> None:
+    """What clients saw through a fault: no client timeout, no transport error, no 5xx but a clean 503."""
+    assert outcomes["client-timeout"] == 0, outcomes
+    assert not [k for k in outcomes if k.startswith("transport:")], outcomes
+    unclean = {k: v for k, v in outcomes.items() if k.startswith("http:5") and k != "http:503"}
+    assert not unclean, outcomes
+
+
 def rpc_body(response: httpx.Response) -> dict[str, Any]:
     """The JSON-RPC answer, whether it came as JSON or as the last SSE message."""
     if response.headers.get("content-type", "").startswith("text/event-stream"):
@@ -161,16 +188,7 @@ class McpClient:
         response = await self.http.post(
             self.url,
             headers=self._headers(),
-            json={
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": VERSION,
-                    "capabilities": {},
-                    "clientInfo": {"name": "reliability", "version": "1"},
-                },
-            },
+            json=initialize_request("reliability"),
         )
         if response.status_code == 200:
             self.session = response.headers.get("mcp-session-id")

@@ -29,24 +29,25 @@ from skillrelay_common.schemas.registry import (
 from skillrelay_common.settings import HttpSettings, NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_VERIFY, REGISTRY_INTEGRATION_RESOLVE
 from skillrelay_devstack.embedded import free_port
+from skillrelay_devstack.raw_mcp import initialize_request as initialize_request  # the harness's tests use it
 from skillrelay_edge.app import create_asgi
 from skillrelay_edge.calls.context import AbilityRunner
 
 TOKEN = "test-token-1"
 
 
-def initialize_request(client: str = "t") -> dict[str, Any]:
-    """A 2025-11-25 ``initialize`` request (id 0, no capabilities) of a client named ``client``."""
-    return {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": client, "version": "1"},
-        },
+def mcp_headers(session: str | None = None, **extra: str) -> dict[str, str]:
+    """What an MCP client sends the harness: JSON or SSE accepted, the static ``TOKEN``; with a
+    session, its id and protocol version (2025-11-25); ``extra`` added last."""
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "authorization": f"Bearer {TOKEN}",
     }
+    if session:
+        headers["mcp-session-id"] = session
+        headers["mcp-protocol-version"] = "2025-11-25"
+    return {**headers, **extra}
 
 
 def sse_events(text: str) -> list[tuple[str | None, Any]]:

@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import nats
 import nats.errors
 
 from everything_worker.register import Registration, register
 from skillrelay_common.messaging import encode
-from skillrelay_devstack.stack import ServiceProcess, Stack
+from skillrelay_devstack.stack import ServiceProcess, Stack, running_stack
 from skillrelay_worker.protocol import WorkerCall
 from skillrelay_worker.subjects import worker_call_subject
 
@@ -84,25 +83,6 @@ def wait_for_worker(
 
 
 @contextlib.contextmanager
-def fresh_database(postgres_admin_url: str) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(postgres_admin_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    base, _, _ = postgres_admin_url.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@contextlib.contextmanager
 def everything_deployment(
     *,
     state_dir: Path,
@@ -117,22 +97,25 @@ def everything_deployment(
     """Start the stack on free ports, register the skillset, start the worker with the owner's worker
     credential; stop it all afterwards. ``nats_system_url`` and ``nats_callout_seed`` let the stack's
     auth service answer the server's auth callout (the worker connects through it)."""
-    stack = Stack.on_free_ports(state_dir, edge_replicas=edge_replicas, log_dir=log_dir, extra_env=extra_env)
-    stack.nats_url = nats_url
-    stack.nats_system_url = nats_system_url
-    stack.nats_callout_seed = nats_callout_seed
-    stack.database_url = database_url
-    stack.start()
-    worker: ServiceProcess | None = None
-    try:
-        subject = f"everything-{uuid.uuid4().hex[:8]}"
-        registration = register(stack.registry_url, stack.admin_token, subject=subject)
-        worker = start_worker(stack, registration, subject, log_dir)
-        yield Deployment(stack=stack, worker=worker, subject=subject, registration=registration)
-    finally:
-        if worker is not None:
-            worker.stop()
-        stack.stop()
+    with running_stack(
+        state_dir,
+        nats_url=nats_url,
+        database_url=database_url,
+        nats_system_url=nats_system_url,
+        nats_callout_seed=nats_callout_seed,
+        edge_replicas=edge_replicas,
+        log_dir=log_dir,
+        extra_env=extra_env,
+    ) as stack:
+        worker: ServiceProcess | None = None
+        try:
+            subject = f"everything-{uuid.uuid4().hex[:8]}"
+            registration = register(stack.registry_url, stack.admin_token, subject=subject)
+            worker = start_worker(stack, registration, subject, log_dir)
+            yield Deployment(stack=stack, worker=worker, subject=subject, registration=registration)
+        finally:
+            if worker is not None:
+                worker.stop()
 
 
 def log_tail(log_dir: Path, lines: int = 60) -> str:

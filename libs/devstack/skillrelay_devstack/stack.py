@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -333,3 +334,29 @@ class Stack:
             self.postgres.stop()
         if self.nats is not None:
             self.nats.stop()
+
+
+@contextlib.contextmanager
+def running_stack(
+    state_dir: Path,
+    *,
+    nats_url: str | None = None,
+    database_url: str | None = None,
+    nats_system_url: str | None = None,
+    nats_callout_seed: str | None = None,
+    edge_replicas: int = 1,
+    log_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """A stack for tests (``Stack.on_free_ports``) on the given NATS and database, embedded ones where
+    a URL is None, started for the block and stopped after it."""
+    stack = Stack.on_free_ports(state_dir, edge_replicas, log_dir=log_dir, extra_env=extra_env)
+    stack.nats_url = nats_url
+    stack.nats_system_url = nats_system_url
+    stack.nats_callout_seed = nats_callout_seed
+    stack.database_url = database_url
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()

@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 import pytest
@@ -28,6 +28,10 @@ from skillrelay_worker import Worker, WorkerContext
 
 if TYPE_CHECKING:
     from skillrelay_devstack.everything import Deployment
+    from skillrelay_devstack.pet_api import PetApi
+    from skillrelay_devstack.sessions import ManualClock
+    from skillrelay_devstack.stack import Stack
+    from skillrelay_sessions.app import SessionsRuntime
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +118,16 @@ async def drop_database(postgres_admin_url: str, database_url: str) -> None:
     await _admin(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def fresh_database(postgres_admin_url: str) -> Iterator[str]:
+    """``create_database`` for synchronous (e.g. module-scoped) fixtures, dropped after the block."""
+    url = create_database_now(postgres_admin_url)
+    try:
+        yield url
+    finally:
+        asyncio.run(drop_database(postgres_admin_url, url))
+
+
 def create_database_now(postgres_admin_url: str) -> str:
     """``create_database`` for synchronous (e.g. module-scoped) fixtures."""
     return asyncio.run(create_database(postgres_admin_url))
@@ -196,6 +210,81 @@ def gated_counter_worker(subject: str) -> tuple[Worker, asyncio.Event]:
     return worker, gate
 
 
+SESSIONS_TTL = 1000  # seconds: how long a session of the ``sessions`` fixture's service lives unused
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that moves only when the test says so (``clock.advance``)."""
+    from skillrelay_devstack.sessions import ManualClock
+
+    return ManualClock()
+
+
+@pytest.fixture
+async def sessions(nats_url: str, database_url: str, clock: ManualClock) -> AsyncIterator[SessionsRuntime]:
+    """The sessions service in-process on the session's NATS and a fresh database, on ``clock``, its
+    sessions living ``SESSIONS_TTL`` seconds."""
+    from skillrelay_devstack.sessions import running_sessions
+
+    async with running_sessions(nats_url, database_url, clock, ttl_seconds=SESSIONS_TTL) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+def pet_api() -> Iterator[PetApi]:
+    """The small pet service with an OpenAPI document (``skillrelay_devstack.pet_api``), on a free port."""
+    from skillrelay_devstack.pet_api import PetApi
+
+    api = PetApi().start()
+    yield api
+    api.stop()
+
+
+StackStarter = Callable[..., contextlib.AbstractContextManager["Stack"]]
+
+
+T = TypeVar("T")
+
+
+def _starter(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_admin_url: str,
+    launch: Callable[..., contextlib.AbstractContextManager[T]],
+    **servers: str | None,
+) -> Callable[..., contextlib.AbstractContextManager[T]]:
+    """``start(name, edge_replicas=…)``: ``launch`` with its own folder under pytest's temporary one and
+    a fresh database, on ``servers`` (the session's NATS URLs)."""
+
+    @contextlib.contextmanager
+    def start(name: str, *, edge_replicas: int = 1) -> Iterator[T]:
+        root = tmp_path_factory.mktemp(name)
+        with (
+            fresh_database(postgres_admin_url) as database_url,
+            launch(
+                state_dir=root / "state",
+                database_url=database_url,
+                edge_replicas=edge_replicas,
+                log_dir=root / "logs",
+                **servers,
+            ) as running,
+        ):
+            yield running
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def start_stack(
+    nats_url: str, postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> StackStarter:
+    """Starts the whole stack (every service a process) on the session's NATS in a fresh database, for
+    module-scoped fixtures: ``with start_stack("name", edge_replicas=2) as stack: …``."""
+    from skillrelay_devstack.stack import running_stack  # the launcher, only where a test needs it
+
+    return _starter(tmp_path_factory, postgres_admin_url, running_stack, nats_url=nats_url)
+
+
 EverythingStarter = Callable[..., contextlib.AbstractContextManager["Deployment"]]
 
 
@@ -211,23 +300,13 @@ def start_everything(
     fresh database: ``with start_everything("name", edge_replicas=2) as deployment: …``."""
     # Imported here: the deployment pulls in the stack launcher and the example, which most tests
     # never need, and this plugin is loaded by every test run.
-    from skillrelay_devstack.everything import everything_deployment, fresh_database
+    from skillrelay_devstack.everything import everything_deployment
 
-    @contextlib.contextmanager
-    def start(name: str, *, edge_replicas: int = 1) -> Iterator[Deployment]:
-        root = tmp_path_factory.mktemp(name)
-        with (
-            fresh_database(postgres_admin_url) as database_url,
-            everything_deployment(
-                state_dir=root / "state",
-                nats_url=nats_url,
-                nats_system_url=nats_system_url,
-                nats_callout_seed=nats_secrets.callout_seed,
-                database_url=database_url,
-                edge_replicas=edge_replicas,
-                log_dir=root / "logs",
-            ) as running,
-        ):
-            yield running
-
-    return start
+    return _starter(
+        tmp_path_factory,
+        postgres_admin_url,
+        everything_deployment,
+        nats_url=nats_url,
+        nats_system_url=nats_system_url,
+        nats_callout_seed=nats_secrets.callout_seed,
+    )

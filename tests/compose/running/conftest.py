@@ -8,11 +8,12 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from skillrelay_devstack.raw_mcp import initialize_request, stream_events
 
 PROTOCOL = "2025-11-25"
 ACCEPT = "application/json, text/event-stream"
@@ -104,28 +105,12 @@ def headers(token: str, session_id: str | None = None, **extra: str) -> dict[str
     return values
 
 
-def sse_events(lines: Iterator[str]) -> Iterator[tuple[str | None, dict[str, Any] | None]]:
-    """(event id, JSON data) per server-sent event; data None for priming events."""
-    event_id: str | None = None
-    data: list[str] = []
-    for line in lines:
-        if line == "":
-            payload = "\n".join(data).strip()
-            if event_id is not None or payload:
-                yield event_id, (json.loads(payload) if payload else None)
-            event_id, data = None, []
-        elif line.startswith("id:"):
-            event_id = line[3:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-
-
 def jsonrpc_result(response: httpx.Response, request_id: int) -> dict[str, Any]:
     """The answer to ``request_id`` from a JSON or an SSE response."""
     if response.headers.get("content-type", "").startswith("application/json"):
         answer: dict[str, Any] = response.json()
         return answer
-    for _, data in sse_events(iter([*response.text.splitlines(), ""])):
+    for _, data in stream_events(iter([*response.text.splitlines(), ""])):
         if data and data.get("id") == request_id:
             return data
     raise AssertionError(f"no answer to {request_id} in {response.text[:500]!r}")
@@ -135,16 +120,7 @@ def open_session(client: httpx.Client, endpoint: str, token: str) -> str:
     init = client.post(
         endpoint,
         headers=headers(token),
-        json={
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": PROTOCOL,
-                "capabilities": {},
-                "clientInfo": {"name": "compose-test", "version": "1"},
-            },
-        },
+        json=initialize_request("compose-test"),
     )
     assert init.status_code == 200, init.text
     session_id = init.headers["mcp-session-id"]

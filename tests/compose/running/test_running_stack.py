@@ -28,6 +28,8 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from skillrelay_devstack.raw_mcp import resume_a_broken_call
+
 from .conftest import (
     Compose,
     Integration,
@@ -35,7 +37,6 @@ from .conftest import (
     jsonrpc_result,
     open_session,
     rest,
-    sse_events,
 )
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(900)]
@@ -287,36 +288,10 @@ def test_a_broken_stream_resumes_with_last_event_id(
     client: httpx.Client, integration: Integration, worker: str
 ) -> None:
     session_id = open_session(client, integration.endpoint, integration.token)
-    call = {
-        "jsonrpc": "2.0",
-        "id": 9,
-        "method": "tools/call",
-        "params": {"name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": "p9"}},
-    }
-    with client.stream(
-        "POST", integration.endpoint, headers=headers(integration.token, session_id), json=call
-    ) as sse:
-        assert sse.status_code == 200
-        assert sse.headers["content-type"].startswith("text/event-stream")
-        events = sse_events(sse.iter_lines())
-        last_id, first = next((event_id, data) for event_id, data in events if data)
-        assert first is not None and first["method"] == "notifications/progress"
-        assert last_id is not None
     # The connection is gone mid-call; the proxy may send the resumption to either edge.
-    seen: list[dict[str, Any]] = []
-    with client.stream(
-        "GET",
-        integration.endpoint,
-        headers=headers(
-            integration.token, session_id, Accept="text/event-stream", **{"Last-Event-ID": last_id}
-        ),
-    ) as resumed:
-        assert resumed.status_code == 200
-        for _, data in sse_events(resumed.iter_lines()):
-            if data:
-                seen.append(data)
-            if data and data.get("id") == 9:
-                break
+    seen = resume_a_broken_call(
+        client, integration.endpoint, integration.endpoint, headers(integration.token, session_id)
+    )
     progress = [d["params"]["progress"] for d in seen if d.get("method") == "notifications/progress"]
     assert progress == [50, 100]
     assert seen[-1]["result"]["content"][0]["text"] == "p9"

@@ -21,14 +21,15 @@ from nats.aio.msg import Msg
 from skillrelay_common.messaging import Bus, encode
 from skillrelay_devstack.edge import (
     DEMO_OWNER,
-    TOKEN,
     ControlPlane,
     EdgeHarness,
     ability,
     demo_skillset,
+    mcp_headers,
     sse_events,
     two_replicas,
 )
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.testing import create_database_now, gated_counter_worker, until
 from skillrelay_edge.calls.call_records import CallRecord, CallRecords
 from skillrelay_edge.calls.context import CALL_LOST_MESSAGE
@@ -74,37 +75,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _headers(session: str | None = None, **extra: str) -> dict[str, str]:
-    headers = {
-        "accept": "application/json, text/event-stream",
-        "content-type": "application/json",
-        "authorization": f"Bearer {TOKEN}",
-    }
-    if session:
-        headers["mcp-session-id"] = session
-        headers["mcp-protocol-version"] = VERSION
-    headers.update(extra)
-    return headers
-
-
 async def _session(http: httpx.AsyncClient, url: str) -> str:
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    response = await http.post(url, headers=_headers(), json=init)
+    response = await http.post(url, headers=mcp_headers(), json=initialize_request())
     assert response.status_code == 200, response.text
     return response.headers["mcp-session-id"]
 
 
 async def _resume(http: httpx.AsyncClient, url: str, session: str, last_event_id: str) -> list[Any]:
-    headers = _headers(session, accept="text/event-stream", **{"last-event-id": last_event_id})
+    headers = mcp_headers(session, accept="text/event-stream", **{"last-event-id": last_event_id})
     response = await asyncio.wait_for(http.get(url, headers=headers), 20)
     assert response.status_code == 200, response.text
     return [data for _, data in sse_events(response.text)]
@@ -255,7 +233,7 @@ async def test_a_replica_shutting_down_leaves_its_worker_call_to_another(
         "params": {"name": "count", "arguments": {}, "_meta": {"progressToken": "p"}},
     }
     seen = None
-    async with http.stream("POST", url, headers=_headers(session), json=call) as response:
+    async with http.stream("POST", url, headers=mcp_headers(session), json=call) as response:
         async for line in response.aiter_lines():
             if line.startswith("id: ") and not line.endswith("-0"):  # progress 1, past the priming event
                 seen = line[4:]

@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-import pytest
-
-from skillrelay_auth.app import AuthComponents, nats_wiring, service_resources
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import IssueToken, RotateToken, TokenIssued
 from skillrelay_common.schemas.registry import IntegrationInfo
-from skillrelay_common.settings import DatabaseSettings, NatsSettings, Settings
+from skillrelay_common.settings import NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_TOKEN_ISSUE, AUTH_TOKEN_ROTATE
 from skillrelay_edge.access.credentials import AuthFailure, CredentialVerifier, Principal
 
@@ -64,17 +60,6 @@ class SilentLink:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-@pytest.fixture
-async def auth_service(nats_url: str, database_url: str) -> AsyncIterator[ServiceResources]:
-    settings = Settings(
-        nats=NatsSettings(url=nats_url), database=DatabaseSettings(url=database_url), secret_key="k" * 32
-    )
-    resources = service_resources(settings)
-    await resources.start(nats_wiring(resources, AuthComponents(settings)))
-    yield resources
-    await resources.stop()
 
 
 async def test_a_silently_partitioned_replica_never_accepts_the_rotated_token(

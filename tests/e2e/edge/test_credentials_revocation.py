@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from skillrelay_auth.app import AuthComponents, nats_wiring, service_resources
 from skillrelay_common.lifecycle import ServiceResources
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.auth import IssueToken, RevokeToken, RotateToken, TokenIssued
 from skillrelay_common.schemas.base import Ok
 from skillrelay_common.schemas.registry import IntegrationInfo
-from skillrelay_common.settings import DatabaseSettings, NatsSettings, Settings
+from skillrelay_common.settings import NatsSettings, Settings
 from skillrelay_common.subjects import AUTH_TOKEN_ISSUE, AUTH_TOKEN_REVOKE, AUTH_TOKEN_ROTATE
 from skillrelay_edge.access.credentials import AuthFailure, CredentialVerifier, Principal
 
@@ -28,17 +27,6 @@ INTEGRATION = IntegrationInfo(id="mcpserver_revoke1", owner_id="user_1", name="r
 class Replica:
     bus: Bus
     verifier: CredentialVerifier
-
-
-@pytest.fixture
-async def auth_service(nats_url: str, database_url: str) -> AsyncIterator[ServiceResources]:
-    settings = Settings(
-        nats=NatsSettings(url=nats_url), database=DatabaseSettings(url=database_url), secret_key="k" * 32
-    )
-    resources = service_resources(settings)
-    await resources.start(nats_wiring(resources, AuthComponents(settings)))
-    yield resources
-    await resources.stop()
 
 
 async def start_replica(nats_url: str, name: str) -> Replica:

@@ -17,14 +17,8 @@ from prometheus_client import REGISTRY
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.registry import SkillsetChanged
 from skillrelay_common.subjects import MCP_EVENTS
-from skillrelay_devstack.edge import (
-    TOKEN,
-    ControlPlane,
-    EdgeHarness,
-    demo_skillset,
-    initialize_request,
-    two_replicas,
-)
+from skillrelay_devstack.edge import ControlPlane, EdgeHarness, demo_skillset, mcp_headers, two_replicas
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.testing import create_database_now
 
 INTEGRATION = "mcpserver_listen"
@@ -49,23 +43,15 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def _headers(session: str | None = None, **extra: str) -> dict[str, str]:
-    headers = {"accept": ACCEPT, "content-type": "application/json", "authorization": f"Bearer {TOKEN}"}
-    if session:
-        headers["mcp-session-id"] = session
-        headers["mcp-protocol-version"] = "2025-11-25"
-    return {**headers, **extra}
-
-
 async def _initialize(client: httpx.AsyncClient, url: str) -> str:
-    response = await client.post(url, headers=_headers(), json=INIT)
+    response = await client.post(url, headers=mcp_headers(), json=INIT)
     assert response.status_code == 200, response.text
     return response.headers["mcp-session-id"]
 
 
 async def _subscribe(client: httpx.AsyncClient, url: str, session: str, uri: str) -> None:
     body = {"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": uri}}
-    assert (await client.post(url, headers=_headers(session), json=body)).json()["result"] == {}
+    assert (await client.post(url, headers=mcp_headers(session), json=body)).json()["result"] == {}
 
 
 class Listener:
@@ -75,7 +61,7 @@ class Listener:
         self.events: list[tuple[str | None, Any]] = []
         self.opened = asyncio.Event()
         self.changed = asyncio.Event()
-        headers = _headers(session, accept="text/event-stream")
+        headers = mcp_headers(session, accept="text/event-stream")
         if last_event_id:
             headers["last-event-id"] = last_event_id
         self.task = asyncio.create_task(self._read(client, url, headers))
@@ -318,7 +304,7 @@ async def test_a_listening_client_that_goes_away_frees_its_stream_on_the_replica
     get_stream = Listener(client, url, await _initialize(client, url))
     params = {"notifications": {"toolsListChanged": True}, "_meta": LISTEN_META}
     body = {"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen", "params": params}
-    headers = _headers(**{"mcp-protocol-version": "2026-07-28", "mcp-method": "subscriptions/listen"})
+    headers = mcp_headers(**{"mcp-protocol-version": "2026-07-28", "mcp-method": "subscriptions/listen"})
     listen_opened = asyncio.Event()
 
     async def listen() -> None:

@@ -34,10 +34,10 @@ from skillrelay_devstack.edge import (
     TOKEN,
     ControlPlane,
     EdgeHarness,
-    initialize_request,
     two_replicas,
 )
 from skillrelay_devstack.embedded import free_port
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.testing import create_database_now
 from skillrelay_devstack.upstream import UpstreamServer, source_skillset
 from skillrelay_edge.abilities.mcp_source import McpSourceRunner
@@ -242,9 +242,8 @@ async def test_a_cancelled_call_is_cancelled_upstream(
 ) -> None:
     url = edges[0].mcp_url(INTEGRATION)
     base = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {TOKEN}"}
-    init = initialize_request()
     async with httpx.AsyncClient(timeout=WAIT) as http:
-        opened = await http.post(url, json=init, headers=base)
+        opened = await http.post(url, json=initialize_request(), headers=base)
         session = {
             **base,
             "mcp-session-id": opened.headers["mcp-session-id"],

@@ -6,48 +6,46 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.sessions import SessionInfo
 from skillrelay_devstack.sessions import ManualClock, running_sessions
+from skillrelay_devstack.testing import SESSIONS_TTL as TTL
 from skillrelay_edge.sessions.manager import SessionManager, SessionsUnavailable
 from skillrelay_sessions.app import SessionsRuntime
 
-TTL = 1000
 
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def sessions(nats_url: str, database_url: str, clock: ManualClock) -> AsyncIterator[SessionsRuntime]:
-    async with running_sessions(nats_url, database_url, clock, ttl_seconds=TTL) as runtime:
-        yield runtime
-
-
-async def _replica(nats_url: str, clock: ManualClock, name: str) -> tuple[Bus, SessionManager]:
-    bus = await Bus.connect(nats_url, "edge", instance_id=f"{name}-{uuid.uuid4().hex[:6]}")
+@asynccontextmanager
+async def _edge(
+    nats_url: str, clock: ManualClock, name: str | None = None, cache_seconds: float = 10.0
+) -> AsyncIterator[SessionManager]:
+    """One edge's SessionManager on its own NATS connection; with a ``name``, a replica that also
+    answers the other replicas (``register``)."""
+    instance_id = f"{name}-{uuid.uuid4().hex[:6]}" if name else None
+    bus = await Bus.connect(nats_url, "edge", instance_id=instance_id)
     # A long flush interval: tests flush explicitly, so batching is deterministic.
-    manager = SessionManager(bus, ttl_seconds=TTL, clock=clock, flush_interval=3600)
-    manager.register(bus)
+    manager = SessionManager(
+        bus, ttl_seconds=TTL, clock=clock, flush_interval=3600, cache_seconds=cache_seconds
+    )
+    if name:
+        manager.register(bus)
     await manager.start()
-    return bus, manager
+    try:
+        yield manager
+    finally:
+        await manager.stop()
+        await bus.close()
 
 
 @pytest.fixture
 async def replicas(
     nats_url: str, clock: ManualClock, sessions: SessionsRuntime
 ) -> AsyncIterator[tuple[SessionManager, SessionManager]]:
-    first_bus, first = await _replica(nats_url, clock, "edge-a")
-    second_bus, second = await _replica(nats_url, clock, "edge-b")
-    yield first, second
-    for manager, bus in ((first, first_bus), (second, second_bus)):
-        await manager.stop()
-        await bus.close()
+    async with _edge(nats_url, clock, "edge-a") as first, _edge(nats_url, clock, "edge-b") as second:
+        yield first, second
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
@@ -178,10 +176,7 @@ async def test_resolve_counts_its_own_unsent_touch_before_asking_the_service(
 async def test_a_touch_close_to_expiry_is_flushed_at_once(
     nats_url: str, clock: ManualClock, sessions: SessionsRuntime
 ) -> None:
-    bus = await Bus.connect(nats_url, "edge")
-    manager = SessionManager(bus, ttl_seconds=TTL, clock=clock, flush_interval=3600)
-    await manager.start()
-    try:
+    async with _edge(nats_url, clock) as manager:
         integration_id = integration()
         opened = await manager.open(integration_id, "static:v1", protocol_version=None, state={})
         clock.advance(TTL - 10)  # inside the urgent window (ttl / 10)
@@ -195,9 +190,6 @@ async def test_a_touch_close_to_expiry_is_flushed_at_once(
         # The cached copy learnt the new expiry, so the next uses wait for the normal flush again.
         cached = await manager.resolve(opened.session_id, integration_id, "static:v1")
         assert cached is not None and cached.expires_at == clock.now + TTL
-    finally:
-        await manager.stop()
-        await bus.close()
 
 
 async def test_the_flusher_sends_batches_by_itself_and_stop_flushes_the_rest(
@@ -256,10 +248,7 @@ async def test_a_lost_nats_connection_drops_every_cached_session(
 async def test_sessions_survive_a_restart_of_the_sessions_service(
     nats_url: str, database_url: str, clock: ManualClock
 ) -> None:
-    bus = await Bus.connect(nats_url, "edge")
-    manager = SessionManager(bus, ttl_seconds=TTL, clock=clock, flush_interval=3600, cache_seconds=0)
-    await manager.start()
-    try:
+    async with _edge(nats_url, clock, cache_seconds=0) as manager:
         integration_id = integration()
         async with running_sessions(nats_url, database_url, clock, ttl_seconds=TTL):
             opened = await manager.open(integration_id, "oauth:bob", protocol_version=None, state={"k": "v"})
@@ -269,9 +258,6 @@ async def test_sessions_survive_a_restart_of_the_sessions_service(
         async with running_sessions(nats_url, database_url, clock, ttl_seconds=TTL):
             found = await manager.resolve(opened.session_id, integration_id, "oauth:bob")
             assert found is not None and found.state == {"k": "v"}
-    finally:
-        await manager.stop()
-        await bus.close()
 
 
 async def test_subscriptions_changed_on_two_replicas_at_once_keep_both(
@@ -294,10 +280,7 @@ async def test_subscriptions_changed_on_two_replicas_at_once_keep_both(
 async def test_touches_that_cannot_be_written_are_kept_and_written_later(
     nats_url: str, database_url: str, clock: ManualClock
 ) -> None:
-    bus = await Bus.connect(nats_url, "edge")
-    manager = SessionManager(bus, ttl_seconds=TTL, clock=clock, flush_interval=3600)
-    await manager.start()
-    try:
+    async with _edge(nats_url, clock) as manager:
         async with running_sessions(nats_url, database_url, clock, ttl_seconds=TTL):
             opened = await manager.open(integration(), "static:v1", protocol_version=None, state={})
         clock.advance(30)
@@ -310,6 +293,3 @@ async def test_touches_that_cannot_be_written_are_kept_and_written_later(
             assert sessions.service is not None
             stored = await sessions.service.get(opened.session_id)
             assert isinstance(stored, SessionInfo) and stored.last_seen_at == clock.now
-    finally:
-        await manager.stop()
-        await bus.close()

@@ -18,28 +18,20 @@ from skillrelay_common.schemas.registry import SkillsetChanged
 from skillrelay_common.schemas.sessions import GetSession, SessionInfo
 from skillrelay_common.subjects import SESSIONS_GET
 from skillrelay_devstack.edge import (
-    TOKEN,
     ControlPlane,
     EdgeHarness,
     ability,
     demo_skillset,
+    mcp_headers,
     sse_events,
     two_replicas,
 )
+from skillrelay_devstack.raw_mcp import initialize_request
 from skillrelay_devstack.testing import create_database_now, cyclic_garbage
 from skillrelay_edge.calls.context import CallContext, ClientRequestError
 
 ACCEPT = "application/json, text/event-stream"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {"sampling": {}},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
+INIT = initialize_request(capabilities={"sampling": {}})
 
 
 class FakeWorkerRunner:
@@ -111,17 +103,8 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def _headers(session: str | None = None, **extra: str) -> dict[str, str]:
-    headers = {"accept": ACCEPT, "content-type": "application/json", "authorization": f"Bearer {TOKEN}"}
-    if session:
-        headers["mcp-session-id"] = session
-        headers["mcp-protocol-version"] = "2025-11-25"
-    headers.update(extra)
-    return headers
-
-
 async def _initialize(client: httpx.AsyncClient, url: str) -> str:
-    response = await client.post(url, headers=_headers(), json=INIT)
+    response = await client.post(url, headers=mcp_headers(), json=INIT)
     assert response.status_code == 200, response.text
     return response.headers["mcp-session-id"]
 
@@ -141,9 +124,9 @@ async def test_notifications_come_before_the_result_on_the_post_stream(
     url = stream_edges[0].mcp_url("mcpserver_stream")
     session = await _initialize(client, url)
     level = {"jsonrpc": "2.0", "id": 1, "method": "logging/setLevel", "params": {"level": "info"}}
-    assert (await client.post(url, headers=_headers(session), json=level)).json()["result"] == {}
+    assert (await client.post(url, headers=mcp_headers(session), json=level)).json()["result"] == {}
     response = await client.post(
-        url, headers=_headers(session), json=_call("progress", _meta={"progressToken": 1})
+        url, headers=mcp_headers(session), json=_call("progress", _meta={"progressToken": 1})
     )
     assert response.headers["content-type"].startswith("text/event-stream")
     events = sse_events(response.text)
@@ -162,7 +145,7 @@ async def test_notifications_come_before_the_result_on_the_post_stream(
     # Resuming from the priming event on the other replica replays the whole stream.
     replayed = await client.get(
         stream_edges[1].mcp_url("mcpserver_stream"),
-        headers={**_headers(session), "accept": "text/event-stream", "last-event-id": first_block[0][4:]},
+        headers={**mcp_headers(session), "accept": "text/event-stream", "last-event-id": first_block[0][4:]},
     )
     assert [event_id for event_id, _ in sse_events(replayed.text)] == ids
 
@@ -172,7 +155,7 @@ async def test_a_quiet_worker_call_answers_plain_json(
 ) -> None:
     url = stream_edges[0].mcp_url("mcpserver_stream")
     session = await _initialize(client, url)
-    response = await client.post(url, headers=_headers(session), json=_call("quiet"))
+    response = await client.post(url, headers=mcp_headers(session), json=_call("quiet"))
     assert response.headers["content-type"] == "application/json"
     assert response.json()["result"]["content"][0]["text"] == "quiet"
 
@@ -186,7 +169,7 @@ async def test_finished_calls_leave_no_reference_cycles(
     session = await _initialize(client, url)
     with cyclic_garbage() as left:
         for name in ("quiet", "progress"):
-            response = await client.post(url, headers=_headers(session), json=_call(name))
+            response = await client.post(url, headers=mcp_headers(session), json=_call(name))
             assert response.status_code == 200 and '"result"' in response.text
         await asyncio.sleep(0.2)  # the edge's request task ends just after the answer went out
     assert left == []
@@ -197,7 +180,7 @@ async def test_the_client_answer_may_reach_another_replica(
 ) -> None:
     first, second = (edge.mcp_url("mcpserver_stream") for edge in stream_edges)
     session = await _initialize(client, first)
-    async with client.stream("POST", first, headers=_headers(session), json=_call("ask")) as stream:
+    async with client.stream("POST", first, headers=mcp_headers(session), json=_call("ask")) as stream:
         lines = stream.aiter_lines()
         request = None
         async for line in lines:
@@ -210,7 +193,7 @@ async def test_the_client_answer_may_reach_another_replica(
             "id": request["id"],
             "result": {"role": "assistant", "content": {"type": "text", "text": "hi there"}, "model": "m"},
         }
-        posted = await client.post(second, headers=_headers(session), json=answer)
+        posted = await client.post(second, headers=mcp_headers(session), json=answer)
         assert posted.status_code == 202
         rest = "\n".join([line async for line in lines])
     assert "hi there" in rest
@@ -223,7 +206,10 @@ async def test_cancellation_reaches_the_call_from_another_replica(
     session = await _initialize(client, first)
     last_id = ""
     async with client.stream(
-        "POST", first, headers=_headers(session), json=_call("cancellable", 9, _meta={"progressToken": "c"})
+        "POST",
+        first,
+        headers=mcp_headers(session),
+        json=_call("cancellable", 9, _meta={"progressToken": "c"}),
     ) as stream:
         lines = stream.aiter_lines()
         async for line in lines:
@@ -232,14 +218,14 @@ async def test_cancellation_reaches_the_call_from_another_replica(
             if line.startswith("data: ") and line[6:].strip():
                 break
         notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
-        assert (await client.post(second, headers=_headers(session), json=notice)).status_code == 202
+        assert (await client.post(second, headers=mcp_headers(session), json=notice)).status_code == 202
         await asyncio.wait_for(asyncio.to_thread(runner.cancelled.wait, 10), 10)
         # MCP: a cancelled request gets no response; its stream just ends.
         rest = [line async for line in lines]
     assert runner.cancelled.is_set()
     assert not [line for line in rest if line.startswith("data: ") and line[6:].strip()], rest
     # Resumed on the other replica, the stream ends the same way: no response, no hang.
-    resumed = await client.get(second, headers={**_headers(session), "last-event-id": last_id})
+    resumed = await client.get(second, headers={**mcp_headers(session), "last-event-id": last_id})
     assert resumed.status_code == 200
     assert '"result"' not in resumed.text and '"error"' not in resumed.text, resumed.text
 
@@ -251,7 +237,7 @@ async def test_resumption_on_another_replica(
     session = await _initialize(client, first)
     last_id = None
     async with client.stream(
-        "POST", first, headers=_headers(session), json=_call("wait", 11, _meta={"progressToken": "w"})
+        "POST", first, headers=mcp_headers(session), json=_call("wait", 11, _meta={"progressToken": "w"})
     ) as stream:
         async for line in stream.aiter_lines():
             if line.startswith("id: ") and not line.endswith("-0"):  # past the priming event
@@ -260,7 +246,7 @@ async def test_resumption_on_another_replica(
     assert last_id is not None
     runner.release.set()
     resumed = await client.get(
-        second, headers={**_headers(session), "accept": "text/event-stream", "last-event-id": last_id}
+        second, headers={**mcp_headers(session), "accept": "text/event-stream", "last-event-id": last_id}
     )
     events = sse_events(resumed.text)
     assert events[0][1]["params"]["progress"] == 2
@@ -273,7 +259,7 @@ async def _read_get_stream(
 ) -> list[Any]:
     found: list[Any] = []
     async with client.stream(
-        "GET", url, headers={**_headers(session), "accept": "text/event-stream"}
+        "GET", url, headers={**mcp_headers(session), "accept": "text/event-stream"}
     ) as stream:
         assert stream.status_code == 200
         async for line in stream.aiter_lines():
@@ -296,7 +282,7 @@ async def test_list_changed_and_resource_updates_reach_the_get_stream(
         "method": "resources/subscribe",
         "params": {"uri": "test://static-text"},
     }
-    assert (await client.post(first, headers=_headers(session), json=subscribe)).json()["result"] == {}
+    assert (await client.post(first, headers=mcp_headers(session), json=subscribe)).json()["result"] == {}
     opened = asyncio.Event()
     reader = asyncio.create_task(_read_get_stream(client, second, session, 2, opened))
     await asyncio.wait_for(opened.wait(), 10)
@@ -326,7 +312,7 @@ async def test_subscriptions_made_at_once_on_two_replicas_are_all_kept(
 
     async def subscribe(n: int, uri: str) -> None:
         body = {"jsonrpc": "2.0", "id": n, "method": "resources/subscribe", "params": {"uri": uri}}
-        answer = await client.post(urls[n % 2], headers=_headers(session), json=body)
+        answer = await client.post(urls[n % 2], headers=mcp_headers(session), json=body)
         assert answer.json()["result"] == {}
 
     await asyncio.gather(*(subscribe(n, uri) for n, uri in enumerate(uris)))
@@ -334,14 +320,14 @@ async def test_subscriptions_made_at_once_on_two_replicas_are_all_kept(
     assert isinstance(stored, SessionInfo)
     assert sorted(stored.state["subscriptions"]) == sorted(uris)
     unsubscribe = {"jsonrpc": "2.0", "id": 99, "method": "resources/unsubscribe", "params": {"uri": uris[0]}}
-    assert (await client.post(urls[1], headers=_headers(session), json=unsubscribe)).json()["result"] == {}
+    assert (await client.post(urls[1], headers=mcp_headers(session), json=unsubscribe)).json()["result"] == {}
     stored = await bus.request(SESSIONS_GET, GetSession(session_id=session))
     assert isinstance(stored, SessionInfo) and sorted(stored.state["subscriptions"]) == sorted(uris[1:])
 
 
 async def test_get_needs_a_session(stream_edges: list[EdgeHarness], client: httpx.AsyncClient) -> None:
     url = stream_edges[0].mcp_url("mcpserver_stream")
-    headers = {**_headers(), "accept": "text/event-stream"}
+    headers = {**mcp_headers(), "accept": "text/event-stream"}
     assert (await client.get(url, headers=headers)).status_code == 400
     assert (await client.get(url, headers={**headers, "mcp-session-id": "nope"})).status_code == 404
     assert (await client.get(url, headers={**headers, "accept": "application/json"})).status_code == 406

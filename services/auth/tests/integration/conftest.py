@@ -20,7 +20,8 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -33,10 +34,20 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from litestar import Litestar, Request, Response, get, post
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthToken
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
 
 from skillrelay_auth.app import create_app as create_auth_app
 from skillrelay_common.messaging import Bus
+from skillrelay_common.schemas.auth import IssueToken, TokenIssued
 from skillrelay_common.schemas.base import NotFound
 from skillrelay_common.schemas.registry import (
     GetOAuthConnection,
@@ -46,7 +57,11 @@ from skillrelay_common.schemas.registry import (
     ResolveIntegration,
 )
 from skillrelay_common.settings import DatabaseSettings, HttpSettings, NatsSettings, Settings
-from skillrelay_common.subjects import REGISTRY_INTEGRATION_RESOLVE, REGISTRY_OAUTH_CONNECTION_GET
+from skillrelay_common.subjects import (
+    AUTH_TOKEN_ISSUE,
+    REGISTRY_INTEGRATION_RESOLVE,
+    REGISTRY_OAUTH_CONNECTION_GET,
+)
 from skillrelay_devstack.edge import demo_skillset
 from skillrelay_devstack.embedded import free_port
 from skillrelay_edge.app import create_app as create_edge_app
@@ -54,6 +69,7 @@ from skillrelay_edge.app import create_app as create_edge_app
 IDP_CLIENT_ID = "skillrelay-at-idp"
 IDP_CLIENT_SECRET = "idp-secret-" + "x" * 20
 CLIENT_DOCUMENT_URL = "https://client.example/oauth/client.json"
+REDIRECT_URI = "http://127.0.0.1:1/callback"  # where the SDK client says it listens (never reached)
 
 
 # --- the upstream identity provider -----------------------------------------------------------
@@ -448,3 +464,56 @@ class HeadlessUser:
     async def callback(self) -> AuthorizationCodeResult:
         params = self.results[-1].params
         return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
+
+
+def sdk_provider(
+    server_url: str,
+    user: HeadlessUser,
+    storage: MemoryStorage,
+    client_metadata_url: str | None = None,
+    **metadata: Any,
+) -> OAuthClientProvider:
+    """The SDK's OAuth client for ``server_url``, logging in as ``user`` (authorization code + refresh,
+    redirected to ``REDIRECT_URI``; ``metadata``: more of its client metadata)."""
+    return OAuthClientProvider(
+        server_url,
+        OAuthClientMetadata(
+            redirect_uris=[REDIRECT_URI],  # type: ignore[list-item]
+            grant_types=["authorization_code", "refresh_token"],
+            **metadata,
+        ),
+        storage,
+        redirect_handler=user.redirect,
+        callback_handler=user.callback,
+        client_metadata_url=client_metadata_url,
+    )
+
+
+@asynccontextmanager
+async def sdk_client(server_url: str, provider: OAuthClientProvider) -> AsyncIterator[Client]:
+    """An MCP SDK client session with ``server_url`` that authenticates through ``provider``."""
+    async with (
+        create_mcp_http_client(auth=provider) as http,
+        Client(streamable_http_client(server_url, http_client=http)) as client,
+    ):
+        yield client
+
+
+async def static_token(bus: Bus, integration_id: str) -> str:
+    issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration_id))
+    assert isinstance(issued, TokenIssued)
+    return issued.token
+
+
+async def ping(http: httpx.AsyncClient, url: str, access_token: str, request_id: int = 1) -> httpx.Response:
+    """An MCP ``ping`` to ``url`` with ``access_token`` as the bearer (2025-11-25)."""
+    return await http.post(
+        url,
+        headers={
+            "Authorization": f"Bearer {access_token}",
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            "MCP-Protocol-Version": "2025-11-25",
+        },
+        json={"jsonrpc": "2.0", "id": request_id, "method": "ping"},
+    )

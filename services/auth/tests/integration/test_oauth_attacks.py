@@ -20,11 +20,11 @@ from skillrelay_auth.app import rotate_signing_key
 from skillrelay_common.audit import read_records
 from skillrelay_common.messaging import Bus, encode
 from skillrelay_common.schemas.audit import AuditRecord
-from skillrelay_common.schemas.auth import GetJwks, IssueToken, Jwks, TokenIssued
+from skillrelay_common.schemas.auth import GetJwks, Jwks
 from skillrelay_common.schemas.registry import IntegrationChanged, IntegrationInfo
-from skillrelay_common.subjects import AUTH_JWKS_GET, AUTH_TOKEN_ISSUE, INTEGRATION_UPDATED
+from skillrelay_common.subjects import AUTH_JWKS_GET, INTEGRATION_UPDATED
 
-from .conftest import OAuthStack, browse_authorization
+from .conftest import OAuthStack, browse_authorization, ping, static_token
 
 REDIRECT = "http://127.0.0.1:1/cb"
 
@@ -79,6 +79,20 @@ async def code_for(
     return login.params["code"]
 
 
+async def token_request(
+    http: httpx.AsyncClient,
+    stack: OAuthStack,
+    integration: IntegrationInfo,
+    client: dict[str, Any],
+    **form: str,
+) -> httpx.Response:
+    return await http.post(
+        f"{stack.issuer(integration.id)}/token",
+        data=form,
+        auth=(client["client_id"], client["client_secret"]),
+    )
+
+
 async def exchange(
     http: httpx.AsyncClient,
     stack: OAuthStack,
@@ -87,11 +101,29 @@ async def exchange(
     **form: str,
 ) -> httpx.Response:
     data = {"grant_type": "authorization_code", "redirect_uri": REDIRECT, **form}
-    return await http.post(
-        f"{stack.issuer(integration.id)}/token",
-        data=data,
-        auth=(client["client_id"], client["client_secret"]),
-    )
+    return await token_request(http, stack, integration, client, **data)
+
+
+async def refresh(
+    http: httpx.AsyncClient,
+    stack: OAuthStack,
+    integration: IntegrationInfo,
+    client: dict[str, Any],
+    refresh_token: str,
+    **form: str,
+) -> httpx.Response:
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, **form}
+    return await token_request(http, stack, integration, client, **data)
+
+
+async def granted(
+    http: httpx.AsyncClient, oauth_stack: OAuthStack, integration: IntegrationInfo, client: dict[str, Any]
+) -> dict[str, Any]:
+    """The tokens of a new grant: a code with PKCE for ``client``, exchanged."""
+    verifier, challenge = pkce()
+    code = await code_for(oauth_stack, integration, client, challenge)
+    exchanged = await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
+    return dict(exchanged.json())
 
 
 async def test_metadata_documents(oauth_stack: OAuthStack, http: httpx.AsyncClient) -> None:
@@ -243,43 +275,28 @@ async def test_code_reuse_revokes_what_the_code_gave(
     assert first.status_code == 200 and first.headers["cache-control"] == "no-store"
     again = await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
-    refresh = await http.post(
-        f"{oauth_stack.issuer(integration.id)}/token",
-        data={"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]},
-        auth=(client["client_id"], client["client_secret"]),
-    )
-    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+    refreshed = await refresh(http, oauth_stack, integration, client, first.json()["refresh_token"])
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
 
 
 async def test_refresh_reuse_revokes_the_family(
     oauth_stack: OAuthStack, http: httpx.AsyncClient, bus: Bus
 ) -> None:
     integration = oauth_stack.add_integration()
-    issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration.id))
-    assert isinstance(issued, TokenIssued)
+    token = await static_token(bus, integration.id)
     client = await register(http, oauth_stack, integration)
-    verifier, challenge = pkce()
-    code = await code_for(oauth_stack, integration, client, challenge)
-    tokens = (
-        await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
-    ).json()
+    tokens = await granted(http, oauth_stack, integration, client)
     token_url = f"{oauth_stack.issuer(integration.id)}/token"
     auth = (client["client_id"], client["client_secret"])
-    rotated = await http.post(
-        token_url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=auth
-    )
+    rotated = await refresh(http, oauth_stack, integration, client, tokens["refresh_token"])
     assert rotated.status_code == 200
     newer = rotated.json()
-    mcp_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={issued.token}"
+    mcp_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={token}"
     assert (await ping(http, mcp_url, newer["access_token"])).status_code == 200
-    stolen = await http.post(
-        token_url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=auth
-    )
+    stolen = await refresh(http, oauth_stack, integration, client, tokens["refresh_token"])
     assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
     # The legitimate holder's newer tokens are gone too: refresh token and (at the edge) access token.
-    after = await http.post(
-        token_url, data={"grant_type": "refresh_token", "refresh_token": newer["refresh_token"]}, auth=auth
-    )
+    after = await refresh(http, oauth_stack, integration, client, newer["refresh_token"])
     assert after.status_code == 400
     assert (await ping(http, mcp_url, newer["access_token"])).status_code == 401
     wrong_secret = await http.post(
@@ -298,15 +315,9 @@ async def test_edge_checks_audience_static_token_and_oauth_generation(
     first, second = oauth_stack.add_integration(), oauth_stack.add_integration()
     statics = {}
     for integration in (first, second):
-        issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration.id))
-        assert isinstance(issued, TokenIssued)
-        statics[integration.id] = issued.token
+        statics[integration.id] = await static_token(bus, integration.id)
     client = await register(http, oauth_stack, first)
-    verifier, challenge = pkce()
-    code = await code_for(oauth_stack, first, client, challenge)
-    access = (await exchange(http, oauth_stack, first, client, code=code, code_verifier=verifier)).json()[
-        "access_token"
-    ]
+    access = (await granted(http, oauth_stack, first, client))["access_token"]
     first_url = f"{oauth_stack.mcp_url(first.id)}?authorization={statics[first.id]}"
     assert (await ping(http, first_url, access)).status_code == 200
     # Another integration's endpoint (wrong audience), even with that integration's static token.
@@ -371,14 +382,9 @@ async def test_signing_key_rotation_keeps_live_tokens_valid(
     oauth_stack: OAuthStack, http: httpx.AsyncClient, bus: Bus
 ) -> None:
     integration = oauth_stack.add_integration()
-    issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration.id))
-    assert isinstance(issued, TokenIssued)
+    token = await static_token(bus, integration.id)
     client = await register(http, oauth_stack, integration)
-    verifier, challenge = pkce()
-    code = await code_for(oauth_stack, integration, client, challenge)
-    tokens = (
-        await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)
-    ).json()
+    tokens = await granted(http, oauth_stack, integration, client)
     old_kid = jwt.get_unverified_header(tokens["access_token"])["kid"]
     new_kid = await rotate_signing_key(oauth_stack.settings)
     assert new_kid != old_kid
@@ -390,37 +396,18 @@ async def test_signing_key_rotation_keeps_live_tokens_valid(
         await asyncio.sleep(0.1)
     assert {old_kid, new_kid} <= {k["kid"] for k in published.keys}
     # New tokens are signed with the new key once it has been published for a moment.
-    token_url = f"{oauth_stack.issuer(integration.id)}/token"
-    auth = (client["client_id"], client["client_secret"])
     newer = tokens
     for _ in range(40):
-        answer = await http.post(
-            token_url,
-            data={"grant_type": "refresh_token", "refresh_token": newer["refresh_token"]},
-            auth=auth,
-        )
+        answer = await refresh(http, oauth_stack, integration, client, newer["refresh_token"])
         assert answer.status_code == 200
         newer = answer.json()
         if jwt.get_unverified_header(newer["access_token"])["kid"] == new_kid:
             break
         await asyncio.sleep(0.1)
     assert jwt.get_unverified_header(newer["access_token"])["kid"] == new_kid
-    mcp_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={issued.token}"
+    mcp_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={token}"
     assert (await ping(http, mcp_url, newer["access_token"])).status_code == 200  # edge learns the new kid
     assert (await ping(http, mcp_url, tokens["access_token"])).status_code == 200  # old key still published
-
-
-async def ping(http: httpx.AsyncClient, url: str, access_token: str) -> httpx.Response:
-    return await http.post(
-        url,
-        headers={
-            "Authorization": f"Bearer {access_token}",
-            "Accept": "application/json, text/event-stream",
-            "Content-Type": "application/json",
-            "MCP-Protocol-Version": "2025-11-25",
-        },
-        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
-    )
 
 
 def _fields(info: IntegrationInfo) -> dict[str, Any]:
@@ -532,7 +519,6 @@ async def test_authlib_checks_at_the_token_and_revocation_endpoints(
     """Checks Authlib adds: a malformed code_verifier, a refresh that widens the scope, and revoking a
     token issued to another client (RFC 7009 section 2.1) are refused."""
     integration = oauth_stack.add_integration()
-    token_url = f"{oauth_stack.issuer(integration.id)}/token"
     client, other = (
         await register(http, oauth_stack, integration),
         await register(http, oauth_stack, integration),
@@ -559,9 +545,7 @@ async def test_authlib_checks_at_the_token_and_revocation_endpoints(
         auth=auth,
     )
     assert odd_hint.status_code == 400 and odd_hint.json()["error"] == "unsupported_token_type"
-    still = await http.post(
-        token_url, data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=auth
-    )
+    still = await refresh(http, oauth_stack, integration, client, tokens["refresh_token"])
     assert still.status_code == 200  # the other client's attempt did not revoke it
     own = await http.post(
         f"{oauth_stack.issuer(integration.id)}/revoke",
@@ -569,19 +553,11 @@ async def test_authlib_checks_at_the_token_and_revocation_endpoints(
         auth=auth,
     )
     assert own.status_code == 200
-    gone = await http.post(
-        token_url,
-        data={"grant_type": "refresh_token", "refresh_token": still.json()["refresh_token"]},
-        auth=auth,
-    )
+    gone = await refresh(http, oauth_stack, integration, client, still.json()["refresh_token"])
     assert gone.status_code == 400 and gone.json()["error"] == "invalid_grant"
     code = await code_for(oauth_stack, integration, client, challenge)
     fresh = (await exchange(http, oauth_stack, integration, client, code=code, code_verifier=verifier)).json()
-    wider = await http.post(
-        token_url,
-        data={"grant_type": "refresh_token", "refresh_token": fresh["refresh_token"], "scope": "mcp admin"},
-        auth=auth,
-    )
+    wider = await refresh(http, oauth_stack, integration, client, fresh["refresh_token"], scope="mcp admin")
     assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
 
 

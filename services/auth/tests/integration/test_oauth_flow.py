@@ -6,27 +6,20 @@ from __future__ import annotations
 import time
 
 import httpx
-from mcp import Client
-from mcp.client.auth import OAuthClientProvider
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp.shared.auth import (
-    OAuthClientMetadata,
-)
 
 from skillrelay_common.messaging import Bus
-from skillrelay_common.schemas.auth import IssueToken, TokenIssued
-from skillrelay_common.subjects import AUTH_TOKEN_ISSUE
 
-from .conftest import CLIENT_DOCUMENT_URL, HeadlessUser, MemoryStorage, OAuthStack
-
-REDIRECT_URI = "http://127.0.0.1:1/callback"
-
-
-async def static_token(bus: Bus, integration_id: str) -> str:
-    issued = await bus.request(AUTH_TOKEN_ISSUE, IssueToken(integration_id=integration_id))
-    assert isinstance(issued, TokenIssued)
-    return issued.token
+from .conftest import (
+    CLIENT_DOCUMENT_URL,
+    REDIRECT_URI,
+    HeadlessUser,
+    MemoryStorage,
+    OAuthStack,
+    ping,
+    sdk_client,
+    sdk_provider,
+    static_token,
+)
 
 
 async def test_sdk_client_discovers_registers_logs_in_calls_refreshes_and_is_revoked(
@@ -37,21 +30,8 @@ async def test_sdk_client_discovers_registers_logs_in_calls_refreshes_and_is_rev
     server_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={token}"
     storage = MemoryStorage()
     user = HeadlessUser(oauth_stack.idp.url)
-    provider = OAuthClientProvider(
-        server_url,
-        OAuthClientMetadata(
-            redirect_uris=[REDIRECT_URI],  # type: ignore[list-item]
-            grant_types=["authorization_code", "refresh_token"],
-            client_name="SDK test client",
-        ),
-        storage,
-        redirect_handler=user.redirect,
-        callback_handler=user.callback,
-    )
-    async with (
-        create_mcp_http_client(auth=provider) as http,
-        Client(streamable_http_client(server_url, http_client=http)) as client,
-    ):
+    provider = sdk_provider(server_url, user, storage, client_name="SDK test client")
+    async with sdk_client(server_url, provider) as client:
         tools = await client.list_tools()
         assert "echo" in {tool.name for tool in tools.tools}
         called = await client.call_tool("echo", {"message": "hi"})
@@ -84,11 +64,7 @@ async def test_sdk_client_discovers_registers_logs_in_calls_refreshes_and_is_rev
     await user.browser.aclose()
     # Revocation (RFC 7009) of the access token: the edge refuses it at once.
     async with httpx.AsyncClient(timeout=10) as raw:
-        mcp = await raw.post(
-            server_url,
-            headers=_mcp_headers(second.access_token),
-            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
-        )
+        mcp = await ping(raw, server_url, second.access_token)
         assert mcp.status_code != 401
         revoked = await raw.post(
             f"{oauth_stack.issuer(integration.id)}/revoke",
@@ -96,11 +72,7 @@ async def test_sdk_client_discovers_registers_logs_in_calls_refreshes_and_is_rev
             auth=(storage.client.client_id, storage.client.client_secret or ""),
         )
         assert revoked.status_code == 200
-        refused = await raw.post(
-            server_url,
-            headers=_mcp_headers(second.access_token),
-            json={"jsonrpc": "2.0", "id": 2, "method": "ping"},
-        )
+        refused = await ping(raw, server_url, second.access_token, request_id=2)
         assert refused.status_code == 401
         assert 'resource_metadata="' in refused.headers["www-authenticate"]
         # Revoking the refresh token ends the grant: no more refreshes.
@@ -131,22 +103,10 @@ async def test_sdk_client_with_a_client_id_metadata_document(oauth_stack: OAuthS
     server_url = f"{oauth_stack.mcp_url(integration.id)}?authorization={token}"
     storage = MemoryStorage()
     user = HeadlessUser(oauth_stack.idp.url)
-    provider = OAuthClientProvider(
-        server_url,
-        OAuthClientMetadata(
-            redirect_uris=[REDIRECT_URI],  # type: ignore[list-item]
-            grant_types=["authorization_code", "refresh_token"],
-            token_endpoint_auth_method="none",
-        ),
-        storage,
-        redirect_handler=user.redirect,
-        callback_handler=user.callback,
-        client_metadata_url=CLIENT_DOCUMENT_URL,
+    provider = sdk_provider(
+        server_url, user, storage, client_metadata_url=CLIENT_DOCUMENT_URL, token_endpoint_auth_method="none"
     )
-    async with (
-        create_mcp_http_client(auth=provider) as http,
-        Client(streamable_http_client(server_url, http_client=http)) as client,
-    ):
+    async with sdk_client(server_url, provider) as client:
         called = await client.call_tool("echo", {"message": "doc"})
         assert called.content[0].text == "echo: doc"  # type: ignore[union-attr]
     await user.browser.aclose()
@@ -156,15 +116,6 @@ async def test_sdk_client_with_a_client_id_metadata_document(oauth_stack: OAuthS
         storage.tokens is not None
         and _claims(storage.tokens.access_token)["client_id"] == CLIENT_DOCUMENT_URL
     )
-
-
-def _mcp_headers(access_token: str) -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {access_token}",
-        "Accept": "application/json, text/event-stream",
-        "Content-Type": "application/json",
-        "MCP-Protocol-Version": "2025-11-25",
-    }
 
 
 def _claims(token: str) -> dict[str, object]:

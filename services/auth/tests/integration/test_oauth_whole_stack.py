@@ -11,14 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mcp import Client
-from mcp.client.auth import OAuthClientProvider
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp.shared.auth import OAuthClientMetadata
 
 from skillrelay_devstack.embedded import free_port
-from skillrelay_devstack.stack import Stack
+from skillrelay_devstack.stack import Stack, running_stack
 
 from .conftest import (
     IDP_CLIENT_ID,
@@ -27,8 +22,10 @@ from .conftest import (
     HeadlessUser,
     IdentityProvider,
     MemoryStorage,
+    ping,
+    sdk_client,
+    sdk_provider,
 )
-from .test_oauth_flow import REDIRECT_URI
 
 pytestmark = pytest.mark.slow
 
@@ -43,16 +40,14 @@ def idp() -> Iterator[IdentityProvider]:
 
 @pytest.fixture
 def oauth_whole_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
-    running = Stack.on_free_ports(
+    with running_stack(
         tmp_path / "state",
+        nats_url=nats_url,
+        database_url=database_url,
         log_dir=tmp_path / "logs",
         extra_env={"SKILLRELAY_ALLOW_PRIVATE_HTTP_TARGETS": "1"},  # the IdP listens on 127.0.0.1
-    )
-    running.nats_url = nats_url
-    running.database_url = database_url
-    running.start()
-    yield running
-    running.stop()
+    ) as running:
+        yield running
 
 
 async def test_owner_sets_up_oauth_over_rest_and_the_sdk_client_gets_in(
@@ -99,21 +94,8 @@ async def test_owner_sets_up_oauth_over_rest_and_the_sdk_client_gets_in(
         server_url = f"{endpoint}?authorization={static_token}"
         storage = MemoryStorage()
         person = HeadlessUser(idp.url)
-        provider = OAuthClientProvider(
-            server_url,
-            OAuthClientMetadata(
-                redirect_uris=[REDIRECT_URI],  # type: ignore[list-item]
-                grant_types=["authorization_code", "refresh_token"],
-                client_name="whole-stack client",
-            ),
-            storage,
-            redirect_handler=person.redirect,
-            callback_handler=person.callback,
-        )
-        async with (
-            create_mcp_http_client(auth=provider) as http,
-            Client(streamable_http_client(server_url, http_client=http)) as client,
-        ):
+        provider = sdk_provider(server_url, person, storage, client_name="whole-stack client")
+        async with sdk_client(server_url, provider) as client:
             called = await client.call_tool("hello", {})
             assert called.content[0].text == "hi"  # type: ignore[union-attr]
         await person.browser.aclose()
@@ -143,16 +125,3 @@ async def test_owner_sets_up_oauth_over_rest_and_the_sdk_client_gets_in(
                     break
                 await asyncio.sleep(0.1)
             assert status == 401
-
-
-async def ping(http: httpx.AsyncClient, url: str, access_token: str) -> httpx.Response:
-    return await http.post(
-        url,
-        headers={
-            "Authorization": f"Bearer {access_token}",
-            "Accept": "application/json, text/event-stream",
-            "Content-Type": "application/json",
-            "MCP-Protocol-Version": "2025-11-25",
-        },
-        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
-    )

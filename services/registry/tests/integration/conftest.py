@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -43,6 +43,7 @@ from skillrelay_common.subjects import (
     SESSIONS_CLOSE_ALL,
     SESSIONS_GET,
     SESSIONS_LIST,
+    Endpoint,
 )
 from skillrelay_registry.app import create_app
 
@@ -50,25 +51,61 @@ ADMIN_TOKEN = "admin-token-for-tests"
 EDGE_URL = "http://edge.example.test"
 
 
-class FakeTokenAuthority:
-    """Answers ``auth.token.{issue,rotate,revoke}`` like the auth service would, keeping tokens in
-    memory. ``stop()`` takes it off NATS: the registry then sees ``Unavailable`` (auth is down)."""
+Handlers = list[tuple[Endpoint[Any, Any], Callable[[Any], Awaitable[Any]]]]
+
+
+class FakeService:
+    """A service stood in for on the real NATS: answers ``handlers()`` from ``start()`` until ``stop()``
+    (which takes it off NATS: the registry then sees ``Unavailable``, the service is down)."""
+
+    service = ""
 
     def __init__(self) -> None:
-        self.tokens: dict[str, tuple[str, int]] = {}
-        self.revoked: list[str] = []
         self.bus: Bus | None = None
 
+    def handlers(self) -> Handlers:
+        raise NotImplementedError
+
     async def start(self, nats_url: str) -> None:
-        self.bus = await Bus.connect(nats_url, "auth", request_timeout=1.0)
-        self.bus.serve(AUTH_TOKEN_ISSUE, self._issue)
-        self.bus.serve(AUTH_TOKEN_ROTATE, self._rotate)
-        self.bus.serve(AUTH_TOKEN_REVOKE, self._revoke)
+        self.bus = await Bus.connect(nats_url, self.service, request_timeout=1.0)
+        for endpoint, handler in self.handlers():
+            self.bus.serve(endpoint, handler)
         await self.bus.start()
 
     async def stop(self) -> None:
         if self.bus is not None:
             await self.bus.close()
+
+
+F = TypeVar("F", bound=FakeService)
+
+
+@asynccontextmanager
+async def serving(fake: F, nats_url: str) -> AsyncIterator[F]:
+    await fake.start(nats_url)
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+class FakeTokenAuthority(FakeService):
+    """Answers ``auth.token.{issue,rotate,revoke}`` like the auth service would, keeping tokens in
+    memory."""
+
+    service = "auth"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: dict[str, tuple[str, int]] = {}
+        self.revoked: list[str] = []
+
+    def handlers(self) -> Handlers:
+        return [
+            (AUTH_TOKEN_ISSUE, self._issue),
+            (AUTH_TOKEN_ROTATE, self._rotate),
+            (AUTH_TOKEN_REVOKE, self._revoke),
+        ]
 
     async def _issue(self, request: IssueToken) -> TokenIssued:
         token = f"sr_mcp_{secrets.token_urlsafe(32)}"
@@ -88,13 +125,15 @@ class FakeTokenAuthority:
         return Ok() if self.tokens.pop(request.integration_id, None) else NotFound(what="token")
 
 
-class FakeSessionStore:
+class FakeSessionStore(FakeService):
     """Answers the ``sessions.session.*`` subjects the registry uses, from memory."""
 
+    service = "sessions"
+
     def __init__(self) -> None:
+        super().__init__()
         self.sessions: dict[str, SessionInfo] = {}
         self.closed_all: list[str] = []
-        self.bus: Bus | None = None
 
     def add(self, integration_id: str) -> SessionInfo:
         now = time.time()
@@ -110,17 +149,13 @@ class FakeSessionStore:
         self.sessions[info.session_id] = info
         return info
 
-    async def start(self, nats_url: str) -> None:
-        self.bus = await Bus.connect(nats_url, "sessions")
-        self.bus.serve(SESSIONS_LIST, self._list)
-        self.bus.serve(SESSIONS_GET, self._get)
-        self.bus.serve(SESSIONS_CLOSE, self._close)
-        self.bus.serve(SESSIONS_CLOSE_ALL, self._close_all)
-        await self.bus.start()
-
-    async def stop(self) -> None:
-        if self.bus is not None:
-            await self.bus.close()
+    def handlers(self) -> Handlers:
+        return [
+            (SESSIONS_LIST, self._list),
+            (SESSIONS_GET, self._get),
+            (SESSIONS_CLOSE, self._close),
+            (SESSIONS_CLOSE_ALL, self._close_all),
+        ]
 
     async def _list(self, request: ListSessions) -> SessionList:
         """Pages like the real service: by (created_at, id), ``next`` when more follow."""
@@ -202,18 +237,14 @@ def registry_settings(nats_url: str, database_url: str) -> Settings:
 
 @pytest.fixture
 async def token_authority(nats_url: str) -> AsyncIterator[FakeTokenAuthority]:
-    authority = FakeTokenAuthority()
-    await authority.start(nats_url)
-    yield authority
-    await authority.stop()
+    async with serving(FakeTokenAuthority(), nats_url) as authority:
+        yield authority
 
 
 @pytest.fixture
 async def session_store(nats_url: str) -> AsyncIterator[FakeSessionStore]:
-    store = FakeSessionStore()
-    await store.start(nats_url)
-    yield store
-    await store.stop()
+    async with serving(FakeSessionStore(), nats_url) as store:
+        yield store
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.base import NotFound
@@ -368,36 +369,6 @@ async def test_database_unreachable_is_503_then_recovers(
     assert recovered.status_code == 200, recovered.text
 
 
-async def test_max_sessions_is_a_setting_with_a_default_and_bounds(
-    client: httpx.AsyncClient, new_owner: Any, bus: Bus
-) -> None:
-    owner = await new_owner()
-    skillset = await _skillset(client, owner)
-    url = "/api/v1/integration/mcpserver/create"
-    integration = (await client.post(url, json={"name": "x", "skillsetId": skillset}, headers=owner)).json()[
-        "id"
-    ]
-    fetched = await client.get(f"/api/v1/integration/mcpserver/{integration}/fetch", headers=owner)
-    assert fetched.json()["maxSessions"] == 1000
-    updated = await client.post(
-        f"/api/v1/integration/mcpserver/{integration}/update", json={"maxSessions": 3}, headers=owner
-    )
-    assert updated.status_code == 200, updated.text
-    fetched = await client.get(f"/api/v1/integration/mcpserver/{integration}/fetch", headers=owner)
-    assert fetched.json()["maxSessions"] == 3
-    snapshot = await bus.request(REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id=integration))
-    assert isinstance(snapshot, IntegrationSnapshot) and snapshot.integration.max_sessions == 3
-    for bad in (0, -5, 10_001, "many"):
-        refused = await client.post(
-            url, json={"name": "y", "skillsetId": skillset, "maxSessions": bad}, headers=owner
-        )
-        assert refused.status_code == 400 and "maxSessions" in refused.json()["message"], refused.text
-    created = await client.post(
-        url, json={"name": "z", "skillsetId": skillset, "maxSessions": 10_000}, headers=owner
-    )
-    assert created.status_code == 200
-
-
 async def test_sessions_are_listed_in_pages_with_a_cursor(
     client: httpx.AsyncClient, new_owner: Any, session_store: Any
 ) -> None:
@@ -431,8 +402,25 @@ async def test_sessions_are_listed_in_pages_with_a_cursor(
         assert refused.status_code == 400, (bad, refused.text)
 
 
-async def test_session_idle_minutes_is_a_setting_with_a_default_and_bounds(
-    client: httpx.AsyncClient, new_owner: Any, bus: Bus
+@pytest.mark.parametrize(
+    ("field", "default", "value", "on_the_edge", "bad", "largest"),
+    [
+        # The cap on live sessions; the largest allowed is accepted.
+        ("maxSessions", 1000, 3, ("max_sessions", 3), (0, -5, 10_001, "many"), 10_000),
+        # A day by default, as before the setting existed; the edge opens sessions with it.
+        ("sessionIdleMinutes", 1440, 30, ("session_ttl_seconds", 1800), (0, 43_201, "long"), None),
+    ],
+)
+async def test_an_integration_setting_has_a_default_and_bounds(
+    client: httpx.AsyncClient,
+    new_owner: Any,
+    bus: Bus,
+    field: str,
+    default: int,
+    value: int,
+    on_the_edge: tuple[str, int],
+    bad: tuple[object, ...],
+    largest: int | None,
 ) -> None:
     owner = await new_owner()
     skillset = await _skillset(client, owner)
@@ -440,18 +428,22 @@ async def test_session_idle_minutes_is_a_setting_with_a_default_and_bounds(
     created = await client.post(url, json={"name": "x", "skillsetId": skillset}, headers=owner)
     integration = created.json()["id"]
     fetched = await client.get(f"/api/v1/integration/mcpserver/{integration}/fetch", headers=owner)
-    assert fetched.json()["sessionIdleMinutes"] == 1440  # a day, as before the setting existed
+    assert fetched.json()[field] == default
     updated = await client.post(
-        f"/api/v1/integration/mcpserver/{integration}/update", json={"sessionIdleMinutes": 30}, headers=owner
+        f"/api/v1/integration/mcpserver/{integration}/update", json={field: value}, headers=owner
     )
     assert updated.status_code == 200, updated.text
     fetched = await client.get(f"/api/v1/integration/mcpserver/{integration}/fetch", headers=owner)
-    assert fetched.json()["sessionIdleMinutes"] == 30
-    # The edge learns it with the integration and opens sessions with it.
+    assert fetched.json()[field] == value
+    # The edge learns it with the integration.
     snapshot = await bus.request(REGISTRY_INTEGRATION_RESOLVE, ResolveIntegration(integration_id=integration))
-    assert isinstance(snapshot, IntegrationSnapshot) and snapshot.integration.session_ttl_seconds == 1800
-    for bad in (0, 43_201, "long"):
-        refused = await client.post(
-            url, json={"name": "y", "skillsetId": skillset, "sessionIdleMinutes": bad}, headers=owner
-        )
-        assert refused.status_code == 400 and "sessionIdleMinutes" in refused.json()["message"], refused.text
+    attribute, expected = on_the_edge
+    assert isinstance(snapshot, IntegrationSnapshot) and getattr(snapshot.integration, attribute) == expected
+    for wrong in bad:
+        body = {"name": "y", "skillsetId": skillset, field: wrong}
+        refused = await client.post(url, json=body, headers=owner)
+        assert refused.status_code == 400 and field in refused.json()["message"], refused.text
+    if largest is not None:
+        body = {"name": "z", "skillsetId": skillset, field: largest}
+        accepted = await client.post(url, json=body, headers=owner)
+        assert accepted.status_code == 200

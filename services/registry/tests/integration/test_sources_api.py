@@ -40,13 +40,6 @@ from .test_dashboard import sign_in
 
 
 @pytest.fixture
-def pet_api() -> Iterator[PetApi]:
-    api = PetApi().start()
-    yield api
-    api.stop()
-
-
-@pytest.fixture
 async def local_client(
     nats_url: str, database_url: str, token_authority: FakeTokenAuthority, session_store: FakeSessionStore
 ) -> AsyncIterator[httpx.AsyncClient]:

@@ -4,9 +4,6 @@ NATS with a controllable clock."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-
-import pytest
 
 from skillrelay_common.messaging import Bus
 from skillrelay_common.schemas.base import Invalid, NotFound
@@ -27,21 +24,9 @@ from skillrelay_common.subjects import (
     SESSIONS_GET,
     SESSIONS_TOUCH,
 )
-from skillrelay_devstack.sessions import ManualClock, running_sessions
+from skillrelay_devstack.sessions import ManualClock
+from skillrelay_devstack.testing import SESSIONS_TTL as TTL
 from skillrelay_sessions.app import SessionsRuntime
-
-TTL = 1000
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def sessions(nats_url: str, database_url: str, clock: ManualClock) -> AsyncIterator[SessionsRuntime]:
-    async with running_sessions(nats_url, database_url, clock, ttl_seconds=TTL) as runtime:
-        yield runtime
 
 
 def integration() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
@@ -41,9 +40,8 @@ from skillrelay_common.subjects import (
     TOKEN_ROTATED,
 )
 from skillrelay_devstack.sessions import ManualClock, running_sessions
+from skillrelay_devstack.testing import SESSIONS_TTL as TTL
 from skillrelay_sessions.app import SessionsRuntime
-
-TTL = 1000
 
 
 class EventLog:
@@ -74,17 +72,6 @@ class EventLog:
 
     def of(self, kind: str) -> list[SessionEvent]:
         return [event for seen_kind, event in self.events if seen_kind == kind]
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def sessions(nats_url: str, database_url: str, clock: ManualClock) -> AsyncIterator[SessionsRuntime]:
-    async with running_sessions(nats_url, database_url, clock, ttl_seconds=TTL) as runtime:
-        yield runtime
 
 
 @pytest.fixture
