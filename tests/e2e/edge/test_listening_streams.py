@@ -236,7 +236,7 @@ async def test_many_listen_streams_each_get_every_notification_in_order_with_the
     """2026-07-28 ``subscriptions/listen`` on one replica: each stream gets its acknowledgment, then
     every change's notification in order, each carrying that stream's own subscription id."""
     url = edges[0].mcp_url(INTEGRATION)
-    headers = _headers(**{"mcp-protocol-version": "2026-07-28", "mcp-method": "subscriptions/listen"})
+    headers = mcp_headers(**{"mcp-protocol-version": "2026-07-28", "mcp-method": "subscriptions/listen"})
     wanted = {"toolsListChanged": True, "promptsListChanged": True}
     received: dict[str, list[Any]] = {}
     opened = {f"listen-{n}": asyncio.Event() for n in range(20)}
